@@ -1,0 +1,1 @@
+"""The ``ggk-ebms`` command line."""

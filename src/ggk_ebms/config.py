@@ -1,0 +1,251 @@
+"""Settings: one TOML file plus ``GGK_EBMS_*`` environment overrides, each setting declared once.
+
+Every setting is a field of ``Settings`` with its help text in ``metadata["help"]``; the CLI's
+``config show`` and docs/configuration.md are generated from these declarations, so there is no
+second list to keep in step. Precedence: built-in default < settings file < environment.
+
+The defaults run the endpoint as the dev gemeente with the dev PKI in ``certs/dev/`` and the dev
+CPAs in ``cpa/`` on a SQLite file: test material, never for production (``config check`` says so).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, get_type_hints
+
+from ggk_ebms.errors import ConfigError
+
+ENV_PREFIX: Final = "GGK_EBMS_"
+CONFIG_ENV: Final = "GGK_EBMS_CONFIG"
+DEFAULT_CONFIG_FILE: Final = "ggk-ebms.toml"
+
+DEV_GEMEENTE_OIN: Final = "00000099000003630000"
+DEV_RINIS_OIN: Final = "00000099000001000000"
+
+
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:  # noqa: A002 - "help" reads best
+    """Declare a setting: its default, its help text, and whether ``config show`` masks it."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help, "secret": secret})
+    return field(default=default, metadata={"help": help, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- identity -------------------------------------------------------------------------------
+    party_ids: list[str] = setting(
+        [DEV_GEMEENTE_OIN],
+        "Our own PartyIds (OINs, type urn:osb:oin). Decides which side of a CPA we are.",
+    )
+    # --- storage --------------------------------------------------------------------------------
+    data_dir: Path = setting(Path("var"), "Folder for the SQLite database, mailboxes and other state.")
+    database_url: str = setting(
+        "",
+        "SQLAlchemy URL. Empty: a SQLite file in data_dir. Production: "
+        "postgresql+psycopg://user@host:5432/dbname.",
+        secret=True,
+    )
+    auto_migrate: bool = setting(True, "Apply database migrations when the server or worker starts.")
+    # --- CPAs -----------------------------------------------------------------------------------
+    cpa_dir: Path = setting(Path("cpa"), "Folder of CPA files imported at start when cpa_autoimport is on.")
+    cpa_autoimport: bool = setting(True, "At start, import CPAs from cpa_dir whose CPAId is not stored yet.")
+    cpa_schema: Path | None = setting(
+        None,
+        "Official CPPA 2.0 XSD (cpp-cpa-2_0.xsd). Empty: the built-in Digikoppeling CPA schema.",
+    )
+    max_cpa_bytes: int = setting(5 * 1024 * 1024, "Largest CPA file accepted, in bytes.")
+    allow_sha1: bool = setting(
+        False, "Accept SHA-1 digests/signatures for legacy peers (SIGN001 forbids it; warns when on)."
+    )
+    # --- server ---------------------------------------------------------------------------------
+    host: str = setting("127.0.0.1", "Address the HTTPS server binds to.")
+    port: int = setting(8443, "Port of the HTTPS server.")
+    path: str = setting("/ebms", "URL path of the ebMS endpoint.")
+    max_body_bytes: int = setting(
+        32 * 1024 * 1024,
+        "Largest HTTP request body, counted while streaming (also chunked). GGk caps StUF at 25 MB.",
+    )
+    shutdown_grace_seconds: float = setting(10.0, "Time in-flight requests get to finish on shutdown.")
+    client_cert_mode: str = setting(
+        "cpa-or-oin",
+        "How a TLS client certificate is matched to the From party: 'strict' (the CPA's client "
+        "certificate only) or 'cpa-or-oin' (that, or a certificate carrying the From OIN).",
+    )
+    proxy_client_cert_header: str = setting(
+        "", "Header a TLS-terminating proxy puts the client certificate in (URL-encoded PEM). Empty: off."
+    )
+    proxy_allowlist: list[str] = setting(
+        [], "Proxy addresses whose proxy_client_cert_header is trusted. Nobody else's is read."
+    )
+    # --- TLS and keys ---------------------------------------------------------------------------
+    tls_server_cert: Path = setting(Path("certs/dev/gemeente/server.pem"), "Our TLS server certificate (PEM).")
+    tls_server_key: Path = setting(Path("certs/dev/gemeente/server-key.pem"), "Key of tls_server_cert.")
+    tls_client_cert: Path = setting(
+        Path("certs/dev/gemeente/client.pem"), "Our TLS client certificate for outbound requests (PEM)."
+    )
+    tls_client_key: Path = setting(Path("certs/dev/gemeente/client-key.pem"), "Key of tls_client_cert.")
+    tls_trust_store: Path = setting(
+        Path("certs/dev/ca.pem"),
+        "CA certificates (PEM bundle) that partner TLS certificates must chain to. Production: "
+        "Staat der Nederlanden Private Root CA - G1 and its intermediates.",
+    )
+    signing_key: Path = setting(
+        Path("certs/dev/gemeente/client-key.pem"),
+        "Private key that signs messages (-s/-e profiles); must match our CPA signing certificate.",
+    )
+    encryption_key: Path = setting(
+        Path("certs/dev/gemeente/client-key.pem"),
+        "Private key that decrypts payloads (-e profiles); must match our CPA encryption certificate.",
+    )
+    key_passphrase_env: str = setting(
+        "", "Name of an environment variable holding the passphrase of encrypted private keys."
+    )
+    key_passphrase_file: Path | None = setting(None, "File holding the passphrase of encrypted private keys.")
+    # --- sending --------------------------------------------------------------------------------
+    worker_enabled: bool = setting(True, "Run the delivery/outbound worker inside `serve`.")
+    worker_poll_seconds: float = setting(0.5, "How often an idle worker looks for due jobs.")
+    http_connect_timeout: float = setting(10.0, "Seconds to set up a TCP+TLS connection to a partner.")
+    http_timeout: float = setting(120.0, "Seconds a whole outbound request may take.")
+    # --- payloads -------------------------------------------------------------------------------
+    payload_schemas: Path | None = setting(
+        None,
+        "Folder of an unpacked iStandaarden release (<std>_<R>_<r>/xsd/*.xsd). Empty: structural "
+        "payload checks only.",
+    )
+    # --- logging --------------------------------------------------------------------------------
+    log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'ggk-ebms.db'}"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def declared() -> list[dataclasses.Field[Any]]:
+    """The settings, in declaration order."""
+    return list(dataclasses.fields(Settings))
+
+
+def _types() -> dict[str, Any]:
+    return get_type_hints(Settings)
+
+
+def _coerce(name: str, typ: Any, value: Any, source: str) -> Any:
+    """Turn a TOML or environment value into the declared type, or say clearly why not."""
+    origin = typing.get_origin(typ)
+    args = typing.get_args(typ)
+    if origin in (types.UnionType, typing.Union) and type(None) in args:
+        if value in (None, ""):
+            return None
+        inner = next(a for a in args if a is not type(None))
+        return _coerce(name, inner, value, source)
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"expected true or false, got {value!r}")
+        if typ is int:
+            if isinstance(value, bool):
+                raise ValueError("expected a whole number")
+            return int(value)
+        if typ is float:
+            return float(value)
+        if typ is Path:
+            return Path(str(value))
+        if typ is str:
+            if not isinstance(value, str | int | float):
+                raise ValueError(f"expected text, got {type(value).__name__}")
+            return str(value)
+        if origin is list:
+            if isinstance(value, str):
+                return [item.strip() for item in value.split(",") if item.strip()]
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return list(value)
+            raise ValueError("expected a list of strings")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r} from {source}: {exc}") from None
+    raise ConfigError(f"setting {name!r}: unsupported type {typ!r}")  # pragma: no cover
+
+
+def load(
+    config_file: Path | None = None,
+    environ: typing.Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the effective settings: defaults, then the settings file, then the environment.
+
+    The file is ``config_file``, else ``$GGK_EBMS_CONFIG``, else ``./ggk-ebms.toml`` if it exists.
+    Unknown keys are an error (a typo must not silently fall back to a default).
+    """
+    env = os.environ if environ is None else environ
+    path = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if path is None and Path(DEFAULT_CONFIG_FILE).is_file():
+        path = Path(DEFAULT_CONFIG_FILE)
+    hints = _types()
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"settings file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"settings file {path} cannot be read: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
+        for key, value in raw.items():
+            if key not in hints:
+                raise ConfigError(f"settings file {path}: unknown setting {key!r}")
+            values[key] = _coerce(key, hints[key], value, str(path))
+        base = path.parent
+        for key, value in list(values.items()):
+            # Relative paths in a settings file are relative to that file, not to the cwd.
+            if isinstance(value, Path) and not value.is_absolute():
+                values[key] = base / value
+    for key, typ in hints.items():
+        env_key = ENV_PREFIX + key.upper()
+        if env_key in env:
+            values[key] = _coerce(key, typ, env[env_key], f"${env_key}")
+    settings = Settings(**values)
+    if settings.client_cert_mode not in ("strict", "cpa-or-oin"):
+        raise ConfigError(
+            f"setting 'client_cert_mode' must be 'strict' or 'cpa-or-oin', not {settings.client_cert_mode!r}"
+        )
+    return settings
+
+
+def shown(settings: Settings) -> list[tuple[str, str, str]]:
+    """(name, effective value, help) per setting, secrets masked, for ``config show``."""
+    rows = []
+    for f in declared():
+        value = getattr(settings, f.name)
+        text = ", ".join(value) if isinstance(value, list) else ("" if value is None else str(value))
+        if f.metadata.get("secret") and text:
+            text = _mask(text)
+        rows.append((f.name, text, str(f.metadata["help"])))
+    return rows
+
+
+def _mask(text: str) -> str:
+    # Database URLs: keep scheme, host and database, hide any password.
+    if "://" in text and "@" in text:
+        scheme, rest = text.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else text
+    if "://" in text:
+        return text  # a URL without credentials holds no secret
+    return "***"

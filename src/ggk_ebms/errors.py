@@ -1,0 +1,160 @@
+"""The one exception tree of ggk-ebms.
+
+Every failure the endpoint can name is one of these. Protocol errors carry what the peer must be
+told (an ebMS ``eb:Error`` or a SOAP Fault), so the layer that answers never guesses; transport
+errors say whether a retry can help. Third-party exceptions (lxml, aiohttp, SQLAlchemy,
+cryptography, xmlsec) are translated at the adapter boundary and never leak upward.
+
+::
+
+    GgkEbmsError
+    ├── ConfigError                 settings file, environment or referenced files are wrong
+    ├── XmlError                    input is not XML we are willing to read
+    │   ├── UnsafeXmlError          DTD, entity declaration or other forbidden construct
+    │   └── XmlTooLargeError        over the byte limit of that input
+    ├── CpaError                    a CPA cannot be used
+    │   ├── CpaInvalidError         validation found errors (carries the findings)
+    │   ├── CpaNotFoundError        no CPA with that CPAId
+    │   └── CpaExistsError          import refused: CPAId stored already, no --overwrite
+    ├── EbmsError                   ebMS 2.0 protocol error: becomes an eb:Error in a MessageError
+    ├── SoapFaultError              refuse the whole request with a SOAP Fault (no trusted party)
+    │   └── AuthenticationError     TLS client certificate not allowed for this From party (403)
+    ├── MimeError                   the multipart/related body cannot be split (a Fault, HTTP 400)
+    ├── StoreError                  database failure
+    │   └── StoreUnavailableError   database unreachable: answer 503 so the sender retries
+    └── TransportError              sending failed; ``retryable`` says whether to try again
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class GgkEbmsError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(GgkEbmsError):
+    """A setting, settings file or a file a setting names is wrong."""
+
+
+class XmlError(GgkEbmsError):
+    """Input is not well-formed XML, or not XML we accept."""
+
+
+class UnsafeXmlError(XmlError):
+    """Input uses a construct we refuse on principle: DOCTYPE, entities, processing of externals."""
+
+
+class XmlTooLargeError(XmlError):
+    """Input exceeds the byte limit set for it."""
+
+
+class CpaError(GgkEbmsError):
+    """A CPA cannot be read, stored or used."""
+
+
+class CpaInvalidError(CpaError):
+    """Validation of a CPA found at least one error; ``findings`` holds every finding."""
+
+    def __init__(self, message: str, findings: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.findings = findings or []
+
+
+class CpaNotFoundError(CpaError):
+    """No CPA with the given CPAId is known."""
+
+
+class CpaExistsError(CpaError):
+    """A CPA with this CPAId is stored already and overwriting was not asked for."""
+
+
+class ErrorCode(StrEnum):
+    """ebMS 2.0 error codes (ebMS 2.0 §4.2.3.4.1; digest §6). Only the default codeContext is used."""
+
+    VALUE_NOT_RECOGNIZED = "ValueNotRecognized"
+    NOT_SUPPORTED = "NotSupported"
+    INCONSISTENT = "Inconsistent"
+    OTHER_XML = "OtherXml"
+    DELIVERY_FAILURE = "DeliveryFailure"
+    TIME_TO_LIVE_EXPIRED = "TimeToLiveExpired"
+    SECURITY_FAILURE = "SecurityFailure"
+    MIME_PROBLEM = "MimeProblem"
+    UNKNOWN = "Unknown"
+
+
+class Severity(StrEnum):
+    WARNING = "Warning"
+    ERROR = "Error"
+
+
+class EbmsError(GgkEbmsError):
+    """An ebMS protocol error about a message we could identify; answered with a MessageError.
+
+    ``location`` is the XPath (``//Header/MessageHeader/From/Role``) or ``cid:`` reference the
+    standard asks for; ``description`` is the English text that goes in ``eb:Description``.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        location: str,
+        description: str,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        super().__init__(f"{code} at {location}: {description}")
+        self.code = code
+        self.location = location
+        self.description = description
+        self.severity = severity
+
+
+class SoapFaultError(GgkEbmsError):
+    """Refuse the request as a whole with a SOAP 1.1 Fault.
+
+    Used where no MessageError can be addressed: the sender is unknown or untrusted, the CPA is
+    unknown, the envelope is not ebXML (digest §6, "HTTP 500 instead"). ``body`` False means the
+    reference behaviour of an empty 500 response.
+    """
+
+    def __init__(
+        self,
+        faultstring: str,
+        faultcode: str = "Client",
+        http_status: int = 500,
+        body: bool = True,
+    ) -> None:
+        super().__init__(faultstring)
+        self.faultstring = faultstring
+        self.faultcode = faultcode
+        self.http_status = http_status
+        self.body = body
+
+
+class AuthenticationError(SoapFaultError):
+    """The TLS client certificate may not act for the From party of the message (digest §9: 403)."""
+
+    def __init__(self, faultstring: str) -> None:
+        super().__init__(faultstring, faultcode="Client", http_status=403)
+
+
+class MimeError(GgkEbmsError):
+    """A multipart/related body is truncated, has no start part or is otherwise unusable."""
+
+
+class StoreError(GgkEbmsError):
+    """The database refused or failed an operation."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached; callers answer 503 and never acknowledge."""
+
+
+class TransportError(GgkEbmsError):
+    """Sending to a partner failed. ``retryable`` follows the digest's retry table (§3.3)."""
+
+    def __init__(self, message: str, *, retryable: bool, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.http_status = http_status
