@@ -20,6 +20,7 @@ cryptography, xmlsec) are translated at the adapter boundary and never leak upwa
     ├── SoapFaultError              refuse the whole request with a SOAP Fault (no trusted party)
     │   └── AuthenticationError     TLS client certificate not allowed for this From party (403)
     ├── MimeError                   the multipart/related body cannot be split (a Fault, HTTP 400)
+    ├── StufError                   a StUF-GGk envelope or payload is refused; ``code`` is the StUF/GGk foutcode
     ├── StoreError                  database failure
     │   └── StoreUnavailableError   database unreachable: answer 503 so the sender retries
     └── TransportError              sending failed; ``retryable`` says whether to try again
@@ -141,6 +142,33 @@ class AuthenticationError(SoapFaultError):
 
 class MimeError(GgkEbmsError):
     """A multipart/related body is truncated, has no start part or is otherwise unusable."""
+
+
+class StufError(GgkEbmsError):
+    """A StUF-GGk envelope, or the payload inside it, cannot be accepted (stuf-ggk digest §4.2).
+
+    ``code`` is the foutcode a Fo01 about it carries: a StUF 03.01 code such as ``StUF055`` (not
+    schema-conform), ``StUF010`` (ontvanger unknown), ``StUF037`` (functie unsupported),
+    ``StUF040`` (combination unsupported) or ``StUF016`` (zender + referentienummer not unique),
+    or the GGk code of a limit we enforce on sending (``IB003``). ``plek`` is ``client`` or
+    ``server`` (StUF 03.01 Foutplek). ``stuurgegevens`` holds the envelope's stuurgegevens when
+    they could be read (a ``ggk_ebms.stuf.model.Stuurgegevens``): then a Fo01 can be addressed;
+    without them the message can only be quarantined. The text never quotes payload content.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        plek: str = "client",
+        stuurgegevens: object | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.omschrijving = message
+        self.plek = plek
+        self.stuurgegevens = stuurgegevens
 
 
 class StoreError(GgkEbmsError):
