@@ -10,9 +10,14 @@ GGK_EBMS_REQUIRE_POSTGRES=1 (CI).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from ggk_ebms.store.db import Database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("GGK_EBMS_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
@@ -32,3 +37,67 @@ def require_shared(*parts: str) -> Path:
 @pytest.fixture
 def shared_dir() -> Path:
     return require_shared()
+
+
+# --- databases ------------------------------------------------------------------------------------
+# ``db_url`` runs a test on SQLite (a temporary file) and on PostgreSQL. Each PostgreSQL test gets
+# its own schema (search_path set through the connection options) that is dropped afterwards, so
+# engineers running tests at the same time against one server never touch each other's tables.
+
+PG_URL_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def postgres_url() -> str:
+    return os.environ.get("GGK_EBMS_TEST_PG_URL", PG_URL_DEFAULT)
+
+
+def _skip_or_fail_postgres(reason: str) -> None:
+    if os.environ.get("GGK_EBMS_REQUIRE_POSTGRES") == "1":
+        pytest.fail(reason + "; GGK_EBMS_REQUIRE_POSTGRES=1 demands it")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh, empty schema of this test alone."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_url(), connect_args={"connect_timeout": 3})
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.SQLAlchemyError as exc:
+        admin.dispose()
+        _skip_or_fail_postgres(f"PostgreSQL not reachable at {postgres_url()}: {type(exc.orig).__name__}")
+    url = sa.make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend: a SQLite file, or a private PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ggk-ebms.db'}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated ``Database`` on each backend, disposed after the test."""
+    from ggk_ebms.store.db import Database
+
+    database = Database(db_url)
+    database.upgrade()
+    try:
+        yield database
+    finally:
+        database.dispose()

@@ -1,0 +1,127 @@
+"""Stored CPAs: the raw document as imported plus the facts listings and lookups need.
+
+The raw bytes are kept unchanged (the CPA is a signed-off agreement; what we run on must be what
+was agreed), with their SHA-256 so an operator can compare with the file the partner sent.
+Parsing and validation happen before ``add``; the repository only stores and returns.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+
+from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.errors import CpaExistsError, CpaNotFoundError, StoreError
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.tables import CPA_ID_MAX, cpa
+
+
+@dataclass(frozen=True)
+class StoredCpa:
+    cpa_id: str
+    raw: bytes
+    sha256: str
+    status: str
+    start: datetime
+    end: datetime
+    party_ids: list[str]
+    profiles: list[str]
+    imported_at: datetime
+    updated_at: datetime
+
+
+def _row_to_cpa(row: sa.Row[Any]) -> StoredCpa:
+    return StoredCpa(
+        cpa_id=row.cpa_id,
+        raw=bytes(row.raw),
+        sha256=row.sha256,
+        status=row.status,
+        start=row.start_at,
+        end=row.end_at,
+        party_ids=list(row.party_ids),
+        profiles=list(row.profiles),
+        imported_at=row.imported_at,
+        updated_at=row.updated_at,
+    )
+
+
+class CpaRepository:
+    """Add, read, list and delete CPAs by CPAId."""
+
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+
+    def add(
+        self,
+        cpa_id: str,
+        raw: bytes,
+        *,
+        status: str,
+        start: datetime,
+        end: datetime,
+        party_ids: list[str],
+        profiles: list[str],
+        overwrite: bool = False,
+    ) -> None:
+        """Store a CPA; an existing CPAId is replaced only with ``overwrite`` (else CpaExistsError).
+
+        An overwrite keeps ``imported_at`` of the first import and moves ``updated_at``.
+        """
+        if not cpa_id or len(cpa_id) > CPA_ID_MAX:
+            raise StoreError(f"CPAId must be 1 to {CPA_ID_MAX} characters long")
+        now = self.clock.now()
+        values = {
+            "raw": raw,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "status": status,
+            "start_at": start,
+            "end_at": end,
+            "party_ids": list(party_ids),
+            "profiles": list(profiles),
+            "updated_at": now,
+        }
+        with self.db.session() as session:
+            # Row lock on PostgreSQL so two concurrent imports of one CPAId cannot both insert.
+            exists = session.execute(
+                sa.select(cpa.c.cpa_id).where(cpa.c.cpa_id == cpa_id).with_for_update()
+            ).first()
+            if exists is not None:
+                if not overwrite:
+                    raise CpaExistsError(f"CPA {cpa_id!r} is stored already; use overwrite to replace it")
+                session.execute(sa.update(cpa).where(cpa.c.cpa_id == cpa_id).values(**values))
+            else:
+                try:
+                    session.execute(sa.insert(cpa).values(cpa_id=cpa_id, imported_at=now, **values))
+                except exc.IntegrityError:
+                    # A concurrent import of the same CPAId committed first.
+                    raise CpaExistsError(f"CPA {cpa_id!r} is stored already") from None
+
+    def find(self, cpa_id: str) -> StoredCpa | None:
+        with self.db.session() as session:
+            row = session.execute(sa.select(cpa).where(cpa.c.cpa_id == cpa_id)).first()
+            return None if row is None else _row_to_cpa(row)
+
+    def get(self, cpa_id: str) -> StoredCpa:
+        found = self.find(cpa_id)
+        if found is None:
+            raise CpaNotFoundError(f"no CPA with CPAId {cpa_id!r}")
+        return found
+
+    def list(self) -> builtins.list[StoredCpa]:
+        """Every stored CPA, ordered by CPAId."""
+        with self.db.session() as session:
+            rows = session.execute(sa.select(cpa).order_by(cpa.c.cpa_id)).all()
+            return [_row_to_cpa(row) for row in rows]
+
+    def delete(self, cpa_id: str) -> None:
+        with self.db.session() as session:
+            result = session.execute(sa.delete(cpa).where(cpa.c.cpa_id == cpa_id))
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise CpaNotFoundError(f"no CPA with CPAId {cpa_id!r}")

@@ -1,0 +1,179 @@
+"""The database handle: engine per backend, transactional sessions, migrations.
+
+This is the adapter boundary for SQLAlchemy: ``session()`` turns every SQLAlchemy error into a
+``StoreError`` (or ``StoreUnavailableError`` when the database cannot be reached, so the HTTP
+layer answers 503 and the sender retries), and nothing above the store sees a SQLAlchemy
+exception.
+
+Durability first (architecture "Nothing is acknowledged before its transaction has committed"):
+SQLite runs with ``synchronous=FULL`` in WAL mode, and every SQLite transaction starts with
+``BEGIN IMMEDIATE`` so a transaction that reads and then writes (duplicate check, job claim)
+cannot fail half-way on a lock upgrade; writers queue on ``busy_timeout`` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from ggk_ebms.config import Settings
+from ggk_ebms.errors import StoreError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+PG_CONNECT_TIMEOUT_S: Final = 10
+
+# SQLite reports a schema problem as OperationalError too; these are not outages.
+_SQLITE_SCHEMA_HINTS: Final = ("no such table", "no such column", "has no column")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" hook issue BEGIN itself (pysqlite's implicit BEGIN is deferred).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+    return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _describe(error: exc.SQLAlchemyError) -> str:
+    """A short cause without the SQL statement or its parameters (they may hold personal data)."""
+    orig = getattr(error, "orig", None)
+    source = orig if orig is not None else error
+    first_line = str(source).strip().splitlines()[0] if str(source).strip() else ""
+    return f"{type(source).__name__}: {first_line}" if first_line else type(source).__name__
+
+
+def translate(error: exc.SQLAlchemyError, backend: str) -> StoreError:
+    """Map a SQLAlchemy error to the store's own exception (adapter boundary)."""
+    text = _describe(error)
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return StoreUnavailableError(f"database connection lost: {text}")
+    if isinstance(error, exc.InterfaceError | exc.TimeoutError):
+        return StoreUnavailableError(f"database unreachable: {text}")
+    if isinstance(error, exc.OperationalError):
+        if backend == "sqlite" and any(hint in text for hint in _SQLITE_SCHEMA_HINTS):
+            return StoreError(f"database schema is not as expected ({text}); run `ggk-ebms db upgrade`")
+        return StoreUnavailableError(f"database unavailable: {text}")
+    if isinstance(error, exc.ProgrammingError) and "does not exist" in text:
+        return StoreError(f"database schema is not as expected ({text}); run `ggk-ebms db upgrade`")
+    return StoreError(f"database error: {text}")
+
+
+class Database:
+    """One database: an engine, sessions with commit/rollback, and its migrations."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _create_engine(url)
+        self.backend = self.engine.dialect.name
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The configured database; creates the folder of a SQLite file (data_dir by default)."""
+        url = settings.effective_database_url
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            try:
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreUnavailableError(f"cannot create the database folder: {error}") from None
+        return cls(url)
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden, for logs and CLI output."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back when it raises.
+
+        SQLAlchemy errors come out as ``StoreError``/``StoreUnavailableError``; errors of the
+        caller's own pass through unchanged (after the rollback).
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        except exc.SQLAlchemyError as error:
+            raise translate(error, self.backend) from error
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[sa.Connection]:
+        """A plain connection in a transaction, for schema inspection and migrations."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except exc.SQLAlchemyError as error:
+            raise translate(error, self.backend) from error
+
+    def _alembic_config(self, conn: sa.Connection | None = None) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        # env.py uses this connection, so no alembic.ini or URL is needed in the cwd.
+        cfg.attributes["connection"] = conn
+        return cfg
+
+    def upgrade(self) -> None:
+        """Apply every migration up to head (idempotent)."""
+        with self.connection() as conn:
+            command.upgrade(self._alembic_config(conn), "head")
+        log.info("database %s at revision %s", self.display_url, self.head_revision())
+
+    def current_revision(self) -> str | None:
+        """The revision the database is at; None for a database never migrated."""
+        with self.connection() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision this version of the software knows."""
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def is_current(self) -> bool:
+        """True when the database is at the newest migration."""
+        return self.current_revision() == self.head_revision()
+
+    def ping(self) -> None:
+        """Raise StoreUnavailableError unless a trivial query succeeds."""
+        with self.connection() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def dispose(self) -> None:
+        """Close every pooled connection (end of process, or between tests)."""
+        self.engine.dispose()

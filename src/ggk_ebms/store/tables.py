@@ -1,0 +1,206 @@
+"""The database schema as SQLAlchemy Core tables; migrations/versions/ must create exactly this.
+
+Core tables, not ORM classes: the repositories translate rows into frozen dataclasses, so no
+session-bound object ever leaves the store. Constraint names follow one naming convention so
+SQLite and PostgreSQL agree and later migrations can refer to them by name.
+
+Every time is stored in UTC through ``UtcDateTime`` and comes back timezone-aware, whatever the
+backend (SQLite has no time zone type and would otherwise hand back naive datetimes).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+# Lengths. An ebMS MessageId has no length limit of its own (RFC 2822 msg-id); 1024 is far beyond
+# anything a real MSH sends and keeps the unique index within PostgreSQL's btree entry limit.
+CPA_ID_MAX: Final = 255
+MESSAGE_ID_MAX: Final = 1024
+NAME_MAX: Final = 255
+
+DIRECTIONS: Final = ("in", "out")
+# Message kinds: a business message or one of the ebMS MSH signals (digest §4.1, §5, §6).
+KINDS: Final = (
+    "business",
+    "Acknowledgment",
+    "MessageError",
+    "Ping",
+    "Pong",
+    "StatusRequest",
+    "StatusResponse",
+)
+SIGNAL_KINDS: Final = KINDS[1:]
+# Status model (digest §4.4): receive side, send side, and the signals we send.
+RECEIVE_STATUSES: Final = ("Received", "Processed", "Forwarded", "Failed")
+SEND_STATUSES: Final = ("Created", "Sending", "Delivered", "DeliveryFailed", "Expired")
+SIGNAL_STATUSES: Final = ("Created", "Sent", "Failed")
+STATUSES: Final = tuple(dict.fromkeys(RECEIVE_STATUSES + SEND_STATUSES + SIGNAL_STATUSES))
+# Queues: 'deliver' hands received business messages to routing; 'send' carries outbound
+# business messages and asynchronous signals.
+QUEUES: Final = ("deliver", "send")
+JOB_STATUSES: Final = ("pending", "running", "done", "failed")
+OUTCOMES: Final = ("ok", "retry", "fail")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out; naive input is refused, not guessed."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        # SQLite stores text without an offset: store UTC wall time so ordering by text is right.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING: Final[dict[str, Any]] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+# A bigint primary key that SQLite still treats as its rowid alias (autoincrementing INTEGER).
+BigPk = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+cpa = sa.Table(
+    "cpa",
+    metadata,
+    sa.Column("cpa_id", sa.String(CPA_ID_MAX), primary_key=True),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("start_at", UtcDateTime, nullable=False),
+    sa.Column("end_at", UtcDateTime, nullable=False),
+    sa.Column("party_ids", sa.JSON, nullable=False),
+    sa.Column("profiles", sa.JSON, nullable=False),
+    sa.Column("imported_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+message = sa.Table(
+    "message",
+    metadata,
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("direction", sa.String(3), nullable=False),
+    sa.Column("message_id", sa.String(MESSAGE_ID_MAX), nullable=False),
+    sa.Column("cpa_id", sa.String(CPA_ID_MAX), nullable=False),
+    sa.Column("conversation_id", sa.String(MESSAGE_ID_MAX), nullable=False),
+    sa.Column("ref_to_message_id", sa.String(MESSAGE_ID_MAX), nullable=True),
+    sa.Column("from_party_id", sa.String(NAME_MAX), nullable=False),
+    sa.Column("from_party_type", sa.String(NAME_MAX), nullable=True),
+    sa.Column("from_role", sa.String(NAME_MAX), nullable=True),
+    sa.Column("to_party_id", sa.String(NAME_MAX), nullable=False),
+    sa.Column("to_party_type", sa.String(NAME_MAX), nullable=True),
+    sa.Column("to_role", sa.String(NAME_MAX), nullable=True),
+    sa.Column("service", sa.String(NAME_MAX), nullable=False),
+    sa.Column("service_type", sa.String(NAME_MAX), nullable=True),
+    sa.Column("action", sa.String(NAME_MAX), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("timestamp", UtcDateTime, nullable=False),
+    sa.Column("time_to_live", UtcDateTime, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_reason", sa.Text, nullable=True),
+    sa.Column("content_digest", sa.String(64), nullable=True),
+    sa.Column("envelope", sa.LargeBinary, nullable=True),
+    sa.Column("content_type", sa.String(1024), nullable=True),
+    sa.Column("sync_reply", sa.Boolean, nullable=False),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    # digest §4.2: duplicate elimination is on MessageId, per direction.
+    sa.UniqueConstraint("direction", "message_id"),
+    sa.CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
+    sa.CheckConstraint(_in("kind", KINDS), name="kind"),
+    sa.CheckConstraint(_in("status", STATUSES), name="status"),
+    sa.Index(None, "direction", "status"),
+    sa.Index(None, "ref_to_message_id"),
+    sa.Index(None, "cpa_id"),
+    sa.Index(None, "conversation_id"),
+)
+
+message_part = sa.Table(
+    "message_part",
+    metadata,
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("content_id", sa.String(MESSAGE_ID_MAX), nullable=False),
+    sa.Column("content_type", sa.String(1024), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("message_pk", "seq"),
+)
+
+job = sa.Table(
+    "job",
+    metadata,
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("queue", sa.String(16), nullable=False),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("claimed_by", sa.String(NAME_MAX), nullable=True),
+    sa.Column("claimed_at", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(_in("queue", QUEUES), name="queue"),
+    sa.CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+    # The claim query: due pending jobs of one queue, oldest first.
+    sa.Index(None, "queue", "status", "due_at"),
+    sa.Index(None, "message_pk"),
+)
+
+attempt = sa.Table(
+    "attempt",
+    metadata,
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("job_pk", sa.BigInteger, sa.ForeignKey("job.pk", ondelete="SET NULL"), nullable=True),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=False),
+    sa.Column("outcome", sa.String(8), nullable=False),
+    sa.Column("http_status", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),
+    sa.Index(None, "message_pk"),
+)
