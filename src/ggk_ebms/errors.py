@@ -23,7 +23,9 @@ cryptography, xmlsec) are translated at the adapter boundary and never leak upwa
     ├── StufError                   a StUF-GGk envelope or payload is refused; ``code`` is the StUF/GGk foutcode
     ├── StoreError                  database failure
     │   └── StoreUnavailableError   database unreachable: answer 503 so the sender retries
-    └── TransportError              sending failed; ``retryable`` says whether to try again
+    ├── TransportError              sending failed; ``retryable`` says whether to try again,
+    │                               ``layer`` where it failed (dns, connect, tls-…, timeout, http)
+    └── StateTransitionError        an event does not fit an outbound message's current state
 """
 
 from __future__ import annotations
@@ -180,9 +182,30 @@ class StoreUnavailableError(StoreError):
 
 
 class TransportError(GgkEbmsError):
-    """Sending to a partner failed. ``retryable`` follows the digest's retry table (§3.3)."""
+    """Sending to a partner failed. ``retryable`` follows the digest's retry table (§3.3).
 
-    def __init__(self, message: str, *, retryable: bool, http_status: int | None = None) -> None:
+    ``layer`` names where it failed, so the ping check can explain it in plain words: one of the
+    values of ``ggk_ebms.transport.result.Layer`` ("dns", "connect", "tls-server-untrusted",
+    "tls-name-mismatch", "tls-client-refused", "tls-server-not-in-cpa", "tls", "timeout", "http").
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        http_status: int | None = None,
+        layer: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.http_status = http_status
+        self.layer = layer
+
+
+class StateTransitionError(GgkEbmsError):
+    """An event does not fit the current state of an outbound message (digest §4.4 status model).
+
+    Raised, for example, when an Acknowledgment arrives for a message that has Expired already:
+    the state stays as it is and the caller logs and drops the event.
+    """
