@@ -22,7 +22,8 @@ cryptography, xmlsec) are translated at the adapter boundary and never leak upwa
     ├── MimeError                   the multipart/related body cannot be split (a Fault, HTTP 400)
     ├── StufError                   a StUF-GGk envelope or payload is refused; ``code`` is the StUF/GGk foutcode
     ├── StoreError                  database failure
-    │   └── StoreUnavailableError   database unreachable: answer 503 so the sender retries
+    │   ├── StoreUnavailableError   database unreachable: answer 503 so the sender retries
+    │   └── DuplicateMessageError   a message with this direction and MessageId is stored already
     ├── TransportError              sending failed; ``retryable`` says whether to try again,
     │                               ``layer`` where it failed (dns, connect, tls-…, timeout, http)
     └── StateTransitionError        an event does not fit an outbound message's current state
@@ -179,6 +180,19 @@ class StoreError(GgkEbmsError):
 
 class StoreUnavailableError(StoreError):
     """The database cannot be reached; callers answer 503 and never acknowledge."""
+
+
+class DuplicateMessageError(StoreError):
+    """A message with this direction and MessageId is stored already (digest §4.2).
+
+    Nothing of the new message was stored; ``existing_pk`` is the stored one, so the caller can
+    compare content digests and replay the stored signal or refuse the reuse of the MessageId.
+    """
+
+    def __init__(self, message_id: str, existing_pk: int) -> None:
+        super().__init__(f"message {message_id!r} is stored already")
+        self.message_id = message_id
+        self.existing_pk = existing_pk
 
 
 class TransportError(GgkEbmsError):
