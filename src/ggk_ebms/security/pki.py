@@ -51,9 +51,7 @@ class IssuedCertificate:
     def private_key_pem(self, passphrase: bytes | None = None) -> bytes:
         """PKCS#8 PEM; unencrypted unless a passphrase is given (dev material is unencrypted)."""
         encryption: serialization.KeySerializationEncryption = (
-            serialization.BestAvailableEncryption(passphrase)
-            if passphrase
-            else serialization.NoEncryption()
+            serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
         )
         return self.private_key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
@@ -74,7 +72,7 @@ def generate_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
 
 
-def test_subject(common_name: str, oin: str | None = None) -> x509.Name:
+def labelled_subject(common_name: str, oin: str | None = None) -> x509.Name:
     """Subject with the test label in O and, when given, the OIN in serialNumber (PKI001)."""
     attributes = [
         x509.NameAttribute(NameOID.COUNTRY_NAME, "NL"),
@@ -133,7 +131,7 @@ def create_ca(
     key = generate_key()
     signer = key if issuer is None else issuer.private_key
     certificate = (
-        _builder(test_subject(common_name), issuer, key.public_key(), not_before, not_after)
+        _builder(labelled_subject(common_name), issuer, key.public_key(), not_before, not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -169,7 +167,7 @@ def issue_server_certificate(
     names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
     names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
     certificate = (
-        _builder(test_subject(common_name, oin), ca, key.public_key(), not_before, not_after)
+        _builder(labelled_subject(common_name, oin), ca, key.public_key(), not_before, not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -208,7 +206,7 @@ def issue_client_certificate(
     """
     key = generate_key()
     certificate = (
-        _builder(test_subject(common_name, oin), ca, key.public_key(), not_before, not_after)
+        _builder(labelled_subject(common_name, oin), ca, key.public_key(), not_before, not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -239,9 +237,7 @@ class DevParty:
     oin: str
 
 
-def dev_pki_files(
-    parties: Sequence[DevParty], *, not_before: datetime, days: int
-) -> dict[str, bytes]:
+def dev_pki_files(parties: Sequence[DevParty], *, not_before: datetime, days: int) -> dict[str, bytes]:
     """The dev PKI as ``{relative path: content}``: ca.pem, ca-key.pem and per party
     ``<folder>/{server,client}.pem`` and ``<folder>/{server,client}-key.pem``.
 
