@@ -188,6 +188,9 @@ class PartyInfo:
     transports: dict[str, Transport]
     doc_exchanges: dict[str, DocExchange]
     security_details: dict[str, tuple[str, ...]]  # securityId -> anchor certIds
+    # OverrideMshActionBinding: signal action (e.g. "Acknowledgment") -> channelId used instead of
+    # defaultMshChannelId for that signal (CPPA 2.0 §8.4.7; digest §8.2 "Signals").
+    msh_overrides: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
