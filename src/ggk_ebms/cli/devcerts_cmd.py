@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -54,6 +55,14 @@ store. Production uses PKIoverheid certificates (see docs/security.md).
 """
 
 
+def fail(message: str) -> NoReturn:
+    """``cli.main.fail``, imported on use: cli.main imports this module while registering its
+    commands, so a top-level import would be circular when this module is imported first."""
+    from ggk_ebms.cli.main import fail as report
+
+    report(message)
+
+
 @click.command("dev-certs")
 @click.option(
     "--out",
@@ -75,10 +84,6 @@ def dev_certs(out: Path, force: bool, days: int, not_before: datetime | None) ->
 
     TEST MATERIAL, NEVER FOR PRODUCTION: test OINs, unencrypted keys, a CA nobody trusts.
     """
-    # Imported here: cli.main imports this module while registering commands, so a top-level
-    # import would be circular when this module is imported first (as tests do).
-    from ggk_ebms.cli.main import fail
-
     start = (not_before or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
     files = dev_pki_files(DEV_PARTIES, not_before=start, days=days)
     files["README.md"] = readme(DEV_PARTIES, start, days).encode("utf-8")
