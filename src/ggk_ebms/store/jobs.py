@@ -1,0 +1,276 @@
+"""The job queue in the database: several workers, processes or machines share it safely.
+
+A job is claimed by marking it 'running' with the worker's id and the claim time. On PostgreSQL
+the candidates are selected ``FOR UPDATE SKIP LOCKED`` (architecture: jobs are claimed that way so
+endpoint processes can share one PostgreSQL without a home-made cluster): concurrent claimers
+pass over each other's rows instead of waiting or taking them twice. On SQLite the session's
+``BEGIN IMMEDIATE`` makes the select-and-update one writer at a time, which gives the same result.
+
+A worker that dies leaves its jobs 'running'; once the claim is older than the lease they are
+claimable again, so nothing is lost (and the work is done at least once: handlers must be
+idempotent, which the store's duplicate rules provide for sending and delivery).
+
+Callers pass the times (``now``, ``due_at``): retry schedules come from the CPA (digest §4.3)
+and are decided by the worker, not by the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.errors import StoreError
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.tables import OUTCOMES, QUEUES, STATUSES, attempt, job, message
+
+
+@dataclass(frozen=True)
+class Job:
+    pk: int
+    queue: str
+    message_pk: int
+    status: str
+    due_at: datetime
+    attempts: int  # claims so far, this one included: a job that crashed its worker counts too
+    last_error: str | None
+    claimed_by: str | None
+    claimed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try to deliver or send a message, kept for the operator (message log, retries)."""
+
+    pk: int
+    message_pk: int
+    job_pk: int | None
+    started_at: datetime
+    finished_at: datetime
+    outcome: str
+    http_status: int | None
+    error: str | None
+
+
+def _row_to_job(row: sa.Row[Any]) -> Job:
+    return Job(**{column.name: row._mapping[column.name] for column in job.c})
+
+
+def _row_to_attempt(row: sa.Row[Any]) -> Attempt:
+    return Attempt(**{column.name: row._mapping[column.name] for column in attempt.c})
+
+
+def _check_queue(queue: str) -> None:
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; known: {', '.join(QUEUES)}")
+
+
+class JobQueue:
+    """Claim, finish, reschedule and record the attempts of jobs."""
+
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+
+    def enqueue(self, queue: str, message_pk: int, *, due_at: datetime) -> int:
+        """Add a pending job for a stored message (``MessageStore`` does this itself on store)."""
+        _check_queue(queue)
+        now = self.clock.now()
+        with self.db.session() as session:
+            pk: int = session.execute(
+                sa.insert(job)
+                .values(
+                    queue=queue,
+                    message_pk=message_pk,
+                    status="pending",
+                    due_at=due_at,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(job.c.pk)
+            ).scalar_one()
+        return pk
+
+    def claim(
+        self,
+        queue: str,
+        *,
+        now: datetime,
+        worker_id: str,
+        limit: int = 10,
+        lease: timedelta,
+    ) -> list[Job]:
+        """Take up to ``limit`` due jobs of ``queue`` for ``worker_id``, oldest due first.
+
+        Due: pending with ``due_at <= now``, or running with a claim older than ``lease`` (its
+        worker is taken to be dead). The returned jobs are 'running', claimed now, attempts + 1.
+        """
+        _check_queue(queue)
+        claimable = sa.and_(
+            job.c.queue == queue,
+            sa.or_(
+                sa.and_(job.c.status == "pending", job.c.due_at <= now),
+                sa.and_(job.c.status == "running", job.c.claimed_at <= now - lease),
+            ),
+        )
+        candidates = (
+            sa.select(job.c.pk)
+            .where(claimable)
+            .order_by(job.c.due_at, job.c.pk)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.db.session() as session:
+            pks = list(session.execute(candidates).scalars())
+            if not pks:
+                return []
+            rows = session.execute(
+                sa.update(job)
+                .where(job.c.pk.in_(pks))
+                .values(
+                    status="running",
+                    claimed_by=worker_id,
+                    claimed_at=now,
+                    attempts=job.c.attempts + 1,
+                    updated_at=self.clock.now(),
+                )
+                .returning(*job.c)
+            ).all()
+        return sorted((_row_to_job(row) for row in rows), key=lambda j: (j.due_at, j.pk))
+
+    def _finish(
+        self,
+        job_pk: int,
+        values: dict[str, Any],
+        message_status: str | None,
+        reason: str | None,
+        error_code: str | None,
+    ) -> None:
+        if message_status is not None and message_status not in STATUSES:
+            raise ValueError(f"unknown message status {message_status!r}")
+        now = self.clock.now()
+        with self.db.session() as session:
+            message_pk = session.execute(
+                sa.update(job)
+                .where(job.c.pk == job_pk)
+                .values(**values, updated_at=now)
+                .returning(job.c.message_pk)
+            ).scalar_one_or_none()
+            if message_pk is None:
+                raise StoreError(f"no job with pk {job_pk}")
+            if message_status is not None:
+                # Same transaction: the message's status never disagrees with its job's outcome.
+                session.execute(
+                    sa.update(message)
+                    .where(message.c.pk == message_pk)
+                    .values(
+                        status=message_status, status_reason=reason, error_code=error_code, updated_at=now
+                    )
+                )
+
+    def complete(
+        self,
+        job_pk: int,
+        *,
+        message_status: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """The job is done; optionally move its message to ``message_status`` at the same time."""
+        self._finish(job_pk, {"status": "done", "last_error": None}, message_status, reason, None)
+
+    def retry(self, job_pk: int, *, due_at: datetime, error: str) -> None:
+        """Put the job back as pending until ``due_at``, keeping the reason it failed this time."""
+        self._finish(
+            job_pk,
+            {
+                "status": "pending",
+                "due_at": due_at,
+                "last_error": error,
+                "claimed_by": None,
+                "claimed_at": None,
+            },
+            None,
+            None,
+            None,
+        )
+
+    def fail(
+        self,
+        job_pk: int,
+        error: str,
+        *,
+        message_status: str | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        """Give the job up for good; optionally mark its message (e.g. DeliveryFailed + ebMS code)."""
+        self._finish(job_pk, {"status": "failed", "last_error": error}, message_status, error, error_code)
+
+    def get(self, job_pk: int) -> Job:
+        with self.db.session() as session:
+            row = session.execute(sa.select(job).where(job.c.pk == job_pk)).first()
+        if row is None:
+            raise StoreError(f"no job with pk {job_pk}")
+        return _row_to_job(row)
+
+    def jobs_for(self, message_pk: int) -> list[Job]:
+        """Every job of a message, oldest first."""
+        with self.db.session() as session:
+            rows = session.execute(
+                sa.select(job).where(job.c.message_pk == message_pk).order_by(job.c.pk)
+            ).all()
+        return [_row_to_job(row) for row in rows]
+
+    def next_due(self, queue: str) -> datetime | None:
+        """When the earliest pending job of ``queue`` is due, so an idle worker knows how long to wait."""
+        _check_queue(queue)
+        with self.db.session() as session:
+            due: datetime | None = session.execute(
+                sa.select(sa.func.min(job.c.due_at)).where(job.c.queue == queue, job.c.status == "pending")
+            ).scalar_one()
+        return due
+
+    def record_attempt(
+        self,
+        message_pk: int,
+        *,
+        job_pk: int | None,
+        started_at: datetime,
+        finished_at: datetime,
+        outcome: str,
+        http_status: int | None = None,
+        error: str | None = None,
+    ) -> int:
+        """Keep one delivery/send attempt (outcome 'ok', 'retry' or 'fail'); returns its pk."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"unknown attempt outcome {outcome!r}")
+        with self.db.session() as session:
+            pk: int = session.execute(
+                sa.insert(attempt)
+                .values(
+                    message_pk=message_pk,
+                    job_pk=job_pk,
+                    started_at=started_at,
+                    finished_at=finished_at,
+                    outcome=outcome,
+                    http_status=http_status,
+                    error=error,
+                )
+                .returning(attempt.c.pk)
+            ).scalar_one()
+        return pk
+
+    def attempts(self, message_pk: int) -> list[Attempt]:
+        """The attempts for a message, in the order they were made."""
+        with self.db.session() as session:
+            rows = session.execute(
+                sa.select(attempt)
+                .where(attempt.c.message_pk == message_pk)
+                .order_by(attempt.c.started_at, attempt.c.pk)
+            ).all()
+        return [_row_to_attempt(row) for row in rows]

@@ -1,0 +1,438 @@
+"""Stored ebMS messages, their MIME parts and the signals we answered them with.
+
+The receive rule of the architecture is enforced here: ``receive`` stores the received message,
+its parts, the signal that goes back and the delivery job in ONE transaction, so an
+Acknowledgment is only ever returned for a message that is durably stored, and a crash never
+leaves a message without its job (or a job without its message).
+
+Plain frozen dataclasses go in and come out; no ORM object or SQLAlchemy row leaves the store.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import hashlib
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.orm import Session
+
+from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.errors import DuplicateMessageError, StoreError
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.tables import (
+    DIRECTIONS,
+    KINDS,
+    MESSAGE_ID_MAX,
+    SIGNAL_KINDS,
+    STATUSES,
+    job,
+    message_part,
+)
+from ggk_ebms.store.tables import (
+    message as message_table,
+)
+
+# digest §4.4: receive-side states after which the message needs nothing more from us.
+FINAL_RECEIVE_STATUSES = ("Processed", "Forwarded", "Failed")
+# Signals we sent that are finished (sent in the HTTP response or by a job, or given up).
+FINAL_SIGNAL_STATUSES = ("Sent", "Failed")
+UNFINISHED_JOB_STATUSES = ("pending", "running")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewMessage:
+    """A message to store: every column but the primary key and the bookkeeping times."""
+
+    direction: str
+    message_id: str
+    cpa_id: str
+    conversation_id: str
+    from_party_id: str
+    to_party_id: str
+    service: str
+    action: str
+    kind: str
+    timestamp: datetime
+    status: str
+    ref_to_message_id: str | None = None
+    from_party_type: str | None = None
+    from_role: str | None = None
+    to_party_type: str | None = None
+    to_role: str | None = None
+    service_type: str | None = None
+    time_to_live: datetime | None = None
+    status_reason: str | None = None
+    # sha256 hex over the identity-relevant content (digest §4.2 Decision), computed by the caller.
+    content_digest: str | None = None
+    envelope: bytes | None = None
+    content_type: str | None = None
+    sync_reply: bool = False
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredMessage(NewMessage):
+    """A stored message. ``envelope`` is None in listings unless they were asked to include it."""
+
+    pk: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class NewPart:
+    """One MIME part of a message (payload or attachment), stored byte for byte."""
+
+    content_id: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    pk: int
+    message_pk: int
+    seq: int
+    content_id: str
+    content_type: str
+    data: bytes
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ReceiveResult:
+    message_pk: int
+    response_pk: int | None
+
+
+_MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(NewMessage))
+_STORED_FIELDS = tuple(f.name for f in dataclasses.fields(StoredMessage))
+_WITHOUT_ENVELOPE = tuple(message_table.c[name] for name in _STORED_FIELDS if name != "envelope")
+
+
+def _check(new: NewMessage, direction: str) -> None:
+    """Refuse caller mistakes before they reach the database (they are bugs, not input errors)."""
+    if new.direction != direction:
+        raise ValueError(f"expected a message with direction {direction!r}, got {new.direction!r}")
+    if new.direction not in DIRECTIONS or new.kind not in KINDS or new.status not in STATUSES:
+        raise ValueError(f"unknown direction/kind/status {new.direction!r}/{new.kind!r}/{new.status!r}")
+    if not new.message_id or len(new.message_id) > MESSAGE_ID_MAX:
+        raise StoreError(f"MessageId must be 1 to {MESSAGE_ID_MAX} characters long")
+
+
+def _by_id(direction: str, message_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(message_table.c.direction == direction, message_table.c.message_id == message_id)
+
+
+def _row_to_message(row: sa.Row[Any]) -> StoredMessage:
+    values = row._mapping
+    fields = {name: values[name] for name in _STORED_FIELDS if name in values}
+    envelope = fields.get("envelope")
+    fields["envelope"] = None if envelope is None else bytes(envelope)
+    fields["sync_reply"] = bool(fields["sync_reply"])
+    return StoredMessage(**fields)
+
+
+def _row_to_part(row: sa.Row[Any]) -> StoredPart:
+    return StoredPart(
+        pk=row.pk,
+        message_pk=row.message_pk,
+        seq=row.seq,
+        content_id=row.content_id,
+        content_type=row.content_type,
+        data=bytes(row.data),
+        sha256=row.sha256,
+        size=row.size,
+    )
+
+
+class _Conflict(Exception):
+    """A unique constraint stopped an insert; resolved into a clear error after the rollback."""
+
+
+class MessageStore:
+    """Inbound and outbound messages, with their parts, signals and jobs."""
+
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+
+    # --- writing ----------------------------------------------------------------------------------
+
+    def _insert(self, session: Session, new: NewMessage, now: datetime) -> int:
+        values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
+        try:
+            pk: int = session.execute(
+                sa.insert(message_table)
+                .values(**values, created_at=now, updated_at=now)
+                .returning(message_table.c.pk)
+            ).scalar_one()
+        except exc.IntegrityError as error:
+            raise _Conflict from error
+        return pk
+
+    def _insert_parts(self, session: Session, message_pk: int, parts: Sequence[NewPart]) -> None:
+        if not parts:
+            return
+        session.execute(
+            sa.insert(message_part),
+            [
+                {
+                    "message_pk": message_pk,
+                    "seq": seq,
+                    "content_id": part.content_id,
+                    "content_type": part.content_type,
+                    "data": part.data,
+                    "sha256": hashlib.sha256(part.data).hexdigest(),
+                    "size": len(part.data),
+                }
+                for seq, part in enumerate(parts)
+            ],
+        )
+
+    def _enqueue(
+        self, session: Session, queue: str, message_pk: int, due_at: datetime, now: datetime
+    ) -> None:
+        session.execute(
+            sa.insert(job).values(
+                queue=queue,
+                message_pk=message_pk,
+                status="pending",
+                due_at=due_at,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    def _existing_pk(self, session: Session, direction: str, message_id: str) -> int | None:
+        return session.execute(
+            sa.select(message_table.c.pk).where(_by_id(direction, message_id))
+        ).scalar_one_or_none()
+
+    def _raise_conflict(self, *messages: NewMessage) -> None:
+        """After a unique violation: name the message whose MessageId is taken."""
+        with self.db.session() as session:
+            for new in messages:
+                existing = self._existing_pk(session, new.direction, new.message_id)
+                if existing is not None:
+                    raise DuplicateMessageError(new.message_id, existing)
+        raise StoreError("a unique constraint refused the message")
+
+    def receive(
+        self,
+        message: NewMessage,
+        parts: Sequence[NewPart],
+        *,
+        response: NewMessage | None,
+        deliver: bool,
+        send_response_async: bool,
+    ) -> ReceiveResult:
+        """Store a received message, its parts, our answer to it and its jobs, all or nothing.
+
+        ``response`` is the signal we answer with (Acknowledgment, MessageError, Pong or
+        StatusResponse): stored as 'Sent' when it goes back in this HTTP response, or as 'Created'
+        with a 'send' job when ``send_response_async`` (digest §4.5: syncReplyMode none). With
+        ``deliver`` a 'deliver' job hands the message to routing.
+
+        Raises DuplicateMessageError when this MessageId was received before (digest §4.2);
+        nothing is stored then, and the caller replays the stored signal or refuses.
+        """
+        _check(message, "in")
+        if response is not None:
+            _check(response, "out")
+            if response.kind not in SIGNAL_KINDS:
+                raise ValueError(f"a response must be an MSH signal, not {response.kind!r}")
+            response = dataclasses.replace(response, status="Created" if send_response_async else "Sent")
+        now = self.clock.now()
+        try:
+            with self.db.session() as session:
+                existing = self._existing_pk(session, "in", message.message_id)
+                if existing is not None:
+                    raise DuplicateMessageError(message.message_id, existing)
+                message_pk = self._insert(session, message, now)
+                self._insert_parts(session, message_pk, parts)
+                response_pk = None
+                if response is not None:
+                    response_pk = self._insert(session, response, now)
+                    if send_response_async:
+                        self._enqueue(session, "send", response_pk, now, now)
+                if deliver:
+                    self._enqueue(session, "deliver", message_pk, now, now)
+        except _Conflict:
+            self._raise_conflict(message, *([response] if response is not None else []))
+            raise  # pragma: no cover - _raise_conflict always raises
+        return ReceiveResult(message_pk, response_pk)
+
+    def submit(self, message: NewMessage, parts: Sequence[NewPart], *, due_at: datetime) -> int:
+        """Store an outbound message with its parts and a 'send' job due at ``due_at``, atomically."""
+        _check(message, "out")
+        now = self.clock.now()
+        try:
+            with self.db.session() as session:
+                existing = self._existing_pk(session, "out", message.message_id)
+                if existing is not None:
+                    raise DuplicateMessageError(message.message_id, existing)
+                pk = self._insert(session, message, now)
+                self._insert_parts(session, pk, parts)
+                self._enqueue(session, "send", pk, due_at, now)
+        except _Conflict:
+            self._raise_conflict(message)
+            raise  # pragma: no cover - _raise_conflict always raises
+        return pk
+
+    def set_status(
+        self, pk: int, status: str, reason: str | None = None, error_code: str | None = None
+    ) -> None:
+        """Move a message to ``status`` (digest §4.4); reason and error code replace the old ones."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown message status {status!r}")
+        with self.db.session() as session:
+            result = session.execute(
+                sa.update(message_table)
+                .where(message_table.c.pk == pk)
+                .values(
+                    status=status, status_reason=reason, error_code=error_code, updated_at=self.clock.now()
+                )
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise StoreError(f"no message with pk {pk}")
+
+    def purge(self, before: datetime) -> int:
+        """Forget inbound messages created before ``before`` that need nothing more; returns how many.
+
+        The caller computes the horizon: MessageIds must be kept at least
+        max((1 + Retries) × RetryInterval, PersistDuration) + margin (digest §4.2), or a late
+        retry would be delivered twice. Only final states without unfinished jobs go, together
+        with the finished signals that answered them; parts, jobs and attempts follow by cascade.
+        """
+        busy = sa.exists().where(
+            job.c.message_pk == message_table.c.pk, job.c.status.in_(UNFINISHED_JOB_STATUSES)
+        )
+        inbound = sa.and_(
+            message_table.c.direction == "in",
+            message_table.c.status.in_(FINAL_RECEIVE_STATUSES),
+            message_table.c.created_at < before,
+            ~busy,
+        )
+        answered_ids = sa.select(message_table.c.message_id).where(inbound).scalar_subquery()
+        with self.db.session() as session:
+            session.execute(
+                sa.delete(message_table).where(
+                    message_table.c.direction == "out",
+                    message_table.c.kind.in_(SIGNAL_KINDS),
+                    message_table.c.status.in_(FINAL_SIGNAL_STATUSES),
+                    message_table.c.ref_to_message_id.in_(answered_ids),
+                    ~busy,
+                )
+            )
+            result = session.execute(sa.delete(message_table).where(inbound))
+            purged: int = result.rowcount  # type: ignore[attr-defined]
+        return purged
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def find(self, direction: str, message_id: str) -> StoredMessage | None:
+        with self.db.session() as session:
+            row = session.execute(sa.select(message_table).where(_by_id(direction, message_id))).first()
+            return None if row is None else _row_to_message(row)
+
+    def get(self, pk: int) -> StoredMessage:
+        with self.db.session() as session:
+            row = session.execute(sa.select(message_table).where(message_table.c.pk == pk)).first()
+        if row is None:
+            raise StoreError(f"no message with pk {pk}")
+        return _row_to_message(row)
+
+    def parts(self, pk: int) -> builtins.list[StoredPart]:
+        """The MIME parts of a message in their original order."""
+        with self.db.session() as session:
+            rows = session.execute(
+                sa.select(message_part).where(message_part.c.message_pk == pk).order_by(message_part.c.seq)
+            ).all()
+            return [_row_to_part(row) for row in rows]
+
+    def response_to(self, message_id: str, kinds: Collection[str]) -> StoredMessage | None:
+        """The signal of one of ``kinds`` we stored in answer to inbound ``message_id``.
+
+        For duplicates (digest §4.2): the stored Acknowledgment/MessageError is replayed
+        unchanged, same MessageId and Timestamp.
+        """
+        with self.db.session() as session:
+            row = session.execute(
+                sa.select(message_table)
+                .where(
+                    message_table.c.direction == "out",
+                    message_table.c.ref_to_message_id == message_id,
+                    message_table.c.kind.in_(list(kinds)),
+                )
+                .order_by(message_table.c.pk)
+                .limit(1)
+            ).first()
+            return None if row is None else _row_to_message(row)
+
+    def status_of(self, message_id: str) -> str | None:
+        """Status of a received message for a StatusRequest (digest §5); None: not recognised."""
+        with self.db.session() as session:
+            return session.execute(
+                sa.select(message_table.c.status).where(_by_id("in", message_id))
+            ).scalar_one_or_none()
+
+    def _filtered(
+        self,
+        query: sa.Select[Any],
+        direction: str | None,
+        status: str | None,
+        kind: str | None,
+        cpa_id: str | None,
+    ) -> sa.Select[Any]:
+        for column, value in (
+            (message_table.c.direction, direction),
+            (message_table.c.status, status),
+            (message_table.c.kind, kind),
+            (message_table.c.cpa_id, cpa_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        return query
+
+    def list(
+        self,
+        direction: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        cpa_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        *,
+        include_envelope: bool = False,
+    ) -> builtins.list[StoredMessage]:
+        """Messages, newest first. Envelopes are left out (None) unless asked for: a listing of
+        fifty 25 MB messages should not read 1 GB."""
+        columns = tuple(message_table.c) if include_envelope else _WITHOUT_ENVELOPE
+        query = self._filtered(sa.select(*columns), direction, status, kind, cpa_id)
+        query = query.order_by(message_table.c.pk.desc()).limit(limit).offset(offset)
+        with self.db.session() as session:
+            return [_row_to_message(row) for row in session.execute(query).all()]
+
+    def count(
+        self,
+        direction: str | None = None,
+        status: str | None = None,
+        kind: str | None = None,
+        cpa_id: str | None = None,
+    ) -> int:
+        """How many messages ``list`` with the same filters would page through."""
+        query = self._filtered(
+            sa.select(sa.func.count()).select_from(message_table), direction, status, kind, cpa_id
+        )
+        with self.db.session() as session:
+            total: int = session.execute(query).scalar_one()
+        return total
