@@ -18,7 +18,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ggk_ebms.config import DEV_RINIS_OIN
+from ggk_ebms.config import DEV_RINIS_OIN, Settings
 from ggk_ebms.errors import ConfigError
 from ggk_ebms.security.identity import PeerIdentity
 from ggk_ebms.security.keys import load_private_key
@@ -32,8 +32,10 @@ from ggk_ebms.security.tls import (
     TLS12_CIPHERS,
     TLS13_CIPHERS,
     client_context,
+    client_context_from_settings,
     is_safe_cipher,
     server_context,
+    server_context_from_settings,
 )
 
 DEV = Path(__file__).resolve().parent.parent / "certs" / "dev"
@@ -323,3 +325,33 @@ def test_encrypted_key_needs_its_passphrase(tmp_path: Path, other_ca: IssuedCert
     assert "wrong" not in str(refused.value).replace("wrong passphrase", "")
     context = server_context(cert, key, CA, passphrase=b"correct horse")
     assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_contexts_from_settings_use_the_configured_passphrase(
+    tmp_path: Path, dev_ca: IssuedCertificate
+) -> None:
+    server = issue_server_certificate(
+        dev_ca, oin=None, not_before=START, not_after=START + timedelta(days=3650)
+    )
+    client = issue_client_certificate(
+        dev_ca, oin=DEV_RINIS_OIN, common_name="c", not_before=START, not_after=START + timedelta(days=3650)
+    )
+    for name, issued in (("server", server), ("client", client)):
+        (tmp_path / f"{name}.pem").write_bytes(issued.certificate_pem())
+        (tmp_path / f"{name}-key.pem").write_bytes(issued.private_key_pem(passphrase=b"from-env"))
+    settings = Settings(
+        tls_server_cert=tmp_path / "server.pem",
+        tls_server_key=tmp_path / "server-key.pem",
+        tls_client_cert=tmp_path / "client.pem",
+        tls_client_key=tmp_path / "client-key.pem",
+        tls_trust_store=CA,
+        key_passphrase_env="TLS_KEY_PASS",
+    )
+    environ = {"TLS_KEY_PASS": "from-env"}
+    server_side, client_side = handshake(
+        server_context_from_settings(settings, environ), client_context_from_settings(settings, environ)
+    )
+    assert server_side.ok, server_side.error
+    assert client_side.ok, client_side.error
+    with pytest.raises(ConfigError, match="TLS_KEY_PASS"):
+        server_context_from_settings(settings, {})

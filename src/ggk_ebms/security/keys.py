@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from ggk_ebms.config import Settings
 from ggk_ebms.errors import ConfigError
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "key_matches_certificate",
     "load_private_key",
     "parse_private_key",
+    "passphrase_from_settings",
     "read_passphrase",
 ]
 
@@ -60,6 +62,15 @@ def read_passphrase(
             raise ConfigError(f"passphrase file {passphrase_file} is empty")
         return value_bytes
     return None
+
+
+def passphrase_from_settings(settings: Settings, environ: Mapping[str, str] = os.environ) -> bytes | None:
+    """The passphrase that ``key_passphrase_env`` / ``key_passphrase_file`` point at, if any."""
+    return read_passphrase(
+        passphrase_env=settings.key_passphrase_env,
+        passphrase_file=settings.key_passphrase_file,
+        environ=environ,
+    )
 
 
 def parse_private_key(data: bytes, passphrase: bytes | None, *, source: str) -> PrivateKeyTypes:

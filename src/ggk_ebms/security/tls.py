@@ -16,15 +16,18 @@ that names the file, checked up front so OpenSSL's terse errors never reach the 
 
 from __future__ import annotations
 
+import os
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ggk_ebms.config import Settings
 from ggk_ebms.errors import ConfigError
-from ggk_ebms.security.keys import key_matches_certificate, parse_private_key
+from ggk_ebms.security.keys import key_matches_certificate, parse_private_key, passphrase_from_settings
 
 # TLS 1.2 suites, strongest first (OpenSSL names). ECDHE only: forward secrecy; AEAD only: no CBC.
 TLS12_CIPHERS: Final = (
@@ -139,3 +142,30 @@ def client_context(
     _load_identity(context, cert, key, passphrase, "TLS client")
     _load_trust(context, trust_store)
     return context
+
+
+def server_context_from_settings(
+    settings: Settings, environ: Mapping[str, str] = os.environ
+) -> ssl.SSLContext:
+    """``server_context`` for ``tls_server_cert``/``tls_server_key``/``tls_trust_store``, with the
+    key passphrase from ``key_passphrase_env`` or ``key_passphrase_file``."""
+    return server_context(
+        settings.tls_server_cert,
+        settings.tls_server_key,
+        settings.tls_trust_store,
+        passphrase=passphrase_from_settings(settings, environ),
+    )
+
+
+def client_context_from_settings(
+    settings: Settings, environ: Mapping[str, str] = os.environ, *, check_hostname: bool = True
+) -> ssl.SSLContext:
+    """``client_context`` for ``tls_client_cert``/``tls_client_key``/``tls_trust_store``, with the
+    key passphrase from ``key_passphrase_env`` or ``key_passphrase_file``."""
+    return client_context(
+        settings.tls_client_cert,
+        settings.tls_client_key,
+        settings.tls_trust_store,
+        check_hostname=check_hostname,
+        passphrase=passphrase_from_settings(settings, environ),
+    )
