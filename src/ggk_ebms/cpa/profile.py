@@ -10,8 +10,8 @@ The CPA never names the profile; it follows from the channel:
   (ARCH9), so an envelope without non-repudiation is inconsistent.
 
 Anything in between (ack ``always`` with duplicate elimination ``never``, ``perMessage``, an
-osb-rm channel without ReliableMessaging) still gets the nearest profile, and the reasons it is
-not a clean one are returned as ``problems`` so validation can report them.
+envelope without a signature) still gets the nearest profile, and the reasons it is not a clean
+one are returned as ``problems`` so validation can report them as errors.
 """
 
 from __future__ import annotations
@@ -63,12 +63,4 @@ def derive_profile(channel: DeliveryChannel, exchange: DocExchange | None) -> Pr
     encrypted = any(side.digital_envelope is not None for side in sides)
     if encrypted and not signed:
         problems.append("payloads are encrypted but not signed; the -e profiles include signing (ARCH9)")
-    if reliable and sides and not any(side.reliable_messaging is not None for side in sides):
-        problems.append(
-            "a reliable channel without ReliableMessaging (Retries, RetryInterval) in its DocExchange"
-        )
-    if not reliable and any(side.reliable_messaging is not None for side in sides):
-        problems.append(
-            "a best-effort channel whose DocExchange has ReliableMessaging; it will never be used"
-        )
     return ProfileDerivation(profile_of(reliable, signed, encrypted), tuple(problems))

@@ -101,7 +101,7 @@ def schema_problems(root: etree._Element, schema: etree.XMLSchema) -> list[Schem
         return []
     return [
         SchemaProblem(location=_plain_path(entry.path), line=entry.line, message=_message(entry.message))
-        for entry in schema.error_log
+        for entry in schema.error_log.filter_from_errors()
     ]
 
 
