@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 from lxml import etree
 
@@ -101,7 +102,7 @@ def schema_problems(root: etree._Element, schema: etree.XMLSchema) -> list[Schem
         return []
     return [
         SchemaProblem(location=_plain_path(entry.path), line=entry.line, message=_message(entry.message))
-        for entry in schema.error_log.filter_from_errors()
+        for entry in cast("Iterable[etree._LogEntry]", schema.error_log)
     ]
 
 
