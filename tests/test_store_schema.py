@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from ggk_ebms.errors import StoreError, StoreUnavailableError
+from ggk_ebms.config import Settings
+from ggk_ebms.errors import ConfigError, StoreError, StoreUnavailableError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import cpa, metadata
 
@@ -84,7 +86,7 @@ def test_naive_datetime_is_refused(db: Database) -> None:
         )
 
 
-def test_sqlite_runs_durable_wal_with_foreign_keys(tmp_path: object) -> None:
+def test_sqlite_runs_durable_wal_with_foreign_keys(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path}/pragmas.db")
     try:
         with database.connection() as conn:
@@ -100,7 +102,7 @@ def test_sqlite_runs_durable_wal_with_foreign_keys(tmp_path: object) -> None:
     assert pragma["busy_timeout"] == 30_000
 
 
-def test_unmigrated_sqlite_says_run_upgrade(tmp_path: object) -> None:
+def test_unmigrated_sqlite_says_run_upgrade(tmp_path: Path) -> None:
     database = Database(f"sqlite:///{tmp_path}/empty.db")
     try:
         with pytest.raises(StoreError, match="db upgrade") as caught, database.session() as session:
@@ -180,3 +182,26 @@ def test_caller_errors_roll_back_and_pass_through(db: Database) -> None:
         insert_then_fail()
     with db.session() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(cpa)).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["not a url", "mysql+pymysql://user:pw@localhost/db", "postgresql+nodriver://user:pw@localhost/db"],
+    ids=["unparsable", "unsupported-backend", "unknown-driver"],
+)
+def test_unusable_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Database(url)
+    assert "pw@" not in str(caught.value)
+
+
+def test_from_settings_creates_the_sqlite_folder(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "deep" / "var")
+    database = Database.from_settings(settings)
+    try:
+        assert (tmp_path / "deep" / "var").is_dir()
+        assert database.sqlite_file == tmp_path / "deep" / "var" / "ggk-ebms.db"
+        database.upgrade()
+        assert database.is_current()
+    finally:
+        database.dispose()

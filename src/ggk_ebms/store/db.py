@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ggk_ebms.config import Settings
-from ggk_ebms.errors import StoreError, StoreUnavailableError
+from ggk_ebms.errors import ConfigError, StoreError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,16 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+SUPPORTED_BACKENDS: Final = ("sqlite", "postgresql")
+
+
 def _create_engine(url: str) -> Engine:
     parsed = make_url(url)
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        # The job queue and the migrations are tested on these two only (SKIP LOCKED, WAL).
+        raise ConfigError(
+            f"database backend {parsed.get_backend_name()!r} is not supported; use sqlite or postgresql"
+        )
     if parsed.get_backend_name() == "sqlite":
         engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -100,7 +108,11 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _create_engine(url)
+        try:
+            self.engine = _create_engine(url)
+        except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
+            # Never echo the URL itself: it may carry a password.
+            raise ConfigError(f"database_url is not a usable SQLAlchemy URL: {error}") from None
         self.backend = self.engine.dialect.name
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
@@ -108,7 +120,10 @@ class Database:
     def from_settings(cls, settings: Settings) -> Database:
         """The configured database; creates the folder of a SQLite file (data_dir by default)."""
         url = settings.effective_database_url
-        parsed = make_url(url)
+        try:
+            parsed = make_url(url)
+        except exc.ArgumentError as error:
+            raise ConfigError(f"database_url is not a usable SQLAlchemy URL: {error}") from None
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             try:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +135,17 @@ class Database:
     def display_url(self) -> str:
         """The URL with any password hidden, for logs and CLI output."""
         return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The database file of a SQLite URL (None for other backends and in-memory databases).
+
+        Lets read-only commands say "no database yet" instead of creating an empty file.
+        """
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+            return None
+        return Path(parsed.database)
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

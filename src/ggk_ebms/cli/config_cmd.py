@@ -1,0 +1,400 @@
+"""``ggk-ebms config``: show the effective settings, check them, and generate their documentation.
+
+``show`` and ``docs`` read the declarations in ggk_ebms/config.py (one declaration per setting,
+with its help text), so the table, the check and docs/configuration.md cannot drift apart.
+``check`` opens every file a setting names and the database, and prints one line per check
+with OK, WARN or ERROR; it exits 1 when any check is an ERROR.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, NoReturn
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from rich.console import Console
+from rich.table import Table
+
+from ggk_ebms.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, Settings, declared, load, shown
+from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.security.keys import key_matches_certificate, load_private_key, passphrase_from_settings
+from ggk_ebms.store.db import Database
+
+DOCS_FILE: Final = Path("docs/configuration.md")
+EXPIRY_WARNING: Final = timedelta(days=30)
+# OINs with this prefix are test OINs (digest §1); a production endpoint never has one.
+TEST_OIN_PREFIX: Final = "00000099"
+TEST_MATERIAL: Final = "test material, never for production"
+
+
+def _settings(ctx: click.Context) -> Settings:
+    # cli.main imports this module while registering commands: import it on use, not at the top.
+    from ggk_ebms.cli.main import settings_of
+
+    return settings_of(ctx)
+
+
+def _fail(message: str) -> NoReturn:
+    from ggk_ebms.cli.main import fail
+
+    fail(message)
+
+
+@click.group("config")
+def config() -> None:
+    """Settings: show them, check them, write their documentation."""
+
+
+# --- show -------------------------------------------------------------------------------------------
+
+
+@config.command("show")
+@click.pass_context
+def show(ctx: click.Context) -> None:
+    """Print the effective settings (defaults, settings file, environment) with their help."""
+    table = Table(title="ggk-ebms settings", show_lines=False)
+    table.add_column("setting", style="bold", no_wrap=True)
+    table.add_column("value")
+    table.add_column("help")
+    for name, value, help_text in shown(_settings(ctx)):
+        table.add_row(name, value or "[dim](empty)[/dim]", help_text)
+    Console(width=max(Console().width, 120)).print(table)
+
+
+# --- check ------------------------------------------------------------------------------------------
+
+OK: Final = "OK"
+WARN: Final = "WARN"
+ERROR: Final = "ERROR"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # OK, WARN or ERROR
+    subject: str
+    text: str
+
+
+def _is_dev_material(path: Path) -> bool:
+    """True for anything under a ``certs/dev`` folder: the committed dev PKI (certs/dev/README.md)."""
+    parts = path.resolve().parts if path.exists() else path.parts
+    return any(a == "certs" and b == "dev" for a, b in itertools.pairwise(parts))
+
+
+def _certificates(path: Path) -> list[x509.Certificate]:
+    data = path.read_bytes()
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificates(data)
+    return [x509.load_der_x509_certificate(data)]
+
+
+def _validity(name: str, certificate: x509.Certificate, now: datetime) -> Finding | None:
+    if certificate.not_valid_after_utc < now:
+        return Finding(ERROR, name, f"certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}")
+    if certificate.not_valid_before_utc > now:
+        return Finding(
+            ERROR, name, f"certificate not valid before {certificate.not_valid_before_utc:%Y-%m-%d}"
+        )
+    if certificate.not_valid_after_utc < now + EXPIRY_WARNING:
+        return Finding(WARN, name, f"certificate expires on {certificate.not_valid_after_utc:%Y-%m-%d}")
+    return None
+
+
+def _check_pair(settings: Settings, cert_setting: str, key_setting: str, now: datetime) -> Iterator[Finding]:
+    """A certificate file and the key that must belong to it."""
+    cert_path: Path = getattr(settings, cert_setting)
+    key_path: Path = getattr(settings, key_setting)
+    try:
+        leaf = _certificates(cert_path)[0]
+    except FileNotFoundError:
+        yield Finding(ERROR, cert_setting, f"{cert_path} does not exist")
+        return
+    except (OSError, ValueError) as exc:
+        yield Finding(ERROR, cert_setting, f"{cert_path} is not a readable certificate: {exc}")
+        return
+    yield _validity(cert_setting, leaf, now) or Finding(
+        OK, cert_setting, f"{cert_path} (valid until {leaf.not_valid_after_utc:%Y-%m-%d})"
+    )
+    try:
+        key = load_private_key(
+            key_path, passphrase_env=settings.key_passphrase_env, passphrase_file=settings.key_passphrase_file
+        )
+    except GgkEbmsError as exc:
+        yield Finding(ERROR, key_setting, str(exc))
+        return
+    if key_matches_certificate(key, leaf.public_bytes(Encoding.DER)):
+        yield Finding(OK, key_setting, f"{key_path} belongs to {cert_setting}")
+    else:
+        yield Finding(ERROR, key_setting, f"{key_path} does not belong to the certificate in {cert_path}")
+
+
+def _check_key(settings: Settings, key_setting: str) -> Finding:
+    key_path: Path = getattr(settings, key_setting)
+    try:
+        load_private_key(
+            key_path, passphrase_env=settings.key_passphrase_env, passphrase_file=settings.key_passphrase_file
+        )
+    except GgkEbmsError as exc:
+        return Finding(ERROR, key_setting, str(exc))
+    return Finding(OK, key_setting, f"{key_path} is a readable private key")
+
+
+def _check_trust_store(settings: Settings, now: datetime) -> Iterator[Finding]:
+    path = settings.tls_trust_store
+    try:
+        certificates = _certificates(path)
+    except FileNotFoundError:
+        yield Finding(ERROR, "tls_trust_store", f"{path} does not exist")
+        return
+    except (OSError, ValueError) as exc:
+        yield Finding(ERROR, "tls_trust_store", f"{path} is not a readable certificate bundle: {exc}")
+        return
+    if not certificates:
+        yield Finding(ERROR, "tls_trust_store", f"{path} holds no certificate")
+        return
+    expired = [c for c in certificates if c.not_valid_after_utc < now]
+    if expired:
+        yield Finding(
+            WARN, "tls_trust_store", f"{path}: {len(expired)} of {len(certificates)} certificates expired"
+        )
+    else:
+        yield Finding(OK, "tls_trust_store", f"{path} ({len(certificates)} CA certificates)")
+
+
+def _check_passphrase(settings: Settings) -> Finding | None:
+    if not settings.key_passphrase_env and settings.key_passphrase_file is None:
+        return None
+    try:
+        passphrase_from_settings(settings)
+    except GgkEbmsError as exc:
+        return Finding(ERROR, "key passphrase", str(exc))
+    return Finding(OK, "key passphrase", "configured and readable")
+
+
+def _check_folders(settings: Settings) -> Iterator[Finding]:
+    if settings.cpa_dir.is_dir():
+        count = sum(1 for p in settings.cpa_dir.iterdir() if p.suffix.lower() == ".xml")
+        yield Finding(OK, "cpa_dir", f"{settings.cpa_dir} ({count} .xml files)")
+    else:
+        level = ERROR if settings.cpa_autoimport else WARN
+        yield Finding(level, "cpa_dir", f"{settings.cpa_dir} is not a folder")
+    if settings.cpa_schema is not None:
+        if settings.cpa_schema.is_file():
+            yield Finding(OK, "cpa_schema", str(settings.cpa_schema))
+        else:
+            yield Finding(ERROR, "cpa_schema", f"{settings.cpa_schema} does not exist")
+    if settings.payload_schemas is None:
+        yield Finding(WARN, "payload_schemas", "not set: structural payload checks only")
+    elif settings.payload_schemas.is_dir():
+        yield Finding(OK, "payload_schemas", str(settings.payload_schemas))
+    else:
+        yield Finding(ERROR, "payload_schemas", f"{settings.payload_schemas} is not a folder")
+
+
+def _check_database(settings: Settings) -> Finding:
+    try:
+        database = Database(settings.effective_database_url)
+    except GgkEbmsError as exc:
+        return Finding(ERROR, "database", str(exc))
+    try:
+        head = database.head_revision()
+        sqlite_file = database.sqlite_file
+        if sqlite_file is not None and not sqlite_file.exists():
+            revision = None  # not created yet; checking must not create it
+        else:
+            database.ping()
+            revision = database.current_revision()
+    except GgkEbmsError as exc:
+        return Finding(ERROR, "database", f"{database.display_url}: {exc}")
+    finally:
+        database.dispose()
+    if revision == head:
+        return Finding(OK, "database", f"{database.display_url} at revision {revision} (latest)")
+    where = "not created yet" if revision is None else f"at revision {revision}"
+    # With auto_migrate the server brings it up to date at start; otherwise it will refuse to run.
+    level = WARN if settings.auto_migrate else ERROR
+    return Finding(
+        level, "database", f"{database.display_url} {where}, latest is {head}: run `ggk-ebms db upgrade`"
+    )
+
+
+def _check_identity(settings: Settings) -> Iterator[Finding]:
+    test_oins = [oin for oin in settings.party_ids if oin.startswith(TEST_OIN_PREFIX)]
+    if not settings.party_ids:
+        yield Finding(ERROR, "party_ids", "empty: we cannot tell which side of a CPA we are")
+    elif test_oins:
+        yield Finding(WARN, "party_ids", f"test OIN {', '.join(test_oins)}: {TEST_MATERIAL}")
+    else:
+        yield Finding(OK, "party_ids", ", ".join(settings.party_ids))
+
+
+def _check_policy(settings: Settings) -> Iterator[Finding]:
+    if settings.allow_sha1:
+        yield Finding(WARN, "allow_sha1", "SHA-1 accepted for legacy peers (SIGN001 forbids it)")
+    if settings.proxy_client_cert_header and not settings.proxy_allowlist:
+        yield Finding(
+            WARN, "proxy_client_cert_header", "set, but proxy_allowlist is empty: no proxy is trusted"
+        )
+
+
+def _check_dev_material(settings: Settings) -> Finding | None:
+    names = [
+        f.name
+        for f in declared()
+        if isinstance(getattr(settings, f.name), Path) and _is_dev_material(getattr(settings, f.name))
+    ]
+    if not names:
+        return None
+    return Finding(WARN, "dev material", f"certs/dev in use by {', '.join(names)}: {TEST_MATERIAL}")
+
+
+def run_checks(settings: Settings, now: datetime) -> list[Finding]:
+    """Every check of ``config check``, in the order they are printed."""
+    findings: list[Finding] = []
+    findings += _check_identity(settings)
+    passphrase = _check_passphrase(settings)
+    if passphrase is not None:
+        findings.append(passphrase)
+    findings += _check_pair(settings, "tls_server_cert", "tls_server_key", now)
+    findings += _check_pair(settings, "tls_client_cert", "tls_client_key", now)
+    findings += _check_trust_store(settings, now)
+    findings.append(_check_key(settings, "signing_key"))
+    findings.append(_check_key(settings, "encryption_key"))
+    findings += _check_folders(settings)
+    findings.append(_check_database(settings))
+    findings += _check_policy(settings)
+    dev = _check_dev_material(settings)
+    if dev is not None:
+        findings.append(dev)
+    return findings
+
+
+def _settings_source(config_file: Path | None) -> str:
+    """Which settings file ``load`` reads, in its own order of precedence."""
+    if config_file is not None:
+        return str(config_file)
+    if os.environ.get(CONFIG_ENV):
+        return f"{os.environ[CONFIG_ENV]} (${CONFIG_ENV})"
+    if Path(DEFAULT_CONFIG_FILE).is_file():
+        return DEFAULT_CONFIG_FILE
+    return "no settings file: defaults and environment"
+
+
+_COLOURS: Final = {OK: "green", WARN: "yellow", ERROR: "red"}
+
+
+def _print(finding: Finding) -> None:
+    click.secho(f"{finding.level:<5}", fg=_COLOURS[finding.level], nl=False)
+    click.echo(f" {finding.subject}: {finding.text}")
+
+
+@config.command("check")
+@click.pass_context
+def check(ctx: click.Context) -> None:
+    """Check the settings, the files they name and the database; exit 1 on any ERROR."""
+    config_file: Path | None = getattr(ctx.find_root().obj, "config_file", None)
+    try:
+        settings = load(config_file)
+    except GgkEbmsError as exc:
+        _print(Finding(ERROR, "settings", str(exc)))
+        ctx.exit(1)
+    _print(Finding(OK, "settings", _settings_source(config_file)))
+    findings = run_checks(settings, datetime.now(UTC))
+    for finding in findings:
+        _print(finding)
+    errors = sum(1 for f in findings if f.level == ERROR)
+    warnings = sum(1 for f in findings if f.level == WARN)
+    click.echo(f"{errors} error(s), {warnings} warning(s)")
+    ctx.exit(1 if errors else 0)
+
+
+# --- docs -------------------------------------------------------------------------------------------
+
+
+def _type_name(typ: Any) -> str:
+    if typing.get_origin(typ) in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(typ) if a is not type(None)]
+        return f"{_type_name(inner[0])}, optional"
+    if typing.get_origin(typ) is list:
+        return "list of text (TOML array; comma-separated in the environment)"
+    names: dict[Any, str] = {bool: "boolean", int: "integer", float: "number", str: "text", Path: "path"}
+    return names.get(typ, str(typ))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def configuration_markdown() -> str:
+    """docs/configuration.md, generated from the declarations in ggk_ebms/config.py."""
+    hints = typing.get_type_hints(Settings)
+    defaults = Settings()
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated by `ggk-ebms config docs` from src/ggk_ebms/config.py; do not edit by hand. -->",
+        "",
+        f"Settings come from one TOML file plus `{ENV_PREFIX}*` environment variables. Precedence:",
+        "built-in default < settings file < environment. The file is `--config FILE`, else",
+        f"`${CONFIG_ENV}`, else `./{DEFAULT_CONFIG_FILE}` if it exists. Unknown keys are an error.",
+        "Relative paths in a settings file are relative to that file. `ggk-ebms config show` prints",
+        "the effective values (secrets masked); `ggk-ebms config check` checks them, the files they",
+        "name and the database.",
+        "",
+        "The defaults run the endpoint as the dev gemeente with the dev PKI in `certs/dev/`: test material,",
+        "never for production.",
+        "",
+    ]
+    for f in declared():
+        default = getattr(defaults, f.name)
+        lines += [
+            f"## `{f.name}`",
+            "",
+            str(f.metadata["help"]),
+            "",
+            f"- type: {_type_name(hints[f.name])}",
+            f"- default: `{_toml_value(default)}`" if default not in (None, "", []) else "- default: empty",
+            f"- environment: `{ENV_PREFIX}{f.name.upper()}`",
+        ]
+        if f.metadata.get("secret"):
+            lines.append("- secret: masked by `config show`")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@config.command("docs")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DOCS_FILE,
+    show_default=True,
+    help="File to write.",
+)
+@click.option("--check", "check_only", is_flag=True, help="Write nothing; exit 1 if the file is out of date.")
+def docs(out: Path, check_only: bool) -> None:
+    """Write docs/configuration.md from the settings declarations."""
+    text = configuration_markdown()
+    if check_only:
+        current = out.read_text(encoding="utf-8") if out.is_file() else None
+        if current != text:
+            _fail(f"{out} is out of date: run `ggk-ebms config docs`")
+        click.echo(f"{out} is up to date")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}")
