@@ -300,3 +300,26 @@ def test_purge_forgets_old_final_inbound_and_their_signals(
     assert store.find("in", "young@rinis") is not None  # inside the horizon
     # After the purge the MessageId is free again, as the retention rule intends.
     store.receive(inbound("done@rinis"), [], response=None, deliver=False, send_response_async=False)
+
+
+def test_resend_requeues_a_stored_async_signal_once(
+    store: MessageStore, queue: JobQueue, clock: FixedClock
+) -> None:
+    result = store.receive(
+        inbound(), [], response=ack_for("m1@rinis"), deliver=False, send_response_async=True
+    )
+    assert result.response_pk is not None
+    [first] = queue.claim("send", now=T0, worker_id="w", lease=timedelta(minutes=5))
+    queue.complete(first.pk, message_status="Sent")
+
+    clock.advance(timedelta(minutes=10))
+    job_pk = store.resend(result.response_pk, due_at=clock.now())
+    assert store.resend(result.response_pk, due_at=clock.now()) == job_pk  # a second duplicate: same job
+    assert store.get(result.response_pk).status == "Created"
+    [again] = queue.claim("send", now=clock.now(), worker_id="w", lease=timedelta(minutes=5))
+    assert (again.pk, again.message_pk) == (job_pk, result.response_pk)
+    # The signal itself is unchanged: same MessageId, Timestamp and bytes (digest §4.2).
+    replay = store.get(result.response_pk)
+    assert (replay.message_id, replay.timestamp, replay.envelope) == ("ack-1@gemeente", T0, b"<ack/>")
+    with pytest.raises(StoreError, match="no outbound message"):
+        store.resend(result.message_pk, due_at=clock.now())

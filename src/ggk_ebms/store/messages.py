@@ -288,6 +288,49 @@ class MessageStore:
             raise  # pragma: no cover - _raise_conflict always raises
         return pk
 
+    def resend(self, pk: int, *, due_at: datetime) -> int:
+        """Queue a stored outbound message (an asynchronous signal) to be sent again; returns the job pk.
+
+        For a duplicate whose answer went out asynchronously (digest §4.2: the stored signal is
+        re-queued unchanged). A send job that is still pending or running is reused, so a burst
+        of duplicates sends the signal once more, not once per copy.
+        """
+        now = self.clock.now()
+        with self.db.session() as session:
+            direction = session.execute(
+                sa.select(message_table.c.direction).where(message_table.c.pk == pk).with_for_update()
+            ).scalar_one_or_none()
+            if direction != "out":
+                raise StoreError(f"no outbound message with pk {pk}")
+            waiting = session.execute(
+                sa.select(job.c.pk)
+                .where(
+                    job.c.message_pk == pk, job.c.queue == "send", job.c.status.in_(UNFINISHED_JOB_STATUSES)
+                )
+                .limit(1)
+            ).scalar_one_or_none()
+            if waiting is not None:
+                return int(waiting)
+            session.execute(
+                sa.update(message_table)
+                .where(message_table.c.pk == pk)
+                .values(status="Created", status_reason=None, error_code=None, updated_at=now)
+            )
+            job_pk: int = session.execute(
+                sa.insert(job)
+                .values(
+                    queue="send",
+                    message_pk=pk,
+                    status="pending",
+                    due_at=due_at,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(job.c.pk)
+            ).scalar_one()
+        return job_pk
+
     def set_status(
         self, pk: int, status: str, reason: str | None = None, error_code: str | None = None
     ) -> None:
