@@ -323,3 +323,30 @@ def test_resend_requeues_a_stored_async_signal_once(
     assert (replay.message_id, replay.timestamp, replay.envelope) == ("ack-1@gemeente", T0, b"<ack/>")
     with pytest.raises(StoreError, match="no outbound message"):
         store.resend(result.message_pk, due_at=clock.now())
+
+
+def test_list_related_finds_the_signals_about_a_message(store: MessageStore) -> None:
+    store.receive(inbound(), [], response=ack_for("m1@rinis"), deliver=False, send_response_async=False)
+    status_request = inbound(
+        "sr@rinis",
+        kind="StatusRequest",
+        service=EBMS_SERVICE,
+        action="StatusRequest",
+        ref_to_message_id="m1@rinis",
+        status="Processed",
+    )
+    store.receive(status_request, [], response=None, deliver=False, send_response_async=False)
+    store.receive(
+        inbound("other@rinis"),
+        [],
+        response=ack_for("other@rinis", "ack-other"),
+        deliver=False,
+        send_response_async=False,
+    )
+    related = store.list_related("m1@rinis")
+    assert [(m.direction, m.kind, m.message_id) for m in related] == [
+        ("out", "Acknowledgment", "ack-1@gemeente"),
+        ("in", "StatusRequest", "sr@rinis"),
+    ]
+    assert all(m.envelope is None for m in related)
+    assert store.list_related("nobody@rinis") == []

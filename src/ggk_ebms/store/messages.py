@@ -421,6 +421,17 @@ class MessageStore:
             ).first()
             return None if row is None else _row_to_message(row)
 
+    def list_related(self, message_id: str) -> builtins.list[StoredMessage]:
+        """Messages that refer to ``message_id`` (RefToMessageId), either direction, oldest first:
+        the Acknowledgment, MessageError, Pong or StatusResponse about it. Envelopes left out."""
+        query = (
+            sa.select(*_WITHOUT_ENVELOPE)
+            .where(message_table.c.ref_to_message_id == message_id)
+            .order_by(message_table.c.pk)
+        )
+        with self.db.session() as session:
+            return [_row_to_message(row) for row in session.execute(query).all()]
+
     def status_of(self, message_id: str) -> str | None:
         """Status of a received message for a StatusRequest (digest §5); None: not recognised."""
         with self.db.session() as session:
