@@ -30,7 +30,7 @@ from ggk_ebms.xml import parse
 _QUOTED: Final = re.compile(r"'([^']*)'")
 # A quoted token right after one of these words names a schema thing, not a document value.
 _NAMES_A_SCHEMA_THING: Final = re.compile(r"(?:Element|element|attribute|type|facet|pattern)\s$")
-_CLARK: Final = re.compile(r"\{[^}]*\}")
+_CLARK: Final = re.compile(r"\{[^}'\s]*[:/][^}'\s]*\}")  # {namespace-uri}, not a {9} quantifier
 MAX_ERRORS: Final = 50
 
 
@@ -52,10 +52,13 @@ class _FolderResolver(etree.Resolver):
     def __init__(self, root: Path) -> None:
         super().__init__()
         self.root = root
+        self.refused: list[str] = []
 
     def resolve(self, system_url: str, public_id: str, context: object) -> object:  # type: ignore[override]
         path = Path(system_url.removeprefix("file://")).resolve()
         if not path.is_relative_to(self.root) or not path.is_file():
+            # Raising here only makes libxml2 report a failed load; keep our reason for the error.
+            self.refused.append(system_url)
             raise ConfigError(f"schema import {system_url!r} is outside the schema folder {self.root}")
         return self.resolve_filename(str(path), context)  # type: ignore[attr-defined]
 
@@ -93,11 +96,17 @@ class PayloadSchemas:
         parser = etree.XMLParser(
             resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, collect_ids=False
         )
-        parser.resolvers.add(_FolderResolver(self.root))
+        resolver = _FolderResolver(self.root)
+        parser.resolvers.add(resolver)
         try:
             document = etree.parse(str(path), parser)
             return etree.XMLSchema(document)
-        except (etree.XMLSyntaxError, etree.XMLSchemaParseError, OSError) as exc:
+        except (etree.XMLSyntaxError, etree.XMLSchemaParseError, OSError, ConfigError) as exc:
+            if resolver.refused:
+                refused = resolver.refused[0]
+                raise ConfigError(
+                    f"payload schema {path} imports {refused}, outside the schema folder"
+                ) from None
             raise ConfigError(
                 f"payload schema {path} cannot be used: {str(exc).splitlines()[0][:200]}"
             ) from None

@@ -1,0 +1,70 @@
+"""Parsed CPAs for the hot path, kept in step with the database across processes.
+
+Parsing a CPA costs milliseconds; a request must not pay that. Entries are keyed by CPAId and
+remember the SHA-256 of the stored bytes. An entry older than ``recheck`` asks the database for
+the current hash only (one indexed row), so a CPA imported, overwritten or deleted by the CLI or
+another process is seen within ``recheck`` seconds (digest §12: "stale caches after CPA change").
+Writes made through this process call ``invalidate``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ggk_ebms.cpa.model import Agreement
+from ggk_ebms.cpa.parse import parse_agreement
+from ggk_ebms.store.cpas import CpaRepository
+
+
+@dataclass
+class _Entry:
+    sha256: str
+    agreement: Agreement
+    checked_at: float
+
+
+class AgreementCache:
+    def __init__(
+        self,
+        repository: CpaRepository,
+        *,
+        recheck: float = 2.0,
+        max_cpa_bytes: int = 5 * 1024 * 1024,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._repository = repository
+        self._recheck = recheck
+        self._max_bytes = max_cpa_bytes
+        self._monotonic = monotonic
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def get(self, cpa_id: str) -> Agreement | None:
+        """The agreement with this CPAId, or None when no such CPA is stored."""
+        now = self._monotonic()
+        with self._lock:
+            entry = self._entries.get(cpa_id)
+        if entry is not None and now - entry.checked_at < self._recheck:
+            return entry.agreement
+        stored = self._repository.find(cpa_id)
+        if stored is None:
+            self.invalidate(cpa_id)
+            return None
+        if entry is not None and entry.sha256 == stored.sha256:
+            entry.checked_at = now
+            return entry.agreement
+        # Stored CPAs passed validation at import, so a parse failure here is a real fault.
+        agreement = parse_agreement(stored.raw, max_bytes=max(self._max_bytes, len(stored.raw)))
+        with self._lock:
+            self._entries[cpa_id] = _Entry(stored.sha256, agreement, now)
+        return agreement
+
+    def invalidate(self, cpa_id: str | None = None) -> None:
+        with self._lock:
+            if cpa_id is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(cpa_id, None)

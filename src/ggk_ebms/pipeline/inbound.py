@@ -1,0 +1,371 @@
+"""Inbound pipeline: one HTTP request in, one reply out, with the message durably stored first.
+
+Order of work (docs/architecture.md "Data flow", digest §6, §8.3, §9):
+
+1. SOAPAction must be "ebXML" (KVS5)                    -> else 500 Fault Client
+2. split multipart/related, hardened XML parse, ebMS    -> MIME/XML/XSD problems: 500 Fault / empty
+3. CPA by CPAId                                         -> unknown: 500 Fault "CPA … not found!"
+4. TLS client certificate may act for the From party   -> else 403 Fault, nothing stored
+5. duplicate MessageId: same content -> replay the stored signal; other content -> 500 Fault
+6. validation against the CPA                           -> MessageError (sync 200, or async + 204)
+7. ONE transaction: message, parts, the signal to return, the delivery job
+8. only then the reply: sync Acknowledgment / Pong / StatusResponse / MessageError, or 204
+
+Nothing is acknowledged before step 7 has committed; if the database is down the sender gets 503
+and retries (ack-after-commit). Logs carry ids, CPAId, action and outcome, never payload bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ggk_ebms import ns
+from ggk_ebms.clock import Clock, IdGenerator
+from ggk_ebms.config import Settings
+from ggk_ebms.cpa import lookup
+from ggk_ebms.cpa.model import Agreement, PartyInfo
+from ggk_ebms.ebms import build, parse, validate
+from ggk_ebms.ebms.model import EbmsMessage, MessageHeader
+from ggk_ebms.errors import (
+    CpaError,
+    DuplicateMessageError,
+    EbmsError,
+    GgkEbmsError,
+    MimeError,
+    SoapFaultError,
+    StoreError,
+    StoreUnavailableError,
+    XmlError,
+)
+from ggk_ebms.mime.related import MimePart, split_body
+from ggk_ebms.pipeline.agreements import AgreementCache
+from ggk_ebms.pipeline.records import new_message_from_built, new_message_from_received
+from ggk_ebms.pipeline.reply import InboundRequest, Reply, fault_reply
+from ggk_ebms.security.identity import authorize_client
+from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+
+log = logging.getLogger(__name__)
+
+# StatusResponse messageStatus values (ebMS 2.0 §7.1.2; digest §5)
+_STATUS_FOR_RECEIVED = {
+    "Received": "Received",
+    "Processed": "Processed",
+    "Forwarded": "Forwarded",
+    # We did receive it and answered with a MessageError; "Received" is the honest answer the
+    # StatusResponse enumeration allows.
+    "Failed": "Received",
+}
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What to store and what to answer for one accepted request."""
+
+    message: NewMessage
+    parts: Sequence[NewPart]
+    response: build.BuiltMessage | None
+    sync: bool
+    deliver: bool
+
+
+class InboundPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        store: MessageStore,
+        agreements: AgreementCache,
+        *,
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._agreements = agreements
+        self._clock = clock
+        self._ids = ids
+
+    # -- entry point ------------------------------------------------------------------------------
+
+    def handle(self, request: InboundRequest) -> Reply:
+        try:
+            return self._handle(request)
+        except SoapFaultError as exc:
+            log.info("refused request from %s: %s (HTTP %d)", request.remote, exc.faultstring, exc.http_status)
+            return fault_reply(exc)
+        except StoreUnavailableError as exc:
+            log.error("database unavailable, answering 503 so the sender retries: %s", exc)
+            return fault_reply(
+                SoapFaultError("Service temporarily unavailable, retry later.", "Server", http_status=503)
+            )
+        except StoreError as exc:
+            log.error("database error, nothing acknowledged: %s", exc)
+            return fault_reply(SoapFaultError("Message could not be stored.", "Server", http_status=500))
+        except Exception:
+            # Nothing was acknowledged; the sender's retry gets another chance.
+            log.exception("unexpected failure handling a request from %s", request.remote)
+            return fault_reply(SoapFaultError("Internal error.", "Server", http_status=500))
+
+    def _handle(self, request: InboundRequest) -> Reply:
+        # KVS5: the SOAPAction header is "ebXML", quotes included; we also take it unquoted.
+        if request.soap_action not in ('"ebXML"', "ebXML"):
+            raise SoapFaultError(f"Unable to process message! SOAPAction={request.soap_action or ''}")
+        try:
+            body = split_body(request.content_type, request.body)
+        except MimeError as exc:
+            raise SoapFaultError(f"Unable to process message! {exc}") from None
+        try:
+            message = parse.parse_envelope(body.soap.data, max_bytes=self._settings.max_body_bytes)
+        except XmlError as exc:
+            # Catalogue #16, #41, #43: not ebXML / XSD-invalid / DOCTYPE -> empty 500.
+            log.info("unparseable envelope from %s: %s", request.remote, exc)
+            raise SoapFaultError(str(exc), body=False) from None
+
+        header = message.header
+        agreement = self._agreements.get(header.cpa_id)
+        if agreement is None:
+            raise validate.cpa_not_found_fault(header.cpa_id)  # catalogue #13
+        ours = self._own_party(agreement)
+        theirs = lookup.counterpart(agreement, ours)
+        self._authenticate(request, agreement, header, theirs)
+
+        existing = self._store.find("in", header.message_id)
+        digest = build.content_digest(message, body.attachments)
+        if existing is not None:
+            return self._duplicate(message, existing.content_digest == digest, existing.pk)
+
+        now = self._clock.now()
+        sync = self._wants_sync(message, theirs)
+        try:
+            context = validate.validate_inbound(
+                message,
+                agreement,
+                our_party_ids=self._settings.party_ids,
+                now=now,
+                attachment_ids=[p.content_id for p in body.attachments if p.content_id],
+                known_message_ids=self._known_outbound,
+            )
+        except EbmsError as exc:
+            return self._refuse(request, message, body.attachments, digest, [exc], sync)
+        sync = context.sync_reply
+        outcome = self._accept(message, context, body.attachments, digest, request, sync)
+        return self._commit(outcome)
+
+    # -- steps ------------------------------------------------------------------------------------
+
+    def _own_party(self, agreement: Agreement) -> PartyInfo:
+        try:
+            return lookup.own_party(agreement, self._settings.party_ids)
+        except CpaError as exc:
+            raise SoapFaultError(f"CPA {agreement.cpa_id} is not an agreement of this endpoint: {exc}") from None
+
+    def _authenticate(
+        self, request: InboundRequest, agreement: Agreement, header: MessageHeader, theirs: PartyInfo
+    ) -> None:
+        """Digest §9 rule: the TLS client certificate must belong to the From party of this CPA.
+
+        When the From PartyId is not in the CPA at all, the certificate is checked against the
+        CPA's counterpart, so that an authenticated partner with a wrong header still gets the
+        catalogue's MessageError (#14, #15) instead of a bare refusal.
+        """
+        claimed = theirs
+        from_party_id = theirs.party_ids[0].value
+        for pid in header.from_party.party_ids:
+            party = lookup.find_party(agreement, pid.value, pid.type)
+            if party is not None:
+                claimed, from_party_id = party, pid.value
+                break
+        cpa_certs = [
+            c.der
+            for c in (lookup.resolve_channel(claimed, ch).client_certificate for ch in claimed.channels)
+            if c is not None and c.der is not None
+        ]
+        reasons: list[str] = []
+        for der in cpa_certs or [None]:
+            try:
+                why = authorize_client(
+                    request.peer,
+                    cpa_client_cert_der=der,
+                    from_party_id=from_party_id,
+                    mode="strict" if self._settings.client_cert_mode == "strict" else "cpa-or-oin",
+                )
+            except SoapFaultError as exc:
+                reasons.append(exc.faultstring)
+                continue
+            log.debug("client accepted for CPA %s: %s", agreement.cpa_id, why)
+            return
+        log.warning(
+            "refused client certificate from %s for CPA %s: %s", request.remote, agreement.cpa_id, reasons[-1]
+        )
+        raise SoapFaultError(f"Invalid TLS client certificate: {reasons[-1]}", http_status=403)
+
+    def _wants_sync(self, message: EbmsMessage, theirs: PartyInfo) -> bool:
+        """Signals go back in the HTTP response when asked (SyncReply) or when the sender's MSH
+        channel is mshSignalsOnly (digest §4.5, §5)."""
+        if message.sync_reply is not None:
+            return True
+        try:
+            return lookup.msh_signal_channel(theirs).sync_reply
+        except CpaError:
+            return False
+
+    def _known_outbound(self, message_id: str) -> bool:
+        return self._store.find("out", message_id) is not None
+
+    def _duplicate(self, message: EbmsMessage, identical: bool, existing_pk: int) -> Reply:
+        header = message.header
+        if not identical:
+            # Digest §4.2: same MessageId, other content: no delivery, no Ack.
+            raise SoapFaultError(f"MessageId {header.message_id} already used!")
+        if message.kind in ("Acknowledgment", "MessageError", "Pong", "StatusResponse"):
+            log.info("duplicate %s %s dropped", message.kind, header.message_id)
+            return Reply.accepted()
+        stored = self._store.response_to(header.message_id, ("Acknowledgment", "MessageError", "Pong"))
+        log.info("duplicate %s %s: not delivered again", message.kind, header.message_id)
+        if stored is None:
+            return Reply.accepted()
+        if stored.sync_reply:
+            # Replay the stored signal unchanged: same MessageId and Timestamp (digest §4.2, IT #11).
+            return Reply.signal(stored.envelope)
+        self._store.resend(stored.pk, due_at=self._clock.now())
+        return Reply.accepted()
+
+    def _refuse(
+        self,
+        request: InboundRequest,
+        message: EbmsMessage,
+        attachments: Sequence[MimePart],
+        digest: str,
+        errors: Sequence[EbmsError],
+        sync: bool,
+    ) -> Reply:
+        first = errors[0]
+        log.info(
+            "message %s (%s) refused: %s at %s",
+            message.header.message_id,
+            message.header.action,
+            first.code,
+            first.location,
+        )
+        if message.kind in ("Acknowledgment", "MessageError"):
+            # Never answer an error with an error (ebMS 2.0 §4.2.4); keep it for the record.
+            error_signal = None
+        else:
+            error_signal = build.build_message_error(message, errors, ids=self._ids, clock=self._clock)
+        record = new_message_from_received(
+            message,
+            request.content_type,
+            digest,
+            status="Failed",
+            reason=first.description,
+            error_code=str(first.code),
+        )
+        return self._commit(
+            _Outcome(record, _parts(attachments), error_signal, sync=sync, deliver=False)
+        )
+
+    def _accept(
+        self,
+        message: EbmsMessage,
+        context: validate.InboundContext,
+        attachments: Sequence[MimePart],
+        digest: str,
+        request: InboundRequest,
+        sync: bool,
+    ) -> _Outcome:
+        kind = message.kind
+        header = message.header
+        response: build.BuiltMessage | None = None
+        status = "Received"
+        deliver = False
+        if kind == "Ping":
+            response = build.build_pong(message, ids=self._ids, clock=self._clock)
+            status = "Processed"
+        elif kind == "StatusRequest":
+            assert message.status_request is not None
+            status_value, at = self._status_of(message.status_request.ref_to_message_id, header.cpa_id)
+            response = build.build_status_response(
+                message, status=status_value, status_timestamp=at, ids=self._ids, clock=self._clock
+            )
+            status = "Processed"
+        elif kind == "Acknowledgment":
+            self._apply_signal(message, delivered=True)
+            status = "Processed"
+        elif kind == "MessageError":
+            self._apply_signal(message, delivered=False)
+            status = "Processed"
+        elif kind in ("Pong", "StatusResponse"):
+            status = "Processed"
+        else:
+            deliver = True
+            if message.ack_requested is not None or context.sender_channel.ack_requested:
+                our_pid = next(
+                    (p for p in context.our_party.party_ids if p.value == header.to_party.party_ids[0].value),
+                    context.our_party.party_ids[0],
+                )
+                response = build.build_acknowledgment(
+                    message, ids=self._ids, clock=self._clock, our_party=our_pid
+                )
+        record = new_message_from_received(message, request.content_type, digest, status=status)
+        log.info("received %s %s (%s/%s) on CPA %s", kind, header.message_id, header.service.value,
+                 header.action, header.cpa_id)
+        return _Outcome(record, _parts(attachments), response, sync=sync, deliver=deliver)
+
+    def _status_of(self, ref: str, cpa_id: str) -> tuple[str, object]:
+        stored = self._store.find("in", ref)
+        if stored is None or stored.kind != "business":
+            return "NotRecognized", None  # digest §5: unknown ids and signals
+        if stored.cpa_id != cpa_id:
+            return "UnAuthorized", None  # another CPA's message
+        return _STATUS_FOR_RECEIVED.get(stored.status, "Received"), stored.timestamp
+
+    def _apply_signal(self, message: EbmsMessage, *, delivered: bool) -> None:
+        """An Acknowledgment or MessageError about a message we sent (digest §4.1, §6)."""
+        ref = message.header.ref_to_message_id
+        if ref is None:
+            return
+        sent = self._store.find("out", ref)
+        if sent is None or sent.cpa_id != message.header.cpa_id:
+            log.info("%s for unknown message %s ignored", message.kind, ref)
+            return
+        if sent.status in ("Delivered", "DeliveryFailed", "Expired"):
+            return
+        if delivered:
+            self._store.set_status(sent.pk, "Delivered", "Acknowledgment received")
+        else:
+            first = message.error_list.errors[0] if message.error_list and message.error_list.errors else None
+            self._store.set_status(
+                sent.pk,
+                "DeliveryFailed",
+                first.description if first else "MessageError received",
+                error_code=first.code if first else None,
+            )
+
+    def _commit(self, outcome: _Outcome) -> Reply:
+        response_record = None
+        if outcome.response is not None:
+            response_record = new_message_from_built(outcome.response, sync=outcome.sync)
+        try:
+            self._store.receive(
+                outcome.message,
+                outcome.parts,
+                response=response_record,
+                deliver=outcome.deliver,
+                send_response_async=outcome.response is not None and not outcome.sync,
+            )
+        except DuplicateMessageError:
+            # Lost a race with a concurrent copy of the same message: answer as a duplicate.
+            raise SoapFaultError("Message is being processed already, retry later.", "Server") from None
+        if outcome.response is not None and outcome.sync:
+            return Reply.signal(outcome.response.envelope)
+        return Reply.accepted()
+
+
+def _parts(attachments: Sequence[MimePart]) -> list[NewPart]:
+    return [
+        NewPart(content_id=p.content_id or "", content_type=p.content_type, data=p.data) for p in attachments
+    ]
+
+
+__all__ = ["InboundPipeline", "GgkEbmsError", "ns"]

@@ -1,0 +1,45 @@
+"""What the server hands the inbound pipeline, and what it gets back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ggk_ebms.ebms.build import build_soap_fault
+from ggk_ebms.errors import SoapFaultError
+from ggk_ebms.security.identity import PeerIdentity
+
+SOAP_CONTENT_TYPE = "text/xml; charset=UTF-8"
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    content_type: str
+    soap_action: str | None
+    body: bytes
+    peer: PeerIdentity | None
+    remote: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = SOAP_CONTENT_TYPE
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def accepted(cls) -> Reply:
+        """204: stored; any signal follows asynchronously (digest §3.2)."""
+        return cls(status=204)
+
+    @classmethod
+    def signal(cls, envelope: bytes, content_type: str = SOAP_CONTENT_TYPE) -> Reply:
+        """200 carrying a synchronous MSH signal; SOAPAction "ebXML" as the digest's §3.2 table says."""
+        return cls(status=200, body=envelope, content_type=content_type, headers={"SOAPAction": '"ebXML"'})
+
+
+def fault_reply(error: SoapFaultError) -> Reply:
+    if not error.body:
+        return Reply(status=error.http_status)
+    return Reply(status=error.http_status, body=build_soap_fault(error.faultcode, error.faultstring))

@@ -1,0 +1,113 @@
+"""Compose and run the endpoint process: database, CPA cache, pipeline, HTTPS server, workers.
+
+Shutdown is graceful: on SIGTERM/SIGINT the listener closes, in-flight requests get
+``shutdown_grace_seconds`` to finish (their transactions commit or roll back whole), then the
+worker threads and the database are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
+from ggk_ebms.config import Settings
+from ggk_ebms.pipeline.agreements import AgreementCache
+from ggk_ebms.pipeline.inbound import InboundPipeline
+from ggk_ebms.security.tls import server_context_from_settings
+from ggk_ebms.server.app import create_app
+from ggk_ebms.store.cpas import CpaRepository
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.messages import MessageStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Endpoint:
+    """A running endpoint; ``stop()`` shuts it down gracefully."""
+
+    settings: Settings
+    database: Database
+    runner: web.AppRunner
+    executor: ThreadPoolExecutor
+    pipeline: InboundPipeline
+    port: int
+    background: list[asyncio.Task[None]]
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.settings.host}:{self.port}{self.settings.path}"
+
+    async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        await self.runner.cleanup()
+        self.executor.shutdown(wait=True)
+        self.database.dispose()
+
+
+def message_id_host(settings: Settings) -> str:
+    """Host part of our MessageIds: the host of our endpoint (digest EB013, [ref])."""
+    return urlsplit(f"https://{settings.host}").hostname or "localhost"
+
+
+async def start_endpoint(
+    settings: Settings,
+    *,
+    on_database: Callable[[Database], None] | None = None,
+    workers: list[Callable[[Database], Awaitable[None]]] | None = None,
+) -> Endpoint:
+    database = Database.from_settings(settings)
+    if settings.auto_migrate:
+        await asyncio.to_thread(database.upgrade)
+    if on_database is not None:
+        await asyncio.to_thread(on_database, database)
+    agreements = AgreementCache(CpaRepository(database), max_cpa_bytes=settings.max_cpa_bytes)
+    pipeline = InboundPipeline(
+        settings,
+        MessageStore(database),
+        agreements,
+        clock=SystemClock(),
+        ids=UuidIdGenerator(host=message_id_host(settings)),
+    )
+    executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ebms-inbound")
+    app = create_app(
+        pipeline,
+        path=settings.path,
+        max_body_bytes=settings.max_body_bytes,
+        executor=executor,
+        proxy_client_cert_header=settings.proxy_client_cert_header,
+        proxy_allowlist=settings.proxy_allowlist,
+    )
+    context = server_context_from_settings(settings)
+    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=context, reuse_address=True)
+    await site.start()
+    port = settings.port
+    server = site._server  # the asyncio Server: tells the real port when 0 was asked for
+    if port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
+        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    background = [asyncio.create_task(worker(database)) for worker in (workers or [])]
+    return Endpoint(settings, database, runner, executor, pipeline, port, background)
+
+
+async def serve_forever(settings: Settings, **kwargs: object) -> None:
+    endpoint = await start_endpoint(settings, **kwargs)  # type: ignore[arg-type]
+    log.warning("ggk-ebms listening on %s as party %s", endpoint.url, ", ".join(settings.party_ids))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.warning("shutting down: letting in-flight requests finish")
+    await endpoint.stop()
