@@ -52,11 +52,6 @@ DEFAULT_LIMIT_PER_HOST: Final = 8
 KEEPALIVE_SECONDS: Final = 30.0
 _CHUNK: Final = 64 * 1024
 
-# The certificate the CPA names for the endpoint of the request running in this task. A context
-# variable, because aiohttp calls the connector from inside session.post() in the same task, and
-# the expectation is per request, not per connector.
-_expected_server_cert: ContextVar[bytes | None] = ContextVar("ggk_ebms_expected_server_cert", default=None)
-
 
 def public_key_der(cert_der: bytes) -> bytes | None:
     """SubjectPublicKeyInfo of a DER certificate, or None when it cannot be read."""
@@ -90,6 +85,22 @@ def _peer_certificate(transport: Any) -> bytes | None:
     return ssl_object.getpeercert(binary_form=True)
 
 
+@dataclass
+class _Exchange:
+    """One request in flight: what the CPA expects and what happened so far (failures.translate)."""
+
+    expected_server_cert_der: bytes | None = None
+    peer_cert_der: bytes | None = None
+    fresh_connection: bool | None = None
+    response_started: bool = False
+
+
+# The request running in this task. A context variable, because aiohttp calls the connector from
+# inside session.post() in the same task, and the CPA's expectation is per request, not per
+# connector (two CPAs may name different certificates for one endpoint during a renewal).
+_current: ContextVar[_Exchange | None] = ContextVar("ggk_ebms_outbound_exchange", default=None)
+
+
 class PinningConnector(aiohttp.TCPConnector):
     """A ``TCPConnector`` that holds each connection to the certificate the CPA names (digest §9).
 
@@ -101,10 +112,12 @@ class PinningConnector(aiohttp.TCPConnector):
         self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
     ) -> Connection:
         connection = await super().connect(req, traces, timeout)
-        expected = _expected_server_cert.get()
-        if expected is not None and not matches_cpa_certificate(
-            _peer_certificate(connection.transport), expected
-        ):
+        exchange = _current.get()
+        if exchange is None:
+            return connection
+        exchange.peer_cert_der = _peer_certificate(connection.transport)
+        expected = exchange.expected_server_cert_der
+        if expected is not None and not matches_cpa_certificate(exchange.peer_cert_der, expected):
             connection.close()  # never reuse it: it is not the partner the CPA names
             raise TransportError(
                 f"server certificate is not the one the CPA names (endpoint {req.url.host}:{req.url.port})",
@@ -112,14 +125,6 @@ class PinningConnector(aiohttp.TCPConnector):
                 layer=Layer.TLS_SERVER_NOT_IN_CPA,
             )
         return connection
-
-
-@dataclass
-class _Exchange:
-    """What happened to one request so far, for telling failures apart (failures.translate)."""
-
-    fresh_connection: bool | None = None
-    response_started: bool = False
 
 
 async def _on_connection_created(
@@ -218,8 +223,8 @@ class EbmsClient:
         target = self._target(url)
         endpoint = f"{target.host}:{target.port}"
         session = self._open()
-        exchange = _Exchange()
-        token = _expected_server_cert.set(expected_server_cert_der)
+        exchange = _Exchange(expected_server_cert_der=expected_server_cert_der)
+        token = _current.set(exchange)
         started = time.perf_counter()
         try:
             async with session.post(
@@ -230,14 +235,13 @@ class EbmsClient:
                 trace_request_ctx=exchange,
             ) as response:
                 exchange.response_started = True
-                peer = _peer_certificate(response.connection.transport if response.connection else None)
                 data = await self._read_capped(response, endpoint)
                 return HttpResult(
                     status=response.status,
                     content_type=response.headers.get("Content-Type"),
                     body=data,
                     elapsed=time.perf_counter() - started,
-                    peer_cert_der=peer,
+                    peer_cert_der=exchange.peer_cert_der,
                 )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise translate(
@@ -249,7 +253,7 @@ class EbmsClient:
                 fresh_connection=exchange.fresh_connection,
             ) from exc
         finally:
-            _expected_server_cert.reset(token)
+            _current.reset(token)
 
     def _target(self, url: str) -> URL:
         try:

@@ -26,6 +26,7 @@ our certificate.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterator
 from typing import Final
 
 import aiohttp
@@ -54,9 +55,16 @@ NAME_MISMATCH_VERIFY_CODES: Final = frozenset({62, 64})
 
 
 def ssl_reason(exc: BaseException) -> str | None:
-    """The OpenSSL reason code (``TLSV1_ALERT_UNKNOWN_CA``) of the first ``ssl.SSLError`` in the chain."""
-    found = _find(exc, ssl.SSLError)
-    return getattr(found, "reason", None) if found is not None else None
+    """The OpenSSL reason code (``TLSV1_ALERT_UNKNOWN_CA``) found in the exception chain.
+
+    aiohttp's own SSL exceptions subclass ``ssl.SSLError`` without a reason, so the chain is
+    searched for the first error that carries one (the one OpenSSL raised).
+    """
+    for current in _chain(exc):
+        reason = getattr(current, "reason", None)
+        if isinstance(current, ssl.SSLError) and isinstance(reason, str):
+            return reason
+    return None
 
 
 def verification_layer(exc: ssl.SSLCertVerificationError) -> Layer:
@@ -161,16 +169,25 @@ def _error(layer: Layer, message: str) -> TransportError:
     return TransportError(message, retryable=True, layer=layer)
 
 
-def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """First exception of ``kind`` in the cause/context chain (bounded, chains can loop)."""
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then its causes/contexts; an aiohttp connector error's ``os_error`` counts too.
+
+    Guarded against loops, which exception chains can have.
+    """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
         seen.add(id(current))
+        yield current
+        if isinstance(current, aiohttp.ClientConnectorError) and id(current.os_error) not in seen:
+            yield current.os_error
+            seen.add(id(current.os_error))
         current = current.__cause__ or current.__context__
-    return None
+
+
+def _find(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """First exception of ``kind`` in the chain."""
+    return next((current for current in _chain(exc) if isinstance(current, kind)), None)
 
 
 def _os_text(exc: aiohttp.ClientConnectorError | BaseException) -> str:
