@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from tests.conftest import PROJECT_ROOT
 
 from ggk_ebms.cli.config_cmd import configuration_markdown
 from ggk_ebms.cli.main import cli
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV = PROJECT_ROOT / "certs" / "dev"
 
 
