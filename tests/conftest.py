@@ -71,7 +71,8 @@ def pg_schema_url() -> Iterator[str]:
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except sa.exc.SQLAlchemyError as exc:
         admin.dispose()
-        _skip_or_fail_postgres(f"PostgreSQL not reachable at {postgres_url()}: {type(exc.orig).__name__}")
+        shown = sa.make_url(postgres_url()).render_as_string(hide_password=True)
+        _skip_or_fail_postgres(f"PostgreSQL not reachable at {shown}: {type(exc).__name__}")
     url = sa.make_url(postgres_url()).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         yield url.render_as_string(hide_password=False)
