@@ -25,6 +25,7 @@ our certificate.
 
 from __future__ import annotations
 
+import errno
 import ssl
 from collections.abc import Iterator
 from typing import Final
@@ -151,7 +152,11 @@ def _exchange_error(
         if layer is Layer.TLS_CLIENT_REFUSED:
             return _error(layer, f"{endpoint} refused our client certificate after the handshake: {reason}")
         return _error(layer, f"TLS error with {endpoint}: {reason}")
-    closed = isinstance(exc, aiohttp.ServerDisconnectedError) or _find(exc, ConnectionResetError) is not None
+    closed = (
+        isinstance(exc, aiohttp.ServerDisconnectedError)
+        or _find(exc, ConnectionResetError) is not None
+        or getattr(exc, "errno", None) == errno.ECONNRESET
+    )
     if closed and not response_started and fresh_connection:
         # TLS 1.3 without an alert: the handshake "succeeded" on our side, then the server hung up
         # before answering on a connection it had just accepted.
