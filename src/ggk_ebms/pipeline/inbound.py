@@ -20,26 +20,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from ggk_ebms import ns
 from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.model import Agreement, PartyInfo
-from ggk_ebms.ebms import build, parse, validate
+from ggk_ebms.ebms import build, fault, parse, validate
 from ggk_ebms.ebms.model import EbmsMessage, MessageHeader
 from ggk_ebms.errors import (
     CpaError,
     DuplicateMessageError,
     EbmsError,
-    GgkEbmsError,
     MimeError,
     SoapFaultError,
     StoreError,
     StoreUnavailableError,
     XmlError,
 )
-from ggk_ebms.mime.related import MimePart, split_body
+from ggk_ebms.mime.related import MimePart, RelatedBody, split_body
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_built, new_message_from_received
 from ggk_ebms.pipeline.reply import InboundRequest, Reply, fault_reply
@@ -92,7 +91,9 @@ class InboundPipeline:
         try:
             return self._handle(request)
         except SoapFaultError as exc:
-            log.info("refused request from %s: %s (HTTP %d)", request.remote, exc.faultstring, exc.http_status)
+            log.info(
+                "refused request from %s: %s (HTTP %d)", request.remote, exc.faultstring, exc.http_status
+            )
             return fault_reply(exc)
         except StoreUnavailableError as exc:
             log.error("database unavailable, answering 503 so the sender retries: %s", exc)
@@ -110,7 +111,7 @@ class InboundPipeline:
     def _handle(self, request: InboundRequest) -> Reply:
         # KVS5: the SOAPAction header is "ebXML", quotes included; we also take it unquoted.
         if request.soap_action not in ('"ebXML"', "ebXML"):
-            raise SoapFaultError(f"Unable to process message! SOAPAction={request.soap_action or ''}")
+            raise fault.soap_action_fault(request.soap_action)  # catalogue #3
         try:
             body = split_body(request.content_type, request.body)
         except MimeError as exc:
@@ -125,7 +126,7 @@ class InboundPipeline:
         header = message.header
         agreement = self._agreements.get(header.cpa_id)
         if agreement is None:
-            raise validate.cpa_not_found_fault(header.cpa_id)  # catalogue #13
+            raise fault.cpa_not_found_fault(header.cpa_id)  # catalogue #13
         ours = self._own_party(agreement)
         theirs = lookup.counterpart(agreement, ours)
         self._authenticate(request, agreement, header, theirs)
@@ -147,9 +148,8 @@ class InboundPipeline:
                 known_message_ids=self._known_outbound,
             )
         except EbmsError as exc:
-            return self._refuse(request, message, body.attachments, digest, [exc], sync)
-        sync = context.sync_reply
-        outcome = self._accept(message, context, body.attachments, digest, request, sync)
+            return self._refuse(request, message, body, digest, [exc], sync)
+        outcome = self._accept(message, context, body, digest, request, context.sync_reply)
         return self._commit(outcome)
 
     # -- steps ------------------------------------------------------------------------------------
@@ -158,7 +158,9 @@ class InboundPipeline:
         try:
             return lookup.own_party(agreement, self._settings.party_ids)
         except CpaError as exc:
-            raise SoapFaultError(f"CPA {agreement.cpa_id} is not an agreement of this endpoint: {exc}") from None
+            raise SoapFaultError(
+                f"CPA {agreement.cpa_id} is not an agreement of this endpoint: {exc}"
+            ) from None
 
     def _authenticate(
         self, request: InboundRequest, agreement: Agreement, header: MessageHeader, theirs: PartyInfo
@@ -182,7 +184,8 @@ class InboundPipeline:
             if c is not None and c.der is not None
         ]
         reasons: list[str] = []
-        for der in cpa_certs or [None]:
+        candidates: list[bytes | None] = list(cpa_certs) or [None]
+        for der in candidates:
             try:
                 why = authorize_client(
                     request.peer,
@@ -211,13 +214,17 @@ class InboundPipeline:
             return False
 
     def _known_outbound(self, message_id: str) -> bool:
-        return self._store.find("out", message_id) is not None
+        # RefToMessageId names a message of this conversation: usually one we sent, but a
+        # business answer may also refer to one we received (EB016).
+        return (
+            self._store.find("out", message_id) is not None or self._store.find("in", message_id) is not None
+        )
 
     def _duplicate(self, message: EbmsMessage, identical: bool, existing_pk: int) -> Reply:
         header = message.header
         if not identical:
             # Digest §4.2: same MessageId, other content: no delivery, no Ack.
-            raise SoapFaultError(f"MessageId {header.message_id} already used!")
+            raise fault.message_id_reused_fault(header.message_id)
         if message.kind in ("Acknowledgment", "MessageError", "Pong", "StatusResponse"):
             log.info("duplicate %s %s dropped", message.kind, header.message_id)
             return Reply.accepted()
@@ -225,7 +232,7 @@ class InboundPipeline:
         log.info("duplicate %s %s: not delivered again", message.kind, header.message_id)
         if stored is None:
             return Reply.accepted()
-        if stored.sync_reply:
+        if stored.sync_reply and stored.envelope:
             # Replay the stored signal unchanged: same MessageId and Timestamp (digest §4.2, IT #11).
             return Reply.signal(stored.envelope)
         self._store.resend(stored.pk, due_at=self._clock.now())
@@ -235,7 +242,7 @@ class InboundPipeline:
         self,
         request: InboundRequest,
         message: EbmsMessage,
-        attachments: Sequence[MimePart],
+        body: RelatedBody,
         digest: str,
         errors: Sequence[EbmsError],
         sync: bool,
@@ -260,16 +267,17 @@ class InboundPipeline:
             status="Failed",
             reason=first.description,
             error_code=str(first.code),
+            envelope=body.soap.data,
         )
         return self._commit(
-            _Outcome(record, _parts(attachments), error_signal, sync=sync, deliver=False)
+            _Outcome(record, _parts(body.attachments), error_signal, sync=sync, deliver=False)
         )
 
     def _accept(
         self,
         message: EbmsMessage,
         context: validate.InboundContext,
-        attachments: Sequence[MimePart],
+        body: RelatedBody,
         digest: str,
         request: InboundRequest,
         sync: bool,
@@ -300,19 +308,25 @@ class InboundPipeline:
         else:
             deliver = True
             if message.ack_requested is not None or context.sender_channel.ack_requested:
-                our_pid = next(
-                    (p for p in context.our_party.party_ids if p.value == header.to_party.party_ids[0].value),
-                    context.our_party.party_ids[0],
-                )
+                # From of the Ack = the PartyId the sender addressed us by (digest §4.1).
+                our_pid = header.to_party.party_ids[0]
                 response = build.build_acknowledgment(
                     message, ids=self._ids, clock=self._clock, our_party=our_pid
                 )
-        record = new_message_from_received(message, request.content_type, digest, status=status)
-        log.info("received %s %s (%s/%s) on CPA %s", kind, header.message_id, header.service.value,
-                 header.action, header.cpa_id)
-        return _Outcome(record, _parts(attachments), response, sync=sync, deliver=deliver)
+        record = new_message_from_received(
+            message, request.content_type, digest, status=status, envelope=body.soap.data
+        )
+        log.info(
+            "received %s %s (%s/%s) on CPA %s",
+            kind,
+            header.message_id,
+            header.service.value,
+            header.action,
+            header.cpa_id,
+        )
+        return _Outcome(record, _parts(body.attachments), response, sync=sync, deliver=deliver)
 
-    def _status_of(self, ref: str, cpa_id: str) -> tuple[str, object]:
+    def _status_of(self, ref: str, cpa_id: str) -> tuple[str, datetime | None]:
         stored = self._store.find("in", ref)
         if stored is None or stored.kind != "business":
             return "NotRecognized", None  # digest §5: unknown ids and signals
@@ -366,6 +380,3 @@ def _parts(attachments: Sequence[MimePart]) -> list[NewPart]:
     return [
         NewPart(content_id=p.content_id or "", content_type=p.content_type, data=p.data) for p in attachments
     ]
-
-
-__all__ = ["InboundPipeline", "GgkEbmsError", "ns"]

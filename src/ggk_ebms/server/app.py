@@ -52,7 +52,9 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _peer_identity(request: web.Request, proxy_header: str, proxy_allowlist: list[str]) -> PeerIdentity | None:
+def _peer_identity(
+    request: web.Request, proxy_header: str, proxy_allowlist: list[str]
+) -> PeerIdentity | None:
     transport = request.transport
     if transport is None:
         return None

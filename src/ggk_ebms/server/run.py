@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -64,7 +65,7 @@ async def start_endpoint(
     settings: Settings,
     *,
     on_database: Callable[[Database], None] | None = None,
-    workers: list[Callable[[Database], Awaitable[None]]] | None = None,
+    workers: list[Callable[[Database], Coroutine[Any, Any, None]]] | None = None,
 ) -> Endpoint:
     database = Database.from_settings(settings)
     if settings.auto_migrate:
@@ -97,7 +98,7 @@ async def start_endpoint(
     server = site._server  # the asyncio Server: tells the real port when 0 was asked for
     if port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    background = [asyncio.create_task(worker(database)) for worker in (workers or [])]
+    background: list[asyncio.Task[None]] = [asyncio.create_task(w(database)) for w in (workers or [])]
     return Endpoint(settings, database, runner, executor, pipeline, port, background)
 
 
