@@ -336,9 +336,10 @@ def _status(status: int, has_body: bool, unreadable: str) -> Diagnosis:
 
 
 def _signal(envelope: ResponseEnvelope, ping_message_id: str | None, round_trip: int) -> Diagnosis:
-    errors = [error for error in envelope.errors if error[1] != "Warning"] or list(envelope.errors)
-    if envelope.action == "MessageError" or errors:
-        code, _severity, description = errors[0] if errors else ("", "", "")
+    # An ErrorList of warnings only does not fail the exchange (ebMS 2.0 §4.2.3.2: highestSeverity).
+    serious = [error for error in envelope.errors if error[1] != "Warning"]
+    if envelope.action == "MessageError" or serious:
+        code, _severity, description = (serious or list(envelope.errors) or [("", "", "")])[0]
         return Diagnosis(
             Layer.EBMS,
             False,
