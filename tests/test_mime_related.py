@@ -199,6 +199,7 @@ def test_build_writes_swa_headers() -> None:
     [
         ([MimePart(None, "text/plain", b"")], {}, "Content-ID"),
         ([MimePart("a\r\nX: y", "text/plain", b"")], {}, "Content-ID"),
+        ([MimePart("a\\b@x", "text/plain", b"")], {}, "Content-ID"),
         ([MimePart("a@x", "text/plain\r\nX: y", b"")], {}, "Content-Type"),
         ([MimePart("a@x", "text/plain", b""), MimePart("a@x", "text/plain", b"")], {}, "duplicate"),
         ([MimePart("a@x", "text/plain", b"x--B")], {"boundary": "B"}, "occurs inside"),

@@ -30,8 +30,8 @@ DEFAULT_PART_CONTENT_TYPE: Final = "text/plain; charset=us-ascii"  # RFC 2045 §
 # RFC 2046 §5.1.1: boundary = 0*69<bchars> bcharsnospace
 _BOUNDARY_OK: Final = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 # Content-IDs we write: printable ASCII without the characters that would break a header,
-# the angle brackets around it or the quoted ``start`` parameter.
-_CONTENT_ID_OK: Final = re.compile(r"[!#-;=?-~]+")
+# the angle brackets around it or the quoted ``start`` parameter (no '"', no '\\').
+_CONTENT_ID_OK: Final = re.compile(r"[!#-;=?-\[\]-~]+")
 _CONTENT_TYPE_OK: Final = re.compile(r"[\t -~]+")
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _IDENTITY_ENCODINGS: Final = frozenset({"", "binary", "8bit", "7bit"})
