@@ -272,3 +272,14 @@ def test_content_digest_counts_identity_and_payload_only(received: EbmsMessage) 
     assert content_digest(received, other_payload) != digest
     other_action = replace(received.header, action="Wmo316")
     assert content_digest(EbmsMessage(header=other_action), parts) != digest
+
+
+def test_peer_fault_reads_qualified_fault_children_too() -> None:
+    envelope = (
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+        b"<s:faultcode>s:Server</s:faultcode><s:faultstring>busy</s:faultstring>"
+        b"</s:Fault></s:Body></s:Envelope>"
+    )
+    fault = peer_fault(envelope)
+    assert fault is not None
+    assert (fault.faultcode, fault.faultstring, fault.detail) == ("Server", "busy", None)

@@ -137,16 +137,22 @@ def peer_fault(soap: bytes, *, max_bytes: int = 1024 * 1024) -> SoapFault | None
     fault = None if body is None else body.find(_soap("Fault"))
     if fault is None:
         return None
-    # SOAP 1.1 §4.4: faultcode, faultstring, faultactor and detail are unqualified children.
-    code = _text(fault.find("faultcode")) or "Server"
-    detail_el = fault.find("detail")
+
+    # SOAP 1.1 §4.4: faultcode, faultstring, faultactor and detail are unqualified children;
+    # some stacks qualify them with the envelope namespace, which is read too.
+    def part(local: str) -> etree._Element | None:
+        found = fault.find(local)
+        return found if found is not None else fault.find(_soap(local))
+
+    code = _text(part("faultcode")) or "Server"
+    detail_el = part("detail")
     detail = (
         b"".join(tostring(c) for c in detail_el if isinstance(c.tag, str)) if detail_el is not None else b""
     )
     return SoapFault(
         faultcode=_local_qname(code),
-        faultstring=_text(fault.find("faultstring")) or "",
-        faultactor=_text(fault.find("faultactor")),
+        faultstring=_text(part("faultstring")) or "",
+        faultactor=_text(part("faultactor")),
         detail=detail or None,
     )
 
