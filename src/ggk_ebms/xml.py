@@ -63,8 +63,8 @@ def parse(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML")
         raise XmlError(f"{what} could not be parsed: {exc}") from None
     if root is None:
         raise XmlError(f"{what} is empty")
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    # Belt and braces: the prolog scan above should have caught any DOCTYPE already.
+    if root.getroottree().docinfo.internalDTD is not None:
         raise UnsafeXmlError(f"{what} contains a DOCTYPE, which is not allowed")
     return root
 
