@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cpa_support import cpa_bytes, mutate, official_schema, shared_cpas
 
+from cpa_support import cpa_bytes, mutate, official_schema, shared_cpas
 from ggk_ebms.cpa.model import Profile
 from ggk_ebms.cpa.schema import BUILTIN_SCHEMA, load_schema, schema_problems
 from ggk_ebms.errors import ConfigError
