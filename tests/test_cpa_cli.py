@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+
 from conftest import PROJECT_ROOT
 from cpa_support import cpa_bytes, mutate, shared_cpa
-
 from ggk_ebms.cli.main import cli
 from ggk_ebms.cpa.model import Profile
 from ggk_ebms.cpa.parse import parse_agreement

@@ -8,9 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 from conftest import PROJECT_ROOT
 from cpa_support import NOW, cpa_bytes, make_cert, official_schema, pem, request
-
 from ggk_ebms.config import DEV_GEMEENTE_OIN, DEV_RINIS_OIN
 from ggk_ebms.cpa.certs import der_of
 from ggk_ebms.cpa.create import DEFAULT_ACTIONS, DEFAULT_SERVICE, create_agreement, default_cpa_id

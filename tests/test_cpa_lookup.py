@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from cpa_support import GEMEENTE_OIN, RINIS_OIN, cpa_bytes, mutate, shared_cpa
 
+from cpa_support import GEMEENTE_OIN, RINIS_OIN, cpa_bytes, mutate, shared_cpa
 from ggk_ebms import ns
 from ggk_ebms.cpa.lookup import (
     counterpart,
