@@ -68,6 +68,10 @@ def test_overrides_are_written() -> None:
         timedelta(hours=6),
     )
     assert channel.sync_reply
+    validation = validate_cpa(create_agreement(req), now=NOW)
+    assert validation.ok, [str(f) for f in validation.errors]
+    # EB015: mshSignalsOnly is allowed for osb-rm but discouraged; one warning per business channel.
+    assert [f.rule for f in validation.warnings].count("CPA-SYNCREPLY") == 2
     assert {b.action for b in agreement.parties[1].bindings} == {"WMO301", "WMO302"}
     assert agreement.cpa_id == "GGK-iWmo-3-2_00000099000003630000_00000099000001000000_1"
 

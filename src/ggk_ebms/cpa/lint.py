@@ -526,6 +526,9 @@ def _check_transports(report: _Report, party_el: etree._Element) -> None:
 
 
 def _check_channels(report: _Report, party_el: etree._Element, party: PartyInfo) -> None:
+    # A best-effort channel that only carries signals (the MSH channel next to an osb-rm channel)
+    # follows the sync mode of the business channel; only business messages are bound by KVS3.
+    business = {channel_id for binding in party.bindings for channel_id in binding.channel_ids}
     for channel_el in children(party_el, "DeliveryChannel"):
         mc_el = child(channel_el, "MessagingCharacteristics")
         channel = party.channels.get(attr(channel_el, "channelId") or "")
@@ -540,14 +543,18 @@ def _check_channels(report: _Report, party_el: etree._Element, party: PartyInfo)
                 f"syncReplyMode {mode} is not allowed",
                 "EB015/KVS5: use 'none' (or 'mshSignalsOnly' for osb-rm when both sides support it).",
             )
-        elif mode == SyncReplyMode.MSH_SIGNALS_ONLY and mc.ack_requested != PerMessage.ALWAYS:
+        elif (
+            mode == SyncReplyMode.MSH_SIGNALS_ONLY
+            and mc.ack_requested != PerMessage.ALWAYS
+            and channel.channel_id in business
+        ):
             report.error(
                 "CPA-SYNCREPLY",
                 location_of(mc_el, "syncReplyMode"),
                 "syncReplyMode mshSignalsOnly on a best-effort channel",
                 "KVS3/KVS5: best effort never uses SyncReply; use 'none'.",
             )
-        elif mode == SyncReplyMode.MSH_SIGNALS_ONLY:
+        elif mode == SyncReplyMode.MSH_SIGNALS_ONLY and channel.channel_id in business:
             report.warning(
                 "CPA-SYNCREPLY",
                 location_of(mc_el, "syncReplyMode"),
