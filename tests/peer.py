@@ -116,31 +116,48 @@ def envelope(
 
 
 def ping_envelope(cpa_id: str, from_party: str, to_party: str, *, sync_reply: bool = False) -> bytes:
-    h = Header(cpa_id, from_party, to_party, EBMS_SERVICE, "Ping", service_type=None, duplicate_elimination=False)
+    h = Header(
+        cpa_id, from_party, to_party, EBMS_SERVICE, "Ping", service_type=None, duplicate_elimination=False
+    )
     return envelope(h, ack_requested=False, sync_reply=sync_reply)
 
 
-def status_request_envelope(cpa_id: str, from_party: str, to_party: str, ref: str) -> bytes:
+def status_request_envelope(
+    cpa_id: str, from_party: str, to_party: str, ref: str, *, sync_reply: bool = True
+) -> bytes:
     h = Header(
-        cpa_id, from_party, to_party, EBMS_SERVICE, "StatusRequest", service_type=None, duplicate_elimination=False
+        cpa_id,
+        from_party,
+        to_party,
+        EBMS_SERVICE,
+        "StatusRequest",
+        service_type=None,
+        duplicate_elimination=False,
     )
     body = (
         '<eb:StatusRequest eb:version="2.0">'
         f"<eb:RefToMessageId>{escape(ref)}</eb:RefToMessageId></eb:StatusRequest>"
     )
-    return envelope(h, ack_requested=False, body_extra=body)
+    return envelope(h, ack_requested=False, sync_reply=sync_reply, body_extra=body)
 
 
-def multipart(soap: bytes, attachments: list[tuple[str, str, bytes]], boundary: str | None = None) -> tuple[str, bytes]:
+def multipart(
+    soap: bytes, attachments: list[tuple[str, str, bytes]], boundary: str | None = None
+) -> tuple[str, bytes]:
     """SwA body: (content type header, body). attachments: (content id, content type, bytes)."""
     boundary = boundary or f"----=_Part_{uuid.uuid4().hex}"
     chunks = [
-        f"--{boundary}\r\nContent-Type: text/xml; charset=UTF-8\r\nContent-ID: <soap-part@peer.test>\r\n\r\n".encode(),
+        f"--{boundary}\r\nContent-Type: text/xml; charset=UTF-8\r\n".encode(),
+        b"Content-ID: <soap-part@peer.test>\r\n\r\n",
         soap,
         b"\r\n",
     ]
     for cid, ctype, data in attachments:
-        chunks += [f"--{boundary}\r\nContent-Type: {ctype}\r\nContent-ID: <{cid}>\r\n\r\n".encode(), data, b"\r\n"]
+        chunks += [
+            f"--{boundary}\r\nContent-Type: {ctype}\r\nContent-ID: <{cid}>\r\n\r\n".encode(),
+            data,
+            b"\r\n",
+        ]
     chunks.append(f"--{boundary}--\r\n".encode())
     content_type = f'multipart/related; type="text/xml"; boundary="{boundary}"; start="<soap-part@peer.test>"'
     return content_type, b"".join(chunks)
@@ -169,6 +186,9 @@ async def post(
     headers = {"Content-Type": content_type}
     if soap_action is not None:
         headers["SOAPAction"] = soap_action
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
-        async with session.post(url, data=body, headers=headers, ssl=ssl_context or client_ssl()) as response:
-            return Answer(response.status, response.headers.get("Content-Type", ""), await response.read())
+    context = ssl_context or client_ssl()
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+        session.post(url, data=body, headers=headers, ssl=context) as response,
+    ):
+        return Answer(response.status, response.headers.get("Content-Type", ""), await response.read())

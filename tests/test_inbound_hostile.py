@@ -40,7 +40,11 @@ async def _still_serving(endpoint_url: str) -> None:
         ("external entity", "text/xml", XXE),
         ("binary garbage", "application/octet-stream", bytes(range(256)) * 40),
         ("garbage as xml", "text/xml", b"\x00\xff\xfe garbage <<<"),
-        ("truncated MIME", 'multipart/related; type="text/xml"; boundary="b1"', b"--b1\r\nContent-Type: text/xml\r\n\r\n<a/>"),
+        (
+            "truncated MIME",
+            'multipart/related; type="text/xml"; boundary="b1"',
+            b"--b1\r\nContent-Type: text/xml\r\n\r\n<a/>",
+        ),
         (
             "wrong boundary",
             'multipart/related; type="text/xml"; boundary="expected"',
@@ -81,12 +85,15 @@ async def test_oversized_chunked_body_is_refused(settings) -> None:  # type: ign
     async with running(settings) as endpoint:
         status = None
         try:
-            async with aiohttp.ClientSession() as session, session.post(
-                url(endpoint),
-                data=chunks(),
-                headers={"Content-Type": "text/xml", "SOAPAction": '"ebXML"'},
-                ssl=peer.client_ssl(),
-            ) as response:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(
+                    url(endpoint),
+                    data=chunks(),
+                    headers={"Content-Type": "text/xml", "SOAPAction": '"ebXML"'},
+                    ssl=peer.client_ssl(),
+                ) as response,
+            ):
                 status = response.status
         except (aiohttp.ClientError, ConnectionError):
             status = None  # the server may close the connection while we are still sending
@@ -95,7 +102,9 @@ async def test_oversized_chunked_body_is_refused(settings) -> None:  # type: ign
 
 
 async def test_get_is_not_allowed(settings) -> None:  # type: ignore[no-untyped-def]
-    async with running(settings) as endpoint, aiohttp.ClientSession() as session, session.get(
-        url(endpoint), ssl=peer.client_ssl()
-    ) as response:
+    async with (
+        running(settings) as endpoint,
+        aiohttp.ClientSession() as session,
+        session.get(url(endpoint), ssl=peer.client_ssl()) as response,
+    ):
         assert response.status == 405

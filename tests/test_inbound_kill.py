@@ -26,8 +26,10 @@ KILL_AFTER = 40
 
 async def _send(endpoint_url: str, h: peer.Header) -> bool:
     """True only when a synchronous Acknowledgment for this message came back."""
-    soap = peer.envelope(h, content_ids=("p@peer.test",))
-    ctype, body = peer.multipart(soap, [("p@peer.test", "application/xml", b"<x>" + h.message_id.encode() + b"</x>")])
+    soap = peer.envelope(h, sync_reply=True, content_ids=("p@peer.test",))
+    ctype, body = peer.multipart(
+        soap, [("p@peer.test", "application/xml", b"<x>" + h.message_id.encode() + b"</x>")]
+    )
     try:
         answer = await peer.post(endpoint_url, body, content_type=ctype, timeout=10)
     except Exception:  # noqa: BLE001 - connection reset/refused while the process dies
@@ -38,7 +40,9 @@ async def _send(endpoint_url: str, h: peer.Header) -> bool:
 async def test_kill_mid_stream_loses_nothing_and_duplicates_nothing(tmp_path: Path, db_url: str) -> None:
     port = free_port()
     settings = party_settings("gemeente", tmp_path, db_url, cpa_folder(tmp_path), port=port)
-    server = ServerProcess(write_settings(settings, tmp_path / "gemeente.toml"), port, tmp_path / "server.log")
+    server = ServerProcess(
+        write_settings(settings, tmp_path / "gemeente.toml"), port, tmp_path / "server.log"
+    )
     endpoint_url = f"https://localhost:{port}/ebms"
     headers = [
         peer.Header(CPA_SYNC, RINIS, GEMEENTE, SERVICE, ACTION, from_role="GGk", to_role="Gemeente")

@@ -51,9 +51,10 @@ async def test_ping_async_is_accepted_and_pong_queued(settings) -> None:  # type
 
 async def test_reliable_message_with_attachments_sync_ack(settings) -> None:  # type: ignore[no-untyped-def]
     h = _header(CPA_SYNC)
-    soap = peer.envelope(h, content_ids=("part1@peer.test", "part2@peer.test"))
+    soap = peer.envelope(h, sync_reply=True, content_ids=("part1@peer.test", "part2@peer.test"))
     ctype, body = peer.multipart(
-        soap, [("part1@peer.test", "application/xml", b"<a>1</a>"), ("part2@peer.test", "text/plain", b"x" * 5000)]
+        soap,
+        [("part1@peer.test", "application/xml", b"<a>1</a>"), ("part2@peer.test", "text/plain", b"x" * 5000)],
     )
     async with running(settings) as endpoint:
         answer = await peer.post(url(endpoint), body, content_type=ctype)
@@ -72,18 +73,23 @@ async def test_reliable_message_async_ack(settings) -> None:  # type: ignore[no-
         answer = await peer.post(url(endpoint), peer.envelope(h))
         assert answer.status == 204, answer.text
         store = MessageStore(endpoint.database)
-        acks = [m for m in store.list(direction="out", kind="Acknowledgment") if m.ref_to_message_id == h.message_id]
+        acks = [
+            m
+            for m in store.list(direction="out", kind="Acknowledgment")
+            if m.ref_to_message_id == h.message_id
+        ]
     assert len(acks) == 1 and acks[0].status == "Created"
 
 
 async def test_duplicate_same_content_replays_ack(settings) -> None:  # type: ignore[no-untyped-def]
     h = _header(CPA_SYNC)
-    soap = peer.envelope(h)
+    soap = peer.envelope(h, sync_reply=True)
     async with running(settings) as endpoint:
         first = await peer.post(url(endpoint), soap)
         second = await peer.post(url(endpoint), soap)
         assert first.status == second.status == 200
-        assert first.body == second.body  # the stored Ack, unchanged
+        assert _xml(first.body).findtext(f".//{EB}Acknowledgment/{EB}RefToMessageId") == h.message_id
+        assert first.body == second.body  # the stored Ack, unchanged (same MessageId, Timestamp)
         store = MessageStore(endpoint.database)
         assert len(store.list(direction="in", kind="business")) == 1
 
@@ -91,10 +97,10 @@ async def test_duplicate_same_content_replays_ack(settings) -> None:  # type: ig
 async def test_duplicate_other_content_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
     h = _header(CPA_SYNC)
     async with running(settings) as endpoint:
-        first = await peer.post(url(endpoint), peer.envelope(h))
+        first = await peer.post(url(endpoint), peer.envelope(h, sync_reply=True))
         h.conversation_id = "another-conversation"
-        second = await peer.post(url(endpoint), peer.envelope(h))
-    assert first.status == 200
+        second = await peer.post(url(endpoint), peer.envelope(h, sync_reply=True))
+    assert first.status == 200 and b"Acknowledgment" in first.body
     assert second.status == 500 and "already used" in second.text
 
 
@@ -104,8 +110,11 @@ async def test_status_request_before_and_after(settings) -> None:  # type: ignor
         before = await peer.post(
             url(endpoint), peer.status_request_envelope(CPA_SYNC, RINIS, GEMEENTE, h.message_id)
         )
-        await peer.post(url(endpoint), peer.envelope(h))
-        after = await peer.post(url(endpoint), peer.status_request_envelope(CPA_SYNC, RINIS, GEMEENTE, h.message_id))
+        ack = await peer.post(url(endpoint), peer.envelope(h, sync_reply=True))
+        assert b"Acknowledgment" in ack.body
+        after = await peer.post(
+            url(endpoint), peer.status_request_envelope(CPA_SYNC, RINIS, GEMEENTE, h.message_id)
+        )
     assert before.status == after.status == 200
     status = f".//{EB}StatusResponse"
     assert _xml(before.body).find(status).get(f"{EB}messageStatus") == "NotRecognized"
@@ -126,7 +135,9 @@ async def test_unknown_cpa_is_a_fault(settings) -> None:  # type: ignore[no-unty
 
 async def test_gemeente_certificate_cannot_act_for_rinis(settings) -> None:  # type: ignore[no-untyped-def]
     async with running(settings) as endpoint:
-        answer = await peer.post(url(endpoint), peer.envelope(_header()), ssl_context=peer.client_ssl("gemeente"))
+        answer = await peer.post(
+            url(endpoint), peer.envelope(_header()), ssl_context=peer.client_ssl("gemeente")
+        )
         assert answer.status == 403
         assert MessageStore(endpoint.database).list() == []
 
