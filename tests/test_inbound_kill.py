@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiohttp
 import pytest
-
-from ggk_ebms.store.db import Database
-from ggk_ebms.store.messages import MessageStore
 from tests import peer
 from tests.endpoint import ACTION, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
 from tests.process import ServerProcess, free_port, write_settings
+
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.messages import MessageStore
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,7 @@ async def _send(endpoint_url: str, h: peer.Header) -> bool:
     )
     try:
         answer = await peer.post(endpoint_url, body, content_type=ctype, timeout=10)
-    except Exception:  # noqa: BLE001 - connection reset/refused while the process dies
+    except (aiohttp.ClientError, OSError, TimeoutError):  # reset/refused while the process dies
         return False
     return answer.status == 200 and h.message_id.encode() in answer.body and b"Acknowledgment" in answer.body
 

@@ -29,7 +29,7 @@ DEV_GEMEENTE_OIN: Final = "00000099000003630000"
 DEV_RINIS_OIN: Final = "00000099000001000000"
 
 
-def setting(default: Any, help: str, *, secret: bool = False) -> Any:  # noqa: A002 - "help" reads best
+def setting(default: Any, help: str, *, secret: bool = False) -> Any:
     """Declare a setting: its default, its help text, and whether ``config show`` masks it."""
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata={"help": help, "secret": secret})
@@ -84,7 +84,9 @@ class Settings:
         [], "Proxy addresses whose proxy_client_cert_header is trusted. Nobody else's is read."
     )
     # --- TLS and keys ---------------------------------------------------------------------------
-    tls_server_cert: Path = setting(Path("certs/dev/gemeente/server.pem"), "Our TLS server certificate (PEM).")
+    tls_server_cert: Path = setting(
+        Path("certs/dev/gemeente/server.pem"), "Our TLS server certificate (PEM)."
+    )
     tls_server_key: Path = setting(Path("certs/dev/gemeente/server-key.pem"), "Key of tls_server_cert.")
     tls_client_cert: Path = setting(
         Path("certs/dev/gemeente/client.pem"), "Our TLS client certificate for outbound requests (PEM)."
@@ -112,11 +114,42 @@ class Settings:
     worker_poll_seconds: float = setting(0.5, "How often an idle worker looks for due jobs.")
     http_connect_timeout: float = setting(10.0, "Seconds to set up a TCP+TLS connection to a partner.")
     http_timeout: float = setting(120.0, "Seconds a whole outbound request may take.")
+    # --- testing --------------------------------------------------------------------------------
+    test_faults: list[str] = setting(
+        [],
+        "FOR TESTS ONLY: make this endpoint misbehave on business messages it receives, to exercise "
+        "a partner's retries: 'drop-ack' (answer 204, keep nothing, so no Acknowledgment ever "
+        "comes), 'http-503:N' (answer 503 to the first N attempts of each message), 'delay-ms:N' "
+        "(answer N ms late), 'message-error:CODE' (answer a MessageError with this ebMS code). "
+        "Refused unless every party_ids OIN is a test OIN (prefix 00000099).",
+    )
     # --- payloads -------------------------------------------------------------------------------
     payload_schemas: Path | None = setting(
         None,
         "Folder of an unpacked iStandaarden release (<std>_<R>_<r>/xsd/*.xsd). Empty: structural "
         "payload checks only.",
+    )
+    # --- StUF-GGk delivery and submission (docs/delivery.md) -----------------------------------
+    outbox_dir: Path = setting(
+        Path("var/outbox"),
+        "Folder the worker watches for payloads or StUF envelopes from domain applications; handled "
+        "files move to done/ or failed/ (with a .reason.txt).",
+    )
+    delivery_max_attempts: int = setting(
+        10, "Tries to hand a received message to its route's target before it is parked as Failed."
+    )
+    delivery_retry_seconds: float = setting(
+        30.0, "Wait before the first delivery retry; doubles per try up to delivery_retry_max_seconds."
+    )
+    delivery_retry_max_seconds: float = setting(3600.0, "Longest wait between two delivery tries.")
+    stuf_applicatie: str = setting(
+        "GGkEbms",
+        "zender/applicatie in the StUF envelopes and Fo01s we build (3-50 characters, no version).",
+    )
+    fo01_codes: list[str] = setting(
+        ["StUF055", "StUF010", "StUF037", "StUF040", "StUF052", "StUF016"],
+        "Refusals answered with a Fo01 to the sender. The GGk spec names StUF055 only; the others "
+        "need agreement with BIDN (else: message Failed and an operator alerted, no Fo01).",
     )
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
