@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from tests import peer
-from tests.endpoint import ACTION, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings, running, url
 
 from ebms_support import TemplateValues, render_template
 from ggk_ebms.store.messages import MessageStore
 from test_ebms_catalogue import ERROR_CASES
+from tests import peer
+from tests.endpoint import ACTION, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings, running, url
 
 pytestmark = pytest.mark.shared
 

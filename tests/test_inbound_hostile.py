@@ -7,10 +7,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from tests import peer
-from tests.endpoint import CPA_RM, GEMEENTE, RINIS, cpa_folder, party_settings, running, url
 
 from ggk_ebms.store.messages import MessageStore
+from tests import peer
+from tests.endpoint import CPA_RM, GEMEENTE, RINIS, cpa_folder, party_settings, running, url
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from tests import peer
-from tests.endpoint import ACTION, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
-from tests.process import ServerProcess, free_port, write_settings
 
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
+from tests import peer
+from tests.endpoint import ACTION, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
+from tests.process import ServerProcess, free_port, write_settings
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from lxml import etree
-from tests import peer
-from tests.endpoint import ACTION, CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings, running, url
 
 from ggk_ebms.store.messages import MessageStore
+from tests import peer
+from tests.endpoint import ACTION, CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings, running, url
 
 EB = "{http://www.oasis-open.org/committees/ebxml-msg/schema/msg-header-2_0.xsd}"
 CPA_SYNC = "ggk-berichtenverkeer-1-0_00000099000003630000_00000099000001000000_sync-1"
