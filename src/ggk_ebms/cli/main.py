@@ -27,6 +27,10 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.devcerts_cmd", "dev_certs"),
     ("ggk_ebms.cli.serve_cmd", "serve"),
     ("ggk_ebms.cli.messages_cmd", "messages"),
+    ("ggk_ebms.cli.send_cmd", "send"),
+    ("ggk_ebms.cli.ping_cmd", "ping_command"),
+    ("ggk_ebms.cli.worker_cmd", "worker"),
+    ("ggk_ebms.cli.demo_cmd", "demo"),
 ]
 
 

@@ -9,6 +9,7 @@ import click
 
 from ggk_ebms.cli.main import fail, settings_of
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.pipeline.worker import worker_task
 from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.server.run import serve_forever
 
@@ -35,7 +36,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
                 click.echo(line, err=True)
 
     try:
-        asyncio.run(serve_forever(settings, on_database=on_database))
+        # The sending worker runs as a task of the server (issue 4), unless worker_enabled is off
+        # because separate `ggk-ebms worker` processes drain the queue.
+        workers = [worker_task(settings)] if settings.worker_enabled else []
+        asyncio.run(serve_forever(settings, on_database=on_database, workers=workers))
     except GgkEbmsError as exc:
         fail(str(exc))
     except OSError as exc:

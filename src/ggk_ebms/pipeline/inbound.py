@@ -43,6 +43,7 @@ from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_built, new_message_from_received
 from ggk_ebms.pipeline.reply import InboundRequest, Reply, fault_reply
 from ggk_ebms.security.identity import authorize_client
+from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
 
 log = logging.getLogger(__name__)
@@ -344,7 +345,7 @@ class InboundPipeline:
             log.info("%s for unknown message %s ignored", message.kind, ref)
             return
         if sent.status in ("Delivered", "DeliveryFailed", "Expired"):
-            return
+            return  # digest §4.2: a duplicate or late Ack/MessageError is logged and dropped
         if delivered:
             self._store.set_status(sent.pk, "Delivered", "Acknowledgment received")
         else:
@@ -355,6 +356,13 @@ class InboundPipeline:
                 first.description if first else "MessageError received",
                 error_code=first.code if first else None,
             )
+        # The send job waiting for this signal (a retry at RetryInterval, or Expired at
+        # TimeToLive) has nothing left to do. A job a worker holds right now is left to it: the
+        # worker sees the final state and finishes the job without touching the status.
+        jobs = JobQueue(self._store.db, self._clock)
+        for waiting in jobs.jobs_for(sent.pk):
+            if waiting.queue == "send" and waiting.status == "pending":
+                jobs.complete(waiting.pk)
 
     def _commit(self, outcome: _Outcome) -> Reply:
         response_record = None

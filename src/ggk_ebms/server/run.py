@@ -21,9 +21,10 @@ from aiohttp import web
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.pipeline.agreements import AgreementCache
+from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
 from ggk_ebms.security.tls import server_context_from_settings
-from ggk_ebms.server.app import create_app
+from ggk_ebms.server.app import Handler, create_app
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
@@ -67,6 +68,7 @@ async def start_endpoint(
     on_database: Callable[[Database], None] | None = None,
     workers: list[Callable[[Database], Coroutine[Any, Any, None]]] | None = None,
 ) -> Endpoint:
+    faults = parse_test_faults(settings.test_faults, settings.party_ids)  # refused before any work
     database = Database.from_settings(settings)
     if settings.auto_migrate:
         await asyncio.to_thread(database.upgrade)
@@ -80,9 +82,20 @@ async def start_endpoint(
         clock=SystemClock(),
         ids=UuidIdGenerator(host=message_id_host(settings)),
     )
+    handler: Handler = pipeline
+    if faults.active:
+        # Test-only misbehaviour in front of the pipeline (pipeline/faults.py), loudly announced.
+        log.warning("TEST FAULTS ACTIVE (%s): this endpoint misbehaves on purpose", faults.describe())
+        handler = FaultyHandler(
+            pipeline,
+            faults,
+            clock=SystemClock(),
+            ids=UuidIdGenerator(host=message_id_host(settings)),
+            max_body_bytes=settings.max_body_bytes,
+        )
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ebms-inbound")
     app = create_app(
-        pipeline,
+        handler,
         path=settings.path,
         max_body_bytes=settings.max_body_bytes,
         executor=executor,

@@ -1,0 +1,372 @@
+"""The sending worker: drains the 'send' queue, one HTTP attempt per claimed job.
+
+Several workers may share a database, in one process or many (``serve`` with worker_enabled,
+any number of ``ggk-ebms worker``): jobs are claimed with ``JobQueue.claim``, which uses
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so no job is sent by two workers at once. A worker
+that dies mid-send leaves its job 'running'; after the lease another worker takes it over and
+sends the stored envelope again, same MessageId, which the partner's duplicate elimination
+absorbs (digest §4.2).
+
+Per job: a message that is final already (an asynchronous Acknowledgment arrived, digest §4.1)
+only finishes the job; one past its TimeToLive becomes Expired (§4.3); otherwise the stored bytes
+go to the partner: business messages to the receiving channel of the CPA binding (§8.2), signals
+to the partner's MSH signal channel. The decision is ``pipeline.outbound``'s; every attempt is
+recorded (time, HTTP status, error text).
+
+The database calls are synchronous and run in threads (``asyncio.to_thread``); the HTTP client
+is the one shared ``EbmsClient`` of the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
+from typing import Any, Final
+
+from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.config import Settings
+from ggk_ebms.cpa import lookup
+from ggk_ebms.ebms.build import content_digest
+from ggk_ebms.errors import CpaError, DuplicateMessageError, GgkEbmsError, StoreError, TransportError
+from ggk_ebms.pipeline import outbound
+from ggk_ebms.pipeline.agreements import AgreementCache
+from ggk_ebms.pipeline.records import new_message_from_received
+from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
+from ggk_ebms.security.tls import client_context_from_settings
+from ggk_ebms.store.cpas import CpaRepository
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.jobs import Job, JobQueue
+from ggk_ebms.store.messages import MessageStore, StoredMessage
+from ggk_ebms.transport.client import EbmsClient
+from ggk_ebms.transport.result import HttpResult
+from ggk_ebms.transport.retry import DEFAULT_POLICY, RetryPolicy, SignalKind
+
+log = logging.getLogger(__name__)
+
+QUEUE: Final = "send"
+DEFAULT_BATCH: Final = 10
+# After an unexpected error the job waits this long, so a bug cannot make a worker spin.
+_ERROR_BACKOFF: Final = timedelta(minutes=1)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SendWorker:
+    """Claims due 'send' jobs and carries them out. ``run_once`` for one round, ``run`` forever.
+
+    ``policy`` and ``signal_retry_delays`` are the retry knobs (tests shorten them);
+    ``client`` defaults to an ``EbmsClient`` with our client certificate from the settings.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        client: EbmsClient | None = None,
+        clock: Clock | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        signal_retry_delays: Sequence[timedelta] = outbound.SIGNAL_RETRY_DELAYS,
+        worker_id: str | None = None,
+        batch: int = DEFAULT_BATCH,
+        lease: timedelta | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.clock = clock or SystemClock()
+        self.policy = policy
+        self.signal_retry_delays = tuple(signal_retry_delays)
+        self.worker_id = worker_id or default_worker_id()
+        self.batch = batch
+        # A claim must outlive the slowest request, or a second worker would send it as well.
+        self.lease = lease or timedelta(
+            seconds=2 * (settings.http_timeout + settings.http_connect_timeout) + 60
+        )
+        self.store = MessageStore(database, self.clock)
+        self.jobs = JobQueue(database, self.clock)
+        self.agreements = AgreementCache(CpaRepository(database), max_cpa_bytes=settings.max_cpa_bytes)
+        self._client = client
+        self._owns_client = client is None
+        self._wake = asyncio.Event()
+
+    def _http(self) -> EbmsClient:
+        if self._client is None:
+            self._client = EbmsClient.from_settings(
+                self.settings, client_context_from_settings(self.settings)
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._owns_client and self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    # -- loop -------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for work now instead of at the next poll (thread-safe through the loop)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Work until ``stop`` is set or the task is cancelled; idle polls every worker_poll_seconds."""
+        loop = asyncio.get_running_loop()
+
+        def wake_up() -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        remove = outbound.add_submit_listener(wake_up)
+        log.info("send worker %s started", self.worker_id)
+        try:
+            while stop is None or not stop.is_set():
+                try:
+                    done = await self.run_once()
+                except StoreError as exc:
+                    log.error("send worker: database problem, trying again shortly: %s", exc)
+                    done = 0
+                if done:
+                    continue
+                self._wake.clear()
+                waiters = [asyncio.ensure_future(self._wake.wait())]
+                if stop is not None:
+                    waiters.append(asyncio.ensure_future(stop.wait()))
+                _, pending = await asyncio.wait(
+                    waiters, timeout=self.settings.worker_poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in pending:
+                    waiter.cancel()
+        finally:
+            remove()
+            await self.close()
+            log.info("send worker %s stopped", self.worker_id)
+
+    async def run_once(self) -> int:
+        """Claim the due jobs (up to ``batch``) and carry them out concurrently; returns how many."""
+        claimed = await asyncio.to_thread(
+            self.jobs.claim,
+            QUEUE,
+            now=self.clock.now(),
+            worker_id=self.worker_id,
+            limit=self.batch,
+            lease=self.lease,
+        )
+        if claimed:
+            await asyncio.gather(*(self._guarded(job) for job in claimed))
+        return len(claimed)
+
+    async def _guarded(self, job: Job) -> None:
+        try:
+            await self._process(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("send job %d failed unexpectedly; retried later", job.pk)
+            try:
+                await asyncio.to_thread(
+                    self.jobs.retry,
+                    job.pk,
+                    due_at=self.clock.now() + _ERROR_BACKOFF,
+                    error=f"internal error: {type(exc).__name__}",
+                )
+            except GgkEbmsError:
+                log.exception("could not put send job %d back", job.pk)
+
+    # -- one job ----------------------------------------------------------------------------------
+
+    async def _process(self, job: Job) -> None:
+        message = await asyncio.to_thread(self.store.get, job.message_pk)
+        if message.direction != "out":
+            await asyncio.to_thread(self.jobs.fail, job.pk, "not an outbound message")
+            return
+        if outbound.is_final(message):
+            await asyncio.to_thread(self.jobs.complete, job.pk)
+            return
+        if message.kind == "business":
+            await self._send_business(job, message)
+        else:
+            await self._send_signal(job, message)
+
+    async def _send_business(self, job: Job, message: StoredMessage) -> None:
+        now = self.clock.now()
+        expired = outbound.expiry_verdict(message.time_to_live, now)
+        if expired is not None:
+            log.warning("message %s expired: %s", message.message_id, expired.reason)
+            await self._apply(job, message, expired)
+            return
+        try:
+            agreement = await asyncio.to_thread(
+                outbound.load_agreement,
+                self.database,
+                message.cpa_id,
+                max_cpa_bytes=self.settings.max_cpa_bytes,
+                agreements=self.agreements,
+            )
+            route = outbound.resolve_business_route(
+                agreement,
+                self.settings,
+                service=message.service,
+                action=message.action,
+                role=message.from_role,
+            )
+        except CpaError as exc:
+            await self._apply(
+                job, message, outbound.Verdict("fail", str(exc), "fail", None, "DeliveryFailed", str(exc))
+            )
+            return
+        peer = route.peer_channel
+        previous = await asyncio.to_thread(self.jobs.attempts, message.pk)
+        slot = outbound.current_slot(previous, now)
+        if message.status == "Created":
+            await asyncio.to_thread(self.store.set_status, message.pk, "Sending", "first attempt started")
+        parts = await asyncio.to_thread(self.store.parts, message.pk)
+        content_type, body = outbound.http_body(message.envelope or b"", parts)
+        started, result = await self._post(
+            peer.endpoint_uri or "", body, content_type, peer.server_certificate
+        )
+        signal = None
+        if isinstance(result, HttpResult) and 200 <= result.status <= 299:
+            signal = outbound.read_response(result, message.message_id)
+            if signal is not None and signal.kind is not SignalKind.OTHER:
+                await asyncio.to_thread(self._keep_signal, signal, result.content_type)
+        verdict = outbound.business_verdict(
+            result,
+            signal,
+            facts=outbound.channel_facts(route),
+            time_to_live_at=message.time_to_live,
+            slot=slot,
+            now=self.clock.now(),
+            policy=self.policy,
+        )
+        await self._record(job, message, started, result, verdict)
+        await self._apply(job, message, verdict)
+
+    async def _send_signal(self, job: Job, message: StoredMessage) -> None:
+        try:
+            agreement = await asyncio.to_thread(
+                outbound.load_agreement,
+                self.database,
+                message.cpa_id,
+                max_cpa_bytes=self.settings.max_cpa_bytes,
+                agreements=self.agreements,
+            )
+            ours = lookup.own_party(agreement, self.settings.party_ids)
+            channel = lookup.msh_signal_channel(lookup.counterpart(agreement, ours), message.action)
+            if not channel.endpoint_uri:
+                raise CpaError(f"CPA {agreement.cpa_id!r}: the partner's MSH signal channel has no endpoint")
+        except CpaError as exc:
+            await self._apply(
+                job, message, outbound.Verdict("fail", str(exc), "fail", None, "Failed", str(exc))
+            )
+            return
+        previous = await asyncio.to_thread(self.jobs.attempts, message.pk)
+        started, result = await self._post(
+            channel.endpoint_uri, message.envelope or b"", SOAP_CONTENT_TYPE, channel.server_certificate
+        )
+        verdict = outbound.signal_verdict(
+            result,
+            attempt=len(previous) + 1,
+            now=self.clock.now(),
+            delays=self.signal_retry_delays,
+            policy=self.policy,
+        )
+        await self._record(job, message, started, result, verdict)
+        await self._apply(job, message, verdict)
+
+    async def _post(
+        self, url: str, body: bytes, content_type: str, server_certificate: Any
+    ) -> tuple[Any, HttpResult | TransportError]:
+        started = self.clock.now()
+        expected = server_certificate.der if server_certificate is not None else None
+        try:
+            result: HttpResult | TransportError = await self._http().post(
+                url, body=body, content_type=content_type, expected_server_cert_der=expected
+            )
+        except TransportError as exc:
+            result = exc
+        return started, result
+
+    def _keep_signal(self, signal: outbound.ResponseSignal, content_type: str | None) -> None:
+        """Store the Acknowledgment/MessageError of a synchronous answer in the message log, as
+        inbound stores an asynchronous one, so ``messages show`` lists it either way."""
+        if signal.message is None:
+            return
+        record = new_message_from_received(
+            signal.message,
+            content_type or SOAP_CONTENT_TYPE,
+            content_digest(signal.message, []),
+            status="Processed",
+            envelope=signal.soap,
+        )
+        # A DuplicateMessageError means the same signal was kept already (a replayed Ack).
+        with contextlib.suppress(DuplicateMessageError):
+            self.store.receive(record, [], response=None, deliver=False, send_response_async=False)
+
+    async def _record(
+        self,
+        job: Job,
+        message: StoredMessage,
+        started: Any,
+        result: HttpResult | TransportError,
+        verdict: outbound.Verdict,
+    ) -> None:
+        status = result.status if isinstance(result, HttpResult) else result.http_status
+        await asyncio.to_thread(
+            self.jobs.record_attempt,
+            message.pk,
+            job_pk=job.pk,
+            started_at=started,
+            finished_at=self.clock.now(),
+            outcome=verdict.outcome,
+            http_status=status,
+            error=verdict.error,
+        )
+        log.info(
+            "%s %s: attempt %s, HTTP %s -> %s",
+            message.kind,
+            message.message_id,
+            verdict.outcome,
+            status if status is not None else "-",
+            verdict.reason,
+        )
+
+    async def _apply(self, job: Job, message: StoredMessage, verdict: outbound.Verdict) -> None:
+        def apply() -> None:
+            # An asynchronous Acknowledgment or MessageError may have arrived while we were
+            # sending (inbound _apply_signal): a final state is never overwritten.
+            current = self.store.get(message.pk)
+            if outbound.is_final(current):
+                self.jobs.complete(job.pk)
+                return
+            if verdict.job == "complete":
+                self.jobs.complete(job.pk, message_status=verdict.status, reason=verdict.reason)
+            elif verdict.job == "fail":
+                self.jobs.fail(
+                    job.pk, verdict.reason, message_status=verdict.status, error_code=verdict.error_code
+                )
+            else:
+                assert verdict.due_at is not None
+                self.jobs.retry(job.pk, due_at=verdict.due_at, error=verdict.reason)
+
+        await asyncio.to_thread(apply)
+
+
+def worker_task(settings: Settings, **options: Any) -> Callable[[Database], Coroutine[Any, Any, None]]:
+    """A factory for ``server.run.start_endpoint(workers=[...])``: a SendWorker on that database.
+
+    Our client certificate is loaded here, so a bad tls_client_cert stops ``serve`` at start
+    (ConfigError) instead of failing every send later.
+    """
+    if "client" not in options:
+        client_context_from_settings(settings)
+
+    async def run(database: Database) -> None:
+        await SendWorker(settings, database, **options).run()
+
+    return run
