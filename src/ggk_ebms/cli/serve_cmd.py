@@ -29,6 +29,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = settings.replace(**changes)
     logging.getLogger().setLevel(settings.log_level.upper())
     logging.getLogger("ggk_ebms").setLevel(settings.log_level.upper())
+    # Migrations report each step at INFO; one line from our store says where the database is.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     def on_database(database: object) -> None:
         if settings.cpa_autoimport:
