@@ -1,0 +1,676 @@
+"""Sign and verify ebMS 2.0 envelopes with XML Signature (OASIS ebMS 2.0 §4.1; digest §7.2-§7.4).
+
+Layout we write (digest §7.2): one ``ds:Signature`` as the last child of ``SOAP:Header``;
+``CanonicalizationMethod`` inclusive C14N 1.0; ``SignatureMethod`` and every ``DigestMethod`` from
+the CPA; a Reference ``URI=""`` with the transforms enveloped-signature, the ebMS XPath actor filter
+(``xmlns:SOAP`` declared on ``ds:XPath``) and inclusive C14N; then one Reference
+``URI="cid:<content-id>"`` per payload part, without transforms, digesting the part's bytes;
+``KeyInfo`` with ``KeyValue`` and the leaf ``X509Certificate``.
+
+Verification (digest §7.3) is strict about shape before any cryptography runs, so that what the
+caller processes is what was verified:
+
+- exactly one ``ds:Signature``, a child of the SOAP Header of the envelope;
+- exactly one of each ebMS block the MSH reads (``eb:MessageHeader`` above all), each in its place
+  and, except the hop-by-hop ``eb:SyncReply``, inside the node set the signature covers (the actor
+  filter leaves out elements targeted at nextMSH or the next SOAP node: a MessageHeader carrying such
+  an actor would be unsigned);
+- one ``URI=""`` Reference carrying exactly the three transforms above (exclusive C14N accepted
+  as well, §7.6); every other Reference is ``cid:`` naming a part of this message, each part
+  covered exactly once; file:, http:, same-document ``#id`` and every other URI refused;
+- algorithms equal to the CPA's and inside SIGN003/SIGN004 (SHA-1 only behind the legacy switch);
+- the key is the sender's CPA ``SigningCertificateRef`` certificate, never ``KeyInfo``.
+
+Failures are ``EbmsError(SecurityFailure, location, description)``. xmlsec reads parts through
+``xmlsec_io`` only, which serves the cid: parts of the current call and has no file or network
+resolver (see there for why).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import re
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, NamedTuple
+
+import xmlsec
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from lxml import etree
+
+from ggk_ebms.cpa import algorithms as verdicts
+from ggk_ebms.ebms.model import Acknowledgment
+from ggk_ebms.errors import ConfigError, EbmsError, ErrorCode, MimeError, XmlError
+from ggk_ebms.mime.related import MimePart
+from ggk_ebms.ns import ACTOR_NEXT_MSH, DS, EB, SOAP_ACTOR_NEXT, SOAP_ENV
+from ggk_ebms.security import algorithms as alg
+from ggk_ebms.security import xmlsec_io
+from ggk_ebms.security.keys import key_matches_certificate
+from ggk_ebms.xml import DEFAULT_MAX_BYTES, parse
+
+__all__ = [
+    "SignedReference",
+    "VerifiedSignature",
+    "ack_references",
+    "check_ack_references",
+    "sign_envelope",
+    "signed_references",
+    "verify_envelope",
+]
+
+_EXC_C14N_NS: Final = alg.C14N_EXCLUSIVE
+_SLOT_NS: Final = "urn:x-ggk-ebms:signature-slot"
+_EXCLUDING_ACTORS: Final = frozenset({ACTOR_NEXT_MSH, SOAP_ACTOR_NEXT})
+_ACTOR: Final = f"{{{SOAP_ENV}}}actor"
+# ebMS blocks the MSH reads, with the container each must sit in (ebMS 2.0 §3, §6, §7).
+_PROCESSED_BLOCKS: Final = (
+    ("MessageHeader", "Header"),
+    ("AckRequested", "Header"),
+    ("Acknowledgment", "Header"),
+    ("ErrorList", "Header"),
+    ("MessageOrder", "Header"),
+    ("SyncReply", "Header"),
+    ("Manifest", "Body"),
+    ("StatusRequest", "Body"),
+    ("StatusResponse", "Body"),
+)
+# SyncReply is hop-by-hop (actor next) and left out of the signature by design (ebMS 2.0 §4.1.3).
+_UNSIGNED_BY_DESIGN: Final = frozenset({"SyncReply"})
+_HASHES: Final = {
+    alg.SHA1: "sha1",
+    alg.SHA256: "sha256",
+    alg.SHA384: "sha384",
+    alg.SHA512: "sha512",
+}
+_SIGNATURE: Final = "//Header/Signature"
+_SIGNED_INFO: Final = "//Header/Signature/SignedInfo"
+_WHITESPACE: Final = re.compile(r"\s+")
+_AROUND_PUNCTUATION: Final = re.compile(r"\s*([()\[\]|=@,:])\s*")
+
+
+class SignedReference(NamedTuple):
+    """One ``ds:Reference`` of a SignedInfo: its URI, DigestMethod and DigestValue (base64)."""
+
+    uri: str
+    digest_method: str
+    digest_value: str
+
+
+@dataclass(frozen=True)
+class VerifiedSignature:
+    """The result of a successful ``verify_envelope``.
+
+    ``references`` are what the signature covers (echoed in a signed Acknowledgment, digest §7.4);
+    ``signed_info_element`` is the verified ``ds:SignedInfo`` of the parsed envelope.
+    """
+
+    references: tuple[SignedReference, ...]
+    signed_info_element: etree._Element = field(compare=False, repr=False)
+    signature_method: str = ""
+
+
+def _ds(local: str) -> str:
+    return f"{{{DS}}}{local}"
+
+
+def _soap(local: str) -> str:
+    return f"{{{SOAP_ENV}}}{local}"
+
+
+def _security_failure(location: str, description: str) -> EbmsError:
+    return EbmsError(ErrorCode.SECURITY_FAILURE, location, description)
+
+
+# --- signing -------------------------------------------------------------------------------------------
+
+
+def sign_envelope(
+    envelope: bytes,
+    attachments: Sequence[MimePart],
+    *,
+    key: PrivateKeyTypes,
+    certificate_der: bytes,
+    signature_algorithm: str,
+    digest_algorithm: str,
+) -> bytes:
+    """``envelope`` with one ``ds:Signature`` appended to its SOAP Header (digest §7.2).
+
+    ``attachments`` are the payload parts in plaintext (sign, then encrypt: digest §7.3, §7.5).
+    ``key`` must be the private half of ``certificate_der`` (our CPA SigningCertificateRef).
+    Raises ConfigError for a key/certificate/algorithm that cannot sign, XmlError for an envelope
+    that is not a SOAP envelope or is signed already, MimeError for parts without a unique
+    Content-ID.
+    """
+    if not key_matches_certificate(key, certificate_der):
+        raise ConfigError("the signing key does not belong to the signing certificate of the CPA")
+    for uri, table, what in (
+        (signature_algorithm, verdicts.SIGNATURES, "signature"),
+        (digest_algorithm, verdicts.DIGESTS, "digest"),
+    ):
+        if verdicts.verdict(table, uri) == "forbidden":
+            raise ConfigError(f"{what} algorithm {uri} is not one we sign with (SIGN003/SIGN004)")
+    root = parse(envelope, what="SOAP envelope to sign")
+    header = _soap_header(root)
+    if header is None:
+        raise XmlError("the envelope to sign has no SOAP Header")
+    if next(root.iter(_ds("Signature")), None) is not None:
+        raise XmlError("the envelope to sign carries a ds:Signature already")
+    parts = _part_map(attachments)
+    template = _signature_template(signature_algorithm, digest_algorithm, list(parts))
+    root = _with_signature_slot_filled(root, header, template)
+    signature = root[0][-1]
+    context = xmlsec.SignatureContext()
+    context.key = _xmlsec_private_key(key)
+    _enable_transforms(context, signature_methods={signature_algorithm}, digests={digest_algorithm})
+    try:
+        with xmlsec_io.serving(parts):
+            context.sign(signature)
+    except xmlsec.Error as exc:
+        raise ConfigError(
+            f"signing failed ({_xmlsec_reason(exc)}); check the key type and algorithms"
+        ) from None
+    signature.append(_key_info(key, certificate_der))
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+
+def _with_signature_slot_filled(
+    root: etree._Element, header: etree._Element, template: etree._Element
+) -> etree._Element:
+    """The envelope re-read with ``template`` as the last child of its SOAP Header.
+
+    Appending the element directly would lose the ``xmlns:SOAP`` declaration on ``ds:XPath``
+    (lxml drops a declaration the envelope already makes), which digest §7.2 asks for; a parsed
+    document keeps it. So a unique slot element is written where the Signature goes and replaced
+    by the template's own serialisation, and the result is parsed again with the hardened parser.
+    """
+    etree.SubElement(header, f"{{{_SLOT_NS}}}signature", nsmap={"ggkslot": _SLOT_NS})
+    serialised = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    marker = f'<ggkslot:signature xmlns:ggkslot="{_SLOT_NS}"/>'.encode("ascii")
+    if serialised.count(marker) != 1:
+        raise XmlError("the envelope to sign cannot take a Signature slot")
+    filled = serialised.replace(marker, etree.tostring(template))
+    result = parse(filled, max_bytes=len(filled), what="SOAP envelope to sign")
+    if _soap_header(result) is None:
+        raise XmlError("the envelope to sign has no SOAP Header")
+    return result
+
+
+def _signature_template(
+    signature_method: str, digest_method: str, content_ids: Sequence[str]
+) -> etree._Element:
+    """An unsigned ds:Signature: SignedInfo filled in, DigestValue and SignatureValue empty."""
+    signature = etree.Element(_ds("Signature"), nsmap={"ds": DS})
+    signed_info = etree.SubElement(signature, _ds("SignedInfo"))
+    etree.SubElement(signed_info, _ds("CanonicalizationMethod"), Algorithm=alg.C14N_INCLUSIVE)
+    etree.SubElement(signed_info, _ds("SignatureMethod"), Algorithm=signature_method)
+    envelope_ref = etree.SubElement(signed_info, _ds("Reference"), URI="")
+    transforms = etree.SubElement(envelope_ref, _ds("Transforms"))
+    etree.SubElement(transforms, _ds("Transform"), Algorithm=alg.ENVELOPED_SIGNATURE)
+    xpath_transform = etree.SubElement(transforms, _ds("Transform"), Algorithm=alg.XPATH_FILTER)
+    # digest §7.2: xmlns:SOAP declared on ds:XPath itself, so the expression keeps its meaning
+    # wherever the Reference is copied (a signed Acknowledgment echoes it, §7.4).
+    xpath = etree.SubElement(xpath_transform, _ds("XPath"), nsmap={"SOAP": SOAP_ENV})
+    xpath.text = alg.EBMS_ACTOR_FILTER
+    etree.SubElement(transforms, _ds("Transform"), Algorithm=alg.C14N_INCLUSIVE)
+    _digest_children(envelope_ref, digest_method)
+    for content_id in content_ids:
+        _digest_children(
+            etree.SubElement(signed_info, _ds("Reference"), URI=f"cid:{content_id}"), digest_method
+        )
+    etree.SubElement(signature, _ds("SignatureValue"))
+    return signature
+
+
+def _digest_children(reference: etree._Element, digest_method: str) -> None:
+    etree.SubElement(reference, _ds("DigestMethod"), Algorithm=digest_method)
+    etree.SubElement(reference, _ds("DigestValue"))
+
+
+def _key_info(key: PrivateKeyTypes, certificate_der: bytes) -> etree._Element:
+    """KeyInfo with KeyValue (RSA keys) and the leaf X509Certificate (digest §7.2).
+
+    Written after signing: KeyInfo is outside SignedInfo and inside the enveloped Signature, so it
+    is covered by no digest, and the receiver must not trust it anyway (§7.3).
+    """
+    key_info = etree.Element(_ds("KeyInfo"))
+    if isinstance(key, rsa.RSAPrivateKey):
+        numbers = key.public_key().public_numbers()
+        rsa_value = etree.SubElement(etree.SubElement(key_info, _ds("KeyValue")), _ds("RSAKeyValue"))
+        etree.SubElement(rsa_value, _ds("Modulus")).text = _crypto_binary(numbers.n)
+        etree.SubElement(rsa_value, _ds("Exponent")).text = _crypto_binary(numbers.e)
+    x509_data = etree.SubElement(key_info, _ds("X509Data"))
+    etree.SubElement(x509_data, _ds("X509Certificate")).text = base64.b64encode(certificate_der).decode(
+        "ascii"
+    )
+    return key_info
+
+
+def _crypto_binary(value: int) -> str:
+    """XMLDSig ds:CryptoBinary: big-endian, no leading zero octets, base64."""
+    return base64.b64encode(value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")).decode("ascii")
+
+
+def _xmlsec_private_key(key: PrivateKeyTypes) -> xmlsec.Key:
+    try:
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatPem)
+    except (xmlsec.Error, ValueError, TypeError, AttributeError):
+        raise ConfigError("the signing key cannot be used by xmlsec (RSA or EC keys only)") from None
+
+
+# --- verification --------------------------------------------------------------------------------------
+
+
+def verify_envelope(
+    envelope: bytes,
+    attachments: Sequence[MimePart],
+    *,
+    certificate_der: bytes,
+    allowed_signature_algorithms: Collection[str],
+    allowed_digest_algorithms: Collection[str],
+    expected_digest: str | None,
+    expected_signature: str | None,
+    allow_sha1: bool = False,
+    at: datetime | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> VerifiedSignature:
+    """Verify the signature of a received envelope; raise ``EbmsError(SecurityFailure)`` if bad.
+
+    ``attachments`` are the payload parts as processed (decrypted first, digest §7.3);
+    ``certificate_der`` is the sender's CPA SigningCertificateRef certificate; ``expected_*`` are the
+    CPA's HashFunction and SignatureAlgorithm (None: the CPA names none, the allowed sets decide);
+    ``allow_sha1`` is the legacy switch without which SHA-1 is refused even when allowed. With
+    ``at`` (the message Timestamp) the certificate must be valid at that moment (§7.3).
+    """
+    root = _parse_received(envelope, max_bytes)
+    header = _soap_header(root)
+    signature = _the_signature(root, header)
+    _check_processed_blocks(root)
+    signed_info = _child(signature, "SignedInfo", _SIGNATURE, "Signature has no SignedInfo.")
+    _check_signature_children(signature)
+    c14n, method, references = _signed_info_parts(signed_info)
+    if _c14n_algorithm(c14n) is None:
+        raise _security_failure(f"{_SIGNED_INFO}/CanonicalizationMethod", "Invalid CanonicalizationMethod.")
+    signature_method = method.get("Algorithm", "")
+    if not _algorithm_ok(
+        signature_method, allowed_signature_algorithms, expected_signature, allow_sha1
+    ) or len(method):
+        raise _security_failure(f"{_SIGNED_INFO}/SignatureMethod", "Invalid SignatureMethod.")
+    parts = _part_map_received(attachments)
+    signed = tuple(
+        _check_reference(r, parts, allowed_digest_algorithms, expected_digest, allow_sha1) for r in references
+    )
+    _check_coverage(signed, parts)
+    _check_part_digests(signed, parts)
+    context = xmlsec.SignatureContext()
+    context.key = _verification_key(certificate_der, at)
+    _enable_transforms(
+        context,
+        signature_methods={signature_method},
+        digests={r.digest_method for r in signed},
+    )
+    try:
+        with xmlsec_io.serving(parts):
+            context.verify(signature)
+    except xmlsec.Error:
+        raise _security_failure(_SIGNATURE, "Invalid Signature.") from None
+    return VerifiedSignature(
+        references=signed, signed_info_element=signed_info, signature_method=signature_method
+    )
+
+
+def _parse_received(envelope: bytes, max_bytes: int) -> etree._Element:
+    try:
+        return parse(envelope, max_bytes=max_bytes, what="SOAP envelope")
+    except XmlError:
+        raise _security_failure(_SIGNATURE, "Signature not found.") from None
+
+
+def _soap_header(root: etree._Element) -> etree._Element | None:
+    if root.tag != _soap("Envelope"):
+        return None
+    first = next(root.iterchildren(tag=etree.Element), None)
+    return first if first is not None and first.tag == _soap("Header") else None
+
+
+def _the_signature(root: etree._Element, header: etree._Element | None) -> etree._Element:
+    """The one ds:Signature, which must be a child of the envelope's SOAP Header (OASIS §4.1.3)."""
+    signatures = list(root.iter(_ds("Signature")))
+    if not signatures:
+        raise _security_failure(_SIGNATURE, "Signature not found.")
+    if len(signatures) > 1:
+        # KVS5: one ds:Signature; a second one is where a wrapping attack hides its payload.
+        raise _security_failure(_SIGNATURE, "More than one Signature.")
+    signature = signatures[0]
+    if header is None or signature.getparent() is not header:
+        raise _security_failure(_SIGNATURE, "Signature is not in the SOAP Header.")
+    return signature
+
+
+def _check_processed_blocks(root: etree._Element) -> None:
+    """What is processed is what was verified: one of each ebMS block, in place and signed.
+
+    ``parse_envelope`` reads the blocks that are children of Header and Body; a second
+    MessageHeader elsewhere (a wrapper element, the Body) or one the actor filter leaves out of the
+    signed node set would let the processed header differ from the signed one.
+    """
+    for local, container in _PROCESSED_BLOCKS:
+        location = f"//{container}/{local}"
+        found = list(root.iter(f"{{{EB}}}{local}"))
+        if len(found) > 1:
+            raise _security_failure(location, f"More than one {local}.")
+        if not found:
+            continue
+        block = found[0]
+        parent = block.getparent()
+        if parent is None or parent.tag != _soap(container) or parent.getparent() is not root:
+            raise _security_failure(location, f"{local} is not in the SOAP {container}.")
+        if local not in _UNSIGNED_BY_DESIGN and _excluded_by_actor_filter(block):
+            raise _security_failure(location, f"{local} is not covered by the Signature.")
+
+
+def _excluded_by_actor_filter(element: etree._Element) -> bool:
+    """Mirror of the ebMS XPath filter: an ancestor-or-self carries SOAP:actor nextMSH or next."""
+    node: etree._Element | None = element
+    while node is not None:
+        if node.get(_ACTOR) in _EXCLUDING_ACTORS:
+            return True
+        node = node.getparent()
+    return False
+
+
+def _check_signature_children(signature: etree._Element) -> None:
+    """SignedInfo, SignatureValue, KeyInfo?: no ds:Object (a ds:Manifest there is never checked)."""
+    names = [child.tag for child in signature.iterchildren(tag=etree.Element)]
+    if names[:2] != [_ds("SignedInfo"), _ds("SignatureValue")] or any(
+        name != _ds("KeyInfo") for name in names[2:]
+    ):
+        raise _security_failure(_SIGNATURE, "Invalid Signature structure.")
+
+
+def _signed_info_parts(
+    signed_info: etree._Element,
+) -> tuple[etree._Element, etree._Element, list[etree._Element]]:
+    children = list(signed_info.iterchildren(tag=etree.Element))
+    if (
+        len(children) < 3
+        or children[0].tag != _ds("CanonicalizationMethod")
+        or children[1].tag != _ds("SignatureMethod")
+        or any(child.tag != _ds("Reference") for child in children[2:])
+    ):
+        raise _security_failure(_SIGNED_INFO, "Invalid SignedInfo structure.")
+    return children[0], children[1], children[2:]
+
+
+def _c14n_algorithm(element: etree._Element) -> str | None:
+    """The accepted C14N URI of a CanonicalizationMethod or Transform, or None (§7.6 "C14N")."""
+    uri = element.get("Algorithm", "")
+    if uri not in alg.ACCEPTED_C14N:
+        return None
+    children = list(element.iterchildren(tag=etree.Element))
+    if not children:
+        return uri
+    # Exclusive C14N may name an InclusiveNamespaces PrefixList; nothing else has parameters.
+    if (
+        uri == alg.C14N_EXCLUSIVE
+        and len(children) == 1
+        and children[0].tag == f"{{{_EXC_C14N_NS}}}InclusiveNamespaces"
+    ):
+        return uri
+    return None
+
+
+def _algorithm_ok(uri: str, allowed: Collection[str], expected: str | None, allow_sha1: bool) -> bool:
+    if expected is not None and uri != expected.strip():
+        return False  # digest §7.3: algorithm differs from the CPA's
+    if alg.is_sha1(uri) and not allow_sha1:
+        return False  # SIGN001, §7.6: SHA-1 only behind the legacy switch
+    return uri in allowed
+
+
+def _check_reference(
+    reference: etree._Element,
+    parts: Mapping[str, bytes],
+    allowed_digests: Collection[str],
+    expected_digest: str | None,
+    allow_sha1: bool,
+) -> SignedReference:
+    uri = reference.get("URI")
+    location = (
+        f"{_SIGNED_INFO}/Reference" if uri is None else f"{_SIGNED_INFO}/Reference[@URI={_literal(uri)}]"
+    )
+    if uri is None or (uri != "" and xmlsec_io.content_id_of(uri, parts) is None):
+        if uri is not None and uri[:4].lower() == "cid:":
+            raise _security_failure(uri, "Signature references a MIME part that is not in the message.")
+        # file:, http:, "#id" and anything else: only this message's envelope and parts are signed.
+        raise _security_failure(location, "Invalid Reference URI.")
+    children = list(reference.iterchildren(tag=etree.Element))
+    transforms = children[0] if children and children[0].tag == _ds("Transforms") else None
+    rest = children[1:] if transforms is not None else children
+    if len(rest) != 2 or rest[0].tag != _ds("DigestMethod") or rest[1].tag != _ds("DigestValue"):
+        raise _security_failure(location, "Invalid Reference structure.")
+    if uri == "":
+        _check_envelope_transforms(transforms, location)
+    elif transforms is not None:
+        raise _security_failure(location, "Invalid Transforms.")  # digest §7.2: cid: parts have none
+    digest_method = rest[0].get("Algorithm", "")
+    if not _algorithm_ok(digest_method, allowed_digests, expected_digest, allow_sha1) or len(rest[0]):
+        raise _security_failure(f"{location}/DigestMethod", "Invalid DigestMethod.")
+    return SignedReference(uri, digest_method, (rest[1].text or "").strip())
+
+
+def _check_envelope_transforms(transforms: etree._Element | None, location: str) -> None:
+    """digest §7.2: enveloped-signature, the ebMS actor filter, C14N; exactly these, in this order."""
+    where = f"{location}/Transforms"
+    steps = list(transforms.iterchildren(tag=etree.Element)) if transforms is not None else []
+    if (
+        len(steps) != 3
+        or any(step.tag != _ds("Transform") for step in steps)
+        or steps[0].get("Algorithm") != alg.ENVELOPED_SIGNATURE
+        or len(steps[0])
+        or steps[1].get("Algorithm") != alg.XPATH_FILTER
+        or not _is_actor_filter(steps[1])
+        or _c14n_algorithm(steps[2]) is None
+    ):
+        raise _security_failure(where, "Invalid Transforms.")
+
+
+def _is_actor_filter(transform: etree._Element) -> bool:
+    children = list(transform.iterchildren(tag=etree.Element))
+    if len(children) != 1 or children[0].tag != _ds("XPath"):
+        return False
+    xpath = children[0]
+    # The prefix in the expression must mean the SOAP 1.1 envelope namespace, or the filter
+    # would test another attribute and leave nextMSH-targeted blocks in (or ours out).
+    if xpath.nsmap.get("SOAP") != SOAP_ENV:
+        return False
+    return _normalised_xpath(xpath.text or "") == _normalised_xpath(alg.EBMS_ACTOR_FILTER)
+
+
+def _normalised_xpath(expression: str) -> str:
+    """Whitespace around XPath punctuation dropped, other runs collapsed, one quote style.
+
+    The literals of the filter contain neither whitespace nor quotes, so this never merges two
+    different expressions into one.
+    """
+    text = _AROUND_PUNCTUATION.sub(r"\1", expression.strip())
+    return _WHITESPACE.sub(" ", text).replace("'", '"')
+
+
+def _check_coverage(references: Sequence[SignedReference], parts: Mapping[str, bytes]) -> None:
+    """One URI="" Reference; every payload part covered by exactly one cid: Reference."""
+    envelope_refs = [r for r in references if r.uri == ""]
+    if len(envelope_refs) != 1:
+        raise _security_failure(
+            f"{_SIGNED_INFO}/Reference[@URI='']", "Signature must cover the envelope once."
+        )
+    covered: dict[str, int] = {}
+    for reference in references:
+        if reference.uri:
+            content_id = xmlsec_io.content_id_of(reference.uri, parts)
+            if content_id is not None:
+                covered[content_id] = covered.get(content_id, 0) + 1
+    for content_id in parts:
+        count = covered.get(content_id, 0)
+        if count == 0:
+            raise _security_failure(f"cid:{content_id}", "MIME part is not covered by the Signature.")
+        if count > 1:
+            raise _security_failure(f"cid:{content_id}", "MIME part is referenced more than once.")
+
+
+def _check_part_digests(references: Sequence[SignedReference], parts: Mapping[str, bytes]) -> None:
+    """Compare each part's digest ourselves first, so the error names the part that changed."""
+    for reference in references:
+        content_id = xmlsec_io.content_id_of(reference.uri, parts) if reference.uri else None
+        if content_id is None:
+            continue
+        actual = hashlib.new(_HASHES[reference.digest_method], parts[content_id]).digest()
+        if _b64(reference.digest_value) != actual:
+            raise _security_failure(f"cid:{content_id}", "Digest of the MIME part does not match.")
+
+
+def _verification_key(certificate_der: bytes, at: datetime | None) -> xmlsec.Key:
+    """The public key of the CPA's signing certificate, valid at the message Timestamp (§7.3)."""
+    try:
+        certificate = x509.load_der_x509_certificate(certificate_der)
+        key = xmlsec.Key.from_memory(certificate_der, xmlsec.constants.KeyDataFormatCertDer)
+    except (ValueError, xmlsec.Error):
+        raise _security_failure(_SIGNATURE, "Signing certificate of the CPA cannot be used.") from None
+    if at is not None:
+        moment = at.astimezone(UTC)
+        if not certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc:
+            raise _security_failure(_SIGNATURE, "Signing certificate is not valid at the message Timestamp.")
+    return key
+
+
+# --- signed acknowledgements (digest §4.1, §7.4) -------------------------------------------------------
+
+
+def ack_references(verified: VerifiedSignature) -> list[etree._Element]:
+    """Detached copies of the verified ds:Reference elements, to echo in eb:Acknowledgment."""
+    return [copy.deepcopy(r) for r in verified.signed_info_element.iterchildren(_ds("Reference"))]
+
+
+def signed_references(envelope: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[SignedReference, ...]:
+    """The References of the ds:Signature in an envelope we signed (what a signed Ack must echo)."""
+    root = parse(envelope, max_bytes=max_bytes, what="signed SOAP envelope")
+    signed_info = root.find(f"{{{SOAP_ENV}}}Header/{_ds('Signature')}/{_ds('SignedInfo')}")
+    if signed_info is None:
+        raise XmlError("the envelope has no ds:Signature in its SOAP Header")
+    result = []
+    for reference in signed_info.iterchildren(_ds("Reference")):
+        method = reference.find(_ds("DigestMethod"))
+        value = reference.find(_ds("DigestValue"))
+        result.append(
+            SignedReference(
+                reference.get("URI", ""),
+                method.get("Algorithm", "") if method is not None else "",
+                (value.text or "").strip() if value is not None else "",
+            )
+        )
+    return tuple(result)
+
+
+def check_ack_references(ack: Acknowledgment, sent_references: Sequence[SignedReference]) -> None:
+    """A signed Ack must echo exactly the References we signed: URI and DigestValue (digest §4.1).
+
+    Compared as multisets of (URI, decoded digest), so base64 line breaks and order do not matter.
+    Raises ``EbmsError(SecurityFailure)``; the sender then ignores the Ack and keeps retrying.
+    """
+    location = "//Header/Acknowledgment/Reference"
+    if not ack.references:
+        raise _security_failure(location, "Acknowledgment echoes no Reference.")
+    received = sorted((r.uri or "", _b64(r.digest_value or "")) for r in ack.references)
+    sent = sorted((r.uri, _b64(r.digest_value)) for r in sent_references)
+    if received != sent:
+        raise _security_failure(location, "Acknowledgment References do not match the signed message.")
+
+
+# --- shared helpers ------------------------------------------------------------------------------------
+
+
+def _part_map(attachments: Sequence[MimePart]) -> dict[str, bytes]:
+    parts: dict[str, bytes] = {}
+    for part in attachments:
+        if not part.content_id:
+            raise MimeError("a payload part without Content-ID cannot be signed (cid: Reference)")
+        if part.content_id in parts:
+            raise MimeError(f"duplicate Content-ID <{part.content_id}>")
+        parts[part.content_id] = part.data
+    return parts
+
+
+def _part_map_received(attachments: Sequence[MimePart]) -> dict[str, bytes]:
+    try:
+        return _part_map(attachments)
+    except MimeError:
+        raise _security_failure(
+            _SIGNATURE, "MIME part without a unique Content-ID cannot be verified."
+        ) from None
+
+
+def _enable_transforms(
+    context: xmlsec.SignatureContext, *, signature_methods: Collection[str], digests: Collection[str]
+) -> None:
+    """Allow xmlsec exactly the transforms of our layout; XSLT, XPointer and the rest stay off."""
+    known = _xmlsec_transforms()
+    c14n = [xmlsec.constants.TransformInclC14N, xmlsec.constants.TransformExclC14N]
+    reference_steps = [xmlsec.constants.TransformEnveloped, xmlsec.constants.TransformXPath, *c14n]
+    for uri in digests:
+        if uri in known:
+            reference_steps.append(known[uri])
+    for step in reference_steps:
+        context.enable_reference_transform(step)
+    for step in c14n:
+        context.enable_signature_transform(step)
+    for uri in signature_methods:
+        if uri in known:
+            context.enable_signature_transform(known[uri])
+
+
+def _xmlsec_transforms() -> dict[str, Any]:
+    """xmlsec's transform classes by algorithm URI (the stubs do not export the class type)."""
+    found: dict[str, Any] = {}
+    for name in dir(xmlsec.constants):
+        value = getattr(xmlsec.constants, name)
+        href = getattr(value, "href", None) if name.startswith("Transform") else None
+        if isinstance(href, str) and href:
+            found.setdefault(href, value)
+    return found
+
+
+def _xmlsec_reason(exc: xmlsec.Error) -> str:
+    args = exc.args
+    return str(args[-1]) if args else type(exc).__name__
+
+
+def _b64(value: str) -> bytes:
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _child(parent: etree._Element, local: str, location: str, description: str) -> etree._Element:
+    found = parent.find(_ds(local))
+    if found is None:
+        raise _security_failure(location, description)
+    return found
+
+
+def _literal(value: str) -> str:
+    """An XPath 1.0 string literal for ``value`` (for error locations)."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    return "concat('" + "', \"'\", '".join(value.split("'")) + "')"
