@@ -204,3 +204,89 @@ attempt = sa.Table(
     sa.CheckConstraint(_in("outcome", OUTCOMES), name="outcome"),
     sa.Index(None, "message_pk"),
 )
+
+# --- StUF-GGk delivery (migration 0002) ----------------------------------------------------------
+# Routing data only: stuurgegevens and header values are named safe in stuf-ggk digest §3.5; the
+# payload itself stays in message_part (and mailbox_item for pick-up), never in these columns.
+STUF_REF_MAX: Final = 64  # referentienummer/crossRefnummer: UUID (36), older envelopes up to 40
+STUF_ORG_MAX: Final = 200  # StUF:Systeem/organisatie
+STUF_DIRECTIONS: Final = DIRECTIONS
+
+route_set = sa.Table(
+    "route_set",
+    metadata,
+    # One imported routes.toml; the newest row is the routing table in force. Importing inserts a
+    # new row in one transaction, so the table is replaced atomically (never half a file).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(NAME_MAX), nullable=False),
+    sa.Column("base_dir", sa.Text, nullable=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("route_count", sa.Integer, nullable=False),
+    sa.Column("imported_at", UtcDateTime, nullable=False),
+)
+
+stuf_message = sa.Table(
+    "stuf_message",
+    metadata,
+    # The StUF stuurgegevens of a stored ebMS message (received or sent), for the duplicate rule
+    # (zender + referentienummer, StUF016), Du01/Fo01 correlation on crossRefnummer and retour
+    # pairing on the payload's BerichtIdentificatie.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("direction", sa.String(3), nullable=False),
+    sa.Column("berichtcode", sa.String(8), nullable=False),
+    sa.Column("gemeentecode", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("berichttype", sa.String(32), nullable=True),
+    sa.Column("referentienummer", sa.String(STUF_REF_MAX), nullable=False),
+    sa.Column("cross_refnummer", sa.String(STUF_REF_MAX), nullable=True),
+    sa.Column("zender", sa.String(STUF_ORG_MAX), nullable=False),
+    sa.Column("ontvanger", sa.String(STUF_ORG_MAX), nullable=False),
+    sa.Column("tijdstip_bericht", sa.String(17), nullable=True),
+    sa.Column("bericht_identificatie", sa.String(32), nullable=True),
+    sa.Column("payload_sha256", sa.String(64), nullable=True),
+    sa.Column("cross_ref_unknown", sa.Boolean, nullable=False),
+    sa.Column("fout_code", sa.String(16), nullable=True),
+    sa.Column("fout_omschrijving", sa.String(255), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("message_pk"),
+    sa.CheckConstraint(_in("direction", STUF_DIRECTIONS), name="direction"),
+    sa.Index(None, "zender", "referentienummer"),
+    sa.Index(None, "referentienummer"),
+    sa.Index(None, "cross_refnummer"),
+    sa.Index(None, "berichttype", "bericht_identificatie"),
+)
+
+mailbox_item = sa.Table(
+    "mailbox_item",
+    metadata,
+    # A delivered payload kept for pick-up (the portal's Ophalen, digest §5.3): fetched_at is the
+    # "gelezen" mark. One item per message, so a retried delivery never stores it twice.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("route_name", sa.String(NAME_MAX), nullable=False),
+    sa.Column("gemeentecode", sa.String(STUF_ORG_MAX), nullable=False),
+    sa.Column("berichttype", sa.String(32), nullable=False),
+    sa.Column("referentienummer", sa.String(STUF_REF_MAX), nullable=False),
+    sa.Column("zender", sa.String(STUF_ORG_MAX), nullable=False),
+    sa.Column("filename", sa.String(NAME_MAX), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("envelope", sa.LargeBinary, nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("fetched_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("message_pk"),
+    sa.Index(None, "gemeentecode", "berichttype"),
+)

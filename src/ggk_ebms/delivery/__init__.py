@@ -1,0 +1,1 @@
+"""Delivery of received StUF-GGk traffic to domain applications, and submission from them."""

@@ -1,0 +1,345 @@
+"""The inbound StUF-GGk checks of stuf-ggk digest §4.2, in order, ending in one decision.
+
+Pure: the message parts, the sender's identities, the routing table, the payload schemas and a
+``History`` (what the store knows about earlier referentienummers) go in; a ``Decision`` comes out.
+The delivery worker does what the decision says: forward, answer with a Fo01, park, or ignore.
+
+Order (digest §4.2 table; docs/delivery.md has the same table with our outcomes):
+
+ 1-4  size, hardened parse, root kind, envelope structure     parse_envelope (quarantine / StUF055)
+ 3    Fo01 in -> correlate (step 11); Bv03/Fo03 -> ignore
+ 5    ontvanger/organisatie served                            StUF010 (cf. IB005)
+ 6    functie known and enabled; heen in Di01, retour in Du01 StUF037 (IB004/IB023); StUF040 (IB240)
+ 7    zender fits the functie; sending party authorised       StUF052 (IB002/IB006/IB007)
+ 8    (zender, referentienummer) seen: same payload -> no-op; other payload -> StUF016
+ 9    Du01 crossRefnummer is a message we sent                keep and flag (StUF043 not sent)
+ 10   base64 (parse_envelope); xmlBestand for iWmo/iJw/iEb   StUF055
+ 12   payload detect + agreement with the envelope            StUF055 / refuse without Fo01 + alert
+ 13   payload XSD (when payload_schemas is set)               StUF055
+ 15   route (gemeentecode, berichttype) -> target             no route: hold + alert (cf. IB102)
+
+Every reason names codes, element names and stuurgegevens only, never payload content (§3.5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final, Protocol
+
+from ggk_ebms.errors import StufError, XmlError
+from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Catalogue, CatalogueEntry, Party
+from ggk_ebms.payloads.detect import PayloadInfo, Severity, check_against_envelope, detect
+from ggk_ebms.payloads.validate import PayloadSchemas, validate
+from ggk_ebms.routing.table import Route, RoutingTable
+from ggk_ebms.stuf.codes import StufCode
+from ggk_ebms.stuf.envelope import MAX_RECEIVE_BYTES, parse_envelope
+from ggk_ebms.stuf.model import MessageKind, PayloadKind, StufMessage, Stuurgegevens
+
+AGB: Final = re.compile(r"[0-9]{8}")
+GEMEENTECODE: Final = re.compile(r"[0-9]{4}")
+
+
+class Verdict(StrEnum):
+    DELIVER = "deliver"  # hand to the route's target
+    DUPLICATE = "duplicate"  # same zender + referentienummer + payload: done already (seed 000)
+    REFUSE = "refuse"  # the sender is at fault: Failed, and a Fo01 when ``fout`` has a code
+    QUARANTINE = "quarantine"  # not a message we can address: Failed, no Fo01 possible
+    HOLD = "hold"  # our fault (no routing table, no route): Failed + alert, retry after fixing
+    FO01_RECEIVED = "fo01"  # a partner's Fo01 about one of our messages (step 11)
+    IGNORE = "ignore"  # Bv03/Fo03: only between RINIS, BIDN and VECOZO (digest §2.3)
+
+
+class History(Protocol):
+    """What the store remembers of earlier StUF messages (§4.2 steps 8 and 9)."""
+
+    def earlier_payload(self, zender: str, referentienummer: str) -> tuple[int, str | None] | None:
+        """(message pk, payload sha256) of an earlier received message with this pair, or None."""
+        ...
+
+    def we_sent(self, referentienummer: str) -> bool:
+        """Whether we sent a message with this referentienummer."""
+        ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reason: str
+    step: int
+    stuf: StufMessage | None = None
+    envelope: bytes | None = field(default=None, repr=False)  # the StUF XML as received
+    fout: StufError | None = None  # what a Fo01 says; None: no Fo01 (quarantine, hold, alert only)
+    info: PayloadInfo | None = None
+    entry: CatalogueEntry | None = None
+    route: Route | None = None
+    duplicate_of: int | None = None
+    cross_ref_unknown: bool = False
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def stuurgegevens(self) -> Stuurgegevens | None:
+        return None if self.stuf is None else self.stuf.stuurgegevens
+
+    @property
+    def gemeentecode(self) -> str | None:
+        sg = self.stuurgegevens
+        return None if sg is None else sg.ontvanger.organisatie
+
+    @property
+    def berichttype(self) -> str | None:
+        return None if self.stuf is None else self.stuf.functie
+
+    @property
+    def payload_sha256(self) -> str | None:
+        stuf = self.stuf
+        return None if stuf is None or stuf.payload is None else stuf.payload.sha256
+
+
+@dataclass(frozen=True)
+class FoundEnvelope:
+    stuf: StufMessage
+    data: bytes = field(repr=False)
+
+
+def find_envelope(parts: Sequence[bytes], *, max_bytes: int = MAX_RECEIVE_BYTES) -> FoundEnvelope | Decision:
+    """The first payload part that is a StUF message (§4.2 steps 1-4 and 10 run inside the parse).
+
+    A part that is no StUF message at all is passed over; a part that is one but is refused ends
+    the search with that refusal (REFUSE when its stuurgegevens could be read, else QUARANTINE).
+    """
+    passed_over: list[str] = []
+    for number, data in enumerate(parts, 1):
+        try:
+            return FoundEnvelope(parse_envelope(data, max_bytes=max_bytes), data)
+        except XmlError as exc:  # steps 1-2: too large, not XML, or unsafe XML
+            passed_over.append(f"part {number}: {exc}")
+        except StufError as exc:
+            if exc.stuurgegevens is None and exc.code == StufCode.BERICHTCODE_UNKNOWN:
+                passed_over.append(f"part {number}: {exc.omschrijving}")  # step 3: not StUF
+                continue
+            if exc.stuurgegevens is None:
+                return Decision(
+                    Verdict.QUARANTINE, f"StUF envelope refused, stuurgegevens unreadable: {exc}", 4
+                )
+            stuf = _stub(exc.stuurgegevens)
+            return Decision(
+                Verdict.REFUSE, f"StUF envelope refused: {exc}", 4, stuf=stuf, envelope=data, fout=exc
+            )
+    detail = "; ".join(passed_over) if passed_over else "the message has no payload parts"
+    return Decision(Verdict.QUARANTINE, f"no payload part is a StUF-GGk message ({detail})", 3)
+
+
+def _stub(stuurgegevens: object) -> StufMessage | None:
+    if not isinstance(stuurgegevens, Stuurgegevens):
+        return None
+    return StufMessage(kind=stuurgegevens.berichtcode, version=None, stuurgegevens=stuurgegevens)
+
+
+def zender_fits(entry: CatalogueEntry, organisatie: str) -> bool:
+    """§4.2 step 7: an aanbieder sends with its AGB, a gemeente with its CBS code, CAK as ``CAK``."""
+    if entry.sender is Party.AANBIEDER:
+        return AGB.fullmatch(organisatie) is not None
+    if entry.sender is Party.GEMEENTE:
+        return GEMEENTECODE.fullmatch(organisatie) is not None
+    return organisatie == entry.sender.value
+
+
+def unwrap(
+    parts: Sequence[bytes],
+    *,
+    sender_ids: Sequence[str],
+    table: RoutingTable | None,
+    history: History,
+    schemas: PayloadSchemas | None = None,
+    catalogue: Catalogue = DEFAULT_CATALOGUE,
+    max_bytes: int = MAX_RECEIVE_BYTES,
+) -> Decision:
+    """Run §4.2 on the parts of one received business message. ``sender_ids``: the ebMS From
+    PartyId (OIN) first, then the CPAId, as ``RoutingTable.authorize`` accepts either."""
+    found = find_envelope(parts, max_bytes=max_bytes)
+    if isinstance(found, Decision):
+        return found
+    stuf, data = found.stuf, found.data
+    sg = stuf.stuurgegevens
+    warnings = list(stuf.warnings)
+
+    def refuse(
+        step: int,
+        code: str,
+        text: str,
+        *,
+        info: PayloadInfo | None = None,
+        entry: CatalogueEntry | None = None,
+        cross_ref_unknown: bool = False,
+    ) -> Decision:
+        error = StufError(code, text, stuurgegevens=sg)
+        return Decision(
+            Verdict.REFUSE,
+            f"{code}: {text}",
+            step,
+            stuf=stuf,
+            envelope=data,
+            fout=error,
+            info=info,
+            entry=entry,
+            cross_ref_unknown=cross_ref_unknown,
+            warnings=tuple(warnings),
+        )
+
+    if stuf.kind is MessageKind.FO01:
+        return Decision(Verdict.FO01_RECEIVED, "Fo01 received", 11, stuf=stuf, envelope=data)
+    if not stuf.kind.is_envelope:
+        return Decision(
+            Verdict.IGNORE,
+            f"{stuf.kind.value} only passes between RINIS, BIDN and VECOZO; logged and ignored",
+            3,
+            stuf=stuf,
+            envelope=data,
+        )
+    if table is None:
+        return Decision(
+            Verdict.HOLD,
+            "no routing table imported (ggk-ebms routes import FILE)",
+            5,
+            stuf=stuf,
+            envelope=data,
+        )
+
+    gemeentecode = sg.ontvanger.organisatie
+    functie = stuf.functie or ""
+    match = table.match(gemeentecode, functie)  # steps 5 and 6
+    if match.code is not None:
+        step = 5 if match.code == StufCode.ONTVANGER_UNKNOWN else 6
+        suffix = f" (cf. {match.ggk_code})" if match.ggk_code else ""
+        return refuse(step, match.code, match.reason + suffix)
+    entry = catalogue.get(functie)
+    if entry is None:  # match() checked the table's catalogue; ours may be narrower
+        return refuse(6, StufCode.FUNCTIE_UNSUPPORTED, f"berichttype {functie} is not supported")
+    if stuf.kind is not entry.envelope:
+        text = f"{functie} ({entry.soort.value}) travels in {entry.envelope.value}, not in {stuf.kind.value}"
+        if not entry.envelope_inferred:
+            return refuse(6, StufCode.COMBINATION_UNSUPPORTED, text + " (cf. IB240)", entry=entry)
+        warnings.append(text + " (inferred rule, accepted)")
+
+    if not zender_fits(entry, sg.zender.organisatie):  # step 7
+        return refuse(
+            7,
+            StufCode.NOT_AUTHORISED,
+            f"zender {sg.zender.organisatie} cannot send {functie}: "
+            f"a {entry.sender.value} sends it (cf. IB007)",
+            entry=entry,
+        )
+    if match.route is not None:
+        verdicts = [table.authorize(sender, gemeentecode, match.route) for sender in sender_ids]
+        if not any(v.allowed for v in verdicts):
+            first = verdicts[0] if verdicts else None
+            code = (first.code if first else None) or StufCode.NOT_AUTHORISED
+            text = first.reason if first else "no sending party identified"
+            if first is not None and first.ggk_code:
+                text += f" (cf. {first.ggk_code})"
+            return refuse(7, code, text, entry=entry)
+
+    payload = stuf.payload
+    payload_sha = payload.sha256 if payload is not None else None
+    earlier = history.earlier_payload(sg.zender.organisatie, sg.referentienummer)  # step 8
+    if earlier is not None:
+        earlier_pk, earlier_sha = earlier
+        if earlier_sha == payload_sha:
+            return Decision(
+                Verdict.DUPLICATE,
+                f"same zender, referentienummer and payload as message {earlier_pk}: delivered once already",
+                8,
+                stuf=stuf,
+                envelope=data,
+                entry=entry,
+                duplicate_of=earlier_pk,
+            )
+        return refuse(
+            8,
+            StufCode.REFERENTIE_NOT_UNIQUE,
+            f"referentienummer {sg.referentienummer} of zender {sg.zender.organisatie} was used for "
+            f"another message (message {earlier_pk})",
+            entry=entry,
+        )
+
+    cross_ref_unknown = False
+    if stuf.kind is MessageKind.DU01 and sg.cross_refnummer and not history.we_sent(sg.cross_refnummer):
+        cross_ref_unknown = True  # step 9: keep and flag; StUF043 needs BIDN agreement
+        warnings.append(f"crossRefnummer {sg.cross_refnummer} matches no message we sent (cf. StUF043)")
+
+    if payload is None or payload.kind is not PayloadKind.XML:  # step 10
+        return refuse(
+            10,
+            StufCode.NOT_SCHEMA_CONFORM,
+            f"{functie} must be carried as xmlBestand (an XML payload)",
+            entry=entry,
+        )
+    try:
+        info = detect(payload.data)  # step 12
+    except StufError as exc:
+        return refuse(12, StufCode.NOT_SCHEMA_CONFORM, f"payload: {exc.omschrijving}", entry=entry)
+    findings = check_against_envelope(info, stuf, catalogue)
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    warnings.extend(f"{f.rule}: {f.message}" for f in findings if f.severity is Severity.WARNING)
+    if errors:
+        # Design choice of digest §4.2 step 12: a payload that contradicts its envelope is not a
+        # schema error; no Fo01 (StUF055 would mislead), the message is Failed and an operator
+        # alerted, who answers with a retour 0001 from the domain application if needed.
+        return Decision(
+            Verdict.REFUSE,
+            "payload disagrees with its envelope: " + "; ".join(f"{f.rule}: {f.message}" for f in errors),
+            12,
+            stuf=stuf,
+            envelope=data,
+            info=info,
+            entry=entry,
+            cross_ref_unknown=cross_ref_unknown,
+            warnings=tuple(warnings),
+        )
+
+    schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13
+    if schema_errors:
+        checked = (
+            f"{info.schema_folder}/xsd/{info.berichttype}.xsd"
+            if schemas is not None and schemas.has_schema(info)
+            else "the structural checks"
+        )
+        return refuse(
+            13,
+            StufCode.NOT_SCHEMA_CONFORM,
+            f"payload {info.berichttype} is not valid against {checked}: {schema_errors[0]}"
+            + (f" (+{len(schema_errors) - 1} more)" if len(schema_errors) > 1 else ""),
+            info=info,
+            entry=entry,
+            cross_ref_unknown=cross_ref_unknown,
+        )
+    if schemas is None:
+        warnings.append("payload_schemas not set: structural payload checks only")
+
+    if match.route is None:  # step 15
+        return Decision(
+            Verdict.HOLD,
+            match.reason + (f" (cf. {match.ggk_code})" if match.ggk_code else ""),
+            15,
+            stuf=stuf,
+            envelope=data,
+            info=info,
+            entry=entry,
+            cross_ref_unknown=cross_ref_unknown,
+            warnings=tuple(warnings),
+        )
+    return Decision(
+        Verdict.DELIVER,
+        match.reason,
+        15,
+        stuf=stuf,
+        envelope=data,
+        info=info,
+        entry=entry,
+        route=match.route,
+        cross_ref_unknown=cross_ref_unknown,
+        warnings=tuple(warnings),
+    )

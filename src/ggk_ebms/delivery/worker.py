@@ -1,0 +1,353 @@
+"""The delivery worker: claims 'deliver' jobs, unwraps, checks, routes and forwards.
+
+For every received business message the inbound pipeline queued a 'deliver' job in the same
+transaction that stored it. This worker claims those jobs (several workers may share the
+database: JobQueue claims with SKIP LOCKED), runs the stuf-ggk digest §4.2 checks
+(``unwrap.unwrap``) and does what the decision says:
+
+- deliver: hand it to the route's target. Success: message Forwarded (Processed for the mailbox
+  until fetched). A retryable failure: attempt recorded, job back in the queue with a doubling
+  wait (delivery_retry_seconds ... delivery_retry_max_seconds); after delivery_max_attempts, or
+  at once when retrying cannot help, the message is parked as Failed with the reason, never lost:
+  ``ggk-ebms messages retry ID`` queues it again.
+- refuse: Failed with the reason, and a Fo01 to the sender when the code is one we send
+  (setting fo01_codes; StUF055 for a payload that fails its XSD).
+- quarantine / hold: Failed with the reason and an operator alert (a warning in the log).
+- duplicate: Processed, nothing delivered again (same zender, referentienummer and payload).
+- Fo01 received: matched on crossRefnummer to the message we sent; code and omschrijving kept
+  on it and shown.
+
+It also watches the outbox folder (``submit.scan_outbox``). Logs carry ids, codes and
+stuurgegevens, never payload bytes (§3.5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from ggk_ebms.clock import Clock, IdGenerator, SystemClock, UuidIdGenerator
+from ggk_ebms.config import Settings
+from ggk_ebms.delivery.fo01 import fo01_wanted, queue_fo01
+from ggk_ebms.delivery.forwarders.base import Delivery, Forwarder
+from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder
+from ggk_ebms.delivery.forwarders.ebms import EbmsForwarder
+from ggk_ebms.delivery.forwarders.http import HttpForwarder
+from ggk_ebms.delivery.forwarders.mailbox import MailboxForwarder
+from ggk_ebms.delivery.unwrap import Decision, Verdict, unwrap
+from ggk_ebms.errors import ConfigError, GgkEbmsError, TransportError
+from ggk_ebms.payloads.validate import PayloadSchemas
+from ggk_ebms.routing.table import (
+    DirectoryTarget,
+    EbmsTarget,
+    HttpTarget,
+    MailboxTarget,
+    RoutingTable,
+    Target,
+)
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.jobs import Job, JobQueue
+from ggk_ebms.store.mailbox import Mailbox
+from ggk_ebms.store.messages import MessageStore, StoredMessage
+from ggk_ebms.store.routes import RouteStore
+from ggk_ebms.store.stuf import StufRecord, StufStore
+from ggk_ebms.stuf.codes import describe
+
+log = logging.getLogger(__name__)
+
+LEASE: Final = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
+BATCH: Final = 10
+
+
+def retry_delay(settings: Settings, attempts: int) -> timedelta:
+    """Doubling wait after try ``attempts`` (1-based), capped by delivery_retry_max_seconds."""
+    seconds = settings.delivery_retry_seconds * (2 ** max(0, attempts - 1))
+    return timedelta(seconds=min(seconds, settings.delivery_retry_max_seconds))
+
+
+class _StoreHistory:
+    """``unwrap.History`` over the stuf_message table, for one message being handled."""
+
+    def __init__(self, stufs: StufStore, message_pk: int) -> None:
+        self.stufs = stufs
+        self.message_pk = message_pk
+
+    def earlier_payload(self, zender: str, referentienummer: str) -> tuple[int, str | None] | None:
+        earlier = self.stufs.received_earlier(zender, referentienummer, not_message_pk=self.message_pk)
+        return None if earlier is None else (earlier.message_pk, earlier.payload_sha256)
+
+    def we_sent(self, referentienummer: str) -> bool:
+        return self.stufs.sent(referentienummer) is not None
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        clock: Clock | None = None,
+        ids: IdGenerator | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.clock = clock or SystemClock()
+        self.ids = ids or UuidIdGenerator(host=settings.host)
+        self.worker_id = worker_id or f"deliver-{socket.gethostname()}-{os.getpid()}"
+        self.messages = MessageStore(database, self.clock)
+        self.jobs = JobQueue(database, self.clock)
+        self.stufs = StufStore(database, self.clock)
+        self.routes = RouteStore(database, self.clock)
+        self.mailbox = Mailbox(database, self.clock)
+        self.schemas = PayloadSchemas(settings.payload_schemas) if settings.payload_schemas else None
+        self._table: tuple[str, RoutingTable] | None = None
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Handle every due 'deliver' job (in batches); returns how many were handled."""
+        handled = 0
+        while True:
+            jobs = self.jobs.claim(
+                "deliver", now=self.clock.now(), worker_id=self.worker_id, limit=BATCH, lease=LEASE
+            )
+            for job in jobs:
+                self.handle(job)
+            handled += len(jobs)
+            if len(jobs) < BATCH:
+                return handled
+
+    def handle(self, job: Job) -> None:
+        try:
+            self._handle(job)
+        except GgkEbmsError as exc:
+            # The database or a CPA failed under us: try the whole job again later.
+            log.warning("delivery of message %s interrupted, retrying later: %s", job.message_pk, exc)
+            self.jobs.retry(
+                job.pk, due_at=self.clock.now() + retry_delay(self.settings, job.attempts), error=str(exc)
+            )
+
+    def routing_table(self) -> RoutingTable | None:
+        """The routing table in force, parsed once per imported version."""
+        current = self.routes.current()
+        if current is None:
+            return None
+        if self._table is None or self._table[0] != current.sha256:
+            self._table = (current.sha256, current.table())
+        return self._table[1]
+
+    def _handle(self, job: Job) -> None:
+        message = self.messages.get(job.message_pk)
+        if message.direction != "in" or message.kind != "business":
+            self.jobs.complete(job.pk)
+            return
+        parts = [part.data for part in self.messages.parts(message.pk)]
+        try:
+            table = self.routing_table()
+        except ConfigError as exc:  # e.g. the CBS list of a new year no longer has a code
+            table = None
+            log.warning("the stored routing table cannot be used: %s", exc)
+        decision = unwrap(
+            parts,
+            sender_ids=[message.from_party_id, message.cpa_id],
+            table=table,
+            history=_StoreHistory(self.stufs, message.pk),
+            schemas=self.schemas,
+        )
+        self._record(message, decision)
+        for warning in decision.warnings:
+            log.info("message %s: %s", message.pk, warning)
+        handler = {
+            Verdict.DELIVER: self._deliver,
+            Verdict.DUPLICATE: self._done,
+            Verdict.IGNORE: self._done,
+            Verdict.REFUSE: self._refuse,
+            Verdict.QUARANTINE: self._park,
+            Verdict.HOLD: self._park,
+            Verdict.FO01_RECEIVED: self._fo01_received,
+        }[decision.verdict]
+        handler(job, message, decision)
+
+    def _record(self, message: StoredMessage, decision: Decision) -> None:
+        stuf = decision.stuf
+        if stuf is None:
+            return
+        sg = stuf.stuurgegevens
+        self.stufs.record(
+            StufRecord(
+                message_pk=message.pk,
+                direction="in",
+                berichtcode=stuf.kind.value,
+                referentienummer=sg.referentienummer[:64],
+                zender=sg.zender.organisatie[:200],
+                ontvanger=sg.ontvanger.organisatie[:200],
+                gemeentecode=decision.gemeentecode,
+                berichttype=(stuf.functie or None) and str(stuf.functie)[:32],
+                cross_refnummer=(sg.cross_refnummer or None) and str(sg.cross_refnummer)[:64],
+                tijdstip_bericht=sg.tijdstip_bericht[:17] if sg.tijdstip_bericht else None,
+                bericht_identificatie=decision.info.identificatie if decision.info else None,
+                payload_sha256=decision.payload_sha256,
+                cross_ref_unknown=decision.cross_ref_unknown,
+            )
+        )
+
+    # --- outcomes ------------------------------------------------------------------------------
+
+    def _done(self, job: Job, message: StoredMessage, decision: Decision) -> None:
+        log.info("message %s: %s", message.pk, decision.reason)
+        self.jobs.complete(job.pk, message_status="Processed", reason=decision.reason)
+
+    def _park(self, job: Job, message: StoredMessage, decision: Decision) -> None:
+        # Quarantine or hold: nobody to answer, or our own configuration is at fault. An operator
+        # must look (the alert), and `messages retry` delivers it once the cause is fixed.
+        log.warning(
+            "ALERT message %s (%s) not delivered: %s", message.pk, message.message_id, decision.reason
+        )
+        code = None if decision.verdict is Verdict.QUARANTINE else "IB102"
+        self.jobs.fail(job.pk, decision.reason, message_status="Failed", error_code=code)
+
+    def _refuse(self, job: Job, message: StoredMessage, decision: Decision) -> None:
+        reason = decision.reason
+        code = decision.fout.code if decision.fout is not None else None
+        if fo01_wanted(self.settings, decision):
+            try:
+                fo01 = queue_fo01(
+                    self.settings,
+                    self.database,
+                    received=message,
+                    decision=decision,
+                    ids=self.ids,
+                    clock=self.clock,
+                )
+                reason += f"; Fo01 {code} queued to the sender as message {fo01.pk}"
+            except GgkEbmsError as exc:
+                log.warning("ALERT message %s: no Fo01 could be queued: %s", message.pk, exc)
+                reason += f"; no Fo01 could be queued: {exc}"
+        else:
+            log.warning("ALERT message %s refused without Fo01: %s", message.pk, reason)
+        log.info("message %s refused: %s", message.pk, reason)
+        self.jobs.fail(job.pk, reason, message_status="Failed", error_code=code)
+
+    def _fo01_received(self, job: Job, message: StoredMessage, decision: Decision) -> None:
+        stuf = decision.stuf
+        assert stuf is not None  # a Fo01 decision carries the parsed message…
+        assert stuf.fout is not None  # …and parse_envelope always reads a Fo01 body
+        fout, cross_ref = stuf.fout, stuf.stuurgegevens.cross_refnummer or ""
+        sent = self.stufs.sent(cross_ref) if cross_ref else None
+        text = f"Fo01 {describe(fout.code)}: {fout.omschrijving}"
+        if sent is None:
+            reason = f"{text}; crossRefnummer {cross_ref or '(none)'} matches no message we sent"
+            log.warning("ALERT message %s: %s", message.pk, reason)
+        else:
+            self.stufs.record_fout(sent.message_pk, fout.code, fout.omschrijving)
+            about = f"{sent.berichttype or sent.berichtcode}, referentienummer {cross_ref}"
+            reason = f"{text}; about our message {sent.message_pk} ({about})"
+            log.warning("message %s: %s", message.pk, reason)
+        self.jobs.complete(job.pk, message_status="Processed", reason=reason[:2000])
+
+    def _deliver(self, job: Job, message: StoredMessage, decision: Decision) -> None:
+        route, stuf = decision.route, decision.stuf
+        # A DELIVER decision always carries route, message, payload and envelope (unwrap.py).
+        assert route is not None
+        assert stuf is not None
+        assert stuf.payload is not None
+        assert decision.envelope is not None
+        delivery = Delivery(
+            message_pk=message.pk,
+            message_id=message.message_id,
+            cpa_id=message.cpa_id,
+            route=route,
+            stuf=stuf,
+            envelope=decision.envelope,
+            payload=stuf.payload.data,
+            info=decision.info,
+            cross_ref_unknown=decision.cross_ref_unknown,
+        )
+        started = self.clock.now()
+        try:
+            forwarded = self.forwarder(route.target).forward(delivery)
+        except TransportError as exc:
+            self._failed_try(job, message, started, exc)
+            return
+        self.jobs.record_attempt(
+            message.pk,
+            job_pk=job.pk,
+            started_at=started,
+            finished_at=self.clock.now(),
+            outcome="ok",
+            http_status=forwarded.http_status,
+        )
+        flags = "; crossRefnummer matches no message we sent (flagged)" if decision.cross_ref_unknown else ""
+        status = "Processed" if forwarded.picked_up_later else "Forwarded"
+        reason = f"{decision.reason}; delivered to {forwarded.where}{flags}"
+        log.info("message %s %s: %s", message.pk, status, reason)
+        self.jobs.complete(job.pk, message_status=status, reason=reason)
+
+    def _failed_try(self, job: Job, message: StoredMessage, started: datetime, exc: TransportError) -> None:
+        now = self.clock.now()
+        last = not exc.retryable or job.attempts >= self.settings.delivery_max_attempts
+        self.jobs.record_attempt(
+            message.pk,
+            job_pk=job.pk,
+            started_at=started,
+            finished_at=now,
+            outcome="fail" if last else "retry",
+            http_status=exc.http_status,
+            error=str(exc),
+        )
+        if last:
+            why = "not retryable" if not exc.retryable else f"after {job.attempts} tries"
+            reason = f"delivery failed ({why}): {exc}; re-try with `ggk-ebms messages retry {message.pk}`"
+            log.warning("ALERT message %s parked as Failed: %s", message.pk, reason)
+            self.jobs.fail(job.pk, reason, message_status="Failed", error_code="DeliveryFailure")
+            return
+        due = now + retry_delay(self.settings, job.attempts)
+        log.info(
+            "message %s: delivery try %s failed (%s); next try at %s", message.pk, job.attempts, exc, due
+        )
+        self.jobs.retry(job.pk, due_at=due, error=str(exc))
+        self.messages.set_status(
+            message.pk,
+            "Received",
+            f"delivery try {job.attempts} failed: {exc}; next try at {due:%Y-%m-%d %H:%M:%S} UTC",
+        )
+
+    def forwarder(self, target: Target) -> Forwarder:
+        if isinstance(target, DirectoryTarget):
+            return DirectoryForwarder(target)
+        if isinstance(target, HttpTarget):
+            return HttpForwarder(
+                target, connect_timeout=self.settings.http_connect_timeout, timeout=self.settings.http_timeout
+            )
+        if isinstance(target, EbmsTarget):
+            return EbmsForwarder(target, self.settings, self.database, ids=self.ids, clock=self.clock)
+        if isinstance(target, MailboxTarget):
+            return MailboxForwarder(self.mailbox)
+        raise ConfigError(f"unknown route target {target!r}")  # pragma: no cover - Target is closed
+
+
+def delivery_task(settings: Settings, **options: Any) -> Callable[[Database], Coroutine[Any, Any, None]]:
+    """A factory for ``server.run.start_endpoint(workers=[...])``: deliver jobs and the outbox."""
+    from ggk_ebms.delivery.submit import scan_outbox  # submit builds on this module's neighbours
+
+    async def run(database: Database) -> None:
+        worker = DeliveryWorker(settings, database, **options)
+        while True:
+            busy = 0
+            try:
+                busy += await asyncio.to_thread(worker.run_once)
+                busy += await asyncio.to_thread(
+                    scan_outbox, settings, database, ids=worker.ids, clock=worker.clock
+                )
+            except GgkEbmsError as exc:
+                log.warning("delivery worker: %s", exc)
+            if not busy:
+                await asyncio.sleep(settings.worker_poll_seconds)
+
+    return run

@@ -1,0 +1,202 @@
+"""StUF stuurgegevens per stored message: duplicates, crossRefnummer correlation, retour pairing.
+
+Only routing data lives here (stuf-ggk digest §3.5 names stuurgegevens, BerichtCode and
+BerichtIdentificatie safe); the payload stays in ``message_part``. The rows answer three
+questions the delivery worker and ``submit`` ask:
+
+- §4.2 step 8: has this (zender, referentienummer) been received before, and with which payload?
+- §4.2 steps 9 and 11: is a crossRefnummer the referentienummer of a message we sent?
+- §4.3: which received heen message does a retour answer (BerichtIdentificatie, copied header)?
+"""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.tables import message, stuf_message
+
+
+@dataclass(frozen=True, kw_only=True)
+class StufRecord:
+    """The stuurgegevens of one stored message, as written by ``StufStore.record``."""
+
+    message_pk: int
+    direction: str
+    berichtcode: str
+    referentienummer: str
+    zender: str
+    ontvanger: str
+    gemeentecode: str | None = None
+    berichttype: str | None = None
+    cross_refnummer: str | None = None
+    tijdstip_bericht: str | None = None
+    bericht_identificatie: str | None = None
+    payload_sha256: str | None = None
+    cross_ref_unknown: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredStuf(StufRecord):
+    pk: int
+    fout_code: str | None
+    fout_omschrijving: str | None
+    created_at: datetime
+    updated_at: datetime
+    message_status: str | None = None  # the ebMS message's status, for listings
+
+
+def _row(row: sa.Row[Any]) -> StoredStuf:
+    values = dict(row._mapping)
+    values["cross_ref_unknown"] = bool(values["cross_ref_unknown"])
+    return StoredStuf(**values)
+
+
+_COLUMNS = (*stuf_message.c, message.c.status.label("message_status"))
+
+
+class StufStore:
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+
+    def record(self, record: StufRecord) -> int:
+        """Store (or, for a re-delivered message, replace) the stuurgegevens of one message."""
+        now = self.clock.now()
+        values = {name: getattr(record, name) for name in StufRecord.__dataclass_fields__}
+        with self.db.session() as session:
+            existing = session.execute(
+                sa.select(stuf_message.c.pk).where(stuf_message.c.message_pk == record.message_pk)
+            ).scalar_one_or_none()
+            if existing is not None:
+                session.execute(
+                    sa.update(stuf_message)
+                    .where(stuf_message.c.pk == existing)
+                    .values(**values, updated_at=now)
+                )
+                return int(existing)
+            pk: int = session.execute(
+                sa.insert(stuf_message)
+                .values(**values, created_at=now, updated_at=now)
+                .returning(stuf_message.c.pk)
+            ).scalar_one()
+        return pk
+
+    def _select(self) -> sa.Select[Any]:
+        return sa.select(*_COLUMNS).join(message, message.c.pk == stuf_message.c.message_pk)
+
+    def for_message(self, message_pk: int) -> StoredStuf | None:
+        with self.db.session() as session:
+            row = session.execute(self._select().where(stuf_message.c.message_pk == message_pk)).first()
+        return None if row is None else _row(row)
+
+    def received_earlier(
+        self, zender: str, referentienummer: str, *, not_message_pk: int
+    ) -> StoredStuf | None:
+        """A received message with this (zender, referentienummer) other than ``not_message_pk``
+        (StUF re-send rule: the pair is unique per zender)."""
+        query = (
+            self._select()
+            .where(
+                stuf_message.c.direction == "in",
+                stuf_message.c.zender == zender,
+                stuf_message.c.referentienummer == referentienummer,
+                stuf_message.c.message_pk != not_message_pk,
+            )
+            .order_by(stuf_message.c.pk)
+            .limit(1)
+        )
+        with self.db.session() as session:
+            row = session.execute(query).first()
+        return None if row is None else _row(row)
+
+    def sent(self, referentienummer: str) -> StoredStuf | None:
+        """The message we sent with this referentienummer (the target of a crossRefnummer)."""
+        query = (
+            self._select()
+            .where(stuf_message.c.direction == "out", stuf_message.c.referentienummer == referentienummer)
+            .order_by(stuf_message.c.pk.desc())
+            .limit(1)
+        )
+        with self.db.session() as session:
+            row = session.execute(query).first()
+        return None if row is None else _row(row)
+
+    def heen_for_retour(
+        self, *, berichttype: str, bericht_identificatie: str, gemeentecode: str, partner: str
+    ) -> StoredStuf | None:
+        """The received heen message a retour answers (digest §3.2 pairing: the retour copies the
+        heen header, so BerichtIdentificatie, gemeentecode and the partner's code match)."""
+        query = (
+            self._select()
+            .where(
+                stuf_message.c.direction == "in",
+                stuf_message.c.berichttype == berichttype,
+                stuf_message.c.bericht_identificatie == bericht_identificatie,
+                stuf_message.c.gemeentecode == gemeentecode,
+                stuf_message.c.zender == partner,
+            )
+            .order_by(stuf_message.c.pk.desc())
+            .limit(1)
+        )
+        with self.db.session() as session:
+            row = session.execute(query).first()
+        return None if row is None else _row(row)
+
+    def record_fout(self, message_pk: int, code: str, omschrijving: str) -> None:
+        """Keep the Fo01 a partner sent about one of our messages (digest §4.2 step 11)."""
+        with self.db.session() as session:
+            session.execute(
+                sa.update(stuf_message)
+                .where(stuf_message.c.message_pk == message_pk)
+                .values(
+                    fout_code=code[:16], fout_omschrijving=omschrijving[:255], updated_at=self.clock.now()
+                )
+            )
+
+    def list(
+        self, *, direction: str | None = None, berichttype: str | None = None, limit: int = 50
+    ) -> builtins.list[StoredStuf]:
+        query = self._select()
+        if direction is not None:
+            query = query.where(stuf_message.c.direction == direction)
+        if berichttype is not None:
+            query = query.where(stuf_message.c.berichttype == berichttype)
+        with self.db.session() as session:
+            rows = session.execute(query.order_by(stuf_message.c.pk.desc()).limit(limit)).all()
+        return [_row(row) for row in rows]
+
+    def outbound_in_conversation(self, cpa_id: str, conversation_id: str) -> int | None:
+        """The pk of a business message we queued on ``cpa_id`` in this conversation (hub forwarding
+        derives the ConversationId from the received message, so this finds an earlier forward)."""
+        query = (
+            sa.select(message.c.pk)
+            .where(
+                message.c.direction == "out",
+                message.c.kind == "business",
+                message.c.cpa_id == cpa_id,
+                message.c.conversation_id == conversation_id,
+            )
+            .limit(1)
+        )
+        with self.db.session() as session:
+            pk = session.execute(query).scalar_one_or_none()
+        return None if pk is None else int(pk)
+
+    def received_by_referentienummer(self, referentienummer: str) -> StoredStuf | None:
+        """The received message with this referentienummer (what a ready Du01 answers)."""
+        query = (
+            self._select()
+            .where(stuf_message.c.direction == "in", stuf_message.c.referentienummer == referentienummer)
+            .order_by(stuf_message.c.pk.desc())
+            .limit(1)
+        )
+        with self.db.session() as session:
+            row = session.execute(query).first()
+        return None if row is None else _row(row)
