@@ -41,13 +41,20 @@ def messages() -> None:
 
 @messages.command("list")
 @click.option("--direction", type=click.Choice(["in", "out"]), default=None, help="Only received or sent.")
-@click.option("--status", default=None, help="Only this status (Received, Processed, Failed, Delivered, ...).")
+@click.option(
+    "--status", default=None, help="Only this status (Received, Processed, Failed, Delivered, ...)."
+)
 @click.option("--kind", default=None, help="Only this kind (business, Ping, Acknowledgment, ...).")
 @click.option("--cpa", "cpa_id", default=None, help="Only messages of this CPA.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.pass_context
 def list_messages(
-    ctx: click.Context, direction: str | None, status: str | None, kind: str | None, cpa_id: str | None, limit: int
+    ctx: click.Context,
+    direction: str | None,
+    status: str | None,
+    kind: str | None,
+    cpa_id: str | None,
+    limit: int,
 ) -> None:
     """List messages, newest first."""
     database, store = _store(ctx)
@@ -62,10 +69,20 @@ def list_messages(
         table.add_column(column, overflow="fold")
     for m in rows:
         table.add_row(
-            str(m.pk), _when(m), m.direction, m.kind, m.action, m.message_id, m.cpa_id,
+            str(m.pk),
+            _when(m),
+            m.direction,
+            m.kind,
+            m.action,
+            m.message_id,
+            m.cpa_id,
             m.status + (f" ({m.error_code})" if m.error_code else ""),
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:
+        # Piped into grep or a file: one message per line instead of folding at 80 columns.
+        console = Console(width=250)
+    console.print(table)
     if not rows:
         click.echo("no messages")
 
@@ -79,8 +96,10 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
     """Show one message by its number or its MessageId: headers, parts, signals, attempts."""
     database, store = _store(ctx)
     try:
-        message = store.get(int(ident)) if ident.isdigit() else (
-            store.find("in", ident) or store.find("out", ident)
+        message = (
+            store.get(int(ident))
+            if ident.isdigit()
+            else (store.find("in", ident) or store.find("out", ident))
         )
         if message is None:
             fail(f"no message {ident}")
@@ -109,7 +128,10 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         ("RefToMessageId", message.ref_to_message_id or ""),
         ("CPAId", message.cpa_id),
         ("ConversationId", message.conversation_id),
-        ("From", f"{message.from_party_id} ({message.from_party_type or 'untyped'}) {message.from_role or ''}"),
+        (
+            "From",
+            f"{message.from_party_id} ({message.from_party_type or 'untyped'}) {message.from_role or ''}",
+        ),
         ("To", f"{message.to_party_id} ({message.to_party_type or 'untyped'}) {message.to_role or ''}"),
         ("Service", f"{message.service} ({message.service_type or 'untyped'})"),
         ("Action", message.action),
@@ -124,7 +146,9 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         click.echo(f"{name.ljust(width)}  {value}")
     click.echo(f"\nparts ({len(parts)}):")
     for i, part in enumerate(parts, 1):
-        click.echo(f"  {i}. cid:{part.content_id}  {part.content_type}  {part.size} bytes  sha256 {part.sha256}")
+        click.echo(
+            f"  {i}. cid:{part.content_id}  {part.content_type}  {part.size} bytes  sha256 {part.sha256}"
+        )
     if related:
         click.echo("\nsignals and related messages:")
         for r in related:
