@@ -86,10 +86,9 @@ class SendWorker:
         self.signal_retry_delays = tuple(signal_retry_delays)
         self.worker_id = worker_id or default_worker_id()
         self.batch = batch
-        # A claim must outlive the slowest request, or a second worker would send it as well.
-        self.lease = lease or timedelta(
-            seconds=2 * (settings.http_timeout + settings.http_connect_timeout) + 60
-        )
+        # A claim must outlive the slowest request (http_timeout bounds it, connection set-up
+        # included), or another worker would take the job over and send it a second time.
+        self.lease = lease or timedelta(seconds=settings.http_timeout + settings.http_connect_timeout + 15)
         self.store = MessageStore(database, self.clock)
         self.jobs = JobQueue(database, self.clock)
         self.agreements = AgreementCache(CpaRepository(database), max_cpa_bytes=settings.max_cpa_bytes)
