@@ -182,8 +182,9 @@ async def post(
     soap_action: str | None = '"ebXML"',
     ssl_context: ssl.SSLContext | None = None,
     timeout: float = 30.0,
+    extra_headers: dict[str, str] | None = None,
 ) -> Answer:
-    headers = {"Content-Type": content_type}
+    headers = {"Content-Type": content_type, **(extra_headers or {})}
     if soap_action is not None:
         headers["SOAPAction"] = soap_action
     context = ssl_context or client_ssl()
