@@ -158,3 +158,27 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         for a in attempts:
             status = f"HTTP {a.http_status}" if a.http_status else ""
             click.echo(f"  {a.started_at.isoformat()}  {a.outcome}  {status}  {a.error or ''}")
+
+
+@messages.command("retry")
+@click.argument("ident")
+@click.pass_context
+def retry_message_command(ctx: click.Context, ident: str) -> None:
+    """Queue a Failed message again, by number or MessageId (received: deliver; sent: send)."""
+    from ggk_ebms.clock import SystemClock
+    from ggk_ebms.delivery.retry import retry_message
+
+    database, store = _store(ctx)
+    try:
+        message: StoredMessage | None = None
+        if ident.isdigit():
+            message = store.get(int(ident))
+        else:
+            message = store.find("in", ident) or store.find("out", ident)
+        if message is None:
+            fail(f"no message {ident}")
+        click.echo(retry_message(database, message.pk, now=SystemClock().now()))
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()

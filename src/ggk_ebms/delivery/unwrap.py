@@ -14,8 +14,9 @@ Order (digest §4.2 table; docs/delivery.md has the same table with our outcomes
  8    (zender, referentienummer) seen: same payload -> no-op; other payload -> StUF016
  9    Du01 crossRefnummer is a message we sent                keep and flag (StUF043 not sent)
  10   base64 (parse_envelope); xmlBestand for iWmo/iJw/iEb   StUF055
- 12   payload detect + agreement with the envelope            StUF055 / refuse without Fo01 + alert
+ 12   payload detect (namespace -> standard, release, message)  StUF055
  13   payload XSD (when payload_schemas is set)               StUF055
+ 12b  payload header agrees with the envelope                 refuse without Fo01 + alert
  15   route (gemeentecode, berichttype) -> target             no route: hold + alert (cf. IB102)
 
 Every reason names codes, element names and stuurgegevens only, never payload content (§3.5).
@@ -138,13 +139,20 @@ def _stub(stuurgegevens: object) -> StufMessage | None:
     return StufMessage(kind=stuurgegevens.berichtcode, version=None, stuurgegevens=stuurgegevens)
 
 
+def counterpart(entry: CatalogueEntry) -> Party:
+    """Who sends ``entry`` to a gemeente endpoint: its sender, or, for a berichttype a gemeente
+    itself sends, the party it goes to (the digest's step 7 reads "AGB for 3xx, CAK for 402/404")."""
+    return entry.receiver if entry.sender is Party.GEMEENTE else entry.sender
+
+
 def zender_fits(entry: CatalogueEntry, organisatie: str) -> bool:
-    """§4.2 step 7: an aanbieder sends with its AGB, a gemeente with its CBS code, CAK as ``CAK``."""
-    if entry.sender is Party.AANBIEDER:
+    """§4.2 step 7: an aanbieder sends with its AGB (8 digits), CAK as ``CAK``."""
+    party = counterpart(entry)
+    if party is Party.AANBIEDER:
         return AGB.fullmatch(organisatie) is not None
-    if entry.sender is Party.GEMEENTE:
+    if party is Party.GEMEENTE:
         return GEMEENTECODE.fullmatch(organisatie) is not None
-    return organisatie == entry.sender.value
+    return organisatie == party.value
 
 
 def unwrap(
@@ -229,7 +237,7 @@ def unwrap(
             7,
             StufCode.NOT_AUTHORISED,
             f"zender {sg.zender.organisatie} cannot send {functie}: "
-            f"a {entry.sender.value} sends it (cf. IB007)",
+            f"a {counterpart(entry).value} sends it to a gemeente (cf. IB007)",
             entry=entry,
         )
     if match.route is not None:
@@ -281,6 +289,24 @@ def unwrap(
         info = detect(payload.data)  # step 12
     except StufError as exc:
         return refuse(12, StufCode.NOT_SCHEMA_CONFORM, f"payload: {exc.omschrijving}", entry=entry)
+    # Step 13 before the agreement half of step 12: the header of a payload that fails its own
+    # XSD cannot be trusted to compare, and the GGk answer to it is Fo01 StUF055 (§2.3).
+    schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13
+    if schema_errors:
+        checked = (
+            f"{info.schema_folder}/xsd/{info.berichttype}.xsd"
+            if schemas is not None and schemas.has_schema(info)
+            else "the structural checks"
+        )
+        return refuse(
+            13,
+            StufCode.NOT_SCHEMA_CONFORM,
+            f"payload {info.berichttype} is not valid against {checked}: {schema_errors[0]}"
+            + (f" (+{len(schema_errors) - 1} more)" if len(schema_errors) > 1 else ""),
+            info=info,
+            entry=entry,
+            cross_ref_unknown=cross_ref_unknown,
+        )
     findings = check_against_envelope(info, stuf, catalogue)
     errors = [f for f in findings if f.severity is Severity.ERROR]
     warnings.extend(f"{f.rule}: {f.message}" for f in findings if f.severity is Severity.WARNING)
@@ -300,22 +326,6 @@ def unwrap(
             warnings=tuple(warnings),
         )
 
-    schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13
-    if schema_errors:
-        checked = (
-            f"{info.schema_folder}/xsd/{info.berichttype}.xsd"
-            if schemas is not None and schemas.has_schema(info)
-            else "the structural checks"
-        )
-        return refuse(
-            13,
-            StufCode.NOT_SCHEMA_CONFORM,
-            f"payload {info.berichttype} is not valid against {checked}: {schema_errors[0]}"
-            + (f" (+{len(schema_errors) - 1} more)" if len(schema_errors) > 1 else ""),
-            info=info,
-            entry=entry,
-            cross_ref_unknown=cross_ref_unknown,
-        )
     if schemas is None:
         warnings.append("payload_schemas not set: structural payload checks only")
 

@@ -1,0 +1,117 @@
+"""``ggk-ebms mailbox``: payloads kept for pick-up (the portal's *Ophalen*, stuf-ggk digest §5.3).
+
+``fetch`` writes the payload (personal data) to a file or stdout and sets the "gelezen" mark;
+the message then counts as delivered (Forwarded).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.delivery.forwarders.directory import write_atomically
+from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.mailbox import Mailbox
+
+
+def _mailbox(ctx: click.Context) -> tuple[Database, Mailbox]:
+    settings = settings_of(ctx)
+    database = Database.from_settings(settings)
+    try:
+        if settings.auto_migrate:
+            database.upgrade()
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    return database, Mailbox(database)
+
+
+@click.group("mailbox")
+def mailbox() -> None:
+    """Messages kept for pick-up by a domain application."""
+
+
+@mailbox.command("list")
+@click.option("--gemeentecode", default=None, help="Only this gemeentecode.")
+@click.option("--berichttype", default=None, help="Only this berichttype (e.g. WMO305).")
+@click.option("--unread", is_flag=True, help="Only items not fetched yet.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.pass_context
+def list_items(
+    ctx: click.Context, gemeentecode: str | None, berichttype: str | None, unread: bool, limit: int
+) -> None:
+    """List mailbox items, newest first."""
+    database, box = _mailbox(ctx)
+    try:
+        items = box.list(
+            gemeentecode=gemeentecode, berichttype=berichttype, include_fetched=not unread, limit=limit
+        )
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    if not items:
+        click.echo("mailbox is empty")
+        return
+    grid = Table()
+    for column in (
+        "id",
+        "published (UTC)",
+        "gemeentecode",
+        "berichttype",
+        "zender",
+        "file",
+        "bytes",
+        "gelezen",
+    ):
+        grid.add_column(column, overflow="fold")
+    for item in items:
+        grid.add_row(
+            str(item.pk),
+            f"{item.created_at:%Y-%m-%d %H:%M:%S}",
+            item.gemeentecode,
+            item.berichttype,
+            item.zender,
+            item.filename,
+            str(item.size),
+            f"{item.fetched_at:%Y-%m-%d %H:%M:%S}" if item.fetched_at else "no",
+        )
+    Console().print(grid)
+
+
+@mailbox.command("fetch")
+@click.argument("item_id", type=int)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the payload here (atomically). Default: standard output.",
+)
+@click.pass_context
+def fetch(ctx: click.Context, item_id: int, output: Path | None) -> None:
+    """Fetch item ITEM_ID's payload and mark it gelezen."""
+    database, box = _mailbox(ctx)
+    try:
+        item = box.fetch(item_id)
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    assert item.payload is not None  # fetch always loads the payload
+    if output is None:
+        sys.stdout.buffer.write(item.payload)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        write_atomically(output.parent.resolve(), output.name, item.payload)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror or exc}")
+    click.echo(
+        f"wrote {item.filename} ({item.size} bytes) to {output}; item {item.pk} marked gelezen", err=True
+    )

@@ -1,0 +1,53 @@
+"""``ggk-ebms submit FILE...``: send payloads or StUF envelopes from a domain application.
+
+Each FILE is a bare iWmo/iJw/iEb payload (wrapped by us in a Di01/Du01) or a ready StUF
+envelope (validated, sent unchanged); see ``ggk_ebms.delivery.submit``. The message is queued on
+the outbound path; the worker of ``serve`` sends it. Files are handled one by one: a refused
+file does not stop the others, and the exit status is 1 when any was refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
+from ggk_ebms.delivery.submit import Submitter
+from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.server.run import message_id_host
+from ggk_ebms.store.db import Database
+
+
+@click.command("submit")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@click.option("--cpa", "cpa_id", default=None, help="Send under this CPAId (default: looked up, see docs).")
+@click.pass_context
+def submit(ctx: click.Context, files: tuple[Path, ...], cpa_id: str | None) -> None:
+    """Wrap (if needed) and queue FILES for sending to the GGk."""
+    settings = settings_of(ctx)
+    database = Database.from_settings(settings)
+    refused = 0
+    try:
+        if settings.auto_migrate:
+            database.upgrade()
+        submitter = Submitter(
+            settings, database, ids=UuidIdGenerator(host=message_id_host(settings)), clock=SystemClock()
+        )
+        for path in files:
+            try:
+                submitted = submitter.submit(path.read_bytes(), cpa_id=cpa_id)
+            except (GgkEbmsError, OSError) as exc:
+                refused += 1
+                click.secho(f"{path}: refused: {exc}", fg="red", err=True)
+                continue
+            click.echo(f"{path}: {submitted.describe()}")
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    if refused:
+        fail(f"{refused} of {len(files)} file(s) refused")

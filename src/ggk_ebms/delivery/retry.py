@@ -1,0 +1,69 @@
+"""Re-try a parked message: ``ggk-ebms messages retry ID``.
+
+A received business message that ended Failed (target down too long, no route, a refusal the
+operator has since resolved) gets a fresh 'deliver' job: the whole §4.2 pipeline runs again with
+the routing table and settings in force now, and its tries count from one. A sent message that
+ended DeliveryFailed or Expired is queued for sending again (``MessageStore.resend``). Nothing is
+re-tried while it still has a job pending or running.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from ggk_ebms.errors import StoreError
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.messages import UNFINISHED_JOB_STATUSES, MessageStore
+from ggk_ebms.store.tables import job, message
+
+RETRIABLE_INBOUND = ("Failed",)
+RETRIABLE_OUTBOUND = ("DeliveryFailed", "Expired", "Failed")
+
+
+def retry_message(database: Database, pk: int, *, now: datetime) -> str:
+    """Queue message ``pk`` again; returns what was done, or raises StoreError saying why not."""
+    store = MessageStore(database)
+    stored = store.get(pk)
+    if stored.kind != "business":
+        raise StoreError(f"message {pk} is a {stored.kind} signal; only business messages are re-tried")
+    jobs = JobQueue(database).jobs_for(pk)
+    if any(j.status in UNFINISHED_JOB_STATUSES for j in jobs):
+        raise StoreError(f"message {pk} is still queued (status {stored.status}); nothing to re-try")
+    if stored.direction == "out":
+        if stored.status not in RETRIABLE_OUTBOUND:
+            raise StoreError(
+                f"sent message {pk} is {stored.status}; only {', '.join(RETRIABLE_OUTBOUND)} are re-sent"
+            )
+        send_job = store.resend(pk, due_at=now)
+        return f"message {pk} queued for sending again (job {send_job})"
+    if stored.status not in RETRIABLE_INBOUND:
+        raise StoreError(f"received message {pk} is {stored.status}; only Failed messages are re-tried")
+    with database.session() as session:
+        # One transaction: the message is Received again exactly when its new job exists.
+        job_pk: int = session.execute(
+            sa.insert(job)
+            .values(
+                queue="deliver",
+                message_pk=pk,
+                status="pending",
+                due_at=now,
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(job.c.pk)
+        ).scalar_one()
+        session.execute(
+            sa.update(message)
+            .where(message.c.pk == pk)
+            .values(
+                status="Received",
+                status_reason=f"re-try asked by an operator (job {job_pk})",
+                error_code=None,
+                updated_at=now,
+            )
+        )
+    return f"message {pk} queued for delivery again (job {job_pk})"
