@@ -120,7 +120,9 @@ def _receiver_side(path: Path) -> bool:
 FAULTY = {("ijw_3_2", "JW315.xml"), ("ijw_3_2", "JW318.xml")}
 
 
-async def test_every_received_example_lands_in_its_gemeente_folder(settings: Settings, tmp_path: Path) -> None:
+async def test_every_received_example_lands_in_its_gemeente_folder(
+    settings: Settings, tmp_path: Path
+) -> None:
     inbox = tmp_path / "in"
     sent: dict[str, tuple[Path, str]] = {}
     async with running(settings) as endpoint:
@@ -146,7 +148,9 @@ async def test_every_received_example_lands_in_its_gemeente_folder(settings: Set
         written = inbox / str(gemeente) / f"{gemeente}_{info.berichttype}_{ref}.xml"
         assert written.read_bytes() == path.read_bytes().removeprefix(b"\xef\xbb\xbf"), path
         assert (written.parent / f"{gemeente}_{info.berichttype}_{ref}.json").is_file()
-        assert parse_envelope((written.parent / f"{gemeente}_{info.berichttype}_{ref}.envelope.xml").read_bytes())
+        assert parse_envelope(
+            (written.parent / f"{gemeente}_{info.berichttype}_{ref}.envelope.xml").read_bytes()
+        )
 
 
 @pytest.mark.parametrize("name", ["JW315.xml", "JW318.xml"])
@@ -156,7 +160,9 @@ async def test_known_faulty_examples_are_refused_with_fo01_stuf055(
     payload = (require_shared("spec", "istandaarden", "ijw_3_2", "berichten") / name).read_bytes()
     envelope, action, ref = wrap(payload)
     async with running(settings) as endpoint:
-        RouteStore(endpoint.database).replace(routes_toml(tmp_path / "in"), source="routes.toml", base_dir=None)
+        RouteStore(endpoint.database).replace(
+            routes_toml(tmp_path / "in"), source="routes.toml", base_dir=None
+        )
         header = await send(url(endpoint), envelope, action)
         await asyncio.to_thread(DeliveryWorker(settings, endpoint.database).run_once)
         store = MessageStore(endpoint.database)
@@ -182,11 +188,15 @@ async def test_retour_round_trip_305_to_306(settings: Settings, tmp_path: Path) 
     berichten = require_shared("spec", "istandaarden", "ijw_3_2", "berichten")
     envelope, action, ref = wrap((berichten / "JW305.xml").read_bytes())
     async with running(settings) as endpoint:
-        RouteStore(endpoint.database).replace(routes_toml(tmp_path / "in"), source="routes.toml", base_dir=None)
+        RouteStore(endpoint.database).replace(
+            routes_toml(tmp_path / "in"), source="routes.toml", base_dir=None
+        )
         await send(url(endpoint), envelope, action)
         await asyncio.to_thread(DeliveryWorker(settings, endpoint.database).run_once)
         delivered = list((tmp_path / "in" / "0363").glob("0363_JW305_*.xml"))
-        assert [p.name for p in delivered if not p.name.endswith(".envelope.xml")] == [f"0363_JW305_{ref}.xml"]
+        assert [p.name for p in delivered if not p.name.endswith(".envelope.xml")] == [
+            f"0363_JW305_{ref}.xml"
+        ]
         submitter = Submitter(settings, endpoint.database, ids=UuidIdGenerator(), clock=_Clock())
         submitted = await asyncio.to_thread(submitter.submit, (berichten / "JW306.xml").read_bytes())
         stored_out = StufStore(endpoint.database).for_message(submitted.message.pk)

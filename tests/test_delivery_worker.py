@@ -1,0 +1,461 @@
+"""The delivery worker against a real database (SQLite and PostgreSQL): routing outcomes, retries
+per target, parked messages re-tried, the mailbox, a real SOAP service on loopback checked against
+our WSDL with zeep, and a received Fo01 matched to the message we sent."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zeep
+from aiohttp import web
+from lxml import etree
+
+from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.config import Settings
+from ggk_ebms.delivery.forwarders.http import BINDING, wsdl_path
+from ggk_ebms.delivery.retry import retry_message
+from ggk_ebms.delivery.worker import DeliveryWorker
+from ggk_ebms.server.autoimport import import_cpa_dir
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.mailbox import Mailbox
+from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.routes import RouteStore
+from ggk_ebms.store.stuf import StufRecord, StufStore
+from ggk_ebms.stuf.envelope import build_di01, build_fo01, parse_envelope
+from ggk_ebms.stuf.model import Systeem
+from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
+
+AGB = "65656055"
+OTHER_OIN = "00000099000009990000"
+# A WMO305 (Start ondersteuning, aanbieder -> gemeente), written for these tests.
+WMO305 = """<?xml version="1.0" encoding="UTF-8"?>
+<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/3_2/wmo305/schema">
+  <w:Header>
+    <w:BerichtCode>418</w:BerichtCode><w:BerichtVersie>3</w:BerichtVersie><w:BerichtSubversie>2</w:BerichtSubversie>
+    <w:Afzender>{agb}</w:Afzender><w:Ontvanger>{gemeente}</w:Ontvanger>
+    <w:BerichtIdentificatie><w:Identificatie>{ident}</w:Identificatie><w:Dagtekening>2026-01-05</w:Dagtekening></w:BerichtIdentificatie>
+  </w:Header>
+</w:Bericht>
+"""
+
+
+def payload(gemeente: str = "0363", ident: str = "B-1") -> bytes:
+    return WMO305.format(agb=AGB, gemeente=gemeente, ident=ident).encode()
+
+
+def envelope(
+    gemeente: str = "0363", functie: str = "WMO305", body: bytes | None = None, zender: str = AGB
+) -> bytes:
+    return build_di01(
+        zender=Systeem(zender, "Zorgsysteem"),
+        ontvanger=Systeem(gemeente, "GGk"),
+        functie=functie,
+        payload=body if body is not None else payload(gemeente),
+        ids=UuidIdGenerator(),
+        tijdstip=datetime.now(UTC),
+        functie_versie=3,
+        functie_subversie=2,
+    ).data
+
+
+def receive(
+    db: Database, data: bytes, *, sender: str = RINIS, cpa_id: str = CPA_RM, deliver: bool = True
+) -> int:
+    now = datetime.now(UTC)
+    message = NewMessage(
+        direction="in",
+        message_id=f"{uuid.uuid4()}@peer.test",
+        cpa_id=cpa_id,
+        conversation_id=str(uuid.uuid4()),
+        from_party_id=sender,
+        to_party_id=GEMEENTE,
+        service=SERVICE,
+        action="envelopHeenbericht-ggk_Di01",
+        kind="business",
+        timestamp=now,
+        status="Received",
+    )
+    part = NewPart(f"{uuid.uuid4()}@peer.test", "application/xml", data)
+    return (
+        MessageStore(db)
+        .receive(message, [part], response=None, deliver=deliver, send_response_async=False)
+        .message_pk
+    )
+
+
+ROUTES = """
+[endpoint]
+gemeentecodes = ["0363", "0014", "0384"]
+
+[[sender]]
+id = "{rinis}"
+gemeentecodes = ["0363", "0014"]
+
+[[route]]
+name = "exact"
+gemeentecode = "0363"
+berichttype = "WMO305"
+target = {{ type = "directory", path = "{base}/exact" }}
+
+[[route]]
+name = "gemeente"
+gemeentecode = "0363"
+berichttype = "*"
+target = {{ type = "directory", path = "{base}/gemeente" }}
+
+[[route]]
+name = "any-gemeente"
+gemeentecode = "*"
+berichttype = "WMO305"
+target = {{ type = "mailbox" }}
+
+[[route]]
+name = "switched-off"
+gemeentecode = "0014"
+berichttype = "WMO307"
+status = "inactief"
+target = {{ type = "mailbox" }}
+"""
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return party_settings(
+        "gemeente",
+        tmp_path,
+        db_url,
+        cpa_folder(tmp_path),
+        delivery_retry_seconds=0.0,
+        delivery_retry_max_seconds=0.0,
+        delivery_max_attempts=2,
+    )
+
+
+@pytest.fixture
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    database.upgrade()
+    for line in import_cpa_dir(settings, database):
+        assert "not imported" not in line or "sync" in line, line
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def use_routes(db: Database, text: str, tmp_path: Path) -> None:
+    RouteStore(db).replace(text.format(rinis=RINIS, base=tmp_path), source="routes.toml", base_dir=tmp_path)
+
+
+def run(settings: Settings, db: Database) -> None:
+    DeliveryWorker(settings, db).run_once()
+
+
+def fo01s(db: Database) -> list[Any]:
+    store = MessageStore(db)
+    return [
+        parse_envelope(store.parts(m.pk)[0].data)
+        for m in store.list(direction="out")
+        if m.action == "Fo01Bericht"
+    ]
+
+
+# --- routing outcomes ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gemeente", "functie", "body_gemeente", "sender", "status", "code", "where"),
+    [
+        ("0363", "WMO305", "0363", RINIS, "Forwarded", None, "exact"),  # exact/exact wins
+        ("0014", "WMO305", "0014", RINIS, "Processed", None, "mailbox"),  # */WMO305 (mailbox)
+        ("0014", "WMO307", "0014", RINIS, "Failed", "StUF037", None),  # only an inactive route
+        ("0599", "WMO305", "0599", RINIS, "Failed", "StUF010", None),  # gemeente not served
+        ("0384", "WMO305", "0384", RINIS, "Failed", "StUF052", None),  # sender's scope lacks 0384
+        ("0363", "WMO305", "0363", OTHER_OIN, "Failed", "StUF052", None),  # unknown sender
+    ],
+)
+def test_routing_outcomes(
+    settings: Settings,
+    db: Database,
+    tmp_path: Path,
+    gemeente: str,
+    functie: str,
+    body_gemeente: str,
+    sender: str,
+    status: str,
+    code: str | None,
+    where: str | None,
+) -> None:
+    use_routes(db, ROUTES, tmp_path)
+    body = payload(body_gemeente)
+    if functie == "WMO307":  # Stop ondersteuning: same header, BerichtCode 420
+        body = body.replace(b"wmo305", b"wmo307").replace(b">418<", b">420<")
+    pk = receive(db, envelope(gemeente, functie, body), sender=sender)
+    run(settings, db)
+    message = MessageStore(db).get(pk)
+    assert (message.status, message.error_code) == (status, code), message.status_reason
+    if where == "mailbox":
+        assert [i.message_pk for i in Mailbox(db).list()] == [pk]
+    elif where is not None:
+        assert len(list((tmp_path / where).glob(f"{gemeente}_{functie}_*.xml"))) == 1
+    if code is not None:
+        [fo01] = fo01s(db)
+        assert fo01.fout.code == code
+        assert fo01.stuurgegevens.ontvanger.organisatie == AGB
+
+
+def test_no_route_is_held_for_an_operator_without_fo01(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    use_routes(
+        db,
+        '[endpoint]\ngemeentecodes = ["0363"]\n[[sender]]\nid = "{rinis}"\ngemeentecodes = ["*"]\n',
+        tmp_path,
+    )
+    pk = receive(db, envelope())
+    run(settings, db)
+    message = MessageStore(db).get(pk)
+    assert message.status == "Failed" and message.error_code == "IB102"
+    assert "no route for 0363/WMO305" in (message.status_reason or "")
+    assert fo01s(db) == []
+    use_routes(db, ROUTES, tmp_path)  # the operator adds the route and re-tries
+    retry_message(db, pk, now=datetime.now(UTC))
+    run(settings, db)
+    assert MessageStore(db).get(pk).status == "Forwarded"
+
+
+def test_duplicates_same_payload_is_a_no_op_other_payload_is_stuf016(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    use_routes(db, ROUTES, tmp_path)
+    data = envelope()
+    first, again = receive(db, data), receive(db, data)  # two ebMS messages, one StUF message
+    ref = parse_envelope(data).referentienummer
+    other = build_di01(
+        zender=Systeem(AGB, "Zorgsysteem"),
+        ontvanger=Systeem("0363", "GGk"),
+        functie="WMO305",
+        payload=payload(ident="B-2"),
+        ids=_FixedIds(ref),
+        tijdstip=datetime.now(UTC),
+        functie_versie=3,
+        functie_subversie=2,
+    ).data
+    third = receive(db, other)
+    run(settings, db)
+    store = MessageStore(db)
+    assert store.get(first).status == "Forwarded"
+    assert store.get(again).status == "Processed"
+    assert f"message {first}" in (store.get(again).status_reason or "")
+    assert store.get(third).error_code == "StUF016"
+    assert len(list((tmp_path / "exact").glob("*.xml"))) == 1
+
+
+class _FixedIds:
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def uuid(self) -> str:
+        return self.value
+
+    def message_id(self) -> str:
+        return f"{uuid.uuid4()}@test"
+
+
+# --- targets that fail ------------------------------------------------------------------------------
+
+
+def test_directory_that_cannot_be_written_parks_then_retry_delivers(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    use_routes(db, ROUTES, tmp_path)
+    (tmp_path / "exact").write_text("a file where the folder should be")  # unwritable target
+    pk = receive(db, envelope())
+    run(settings, db)  # try 1: retry (no wait in these settings)
+    run(settings, db)  # try 2 = delivery_max_attempts: parked
+    message = MessageStore(db).get(pk)
+    assert message.status == "Failed"
+    assert "cannot write to folder" in (message.status_reason or "")
+    assert "messages retry" in (message.status_reason or "")
+    assert [a.outcome for a in JobQueue(db).attempts(pk)] == ["retry", "fail"]
+    assert [p.data for p in MessageStore(db).parts(pk)] == [MessageStore(db).parts(pk)[0].data]  # kept
+    (tmp_path / "exact").unlink()  # the operator fixes the folder
+    retry_message(db, pk, now=datetime.now(UTC))
+    run(settings, db)
+    assert MessageStore(db).get(pk).status == "Forwarded"
+    assert len(list((tmp_path / "exact").glob("0363_WMO305_*.xml"))) == 1
+
+
+class SoapService:
+    """A domain application on loopback: checks each request against our WSDL with zeep."""
+
+    def __init__(self) -> None:
+        self.fail_next = 0
+        self.received: list[tuple[str, str]] = []  # (operation, referentienummer)
+        client = zeep.Client(str(wsdl_path()))
+        self.binding = client.wsdl.bindings[BINDING]
+        self.port = _free_port()
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.fail_next:
+            self.fail_next -= 1
+            return web.Response(status=503, text="down for maintenance")
+        action = request.headers.get("SOAPAction", "").strip('"')
+        operation = next(op for op in self.binding.all().values() if op.soapaction == action)
+        document = etree.fromstring(await request.read())
+        operation.input.deserialize(document)  # raises when the request does not fit the WSDL
+        body = document.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+        stuf = parse_envelope(etree.tostring(body[0]))
+        self.received.append((operation.name, stuf.referentienummer))
+        answer = (
+            '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+            '<StUF:Bv03Bericht xmlns:StUF="http://www.egem.nl/StUF/StUF0301"/></s:Body></s:Envelope>'
+        )
+        return web.Response(text=answer, content_type="text/xml")
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/ggk", self.handle)
+        runner = web.AppRunner(app)
+        self._loop.run_until_complete(runner.setup())
+        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._started.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> SoapService:
+        self._thread.start()
+        self._started.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ggk"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def http_routes(service_url: str) -> str:
+    return (
+        '[endpoint]\ngemeentecodes = ["0363"]\n[[sender]]\nid = "{rinis}"\ngemeentecodes = ["*"]\n'
+        f'[[route]]\nname = "app"\ngemeentecode = "*"\nberichttype = "*"\n'
+        f'target = {{{{ type = "http", url = "{service_url}" }}}}\n'
+    )
+
+
+def test_http_target_gets_a_wsdl_conform_soap_request(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    with SoapService() as service:
+        use_routes(db, http_routes(service.url), tmp_path)
+        data = envelope()
+        pk = receive(db, data)
+        run(settings, db)
+    message = MessageStore(db).get(pk)
+    assert message.status == "Forwarded", message.status_reason
+    assert service.received == [("ontvangDi01", parse_envelope(data).referentienummer)]
+
+
+def test_http_target_down_then_up_is_delivered_after_retry(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    with SoapService() as service:
+        service.fail_next = 1
+        use_routes(db, http_routes(service.url), tmp_path)
+        pk = receive(db, envelope())
+        run(settings, db)
+        assert MessageStore(db).get(pk).status == "Received"  # waiting for its next try
+        run(settings, db)
+    assert MessageStore(db).get(pk).status == "Forwarded"
+    attempts = JobQueue(db).attempts(pk)
+    assert [(a.outcome, a.http_status) for a in attempts] == [("retry", 503), ("ok", 200)]
+
+
+def test_unreachable_http_target_is_parked_not_lost(settings: Settings, db: Database, tmp_path: Path) -> None:
+    use_routes(db, http_routes(f"http://127.0.0.1:{_free_port()}/ggk"), tmp_path)
+    pk = receive(db, envelope())
+    run(settings, db)
+    run(settings, db)
+    message = MessageStore(db).get(pk)
+    assert message.status == "Failed" and message.error_code == "DeliveryFailure"
+    assert "cannot reach" in (message.status_reason or "")
+
+
+# --- mailbox and Fo01 in ----------------------------------------------------------------------------
+
+
+def test_mailbox_item_is_processed_until_fetched(settings: Settings, db: Database, tmp_path: Path) -> None:
+    use_routes(db, ROUTES, tmp_path)
+    pk = receive(db, envelope("0014"))
+    run(settings, db)
+    assert MessageStore(db).get(pk).status == "Processed"
+    [item] = Mailbox(db).list(gemeentecode="0014", berichttype="WMO305")
+    assert not item.gelezen and item.payload is None
+    fetched = Mailbox(db).fetch(item.pk)
+    assert fetched.payload == payload("0014")
+    assert MessageStore(db).get(pk).status == "Forwarded"
+    assert Mailbox(db).list(include_fetched=False) == []
+
+
+def test_received_fo01_is_matched_to_our_message(settings: Settings, db: Database, tmp_path: Path) -> None:
+    use_routes(db, ROUTES, tmp_path)
+    ours = receive(db, envelope(), deliver=False)  # stands in for a message we sent
+    our_ref = str(uuid.uuid4())
+    StufStore(db).record(
+        StufRecord(
+            message_pk=ours,
+            direction="out",
+            berichtcode="Di01",
+            referentienummer=our_ref,
+            zender="0363",
+            ontvanger=AGB,
+            berichttype="WMO301",
+        )
+    )
+    fo01 = build_fo01(
+        zender=Systeem("VECOZO", "VECOZOWebservice"),
+        ontvanger=Systeem("0363", "GGk"),
+        cross_ref=our_ref,
+        code="IB014",
+        omschrijving="payload voldoet niet aan het XSD",
+        ids=UuidIdGenerator(),
+        tijdstip=datetime.now(UTC),
+    ).data
+    pk = receive(db, fo01)
+    run(settings, db)
+    message = MessageStore(db).get(pk)
+    assert message.status == "Processed"
+    assert "IB014" in (message.status_reason or "") and f"our message {ours}" in (message.status_reason or "")
+    marked = StufStore(db).for_message(ours)
+    assert marked is not None and marked.fout_code == "IB014"
+
+
+def test_non_stuf_payload_is_quarantined(settings: Settings, db: Database, tmp_path: Path) -> None:
+    use_routes(db, ROUTES, tmp_path)
+    pk = receive(db, b"<iets-anders/>")
+    run(settings, db)
+    message = MessageStore(db).get(pk)
+    assert message.status == "Failed" and message.error_code is None
+    assert "no payload part is a StUF-GGk message" in (message.status_reason or "")
+    assert fo01s(db) == []
