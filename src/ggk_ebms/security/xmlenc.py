@@ -88,7 +88,7 @@ def encrypt_part(
     ``data_algorithm`` is the CPA's EncryptionAlgorithm (AES-GCM by default; AES-CBC when the CPA
     names it); ``key_transport`` is RSA-OAEP in either spelling, or RSA v1.5 with ``legacy``.
     Raises ConfigError for an algorithm we do not write or a certificate without an RSA key, and
-    MimeError for a part without Content-ID.
+    MimeError for a part without Content-ID or an empty part under AES-GCM.
     """
     if not part.content_id:
         raise MimeError("a payload part without Content-ID cannot be encrypted")
@@ -96,6 +96,10 @@ def encrypt_part(
         raise ConfigError(f"data encryption algorithm {data_algorithm} is not one we write (ENC003)")
     if key_transport not in alg.OAEP_KEY_TRANSPORTS and not (legacy and key_transport == alg.RSA_1_5):
         raise ConfigError(f"key transport {key_transport} is not allowed (ENC004; RSA v1.5 needs legacy)")
+    if not part.data and data_algorithm in (alg.AES128_GCM, alg.AES256_GCM):
+        # libxmlsec's GCM refuses empty input; an empty payload part carries nothing to protect
+        # and no message type of ours has one, so it is refused instead of sent unencrypted.
+        raise MimeError(f"payload part <{part.content_id}> is empty; AES-GCM encryption needs content")
     recipient = _recipient_key(recipient_certificate_der)
     template = _template(part, data_algorithm, key_transport, recipient.name)
     manager = xmlsec.KeysManager()
