@@ -291,11 +291,9 @@ def _peer_encrypted(data_algorithm: str, key_transport: str, plaintext: bytes) -
     manager = xmlsec.KeysManager()
     manager.add_key(xmlsec.Key.from_memory(certificate_der("rinis"), xmlsec.constants.KeyDataFormatCertDer))
     context = xmlsec.EncryptionContext(manager)
-    context.key = xmlsec.Key.generate(xmlsec.constants.KeyDataDes, 192, xmlsec.constants.KeyDataTypeSession)
-    if data_algorithm != alg.TRIPLEDES_CBC:
-        context.key = xmlsec.Key.generate(
-            xmlsec.constants.KeyDataAes, 256, xmlsec.constants.KeyDataTypeSession
-        )
+    triple_des = data_algorithm == alg.TRIPLEDES_CBC
+    klass = xmlsec.constants.KeyDataDes if triple_des else xmlsec.constants.KeyDataAes
+    context.key = xmlsec.Key.generate(klass, 192 if triple_des else 256, xmlsec.constants.KeyDataTypeSession)
     return MimePart(
         "legacy@peer.example", "application/xml", etree.tostring(context.encrypt_binary(encrypted, plaintext))
     )
