@@ -72,7 +72,7 @@ def ping_command(ctx: click.Context, cpa_id: str | None, partner: str | None, po
     try:
         if cpa_id is None:
             assert partner is not None
-            cpa_id = find_cpa_for_partner(database, settings, partner)
+            cpa_id = find_cpa_for_partner(database, settings, partner, SystemClock().now())
         result = asyncio.run(_ping(settings, database, cpa_id, pong_wait))
     except GgkEbmsError as exc:
         fail(str(exc))

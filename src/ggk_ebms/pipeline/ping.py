@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Final
 
 from ggk_ebms.clock import Clock, IdGenerator
@@ -80,21 +80,29 @@ def ping_target(agreement: Agreement, settings: Settings) -> PingTarget:
     )
 
 
-def find_cpa_for_partner(database: Database, settings: Settings, partner_oin: str) -> str:
-    """The CPAId of the usable CPA we share with ``partner_oin``; CpaNotFoundError if none.
+def find_cpa_for_partner(database: Database, settings: Settings, partner_oin: str, now: datetime) -> str:
+    """The CPAId of the CPA we share with ``partner_oin``; CpaNotFoundError if none.
 
-    When several qualify (a renewal overlapping the old CPA), the one valid longest wins.
+    A usable CPA (agreed, valid now) is preferred; of several (a renewal overlapping the old
+    CPA), the one valid longest wins.
     """
-    candidates = []
+    candidates: list[tuple[bool, datetime, str]] = []
     for stored in CpaRepository(database).list():
-        if partner_oin not in stored.party_ids or not any(
-            oin in stored.party_ids for oin in settings.party_ids
-        ):
-            continue
-        candidates.append(stored)
+        try:
+            agreement = load_agreement(database, stored.cpa_id, max_cpa_bytes=settings.max_cpa_bytes)
+            theirs = lookup.counterpart(agreement, lookup.own_party(agreement, settings.party_ids))
+        except CpaError:
+            continue  # not an agreement of ours
+        if any(pid.value == partner_oin for pid in theirs.party_ids):
+            try:
+                check_usable(agreement, now)
+                usable = True
+            except CpaError:
+                usable = False
+            candidates.append((usable, agreement.end, agreement.cpa_id))
     if not candidates:
         raise CpaNotFoundError(f"no imported CPA between us and {partner_oin}; see `ggk-ebms cpa list`")
-    return max(candidates, key=lambda c: c.end).cpa_id
+    return max(candidates)[2]
 
 
 def _record_ping(database: Database, built: BuiltMessage, clock: Clock) -> None:
