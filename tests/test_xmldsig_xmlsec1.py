@@ -8,6 +8,7 @@ with a visible reason when xmlsec1 is not installed (``apt-get install xmlsec1``
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -21,6 +22,9 @@ from ggk_ebms.security import algorithms as alg
 from xmlsec_support import DEV_CERTS, business_envelope, certificate_pem_path, payload_parts, sign, verify
 
 XMLSEC1 = shutil.which("xmlsec1")
+if XMLSEC1 is None and os.environ.get("GGK_EBMS_REQUIRE_XMLSEC1") == "1":
+    # CI (.ci/run) installs xmlsec1 and demands it: the interop proof must not silently skip.
+    raise RuntimeError("xmlsec1 not installed, and GGK_EBMS_REQUIRE_XMLSEC1=1 demands it")
 pytestmark = pytest.mark.skipif(XMLSEC1 is None, reason="xmlsec1 not installed (Debian package xmlsec1)")
 
 
