@@ -12,7 +12,7 @@ import asyncio
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
-from ggk_ebms.cli.worker_cmd import apply_log_level, open_database
+from ggk_ebms.cli.worker_cmd import open_database
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import GgkEbmsError
@@ -67,7 +67,6 @@ def ping_command(ctx: click.Context, cpa_id: str | None, partner: str | None, po
     if (cpa_id is None) == (partner is None):
         fail("give exactly one of --cpa and --partner")
     settings = settings_of(ctx)
-    apply_log_level(settings)
     database = open_database(settings)
     try:
         if cpa_id is None:

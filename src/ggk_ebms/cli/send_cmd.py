@@ -18,7 +18,7 @@ from typing import Final
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
-from ggk_ebms.cli.worker_cmd import apply_log_level, open_database
+from ggk_ebms.cli.worker_cmd import open_database
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import GgkEbmsError
@@ -101,7 +101,6 @@ def send(
     With --wait, exit status 0 only when the message is Delivered.
     """
     settings = settings_of(ctx)
-    apply_log_level(settings)
     ids = UuidIdGenerator(host=message_id_host(settings))
     try:
         parts = [NewPart(f"{ids.uuid()}@{ids.host}", content_type_of(p), p.read_bytes()) for p in files]
