@@ -9,6 +9,7 @@ from click.testing import CliRunner, Result
 
 from ggk_ebms.cli.config_cmd import configuration_markdown
 from ggk_ebms.cli.main import cli
+from ggk_ebms.store.db import Database
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV = PROJECT_ROOT / "certs" / "dev"
@@ -55,14 +56,15 @@ def test_db_upgrade_and_current(tmp_path: Path, db_url: str) -> None:
 
     upgraded = run(settings, "db", "upgrade")
     assert upgraded.exit_code == 0, upgraded.output
-    assert "revision 0001 (latest)" in upgraded.output
+    head = Database(db_url).head_revision()
+    assert f"revision {head} (latest)" in upgraded.output
     assert "upgraded from empty" in upgraded.output
 
     again = run(settings, "db", "upgrade")
-    assert "already at revision 0001" in again.output
+    assert f"already at revision {head}" in again.output
 
     current = run(settings, "db", "current")
-    assert current.output.strip() == "0001 (latest)"
+    assert current.output.strip() == f"{head} (latest)"
 
 
 def test_db_current_does_not_create_a_sqlite_file(tmp_path: Path) -> None:

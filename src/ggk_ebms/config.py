@@ -60,6 +60,11 @@ class Settings:
         "Official CPPA 2.0 XSD (cpp-cpa-2_0.xsd). Empty: the built-in Digikoppeling CPA schema.",
     )
     max_cpa_bytes: int = setting(5 * 1024 * 1024, "Largest CPA file accepted, in bytes.")
+    legacy_crypto_cpas: list[str] = setting(
+        [],
+        "CPAIds whose peer may use legacy XML encryption: RSA v1.5 key transport and 3DES (decrypt "
+        "only). ENC003/ENC004 forbid both; only for peers that cannot do better (digest §7.6).",
+    )
     allow_sha1: bool = setting(
         False, "Accept SHA-1 digests/signatures for legacy peers (SIGN001 forbids it; warns when on)."
     )
@@ -72,6 +77,11 @@ class Settings:
         "Largest HTTP request body, counted while streaming (also chunked). GGk caps StUF at 25 MB.",
     )
     shutdown_grace_seconds: float = setting(10.0, "Time in-flight requests get to finish on shutdown.")
+    processes: int = setting(
+        1,
+        "Server processes `serve` starts, sharing the port (SO_REUSEPORT; Linux spreads connections "
+        "over them). Above 1 a fixed port is needed; migrations and CPA import run once, first.",
+    )
     client_cert_mode: str = setting(
         "cpa-or-oin",
         "How a TLS client certificate is matched to the From party: 'strict' (the CPA's client "
@@ -253,6 +263,8 @@ def load(
         if env_key in env:
             values[key] = _coerce(key, typ, env[env_key], f"${env_key}")
     settings = Settings(**values)
+    if settings.processes < 1:
+        raise ConfigError(f"setting 'processes' must be at least 1, not {settings.processes}")
     if settings.client_cert_mode not in ("strict", "cpa-or-oin"):
         raise ConfigError(
             f"setting 'client_cert_mode' must be 'strict' or 'cpa-or-oin', not {settings.client_cert_mode!r}"

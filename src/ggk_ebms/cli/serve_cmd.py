@@ -1,17 +1,31 @@
-"""``ggk-ebms serve``: run the HTTPS ebMS endpoint until SIGTERM or Ctrl-C."""
+"""``ggk-ebms serve``: run the HTTPS ebMS endpoint until SIGTERM or Ctrl-C.
+
+With the ``processes`` setting above 1, this process prepares the database once (migrations, CPA
+auto-import: doing that in several processes at once would race) and then runs that many server
+processes on the same port (SO_REUSEPORT). It forwards SIGTERM/SIGINT to them, and when one of
+them dies it stops the others, so the service manager sees one unit that is up or down.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import signal
+import sys
+from multiprocessing.process import BaseProcess
+from types import FrameType
 
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.config import Settings
+from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.pipeline.worker import worker_task
 from ggk_ebms.server.autoimport import import_cpa_dir
-from ggk_ebms.server.run import serve_forever
+from ggk_ebms.server.run import run_child_process, serve_forever
+from ggk_ebms.store.db import Database
 
 
 @click.command("serve")
@@ -27,22 +41,84 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     if port is not None:
         changes["port"] = port
     settings = settings.replace(**changes)
+    _apply_log_level(settings)
+
+    if settings.processes > 1:
+        _serve_processes(settings)
+        return
+    _serve_one(settings)
+
+
+def _apply_log_level(settings: Settings) -> None:
     logging.getLogger().setLevel(settings.log_level.upper())
     logging.getLogger("ggk_ebms").setLevel(settings.log_level.upper())
     # Migrations report each step at INFO; one line from our store says where the database is.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    def on_database(database: object) -> None:
-        if settings.cpa_autoimport:
-            for line in import_cpa_dir(settings, database):  # type: ignore[arg-type]
-                click.echo(line, err=True)
+
+def _import_cpas(settings: Settings, database: Database) -> None:
+    if settings.cpa_autoimport:
+        for line in import_cpa_dir(settings, database):
+            click.echo(line, err=True)
+
+
+def _serve_one(settings: Settings) -> None:
+    def on_database(database: Database) -> None:
+        _import_cpas(settings, database)
 
     try:
-        # The sending worker runs as a task of the server (issue 4), unless worker_enabled is off
-        # because separate `ggk-ebms worker` processes drain the queue.
-        workers = [worker_task(settings)] if settings.worker_enabled else []
+        # The sending worker (issue 4) and the delivery worker (issue 6) run as tasks of the
+        # server, unless worker_enabled is off because separate `ggk-ebms worker` processes drain
+        # the queues.
+        workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
         asyncio.run(serve_forever(settings, on_database=on_database, workers=workers))
     except GgkEbmsError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+
+
+def _serve_processes(settings: Settings) -> None:
+    if settings.port == 0:
+        fail("processes > 1 needs a fixed port: the processes must all bind the same one")
+    try:
+        database = Database.from_settings(settings)
+        try:
+            if settings.auto_migrate:
+                database.upgrade()
+            _import_cpas(settings, database)
+        finally:
+            database.dispose()
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    # Spawned, not forked: each child starts clean, without this process's engine or threads.
+    context = multiprocessing.get_context("spawn")
+    child_settings = settings.replace(auto_migrate=False, cpa_autoimport=False)
+    children: list[BaseProcess] = [
+        context.Process(target=run_child_process, args=(child_settings,), name=f"ggk-ebms-serve-{n}")
+        for n in range(settings.processes)
+    ]
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child.is_alive() and child.pid is not None:
+                child.terminate()  # SIGTERM: graceful shutdown in the child
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        child.start()
+    click.echo(f"serve: {settings.processes} server processes on port {settings.port}", err=True)
+    failed = False
+    while any(child.is_alive() for child in children):
+        for child in children:
+            child.join(timeout=0.5)
+            if not child.is_alive() and child.exitcode != 0 and not stopping:
+                failed = True
+                click.echo(f"serve: {child.name} exited with status {child.exitcode}; stopping", err=True)
+                stop(signal.SIGTERM, None)
+    if failed:
+        sys.exit(1)

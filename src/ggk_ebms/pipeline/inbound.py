@@ -42,7 +42,9 @@ from ggk_ebms.mime.related import MimePart, RelatedBody, split_body
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_built, new_message_from_received
 from ggk_ebms.pipeline.reply import InboundRequest, Reply, fault_reply
+from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.security.identity import authorize_client
+from ggk_ebms.security.xmldsig import VerifiedSignature, ack_references
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
 
@@ -85,6 +87,7 @@ class InboundPipeline:
         self._agreements = agreements
         self._clock = clock
         self._ids = ids
+        self._security = MessageSecurity(settings)
 
     # -- entry point ------------------------------------------------------------------------------
 
@@ -149,8 +152,20 @@ class InboundPipeline:
                 known_message_ids=self._known_outbound,
             )
         except EbmsError as exc:
-            return self._refuse(request, message, body, digest, [exc], sync)
-        outcome = self._accept(message, context, body, digest, request, context.sync_reply)
+            return self._refuse(request, message, body, digest, [exc], sync, ours)
+        try:
+            # Issue 5: decrypt, then verify, per the sender's channel; from here on only the
+            # verified plaintext is used (digest §7.3: what is processed is what was verified).
+            opened = self._security.open_inbound(
+                body.soap.data,
+                body.attachments,
+                sender=context.sender_channel,
+                timestamp=header.timestamp,
+                legacy=header.cpa_id in self._settings.legacy_crypto_cpas,
+            )
+        except EbmsError as exc:
+            return self._refuse(request, message, body, digest, [exc], context.sync_reply, ours)
+        outcome = self._accept(message, context, body, opened.parts, opened.signature, digest, request)
         return self._commit(outcome)
 
     # -- steps ------------------------------------------------------------------------------------
@@ -247,6 +262,7 @@ class InboundPipeline:
         digest: str,
         errors: Sequence[EbmsError],
         sync: bool,
+        ours: PartyInfo,
     ) -> Reply:
         first = errors[0]
         log.info(
@@ -260,7 +276,9 @@ class InboundPipeline:
             # Never answer an error with an error (ebMS 2.0 §4.2.4); keep it for the record.
             error_signal = None
         else:
-            error_signal = build.build_message_error(message, errors, ids=self._ids, clock=self._clock)
+            error_signal = self._signed(
+                build.build_message_error(message, errors, ids=self._ids, clock=self._clock), ours
+            )
         record = new_message_from_received(
             message,
             request.content_type,
@@ -279,10 +297,12 @@ class InboundPipeline:
         message: EbmsMessage,
         context: validate.InboundContext,
         body: RelatedBody,
+        parts: Sequence[MimePart],
+        signature: VerifiedSignature | None,
         digest: str,
         request: InboundRequest,
-        sync: bool,
     ) -> _Outcome:
+        sync = context.sync_reply
         kind = message.kind
         header = message.header
         response: build.BuiltMessage | None = None
@@ -311,8 +331,10 @@ class InboundPipeline:
             if message.ack_requested is not None or context.sender_channel.ack_requested:
                 # From of the Ack = the PartyId the sender addressed us by (digest §4.1).
                 our_pid = header.to_party.party_ids[0]
+                # A signed message gets its ds:References echoed in the Ack (digest §4.1, §7.4).
+                references = ack_references(signature) if signature is not None else []
                 response = build.build_acknowledgment(
-                    message, ids=self._ids, clock=self._clock, our_party=our_pid
+                    message, ids=self._ids, clock=self._clock, our_party=our_pid, references=references
                 )
         record = new_message_from_received(
             message, request.content_type, digest, status=status, envelope=body.soap.data
@@ -325,7 +347,9 @@ class InboundPipeline:
             header.action,
             header.cpa_id,
         )
-        return _Outcome(record, _parts(body.attachments), response, sync=sync, deliver=deliver)
+        if response is not None:
+            response = self._signed(response, context.our_party)
+        return _Outcome(record, _parts(parts), response, sync=sync, deliver=deliver)
 
     def _status_of(self, ref: str, cpa_id: str) -> tuple[str, datetime | None]:
         stored = self._store.find("in", ref)
@@ -363,6 +387,14 @@ class InboundPipeline:
         for waiting in jobs.jobs_for(sent.pk):
             if waiting.queue == "send" and waiting.status == "pending":
                 jobs.complete(waiting.pk)
+
+    def _signed(self, built: build.BuiltMessage, ours: PartyInfo) -> build.BuiltMessage:
+        """Our signals are signed when our MSH signal channel signs (digest §7.4 Decision)."""
+        try:
+            channel = lookup.msh_signal_channel(ours, built.kind)
+        except CpaError:
+            return built
+        return self._security.sign_signal(built, channel)
 
     def _commit(self, outcome: _Outcome) -> Reply:
         response_record = None

@@ -24,7 +24,7 @@ from typing import Final, Literal, Protocol
 from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
-from ggk_ebms.cpa.model import ActionBinding, Agreement, PartyInfo, Profile
+from ggk_ebms.cpa.model import ActionBinding, Agreement, PartyInfo
 from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.ebms.build import build_business_message, content_digest
 from ggk_ebms.ebms.model import EbmsMessage, PartyId
@@ -35,6 +35,7 @@ from ggk_ebms.ns import PARTY_TYPE_OIN
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_built
 from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
+from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Attempt
@@ -62,9 +63,6 @@ FINAL_SEND_STATUSES: Final = frozenset({"Delivered", "DeliveryFailed", "Expired"
 FINAL_SIGNAL_STATUSES: Final = frozenset({"Sent", "Failed"})
 # digest §8.3 step 2: only an agreed (or agreed and signed) CPA may carry messages.
 _USABLE_CPA_STATUS: Final = frozenset({"agreed", "signed"})
-# Profiles this version can send: the -s/-e variants need an XML signature (and encryption),
-# which the outbound path does not produce; sending them unsigned would break the CPA (KVS2).
-SENDABLE_PROFILES: Final = frozenset({Profile.OSB_BE, Profile.OSB_RM})
 # Appended to an attempt's error text when a quick transport retry follows inside the same
 # RetryInterval, so the attempt log alone tells ebMS attempts from transport retries.
 TRANSPORT_RETRY_MARK: Final = " [transport retry]"
@@ -198,11 +196,6 @@ def resolve_business_route(
     route = lookup.sending_route(
         agreement, ours, role=binding.role, service=service, service_type=binding.service_type, action=action
     )
-    if route.channel.profile not in SENDABLE_PROFILES:
-        raise CpaError(
-            f"CPA {agreement.cpa_id!r}: profile {route.channel.profile.value} needs signed or encrypted "
-            "messages, which this version does not send; use an osb-be or osb-rm CPA"
-        )
     if not route.peer_channel.endpoint_uri:
         raise CpaError(f"CPA {agreement.cpa_id!r}: the receiving party's channel has no endpoint")
     return route
@@ -265,13 +258,20 @@ def submit_message(
         content_ids=content_ids,
     )
     mime_parts = [MimePart(p.content_id, p.content_type, p.data) for p in parts]
+    # Issue 5: sign per our channel, then encrypt to the receiver (-e), once, at submit: what is
+    # stored is exactly what every attempt sends, so a resend is byte-identical.
+    envelope, sealed = MessageSecurity(settings).seal(
+        built.envelope, mime_parts, ours=channel, peer=route.peer_channel
+    )
     record = replace(
         new_message_from_built(built, sync=channel.sync_reply, status="Created"),
+        envelope=envelope,
         content_digest=content_digest(EbmsMessage(header=built.header), mime_parts),
         content_type="multipart/related" if parts else SOAP_CONTENT_TYPE,
     )
     store = MessageStore(database, clock)
-    pk = store.submit(record, [NewPart(p.content_id, p.content_type, p.data) for p in parts], due_at=now)
+    stored_parts = [NewPart(p.content_id or "", p.content_type, p.data) for p in sealed]
+    pk = store.submit(record, stored_parts, due_at=now)
     log.info("queued %s (%s/%s) on CPA %s", built.header.message_id, service, action, cpa_id)
     _notify_submitted()
     return store.get(pk)

@@ -28,6 +28,7 @@ from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.outbound import check_usable, load_agreement, typed_party_id
 from ggk_ebms.pipeline.records import new_message_from_built
 from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
+from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
@@ -152,6 +153,8 @@ async def ping(
         clock=clock,
         sync_reply=True,
     )
+    # A Ping travels on our MSH signal channel and is signed when that channel signs (issue 5).
+    built = MessageSecurity(settings).sign_signal(built, lookup.msh_signal_channel(ours, "Ping"))
     message_id = built.header.message_id
     await asyncio.to_thread(_record_ping, database, built, clock)
     started = time.perf_counter()

@@ -105,7 +105,16 @@ async def start_endpoint(
     context = server_context_from_settings(settings)
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=context, reuse_address=True)
+    # With several server processes on one port (setting 'processes') each binds with
+    # SO_REUSEPORT and the kernel spreads incoming connections over them.
+    site = web.TCPSite(
+        runner,
+        settings.host,
+        settings.port,
+        ssl_context=context,
+        reuse_address=True,
+        reuse_port=settings.processes > 1 or None,
+    )
     await site.start()
     port = settings.port
     server = site._server  # the asyncio Server: tells the real port when 0 was asked for
@@ -125,3 +134,28 @@ async def serve_forever(settings: Settings, **kwargs: object) -> None:
     await stop.wait()
     log.warning("shutting down: letting in-flight requests finish")
     await endpoint.stop()
+
+
+def run_child_process(settings: Settings) -> None:
+    """Entry point of one spawned server process of a multi-process ``serve`` (setting
+    'processes'). It lives here, not in the CLI module, so that the child can import it without
+    the click command tree. The parent has migrated the database and imported the CPAs already.
+    """
+    import sys
+
+    from ggk_ebms.errors import GgkEbmsError
+    from ggk_ebms.pipeline.worker import worker_task
+
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(settings.log_level.upper())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
+    try:
+        workers = [worker_task(settings)] if settings.worker_enabled else []
+        asyncio.run(serve_forever(settings, workers=workers))
+    except GgkEbmsError as exc:
+        log.error("%s", exc)
+        sys.exit(1)
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror or exc)
+        sys.exit(1)

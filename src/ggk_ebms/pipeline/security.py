@@ -1,0 +1,172 @@
+"""Apply a channel's Digikoppeling security profile to messages in and out (issue 5).
+
+Which channel decides (digest §7, §8.2): for a received message the sender's channel — its
+SenderNonRepudiation names the signing certificate and algorithms, its DigitalEnvelope the
+cipher; for what we send, our channel signs and the receiver's channel names the encryption
+certificate. Signals follow the MSH signal channel of whoever sends them.
+
+Order (digest §7.3, §7.5): sign then encrypt on the way out, so digests cover the plaintext;
+decrypt then verify on the way in. What is stored and delivered is the verified plaintext.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from ggk_ebms.config import Settings
+from ggk_ebms.cpa.lookup import ResolvedChannel
+from ggk_ebms.ebms.build import BuiltMessage
+from ggk_ebms.errors import ConfigError, EbmsError, ErrorCode
+from ggk_ebms.mime.related import MimePart
+from ggk_ebms.security.algorithms import encryption_policy, signature_policy
+from ggk_ebms.security.keys import load_private_key
+from ggk_ebms.security.xmldsig import VerifiedSignature, sign_envelope, verify_envelope
+from ggk_ebms.security.xmlenc import decrypt_part, encrypt_part
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A received message after decryption and verification."""
+
+    parts: list[MimePart]
+    signature: VerifiedSignature | None
+
+
+class MessageSecurity:
+    """Signs, verifies, encrypts and decrypts with our keys from the settings, loaded once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._signing_key: PrivateKeyTypes | None = None
+        self._encryption_key: PrivateKeyTypes | None = None
+
+    def _key(self, which: str) -> PrivateKeyTypes:
+        with self._lock:
+            if which == "signing" and self._signing_key is None:
+                self._signing_key = self._load(self._settings.signing_key)
+            if which == "encryption" and self._encryption_key is None:
+                self._encryption_key = self._load(self._settings.encryption_key)
+            key = self._signing_key if which == "signing" else self._encryption_key
+        assert key is not None
+        return key
+
+    def _load(self, path: Path) -> PrivateKeyTypes:
+        s = self._settings
+        return load_private_key(
+            path,
+            passphrase_env=s.key_passphrase_env,
+            passphrase_file=s.key_passphrase_file,
+        )
+
+    # -- in -------------------------------------------------------------------------------------
+
+    def open_inbound(
+        self,
+        soap: bytes,
+        parts: Sequence[MimePart],
+        *,
+        sender: ResolvedChannel,
+        timestamp: datetime,
+        legacy: bool = False,
+    ) -> Opened:
+        """Decrypt (-e) and verify (-s, -e) per the sender's channel; EbmsError SecurityFailure.
+
+        ``legacy`` is the per-CPA switch (setting legacy_crypto_cpas) that admits RSA v1.5 and
+        3DES from a legacy peer (digest §7.6).
+        """
+        profile = sender.profile
+        plain = list(parts)
+        if profile.encrypted:
+            policy = encryption_policy(sender.encryption_algorithm, legacy=legacy)
+            key = self._key("encryption")
+            plain = [
+                decrypt_part(p, key=key, allowed_algorithms=policy.accepted, legacy=policy.legacy)
+                for p in parts
+            ]
+        if not profile.signed:
+            return Opened(plain, None)
+        certificate = sender.signing_certificate
+        if certificate is None or certificate.der is None:
+            # The CPA promises signed messages but names no certificate to check them with.
+            raise EbmsError(
+                ErrorCode.SECURITY_FAILURE, "//Header/Signature", "No signing certificate in the CPA."
+            )
+        policy_s = signature_policy(
+            sender.signature_algorithm, sender.hash_function, allow_sha1=self._settings.allow_sha1
+        )
+        verified = verify_envelope(
+            soap,
+            plain,
+            certificate_der=certificate.der,
+            allowed_signature_algorithms=policy_s.accepted_signature_methods,
+            allowed_digest_algorithms=policy_s.accepted_digests,
+            expected_digest=sender.hash_function,
+            expected_signature=sender.signature_algorithm,
+            allow_sha1=self._settings.allow_sha1,
+            at=timestamp,
+        )
+        return Opened(plain, verified)
+
+    # -- out ------------------------------------------------------------------------------------
+
+    def seal(
+        self,
+        envelope: bytes,
+        parts: Sequence[MimePart],
+        *,
+        ours: ResolvedChannel,
+        peer: ResolvedChannel | None,
+    ) -> tuple[bytes, list[MimePart]]:
+        """Sign per our channel, then encrypt each part to the receiver's certificate (-e)."""
+        sealed_parts = list(parts)
+        if ours.profile.signed:
+            envelope = self.sign(envelope, sealed_parts, ours)
+        if ours.profile.encrypted:
+            target = peer if peer is not None else ours
+            certificate = target.encryption_certificate
+            if certificate is None or certificate.der is None:
+                raise ConfigError(
+                    f"CPA channel {target.channel.channel_id} names no encryption certificate to encrypt to"
+                )
+            policy = encryption_policy(target.encryption_algorithm or ours.encryption_algorithm)
+            sealed_parts = [
+                encrypt_part(
+                    p,
+                    recipient_certificate_der=certificate.der,
+                    data_algorithm=policy.data_algorithm,
+                    key_transport=policy.key_transport,
+                )
+                for p in sealed_parts
+            ]
+        return envelope, sealed_parts
+
+    def sign(self, envelope: bytes, parts: Sequence[MimePart], ours: ResolvedChannel) -> bytes:
+        certificate = ours.signing_certificate
+        if certificate is None or certificate.der is None:
+            raise ConfigError(f"CPA channel {ours.channel.channel_id} names no signing certificate")
+        policy = signature_policy(
+            ours.signature_algorithm, ours.hash_function, allow_sha1=self._settings.allow_sha1
+        )
+        return sign_envelope(
+            envelope,
+            parts,
+            key=self._key("signing"),
+            certificate_der=certificate.der,
+            signature_algorithm=policy.signature_method,
+            digest_algorithm=policy.digest_method,
+        )
+
+    def sign_signal(self, built: BuiltMessage, ours: ResolvedChannel) -> BuiltMessage:
+        """Signals are signed when our MSH signal channel signs (digest §7.4 Decision)."""
+        if not ours.profile.signed:
+            return built
+        return BuiltMessage(
+            header=built.header, kind=built.kind, envelope=self.sign(built.envelope, (), ours)
+        )
