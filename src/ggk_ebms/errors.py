@@ -19,8 +19,8 @@ cryptography, xmlsec) are translated at the adapter boundary and never leak upwa
     ├── EbmsError                   ebMS 2.0 protocol error: becomes an eb:Error in a MessageError
     ├── SoapFaultError              refuse the whole request with a SOAP Fault (no trusted party)
     │   └── AuthenticationError     TLS client certificate not allowed for this From party (403)
-    ├── MimeError                   the multipart/related body cannot be split (a Fault, HTTP 400)
-    ├── StufError                   a StUF-GGk envelope or payload is refused; ``code`` is the StUF/GGk foutcode
+    ├── MimeError                   the multipart/related body cannot be split (a Fault, HTTP 500)
+    ├── StufError                   StUF-GGk envelope or payload refused; ``code``: the foutcode
     ├── StoreError                  database failure
     │   ├── StoreUnavailableError   database unreachable: answer 503 so the sender retries
     │   └── DuplicateMessageError   a message with this direction and MessageId is stored already
