@@ -143,6 +143,7 @@ def run_child_process(settings: Settings) -> None:
     """
     import sys
 
+    from ggk_ebms.delivery.worker import delivery_task
     from ggk_ebms.errors import GgkEbmsError
     from ggk_ebms.pipeline.worker import worker_task
 
@@ -151,7 +152,8 @@ def run_child_process(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
     try:
-        workers = [worker_task(settings)] if settings.worker_enabled else []
+        # The same workers as a single-process serve: sending (issue 4) and delivery (issue 6).
+        workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
         asyncio.run(serve_forever(settings, workers=workers))
     except GgkEbmsError as exc:
         log.error("%s", exc)
