@@ -1,0 +1,123 @@
+"""``python -m bench <scenario>``: run one benchmark, print its table, write its JSON.
+
+See bench/README.md for the one command per benchmark and docs/performance.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from bench.common import Report
+from bench.databases import BACKENDS, DatabaseUnavailable
+from bench.inbound import COLUMNS as INBOUND_COLUMNS
+from bench.inbound import InboundArgs, run_inbound
+from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
+from bench.pipeline import run_pipeline
+from bench.profile import COLUMNS as PROFILE_COLUMNS
+from bench.profile import run_profile
+
+
+def _print(report: Report, columns: Sequence[str], write: bool) -> None:
+    print(f"\n== {report.scenario} {report.arguments}")
+    print(report.table(columns))
+    for note in report.notes:
+        print(f"note: {note}")
+    if write:
+        print(f"results: {report.write()}")
+
+
+def _inbound(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    args = InboundArgs(
+        db=ns.db,
+        ack=ns.ack,
+        seconds=ns.seconds,
+        concurrency=ns.concurrency,
+        mix=ns.mix,
+        processes=ns.processes,
+        latency=not ns.no_latency,
+    )
+    return run_inbound(args), INBOUND_COLUMNS
+
+
+def _scaling(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    combined = Report("scaling", {"db": ns.db, "ack": ns.ack, "seconds": ns.seconds})
+    for processes in (1, 2):
+        args = InboundArgs(
+            db=ns.db,
+            ack=ns.ack,
+            seconds=ns.seconds,
+            concurrency=ns.concurrency,
+            processes=processes,
+            latency=False,
+        )
+        part = run_inbound(args, name="scaling")
+        combined.rows += part.rows
+        combined.notes += [n for n in part.notes if n not in combined.notes]
+    maxima = {(r["target"], r["processes"]): r["msg_per_s"] for r in combined.rows if r.get("phase") == "max"}
+    for target in ("baseline", "endpoint"):
+        one, two = maxima.get((target, 1)), maxima.get((target, 2))
+        if one and two:
+            combined.note(f"{target}: 2 processes give {two / one:.2f}x the rate of 1")
+    return combined, INBOUND_COLUMNS
+
+
+def _profile(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_profile(db=ns.db, seconds=ns.seconds, concurrency=ns.concurrency), PROFILE_COLUMNS
+
+
+def _pipeline(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_pipeline(db=ns.db, count=ns.count, profile=ns.cprofile), PIPELINE_COLUMNS
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    sub = root.add_subparsers(dest="scenario", required=True)
+
+    def common(p: argparse.ArgumentParser, seconds: float = 10.0) -> None:
+        p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
+        p.add_argument("--seconds", type=float, default=seconds, help="length of each measured phase")
+        p.add_argument("--concurrency", type=int, default=16, help="messages in flight (closed loop)")
+        p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+
+    p = sub.add_parser("inbound", help="receive rate and latency vs the no-op baseline")
+    common(p)
+    p.add_argument("--ack", choices=("sync", "async"), default="sync")
+    p.add_argument("--mix", choices=("small", "mixed"), default="small", help="mixed: 85%% 2 KB, 15%% 1 MB")
+    p.add_argument("--processes", type=int, default=1, help="server processes sharing the port")
+    p.add_argument("--no-latency", action="store_true", help="skip the open-loop latency phase")
+    p.set_defaults(run=_inbound)
+
+    p = sub.add_parser("scaling", help="inbound max rate with 1 and 2 server processes")
+    common(p)
+    p.add_argument("--ack", choices=("sync", "async"), default="sync")
+    p.set_defaults(run=_scaling)
+
+    p = sub.add_parser("profile", help="py-spy profile of the inbound hot path (sync acks)")
+    common(p, seconds=10.0)
+    p.set_defaults(run=_profile)
+
+    p = sub.add_parser("pipeline", help="InboundPipeline.handle in-process: ms per message, no TLS/HTTP")
+    p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
+    p.add_argument("--count", type=int, default=500, help="messages to handle")
+    p.add_argument("--cprofile", action="store_true", help="also print the top of a cProfile")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_pipeline)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ns = parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], tuple[Report, Sequence[str]]] = ns.run
+    try:
+        report, columns = run(ns)
+    except DatabaseUnavailable as exc:
+        print(f"not run: {exc}", file=sys.stderr)
+        return 2
+    _print(report, columns, not ns.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The messages the load generator sends: real ebMS 2.0 (osb-rm) carrying a StUF-wrapped WMO301.
+
+Each template is built once with the project's own builders (this is load, not a correctness
+test): a synthetic iWmo 3.2 WMO301 of the asked size, wrapped in a ggk0210 Di01 envelope, carried
+as the one payload part of a SwA ebMS message from RINIS to the gemeente, with the flags of the
+CPA's sending channel (AckRequested, DuplicateElimination, SyncReply). Per request only the
+MessageId changes, by a byte replacement in the prepared body, so the client spends its CPU on
+sending rather than on building XML; every request is a new message to the endpoint.
+
+The WMO301 holds made-up clients only (test BSNs of the 9999 range, invented names): no personal
+data, not even in a benchmark.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from bench.common import ACTION_DI01, RINIS, SERVICE
+from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.config import Settings
+from ggk_ebms.cpa.model import Agreement
+from ggk_ebms.ebms.build import build_business_message
+from ggk_ebms.mime.related import MimePart, build_related
+from ggk_ebms.pipeline.outbound import resolve_business_route, typed_party_id
+from ggk_ebms.stuf.envelope import build_di01
+from ggk_ebms.stuf.model import Systeem
+
+SMALL: Final = 2 * 1024
+LARGE: Final = 1024 * 1024
+# The issue's mix: 85% ~2 KB and 15% ~1 MB. Three of every twenty messages are large, spread out.
+_LARGE_SLOTS: Final = frozenset({3, 10, 17})
+_PLACEHOLDER: Final = "BENCH-MESSAGE-ID-PLACEHOLDER@bench.test"
+
+_WMO301_NS: Final = "http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"
+_IWMO_NS: Final = "http://www.istandaarden.nl/iwmo/3_2/basisschema/schema"
+
+
+def _client(n: int) -> str:
+    # 9999-range BSNs are reserved for testing; the names say what they are.
+    return (
+        "<wmo301:Client>"
+        f"<wmo301:Bsn>9999{n % 100000:05d}</wmo301:Bsn>"
+        "<wmo301:Geboortedatum><iwmo:Datum>1970-01-01</iwmo:Datum></wmo301:Geboortedatum>"
+        "<wmo301:Geslacht>0</wmo301:Geslacht>"
+        "<wmo301:Naam><iwmo:Geslachtsnaam><iwmo:Achternaam>Proefpersoon</iwmo:Achternaam>"
+        f"</iwmo:Geslachtsnaam><iwmo:Voorletters>B</iwmo:Voorletters></wmo301:Naam>"
+        f"<wmo301:Commentaar>benchmark client {n}</wmo301:Commentaar>"
+        "</wmo301:Client>"
+    )
+
+
+def wmo301(target_bytes: int) -> bytes:
+    """A WMO301 of about ``target_bytes`` (whole clients are added until it is reached)."""
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<wmo301:Bericht xmlns:wmo301="{_WMO301_NS}" xmlns:iwmo="{_IWMO_NS}">'
+        "<wmo301:Header><wmo301:BerichtCode>414</wmo301:BerichtCode>"
+        "<wmo301:BerichtVersie>3</wmo301:BerichtVersie><wmo301:BerichtSubversie>2</wmo301:BerichtSubversie>"
+        "<wmo301:Afzender>0363</wmo301:Afzender><wmo301:Ontvanger>42420001</wmo301:Ontvanger>"
+        "<wmo301:BerichtIdentificatie><iwmo:Identificatie>BENCH0000001</iwmo:Identificatie>"
+        "<iwmo:Dagtekening>2026-01-01</iwmo:Dagtekening></wmo301:BerichtIdentificatie>"
+        "<wmo301:XsdVersie><iwmo:BasisschemaXsdVersie>1.0.0</iwmo:BasisschemaXsdVersie>"
+        "<iwmo:BerichtXsdVersie>1.0.0</iwmo:BerichtXsdVersie></wmo301:XsdVersie></wmo301:Header>"
+    )
+    tail = "</wmo301:Bericht>"
+    clients: list[str] = []
+    size = len(head) + len(tail)
+    for n in itertools.count(1):
+        client = _client(n)
+        clients.append(client)
+        size += len(client)
+        if size >= target_bytes:
+            break
+    return (head + "".join(clients) + tail).encode("utf-8")
+
+
+def stuf_di01(envelope_bytes: int) -> bytes:
+    """A ggk0210 Di01 heenbericht whose whole envelope is about ``envelope_bytes`` long.
+
+    The WMO301 travels base64-encoded (4/3 larger) inside about 1 KB of stuurgegevens.
+    """
+    smallest = wmo301(0)
+    overhead = len(_di01(smallest)) - len(smallest) * 4 // 3
+    return _di01(wmo301(max(len(smallest), (envelope_bytes - overhead) * 3 // 4)))
+
+
+def _di01(payload: bytes) -> bytes:
+    built = build_di01(
+        zender=Systeem("42420001", "GGk"),
+        ontvanger=Systeem("0363", "WmoBench"),
+        functie="WMO301",
+        payload=payload,
+        ids=UuidIdGenerator(host="bench.test"),
+        tijdstip=datetime.now(UTC),
+        functie_versie=3,
+        functie_subversie=2,
+    )
+    return built.data
+
+
+@dataclass(frozen=True)
+class Template:
+    """One prepared HTTP request; ``body_for`` gives the bytes with a fresh MessageId."""
+
+    content_type: str
+    body: bytes
+    envelope_size: int
+
+    def body_for(self, message_id: str) -> bytes:
+        return self.body.replace(_PLACEHOLDER.encode(), message_id.encode())
+
+
+def ebms_template(agreement: Agreement, stuf: bytes, *, sender: Settings) -> Template:
+    """A business message from ``sender`` (RINIS) to the other party of ``agreement``."""
+    route = resolve_business_route(agreement, sender, service=SERVICE, action=ACTION_DI01, role=None)
+    channel = route.channel
+    now = datetime.now(UTC)
+    content_id = f"{uuid.uuid4()}@bench.test"
+    built = build_business_message(
+        cpa_id=agreement.cpa_id,
+        from_party=typed_party_id(route.from_party, [RINIS]),
+        from_role=route.binding.role,
+        to_party=typed_party_id(route.to_party),
+        to_role=route.to_role,
+        service=SERVICE,
+        service_type=route.binding.service_type,
+        action=ACTION_DI01,
+        conversation_id=str(uuid.uuid4()),
+        message_id=_PLACEHOLDER,
+        timestamp=now,
+        # Well past any run's length, inside the CPA's validity.
+        time_to_live=now + timedelta(hours=6) if channel.profile.reliable else None,
+        ack_requested=channel.ack_requested,
+        ack_signed=channel.ack_signature_requested,
+        duplicate_elimination=channel.duplicate_elimination,
+        sync_reply=channel.sync_reply,
+        content_ids=[content_id],
+    )
+    content_type, body = build_related(built.envelope, [MimePart(content_id, "text/xml", stuf)])
+    return Template(content_type, body, len(stuf))
+
+
+class MessageMix:
+    """Templates by size, handed out per message number: all small, or 85/15 small/large."""
+
+    def __init__(self, small: Template, large: Template | None) -> None:
+        self.small, self.large = small, large
+        self._ids = itertools.count()
+        self._run = uuid.uuid4().hex[:12]
+
+    def template(self, number: int) -> Template:
+        if self.large is not None and number % 20 in _LARGE_SLOTS:
+            return self.large
+        return self.small
+
+    def next(self) -> tuple[str, Template]:
+        number = next(self._ids)
+        return f"{self._run}-{number:09d}@bench.test", self.template(number)
+
+    def __iter__(self) -> Iterator[tuple[str, Template]]:
+        while True:
+            yield self.next()
+
+
+def build_mix(agreement: Agreement, sender: Settings, *, mixed: bool) -> MessageMix:
+    small = ebms_template(agreement, stuf_di01(SMALL), sender=sender)
+    large = ebms_template(agreement, stuf_di01(LARGE), sender=sender) if mixed else None
+    return MessageMix(small, large)
