@@ -278,20 +278,22 @@ def test_submit_refusals(tmp_path) -> None:  # type: ignore[no-untyped-def]
         database.dispose()
 
 
-def test_signed_profiles_are_refused_not_sent_unsigned(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_signed_profile_is_stored_signed_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An osb-rm-s channel: the envelope is signed at submit and stored as sent (issue 5), so
+    every retry sends the same signed bytes."""
     cpa_id, cpa = make_cpa(8443, 8444, profile=Profile.OSB_RM_S, version="s-t")
     settings, database = _database(tmp_path, cpa)
     try:
-        with pytest.raises(CpaError, match="osb-rm-s"):
-            submit_message(
-                settings,
-                database,
-                cpa_id=cpa_id,
-                service=SERVICE,
-                action=GEMEENTE_ACTION,
-                parts=[],
-                ids=SequenceIdGenerator(),
-                clock=FixedClock(NOW),
-            )
+        message = submit_message(
+            settings,
+            database,
+            cpa_id=cpa_id,
+            service=SERVICE,
+            action=GEMEENTE_ACTION,
+            parts=[NewPart("p1@test", "application/xml", b"<a/>")],
+            ids=SequenceIdGenerator(),
+            clock=FixedClock(NOW),
+        )
+        assert parse_envelope(message.envelope or b"", max_bytes=1_000_000).signature
     finally:
         database.dispose()
