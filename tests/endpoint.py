@@ -41,6 +41,7 @@ def party_settings(party: str, tmp: Path, db_url: str, cpa_dir: Path, **changes:
         "signing_key": certs / "client-key.pem",
         "encryption_key": certs / "client-key.pem",
         "worker_enabled": False,
+        "routes_file": None,
     }
     values.update(changes)
     return Settings(**values)

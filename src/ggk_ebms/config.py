@@ -68,6 +68,11 @@ class Settings:
     allow_sha1: bool = setting(
         False, "Accept SHA-1 digests/signatures for legacy peers (SIGN001 forbids it; warns when on)."
     )
+    routes_file: Path | None = setting(
+        Path("dev/routes.toml"),
+        "Routing table (TOML) imported at start when no table is stored yet. Later changes: "
+        "`ggk-ebms routes import FILE`. The default is the dev table (0363 to var/inbox).",
+    )
     # --- server ---------------------------------------------------------------------------------
     host: str = setting("127.0.0.1", "Address the HTTPS server binds to.")
     port: int = setting(8443, "Port of the HTTPS server.")

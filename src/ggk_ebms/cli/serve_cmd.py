@@ -23,7 +23,7 @@ from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.pipeline.worker import worker_task
-from ggk_ebms.server.autoimport import import_cpa_dir
+from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
 from ggk_ebms.server.run import run_child_process, serve_forever
 from ggk_ebms.store.db import Database
 
@@ -60,6 +60,8 @@ def _import_cpas(settings: Settings, database: Database) -> None:
     if settings.cpa_autoimport:
         for line in import_cpa_dir(settings, database):
             click.echo(line, err=True)
+    for line in import_routes_file(settings, database):
+        click.echo(line, err=True)
 
 
 def _serve_one(settings: Settings) -> None:

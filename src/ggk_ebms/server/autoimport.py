@@ -1,4 +1,5 @@
-"""Import the CPAs in ``cpa_dir`` at start, so the endpoint runs on its dev CPAs out of the box.
+"""Import the CPAs in ``cpa_dir`` and the ``routes_file`` at start, so the endpoint runs on its dev
+CPAs and dev routing table out of the box.
 
 Only CPAs whose CPAId is not stored yet are imported, each after full validation; a stored CPA is
 never replaced from the folder (that is ``cpa import --overwrite``, a deliberate act). Each file
@@ -14,9 +15,10 @@ from ggk_ebms.config import Settings
 from ggk_ebms.cpa.lint import validate_cpa
 from ggk_ebms.cpa.schema import load_schema
 from ggk_ebms.cpa.summary import agreement_profiles, party_id_labels
-from ggk_ebms.errors import CpaError
+from ggk_ebms.errors import ConfigError, CpaError
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.routes import RouteStore
 
 
 def import_cpa_dir(settings: Settings, database: Database) -> Iterator[str]:
@@ -59,3 +61,25 @@ def import_cpa_dir(settings: Settings, database: Database) -> Iterator[str]:
             yield f"cpa auto-import: {path}: not imported: {exc}"
             continue
         yield f"cpa auto-import: {path}: imported as {agreement.cpa_id}"
+
+
+def import_routes_file(settings: Settings, database: Database) -> Iterator[str]:
+    """Import ``routes_file`` when no routing table is stored yet (first start on a database).
+
+    A stored table is never replaced from the file: that is `routes import`, a deliberate act.
+    """
+    path = settings.routes_file
+    if path is None:
+        return
+    store = RouteStore(database)
+    if store.current() is not None:
+        return
+    if not path.is_file():
+        yield f"routes auto-import: {path} does not exist; no routing table, messages are held"
+        return
+    try:
+        stored, _ = store.replace(path.read_text(encoding="utf-8"), source=path.name, base_dir=path.parent)
+    except (ConfigError, OSError, UnicodeDecodeError) as exc:
+        yield f"routes auto-import: {path}: not imported: {exc}"
+        return
+    yield f"routes auto-import: {path}: {stored.route_count} route(s) in force"
