@@ -113,6 +113,11 @@ class ReceiveResult:
 
 
 _MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(NewMessage))
+# Statements built once, values passed as parameters: SQLAlchemy then finds the compiled form in
+# its cache by a fixed key. ``.values(**row)`` would embed every value in the statement and
+# rebuild its cache key per row (issue 7 profile: about a fifth of the pipeline's CPU time).
+_INSERT_MESSAGE = sa.insert(message_table).returning(message_table.c.pk)
+_INSERT_JOB = sa.insert(job)
 _STORED_FIELDS = tuple(f.name for f in dataclasses.fields(StoredMessage))
 _WITHOUT_ENVELOPE = tuple(message_table.c[name] for name in _STORED_FIELDS if name != "envelope")
 
@@ -168,12 +173,9 @@ class MessageStore:
 
     def _insert(self, session: Session, new: NewMessage, now: datetime) -> int:
         values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
+        values.update(created_at=now, updated_at=now)
         try:
-            pk: int = session.execute(
-                sa.insert(message_table)
-                .values(**values, created_at=now, updated_at=now)
-                .returning(message_table.c.pk)
-            ).scalar_one()
+            pk: int = session.execute(_INSERT_MESSAGE, values).scalar_one()
         except exc.IntegrityError as error:
             raise _Conflict from error
         return pk
@@ -201,15 +203,16 @@ class MessageStore:
         self, session: Session, queue: str, message_pk: int, due_at: datetime, now: datetime
     ) -> None:
         session.execute(
-            sa.insert(job).values(
-                queue=queue,
-                message_pk=message_pk,
-                status="pending",
-                due_at=due_at,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
+            _INSERT_JOB,
+            {
+                "queue": queue,
+                "message_pk": message_pk,
+                "status": "pending",
+                "due_at": due_at,
+                "attempts": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
 
     def _existing_pk(self, session: Session, direction: str, message_id: str) -> int | None:
