@@ -240,6 +240,12 @@ def _check_identity(settings: Settings) -> Iterator[Finding]:
 def _check_policy(settings: Settings) -> Iterator[Finding]:
     if settings.allow_sha1:
         yield Finding(WARN, "allow_sha1", "SHA-1 accepted for legacy peers (SIGN001 forbids it)")
+    if settings.test_faults:
+        yield Finding(
+            WARN,
+            "test_faults",
+            f"{settings.test_faults}: this endpoint misbehaves on purpose, for tests only",
+        )
     if settings.proxy_client_cert_header and not settings.proxy_allowlist:
         yield Finding(
             WARN, "proxy_client_cert_header", "set, but proxy_allowlist is empty: no proxy is trusted"

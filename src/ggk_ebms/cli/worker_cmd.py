@@ -1,8 +1,8 @@
-"""``ggk-ebms worker``: drain the send queue in a process of its own (issue 4).
+"""``ggk-ebms worker``: drain the send and deliver queues in a process of its own (issues 4, 6).
 
-Runs the same ``SendWorker`` that ``serve`` runs as a task (worker_enabled). Start as many as
-you like on one PostgreSQL database: jobs are claimed with SKIP LOCKED, so none is sent twice
-at once. Stops cleanly on SIGTERM or Ctrl-C; a job in flight is finished first.
+Runs the same ``SendWorker`` and delivery worker that ``serve`` runs as tasks (worker_enabled).
+Start as many as you like on one PostgreSQL database: jobs are claimed with SKIP LOCKED, so none
+is handled twice at once. Stops cleanly on SIGTERM or Ctrl-C; a job in flight is finished first.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import click
 
 from ggk_ebms.cli.main import fail, settings_of
 from ggk_ebms.config import Settings
+from ggk_ebms.delivery.worker import DeliveryWorker, delivery_task
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.pipeline.worker import SendWorker
 from ggk_ebms.security.tls import client_context_from_settings
@@ -40,17 +41,25 @@ def apply_log_level(settings: Settings) -> None:
 
 
 async def _work(settings: Settings, database: Database, once: bool) -> int:
+    """Both queues: 'send' (issue 4) and 'deliver' (received messages to their routes, issue 6)."""
     worker = SendWorker(settings, database)
     if once:
         try:
-            return await worker.run_once()
+            sent = await worker.run_once()
         finally:
             await worker.close()
+        delivered = await asyncio.to_thread(DeliveryWorker(settings, database).run_once)
+        return sent + delivered
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await worker.run(stop)
+    delivery = asyncio.create_task(delivery_task(settings)(database))
+    try:
+        await worker.run(stop)
+    finally:
+        delivery.cancel()
+        await asyncio.gather(delivery, return_exceptions=True)
     return 0
 
 
@@ -58,7 +67,8 @@ async def _work(settings: Settings, database: Database, once: bool) -> int:
 @click.option("--once", is_flag=True, help="Carry out the jobs due now, then stop (no polling).")
 @click.pass_context
 def worker(ctx: click.Context, once: bool) -> None:
-    """Send queued messages and signals until stopped (the worker of `serve`, on its own)."""
+    """Send queued messages and signals, and deliver received ones, until stopped (the workers
+    of `serve`, on their own)."""
     settings = settings_of(ctx)
     apply_log_level(settings)
     try:
