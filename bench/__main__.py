@@ -13,6 +13,8 @@ from bench.common import Report
 from bench.databases import BACKENDS, DatabaseUnavailable
 from bench.inbound import COLUMNS as INBOUND_COLUMNS
 from bench.inbound import InboundArgs, run_inbound
+from bench.outbound import COLUMNS as OUTBOUND_COLUMNS
+from bench.outbound import MEMORY_COLUMNS, run_memory, run_outbound
 from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
 from bench.pipeline import run_pipeline
 from bench.profile import COLUMNS as PROFILE_COLUMNS
@@ -36,6 +38,8 @@ def _inbound(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
         concurrency=ns.concurrency,
         mix=ns.mix,
         processes=ns.processes,
+        profile=ns.profile,
+        pool=ns.pool,
         latency=not ns.no_latency,
     )
     return run_inbound(args), INBOUND_COLUMNS
@@ -71,6 +75,14 @@ def _pipeline(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_pipeline(db=ns.db, count=ns.count, profile=ns.cprofile), PIPELINE_COLUMNS
 
 
+def _outbound(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_outbound(db=ns.db, count=ns.count, ack=ns.ack), OUTBOUND_COLUMNS
+
+
+def _memory(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_memory(db=ns.db, size=ns.size), MEMORY_COLUMNS
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="scenario", required=True)
@@ -86,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ack", choices=("sync", "async"), default="sync")
     p.add_argument("--mix", choices=("small", "mixed"), default="small", help="mixed: 85%% 2 KB, 15%% 1 MB")
     p.add_argument("--processes", type=int, default=1, help="server processes sharing the port")
+    p.add_argument("--profile", choices=("osb-rm", "osb-rm-s"), default="osb-rm", help="osb-rm-s: signed")
+    p.add_argument("--pool", type=int, default=3000, help="osb-rm-s: messages signed ahead of the run")
     p.add_argument("--no-latency", action="store_true", help="skip the open-loop latency phase")
     p.set_defaults(run=_inbound)
 
@@ -97,6 +111,19 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="py-spy profile of the inbound hot path (sync acks)")
     common(p, seconds=10.0)
     p.set_defaults(run=_profile)
+
+    p = sub.add_parser("outbound", help="send worker: queued messages/s until all Delivered")
+    p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
+    p.add_argument("--count", type=int, default=500, help="messages to queue and send")
+    p.add_argument("--ack", choices=("sync", "async"), default="sync")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_outbound)
+
+    p = sub.add_parser("memory", help="peak RSS growth sending and receiving one 25 MB StUF envelope")
+    p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
+    p.add_argument("--size", type=int, default=24_999_000, help="StUF envelope size in bytes")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_memory)
 
     p = sub.add_parser("pipeline", help="InboundPipeline.handle in-process: ms per message, no TLS/HTTP")
     p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")

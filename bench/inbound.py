@@ -8,7 +8,9 @@ Per run, against the no-op baseline and the endpoint (``ggk-ebms serve`` process
 ``ack="sync"`` uses a CPA with syncReplyMode mshSignalsOnly: every answer must be an
 Acknowledgment of that message. ``ack="async"`` uses the dev osb-rm CPA (syncReplyMode none):
 every answer must be 204, and afterwards the database must hold one queued Acknowledgment per
-message accepted. The scaling scenario is this one with ``processes`` 1 and 2.
+message accepted. ``profile="osb-rm-s"`` sends signed messages (signed ahead of the run, see
+``messages.SignedPool``) under a signing CPA, so the endpoint verifies every signature. The
+scaling scenario is this one with ``processes`` 1 and 2.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Final
 from bench import loadgen
 from bench.common import Report, ratio
 from bench.databases import private_database
-from bench.messages import MessageMix, build_mix
+from bench.messages import Mix, SignedPool, build_mix
 from bench.servers import ServerProcess, baseline_process, endpoint_process, free_port, party_settings
 from bench.setup import count_messages, inbound_cpa, work_folder
 
@@ -48,6 +50,8 @@ class InboundArgs:
     concurrency: int = 16
     mix: str = "small"
     processes: int = 1
+    profile: str = "osb-rm"
+    pool: int = 3000
     latency: bool = True
     warmup_seconds: float = 1.0
 
@@ -77,15 +81,16 @@ async def _phase(
 
 
 async def _measure(
-    base: Target, ours: Target, mix: MessageMix, args: InboundArgs, report: Report
+    base: Target, ours: Target, mixes: tuple[Mix, Mix], args: InboundArgs, report: Report
 ) -> tuple[int, int]:
     """The four load phases; returns (messages the endpoint accepted, of which warm-up)."""
     expect: loadgen.Expect = "ack" if args.ack == "sync" else "accepted"
-    await loadgen.warm_up(base.url, mix, expect="accepted", seconds=args.warmup_seconds)
+    base_mix, mix = mixes
+    await loadgen.warm_up(base.url, base_mix, expect="accepted", seconds=args.warmup_seconds)
     base_max, base_cpu = await _phase(
         base,
         loadgen.closed_loop(
-            base.url, mix, expect="accepted", concurrency=args.concurrency, seconds=args.seconds
+            base.url, base_mix, expect="accepted", concurrency=args.concurrency, seconds=args.seconds
         ),
     )
     warm = await loadgen.warm_up(ours.url, mix, expect=expect, seconds=args.warmup_seconds)
@@ -104,7 +109,7 @@ async def _measure(
             ours, loadgen.open_loop(ours.url, mix, expect=expect, rate=half, seconds=args.seconds)
         )
         base_lat, base_cpu = await _phase(
-            base, loadgen.open_loop(base.url, mix, expect="accepted", rate=half, seconds=args.seconds)
+            base, loadgen.open_loop(base.url, base_mix, expect="accepted", rate=half, seconds=args.seconds)
         )
         b = _row(report, "baseline", "latency@50%", args.processes, base_lat, base_cpu)
         o = _row(report, "endpoint", "latency@50%", args.processes, ours_lat, ours_cpu)
@@ -122,12 +127,19 @@ def run_inbound(args: InboundArgs, *, name: str = "inbound") -> Report:
     )
     with work_folder() as work, private_database(args.db, work, "gemeente") as db_url:
         port, base_port = free_port(), free_port()
-        cpa_dir, agreement = inbound_cpa(work, sync=args.ack == "sync", port=port)
+        signed = args.profile == "osb-rm-s"
+        cpa_dir, agreement = inbound_cpa(work, sync=args.ack == "sync", port=port, signed=signed)
         gemeente = party_settings(
             "gemeente", work, db_url, cpa_dir, port, processes=args.processes, log_level="INFO"
         )
         rinis = party_settings("rinis", work, "sqlite://", cpa_dir, 0)
-        mix = build_mix(agreement, rinis, mixed=args.mix == "mixed")
+        mixes: tuple[Mix, Mix]
+        if signed:
+            pool = SignedPool(agreement, rinis, args.pool)
+            mixes = (pool.again(), pool)
+        else:
+            mix = build_mix(agreement, rinis, mixed=args.mix == "mixed")
+            mixes = (mix, mix)
         baseline = baseline_process(gemeente.replace(port=base_port), work, processes=args.processes)
         server = endpoint_process(gemeente, work, "gemeente")
         with baseline, server:
@@ -135,7 +147,7 @@ def run_inbound(args: InboundArgs, *, name: str = "inbound") -> Report:
                 _measure(
                     Target(f"https://localhost:{base_port}/ebms", baseline),
                     Target(f"https://localhost:{port}/ebms", server),
-                    mix,
+                    mixes,
                     args,
                     report,
                 )

@@ -26,7 +26,7 @@ from typing import Any, Final, Literal
 import aiohttp
 
 from bench.common import DEV_CERTS
-from bench.messages import MessageMix
+from bench.messages import Mix, PoolExhausted
 from ggk_ebms import ns
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.mime.related import split_body
@@ -140,9 +140,9 @@ class Client:
 
 
 async def _one(
-    client: Client, mix: MessageMix, expect: Expect, result: LoadResult, due: float, keep_ids: bool
+    client: Client, mix: Mix, expect: Expect, result: LoadResult, due: float, keep_ids: bool
 ) -> None:
-    message_id, template = mix.next()
+    message_id, template = mix.next()  # PoolExhausted ends the phase early (signed pools)
     body = template.body_for(message_id)
     result.sent += 1
     result.bytes_sent += len(body)
@@ -158,7 +158,7 @@ async def _one(
 
 async def closed_loop(
     url: str,
-    mix: MessageMix,
+    mix: Mix,
     *,
     expect: Expect,
     concurrency: int,
@@ -184,7 +184,10 @@ async def closed_loop(
 
     async def sender(client: Client) -> None:
         while more():
-            await _one(client, mix, expect, result, time.perf_counter(), keep_ids)
+            try:
+                await _one(client, mix, expect, result, time.perf_counter(), keep_ids)
+            except PoolExhausted:
+                return
 
     async with Client(url, connections=concurrency) as client:
         await asyncio.gather(*(sender(client) for _ in range(concurrency)))
@@ -194,7 +197,7 @@ async def closed_loop(
 
 async def open_loop(
     url: str,
-    mix: MessageMix,
+    mix: Mix,
     *,
     expect: Expect,
     rate: float,
@@ -211,7 +214,10 @@ async def open_loop(
 
     async def guarded(due: float) -> None:
         async with in_flight:
-            await _one(client, mix, expect, result, due, False)
+            try:
+                await _one(client, mix, expect, result, due, False)
+            except PoolExhausted:
+                return
 
     start = time.perf_counter()
     async with Client(url, connections=connections) as client:
@@ -226,6 +232,6 @@ async def open_loop(
     return result
 
 
-async def warm_up(url: str, mix: MessageMix, *, expect: Expect, seconds: float = 1.0) -> LoadResult:
+async def warm_up(url: str, mix: Mix, *, expect: Expect, seconds: float = 1.0) -> LoadResult:
     """A short closed-loop run so connections, caches and the database are warm before measuring."""
     return await closed_loop(url, mix, expect=expect, concurrency=4, seconds=seconds)

@@ -18,15 +18,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from bench.common import ACTION_DI01, RINIS, SERVICE
 from ggk_ebms.clock import UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.ebms.build import build_business_message
-from ggk_ebms.mime.related import MimePart, build_related
+from ggk_ebms.mime.related import MimePart, build_related, split_body
 from ggk_ebms.pipeline.outbound import resolve_business_route, typed_party_id
+from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.stuf.envelope import build_di01
 from ggk_ebms.stuf.model import Systeem
 
@@ -145,6 +146,12 @@ def ebms_template(agreement: Agreement, stuf: bytes, *, sender: Settings) -> Tem
     return Template(content_type, body, len(stuf))
 
 
+class Mix(Protocol):
+    """What the load generator draws messages from: a MessageMix or a SignedPool."""
+
+    def next(self) -> tuple[str, Template]: ...
+
+
 class MessageMix:
     """Templates by size, handed out per message number: all small, or 85/15 small/large."""
 
@@ -171,3 +178,53 @@ def build_mix(agreement: Agreement, sender: Settings, *, mixed: bool) -> Message
     small = ebms_template(agreement, stuf_di01(SMALL), sender=sender)
     large = ebms_template(agreement, stuf_di01(LARGE), sender=sender) if mixed else None
     return MessageMix(small, large)
+
+
+class PoolExhausted(Exception):
+    """Every prepared signed message has been sent."""
+
+
+class SignedPool:
+    """Signed messages (osb-rm-s), each signed ahead of the run because the signature covers the
+    MessageId: per-request signing would spend the load generator's CPU, not the server's.
+
+    ``cycle`` hands the same messages out again when the pool runs dry (for the no-op baseline,
+    which does not care); otherwise the pool ends the phase (``PoolExhausted``).
+    """
+
+    def __init__(self, agreement: Agreement, sender: Settings, size: int, *, cycle: bool = False) -> None:
+        route = resolve_business_route(agreement, sender, service=SERVICE, action=ACTION_DI01, role=None)
+        security = MessageSecurity(sender)
+        stuf = stuf_di01(SMALL)
+        self.cycle = cycle
+        self._next = 0
+        self.items: list[tuple[str, Template]] = []
+        run = uuid.uuid4().hex[:12]
+        for number in range(size):
+            message_id = f"{run}-s{number:09d}@bench.test"
+            template = ebms_template(agreement, stuf, sender=sender)
+            built_id = template.body_for(message_id)
+            soap, attachments = _split_for_signing(template.content_type, built_id)
+            signed, sealed = security.seal(soap, attachments, ours=route.channel, peer=route.peer_channel)
+            content_type, body = build_related(signed, sealed)
+            self.items.append((message_id, Template(content_type, body, len(stuf))))
+
+    def next(self) -> tuple[str, Template]:
+        if self._next >= len(self.items):
+            if not self.cycle:
+                raise PoolExhausted
+            self._next = 0
+        item = self.items[self._next]
+        self._next += 1
+        return item
+
+    def again(self) -> SignedPool:
+        """The same messages as a cycling pool (for the baseline)."""
+        twin = object.__new__(SignedPool)
+        twin.cycle, twin._next, twin.items = True, 0, self.items
+        return twin
+
+
+def _split_for_signing(content_type: str, body: bytes) -> tuple[bytes, list[MimePart]]:
+    related = split_body(content_type, body)
+    return related.soap.data, list(related.attachments)

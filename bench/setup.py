@@ -65,7 +65,7 @@ def bench_cpa(
             retries=3,
             retry_interval=retry_interval,
             sync_reply=sync_reply,
-            cpa_version="bench-sync" if sync_reply else "bench-async",
+            cpa_version=f"bench-{profile.value}-{'sync' if sync_reply else 'async'}",
         )
     )
 
@@ -77,8 +77,12 @@ def cpa_folder(work: Path, name: str, data: bytes) -> tuple[Path, Agreement]:
     return folder, parse_agreement(data)
 
 
-def inbound_cpa(work: Path, *, sync: bool, port: int) -> tuple[Path, Agreement]:
-    """The CPA of an inbound run: a sync-reply CPA made for it, or the dev osb-rm CPA (async)."""
+def inbound_cpa(work: Path, *, sync: bool, port: int, signed: bool = False) -> tuple[Path, Agreement]:
+    """The CPA of an inbound run: the dev osb-rm CPA (async acks), or one made for the run
+    (sync acks, or signed: osb-rm-s)."""
+    if signed:
+        data = bench_cpa(port, port, sync_reply=sync, profile=Profile.OSB_RM_S)
+        return cpa_folder(work, "bench-signed", data)
     if sync:
         return cpa_folder(work, "bench-sync", bench_cpa(port, port, sync_reply=True))
     return cpa_folder(work, "dev-osb-rm", (DEV_CPAS / DEV_OSB_RM).read_bytes())
