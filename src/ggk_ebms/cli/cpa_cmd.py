@@ -35,7 +35,7 @@ from ggk_ebms.cpa.lint import validate_cpa
 from ggk_ebms.cpa.model import Profile
 from ggk_ebms.cpa.parse import parse_agreement, parse_datetime
 from ggk_ebms.cpa.schema import load_schema
-from ggk_ebms.cpa.summary import agreement_profiles, describe_agreement, party_id_labels, validity_label
+from ggk_ebms.cpa.summary import describe_agreement, validity_label
 from ggk_ebms.errors import CpaError, GgkEbmsError
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
@@ -165,16 +165,7 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], overwrite: bool)
                 agreement = validation.agreement
                 assert agreement is not None
                 try:
-                    repo.add(
-                        agreement.cpa_id,
-                        agreement.raw,
-                        status=agreement.status,
-                        start=agreement.start,
-                        end=agreement.end,
-                        party_ids=party_id_labels(agreement),
-                        profiles=agreement_profiles(agreement),
-                        overwrite=overwrite,
-                    )
+                    repo.add_agreement(agreement, overwrite=overwrite)
                 except CpaError as exc:
                     click.secho(f"{path}: not imported: {exc}", fg="red")
                     failed = True

@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.delivery.forwarders.directory import write_atomically
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
@@ -21,13 +21,7 @@ from ggk_ebms.store.mailbox import Mailbox
 
 
 def _mailbox(ctx: click.Context) -> tuple[Database, Mailbox]:
-    settings = settings_of(ctx)
-    database = Database.from_settings(settings)
-    try:
-        if settings.auto_migrate:
-            database.upgrade()
-    except GgkEbmsError as exc:
-        fail(str(exc))
+    database = open_database(settings_of(ctx))
     return database, Mailbox(database)
 
 

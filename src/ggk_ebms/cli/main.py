@@ -18,6 +18,7 @@ import click
 from ggk_ebms import __version__
 from ggk_ebms.config import Settings, load
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.store.db import Database
 
 # (module, attribute) of every command or group; a module owns its commands.
 _COMMANDS: list[tuple[str, str]] = [
@@ -60,6 +61,19 @@ def settings_of(ctx: click.Context) -> Settings:
         return lazy.settings()
     except GgkEbmsError as exc:
         fail(str(exc))
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured database, migrated when auto_migrate is on; failures end the command."""
+    try:
+        database = Database.from_settings(settings)
+        if settings.auto_migrate:
+            database.upgrade()
+        elif not database.is_current():
+            fail(f"database {database.display_url} is not up to date: run `ggk-ebms db upgrade`")
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    return database
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
@@ -20,13 +20,7 @@ from ggk_ebms.store.messages import MessageStore, StoredMessage
 
 
 def _store(ctx: click.Context) -> tuple[Database, MessageStore]:
-    settings = settings_of(ctx)
-    database = Database.from_settings(settings)
-    try:
-        if settings.auto_migrate:
-            database.upgrade()
-    except GgkEbmsError as exc:
-        fail(str(exc))
+    database = open_database(settings_of(ctx))
     return database, MessageStore(database)
 
 

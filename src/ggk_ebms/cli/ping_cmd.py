@@ -11,8 +11,7 @@ import asyncio
 
 import click
 
-from ggk_ebms.cli.main import fail, settings_of
-from ggk_ebms.cli.worker_cmd import open_database
+from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import GgkEbmsError

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.routing.table import DirectoryTarget, EbmsTarget, HttpTarget, RoutingTable, Target
 from ggk_ebms.store.db import Database
@@ -20,14 +20,7 @@ from ggk_ebms.store.routes import RouteStore
 
 
 def _database(ctx: click.Context) -> Database:
-    settings = settings_of(ctx)
-    database = Database.from_settings(settings)
-    try:
-        if settings.auto_migrate:
-            database.upgrade()
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    return database
+    return open_database(settings_of(ctx))
 
 
 def _current(database: Database) -> RoutingTable:

@@ -13,26 +13,13 @@ import signal
 
 import click
 
-from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import DeliveryWorker, delivery_task
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.pipeline.worker import SendWorker
 from ggk_ebms.security.tls import client_context_from_settings
 from ggk_ebms.store.db import Database
-
-
-def open_database(settings: Settings) -> Database:
-    """The configured database, migrated when auto_migrate is on; failures end the command."""
-    try:
-        database = Database.from_settings(settings)
-        if settings.auto_migrate:
-            database.upgrade()
-        elif not database.is_current():
-            fail(f"database {database.display_url} is not up to date: run `ggk-ebms db upgrade`")
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    return database
 
 
 def apply_log_level(settings: Settings) -> None:

@@ -14,7 +14,6 @@ from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.lint import validate_cpa
 from ggk_ebms.cpa.schema import load_schema
-from ggk_ebms.cpa.summary import agreement_profiles, party_id_labels
 from ggk_ebms.errors import ConfigError, CpaError
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
@@ -48,15 +47,7 @@ def import_cpa_dir(settings: Settings, database: Database) -> Iterator[str]:
         if repository.find(agreement.cpa_id) is not None:
             continue
         try:
-            repository.add(
-                agreement.cpa_id,
-                agreement.raw,
-                status=agreement.status,
-                start=agreement.start,
-                end=agreement.end,
-                party_ids=party_id_labels(agreement),
-                profiles=agreement_profiles(agreement),
-            )
+            repository.add_agreement(agreement)
         except CpaError as exc:  # another process imported it a moment ago
             yield f"cpa auto-import: {path}: not imported: {exc}"
             continue

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.cpa.model import Agreement
+from ggk_ebms.cpa.summary import agreement_profiles, party_id_labels
 from ggk_ebms.errors import CpaExistsError, CpaNotFoundError, StoreError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import CPA_ID_MAX, cpa
@@ -57,6 +59,19 @@ class CpaRepository:
     def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
+
+    def add_agreement(self, agreement: Agreement, *, overwrite: bool = False) -> None:
+        """Store a parsed CPA with its index (status, validity, PartyIds, profiles)."""
+        self.add(
+            agreement.cpa_id,
+            agreement.raw,
+            status=agreement.status,
+            start=agreement.start,
+            end=agreement.end,
+            party_ids=party_id_labels(agreement),
+            profiles=agreement_profiles(agreement),
+            overwrite=overwrite,
+        )
 
     def add(
         self,
