@@ -39,6 +39,7 @@ from ggk_ebms.errors import (
     XmlError,
 )
 from ggk_ebms.mime.related import MimePart, RelatedBody, split_body
+from ggk_ebms.pipeline import outbound
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_built, new_message_from_received
 from ggk_ebms.pipeline.reply import InboundRequest, Reply, fault_reply
@@ -371,6 +372,9 @@ class InboundPipeline:
         if sent.status in ("Delivered", "DeliveryFailed", "Expired"):
             return  # digest §4.2: a duplicate or late Ack/MessageError is logged and dropped
         if delivered:
+            ours = self._store.get(sent.pk)
+            if not outbound.acknowledgment_matches(message, outbound.references_we_signed(ours.envelope)):
+                return  # digest §4.1: an invalid Ack is ignored; the retries go on
             self._store.set_status(sent.pk, "Delivered", "Acknowledgment received")
         else:
             first = message.error_list.errors[0] if message.error_list and message.error_list.errors else None

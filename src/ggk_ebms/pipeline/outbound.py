@@ -29,13 +29,14 @@ from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.ebms.build import build_business_message, content_digest
 from ggk_ebms.ebms.model import EbmsMessage, PartyId
 from ggk_ebms.ebms.parse import parse_envelope, peer_fault
-from ggk_ebms.errors import CpaError, CpaNotFoundError, GgkEbmsError, TransportError
+from ggk_ebms.errors import CpaError, CpaNotFoundError, EbmsError, GgkEbmsError, TransportError
 from ggk_ebms.mime.related import MimePart, build_related, split_body
 from ggk_ebms.ns import PARTY_TYPE_OIN
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_built
 from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
 from ggk_ebms.pipeline.security import MessageSecurity
+from ggk_ebms.security.xmldsig import SignedReference, check_ack_references, signed_references
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Attempt
@@ -299,12 +300,16 @@ class ResponseSignal:
     description: str | None = None
 
 
-def read_response(result: HttpResult, message_id: str) -> ResponseSignal | None:
+def read_response(
+    result: HttpResult, message_id: str, sent_references: Sequence[SignedReference] = ()
+) -> ResponseSignal | None:
     """The signal in a response body, or None for an empty body.
 
     An Acknowledgment or MessageError counts only when it refers to ``message_id``
     (RefToMessageId, digest §4.1, §6); a MessageError of warnings only, a SOAP Fault, an
-    unreadable body or a signal about another message are ``OTHER``.
+    unreadable body or a signal about another message are ``OTHER``. ``sent_references`` are
+    the ds:References of what we signed: an Ack echoing references must echo exactly those
+    (issue 5, digest §7.4), else it is ``OTHER`` — ignored, and the retries go on (§4.1).
     """
     if not result.body.strip():
         return None
@@ -319,7 +324,7 @@ def read_response(result: HttpResult, message_id: str) -> ResponseSignal | None:
     ref = message.header.ref_to_message_id
     if message.kind == "Acknowledgment":
         acked = message.acknowledgment.ref_to_message_id if message.acknowledgment else ref
-        if acked == message_id:
+        if acked == message_id and acknowledgment_matches(message, sent_references):
             return ResponseSignal(SignalKind.ACKNOWLEDGMENT, message, soap)
     elif message.kind == "MessageError" and ref == message_id and message.error_list is not None:
         errors = [e for e in message.error_list.errors if e.severity != "Warning"]
@@ -328,6 +333,28 @@ def read_response(result: HttpResult, message_id: str) -> ResponseSignal | None:
                 SignalKind.MESSAGE_ERROR, message, soap, errors[0].code, errors[0].description
             )
     return ResponseSignal(SignalKind.OTHER, message, soap)
+
+
+def references_we_signed(envelope: bytes | None) -> tuple[SignedReference, ...]:
+    """The ds:References of a message we signed (none for an unsigned one)."""
+    if not envelope or b"Signature" not in envelope:
+        return ()
+    return signed_references(envelope)
+
+
+def acknowledgment_matches(ack: EbmsMessage, sent_references: Sequence[SignedReference]) -> bool:
+    """False for an Ack whose echoed references differ from what we signed (digest §4.1, §7.4).
+
+    An Ack without references is accepted: the CPAs of the GGk say ackSignatureRequested never.
+    """
+    if not sent_references or ack.acknowledgment is None or not ack.acknowledgment.references:
+        return True
+    try:
+        check_ack_references(ack.acknowledgment, sent_references)
+    except EbmsError:
+        log.warning("Acknowledgment %s ignored: its references do not match", ack.header.message_id)
+        return False
+    return True
 
 
 def describe_failure(outcome: HttpResult | TransportError) -> str:

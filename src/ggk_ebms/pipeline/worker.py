@@ -231,7 +231,8 @@ class SendWorker:
         )
         signal = None
         if isinstance(result, HttpResult) and 200 <= result.status <= 299:
-            signal = outbound.read_response(result, message.message_id)
+            sent_references = outbound.references_we_signed(message.envelope)
+            signal = outbound.read_response(result, message.message_id, sent_references)
             if signal is not None and signal.kind is not SignalKind.OTHER:
                 await asyncio.to_thread(self._keep_signal, signal, result.content_type)
         verdict = outbound.business_verdict(
