@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 
 from bench.common import Report
 from bench.databases import BACKENDS, DatabaseUnavailable
+from bench.endtoend import COLUMNS as ENDTOEND_COLUMNS
+from bench.endtoend import run_endtoend
 from bench.inbound import COLUMNS as INBOUND_COLUMNS
 from bench.inbound import InboundArgs, run_inbound
 from bench.outbound import COLUMNS as OUTBOUND_COLUMNS
@@ -83,6 +85,10 @@ def _memory(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_memory(db=ns.db, size=ns.size), MEMORY_COLUMNS
 
 
+def _endtoend(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_endtoend(db=ns.db, count=ns.count, concurrency=ns.concurrency), ENDTOEND_COLUMNS
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="scenario", required=True)
@@ -124,6 +130,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=24_999_000, help="StUF envelope size in bytes")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_memory)
+
+    p = sub.add_parser("endtoend", help="RINIS sends, the gemeente receives, unwraps, routes to a directory")
+    common(p)
+    p.add_argument("--count", type=int, default=500, help="messages to send")
+    p.set_defaults(run=_endtoend)
 
     p = sub.add_parser("pipeline", help="InboundPipeline.handle in-process: ms per message, no TLS/HTTP")
     p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")

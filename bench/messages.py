@@ -7,7 +7,7 @@ CPA's sending channel (AckRequested, DuplicateElimination, SyncReply). Per reque
 MessageId changes, by a byte replacement in the prepared body, so the client spends its CPU on
 sending rather than on building XML; every request is a new message to the endpoint.
 
-The WMO301 holds made-up clients only (test BSNs of the 9999 range, invented names): no personal
+The payloads hold made-up clients only (test BSNs of the 9999 range, invented names): no personal
 data, not even in a benchmark.
 """
 
@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
 from bench.common import ACTION_DI01, RINIS, SERVICE
-from ggk_ebms.clock import UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.ebms.build import build_business_message
@@ -36,43 +35,54 @@ LARGE: Final = 1024 * 1024
 # The issue's mix: 85% ~2 KB and 15% ~1 MB. Three of every twenty messages are large, spread out.
 _LARGE_SLOTS: Final = frozenset({3, 10, 17})
 _PLACEHOLDER: Final = "BENCH-MESSAGE-ID-PLACEHOLDER@bench.test"
+# The StUF referentienummer must be new per message too (delivery refuses a repeated one as a
+# duplicate); a UUID v4 as the ggk0210 pattern wants, replaced per message like the MessageId.
+_REFERENTIE: Final = "00000000-0000-4000-8000-000000000000"
 
-_WMO301_NS: Final = "http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"
+# berichttype -> (BerichtCode, Afzender, Ontvanger, Di01 zender, Di01 ontvanger): WMO301 goes
+# from gemeente 0363 to aanbieder 42420001 (what the gemeente sends), WMO305 from the aanbieder
+# to the gemeente (what it receives and delivers); payload header and envelope must agree.
+_FLOWS: Final = {
+    "WMO301": ("414", "0363", "42420001"),
+    "WMO305": ("418", "42420001", "0363"),
+}
 _IWMO_NS: Final = "http://www.istandaarden.nl/iwmo/3_2/basisschema/schema"
 
 
-def _client(n: int) -> str:
+def _client(n: int, prefix: str) -> str:
     # 9999-range BSNs are reserved for testing; the names say what they are.
     return (
-        "<wmo301:Client>"
-        f"<wmo301:Bsn>9999{n % 100000:05d}</wmo301:Bsn>"
-        "<wmo301:Geboortedatum><iwmo:Datum>1970-01-01</iwmo:Datum></wmo301:Geboortedatum>"
-        "<wmo301:Geslacht>0</wmo301:Geslacht>"
-        "<wmo301:Naam><iwmo:Geslachtsnaam><iwmo:Achternaam>Proefpersoon</iwmo:Achternaam>"
-        f"</iwmo:Geslachtsnaam><iwmo:Voorletters>B</iwmo:Voorletters></wmo301:Naam>"
-        f"<wmo301:Commentaar>benchmark client {n}</wmo301:Commentaar>"
-        "</wmo301:Client>"
+        f"<{prefix}:Client>"
+        f"<{prefix}:Bsn>9999{n % 100000:05d}</{prefix}:Bsn>"
+        f"<{prefix}:Geboortedatum><iwmo:Datum>1970-01-01</iwmo:Datum></{prefix}:Geboortedatum>"
+        f"<{prefix}:Geslacht>0</{prefix}:Geslacht>"
+        f"<{prefix}:Naam><iwmo:Geslachtsnaam><iwmo:Achternaam>Proefpersoon</iwmo:Achternaam>"
+        f"</iwmo:Geslachtsnaam><iwmo:Voorletters>B</iwmo:Voorletters></{prefix}:Naam>"
+        f"<{prefix}:Commentaar>benchmark client {n}</{prefix}:Commentaar>"
+        f"</{prefix}:Client>"
     )
 
 
-def wmo301(target_bytes: int) -> bytes:
-    """A WMO301 of about ``target_bytes`` (whole clients are added until it is reached)."""
+def iwmo_payload(target_bytes: int, berichttype: str = "WMO301") -> bytes:
+    """An iWmo 3.2 message of about ``target_bytes`` (whole clients are added until it is reached)."""
+    code, afzender, ontvanger = _FLOWS[berichttype]
+    p = berichttype.lower()
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>'
-        f'<wmo301:Bericht xmlns:wmo301="{_WMO301_NS}" xmlns:iwmo="{_IWMO_NS}">'
-        "<wmo301:Header><wmo301:BerichtCode>414</wmo301:BerichtCode>"
-        "<wmo301:BerichtVersie>3</wmo301:BerichtVersie><wmo301:BerichtSubversie>2</wmo301:BerichtSubversie>"
-        "<wmo301:Afzender>0363</wmo301:Afzender><wmo301:Ontvanger>42420001</wmo301:Ontvanger>"
-        "<wmo301:BerichtIdentificatie><iwmo:Identificatie>BENCH0000001</iwmo:Identificatie>"
-        "<iwmo:Dagtekening>2026-01-01</iwmo:Dagtekening></wmo301:BerichtIdentificatie>"
-        "<wmo301:XsdVersie><iwmo:BasisschemaXsdVersie>1.0.0</iwmo:BasisschemaXsdVersie>"
-        "<iwmo:BerichtXsdVersie>1.0.0</iwmo:BerichtXsdVersie></wmo301:XsdVersie></wmo301:Header>"
+        f'<{p}:Bericht xmlns:{p}="http://www.istandaarden.nl/iwmo/3_2/{p}/schema" xmlns:iwmo="{_IWMO_NS}">'
+        f"<{p}:Header><{p}:BerichtCode>{code}</{p}:BerichtCode>"
+        f"<{p}:BerichtVersie>3</{p}:BerichtVersie><{p}:BerichtSubversie>2</{p}:BerichtSubversie>"
+        f"<{p}:Afzender>{afzender}</{p}:Afzender><{p}:Ontvanger>{ontvanger}</{p}:Ontvanger>"
+        f"<{p}:BerichtIdentificatie><iwmo:Identificatie>BENCH0000001</iwmo:Identificatie>"
+        f"<iwmo:Dagtekening>2026-01-01</iwmo:Dagtekening></{p}:BerichtIdentificatie>"
+        f"<{p}:XsdVersie><iwmo:BasisschemaXsdVersie>1.0.0</iwmo:BasisschemaXsdVersie>"
+        f"<iwmo:BerichtXsdVersie>1.0.0</iwmo:BerichtXsdVersie></{p}:XsdVersie></{p}:Header>"
     )
-    tail = "</wmo301:Bericht>"
+    tail = f"</{p}:Bericht>"
     clients: list[str] = []
     size = len(head) + len(tail)
     for n in itertools.count(1):
-        client = _client(n)
+        client = _client(n, p)
         clients.append(client)
         size += len(client)
         if size >= target_bytes:
@@ -80,28 +90,41 @@ def wmo301(target_bytes: int) -> bytes:
     return (head + "".join(clients) + tail).encode("utf-8")
 
 
-def stuf_di01(envelope_bytes: int) -> bytes:
+def stuf_di01(envelope_bytes: int, berichttype: str = "WMO301") -> bytes:
     """A ggk0210 Di01 heenbericht whose whole envelope is about ``envelope_bytes`` long.
 
     The WMO301 travels base64-encoded (4/3 larger) inside about 1 KB of stuurgegevens.
     """
-    smallest = wmo301(0)
-    overhead = len(_di01(smallest)) - len(smallest) * 4 // 3
-    return _di01(wmo301(max(len(smallest), (envelope_bytes - overhead) * 3 // 4)))
+    smallest = iwmo_payload(0, berichttype)
+    overhead = len(_di01(smallest, berichttype)) - len(smallest) * 4 // 3
+    return _di01(
+        iwmo_payload(max(len(smallest), (envelope_bytes - overhead) * 3 // 4), berichttype), berichttype
+    )
 
 
-def _di01(payload: bytes) -> bytes:
+def _di01(payload: bytes, berichttype: str) -> bytes:
+    """The envelope, with referentienummer _REFERENTIE (replaced per message by body_for)."""
     built = build_di01(
-        zender=Systeem("42420001", "GGk"),
-        ontvanger=Systeem("0363", "WmoBench"),
-        functie="WMO301",
+        zender=Systeem(_FLOWS[berichttype][1], "WmoBench"),
+        ontvanger=Systeem(_FLOWS[berichttype][2], "WmoBench"),
+        functie=berichttype,
         payload=payload,
-        ids=UuidIdGenerator(host="bench.test"),
+        ids=_FixedIds(),
         tijdstip=datetime.now(UTC),
         functie_versie=3,
         functie_subversie=2,
     )
     return built.data
+
+
+class _FixedIds:
+    """IdGenerator giving the seed referentienummer, so the template has a known one to replace."""
+
+    def uuid(self) -> str:
+        return _REFERENTIE
+
+    def message_id(self) -> str:
+        return f"{_REFERENTIE}@bench.test"
 
 
 @dataclass(frozen=True)
@@ -113,7 +136,8 @@ class Template:
     envelope_size: int
 
     def body_for(self, message_id: str) -> bytes:
-        return self.body.replace(_PLACEHOLDER.encode(), message_id.encode())
+        body = self.body.replace(_PLACEHOLDER.encode(), message_id.encode())
+        return body.replace(_REFERENTIE.encode(), str(uuid.uuid4()).encode(), 1)
 
 
 def ebms_template(agreement: Agreement, stuf: bytes, *, sender: Settings) -> Template:
@@ -174,9 +198,11 @@ class MessageMix:
             yield self.next()
 
 
-def build_mix(agreement: Agreement, sender: Settings, *, mixed: bool) -> MessageMix:
-    small = ebms_template(agreement, stuf_di01(SMALL), sender=sender)
-    large = ebms_template(agreement, stuf_di01(LARGE), sender=sender) if mixed else None
+def build_mix(
+    agreement: Agreement, sender: Settings, *, mixed: bool, berichttype: str = "WMO301"
+) -> MessageMix:
+    small = ebms_template(agreement, stuf_di01(SMALL, berichttype), sender=sender)
+    large = ebms_template(agreement, stuf_di01(LARGE, berichttype), sender=sender) if mixed else None
     return MessageMix(small, large)
 
 

@@ -117,3 +117,21 @@ def status_counts(url: str, *, direction: str, kind: str) -> dict[str, int]:
             return {str(s): int(n) for s, n in conn.execute(query)}
     finally:
         engine.dispose()
+
+
+def status_reasons(url: str, *, direction: str, kind: str, limit: int = 3) -> list[str]:
+    """The commonest (status, reason) pairs, to say why messages did not get where expected."""
+    engine = sa.create_engine(url)
+    m = tables.message
+    try:
+        query = (
+            sa.select(m.c.status, m.c.status_reason, sa.func.count().label("n"))
+            .where(m.c.direction == direction, m.c.kind == kind)
+            .group_by(m.c.status, m.c.status_reason)
+            .order_by(sa.desc("n"))
+            .limit(limit)
+        )
+        with engine.connect() as conn:
+            return [f"{n} x {status}: {(reason or '')[:200]}" for status, reason, n in conn.execute(query)]
+    finally:
+        engine.dispose()
