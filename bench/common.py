@@ -153,6 +153,8 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def _numeric(text: str) -> bool:
+    if text == "-":
+        return True  # a missing figure sits where the figures are
     return text.replace(",", "").replace(".", "").replace("-", "").replace("x", "").isdigit()
 
 
