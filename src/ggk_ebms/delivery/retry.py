@@ -41,6 +41,13 @@ def retry_message(database: Database, pk: int, *, now: datetime) -> str:
         return f"message {pk} queued for sending again (job {send_job})"
     if stored.status not in RETRIABLE_INBOUND:
         raise StoreError(f"received message {pk} is {stored.status}; only Failed messages are re-tried")
+    if not any(j.queue == "deliver" for j in jobs):
+        # Refused at the ebMS layer (bad signature, expired, unknown action…): the sender got a
+        # MessageError and may resend; delivering it now would deliver what we refused, maybe twice.
+        raise StoreError(
+            f"received message {pk} was refused with ebMS error {stored.error_code or 'unknown'} and "
+            "never accepted for delivery; it cannot be re-tried"
+        )
     with database.session() as session:
         # One transaction: the message is Received again exactly when its new job exists.
         job_pk: int = session.execute(

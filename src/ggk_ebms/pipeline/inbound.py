@@ -137,7 +137,10 @@ class InboundPipeline:
         self._authenticate(request, agreement, header, theirs)
 
         existing = self._store.find("in", header.message_id)
-        digest = build.content_digest(message, body.attachments)
+        legacy = header.cpa_id in self._settings.legacy_crypto_cpas
+        digest = build.content_digest(
+            message, self._security.fingerprint_parts(body.attachments, legacy=legacy)
+        )
         if existing is not None:
             return self._duplicate(message, existing.content_digest == digest, existing.pk)
 
@@ -162,7 +165,7 @@ class InboundPipeline:
                 body.attachments,
                 sender=context.sender_channel,
                 timestamp=header.timestamp,
-                legacy=header.cpa_id in self._settings.legacy_crypto_cpas,
+                legacy=legacy,
             )
         except EbmsError as exc:
             return self._refuse(request, message, body, digest, [exc], context.sync_reply, ours)
@@ -245,7 +248,9 @@ class InboundPipeline:
         if message.kind in ("Acknowledgment", "MessageError", "Pong", "StatusResponse"):
             log.info("duplicate %s %s dropped", message.kind, header.message_id)
             return Reply.accepted()
-        stored = self._store.response_to(header.message_id, ("Acknowledgment", "MessageError", "Pong"))
+        stored = self._store.response_to(
+            header.message_id, ("Acknowledgment", "MessageError", "Pong", "StatusResponse")
+        )
         log.info("duplicate %s %s: not delivered again", message.kind, header.message_id)
         if stored is None:
             return Reply.accepted()

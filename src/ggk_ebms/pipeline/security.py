@@ -24,10 +24,16 @@ from ggk_ebms.cpa.lookup import ResolvedChannel
 from ggk_ebms.ebms.build import BuiltMessage
 from ggk_ebms.errors import ConfigError, EbmsError, ErrorCode
 from ggk_ebms.mime.related import MimePart
-from ggk_ebms.security.algorithms import encryption_policy, signature_policy
+from ggk_ebms.security.algorithms import (
+    LEGACY_ONLY,
+    OAEP_KEY_TRANSPORTS,
+    WRITABLE_CIPHERS,
+    encryption_policy,
+    signature_policy,
+)
 from ggk_ebms.security.keys import load_private_key
 from ggk_ebms.security.xmldsig import VerifiedSignature, sign_envelope, verify_envelope
-from ggk_ebms.security.xmlenc import decrypt_part, encrypt_part
+from ggk_ebms.security.xmlenc import decrypt_part, encrypt_part, is_encrypted_part
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,34 @@ class MessageSecurity:
             at=timestamp,
         )
         return Opened(plain, verified)
+
+    def fingerprint_parts(self, parts: Sequence[MimePart], *, legacy: bool) -> list[MimePart]:
+        """The parts as plaintext where they are encrypted to us, for the duplicate fingerprint.
+
+        Encryption takes a fresh key each time, so a sender that re-encrypts its resend sends
+        other bytes for the same message; the fingerprint must be over the plaintext (digest
+        §4.2: identical means the same payloads). This is no security decision: the message is
+        still decrypted and verified under its CPA's policy before anything is accepted. A part
+        we cannot decrypt is taken as it came.
+        """
+        if not any(is_encrypted_part(p) for p in parts):
+            return list(parts)
+        accepted = frozenset(
+            WRITABLE_CIPHERS | OAEP_KEY_TRANSPORTS | (LEGACY_ONLY if legacy else frozenset())
+        )
+        plain = []
+        for part in parts:
+            try:
+                plain.append(
+                    decrypt_part(
+                        part, key=self._key("encryption"), allowed_algorithms=accepted, legacy=legacy
+                    )
+                    if is_encrypted_part(part)
+                    else part
+                )
+            except EbmsError:
+                plain.append(part)
+        return plain
 
     # -- out ------------------------------------------------------------------------------------
 
