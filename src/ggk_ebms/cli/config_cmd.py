@@ -25,8 +25,11 @@ from rich.console import Console
 from rich.table import Table
 
 from ggk_ebms.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, Settings, declared, load, shown
+from ggk_ebms.cpa import lookup
+from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.security.keys import key_matches_certificate, load_private_key, passphrase_from_settings
+from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 
 DOCS_FILE: Final = Path("docs/configuration.md")
@@ -227,6 +230,70 @@ def _check_database(settings: Settings) -> Finding:
     )
 
 
+def _check_keys_against_cpas(settings: Settings, database_ok: bool) -> Iterator[Finding]:
+    """Issue 5 (Keys): each configured key must match our certificate in every stored CPA that
+    uses it — the signing key our SigningCertificateRef, the encryption key our
+    EncryptionCertificateRef, the TLS client certificate our ClientCertificateRef."""
+    if not database_ok:
+        return
+    database = Database(settings.effective_database_url)
+    try:
+        stored = CpaRepository(database).list()
+    except GgkEbmsError as exc:
+        yield Finding(ERROR, "CPA keys", f"stored CPAs cannot be read: {exc}")
+        return
+    finally:
+        database.dispose()
+    keys: dict[str, Any] = {}
+    for name in ("signing_key", "encryption_key"):
+        try:
+            keys[name] = load_private_key(
+                getattr(settings, name),
+                passphrase_env=settings.key_passphrase_env,
+                passphrase_file=settings.key_passphrase_file,
+            )
+        except GgkEbmsError:
+            keys[name] = None  # its own check above says why
+    try:
+        tls_client = x509.load_pem_x509_certificate(settings.tls_client_cert.read_bytes()).public_bytes(
+            Encoding.DER
+        )
+    except (OSError, ValueError):
+        tls_client = None
+    for entry in stored:
+        try:
+            agreement = parse_agreement(entry.raw, max_bytes=max(settings.max_cpa_bytes, len(entry.raw)))
+            ours = lookup.own_party(agreement, settings.party_ids)
+            channels = [lookup.resolve_channel(ours, cid) for cid in ours.channels]
+        except GgkEbmsError as exc:
+            yield Finding(WARN, f"CPA {entry.cpa_id}", f"not checked: {exc}")
+            continue
+        problems: list[str] = []
+        for channel in channels:
+            pairs = []
+            if channel.profile.signed:
+                pairs.append(("signing_key", channel.signing_certificate, "SigningCertificateRef"))
+            if channel.profile.encrypted:
+                pairs.append(("encryption_key", channel.encryption_certificate, "EncryptionCertificateRef"))
+            for key_name, certificate, ref in pairs:
+                key = keys[key_name]
+                if key is None or certificate is None or certificate.der is None:
+                    continue
+                if not key_matches_certificate(key, certificate.der):
+                    problems.append(
+                        f"{key_name} does not match our {ref} of channel {channel.channel.channel_id}"
+                    )
+            cert = channel.client_certificate
+            if tls_client and cert is not None and cert.der is not None and cert.der != tls_client:
+                problems.append(
+                    f"tls_client_cert is not our ClientCertificateRef of channel {channel.channel.channel_id}"
+                )
+        if problems:
+            yield Finding(ERROR, f"CPA {entry.cpa_id}", "; ".join(sorted(set(problems))))
+        else:
+            yield Finding(OK, f"CPA {entry.cpa_id}", "our keys and certificates match the CPA")
+
+
 def _check_identity(settings: Settings) -> Iterator[Finding]:
     test_oins = [oin for oin in settings.party_ids if oin.startswith(TEST_OIN_PREFIX)]
     if not settings.party_ids:
@@ -276,7 +343,9 @@ def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     findings.append(_check_key(settings, "signing_key"))
     findings.append(_check_key(settings, "encryption_key"))
     findings += _check_folders(settings)
-    findings.append(_check_database(settings))
+    database = _check_database(settings)
+    findings.append(database)
+    findings += _check_keys_against_cpas(settings, database.level == OK)
     findings += _check_policy(settings)
     dev = _check_dev_material(settings)
     if dev is not None:
