@@ -33,11 +33,19 @@ from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
 from ggk_ebms.ebms.build import content_digest
-from ggk_ebms.errors import CpaError, DuplicateMessageError, GgkEbmsError, StoreError, TransportError
+from ggk_ebms.errors import (
+    CpaError,
+    DuplicateMessageError,
+    EbmsError,
+    GgkEbmsError,
+    StoreError,
+    TransportError,
+)
 from ggk_ebms.pipeline import outbound
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_received
 from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
+from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.security.tls import client_context_from_settings
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
@@ -92,6 +100,7 @@ class SendWorker:
         self.store = MessageStore(database, self.clock)
         self.jobs = JobQueue(database, self.clock)
         self.agreements = AgreementCache(CpaRepository(database), max_cpa_bytes=settings.max_cpa_bytes)
+        self.security = MessageSecurity(settings)
         self._client = client
         self._owns_client = client is None
         self._wake = asyncio.Event()
@@ -233,6 +242,7 @@ class SendWorker:
         if isinstance(result, HttpResult) and 200 <= result.status <= 299:
             sent_references = outbound.references_we_signed(message.envelope)
             signal = outbound.read_response(result, message.message_id, sent_references)
+            signal = await asyncio.to_thread(self._authentic, signal, route)
             if signal is not None and signal.kind is not SignalKind.OTHER:
                 await asyncio.to_thread(self._keep_signal, signal, result.content_type)
         verdict = outbound.business_verdict(
@@ -246,6 +256,29 @@ class SendWorker:
         )
         await self._record(job, message, started, result, verdict)
         await self._apply(job, message, verdict)
+
+    def _authentic(
+        self, signal: outbound.ResponseSignal | None, route: lookup.SendingRoute
+    ) -> outbound.ResponseSignal | None:
+        """A synchronous Ack/MessageError counts only when its signature verifies, if the
+        partner's MSH signal channel signs (digest §7.4); an invalid one is ignored and the
+        retries go on (§4.1)."""
+        if signal is None or signal.kind is SignalKind.OTHER or signal.message is None:
+            return signal
+        try:
+            channel = lookup.msh_signal_channel(route.to_party, signal.message.kind)
+        except CpaError:
+            return signal
+        if not channel.profile.signed:
+            return signal
+        try:
+            self.security.open_inbound(
+                signal.soap, [], sender=channel, timestamp=signal.message.header.timestamp
+            )
+        except EbmsError as exc:
+            log.warning("%s %s ignored: %s", signal.message.kind, signal.message.header.message_id, exc)
+            return outbound.ResponseSignal(SignalKind.OTHER, signal.message, signal.soap)
+        return signal
 
     async def _send_signal(self, job: Job, message: StoredMessage) -> None:
         try:
