@@ -136,13 +136,13 @@ class InboundPipeline:
         theirs = lookup.counterpart(agreement, ours)
         self._authenticate(request, agreement, header, theirs)
 
-        existing = self._store.find("in", header.message_id)
+        # Duplicates (digest §4.2) are found by the store itself, atomically, when the message
+        # is stored (UNIQUE direction+MessageId): no lookup per request on the hot path. The
+        # fingerprint decides, then, whether the copy is identical.
         legacy = header.cpa_id in self._settings.legacy_crypto_cpas
         digest = build.content_digest(
             message, self._security.fingerprint_parts(body.attachments, legacy=legacy)
         )
-        if existing is not None:
-            return self._duplicate(message, existing.content_digest == digest, existing.pk)
 
         now = self._clock.now()
         sync = self._wants_sync(message, theirs)
@@ -240,18 +240,19 @@ class InboundPipeline:
             self._store.find("out", message_id) is not None or self._store.find("in", message_id) is not None
         )
 
-    def _duplicate(self, message: EbmsMessage, identical: bool, existing_pk: int) -> Reply:
-        header = message.header
-        if not identical:
-            # Digest §4.2: same MessageId, other content: no delivery, no Ack.
-            raise fault.message_id_reused_fault(header.message_id)
-        if message.kind in ("Acknowledgment", "MessageError", "Pong", "StatusResponse"):
-            log.info("duplicate %s %s dropped", message.kind, header.message_id)
+    def _duplicate(self, received: NewMessage) -> Reply:
+        """A message with this MessageId is stored already (digest §4.2)."""
+        existing = self._store.find("in", received.message_id)
+        if existing is None or existing.content_digest != received.content_digest:
+            # Same MessageId, other content: no delivery, no Ack.
+            raise fault.message_id_reused_fault(received.message_id)
+        if received.kind in ("Acknowledgment", "MessageError", "Pong", "StatusResponse"):
+            log.info("duplicate %s %s dropped", received.kind, received.message_id)
             return Reply.accepted()
         stored = self._store.response_to(
-            header.message_id, ("Acknowledgment", "MessageError", "Pong", "StatusResponse")
+            received.message_id, ("Acknowledgment", "MessageError", "Pong", "StatusResponse")
         )
-        log.info("duplicate %s %s: not delivered again", message.kind, header.message_id)
+        log.info("duplicate %s %s: not delivered again", received.kind, received.message_id)
         if stored is None:
             return Reply.accepted()
         if stored.sync_reply and stored.envelope:
@@ -418,8 +419,7 @@ class InboundPipeline:
                 send_response_async=outcome.response is not None and not outcome.sync,
             )
         except DuplicateMessageError:
-            # Lost a race with a concurrent copy of the same message: answer as a duplicate.
-            raise SoapFaultError("Message is being processed already, retry later.", "Server") from None
+            return self._duplicate(outcome.message)
         if outcome.response is not None and outcome.sync:
             return Reply.signal(outcome.response.envelope)
         return Reply.accepted()
