@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from ggk_ebms.errors import StoreError
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.jobs import JobQueue, insert_job
 from ggk_ebms.store.messages import UNFINISHED_JOB_STATUSES, MessageStore
-from ggk_ebms.store.tables import job, message
+from ggk_ebms.store.tables import message
 
 RETRIABLE_INBOUND = ("Failed",)
 RETRIABLE_OUTBOUND = ("DeliveryFailed", "Expired", "Failed")
@@ -50,19 +50,7 @@ def retry_message(database: Database, pk: int, *, now: datetime) -> str:
         )
     with database.session() as session:
         # One transaction: the message is Received again exactly when its new job exists.
-        job_pk: int = session.execute(
-            sa.insert(job)
-            .values(
-                queue="deliver",
-                message_pk=pk,
-                status="pending",
-                due_at=now,
-                attempts=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(job.c.pk)
-        ).scalar_one()
+        job_pk = insert_job(session, "deliver", pk, due_at=now, now=now)
         session.execute(
             sa.update(message)
             .where(message.c.pk == pk)

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import StoreError
@@ -70,6 +71,28 @@ def _check_queue(queue: str) -> None:
         raise ValueError(f"unknown queue {queue!r}; known: {', '.join(QUEUES)}")
 
 
+# Built once; the values go in as parameters (SQLAlchemy's compiled cache hits every time).
+_INSERT_JOB = sa.insert(job).returning(job.c.pk)
+
+
+def insert_job(session: Session, queue: str, message_pk: int, *, due_at: datetime, now: datetime) -> int:
+    """Insert a pending job inside the caller's transaction; the one place jobs are created."""
+    _check_queue(queue)
+    pk: int = session.execute(
+        _INSERT_JOB,
+        {
+            "queue": queue,
+            "message_pk": message_pk,
+            "status": "pending",
+            "due_at": due_at,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).scalar_one()
+    return pk
+
+
 class JobQueue:
     """Claim, finish, reschedule and record the attempts of jobs."""
 
@@ -79,23 +102,8 @@ class JobQueue:
 
     def enqueue(self, queue: str, message_pk: int, *, due_at: datetime) -> int:
         """Add a pending job for a stored message (``MessageStore`` does this itself on store)."""
-        _check_queue(queue)
-        now = self.clock.now()
         with self.db.session() as session:
-            pk: int = session.execute(
-                sa.insert(job)
-                .values(
-                    queue=queue,
-                    message_pk=message_pk,
-                    status="pending",
-                    due_at=due_at,
-                    attempts=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(job.c.pk)
-            ).scalar_one()
-        return pk
+            return insert_job(session, queue, message_pk, due_at=due_at, now=self.clock.now())
 
     def claim(
         self,

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import DuplicateMessageError, StoreError
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.jobs import insert_job
 from ggk_ebms.store.tables import (
     DIRECTIONS,
     KINDS,
@@ -117,7 +118,6 @@ _MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(NewMessage))
 # its cache by a fixed key. ``.values(**row)`` would embed every value in the statement and
 # rebuild its cache key per row (issue 7 profile: about a fifth of the pipeline's CPU time).
 _INSERT_MESSAGE = sa.insert(message_table).returning(message_table.c.pk)
-_INSERT_JOB = sa.insert(job)
 _STORED_FIELDS = tuple(f.name for f in dataclasses.fields(StoredMessage))
 _WITHOUT_ENVELOPE = tuple(message_table.c[name] for name in _STORED_FIELDS if name != "envelope")
 
@@ -199,21 +199,8 @@ class MessageStore:
             ],
         )
 
-    def _enqueue(
-        self, session: Session, queue: str, message_pk: int, due_at: datetime, now: datetime
-    ) -> None:
-        session.execute(
-            _INSERT_JOB,
-            {
-                "queue": queue,
-                "message_pk": message_pk,
-                "status": "pending",
-                "due_at": due_at,
-                "attempts": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+    def _enqueue(self, session: Session, queue: str, message_pk: int, due_at: datetime, now: datetime) -> int:
+        return insert_job(session, queue, message_pk, due_at=due_at, now=now)
 
     def _existing_pk(self, session: Session, direction: str, message_id: str) -> int | None:
         return session.execute(
@@ -319,19 +306,7 @@ class MessageStore:
                 .where(message_table.c.pk == pk)
                 .values(status="Created", status_reason=None, error_code=None, updated_at=now)
             )
-            job_pk: int = session.execute(
-                sa.insert(job)
-                .values(
-                    queue="send",
-                    message_pk=pk,
-                    status="pending",
-                    due_at=due_at,
-                    attempts=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(job.c.pk)
-            ).scalar_one()
+            job_pk = insert_job(session, "send", pk, due_at=due_at, now=now)
         return job_pk
 
     def set_status(
