@@ -92,6 +92,11 @@ class Settings:
         "How a TLS client certificate is matched to the From party: 'strict' (the CPA's client "
         "certificate only) or 'cpa-or-oin' (that, or a certificate carrying the From OIN).",
     )
+    gateway_oins: list[str] = setting(
+        [],
+        "OINs of gateways (EB014) whose TLS client certificate may send for the From party of any "
+        "of our CPAs, besides that party's own certificate. Empty: none.",
+    )
     proxy_client_cert_header: str = setting(
         "", "Header a TLS-terminating proxy puts the client certificate in (URL-encoded PEM). Empty: off."
     )
@@ -124,6 +129,11 @@ class Settings:
         "", "Name of an environment variable holding the passphrase of encrypted private keys."
     )
     key_passphrase_file: Path | None = setting(None, "File holding the passphrase of encrypted private keys.")
+    message_id_host: str = setting(
+        "",
+        "Host part of our MessageIds (<uuid>@<host>, EB013): the host name of our endpoint as the "
+        "CPA names it. Empty: the 'host' setting, or this machine's name when that is an address.",
+    )
     # --- sending --------------------------------------------------------------------------------
     worker_enabled: bool = setting(True, "Run the delivery/outbound worker inside `serve`.")
     worker_poll_seconds: float = setting(0.5, "How often an idle worker looks for due jobs.")

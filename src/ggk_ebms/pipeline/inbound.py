@@ -212,6 +212,7 @@ class InboundPipeline:
                     cpa_client_cert_der=der,
                     from_party_id=from_party_id,
                     mode="strict" if self._settings.client_cert_mode == "strict" else "cpa-or-oin",
+                    may_act_for=self._settings.gateway_oins,
                 )
             except SoapFaultError as exc:
                 reasons.append(exc.faultstring)

@@ -8,8 +8,10 @@ worker threads and the database are closed.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
+import socket
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,8 +60,20 @@ class Endpoint:
 
 
 def message_id_host(settings: Settings) -> str:
-    """Host part of our MessageIds: the host of our endpoint (digest EB013, [ref])."""
-    return urlsplit(f"https://{settings.host}").hostname or "localhost"
+    """Host part of our MessageIds (digest EB013: UUID@URI; [ref] uses its endpoint host).
+
+    The ``message_id_host`` setting when given; else the bind host when it is a name; else
+    ``localhost`` for a loopback bind (the dev CPAs' endpoint host) and this machine's name for a
+    wildcard or other address.
+    """
+    if settings.message_id_host:
+        return settings.message_id_host
+    host = urlsplit(f"https://{settings.host}").hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host or socket.getfqdn()
+    return "localhost" if address.is_loopback else socket.getfqdn()
 
 
 async def start_endpoint(
