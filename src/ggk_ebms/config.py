@@ -73,6 +73,12 @@ class Settings:
         "Routing table (TOML) imported at start when no table is stored yet. Later changes: "
         "`ggk-ebms routes import FILE`. The default is the dev table (0363 to var/inbox).",
     )
+    retention_days: int = setting(
+        60,
+        "Received messages in a final state are forgotten after this many days (the GGk portal "
+        "keeps its berichtenlog 60 days), never inside a CPA's duplicate window: max((1 + Retries) "
+        "x RetryInterval, PersistDuration) + 1 day (digest §4.2). 0: keep everything.",
+    )
     # --- server ---------------------------------------------------------------------------------
     host: str = setting("127.0.0.1", "Address the HTTPS server binds to.")
     port: int = setting(8443, "Port of the HTTPS server.")
