@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import DEV_CERTS, GEMEENTE, PROJECT_ROOT, RINIS
-from ggk_ebms.config import Settings
+from ggk_ebms.config import Settings, dump_toml
 
 
 def free_port() -> int:
@@ -57,27 +57,10 @@ def party_settings(party: str, work: Path, db_url: str, cpa_dir: Path, port: int
     return Settings(**{k: v for k, v in values.items() if k in known})
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def write_settings(settings: Settings, path: Path) -> Path:
     """A settings file with every non-None setting (absolute paths) for a server process."""
-    lines = []
-    for name, value in vars(settings).items():
-        if value is None:
-            continue
-        if isinstance(value, Path):
-            value = value.resolve()
-        lines.append(f"{name} = {_toml(value)}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(dump_toml(settings), encoding="utf-8")
     return path
 
 

@@ -9,9 +9,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from ggk_ebms.config import Settings
+from ggk_ebms.config import Settings, dump_toml
 
 
 def free_port() -> int:
@@ -21,26 +20,9 @@ def free_port() -> int:
         return port
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def write_settings(settings: Settings, path: Path) -> Path:
-    """A settings file holding every non-None setting (absolute paths), for a child process."""
-    lines = []
-    for name, value in vars(settings).items():
-        if value is None:
-            continue
-        if isinstance(value, Path):
-            value = value.resolve()
-        lines.append(f"{name} = {_toml(value)}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """A settings file for a child process (``config.dump_toml``)."""
+    path.write_text(dump_toml(settings), encoding="utf-8")
     return path
 
 

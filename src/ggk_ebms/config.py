@@ -315,3 +315,28 @@ def _mask(text: str) -> str:
     if "://" in text:
         return text  # a URL without credentials holds no secret
     return "***"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dump_toml(settings: Settings) -> str:
+    """A settings file that ``load`` reads back as ``settings``: every setting that is not None,
+    paths made absolute (a file is read relative to its own folder). Used to start a server
+    process with given settings (tests, benchmarks)."""
+    lines = []
+    for f in declared():
+        value = getattr(settings, f.name)
+        if value is None:
+            continue
+        if isinstance(value, Path):
+            value = value.resolve()
+        lines.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
