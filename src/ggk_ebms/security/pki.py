@@ -152,6 +152,43 @@ def create_ca(
     return IssuedCertificate(certificate, key)
 
 
+def _issue_leaf(
+    ca: IssuedCertificate,
+    subject: x509.Name,
+    not_before: datetime,
+    not_after: datetime,
+    *,
+    eku: x509.ObjectIdentifier,
+    non_repudiation: bool,
+    alternative_names: Sequence[x509.GeneralName] = (),
+) -> IssuedCertificate:
+    """An end-entity certificate: RSA key, digitalSignature + keyEncipherment (plus
+    nonRepudiation for signing certificates), one extended key usage, optional SANs."""
+    key = generate_key()
+    builder = (
+        _builder(subject, ca, key.public_key(), not_before, not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=non_repudiation,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+    )
+    if alternative_names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(list(alternative_names)), critical=False)
+    return IssuedCertificate(builder.sign(ca.private_key, hashes.SHA256()), key)
+
+
 def issue_server_certificate(
     ca: IssuedCertificate,
     *,
@@ -163,31 +200,17 @@ def issue_server_certificate(
     ip_addresses: Sequence[str] = ("127.0.0.1",),
 ) -> IssuedCertificate:
     """A TLS server certificate (EKU serverAuth) for the given names, OIN in serialNumber."""
-    key = generate_key()
     names: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
     names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
-    certificate = (
-        _builder(labelled_subject(common_name, oin), ca, key.public_key(), not_before, not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .sign(ca.private_key, hashes.SHA256())
+    return _issue_leaf(
+        ca,
+        labelled_subject(common_name, oin),
+        not_before,
+        not_after,
+        eku=ExtendedKeyUsageOID.SERVER_AUTH,
+        non_repudiation=False,
+        alternative_names=names,
     )
-    return IssuedCertificate(certificate, key)
 
 
 def issue_client_certificate(
@@ -204,28 +227,14 @@ def issue_client_certificate(
     the partner wrap the payload key with RSA-OAEP to it (``-e`` profiles; digest §7.1). ``oin=None``
     mints a certificate without OIN, which the client-certificate rule must refuse (digest §9).
     """
-    key = generate_key()
-    certificate = (
-        _builder(labelled_subject(common_name, oin), ca, key.public_key(), not_before, not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca.private_key, hashes.SHA256())
+    return _issue_leaf(
+        ca,
+        labelled_subject(common_name, oin),
+        not_before,
+        not_after,
+        eku=ExtendedKeyUsageOID.CLIENT_AUTH,
+        non_repudiation=True,
     )
-    return IssuedCertificate(certificate, key)
 
 
 @dataclass(frozen=True)
