@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ggk_ebms.api.context import ApiContext
 from ggk_ebms.api.operations import Call, Operation, RouteTable
 from ggk_ebms.api.problem import ProblemError, problem
+from ggk_ebms.errors import StoreUnavailableError
 from ggk_ebms.store.api_tokens import ApiToken, TokenStore
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,11 @@ async def _problems(request: web.Request, handler: Any) -> web.StreamResponse:
     except ProblemError as exc:
         status = exc.status
         return exc.response(instance=request.path)
+    except StoreUnavailableError:
+        # Also reached while checking a token: without the database nothing can be checked,
+        # and 503 tells a monitor (and a retrying client) that it is passing, not a bug.
+        status = 503
+        return problem(503, "the database is not reachable; try again later", instance=request.path)
     except web.HTTPException as exc:
         status = exc.status
         if exc.status < 400:
