@@ -15,12 +15,14 @@ from ebms_adapter_client import (
     EbmsAdapterClient,
     EbmsAdapterClientConfig,
     EbmsBadRequestError,
-    EbMSMessageStatus as EbmsMessageStatus,
     EbmsNotFoundError,
     MessageEventType,
     MessageRequest,
     MessageRequestProperties,
     URLMapping,
+)
+from ebms_adapter_client import (
+    EbMSMessageStatus as EbmsMessageStatus,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,8 +31,6 @@ from tests.endpoint import DEV, GEMEENTE, RINIS
 from tests.outbound_support import GEMEENTE_ACTION, SERVICE, free_port, make_cpa, side_settings, started
 
 pytestmark = pytest.mark.slow
-
-
 
 
 def _client(endpoint, secret: str) -> EbmsAdapterClient:  # type: ignore[no-untyped-def]
@@ -151,6 +151,3 @@ async def _until(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyp
             await asyncio.sleep(0.1)
 
     await asyncio.wait_for(poll(), timeout)
-
-
-

@@ -60,7 +60,13 @@ async def test_ready_follows_the_database(tmp_path: Path, pg_schema_url: str) ->
             status, body = await _ready(endpoint, secret)
             assert status == 200, body
             assert body["status"] == "ready"
-            assert {c["name"] for c in body["checks"]} >= {"database", "migrations", "heartbeats", "cpas", "workers"}
+            assert {c["name"] for c in body["checks"]} >= {
+                "database",
+                "migrations",
+                "heartbeats",
+                "cpas",
+                "workers",
+            }
             await proxy.cut()
             # The token check needs the database too: 503 with the reason either way; live stays up.
             live = await call(endpoint, "GET", "/health/live")
@@ -77,7 +83,7 @@ async def test_ready_follows_the_database(tmp_path: Path, pg_schema_url: str) ->
 async def _until_down(endpoint, secret: str) -> bool:  # type: ignore[no-untyped-def]
     async def poll() -> bool:
         while True:
-            status, headers, body = await call(endpoint, "GET", "/health/ready", secret)
+            status, _, body = await call(endpoint, "GET", "/health/ready", secret)
             if status == 503:
                 document = json.loads(body)
                 return "database" in json.dumps(document)

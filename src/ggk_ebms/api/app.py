@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from ggk_ebms.api.context import ApiContext
-from ggk_ebms.api.operations import Call, Operation, RouteTable
+from ggk_ebms.api.operations import MAX_ID, Call, Operation, RouteTable
 from ggk_ebms.api.problem import ProblemError, problem
 from ggk_ebms.errors import StoreUnavailableError
 from ggk_ebms.store.api_tokens import ApiToken, TokenStore
@@ -136,10 +136,9 @@ def _wrap(op: Operation) -> Any:
         call = Call(request, ctx, token)
         for name, kind in op.path_types.items():
             if kind is int:
-                try:
-                    int(request.match_info[name])
-                except ValueError:
-                    raise ProblemError(400, f"{name} must be an integer") from None
+                value = request.match_info[name]
+                if not value.isdigit() or int(value) > MAX_ID:
+                    raise ProblemError(400, f"{name} must be an integer from 0 to {MAX_ID}")
         if op.query is not None:
             call.query = _query(op.query, request)
         if op.body is not None or op.raw_body is not None:

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from ggk_ebms import __version__
-from ggk_ebms.api.operations import Operation
+from ggk_ebms.api.operations import MAX_ID, Operation
 from ggk_ebms.api.problem import PROBLEM_TYPE, Problem
 
 _REF = "#/components/schemas/{model}"
@@ -35,7 +35,7 @@ def _parameters(op: Operation, defs: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 0}
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}
                 if kind is int
                 else {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
             }

@@ -42,6 +42,8 @@ class Call:
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 
+# Integer path parameters are primary keys: a bigint at most.
+MAX_ID = 2**63 - 1
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
 
