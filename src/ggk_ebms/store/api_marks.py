@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.errors import StoreError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import api_mark, message
 
@@ -82,8 +83,10 @@ class MarkStore:
                 session.execute(
                     sa.insert(api_mark).values(message_pk=message_pk, what=what, marked_at=self.clock.now())
                 )
-        except exc.IntegrityError:
-            return False
+        except StoreError as error:  # Database.session translates the IntegrityError
+            if isinstance(error.__cause__, exc.IntegrityError):
+                return False
+            raise
         return True
 
     def is_marked(self, message_pk: int, what: str) -> bool:

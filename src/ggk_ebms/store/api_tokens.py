@@ -100,8 +100,10 @@ class TokenStore:
                         expires_at=expires_at,
                     )
                 )
-        except exc.IntegrityError:
-            raise StoreError(f"a token called {name!r} exists already") from None
+        except StoreError as error:  # Database.session translates the IntegrityError
+            if isinstance(error.__cause__, exc.IntegrityError):
+                raise StoreError(f"a token called {name!r} exists already") from None
+            raise
         token = self.find_by_name(name)
         assert token is not None
         return token, secret
