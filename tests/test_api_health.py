@@ -90,3 +90,38 @@ async def _until_down(endpoint, secret: str) -> bool:  # type: ignore[no-untyped
             await asyncio.sleep(0.2)
 
     return await asyncio.wait_for(poll(), 60)
+
+
+async def test_ready_reports_a_silent_worker(tmp_path: Path) -> None:
+    from ggk_ebms.store.heartbeats import HeartbeatStore
+    from tests.outbound_support import free_port, make_cpa, side_settings, started
+
+    g_port = free_port()
+    _, cpa = make_cpa(g_port, free_port())
+    settings = side_settings(
+        "gemeente", tmp_path, f"sqlite:///{tmp_path / 'g.db'}", cpa, g_port, api_heartbeat_seconds=0.2
+    )
+    async with started(settings) as endpoint:
+        secret = token(endpoint, "monitor", "read")
+        store = HeartbeatStore(endpoint.database)
+
+        async def beating() -> None:
+            while not any(b.kind == "worker" for b in await asyncio.to_thread(store.all)):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(beating(), 30)
+        body = await _until_status(endpoint, secret, 200)
+        assert next(c for c in body["checks"] if c["name"] == "workers")["detail"] == "1 running"
+        # A worker elsewhere that stopped beating (its process died) makes us not ready.
+        old = endpoint.database
+        with old.session() as session:
+            session.execute(
+                sa.text(
+                    "INSERT INTO worker_heartbeat (name, kind, beat_at) VALUES ('other/worker', 'worker', :t)"
+                ),
+                {"t": datetime(2026, 1, 1)},
+            )
+        status, body = await _ready(endpoint, secret)
+        assert status == 503
+        heartbeats = next(c for c in body["checks"] if c["name"] == "heartbeats")
+        assert not heartbeats["ok"] and "other/worker" in heartbeats["detail"]
