@@ -156,3 +156,53 @@ def test_marks_are_set_once(db: Database) -> None:
     marks = MarkStore(db)
     assert marks.mark(pk, "event") and not marks.mark(pk, "event")
     assert marks.is_marked(pk, "event") and not marks.is_marked(pk, "message")
+
+
+def test_metrics_render_from_the_store(db: Database) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from ggk_ebms.api.metrics import ApiMetrics
+    from ggk_ebms.config import Settings
+    from ggk_ebms.store.messages import MessageStore, NewMessage
+    from tests.endpoint import DEV
+
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    MessageStore(db).submit(
+        NewMessage(
+            direction="out",
+            message_id="m-1@test",
+            cpa_id="cpa-1",
+            conversation_id="c",
+            from_party_id="a",
+            to_party_id="b",
+            service="s",
+            action="Di01",
+            kind="business",
+            timestamp=now,
+            status="Created",
+        ),
+        [],
+        due_at=now,
+    )
+    settings = Settings(
+        tls_server_cert=DEV / "gemeente" / "server.pem", tls_client_cert=DEV / "gemeente" / "client.pem"
+    )
+    metrics = ApiMetrics(settings, db, lambda: now + timedelta(seconds=90))
+    metrics.latency.labels("GET", "/api/v1/cpas", "200").observe(0.01)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    [stored] = families["ggk_ebms_messages"].samples
+    assert stored.labels == {"direction": "out", "cpa_id": "cpa-1", "action": "Di01", "status": "Created"}
+    assert stored.value == 1.0
+    [depth] = families["ggk_ebms_queue_depth"].samples
+    assert depth.labels == {"queue": "send", "status": "pending"} and depth.value == 1.0
+    [age] = families["ggk_ebms_queue_oldest_job_age_seconds"].samples
+    assert age.value >= 0.0
+    days = {s.labels["name"]: s.value for s in families["ggk_ebms_certificate_expiry_days"].samples}
+    assert set(days) == {"tls_server_cert", "tls_client_cert"} and all(d > 0 for d in days.values())
+    assert families["ggk_ebms_database_up"].samples[0].value == 1.0
+    assert any(
+        s.name == "ggk_ebms_api_request_seconds_count"
+        for s in families["ggk_ebms_api_request_seconds"].samples
+    )
