@@ -206,3 +206,18 @@ def test_metrics_render_from_the_store(db: Database) -> None:
         s.name == "ggk_ebms_api_request_seconds_count"
         for s in families["ggk_ebms_api_request_seconds"].samples
     )
+
+
+def test_api_listener_uses_tls_off_loopback() -> None:
+    from ggk_ebms.api.server import api_ssl_context
+    from ggk_ebms.config import Settings
+    from tests.endpoint import DEV
+
+    certs = {
+        "tls_server_cert": DEV / "gemeente" / "server.pem",
+        "tls_server_key": DEV / "gemeente" / "server-key.pem",
+    }
+    assert api_ssl_context(Settings(api_host="127.0.0.1", **certs)) is None
+    assert api_ssl_context(Settings(api_host="::1", **certs)) is None
+    assert api_ssl_context(Settings(api_host="0.0.0.0", **certs)) is not None
+    assert api_ssl_context(Settings(api_host="127.0.0.1", api_tls="always", **certs)) is not None

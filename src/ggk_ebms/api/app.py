@@ -7,12 +7,13 @@ is RFC 9457 problem+json (``api.problem``), including aiohttp's own 404/405.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -73,8 +74,6 @@ async def authenticate(ctx: ApiContext, request: web.Request) -> ApiToken:
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:
-    import asyncio
-
     return await asyncio.to_thread(fn, *args)
 
 
@@ -116,8 +115,10 @@ def _query(model: type[BaseModel], request: web.Request) -> BaseModel:
 
 
 def _is_list(annotation: Any) -> bool:
-    text = str(annotation)
-    return text.startswith("list[") or "list[" in text
+    """list[X] or list[X] | None: a query parameter that may repeat."""
+    if get_origin(annotation) is list:
+        return True
+    return any(get_origin(arg) is list for arg in get_args(annotation))
 
 
 def _wrap(op: Operation) -> Any:

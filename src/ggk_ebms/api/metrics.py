@@ -123,7 +123,7 @@ class StoreCollector(Collector):
             first: dict[str, datetime] = {}
             for queue, status, count, created in jobs:
                 depth.add_metric([queue, status], float(count))
-                created_at = _aware(created)
+                created_at: datetime | None = created
                 if created_at is not None and (queue not in first or created_at < first[queue]):
                     first[queue] = created_at
             for queue, created_at in first.items():
@@ -143,13 +143,9 @@ class StoreCollector(Collector):
             for name, kind, beat_at in session.execute(
                 sa.select(worker_heartbeat.c.name, worker_heartbeat.c.kind, worker_heartbeat.c.beat_at)
             ).all():
-                beat = _aware(beat_at)
-                if beat is not None:
-                    beats.add_metric([f"{kind}:{name}"], max(0.0, (now - beat).total_seconds()))
+                beats.add_metric([f"{kind}:{name}"], max(0.0, (now - beat_at).total_seconds()))
         for cpa_id, end_at, raw in stored:
-            end = _aware(end_at)
-            if end is not None:
-                cpa_days.add_metric([cpa_id], _days(end, now))
+            cpa_days.add_metric([cpa_id], _days(end_at, now))
             for label, der in _cpa_certificates(bytes(raw), self.settings.max_cpa_bytes):
                 cert_days.add_metric([f"cpa:{cpa_id}", label], _days(_not_after(der), now))
         for setting_name in ("tls_server_cert", "tls_client_cert"):
@@ -162,10 +158,6 @@ class StoreCollector(Collector):
         up = GaugeMetricFamily("ggk_ebms_database_up", "1 when the last scrape could read the database")
         up.add_metric([], 1.0)
         yield from (messages, signals, depth, oldest, failures, cpa_days, cert_days, beats, up)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value
 
 
 def _not_after(der: bytes) -> datetime:

@@ -8,6 +8,7 @@ body validation (pydantic models), the JSON encoding of the answer, the OpenAPI 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,12 @@ MAX_ID = 2**63 - 1
 _PATH_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
 
+@functools.cache
+def _adapter(tp: Any) -> TypeAdapter[Any]:
+    # Building a TypeAdapter compiles a serializer: once per response type, not per request.
+    return TypeAdapter(tp)
+
+
 @dataclass(frozen=True)
 class Operation:
     method: str
@@ -75,8 +82,7 @@ class Operation:
         return _PATH_PARAM.sub(lambda m: "{" + m.group(1) + "}", self.path)
 
     def encode(self, value: Any) -> bytes:
-        adapter: TypeAdapter[Any] = TypeAdapter(self.response)
-        return adapter.dump_json(value, by_alias=True, exclude_none=False)
+        return _adapter(self.response).dump_json(value, by_alias=True, exclude_none=False)
 
 
 def json_response(op: Operation, value: Any, status: int | None = None) -> web.Response:
