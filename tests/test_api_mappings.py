@@ -13,7 +13,7 @@ from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.mappings import MappingStore
 from ggk_ebms.store.messages import MessageStore
 from tests.api_support import call, token
-from tests.endpoint import GEMEENTE
+from tests.endpoint import GEMEENTE, RINIS
 from tests.outbound_support import (
     GEMEENTE_ACTION,
     SERVICE,
@@ -65,6 +65,10 @@ async def test_url_mapping_redirects_the_sender(tmp_path: Path) -> None:
         message_id = body.decode()
         assert await eventually(lambda: _final(us.database, message_id), what="final") == "Delivered"
         assert MessageStore(partner.database).find("in", message_id) is not None
+        # A Ping follows the mapping too.
+        ping = f"/service/rest/v19/ebms/ping/{cpa_id}/from/{GEMEENTE}/to/{RINIS}"
+        status, _, body = await call(us, "POST", ping, secret)
+        assert status == 204, body
 
 
 async def test_certificate_mapping_changes_the_expected_server_certificate(tmp_path: Path) -> None:

@@ -261,13 +261,11 @@ class SendWorker:
     def _mapped(self, cpa_id: str, channel: Any) -> tuple[str, Any]:
         """The endpoint and server certificate to use: the CPA's, unless an operator mapped
         them elsewhere (URL and certificate mappings of the management API, docs/api.md)."""
-        mappings = MappingStore(self.database)
-        url = mappings.map_url(channel.endpoint_uri or "")
         certificate = channel.server_certificate
-        if certificate is not None and certificate.der is not None:
-            mapped = mappings.map_certificate(certificate.der, cpa_id)
-            if mapped != certificate.der:
-                certificate = dataclasses.replace(certificate, der=mapped)
+        der = certificate.der if certificate is not None else None
+        url, mapped = MappingStore(self.database).apply(channel.endpoint_uri or "", der, cpa_id)
+        if certificate is not None and mapped != der:
+            certificate = dataclasses.replace(certificate, der=mapped)
         return url, certificate
 
     def _authentic(

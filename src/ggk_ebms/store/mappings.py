@@ -128,3 +128,11 @@ class MappingStore:
             ).all()
         by_cpa = {row.cpa_id: bytes(row.destination) for row in rows}
         return by_cpa.get(cpa_id) or by_cpa.get("") or der
+
+    def apply(self, url: str, server_cert_der: bytes | None, cpa_id: str) -> tuple[str, bytes | None]:
+        """Where to post for CPA ``cpa_id`` and which server certificate to expect there, after
+        the URL and certificate mappings (the sender and the ping both go through this)."""
+        mapped_url = self.map_url(url)
+        if server_cert_der is None:
+            return mapped_url, None
+        return mapped_url, self.map_certificate(server_cert_der, cpa_id)
