@@ -196,6 +196,16 @@ class EventQuery(Paging):
     cpa_id: str | None = Field(default=None, max_length=255)
 
 
+class StufOutcome(BaseModel):
+    """StUF-GGk stuurgegevens of the message: berichtcode Fo01 is a refusal (fout_code says
+    why), a Di01 with a retour berichttype is the answer to an earlier heenbericht."""
+
+    berichtcode: str
+    berichttype: str | None
+    fout_code: str | None
+    cross_refnummer: str | None
+
+
 class EventModel(BaseModel):
     message_id: str
     type: EventType
@@ -205,6 +215,7 @@ class EventModel(BaseModel):
     action: str
     at: datetime
     processed: bool
+    stuf: StufOutcome | None
 
 
 class SettingModel(BaseModel):
@@ -482,6 +493,14 @@ async def list_events(call: Call) -> Any:
                     action=row.action,
                     at=row.updated_at,
                     processed=bool(row.event_marked),
+                    stuf=None
+                    if row.berichtcode is None
+                    else StufOutcome(
+                        berichtcode=row.berichtcode,
+                        berichttype=row.berichttype,
+                        fout_code=row.fout_code,
+                        cross_refnummer=row.cross_refnummer,
+                    ),
                 )
             )
     # The total of an event feed is not counted (it moves while a client pages); -1 says so.

@@ -19,7 +19,7 @@ from sqlalchemy import exc
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import StoreError
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.tables import api_mark, message
+from ggk_ebms.store.tables import api_mark, message, stuf_message
 
 # The ebms-core REST v19 message filter: query parameter -> message column.
 FILTER_COLUMNS: Final[Mapping[str, str]] = {
@@ -46,6 +46,12 @@ class EventRow:
     action: str
     updated_at: Any
     event_marked: bool
+    # StUF-GGk stuurgegevens when the message carried a StUF envelope: a Fo01 (refusal) or a
+    # retour is a business outcome an application wants to see in the feed.
+    berichtcode: str | None = None
+    berichttype: str | None = None
+    fout_code: str | None = None
+    cross_refnummer: str | None = None
 
 
 def _marked(what: str) -> sa.Exists:
@@ -129,6 +135,13 @@ class MarkStore:
             message.c.action,
             message.c.updated_at,
             marked.label("event_marked"),
+            stuf_message.c.berichtcode,
+            stuf_message.c.berichttype,
+            stuf_message.c.fout_code,
+            stuf_message.c.cross_refnummer,
+        )
+        query = query.select_from(
+            message.outerjoin(stuf_message, stuf_message.c.message_pk == message.c.pk)
         ).where(condition)
         if unprocessed_only:
             query = query.where(~marked)
