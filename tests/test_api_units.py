@@ -221,3 +221,21 @@ def test_api_listener_uses_tls_off_loopback() -> None:
     assert api_ssl_context(Settings(api_host="::1", **certs)) is None
     assert api_ssl_context(Settings(api_host="0.0.0.0", **certs)) is not None
     assert api_ssl_context(Settings(api_host="127.0.0.1", api_tls="always", **certs)) is not None
+
+
+async def test_api_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    from ggk_ebms.errors import ConfigError
+    from tests.endpoint import cpa_folder, party_settings, running
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        settings = party_settings(
+            "gemeente", tmp_path, f"sqlite:///{tmp_path / 'g.db'}", cpa_folder(tmp_path), api_port=taken
+        )
+        with pytest.raises(ConfigError, match=f"management API cannot listen on 127.0.0.1:{taken}"):
+            async with running(settings):
+                pass

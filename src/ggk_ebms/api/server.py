@@ -28,6 +28,7 @@ from ggk_ebms.api.operations import Call, Operation, RouteTable
 from ggk_ebms.api.ratelimit import RateLimiter
 from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
+from ggk_ebms.errors import ConfigError
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.security.keys import passphrase_from_settings
 from ggk_ebms.security.tls import MINIMUM_VERSION
@@ -174,7 +175,14 @@ async def start_api(
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.api_host, settings.api_port, ssl_context=context, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        where = f"{settings.api_host}:{settings.api_port}"
+        raise ConfigError(
+            f"the management API cannot listen on {where}: {exc.strerror or exc} (settings api_host/api_port)"
+        ) from None
     port = settings.api_port
     server = site._server
     if port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]

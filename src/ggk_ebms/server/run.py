@@ -122,6 +122,19 @@ async def start_endpoint(
         proxy_allowlist=settings.proxy_allowlist,
     )
     context = server_context_from_settings(settings)
+    worker_tasks: list[asyncio.Task[None]] = []
+    api = None
+    if settings.api_enabled:
+        # The management API (docs/api.md) on its own listener, up before the ebMS port opens:
+        # once a partner (or a test) can reach us, the whole endpoint is running.
+        api = await start_api(
+            settings,
+            database,
+            agreements=agreements,
+            clock=SystemClock(),
+            ids=UuidIdGenerator(host=message_id_host(settings)),
+            workers=lambda: worker_tasks,
+        )
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
     await runner.setup()
     # With several server processes on one port (setting 'processes') each binds with
@@ -134,7 +147,12 @@ async def start_endpoint(
         reuse_address=True,
         reuse_port=settings.processes > 1 or None,
     )
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        if api is not None:
+            await api.stop()
+        raise
     port = settings.port
     server = site._server  # the asyncio Server: tells the real port when 0 was asked for
     if port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
@@ -142,19 +160,10 @@ async def start_endpoint(
     background: list[asyncio.Task[None]] = [
         asyncio.create_task(w(database), name=worker_kind(w)) for w in (workers or [])
     ]
-    worker_tasks = list(background)
-    api = None
-    if settings.api_enabled:
-        # The management API (docs/api.md) on its own listener; the heartbeat task makes this
-        # process's workers visible to /health/ready of every process sharing the database.
-        api = await start_api(
-            settings,
-            database,
-            agreements=agreements,
-            clock=SystemClock(),
-            ids=UuidIdGenerator(host=message_id_host(settings)),
-            workers=lambda: worker_tasks,
-        )
+    worker_tasks.extend(background)
+    if worker_tasks:
+        # Heartbeats make this process's workers visible to /health/ready of every process
+        # sharing the database (docs/api.md, "Health").
         background.append(
             asyncio.create_task(heartbeat_task(settings, SystemClock(), lambda: worker_tasks)(database))
         )
