@@ -47,8 +47,8 @@ def _received(database, message_id: str, berichtcode: str, fout_code: str | None
     return int(pk)
 
 
-async def test_events_feed_carries_stuf_outcomes(tmp_path: Path) -> None:
-    settings = party_settings("gemeente", tmp_path, f"sqlite:///{tmp_path / 'g.db'}", cpa_folder(tmp_path))
+async def test_events_feed_carries_stuf_outcomes(tmp_path: Path, db_url: str) -> None:
+    settings = party_settings("gemeente", tmp_path, db_url, cpa_folder(tmp_path))
     async with running(settings) as endpoint:
         _received(endpoint.database, "fo01@test", "Fo01", "StUF055")
         _received(endpoint.database, "di01@test", "Di01", None)
@@ -68,6 +68,14 @@ async def test_events_feed_carries_stuf_outcomes(tmp_path: Path) -> None:
         assert status == 204
         status, _, body = await call(endpoint, "GET", "/api/v1/events?unprocessed=true", app)
         assert [e["message_id"] for e in json.loads(body)["items"]] == ["di01@test"]
+        status, _, body = await call(
+            endpoint, "GET", "/service/rest/v19/ebms/events/unprocessed?eventTypes=RECEIVED", app
+        )
+        assert json.loads(body) == [{"messageId": "di01@test", "type": "RECEIVED"}]
+        status, _, body = await call(
+            endpoint, "GET", "/service/rest/v19/ebms/messages/unprocessed?cpaId=cpa-1", app
+        )
+        assert sorted(json.loads(body)) == ["di01@test", "fo01@test"]
         status, _, body = await call(endpoint, "GET", "/api/v1/messages?direction=in&limit=1", app)
         page = json.loads(body)
         assert (
