@@ -93,3 +93,54 @@ async def test_body_limit_and_unknown_routes_are_problems(tmp_path: Path) -> Non
         _problem(*await call(endpoint, "POST", "/api/v1/cpas/validate", secret, data=b"x" * 5000), 413)
         _problem(*await call(endpoint, "GET", "/api/v1/nothing-here", secret), 404)
         _problem(*await call(endpoint, "GET", "/api/v1/messages?limit=0", secret), 400)
+
+
+async def test_client_certificate_mapped_to_scopes(tmp_path: Path) -> None:
+    import ssl
+
+    import aiohttp
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ggk_ebms.api.certs import fingerprint
+    from tests import peer
+    from tests.api_support import api_url
+    from tests.endpoint import DEV
+
+    der = x509.load_pem_x509_certificate((DEV / "rinis" / "client.pem").read_bytes()).public_bytes(
+        Encoding.DER
+    )
+    settings = party_settings(
+        "gemeente",
+        tmp_path,
+        f"sqlite:///{tmp_path / 'g.db'}",
+        cpa_folder(tmp_path),
+        api_tls="always",
+        api_client_certificates=[f"{fingerprint(der)}=read"],
+    )
+    async with running(settings) as endpoint:
+
+        async def get(path: str, party: str | None) -> int:
+            context = (
+                peer.client_ssl(party) if party else ssl.create_default_context(cafile=str(DEV / "ca.pem"))
+            )
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(api_url(endpoint) + path, ssl=context) as r,
+            ):
+                return r.status
+
+        assert await get("/api/v1/cpas", "rinis") == 200
+        assert await get("/api/v1/settings", "rinis") == 403  # operate is not among its scopes
+        assert await get("/api/v1/cpas", "gemeente") == 401  # a genuine certificate, but not listed
+        assert await get("/api/v1/cpas", None) == 401  # no certificate, no token
+
+
+def test_client_certificate_setting_is_checked() -> None:
+    from ggk_ebms.api.certs import parse_client_certificates
+    from ggk_ebms.errors import ConfigError
+
+    assert parse_client_certificates(["AB" * 32 + "=read,send"]) == {"ab" * 32: frozenset({"read", "send"})}
+    for wrong in ("abc=read", "ab" * 32 + "=root", "ab" * 32):
+        with pytest.raises(ConfigError, match="api_client_certificates"):
+            parse_client_certificates([wrong])

@@ -198,6 +198,12 @@ class Settings:
         "Largest request body the management API accepts (a message with base64 content is 4/3 "
         "of its size).",
     )
+    api_client_certificates: list[str] = setting(
+        [],
+        "Client certificates that may use the management API instead of a token, each as "
+        "'<SHA-256 fingerprint of the DER certificate, hex>=<scope>,<scope>'. Needs TLS on the API; "
+        "the certificate must chain to tls_trust_store.",
+    )
     api_rate_per_second: float = setting(20.0, "Requests per second each API token may make on average.")
     api_rate_burst: int = setting(100, "Requests an API token may make at once before the rate applies.")
     api_heartbeat_seconds: float = setting(
@@ -313,6 +319,9 @@ def load(
         raise ConfigError(
             f"setting 'client_cert_mode' must be 'strict' or 'cpa-or-oin', not {settings.client_cert_mode!r}"
         )
+    from ggk_ebms.api.certs import parse_client_certificates  # the one parser of the setting
+
+    parse_client_certificates(settings.api_client_certificates)
     if settings.api_tls not in ("auto", "always"):
         raise ConfigError(f"setting 'api_tls' must be 'auto' or 'always', not {settings.api_tls!r}")
     return settings

@@ -18,6 +18,7 @@ from typing import Any, get_args, get_origin
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from ggk_ebms.api.certs import fingerprint
 from ggk_ebms.api.context import ApiContext
 from ggk_ebms.api.operations import MAX_ID, Call, Operation, RouteTable
 from ggk_ebms.api.problem import ProblemError, problem
@@ -59,6 +60,10 @@ def allowed(token: ApiToken, scope: str) -> bool:
 async def authenticate(ctx: ApiContext, request: web.Request) -> ApiToken:
     secret = _secret(request.headers.get("Authorization"))
     unauthorized = {"WWW-Authenticate": _REALM}
+    if secret is None and "Authorization" not in request.headers:
+        by_certificate = _certificate_token(ctx, request)
+        if by_certificate is not None:
+            return by_certificate
     if secret is None:
         raise ProblemError(
             401, "an API token is required (Authorization: Bearer <token>)", headers=unauthorized
@@ -71,6 +76,31 @@ async def authenticate(ctx: ApiContext, request: web.Request) -> ApiToken:
     if token.last_used_at is None or now - token.last_used_at > _TOUCH_EVERY:
         await _in_thread(store.touch, token.pk)
     return token
+
+
+def _certificate_token(ctx: ApiContext, request: web.Request) -> ApiToken | None:
+    """A token-like identity for a verified client certificate listed in api_client_certificates."""
+    if not ctx.client_certificates or request.transport is None:
+        return None
+    ssl_object = request.transport.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if not der:
+        return None
+    digest = fingerprint(der)
+    scopes = ctx.client_certificates.get(digest)
+    if scopes is None:
+        return None
+    now = ctx.clock.now()
+    return ApiToken(
+        pk=0,
+        name=f"certificate:{digest[:16]}",
+        prefix="",
+        scopes=scopes,
+        created_at=now,
+        expires_at=None,
+        revoked_at=None,
+        last_used_at=now,
+    )
 
 
 async def _in_thread(fn: Any, *args: Any) -> Any:

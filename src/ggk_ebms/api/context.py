@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ggk_ebms.api.metrics import ApiMetrics
@@ -25,3 +25,5 @@ class ApiContext:
     metrics: ApiMetrics
     # The worker tasks of this process (send, deliver, retention): /health/ready checks them.
     workers: Callable[[], list[asyncio.Task[None]]] = field(default=lambda: [])
+    # SHA-256 fingerprint of a client certificate -> its scopes (setting api_client_certificates).
+    client_certificates: Mapping[str, frozenset[str]] = field(default_factory=dict)

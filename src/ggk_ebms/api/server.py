@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from ggk_ebms.api import v1, v19
 from ggk_ebms.api.app import create_api_app
+from ggk_ebms.api.certs import parse_client_certificates
 from ggk_ebms.api.context import ApiContext
 from ggk_ebms.api.health import as_body, readiness
 from ggk_ebms.api.metrics import ApiMetrics
@@ -132,6 +133,10 @@ def api_ssl_context(settings: Settings) -> ssl.SSLContext | None:
     context.load_cert_chain(
         settings.tls_server_cert, settings.tls_server_key, password=lambda: passphrase or b""
     )
+    if settings.api_client_certificates:
+        # Optional: a client without a certificate still authenticates with a token.
+        context.load_verify_locations(cafile=settings.tls_trust_store)
+        context.verify_mode = ssl.CERT_OPTIONAL
     return context
 
 
@@ -169,6 +174,7 @@ async def start_api(
         limiter=RateLimiter(settings.api_rate_per_second, settings.api_rate_burst),
         metrics=ApiMetrics(settings, database, clock.now),
         workers=workers,
+        client_certificates=parse_client_certificates(settings.api_client_certificates),
     )
     app = create_api_app(ctx, route_table())
     context = api_ssl_context(settings)
