@@ -201,6 +201,19 @@ def test_metrics_render_from_the_store(db: Database) -> None:
     assert age.value >= 0.0
     days = {s.labels["name"]: s.value for s in families["ggk_ebms_certificate_expiry_days"].samples}
     assert set(days) == {"tls_server_cert", "tls_client_cert"} and all(d > 0 for d in days.values())
+    # A stored CPA adds its end and every certificate in it (parsed once per CPA digest).
+    from ggk_ebms.cpa.parse import parse_agreement
+    from ggk_ebms.store.cpas import CpaRepository
+    from tests.endpoint import PROJECT_ROOT
+
+    agreement = parse_agreement((PROJECT_ROOT / "cpa" / "dev-osb-rm.xml").read_bytes())
+    CpaRepository(db).add_agreement(agreement)
+    for _ in range(2):
+        families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+        [cpa_end] = families["ggk_ebms_cpa_expiry_days"].samples
+        assert cpa_end.labels == {"cpa_id": agreement.cpa_id} and cpa_end.value > 0
+        sources = {s.labels["source"] for s in families["ggk_ebms_certificate_expiry_days"].samples}
+        assert sources == {"settings", f"cpa:{agreement.cpa_id}"}
     assert families["ggk_ebms_database_up"].samples[0].value == 1.0
     assert any(
         s.name == "ggk_ebms_api_request_seconds_count"

@@ -44,6 +44,8 @@ class StoreCollector(Collector):
         self.settings = settings
         self.database = database
         self.now = now
+        # CPA sha256 -> (certificate label, notAfter) of each certificate in it.
+        self._certificates: dict[str, list[tuple[str, datetime]]] = {}
 
     def collect(self) -> Iterator[Metric]:
         try:
@@ -139,15 +141,26 @@ class StoreCollector(Collector):
                 totals[reason] = totals.get(reason, 0.0) + float(count)
             for reason, count in sorted(totals.items()):
                 failures.add_metric([reason], count)
-            stored = session.execute(sa.select(cpa.c.cpa_id, cpa.c.end_at, cpa.c.raw)).all()
+            stored = session.execute(sa.select(cpa.c.cpa_id, cpa.c.end_at, cpa.c.sha256)).all()
+            # Parsing every CPA per scrape cost ~8 ms each: certificates are kept per CPA digest.
+            missing = [digest for _, _, digest in stored if digest not in self._certificates]
+            if missing:
+                for digest, raw in session.execute(
+                    sa.select(cpa.c.sha256, cpa.c.raw).where(cpa.c.sha256.in_(missing))
+                ).all():
+                    self._certificates[digest] = [
+                        (label, _not_after(der))
+                        for label, der in _cpa_certificates(bytes(raw), self.settings.max_cpa_bytes)
+                    ]
+            self._certificates = {d: self._certificates[d] for _, _, d in stored if d in self._certificates}
             for name, kind, beat_at in session.execute(
                 sa.select(worker_heartbeat.c.name, worker_heartbeat.c.kind, worker_heartbeat.c.beat_at)
             ).all():
                 beats.add_metric([f"{kind}:{name}"], max(0.0, (now - beat_at).total_seconds()))
-        for cpa_id, end_at, raw in stored:
+        for cpa_id, end_at, digest in stored:
             cpa_days.add_metric([cpa_id], _days(end_at, now))
-            for label, der in _cpa_certificates(bytes(raw), self.settings.max_cpa_bytes):
-                cert_days.add_metric([f"cpa:{cpa_id}", label], _days(_not_after(der), now))
+            for label, not_after in self._certificates.get(digest, []):
+                cert_days.add_metric([f"cpa:{cpa_id}", label], _days(not_after, now))
         for setting_name in ("tls_server_cert", "tls_client_cert"):
             path: Path = getattr(self.settings, setting_name)
             try:
