@@ -178,9 +178,43 @@ class Settings:
         "zender/applicatie in the StUF envelopes and Fo01s we build (3-50 characters, no version).",
     )
     fo01_codes: list[str] = setting(
-        ["StUF055", "StUF010", "StUF037", "StUF040", "StUF052", "StUF016"],
-        "Refusals answered with a Fo01 to the sender. The GGk spec names StUF055 only; the others "
-        "need agreement with BIDN (else: message Failed and an operator alerted, no Fo01).",
+        [
+            "StUF055",
+            "StUF010",
+            "StUF037",
+            "StUF040",
+            "StUF052",
+            "StUF016",
+            "IB001",
+            "IB002",
+            "IB003",
+            "IB004",
+            "IB005",
+            "IB006",
+            "IB007",
+            "IB010",
+            "IB014",
+            "IB016",
+            "IB023",
+        ],
+        "Refusals answered with a Fo01 to the sender: StUF055 (the GGk spec) and the codes of the "
+        "GGk Fo01 code table (docs/exchanges.md). A code left out: message Failed and an operator "
+        "alerted, no Fo01.",
+    )
+    gemeentecodes: list[str] = setting(
+        [],
+        "Gemeentecodes this installation serves (a samenwerkingsverband serves several); each must "
+        "be a CBS gemeentecode or in test_gemeentecodes. Outbound messages for another code are "
+        "refused before sending, inbound ones answered with a Fo01 IB005. Empty: the routes "
+        "file's [endpoint] gemeentecodes. Per exchange: `ggk-ebms exchanges set KEY --gemeentecodes`.",
+    )
+    test_gemeentecodes: list[str] = setting(
+        [], "Codes that are no CBS gemeentecode but are served anyway (the GGk portal's test 9999)."
+    )
+    cpa_expiry_warn_days: int = setting(
+        30,
+        "`config check`, `cpa list` and the log warn this many days before a CPA or a certificate "
+        "in it expires, and report an error once it has.",
     )
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")

@@ -290,3 +290,16 @@ mailbox_item = sa.Table(
     sa.UniqueConstraint("message_pk"),
     sa.Index(None, "gemeentecode", "berichttype"),
 )
+
+exchange_setting = sa.Table(
+    "exchange_setting",
+    metadata,
+    # An operator's change to one shipped exchange default (`exchanges set`): one row per exchange
+    # key and setting name; absent rows keep the shipped default (docs/exchanges.md).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("exchange_key", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("exchange_key", "name"),
+)
