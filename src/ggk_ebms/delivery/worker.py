@@ -51,6 +51,7 @@ from ggk_ebms.routing.table import (
     Target,
 )
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.exchanges import load_rules
 from ggk_ebms.store.jobs import Job, JobQueue
 from ggk_ebms.store.mailbox import Mailbox
 from ggk_ebms.store.messages import MessageStore, StoredMessage
@@ -159,6 +160,7 @@ class DeliveryWorker:
             table=table,
             history=_StoreHistory(self.stufs, message.pk),
             schemas=self.schemas,
+            rules=load_rules(self.settings, self.database),
         )
         self._record(message, decision)
         for warning in decision.warnings:

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.config import Settings
-from ggk_ebms.exchanges.rules import Rules
 from ggk_ebms.exchanges.model import FIELDS, ExchangeSet, apply_changes, default_exchanges, with_changes
+from ggk_ebms.exchanges.rules import Rules
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import exchange_setting
 
