@@ -356,10 +356,9 @@ def unwrap(
         # A payload that contradicts its envelope is refused with the GGk code for the situation
         # (IB006 functie/berichtcode, IB005 gemeentecode, IB010 addressee): the sender must hear
         # of it, the GGk itself does not open the payload (digest §0.3, §4.1).
-        first = errors[0]
         return refuse(
             12,
-            exchange_rules.disagreement_code(first.rule),
+            exchange_rules.disagreement_code(errors[0].rule),
             "payload disagrees with its envelope: " + "; ".join(f"{f.rule}: {f.message}" for f in errors),
             info=info,
             entry=entry,

@@ -71,10 +71,15 @@ class ExchangeStore:
         if exchange is None:
             raise ValueError(f"no exchange {key!r}; `ggk-ebms exchanges list` shows them")
         with self.db.session() as session:
-            result = session.execute(
+            removed = len(
+                session.execute(
+                    sa.select(exchange_setting.c.pk).where(exchange_setting.c.exchange_key == exchange.key)
+                ).all()
+            )
+            session.execute(
                 sa.delete(exchange_setting).where(exchange_setting.c.exchange_key == exchange.key)
             )
-        return int(result.rowcount or 0)
+        return removed
 
 
 def load_rules(settings: Settings, db: Database) -> Rules:
