@@ -1,0 +1,270 @@
+"""Every refusal after the ebMS Acknowledgment answered with a Fo01 and its GGk code, through the
+real delivery worker on SQLite and PostgreSQL; plus what an exchange's settings do to delivery
+(Portaal holds in the mailbox, the envelope generation and payload release it accepts)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.config import Settings
+from ggk_ebms.delivery.worker import DeliveryWorker
+from ggk_ebms.server.autoimport import import_cpa_dir
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.exchanges import ExchangeStore
+from ggk_ebms.store.mailbox import Mailbox
+from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.routes import RouteStore
+from ggk_ebms.stuf.envelope import parse_envelope
+from ggk_ebms.stuf.generations import Generation, build_envelope
+from ggk_ebms.stuf.model import MessageKind, Systeem
+from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
+
+AGB = "65656055"
+# Our own WMO305/WMO307 (aanbieder -> gemeente) header-only payload, release and code as given.
+BERICHT = """<?xml version="1.0" encoding="UTF-8"?>
+<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/{release}/{msg}/schema">
+  <w:Header>
+    <w:BerichtCode>{code}</w:BerichtCode><w:BerichtVersie>3</w:BerichtVersie><w:BerichtSubversie>2</w:BerichtSubversie>
+    <w:Afzender>{agb}</w:Afzender><w:Ontvanger>{gemeente}</w:Ontvanger>
+    <w:BerichtIdentificatie><w:Identificatie>{ident}</w:Identificatie><w:Dagtekening>2026-11-30</w:Dagtekening></w:BerichtIdentificatie>
+  </w:Header>
+</w:Bericht>
+"""
+
+ROUTES = """
+[endpoint]
+gemeentecodes = ["0363", "0014", "0599"]
+test_gemeentecodes = []
+
+[[sender]]
+id = "{rinis}"
+gemeentecodes = ["*"]
+
+[[route]]
+name = "alles"
+gemeentecode = "*"
+berichttype = "*"
+target = {{ type = "directory", path = "{base}/in" }}
+"""
+
+
+def bericht(
+    gemeente: str = "0363", msg: str = "wmo305", code: str = "418", release: str = "3_2", ident: str = "B-1"
+) -> bytes:
+    return BERICHT.format(
+        release=release, msg=msg, code=code, agb=AGB, gemeente=gemeente, ident=ident
+    ).encode()
+
+
+def envelope(
+    gemeente: str = "0363",
+    functie: str = "WMO305",
+    body: bytes | None = None,
+    generation: Generation = Generation.GGK0210,
+) -> bytes:
+    return build_envelope(
+        generation,
+        MessageKind.DI01,
+        zender=Systeem(AGB, "Zorgsysteem"),
+        ontvanger=Systeem(gemeente, "GGk"),
+        functie=functie,
+        payload=body if body is not None else bericht(gemeente),
+        ids=UuidIdGenerator(),
+        tijdstip=datetime.now(UTC),
+        functie_versie=3,
+        functie_subversie=2,
+    ).data
+
+
+def receive(db: Database, data: bytes) -> int:
+    message = NewMessage(
+        direction="in",
+        message_id=f"{uuid.uuid4()}@peer.test",
+        cpa_id=CPA_RM,
+        conversation_id=str(uuid.uuid4()),
+        from_party_id=RINIS,
+        to_party_id=GEMEENTE,
+        service=SERVICE,
+        action="envelopHeenbericht-ggk_Di01",
+        kind="business",
+        timestamp=datetime.now(UTC),
+        status="Received",
+    )
+    part = NewPart(f"{uuid.uuid4()}@peer.test", "application/xml", data)
+    stored = MessageStore(db).receive(message, [part], response=None, deliver=True, send_response_async=False)
+    return stored.message_pk
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return party_settings(
+        "gemeente",
+        tmp_path,
+        db_url,
+        cpa_folder(tmp_path),
+        delivery_retry_seconds=0.01,
+        delivery_retry_max_seconds=0.01,
+    )
+
+
+@pytest.fixture
+def db(settings: Settings, tmp_path: Path) -> Iterator[Database]:
+    database = Database.from_settings(settings)
+    database.upgrade()
+    for line in import_cpa_dir(settings, database):
+        assert "not imported" not in line or "sync" in line, line
+    routes = ROUTES.format(rinis=RINIS, base=tmp_path)
+    RouteStore(database).replace(routes, source="routes.toml", base_dir=tmp_path)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def outcome(settings: Settings, db: Database, data: bytes) -> tuple[str, str | None, str, Any]:
+    """Receive ``data``, run the worker; (status, error code, reason, the Fo01 sent back or None)."""
+    pk = receive(db, data)
+    DeliveryWorker(settings, db).run_once()
+    store = MessageStore(db)
+    message = store.get(pk)
+    answers = [
+        parse_envelope(store.parts(m.pk)[0].data)
+        for m in store.list(direction="out")
+        if m.action == "Fo01Bericht"
+    ]
+    fo01 = next(
+        (a for a in answers if a.stuurgegevens.cross_refnummer == parse_envelope(data).referentienummer), None
+    )
+    return message.status, message.error_code, message.status_reason or "", fo01
+
+
+def assert_refused(result: tuple[str, str | None, str, Any], code: str, words: str) -> None:
+    status, error_code, reason, fo01 = result
+    assert (status, error_code) == ("Failed", code), reason
+    assert words in reason
+    assert fo01 is not None, f"no Fo01 went back: {reason}"
+    assert fo01.fout.code == code
+    assert fo01.stuurgegevens.ontvanger.organisatie == AGB
+    assert fo01.fout.has_details_xml  # the refused envelope goes back in detailsXML (digest §2.3)
+
+
+def test_accepted_message_is_forwarded(settings: Settings, db: Database, tmp_path: Path) -> None:
+    status, code, reason, fo01 = outcome(settings, db, envelope())
+    assert (status, code, fo01) == ("Forwarded", None, None), reason
+    assert len(list((tmp_path / "in").glob("0363_WMO305_*.xml"))) == 1
+
+
+def test_berichttype_mismatch_envelope_functie_vs_payload(settings: Settings, db: Database) -> None:
+    # A WMO307 envelope around a WMO305 payload: IB006 (berichtcode and functie do not combine).
+    assert_refused(outcome(settings, db, envelope(functie="WMO307")), "IB006", "envelope functie 'WMO307'")
+
+
+def test_berichttype_mismatch_across_products(settings: Settings, db: Database) -> None:
+    assert_refused(outcome(settings, db, envelope(functie="JW305")), "IB006", "payload disagrees")
+
+
+def test_payload_gemeentecode_differs_from_the_envelope(settings: Settings, db: Database) -> None:
+    data = envelope("0363", body=bericht("0014"))
+    assert_refused(outcome(settings, db, data), "IB005", "differs from the envelope gemeentecode")
+
+
+def test_gemeentecode_not_served(settings: Settings, db: Database) -> None:
+    # 0518 is a CBS gemeentecode ('s-Gravenhage) that the routes file does not serve.
+    assert_refused(outcome(settings, db, envelope("0518")), "IB005", "not served by this installation")
+
+
+def test_gemeentecode_not_in_the_cbs_list(settings: Settings, db: Database) -> None:
+    assert_refused(outcome(settings, db, envelope("9998")), "IB005", "not in the CBS gemeentecode list")
+
+
+def test_served_gemeentecodes_setting_narrows_the_routes_file(settings: Settings, db: Database) -> None:
+    narrowed = settings.replace(gemeentecodes=["0363"])
+    assert_refused(outcome(narrowed, db, envelope("0014")), "IB005", "setting gemeentecodes")
+    assert outcome(narrowed, db, envelope("0363"))[0] == "Forwarded"
+
+
+def test_gemeentecode_not_served_by_the_exchange(settings: Settings, db: Database) -> None:
+    ExchangeStore(db).set("WMO305", {"gemeentecodes": "0014"})
+    assert_refused(outcome(settings, db, envelope("0363")), "IB005", "not served on exchange WMO305/WMO306")
+
+
+def test_xsd_invalid_payload(settings: Settings, db: Database) -> None:
+    # BerichtCode 999 is no WMO305 (the XSD fixes 418): StUF055, the code the GGk spec names.
+    data = envelope(body=bericht(code="999"))
+    assert_refused(outcome(settings, db, data), "StUF055", "is not valid against")
+
+
+def test_xsd_invalid_payload_against_the_official_xsd(settings: Settings, db: Database) -> None:
+    from tests.conftest import require_shared
+
+    schemas = require_shared("spec", "istandaarden")
+    with_schemas = settings.replace(payload_schemas=schemas)
+    # Our header-only WMO305 lacks the Client the official XSD requires.
+    assert_refused(outcome(with_schemas, db, envelope()), "StUF055", "iwmo_3_2/xsd/WMO305.xsd")
+
+
+def test_envelope_generation_not_accepted(settings: Settings, db: Database) -> None:
+    data = envelope(generation=Generation.GGK0310)
+    assert_refused(outcome(settings, db, data), "IB001", "accepts ggk0210 only")
+
+
+def test_exchange_set_to_ggk0310_accepts_it_and_refuses_ggk0210(settings: Settings, db: Database) -> None:
+    ExchangeStore(db).set("WMO305", {"stuf_version": "ggk0310"})
+    assert outcome(settings, db, envelope(generation=Generation.GGK0310))[0] == "Forwarded"
+    assert_refused(outcome(settings, db, envelope()), "IB001", "accepts ggk0310 only")
+
+
+def test_payload_release_not_accepted(settings: Settings, db: Database) -> None:
+    data = envelope(body=bericht(release="2_3"))
+    assert_refused(outcome(settings, db, data), "IB014", "accepts XML 3.2 only")
+    ExchangeStore(db).set("WMO305", {"payload_version": "2.3"})
+    assert outcome(settings, db, envelope(body=bericht(release="2_3", ident="B-2")))[0] == "Forwarded"
+
+
+def test_duplicate_referentienummer_with_other_content(settings: Settings, db: Database) -> None:
+    first = envelope()
+    assert outcome(settings, db, first)[0] == "Forwarded"
+    ref = parse_envelope(first).referentienummer
+    payload_b64 = base64.b64encode(bericht()).decode()
+    other = first.replace(payload_b64.encode(), base64.b64encode(bericht(ident="B-9")))
+    assert parse_envelope(other).referentienummer == ref
+    assert_refused(outcome(settings, db, other), "IB016", f"referentienummer {ref}")
+
+
+def test_inactive_exchange(settings: Settings, db: Database) -> None:
+    ExchangeStore(db).set("WMO305", {"status": "inactief"})
+    assert_refused(outcome(settings, db, envelope()), "IB023", "exchange WMO305/WMO306 is inactief")
+
+
+def test_portaal_exchange_holds_in_the_mailbox(settings: Settings, db: Database, tmp_path: Path) -> None:
+    ExchangeStore(db).set("WMO305", {"via": "Portaal"})
+    status, _, reason, fo01 = outcome(settings, db, envelope())
+    assert status == "Processed" and fo01 is None, reason
+    assert [item.berichttype for item in Mailbox(db).list()] == ["WMO305"]
+    assert not list((tmp_path / "in").glob("*.xml"))  # the route's directory target is not used
+
+
+def test_pgb_bab_is_routed_on_the_envelope(settings: Settings, db: Database, tmp_path: Path) -> None:
+    data = build_envelope(
+        Generation.GGK0210,
+        MessageKind.DI01,
+        zender=Systeem("SVB", "PGB-Portaal"),
+        ontvanger=Systeem("0363", "GGk"),
+        functie="PGBWMO-BAB",
+        payload=b"<BudgetAfsluiting><Regel/></BudgetAfsluiting>",
+        ids=UuidIdGenerator(),
+        tijdstip=datetime.now(UTC),
+        functie_versie=1,
+        functie_subversie=0,
+    ).data
+    status, _, reason, _ = outcome(settings, db, data)
+    assert status == "Forwarded", reason
+    assert len(list((tmp_path / "in").glob("0363_PGBWMO-BAB_*.xml"))) == 1
