@@ -268,3 +268,125 @@ def test_pgb_bab_is_routed_on_the_envelope(settings: Settings, db: Database, tmp
     status, _, reason, _ = outcome(settings, db, data)
     assert status == "Forwarded", reason
     assert len(list((tmp_path / "in").glob("0363_PGBWMO-BAB_*.xml"))) == 1
+
+
+# --- outbound: refused before anything is sent ------------------------------------------------------
+
+WMO301 = """<?xml version="1.0" encoding="UTF-8"?>
+<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/{release}/wmo301/schema">
+  <w:Header>
+    <w:BerichtCode>414</w:BerichtCode><w:BerichtVersie>3</w:BerichtVersie><w:BerichtSubversie>2</w:BerichtSubversie>
+    <w:Afzender>{gemeente}</w:Afzender><w:Ontvanger>{agb}</w:Ontvanger>
+    <w:BerichtIdentificatie><w:Identificatie>T-1</w:Identificatie><w:Dagtekening>2026-11-30</w:Dagtekening></w:BerichtIdentificatie>
+  </w:Header>
+</w:Bericht>
+"""
+# Legacy declaratie/factuur (iWmo 2.3) and its retour: header with Gemeente/Aanbieder and the
+# DeclarantFactuurNummer that pairs them (no BerichtIdentificatie).
+LEGACY = """<?xml version="1.0" encoding="UTF-8"?>
+<w:Bericht xmlns:w="http://www.istandaarden.nl/iwmo/2_3/{msg}/schema" xmlns:b="http://www.istandaarden.nl/iwmo/2_3/basisschema/schema">
+  <w:Header>
+    <w:BerichtCode>{code}</w:BerichtCode><w:BerichtVersie>2</w:BerichtVersie><w:BerichtSubversie>3</w:BerichtSubversie>
+    <w:Gemeente>0363</w:Gemeente><w:Aanbieder>{agb}</w:Aanbieder>
+    <w:DeclaratieFactuurIdentificatie><b:DeclarantFactuurNummer>F-2018-7</b:DeclarantFactuurNummer><b:FactuurDagtekening>2018-07-10</b:FactuurDagtekening></w:DeclaratieFactuurIdentificatie>
+  </w:Header>
+</w:Bericht>
+"""
+
+
+def wmo301(gemeente: str = "0363", release: str = "3_2") -> bytes:
+    return WMO301.format(gemeente=gemeente, agb=AGB, release=release).encode()
+
+
+def submitter(settings: Settings, db: Database) -> Any:
+    from ggk_ebms.clock import SystemClock
+    from ggk_ebms.delivery.submit import Submitter
+
+    return Submitter(settings, db, ids=UuidIdGenerator("gemeente.test"), clock=SystemClock())
+
+
+def sent(db: Database) -> list[Any]:
+    return MessageStore(db).list(direction="out")
+
+
+@pytest.mark.parametrize(
+    ("gemeente", "words"),
+    [
+        ("0518", "gemeentecode 0518 is not served by this installation (setting gemeentecodes: 0014, 0363)"),
+        ("9998", "gemeentecode 9998 is not in the CBS gemeentecode list"),
+    ],
+)
+def test_outbound_gemeentecode_refused_before_sending(
+    settings: Settings, db: Database, gemeente: str, words: str
+) -> None:
+    from ggk_ebms.errors import StufError
+
+    ours = settings.replace(gemeentecodes=["0363", "0014"])
+    with pytest.raises(StufError) as refused:
+        submitter(ours, db).submit(wmo301(gemeente))
+    assert refused.value.code == "IB005" and words in str(refused.value)
+    assert sent(db) == []
+    assert submitter(ours, db).submit(wmo301("0363")).stuf.functie == "WMO301"
+
+
+def test_outbound_served_codes_fall_back_to_the_routes_file(settings: Settings, db: Database) -> None:
+    from ggk_ebms.errors import StufError
+
+    with pytest.raises(StufError, match="the routes file's"):
+        submitter(settings, db).submit(wmo301("0518"))
+    assert submitter(settings, db).submit(wmo301("0599")).stuf.stuurgegevens.zender.organisatie == "0599"
+
+
+def test_outbound_exchange_rules(settings: Settings, db: Database) -> None:
+    from ggk_ebms.errors import StufError
+
+    store = ExchangeStore(db)
+    store.set("WMO301", {"status": "inactief"})
+    with pytest.raises(StufError, match="IB023: exchange WMO301/WMO302 is inactief"):
+        submitter(settings, db).submit(wmo301())
+    store.set("WMO301", {"status": "actief", "via": "Portaal"})
+    with pytest.raises(StufError, match="goes via Portaal"):
+        submitter(settings, db).submit(wmo301())
+    assert sent(db) == []
+    manual = submitter(settings, db).submit(wmo301(), manual=True)  # a manual aanlevering may
+    assert manual.wrapped
+    store.set("WMO301", {"via": "Digikoppeling"})
+    with pytest.raises(StufError, match="IB014: payload is release 2.3"):
+        submitter(settings, db).submit(wmo301(release="2_3"))
+
+
+def test_outbound_wraps_in_the_exchange_generation(settings: Settings, db: Database) -> None:
+    from ggk_ebms import ns
+    from ggk_ebms.errors import StufError
+
+    ExchangeStore(db).set("WMO301", {"stuf_version": "ggk0310"})
+    done = submitter(settings, db).submit(wmo301())
+    assert done.stuf.version is not None and done.stuf.version.namespace == ns.GGK_0210_SECTOR
+    # A ready envelope in the other generation is refused for this exchange.
+    ready = build_envelope(
+        Generation.GGK0210,
+        MessageKind.DI01,
+        zender=Systeem("0363", "Wmo Zaaksysteem"),
+        ontvanger=Systeem(AGB, "GGk"),
+        functie="WMO301",
+        payload=wmo301(),
+        ids=UuidIdGenerator(),
+        tijdstip=datetime.now(UTC),
+        functie_versie=3,
+        functie_subversie=2,
+    ).data
+    with pytest.raises(StufError, match="IB001"):
+        submitter(settings, db).submit(ready)
+
+
+def test_legacy_wmo304_is_sendable_as_the_retour_of_a_received_wmo303(
+    settings: Settings, db: Database
+) -> None:
+    declaratie = LEGACY.format(msg="wmo303", code="416", agb=AGB).encode()
+    received = envelope("0363", functie="WMO303", body=declaratie)
+    status, _, reason, _ = outcome(settings, db, received)
+    assert status == "Forwarded", reason
+    retour = LEGACY.format(msg="wmo304", code="417", agb=AGB).encode()
+    answer = submitter(settings, db).submit(retour)
+    assert answer.stuf.kind is MessageKind.DU01
+    assert answer.stuf.stuurgegevens.cross_refnummer == parse_envelope(received).referentienummer
