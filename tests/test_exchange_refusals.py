@@ -390,3 +390,40 @@ def test_legacy_wmo304_is_sendable_as_the_retour_of_a_received_wmo303(
     answer = submitter(settings, db).submit(retour)
     assert answer.stuf.kind is MessageKind.DU01
     assert answer.stuf.stuurgegevens.cross_refnummer == parse_envelope(received).referentienummer
+
+
+# --- messages retry of a refused message ------------------------------------------------------------
+
+
+def test_retry_of_a_refused_message_needs_force_and_a_reason(settings: Settings, db: Database) -> None:
+    from ggk_ebms.delivery.outcome import refusal_outcome
+    from ggk_ebms.delivery.retry import retry_message
+    from ggk_ebms.errors import StoreError
+    from ggk_ebms.store.jobs import JobQueue
+
+    ExchangeStore(db).set("WMO305", {"status": "inactief"})
+    pk = receive(db, envelope())
+    DeliveryWorker(settings, db).run_once()
+    assert MessageStore(db).get(pk).error_code == "IB023"
+    assert "we refused it with Fo01 IB023" in (refusal_outcome(db, pk) or "")
+    ExchangeStore(db).set("WMO305", {"status": "actief"})
+    now = datetime.now(UTC)
+    with pytest.raises(StoreError, match="--force --reason"):
+        retry_message(db, pk, now=now)
+    with pytest.raises(StoreError, match="--force --reason"):
+        retry_message(db, pk, now=now, force=True, reason="  ")
+    assert MessageStore(db).get(pk).status == "Failed"
+    done = retry_message(db, pk, now=now, force=True, reason="zorgaanbieder vroeg erom, ticket 42")
+    assert "queued for delivery again" in done
+    recorded = [a.error or "" for a in JobQueue(db).attempts(pk)]
+    assert any("forced" in text and "ticket 42" in text and "IB023" in text for text in recorded)
+    DeliveryWorker(settings, db).run_once()
+    assert MessageStore(db).get(pk).status == "Forwarded"
+
+
+def test_a_message_nobody_refused_is_retried_as_before(settings: Settings, db: Database) -> None:
+    from ggk_ebms.delivery.outcome import refusal_outcome
+
+    pk = receive(db, envelope())
+    DeliveryWorker(settings, db).run_once()
+    assert refusal_outcome(db, pk) is None

@@ -156,8 +156,10 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
 
 @messages.command("retry")
 @click.argument("ident")
+@click.option("--force", is_flag=True, help="Also re-try a message that was refused with a Fo01.")
+@click.option("--reason", default=None, help="Why a refused message is forced again (recorded).")
 @click.pass_context
-def retry_message_command(ctx: click.Context, ident: str) -> None:
+def retry_message_command(ctx: click.Context, ident: str, force: bool, reason: str | None) -> None:
     """Queue a Failed message again, by number or MessageId (received: deliver; sent: send)."""
     from ggk_ebms.clock import SystemClock
     from ggk_ebms.delivery.retry import retry_message
@@ -171,7 +173,9 @@ def retry_message_command(ctx: click.Context, ident: str) -> None:
             message = store.find("in", ident) or store.find("out", ident)
         if message is None:
             fail(f"no message {ident}")
-        click.echo(retry_message(database, message.pk, now=SystemClock().now()))
+        if force and not (reason or "").strip():
+            fail("--force vraagt om --reason TEKST: waarom wordt een geweigerd bericht opnieuw verwerkt?")
+        click.echo(retry_message(database, message.pk, now=SystemClock().now(), force=force, reason=reason))
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
