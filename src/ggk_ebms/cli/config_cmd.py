@@ -330,6 +330,27 @@ def _check_dev_material(settings: Settings) -> Finding | None:
     return Finding(WARN, "dev material", f"certs/dev in use by {', '.join(names)}: {TEST_MATERIAL}")
 
 
+def _check_cpa_expiry(settings: Settings, database_ok: bool, now: datetime) -> Iterator[Finding]:
+    """A CPA or a certificate in it that expires within cpa_expiry_warn_days (WARN) or has (ERROR)."""
+    if not database_ok:
+        return
+    from ggk_ebms.cpa.hygiene import ERROR as EXPIRED
+    from ggk_ebms.cpa.watch import stored_expiries
+
+    database = Database(settings.effective_database_url)
+    try:
+        found = stored_expiries(settings, database, now)
+    except GgkEbmsError as exc:
+        yield Finding(ERROR, "CPA expiry", f"stored CPAs cannot be read: {exc}")
+        return
+    finally:
+        database.dispose()
+    for expiry in found:
+        yield Finding(
+            ERROR if expiry.level == EXPIRED else WARN, f"CPA {expiry.cpa_id}", expiry.describe(now)
+        )
+
+
 def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     """Every check of ``config check``, in the order they are printed."""
     findings: list[Finding] = []
@@ -346,6 +367,7 @@ def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     database = _check_database(settings)
     findings.append(database)
     findings += _check_keys_against_cpas(settings, database.level == OK)
+    findings += _check_cpa_expiry(settings, database.level == OK, now)
     findings += _check_policy(settings)
     dev = _check_dev_material(settings)
     if dev is not None:

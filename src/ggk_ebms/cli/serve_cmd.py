@@ -19,7 +19,9 @@ from types import FrameType
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
+from ggk_ebms.cpa.watch import log_expiries
 from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.pipeline.retention import retention_task
@@ -63,6 +65,7 @@ def _import_cpas(settings: Settings, database: Database) -> None:
             click.echo(line, err=True)
     for line in import_routes_file(settings, database):
         click.echo(line, err=True)
+    log_expiries(settings, database, SystemClock().now())  # warn ahead of a CPA renewal
 
 
 def _serve_one(settings: Settings) -> None:
