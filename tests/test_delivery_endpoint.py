@@ -21,6 +21,7 @@ from ggk_ebms.clock import UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.submit import Submitter
 from ggk_ebms.delivery.worker import DeliveryWorker
+from ggk_ebms.errors import StufError
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Party
 from ggk_ebms.payloads.detect import detect
 from ggk_ebms.store.exchanges import ExchangeStore
@@ -227,3 +228,48 @@ async def test_retour_round_trip_305_to_306(settings: Settings, tmp_path: Path) 
 class _Clock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+async def test_every_sent_example_is_wrapped_and_queued_after_its_heen_came_in(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Every example a gemeente sends (heen 301/319/401/403, retours 306/308/316/318, antwoord 325,
+    legacy 304 in release 2.3) is wrapped and queued; a retour finds the heen example received
+    first. Each release round sets the exchanges to that XML version."""
+    wanted = [p for p in examples() if (p.parent.parent.name, p.name) not in FAULTY]
+    served = settings.replace(gemeentecodes=list(GEMEENTECODES))
+    queued: dict[str, str] = {}
+    skipped: list[str] = []
+    async with running(served) as endpoint:
+        RouteStore(endpoint.database).replace(
+            routes_toml(tmp_path / "in"), source="routes.toml", base_dir=tmp_path
+        )
+        worker = DeliveryWorker(served, endpoint.database)
+        for release in ("2.3", "3.2", "1.0"):
+            ours = [p for p in wanted if detect(p.read_bytes()).release == release]
+            for path in ours:
+                info = detect(path.read_bytes())
+                ExchangeStore(endpoint.database).set(info.berichttype, {"payload_version": release})
+                if _receiver_side(path):
+                    envelope, action, _ = wrap(path.read_bytes())
+                    await send(url(endpoint), envelope, action)
+            await asyncio.to_thread(worker.run_once)
+            submitter = Submitter(served, endpoint.database, ids=UuidIdGenerator(), clock=_Clock())
+            for path in ours:
+                if _receiver_side(path):
+                    continue
+                label = f"{path.parent.parent.name}/{path.name}"
+                try:
+                    done = await asyncio.to_thread(submitter.submit, path.read_bytes())
+                except StufError as exc:
+                    # A retour whose heen example is not in the shared set cannot be paired.
+                    if exc.code != "StUF043":
+                        raise
+                    skipped.append(label)
+                    continue
+                queued[label] = done.stuf.kind.value
+    heen = {k for k, v in queued.items() if v == "Di01"}
+    retour = {k for k, v in queued.items() if v == "Du01"}
+    assert {"iwmo_3_2/WMO301.xml", "ijw_3_2/JW319.xml", "ieb_1_0/WMO401.xml", "ieb_1_0/WMO403.xml"} <= heen
+    assert {"ijw_3_2/JW306.xml", "ijw_2_3/JW304.xml"} <= retour, (queued, skipped)  # legacy 304 too
+    assert len(queued) >= 12, (queued, skipped)
