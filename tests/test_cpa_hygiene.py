@@ -37,7 +37,7 @@ def test_a_cpa_without_our_party_is_refused() -> None:
             partner=party("Iemand Anders", OTHER_B, "https://b.example/ebms", "GGk"),
         )
     )
-    with pytest.raises(CpaError, match="none of its parties .* is one of ours"):
+    with pytest.raises(CpaError, match=r"none of its parties .* is one of ours"):
         require_our_party(foreign, [GEMEENTE_OIN])
     require_our_party(parse_agreement(agreement_bytes()), [GEMEENTE_OIN])  # ours: no complaint
 
@@ -153,3 +153,28 @@ def test_config_check_warns_and_errors_on_expiry(tmp_path: Path, db_url: str) ->
     findings = {(f.level, f.subject): f.text for f in run_checks(settings, NOW)}
     assert "expires on" in findings[("WARN", "CPA bijna")]
     assert "expired on" in findings[("ERROR", "CPA voorbij")]
+
+
+def test_config_check_reports_gemeentecodes_and_exchange_cpa(tmp_path: Path, db_url: str) -> None:
+    from ggk_ebms.cli.config_cmd import run_checks
+    from ggk_ebms.store.exchanges import ExchangeStore
+
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        database_url=db_url,
+        party_ids=[GEMEENTE_OIN],
+        gemeentecodes=["0363", "9998", "9999"],
+        test_gemeentecodes=["9999"],
+    )
+    database = Database(db_url)
+    database.upgrade()
+    ExchangeStore(database).set("WMO401", {"cpa_id": "bestaat-niet"})
+    database.dispose()
+    findings = [(f.level, f.subject, f.text) for f in run_checks(settings, NOW)]
+    assert (
+        "ERROR",
+        "gemeentecodes",
+        "9998 is not in the CBS list 2026 nor in test_gemeentecodes",
+    ) in findings
+    assert not any("9999 is not" in text for _, _, text in findings)
+    assert ("ERROR", "exchange WMO401/WMO402", "CPA profile bestaat-niet is not stored") in findings

@@ -351,7 +351,7 @@ def test_outbound_exchange_rules(settings: Settings, db: Database) -> None:
     manual = submitter(settings, db).submit(wmo301(), manual=True)  # a manual aanlevering may
     assert manual.wrapped
     store.set("WMO301", {"via": "Digikoppeling"})
-    with pytest.raises(StufError, match="IB014: payload is release 2.3"):
+    with pytest.raises(StufError, match=r"IB014: payload is release 2\.3"):
         submitter(settings, db).submit(wmo301(release="2_3"))
 
 
@@ -427,3 +427,28 @@ def test_a_message_nobody_refused_is_retried_as_before(settings: Settings, db: D
     pk = receive(db, envelope())
     DeliveryWorker(settings, db).run_once()
     assert refusal_outcome(db, pk) is None
+
+
+def test_outbound_pgb_tkb_as_a_ready_envelope(settings: Settings, db: Database) -> None:
+    # PGB payloads cannot be detected (no known format): a ready envelope is sent as it is, after
+    # the exchange and gemeentecode rules.
+    from ggk_ebms.errors import StufError
+
+    def tkb(gemeente: str) -> bytes:
+        return build_envelope(
+            Generation.GGK0210,
+            MessageKind.DI01,
+            zender=Systeem(gemeente, "Wmo Zaaksysteem"),
+            ontvanger=Systeem("SVB", "GGk"),
+            functie="PGBWMO-TKB",
+            payload=b"<Toekenning><Budget/></Toekenning>",
+            ids=UuidIdGenerator(),
+            tijdstip=datetime.now(UTC),
+            functie_versie=1,
+            functie_subversie=0,
+        ).data
+
+    done = submitter(settings, db).submit(tkb("0363"))
+    assert (done.stuf.functie, done.wrapped) == ("PGBWMO-TKB", False)
+    with pytest.raises(StufError, match="IB005"):
+        submitter(settings, db).submit(tkb("0518"))

@@ -351,6 +351,38 @@ def _check_cpa_expiry(settings: Settings, database_ok: bool, now: datetime) -> I
         )
 
 
+def _check_exchanges(settings: Settings, database_ok: bool) -> Iterator[Finding]:
+    """The served gemeentecodes against the CBS list, and the stored exchange changes
+    (docs/exchanges.md): a stale change, or an exchange CPA profile that is not stored."""
+    from ggk_ebms.gemeentecodes import cbs_gemeentecodes
+    from ggk_ebms.store.exchanges import ExchangeStore
+
+    cbs = cbs_gemeentecodes()
+    for code in settings.gemeentecodes:
+        if code not in cbs and code not in settings.test_gemeentecodes:
+            yield Finding(
+                ERROR, "gemeentecodes", f"{code} is not in the CBS list {cbs.year} nor in test_gemeentecodes"
+            )
+    if settings.gemeentecodes:
+        yield Finding(OK, "gemeentecodes", ", ".join(settings.gemeentecodes))
+    if not database_ok:
+        return
+    database = Database(settings.effective_database_url)
+    try:
+        exchanges, problems = ExchangeStore(database).current()
+        stored = {entry.cpa_id for entry in CpaRepository(database).list()}
+    except GgkEbmsError as exc:
+        yield Finding(ERROR, "exchanges", f"cannot be read: {exc}")
+        return
+    finally:
+        database.dispose()
+    for problem in problems:
+        yield Finding(WARN, "exchanges", problem)
+    for exchange in exchanges:
+        if exchange.cpa_id and exchange.cpa_id not in stored:
+            yield Finding(ERROR, f"exchange {exchange.key}", f"CPA profile {exchange.cpa_id} is not stored")
+
+
 def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     """Every check of ``config check``, in the order they are printed."""
     findings: list[Finding] = []
@@ -368,6 +400,7 @@ def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     findings.append(database)
     findings += _check_keys_against_cpas(settings, database.level == OK)
     findings += _check_cpa_expiry(settings, database.level == OK, now)
+    findings += _check_exchanges(settings, database.level == OK)
     findings += _check_policy(settings)
     dev = _check_dev_material(settings)
     if dev is not None:

@@ -191,9 +191,18 @@ class Submitter:
         sg = stuf.stuurgegevens
         info = None
         heen: StoredStuf | None = None
-        if stuf.kind.is_envelope:
-            if stuf.payload is None:
-                raise _refuse("the envelope carries no payload")
+        entry = self.catalogue.get(stuf.functie or "")
+        opaque = entry is not None and not entry.standaard.detectable
+        if stuf.kind.is_envelope and stuf.payload is None:
+            raise _refuse("the envelope carries no payload")
+        if stuf.kind.is_envelope and entry is not None and opaque and entry.sender is not Party.GEMEENTE:
+            raise _refuse(
+                f"{entry.berichttype} ({entry.omschrijving}) is sent by a {entry.sender.value}, "
+                "not by a gemeente",
+                StufCode.FUNCTIE_UNSUPPORTED,
+            )
+        if stuf.kind.is_envelope and not opaque:
+            assert stuf.payload is not None  # checked above
             info = detect(stuf.payload.data)
             errors = [
                 f for f in check_against_envelope(info, stuf, self.catalogue) if f.severity is Severity.ERROR
