@@ -169,6 +169,15 @@ def test_config_check_reports_gemeentecodes_and_exchange_cpa(tmp_path: Path, db_
     database = Database(db_url)
     database.upgrade()
     ExchangeStore(database).set("WMO401", {"cpa_id": "bestaat-niet"})
+    from ggk_ebms.store.routes import RouteStore
+
+    RouteStore(database).replace(
+        '[endpoint]\ngemeentecodes = ["0363"]\n[[route]]\nname = "oud"\ngemeentecode = "0363"\n'
+        'berichttype = "WMO305"\nstuf_version = "2.0"\npayload_version = "2.3"\n'
+        'target = { type = "mailbox" }\n',
+        source="routes.toml",
+        base_dir=None,
+    )
     database.dispose()
     findings = [(f.level, f.subject, f.text) for f in run_checks(settings, NOW)]
     assert (
@@ -178,3 +187,5 @@ def test_config_check_reports_gemeentecodes_and_exchange_cpa(tmp_path: Path, db_
     ) in findings
     assert not any("9999 is not" in text for _, _, text in findings)
     assert ("ERROR", "exchange WMO401/WMO402", "CPA profile bestaat-niet is not stored") in findings
+    [route] = [text for level, subject, text in findings if subject == "route oud"]
+    assert "stuf_version 2.0 and payload_version 2.3 differ from exchange WMO305/WMO306" in route

@@ -335,7 +335,7 @@ def _check_cpa_expiry(settings: Settings, database_ok: bool, now: datetime) -> I
     if not database_ok:
         return
     from ggk_ebms.cpa.hygiene import ERROR as EXPIRED
-    from ggk_ebms.cpa.watch import stored_expiries
+    from ggk_ebms.store.cpa_expiry import stored_expiries
 
     database = Database(settings.effective_database_url)
     try:
@@ -356,6 +356,8 @@ def _check_exchanges(settings: Settings, database_ok: bool) -> Iterator[Finding]
     (docs/exchanges.md): a stale change, or an exchange CPA profile that is not stored."""
     from ggk_ebms.gemeentecodes import cbs_gemeentecodes
     from ggk_ebms.store.exchanges import ExchangeStore
+    from ggk_ebms.store.routes import RouteStore
+    from ggk_ebms.stuf.generations import parse_generation
 
     cbs = cbs_gemeentecodes()
     for code in settings.gemeentecodes:
@@ -371,6 +373,8 @@ def _check_exchanges(settings: Settings, database_ok: bool) -> Iterator[Finding]
     try:
         exchanges, problems = ExchangeStore(database).current()
         stored = {entry.cpa_id for entry in CpaRepository(database).list()}
+        current_routes = RouteStore(database).current()
+        routes = current_routes.table().routes if current_routes is not None else ()
     except GgkEbmsError as exc:
         yield Finding(ERROR, "exchanges", f"cannot be read: {exc}")
         return
@@ -381,6 +385,26 @@ def _check_exchanges(settings: Settings, database_ok: bool) -> Iterator[Finding]
     for exchange in exchanges:
         if exchange.cpa_id and exchange.cpa_id not in stored:
             yield Finding(ERROR, f"exchange {exchange.key}", f"CPA profile {exchange.cpa_id} is not stored")
+    # A route's stuf_version/payload_version are labels from before exchanges: the exchange decides,
+    # so a label that says otherwise misleads whoever reads the routes file.
+    for route in routes:
+        of_route = exchanges.for_berichttype(route.berichttype)
+        if of_route is None:
+            continue
+        labels = []
+        try:
+            if parse_generation(route.stuf_version) is not of_route.stuf_version:
+                labels.append(f"stuf_version {route.stuf_version}")
+        except ValueError:
+            labels.append(f"stuf_version {route.stuf_version}")
+        if route.payload_version and route.payload_version != of_route.payload_version:
+            labels.append(f"payload_version {route.payload_version}")
+        if labels:
+            yield Finding(
+                WARN,
+                f"route {route.name}",
+                f"{' and '.join(labels)} differ from exchange {of_route.describe()}; the exchange decides",
+            )
 
 
 def run_checks(settings: Settings, now: datetime) -> list[Finding]:

@@ -38,8 +38,8 @@ from ggk_ebms.cpa.overlap import Candidate, newest_for_pair
 from ggk_ebms.cpa.parse import parse_agreement, parse_datetime
 from ggk_ebms.cpa.schema import load_schema
 from ggk_ebms.cpa.summary import describe_agreement, validity_label
-from ggk_ebms.cpa.watch import stored_expiries
 from ggk_ebms.errors import CpaError, GgkEbmsError
+from ggk_ebms.store.cpa_expiry import stored_expiries
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 

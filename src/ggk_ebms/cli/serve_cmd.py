@@ -21,13 +21,13 @@ import click
 from ggk_ebms.cli.main import fail, settings_of
 from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
-from ggk_ebms.cpa.watch import log_expiries
 from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.pipeline.retention import retention_task
 from ggk_ebms.pipeline.worker import worker_task
 from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
 from ggk_ebms.server.run import run_child_process, serve_forever
+from ggk_ebms.store.cpa_expiry import log_expiries
 from ggk_ebms.store.db import Database
 
 

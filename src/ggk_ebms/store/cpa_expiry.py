@@ -1,6 +1,6 @@
 """Expiry of the stored CPAs and their certificates, for ``config check``, ``cpa list`` and the log.
 
-The rule itself is pure (``cpa.hygiene.expiries``); this module reads the stored CPAs and says it.
+The rule itself is pure (``cpa.hygiene.expiries``); this adapter reads the stored CPAs and says it.
 """
 
 from __future__ import annotations
