@@ -231,3 +231,18 @@ def test_generation_names_and_namespaces() -> None:
     assert generation_of(EnvelopeVersion.GGK0310) is None  # 2.0 is read, never configured
     with pytest.raises(ValueError, match="not ggk0210"):
         parse_generation("StUF 3")
+
+
+def test_official_examples_are_read_as_their_generation() -> None:
+    current = require_shared(
+        "spec",
+        "stuf-ggk",
+        "ggk0210_patch04_versie3",
+        "voorbeeldberichten",
+        "envelopHeenbericht-ggk_Di01_v21-xml.xml",
+    )
+    older = require_shared(
+        "spec", "stuf-ggk", "ggk0310_21_03", "voorbeeldberichten", "envelopHeenbericht-ggk_Di01_v21.xml"
+    )
+    assert generation_of(parse_envelope(current.read_bytes()).version) is Generation.GGK0210
+    assert generation_of(parse_envelope(older.read_bytes()).version) is Generation.GGK0310
