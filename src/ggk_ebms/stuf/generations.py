@@ -63,8 +63,8 @@ _VERSIONS: Final = {
     Generation.GGK0310: EnvelopeVersion.GGK0210_SECTOR,
 }
 _LABELS: Final = {
-    Generation.GGK0210: "StUF-GGk 2.1.04 (ggk0210)",
-    Generation.GGK0310: "StUF-GGk 2.1.03 (ggk0310)",
+    Generation.GGK0210: "StUF-GGk 2.1.04 patch 4",
+    Generation.GGK0310: "StUF-GGk 2.1.03, Ggk0310_21_03",
 }
 # Spellings operators use for the same thing (the portal says "StUF 2.1" for the current one).
 _ALIASES: Final = {
