@@ -189,3 +189,42 @@ def test_config_check_reports_gemeentecodes_and_exchange_cpa(tmp_path: Path, db_
     assert ("ERROR", "exchange WMO401/WMO402", "CPA profile bestaat-niet is not stored") in findings
     [route] = [text for level, subject, text in findings if subject == "route oud"]
     assert "stuf_version 2.0 and payload_version 2.3 differ from exchange WMO305/WMO306" in route
+
+
+def test_autoimport_skips_a_foreign_cpa_and_the_log_warns_of_expiry(
+    tmp_path: Path, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from ggk_ebms.server.autoimport import import_cpa_dir
+    from ggk_ebms.store.cpa_expiry import log_expiries
+
+    folder = tmp_path / "cpa"
+    folder.mkdir()
+    (folder / "vreemd.xml").write_bytes(
+        agreement_bytes(
+            party=party("Gemeente Elders", OTHER_A, "https://a.example/ebms", "Gemeente"),
+            partner=party("Iemand Anders", OTHER_B, "https://b.example/ebms", "GGk"),
+            cpa_id="vreemd",
+        )
+    )
+    now = datetime.now(UTC)
+    (folder / "eigen.xml").write_bytes(
+        agreement_bytes(start=now - timedelta(days=1), end=now + timedelta(days=3), cpa_id="eigen")
+    )
+    settings = Settings(
+        data_dir=tmp_path / "var", database_url=db_url, party_ids=[GEMEENTE_OIN], cpa_dir=folder
+    )
+    database = Database(db_url)
+    database.upgrade()
+    lines = list(import_cpa_dir(settings, database))
+    assert any("vreemd.xml: not imported" in line and "none of its parties" in line for line in lines)
+    assert [c.cpa_id for c in CpaRepository(database).list()] == ["eigen"]
+    with caplog.at_level(logging.WARNING, logger="ggk_ebms"):
+        log_expiries(settings, database, now)
+        log_expiries(settings, database, now + timedelta(days=4))
+    database.dispose()
+    warned = [r for r in caplog.records if "CPA eigen: CPA expires on" in r.getMessage()]
+    failed = [r for r in caplog.records if "CPA eigen: CPA expired on" in r.getMessage()]
+    assert warned and warned[0].levelno == logging.WARNING
+    assert failed and failed[0].levelno == logging.ERROR
