@@ -452,3 +452,42 @@ def test_outbound_pgb_tkb_as_a_ready_envelope(settings: Settings, db: Database) 
     assert (done.stuf.functie, done.wrapped) == ("PGBWMO-TKB", False)
     with pytest.raises(StufError, match="IB005"):
         submitter(settings, db).submit(tkb("0518"))
+
+
+def test_raw_send_of_a_stuf_envelope_meets_the_same_rules(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from ggk_ebms.cli.main import cli
+    from ggk_ebms.config import dump_toml
+
+    config = tmp_path / "send.toml"
+    config.write_text(dump_toml(settings.replace(gemeentecodes=["0363"])), encoding="utf-8")
+
+    def send(gemeente: str) -> Any:
+        envelope_file = tmp_path / f"di01-{gemeente}.xml"
+        envelope_file.write_bytes(
+            build_envelope(
+                Generation.GGK0210,
+                MessageKind.DI01,
+                zender=Systeem(gemeente, "Wmo Zaaksysteem"),
+                ontvanger=Systeem(AGB, "GGk"),
+                functie="WMO301",
+                payload=wmo301(gemeente),
+                ids=UuidIdGenerator(),
+                tijdstip=datetime.now(UTC),
+                functie_versie=3,
+                functie_subversie=2,
+            ).data
+        )
+        args = ["--config", str(config), "send", "--cpa", CPA_RM, "--service", SERVICE]
+        args += ["--action", "envelopHeenbericht-ggk_Di01", str(envelope_file)]
+        return CliRunner().invoke(cli, args)
+
+    refused = send("0518")
+    assert refused.exit_code != 0 and "IB005: gemeentecode 0518 is not served" in refused.output
+    assert sent(db) == []
+    accepted = send("0363")
+    assert accepted.exit_code == 0, accepted.output
+    assert len(sent(db)) == 1

@@ -391,6 +391,47 @@ class Submitter:
         )
 
 
+def check_raw_part(settings: Settings, database: Database, data: bytes) -> None:
+    """For ``ggk-ebms send``: a payload part that is a StUF Di01/Du01/Fo01 must meet the exchange
+    and gemeentecode rules too (docs/exchanges.md), so the raw ebMS path is no way around them.
+    Anything that is not a StUF message passes. Raises StufError."""
+    try:
+        stuf = parse_envelope(data, max_bytes=MAX_SEND_BYTES)
+    except (XmlError, StufError):
+        return  # not (valid) StUF: the raw path carries what it is given
+    rules = load_rules(settings, database)
+    current = RouteStore(database).current()
+    try:
+        served = current.table().served_gemeentecodes if current is not None else frozenset()
+    except GgkEbmsError:
+        served = frozenset()
+    gemeentecode = stuf.stuurgegevens.zender.organisatie
+    if not stuf.kind.is_envelope:
+        refusal = rules.gemeente_refusal(gemeentecode, None, fallback=served)
+        if refusal is not None:
+            raise StufError(refusal.code, refusal.text)
+        return
+    release = None
+    entry = DEFAULT_CATALOGUE.get(stuf.functie or "")
+    if stuf.payload is not None and (entry is None or entry.standaard.detectable):
+        try:
+            release = detect(stuf.payload.data).release
+        except StufError:
+            release = None
+    try:
+        check_outbound(
+            rules,
+            berichttype=stuf.functie or "",
+            gemeentecode=gemeentecode,
+            stuf=stuf,
+            release=release,
+            fallback_served=served,
+            manual=True,
+        )
+    except OutboundRefused as exc:
+        raise StufError(exc.refusal.code, exc.refusal.text) from None
+
+
 # --- the outbox folder ---------------------------------------------------------------------------
 
 
