@@ -491,3 +491,26 @@ def test_raw_send_of_a_stuf_envelope_meets_the_same_rules(
     accepted = send("0363")
     assert accepted.exit_code == 0, accepted.output
     assert len(sent(db)) == 1
+
+
+JW32X = """<?xml version="1.0" encoding="UTF-8"?>
+<j:Bericht xmlns:j="http://www.istandaarden.nl/ijw/2_3/{msg}/schema">
+  <j:Header>
+    <j:BerichtCode>{code}</j:BerichtCode><j:BerichtVersie>2</j:BerichtVersie><j:BerichtSubversie>3</j:BerichtSubversie>
+    <j:Afzender>{agb}</j:Afzender><j:Ontvanger>0363</j:Ontvanger>
+    <j:BerichtIdentificatie><j:Identificatie>DBC-1</j:Identificatie><j:Dagtekening>2026-11-30</j:Dagtekening></j:BerichtIdentificatie>
+  </j:Header>
+</j:Bericht>
+"""
+
+
+def test_jw321_in_and_jw322_back(settings: Settings, db: Database) -> None:
+    # Declaratie Jeugd met DBC/Basis-GGZ: no BerichtCode or XSD is known here, so the code is not
+    # checked (docs/exchanges.md); the pair still works both ways.
+    heen = envelope("0363", functie="JW321", body=JW32X.format(msg="jw321", code="900", agb=AGB).encode())
+    status, _, reason, _ = outcome(settings, db, heen)
+    assert status == "Forwarded", reason
+    retour = JW32X.format(msg="jw322", code="901", agb=AGB).encode()
+    answer = submitter(settings, db).submit(retour)
+    assert (answer.stuf.kind, answer.stuf.functie) == (MessageKind.DU01, "JW322")
+    assert answer.stuf.stuurgegevens.cross_refnummer == parse_envelope(heen).referentienummer
