@@ -514,3 +514,15 @@ def test_jw321_in_and_jw322_back(settings: Settings, db: Database) -> None:
     answer = submitter(settings, db).submit(retour)
     assert (answer.stuf.kind, answer.stuf.functie) == (MessageKind.DU01, "JW322")
     assert answer.stuf.stuurgegevens.cross_refnummer == parse_envelope(heen).referentienummer
+
+
+def test_a_sent_message_the_partner_refused_counts_as_refused(settings: Settings, db: Database) -> None:
+    from ggk_ebms.delivery.outcome import refusal_outcome
+    from ggk_ebms.store.stuf import StufStore
+
+    done = submitter(settings, db).submit(wmo301())
+    assert refusal_outcome(db, done.message.pk) is None
+    StufStore(db).record_fout(done.message.pk, "IB014", "Payload voldoet niet aan de XSD")
+    assert refusal_outcome(db, done.message.pk) == (
+        "the partner refused it with Fo01 IB014 (Payload voldoet niet aan de XSD)"
+    )
