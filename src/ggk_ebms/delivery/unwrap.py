@@ -8,15 +8,17 @@ Order (digest §4.2 table; docs/delivery.md has the same table with our outcomes
 
  1-4  size, hardened parse, root kind, envelope structure     parse_envelope (quarantine / StUF055)
  3    Fo01 in -> correlate (step 11); Bv03/Fo03 -> ignore
- 5    ontvanger/organisatie served                            StUF010 (cf. IB005)
- 6    functie known and enabled; heen in Di01, retour in Du01 StUF037 (IB004/IB023); StUF040 (IB240)
- 7    zender fits the functie; sending party authorised       StUF052 (IB002/IB006/IB007)
- 8    (zender, referentienummer) seen: same payload -> no-op; other payload -> StUF016
+ 5    ontvanger/organisatie a CBS code served here and by the exchange   IB005
+ 6    functie has an actief exchange and route; heen in Di01, retour in Du01 IB004/IB023; IB006
+ 4b   envelope generation is the exchange's                   IB001
+ 7    zender fits the functie; sending party authorised       IB007 (IB002/IB006)
+ 8    (zender, referentienummer) seen: same payload -> no-op; other payload -> IB016
  9    Du01 crossRefnummer is a message we sent                keep and flag (StUF043 not sent)
- 10   base64 (parse_envelope); xmlBestand for iWmo/iJw/iEb   StUF055
+ 10   base64 (parse_envelope); xmlBestand for iWmo/iJw/iEb   StUF055 (PGB: routed on the envelope)
  12   payload detect (namespace -> standard, release, message)  StUF055
+ 12a  payload release is the exchange's                       IB014
  13   payload XSD (when payload_schemas is set)               StUF055
- 12b  payload header agrees with the envelope                 refuse without Fo01 + alert
+ 12b  payload header agrees with the envelope                 IB006 / IB005 / IB010
  15   route (gemeentecode, berichttype) -> target             no route: hold + alert (cf. IB102)
 
 The exchange of the berichttype (ggk_ebms.exchanges, docs/exchanges.md) adds its rules: the
