@@ -35,6 +35,8 @@ class MailboxItem:
     size: int
     created_at: datetime
     fetched_at: datetime | None
+    removed_at: datetime | None = None  # removed from Ophalen (retention or by hand)
+    removed_reason: str | None = None
     payload: bytes | None = None  # personal data: only loaded by ``fetch``
     envelope: bytes | None = None
 
