@@ -20,14 +20,11 @@ def expected_end(start: datetime, files: int, history: Sequence[tuple[int, float
     """``history``: (file count, seconds taken) of finished batches, newest first."""
     similar = [(n, s) for n, s in history if n > 0 and files / SIMILAR_FACTOR <= n <= files * SIMILAR_FACTOR]
     chosen = similar or [(n, s) for n, s in history if n > 0]
-    if chosen:
-        per_file = sum(s for _, s in chosen) / sum(n for n, _ in chosen)
-    else:
-        per_file = DEFAULT_SECONDS_PER_FILE
+    per_file = sum(s for _, s in chosen) / sum(n for n, _ in chosen) if chosen else DEFAULT_SECONDS_PER_FILE
     return start + timedelta(seconds=max(files, 1) * per_file)
 
 
 def duration_text(seconds: float) -> str:
     """The verslag's *Verwerkingsduur* as hh:mm:ss."""
-    whole = max(0, int(round(seconds)))
+    whole = max(0, round(seconds))
     return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"

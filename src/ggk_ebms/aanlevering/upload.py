@@ -65,7 +65,8 @@ def upload_kind(bestandsnaam: str) -> str:
 def check_size(bestandsnaam: str, size: int, limits: Limits) -> None:
     if size > limits.max_zip_bytes:
         raise UploadRefused(
-            f"{bestandsnaam}: bestand is {size} bytes, groter dan het maximum van {limits.max_zip_bytes} bytes"
+            f"{bestandsnaam}: bestand is {size} bytes, "
+            f"groter dan het maximum van {limits.max_zip_bytes} bytes"
         )
 
 
@@ -139,7 +140,14 @@ def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, budge
                         Fout(checks.TE_GROOT, f"meer dan {limits.max_entry_bytes} bytes (maximum 25 MB)"),
                     )
                 chunks.append(chunk)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        RuntimeError,
+        OSError,
+        EOFError,
+    ) as exc:
         return Entry(info.filename, total, None, Fout(checks.BESCHADIGD, f"'{info.filename}': {exc}"))
     return Entry(info.filename, total, b"".join(chunks), None)
 
@@ -152,7 +160,9 @@ def zip_entries(archive: zipfile.ZipFile, bestandsnaam: str, limits: Limits) -> 
             bestandsnaam,
             len(infos),
             None,
-            Fout(checks.TE_VEEL, f"{len(infos)} bestanden, maximaal {limits.max_entries} (mogelijke zip-bom)"),
+            Fout(
+                checks.TE_VEEL, f"{len(infos)} bestanden, maximaal {limits.max_entries} (mogelijke zip-bom)"
+            ),
         )
         return
     if not infos:

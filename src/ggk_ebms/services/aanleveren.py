@@ -13,6 +13,7 @@ batch, no verslag, but an audit record.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -177,7 +178,9 @@ def verwerk(ctx: ServiceContext, batch_pk: int, upload: Upload) -> Verslag:
     served = served_gemeentecodes(ctx)
     for count, entries in _entries(ctx, upload):
         start = ctx.clock.now()
-        store.start(batch_pk, at=start, expected_end=expected_end(start, count, store.throughput()), files=count)
+        store.start(
+            batch_pk, at=start, expected_end=expected_end(start, count, store.throughput()), files=count
+        )
         for seq, entry in enumerate(entries, 1):
             store.add_file(batch_pk, _judge(ctx, submitter, served, seq, entry), at=ctx.clock.now())
     batch = store.finish(batch_pk, at=ctx.clock.now())
@@ -256,9 +259,15 @@ def _identify(data: bytes) -> _Identity:
         payload_sha256=stuf.payload.sha256 if stuf.payload else hashlib.sha256(data).hexdigest(),
     )
     if stuf.kind not in (MessageKind.DI01, MessageKind.DU01, MessageKind.FO01):
-        raise _Refused(Fout(checks.BERICHTTYPE, f"een {stuf.kind.value} wordt niet door een gemeente verzonden"), identity)
+        raise _Refused(
+            Fout(checks.BERICHTTYPE, f"een {stuf.kind.value} wordt niet door een gemeente verzonden"),
+            identity,
+        )
     if stuf.kind.is_envelope and (stuf.functie is None or DEFAULT_CATALOGUE.get(stuf.functie) is None):
-        raise _Refused(Fout(checks.BERICHTTYPE, f"functie {stuf.functie!r} staat niet in de berichtencatalogus"), identity)
+        raise _Refused(
+            Fout(checks.BERICHTTYPE, f"functie {stuf.functie!r} staat niet in de berichtencatalogus"),
+            identity,
+        )
     return identity
 
 
@@ -278,7 +287,10 @@ def _identify_payload(data: bytes) -> _Identity:
     identity = _Identity(info.berichttype, gemeentecode, None, digest)
     if entry.sender is not Party.GEMEENTE:
         raise _Refused(
-            Fout(checks.BERICHTTYPE, f"{entry.berichttype} wordt verzonden door een {entry.sender.value}, niet door een gemeente"),
+            Fout(
+                checks.BERICHTTYPE,
+                f"{entry.berichttype} wordt verzonden door een {entry.sender.value}, niet door een gemeente",
+            ),
             identity,
         )
     return identity
@@ -286,7 +298,11 @@ def _identify_payload(data: bytes) -> _Identity:
 
 def _fout_of(exc: GgkEbmsError) -> Fout:
     if isinstance(exc, StufError):
-        if exc.code in (StufCode.FUNCTIE_UNSUPPORTED, StufCode.FUNCTIE_UNKNOWN, StufCode.BERICHTCODE_UNSUPPORTED):
+        if exc.code in (
+            StufCode.FUNCTIE_UNSUPPORTED,
+            StufCode.FUNCTIE_UNKNOWN,
+            StufCode.BERICHTCODE_UNSUPPORTED,
+        ):
             return Fout(checks.BERICHTTYPE, f"{exc.code}: {exc}")
         if exc.code == StufCode.CROSSREF_UNKNOWN:
             return Fout(checks.HEENBERICHT, f"{exc.code}: {exc}")
@@ -334,17 +350,18 @@ def _judge(
         payload_sha256=identity.payload_sha256,
         berichttype=identity.berichttype,
     )
-    common = {
-        "seq": seq,
-        "bestand": entry.name[:255],
-        "size": entry.size,
-        "berichttype": identity.berichttype,
-        "gemeentecode": identity.gemeentecode,
-        "payload_sha256": identity.payload_sha256,
-    }
+    base = NewFile(
+        seq=seq,
+        bestand=entry.name[:255],
+        size=entry.size,
+        outcome="correct",
+        berichttype=identity.berichttype,
+        gemeentecode=identity.gemeentecode,
+        payload_sha256=identity.payload_sha256,
+    )
     if earlier is not None:
-        return NewFile(
-            **common,
+        return dataclasses.replace(
+            base,
             outcome="al verzonden",
             referentienummer=identity.referentienummer,
             fout_detail=f"al verzonden als bericht {earlier}; niet opnieuw verzonden",
@@ -356,9 +373,8 @@ def _judge(
         raise  # the database is gone: stop the batch, do not call every file incorrect
     except GgkEbmsError as exc:
         return refused(_fout_of(exc), identity)
-    return NewFile(
-        **common,
-        outcome="correct",
+    return dataclasses.replace(
+        base,
         referentienummer=submitted.stuf.stuurgegevens.referentienummer,
         message_pk=submitted.message.pk,
     )

@@ -32,6 +32,8 @@ class LogFilter:
     referentienummer: str | None = None
     batch: int | None = None
     include_signals: bool = False
+    kind: str | None = None  # one kind only (business, Ping, Acknowledgment, ...)
+    cpa_id: str | None = None
     limit: int = 50
     offset: int = 0
 
@@ -66,7 +68,8 @@ def berichtenlog(ctx: ServiceContext, query: LogFilter) -> LogPage:
             status=query.status,
             referentienummer=query.referentienummer,
             batch=query.batch,
-            kind=None if query.include_signals else "business",
+            kind=query.kind or (None if query.include_signals else "business"),
+            cpa_id=query.cpa_id,
             limit=query.limit,
             offset=query.offset,
         ),

@@ -61,7 +61,9 @@ def _overview(stored: StoredCpa, portal: StoredPortal | None) -> CpaOverview:
 def _check(fields: PortalFields) -> None:
     if fields.connectietype is not None and fields.connectietype not in CONNECTIETYPES:
         raise ServiceError(f"connectietype is {' of '.join(CONNECTIETYPES)}, niet {fields.connectietype!r}")
-    if fields.oin_of_hrn is not None and not (_OIN.fullmatch(fields.oin_of_hrn) or _HRN.fullmatch(fields.oin_of_hrn)):
+    if fields.oin_of_hrn is not None and not (
+        _OIN.fullmatch(fields.oin_of_hrn) or _HRN.fullmatch(fields.oin_of_hrn)
+    ):
         raise ServiceError("OIN is 20 cijfers, HRN (KvK-nummer) 8 cijfers")
     if fields.endpoint is not None and not fields.endpoint.startswith("https://"):
         raise ServiceError("het endpoint is een https://-adres")
@@ -72,7 +74,9 @@ def _check(fields: PortalFields) -> None:
         if pem is None:
             continue
         text = pem.strip()
-        if not text.startswith("-----BEGIN CERTIFICATE-----") or not text.endswith("-----END CERTIFICATE-----"):
+        if not text.startswith("-----BEGIN CERTIFICATE-----") or not text.endswith(
+            "-----END CERTIFICATE-----"
+        ):
             raise ServiceError(f"{name}: PEM van -----BEGIN CERTIFICATE----- tot -----END CERTIFICATE-----")
         try:
             x509.load_pem_x509_certificate(text.encode("ascii"))

@@ -9,6 +9,7 @@ message stays in the berichtenlog ``mailbox_removed_log_days``. ``purge`` runs i
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 from collections.abc import Sequence
@@ -115,11 +116,8 @@ def download(ctx: ServiceContext, ids: Sequence[int]) -> Download:
     name = (
         f"{titel(fetched[0])}.zip" if len(fetched) == 1 else f"{now:%Y%m%d_%H%M%S}_ophalen_{len(fetched)}.zip"
     )
-    # The ZIP's items show the mark just set (the store returns them as they were before).
-    shown = tuple(_item(i) for i in fetched)
-    shown = tuple(
-        OphaalItem(**{**vars(i), "gedownload": i.gedownload or now}) for i in shown
-    )
+    # The items as they are now: marked (the store hands them back as they were before).
+    shown = tuple(dataclasses.replace(_item(i), gedownload=i.fetched_at or now) for i in fetched)
     return Download(name, buffer.getvalue(), shown)
 
 

@@ -70,8 +70,13 @@ def _current(ctx: ServiceContext) -> tuple[StoredRouteSet, dict[str, Any]]:
 
 
 def _store(
-    ctx: ServiceContext, stored: StoredRouteSet, document: dict[str, Any], action: str, name: str,
-    before: dict[str, Any] | None, after: dict[str, Any],
+    ctx: ServiceContext,
+    stored: StoredRouteSet,
+    document: dict[str, Any],
+    action: str,
+    name: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
 ) -> RouteChanged:
     text = dump_routes(document)
     base = Path(stored.base_dir) if stored.base_dir else None
@@ -80,7 +85,10 @@ def _store(
     before_text = dump_routes({"route": [before]}) if before is not None else None
     after_text = dump_routes({"route": [after]})
     audit.record(
-        ctx, action, f"route {name}", f"routeringstabel {new.pk}; voor: {before_text or '(nieuw)'}; na: {after_text}"
+        ctx,
+        action,
+        f"route {name}",
+        f"routeringstabel {new.pk}; voor: {before_text or '(nieuw)'}; na: {after_text}",
     )
     return RouteChanged(new.pk, name, before is None, before_text, after_text)
 

@@ -70,7 +70,9 @@ class BatchStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def create(self, *, bestandsnaam: str, verzender: str, size: int, sha256: str, at: datetime) -> StoredBatch:
+    def create(
+        self, *, bestandsnaam: str, verzender: str, size: int, sha256: str, at: datetime
+    ) -> StoredBatch:
         with self.db.session() as session:
             row = session.execute(
                 sa.insert(aanlever_batch)
@@ -105,7 +107,7 @@ class BatchStore:
     def finish(self, pk: int, *, at: datetime) -> StoredBatch:
         """Count the files and set the final status: Afgekeurd when any file is incorrect."""
         with self.db.session() as session:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 session.execute(
                     sa.select(aanlever_file.c.outcome, sa.func.count())
                     .where(aanlever_file.c.batch_pk == pk)
@@ -138,7 +140,9 @@ class BatchStore:
     def files(self, batch_pk: int) -> builtins.list[StoredFile]:
         with self.db.session() as session:
             rows = session.execute(
-                sa.select(aanlever_file).where(aanlever_file.c.batch_pk == batch_pk).order_by(aanlever_file.c.seq)
+                sa.select(aanlever_file)
+                .where(aanlever_file.c.batch_pk == batch_pk)
+                .order_by(aanlever_file.c.seq)
             ).all()
         return [_file(row) for row in rows]
 
@@ -166,8 +170,14 @@ class BatchStore:
     def throughput(self, limit: int = 50) -> builtins.list[tuple[int, float]]:
         """(files, seconds) of the newest finished batches, for the expected end of the next one."""
         query = (
-            sa.select(aanlever_batch.c.aangeleverd, aanlever_batch.c.begin_verwerking, aanlever_batch.c.einde_verwerking)
-            .where(aanlever_batch.c.einde_verwerking.is_not(None), aanlever_batch.c.begin_verwerking.is_not(None))
+            sa.select(
+                aanlever_batch.c.aangeleverd,
+                aanlever_batch.c.begin_verwerking,
+                aanlever_batch.c.einde_verwerking,
+            )
+            .where(
+                aanlever_batch.c.einde_verwerking.is_not(None), aanlever_batch.c.begin_verwerking.is_not(None)
+            )
             .order_by(aanlever_batch.c.pk.desc())
             .limit(limit)
         )

@@ -52,7 +52,9 @@ class AuditLog:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def record(self, *, at: datetime, actor: str, action: str, subject: str, detail: str | None = None) -> int:
+    def record(
+        self, *, at: datetime, actor: str, action: str, subject: str, detail: str | None = None
+    ) -> int:
         with self.db.session() as session:
             return insert_event(session, at=at, actor=actor, action=action, subject=subject, detail=detail)
 

@@ -34,6 +34,7 @@ class LogQuery:
     referentienummer: str | None = None
     batch: int | None = None
     kind: str | None = "business"  # None: signals too
+    cpa_id: str | None = None
     limit: int = 50
     offset: int = 0
 
@@ -101,6 +102,8 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
     )
     if q.kind is not None:
         query = query.where(message.c.kind == q.kind)
+    if q.cpa_id is not None:
+        query = query.where(message.c.cpa_id == q.cpa_id)
     if q.direction is not None:
         query = query.where(message.c.direction == q.direction)
     if q.status is not None:
@@ -119,7 +122,7 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
 def _refused(q: LogQuery, cut: int) -> sa.Select[Any] | None:
     if q.direction == "in" or (q.status is not None and q.status != REFUSED):
         return None
-    if q.kind not in (None, "business"):
+    if q.kind not in (None, "business") or q.cpa_id is not None:
         return None
     query = sa.select(
         aanlever_file.c.created_at.label("tijdstip"),

@@ -65,7 +65,9 @@ class MailboxAdmin:
         with self.db.session() as session:
             gelezen = session.execute(
                 sa.update(mailbox_item)
-                .where(live, mailbox_item.c.fetched_at.is_not(None), mailbox_item.c.fetched_at < gelezen_before)
+                .where(
+                    live, mailbox_item.c.fetched_at.is_not(None), mailbox_item.c.fetched_at < gelezen_before
+                )
                 .values(removed_at=now, removed_reason="gelezen-termijn", payload=b"", envelope=None)
             ).rowcount  # type: ignore[attr-defined]
             old = session.execute(

@@ -379,7 +379,9 @@ cpa_portal = sa.Table(
     "cpa_portal",
     metadata,
     # The GGk portal's CPA request fields (CPA Beheer) and the activation after a Ping Pong.
-    sa.Column("cpa_id", sa.String(CPA_ID_MAX), sa.ForeignKey("cpa.cpa_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "cpa_id", sa.String(CPA_ID_MAX), sa.ForeignKey("cpa.cpa_id", ondelete="CASCADE"), primary_key=True
+    ),
     sa.Column("profielnaam", sa.String(NAME_MAX), nullable=True),
     sa.Column("oin_of_hrn", sa.String(64), nullable=True),
     sa.Column("ingangsdatum", UtcDateTime, nullable=True),
