@@ -42,7 +42,8 @@ def test_statuses_ontvangen_bezig_afgeleverd(ops: Ops) -> None:
     def spy(self: service.Submitter, data: bytes, *, cpa_id: str | None = None) -> object:
         current = service.verslag(ops.ctx, received.batch)
         seen.append((current.status, current.verwacht_einde))
-        ops.clock.advance(timedelta(hours=1, minutes=2, seconds=3))        return original(self, data, cpa_id=cpa_id)
+        ops.clock.advance(timedelta(hours=1, minutes=2, seconds=3))
+        return original(self, data, cpa_id=cpa_id)
 
     service.Submitter.submit = spy  # type: ignore[assignment,method-assign]
     try:
