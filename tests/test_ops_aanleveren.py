@@ -187,5 +187,7 @@ def test_no_served_gemeentecodes_refuses_with_a_reason(db: Database, db_url: str
 def test_expected_end_uses_measured_throughput(ops: Ops) -> None:
     from ggk_ebms.aanlevering.estimate import expected_end
 
-    assert expected_end(ops.clock.now(), 10, [(10, 20.0), (1000, 1.0)]) == ops.clock.now() + timedelta(seconds=20)
+    assert expected_end(ops.clock.now(), 10, [(10, 20.0), (1000, 1.0)]) == ops.clock.now() + timedelta(
+        seconds=20
+    )
     assert expected_end(ops.clock.now(), 10, []) == ops.clock.now() + timedelta(seconds=2)

@@ -24,7 +24,7 @@ __all__ = ["REFUSED", "LogFilter", "LogPage", "LogRow", "berichtenlog"]
 @dataclass(frozen=True)
 class LogFilter:
     since: datetime | None = None  # default: until - 7 days
-    until: datetime | None = None  # default: now
+    until: datetime | None = None  # default: now; inclusive
     berichttype: str | None = None
     gemeentecode: str | None = None
     direction: str | None = None  # in | out

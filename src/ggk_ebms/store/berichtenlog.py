@@ -98,7 +98,7 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
         .outerjoin(stuf_message, stuf_message.c.message_pk == message.c.pk)
         .outerjoin(aanlever_file, made_by)
         .outerjoin(mailbox_item, mailbox_item.c.message_pk == message.c.pk)
-        .where(message.c.created_at >= q.since, message.c.created_at < q.until)
+        .where(message.c.created_at >= q.since, message.c.created_at <= q.until)
     )
     if q.kind is not None:
         query = query.where(message.c.kind == q.kind)
@@ -147,7 +147,7 @@ def _refused(q: LogQuery, cut: int) -> sa.Select[Any] | None:
     ).where(
         aanlever_file.c.outcome == "incorrect",
         aanlever_file.c.created_at >= q.since,
-        aanlever_file.c.created_at < q.until,
+        aanlever_file.c.created_at <= q.until,
     )
     if q.berichttype is not None:
         query = query.where(aanlever_file.c.berichttype == q.berichttype)
