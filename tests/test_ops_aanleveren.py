@@ -4,7 +4,6 @@ mixed ZIP, file-level refusals, zip bombs, the same ZIP twice."""
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,8 +20,8 @@ from tests.ops_support import Ops, make_zip, ops_context, ops_settings, wmo301
 
 
 @pytest.fixture
-def ops(db: Database, db_url: str, tmp_path: Path) -> Iterator[Ops]:
-    yield ops_context(ops_settings(tmp_path, db_url), db, tmp_path)
+def ops(db: Database, db_url: str, tmp_path: Path) -> Ops:
+    return ops_context(ops_settings(tmp_path, db_url), db, tmp_path)
 
 
 def _upload(ops: Ops, name: str, data: bytes) -> Upload:

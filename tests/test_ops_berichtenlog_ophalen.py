@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +26,8 @@ from tests.ops_support import START, Ops, make_zip, ops_context, ops_settings, w
 
 
 @pytest.fixture
-def ops(db: Database, db_url: str, tmp_path: Path) -> Iterator[Ops]:
-    yield ops_context(ops_settings(tmp_path, db_url), db, tmp_path)
+def ops(db: Database, db_url: str, tmp_path: Path) -> Ops:
+    return ops_context(ops_settings(tmp_path, db_url), db, tmp_path)
 
 
 def received(
@@ -57,7 +56,7 @@ def received(
             response=None,
             deliver=False,
             send_response_async=False,
-        )  # fmt: skip
+        )
         .message_pk
     )
     StufStore(db, clock).record(
