@@ -190,3 +190,22 @@ def test_expected_end_uses_measured_throughput(ops: Ops) -> None:
         seconds=20
     )
     assert expected_end(ops.clock.now(), 10, []) == ops.clock.now() + timedelta(seconds=2)
+
+
+def test_a_zip_in_the_outbox_becomes_an_aanlevering(ops: Ops) -> None:
+    import json
+
+    from ggk_ebms.delivery.submit import scan_outbox
+
+    outbox = ops.ctx.settings.outbox_dir
+    outbox.mkdir(parents=True, exist_ok=True)
+    (outbox / "dag.ZIP").write_bytes(make_zip([("a.xml", wmo301(ident="Z-1"))]))
+    (outbox / "gemengd.zip").write_bytes(make_zip([("b.xml", wmo301(ident="Z-2")), ("c.txt", b"x")]))
+    (outbox / "kapot.zip").write_bytes(b"no zip at all")
+    assert scan_outbox(ops.ctx.settings, ops.ctx.database, ids=ops.ctx.ids, clock=ops.clock) == 3
+    done = json.loads((outbox / "done" / "dag.ZIP.verslag.json").read_text())
+    assert done["status"] == "Afgeleverd" and done["verzender"] == "outbox"
+    failed = json.loads((outbox / "failed" / "gemengd.zip.verslag.json").read_text())
+    assert failed["status"] == "Afgekeurd" and failed["fouten"][0]["bestand"] == "c.txt"
+    assert "geen geldig ZIP" in (outbox / "failed" / "kapot.zip.reason.txt").read_text()
+    assert len(service.list_batches(ops.ctx, service.BatchQuery())) == 2

@@ -7,15 +7,12 @@ CLI output helper at merge. The actor in the audit trail is ``$GGK_EBMS_ACTOR`` 
 from __future__ import annotations
 
 import csv
-import dataclasses
-import enum
 import getpass
 import io
 import json
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -24,6 +21,7 @@ from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.server.run import message_id_host
 from ggk_ebms.services.context import ServiceContext
+from ggk_ebms.services.jsonable import plain
 from ggk_ebms.store.db import Database
 
 
@@ -42,23 +40,6 @@ def service_context(settings: Settings, database: Database) -> ServiceContext:
         clock=SystemClock(),
         ids=UuidIdGenerator(host=message_id_host(settings)),
     )
-
-
-def plain(value: Any) -> Any:
-    """Dataclasses, tuples, datetimes and paths as JSON values (times in ISO 8601 UTC)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    return value
 
 
 def emit_json(value: Any) -> None:
