@@ -209,3 +209,12 @@ def test_a_zip_in_the_outbox_becomes_an_aanlevering(ops: Ops) -> None:
     assert failed["status"] == "Afgekeurd" and failed["fouten"][0]["bestand"] == "c.txt"
     assert "geen geldig ZIP" in (outbox / "failed" / "kapot.zip.reason.txt").read_text()
     assert len(service.list_batches(ops.ctx, service.BatchQuery())) == 2
+
+
+def test_a_batch_is_processed_once(ops: Ops) -> None:
+    from ggk_ebms.services.context import ServiceError
+
+    upload = _upload(ops, "eenmaal.xml", wmo301(ident="O-9"))
+    done = service.aanleveren(ops.ctx, upload)
+    with pytest.raises(ServiceError, match="al verwerkt"):
+        service.verwerk(ops.ctx, done.batch, upload)

@@ -18,7 +18,7 @@ class _Group(click.Group):
     """``aanleveren FILE...`` runs the upload; ``aanleveren list|show`` are subcommands."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = ["upload", *args]
         return super().parse_args(ctx, args)
 

@@ -38,7 +38,7 @@ from ggk_ebms.errors import CpaError, GgkEbmsError, StoreUnavailableError, StufE
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Party
 from ggk_ebms.payloads.detect import detect
 from ggk_ebms.services import audit
-from ggk_ebms.services.context import NotFoundError, ServiceContext
+from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
 from ggk_ebms.store.aanlevering import BatchStore, NewFile, StoredBatch, StoredFile
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.stuf.codes import StufCode
@@ -143,8 +143,8 @@ def ontvang(ctx: ServiceContext, upload: Upload) -> Verslag:
         audit.record(ctx, "aanlevering-geweigerd", upload.bestandsnaam[:255], str(exc))
         raise
     batch = BatchStore(ctx.database).create(
-        bestandsnaam=upload.bestandsnaam,
-        verzender=ctx.actor,
+        bestandsnaam=upload.bestandsnaam[:255],
+        verzender=ctx.actor[:255],
         size=size,
         sha256=_sha256(upload.path),
         at=ctx.clock.now(),
@@ -174,6 +174,8 @@ def _entries(ctx: ServiceContext, upload: Upload) -> Iterator[tuple[int, Iterato
 def verwerk(ctx: ServiceContext, batch_pk: int, upload: Upload) -> Verslag:
     """Process a batch in status Ontvangen: Bezig (expected end), every file, the final status."""
     store = BatchStore(ctx.database)
+    if store.get(batch_pk).status != "Ontvangen":
+        raise ServiceError(f"aanlevering {batch_pk} is al verwerkt of wordt verwerkt")
     submitter = Submitter(ctx.settings, ctx.database, ids=ctx.ids, clock=ctx.clock)
     served = served_gemeentecodes(ctx)
     for count, entries in _entries(ctx, upload):
