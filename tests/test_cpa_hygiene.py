@@ -97,7 +97,7 @@ def test_newest_for_pair() -> None:
 
 def _env(tmp_path: Path) -> dict[str, str]:
     (tmp_path / "settings.toml").write_text(
-        'gemeentecodes = ["0363"]\ncpa_autoimport = false\n', encoding="utf-8"
+        'served_gemeentecodes = ["0363"]\ncpa_autoimport = false\n', encoding="utf-8"
     )
     return {
         "GGK_EBMS_CONFIG": str(tmp_path / "settings.toml"),
@@ -163,7 +163,7 @@ def test_config_check_reports_gemeentecodes_and_exchange_cpa(tmp_path: Path, db_
         data_dir=tmp_path / "var",
         database_url=db_url,
         party_ids=[GEMEENTE_OIN],
-        gemeentecodes=["0363", "9998", "9999"],
+        served_gemeentecodes=["0363", "9998", "9999"],
         test_gemeentecodes=["9999"],
     )
     database = Database(db_url)
@@ -182,7 +182,7 @@ def test_config_check_reports_gemeentecodes_and_exchange_cpa(tmp_path: Path, db_
     findings = [(f.level, f.subject, f.text) for f in run_checks(settings, NOW)]
     assert (
         "ERROR",
-        "gemeentecodes",
+        "served_gemeentecodes",
         "9998 is not in the CBS list 2026 nor in test_gemeentecodes",
     ) in findings
     assert not any("9999 is not" in text for _, _, text in findings)

@@ -48,7 +48,7 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "ggk-ebms.toml"
     path.write_text(
         f'data_dir = "{tmp_path / "var"}"\ncpa_dir = "{cpa}"\noutbox_dir = "{tmp_path / "outbox"}"\n'
-        f'stuf_applicatie = "Wmo Zaaksysteem"\ngemeentecodes = ["0363", "0384"]\n',
+        f'stuf_applicatie = "Wmo Zaaksysteem"\nserved_gemeentecodes = ["0363", "0384"]\n',
         encoding="utf-8",
     )
     return path

@@ -237,7 +237,7 @@ async def test_every_sent_example_is_wrapped_and_queued_after_its_heen_came_in(
     legacy 304 in release 2.3) is wrapped and queued; a retour finds the heen example received
     first. Each release round sets the exchanges to that XML version."""
     wanted = [p for p in examples() if (p.parent.parent.name, p.name) not in FAULTY]
-    served = settings.replace(gemeentecodes=list(GEMEENTECODES))
+    served = settings.replace(served_gemeentecodes=list(GEMEENTECODES))
     queued: dict[str, str] = {}
     skipped: list[str] = []
     async with running(served) as endpoint:

@@ -186,8 +186,8 @@ def test_gemeentecode_not_in_the_cbs_list(settings: Settings, db: Database) -> N
 
 
 def test_served_gemeentecodes_setting_narrows_the_routes_file(settings: Settings, db: Database) -> None:
-    narrowed = settings.replace(gemeentecodes=["0363"])
-    assert_refused(outcome(narrowed, db, envelope("0014")), "IB005", "setting gemeentecodes")
+    narrowed = settings.replace(served_gemeentecodes=["0363"])
+    assert_refused(outcome(narrowed, db, envelope("0014")), "IB005", "setting served_gemeentecodes")
     assert outcome(narrowed, db, envelope("0363"))[0] == "Forwarded"
 
 
@@ -312,7 +312,10 @@ def sent(db: Database) -> list[Any]:
 @pytest.mark.parametrize(
     ("gemeente", "words"),
     [
-        ("0518", "gemeentecode 0518 is not served by this installation (setting gemeentecodes: 0014, 0363)"),
+        (
+            "0518",
+            "gemeentecode 0518 is not served by this installation (setting served_gemeentecodes: 0014, 0363)",
+        ),
         ("9998", "gemeentecode 9998 is not in the CBS gemeentecode list"),
     ],
 )
@@ -321,7 +324,7 @@ def test_outbound_gemeentecode_refused_before_sending(
 ) -> None:
     from ggk_ebms.errors import StufError
 
-    ours = settings.replace(gemeentecodes=["0363", "0014"])
+    ours = settings.replace(served_gemeentecodes=["0363", "0014"])
     with pytest.raises(StufError) as refused:
         submitter(ours, db).submit(wmo301(gemeente))
     assert refused.value.code == "IB005" and words in str(refused.value)
@@ -463,7 +466,7 @@ def test_raw_send_of_a_stuf_envelope_meets_the_same_rules(
     from ggk_ebms.config import dump_toml
 
     config = tmp_path / "send.toml"
-    config.write_text(dump_toml(settings.replace(gemeentecodes=["0363"])), encoding="utf-8")
+    config.write_text(dump_toml(settings.replace(served_gemeentecodes=["0363"])), encoding="utf-8")
 
     def send(gemeente: str) -> Any:
         envelope_file = tmp_path / f"di01-{gemeente}.xml"

@@ -201,13 +201,6 @@ class Settings:
         "GGk Fo01 code table (docs/exchanges.md). A code left out: message Failed and an operator "
         "alerted, no Fo01.",
     )
-    gemeentecodes: list[str] = setting(
-        [],
-        "Gemeentecodes this installation serves (a samenwerkingsverband serves several); each must "
-        "be a CBS gemeentecode or in test_gemeentecodes. Outbound messages for another code are "
-        "refused before sending, inbound ones answered with a Fo01 IB005. Empty: the routes "
-        "file's [endpoint] gemeentecodes. Per exchange: `ggk-ebms exchanges set KEY --gemeentecodes`.",
-    )
     test_gemeentecodes: list[str] = setting(
         [], "Codes that are no CBS gemeentecode but are served anyway (the GGk portal's test 9999)."
     )
@@ -215,6 +208,34 @@ class Settings:
         30,
         "`config check`, `cpa list` and the log warn this many days before a CPA or a certificate "
         "in it expires, and report an error once it has.",
+    )
+    # --- the portal's daily work (docs/operations.md) ------------------------------------------
+    served_gemeentecodes: list[str] = setting(
+        [],
+        "Gemeentecodes this installation serves, both ways (a samenwerkingsverband serves several); "
+        "each must be a CBS gemeentecode or in test_gemeentecodes. Outbound messages (submit, outbox, "
+        "send, Aanleveren: 'Organisatie is niet geautoriseerd') for another code are refused before "
+        "sending, inbound ones answered with a Fo01 IB005. Empty: the gemeentecodes of the routing "
+        "table in force. Per exchange: `ggk-ebms exchanges set KEY --gemeentecodes`.",
+    )
+    aanlever_max_zip_bytes: int = setting(
+        1_000_000_000, "Largest ZIP accepted by `aanleveren` (the GGk portal: 1 GB); larger: refused."
+    )
+    aanlever_max_entries: int = setting(
+        10_000, "Most files in one ZIP; more and the whole batch is Afgekeurd (zip-bomb guard)."
+    )
+    aanlever_max_ratio: int = setting(
+        200, "Highest uncompressed/compressed size ratio of one ZIP entry before it counts as a zip bomb."
+    )
+    aanlever_max_total_bytes: int = setting(
+        4_000_000_000, "Most bytes all files of one ZIP may unpack to; beyond it the rest is refused."
+    )
+    mailbox_gelezen_hours: int = setting(
+        168, "Ophalen: an item marked gelezen is removed this many hours later unless unmarked (GGk: 168)."
+    )
+    mailbox_max_days: int = setting(90, "Ophalen: every item is removed after this many days (GGk: 90).")
+    mailbox_removed_log_days: int = setting(
+        60, "A message removed from Ophalen stays findable in the berichtenlog this many days (GGk: 60)."
     )
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")

@@ -360,13 +360,15 @@ def _check_exchanges(settings: Settings, database_ok: bool) -> Iterator[Finding]
     from ggk_ebms.stuf.generations import parse_generation
 
     cbs = cbs_gemeentecodes()
-    for code in settings.gemeentecodes:
+    for code in settings.served_gemeentecodes:
         if code not in cbs and code not in settings.test_gemeentecodes:
             yield Finding(
-                ERROR, "gemeentecodes", f"{code} is not in the CBS list {cbs.year} nor in test_gemeentecodes"
+                ERROR,
+                "served_gemeentecodes",
+                f"{code} is not in the CBS list {cbs.year} nor in test_gemeentecodes",
             )
-    if settings.gemeentecodes:
-        yield Finding(OK, "gemeentecodes", ", ".join(settings.gemeentecodes))
+    if settings.served_gemeentecodes:
+        yield Finding(OK, "served_gemeentecodes", ", ".join(settings.served_gemeentecodes))
     if not database_ok:
         return
     database = Database(settings.effective_database_url)

@@ -32,6 +32,8 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.exchanges_cmd", "exchanges"),
     ("ggk_ebms.cli.mailbox_cmd", "mailbox"),
     ("ggk_ebms.cli.submit_cmd", "submit"),
+    ("ggk_ebms.cli.aanleveren_cmd", "aanleveren"),
+    ("ggk_ebms.cli.audit_cmd", "audit"),
     ("ggk_ebms.cli.send_cmd", "send"),
     ("ggk_ebms.cli.ping_cmd", "ping_command"),
     ("ggk_ebms.cli.worker_cmd", "worker"),

@@ -20,7 +20,7 @@ stored CPA under which we can send this kind of StUF message.
 
 Before anything is queued the exchange of the berichttype (docs/exchanges.md) must allow it: actief,
 via Digikoppeling (Portaal: only a manual aanlevering, ``manual=True``), the zender gemeentecode a
-CBS code served by this installation (setting ``gemeentecodes``) and the exchange, the envelope in
+CBS code served by this installation (setting ``served_gemeentecodes``) and the exchange, the envelope in
 the exchange's generation and the payload in its release. A bare payload is wrapped in the
 exchange's generation (ggk0210 or ggk0310). The exchange's CPA profile comes after ``--cpa`` and the
 heen's CPA; during a renewal overlap the newest valid CPA of the pair is chosen.
@@ -28,7 +28,6 @@ heen's CPA; during a renewal overlap the newest valid CPA of the pair is chosen.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 import shutil
@@ -447,9 +446,7 @@ def _move(path: Path, folder: Path) -> Path:
 
 
 OUTBOX_XML: Final = ".xml"  # compared case-insensitively: the GGk manuals write .XML
-OUTBOX_ZIP: Final = ".zip"
-AANLEVEREN_MODULE: Final = "ggk_ebms.services.aanleveren"
-AANLEVEREN_FUNCTION: Final = "aanleveren_zip"
+OUTBOX_ZIP: Final = ".zip"  # an aanlevering (aanlevering.outbox, docs/operations.md)
 
 
 def _reason(moved: Path, text: str) -> None:
@@ -466,70 +463,44 @@ def _forget_put_back(folder: Path) -> None:
             reason.unlink(missing_ok=True)
 
 
-def submit_zip(path: Path, settings: Settings, database: Database, *, ids: IdGenerator, clock: Clock) -> str:
-    """Hand a ZIP batch to the aanleveren service (the portal's Aanleveren, digest §5.1).
-
-    The seam to that service: when ``ggk_ebms.services.aanleveren`` is installed its
-    ``aanleveren_zip(path, settings, database, ids=, clock=) -> str`` handles the batch and says
-    what it did; without it the batch is refused (moved to failed/ with this reason).
-    """
-    try:
-        module = importlib.import_module(AANLEVEREN_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name not in (AANLEVEREN_MODULE, AANLEVEREN_MODULE.rpartition(".")[0]):
-            raise
-        raise StufError(
-            "IB901",
-            "ZIP batches need the aanleveren service (ggk_ebms.services.aanleveren), which this "
-            "installation does not have; put the .xml files in the outbox one by one",
-        ) from None
-    handler = getattr(module, AANLEVEREN_FUNCTION, None)
-    if handler is None:
-        raise StufError(
-            "IB901", f"{AANLEVEREN_MODULE} has no {AANLEVEREN_FUNCTION}(); cannot take ZIP batches"
-        )
-    return str(handler(path, settings, database, ids=ids, clock=clock))
-
-
 def scan_outbox(settings: Settings, database: Database, *, ids: IdGenerator, clock: Clock) -> int:
     """Handle every file in outbox_dir; move each to done/ or failed/ with a reason file.
 
-    ``.xml`` and ``.XML`` files are submitted, ``.zip`` batches go to the aanleveren service
-    (``submit_zip``); anything else is moved to failed/ with a reason, never ignored in silence.
-    Domain applications must write a file under a dot-name and rename it into place when complete,
-    as the directory target does for them: dot-files (half-written) are not read. Returns how many
-    files were handled.
+    ``.zip`` batches (any case) go through Aanleveren (``aanlevering.outbox``, docs/operations.md);
+    ``.xml`` and ``.XML`` files are submitted; anything else is moved to failed/ with a reason,
+    never ignored in silence. Domain applications must write a file under a dot-name and rename it
+    into place when complete, as the directory target does for them: dot-files (half-written) are
+    not read. Returns how many files were handled.
     """
     folder = settings.outbox_dir
     if not folder.is_dir():
         return 0
     _forget_put_back(folder)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    from ggk_ebms.aanlevering.outbox import deliver_zips  # services build on this module
+
+    zips = deliver_zips(settings, database, ids=ids, clock=clock, move=_move)
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() != OUTBOX_ZIP
+    )
     if not files:
-        return 0
+        return zips
     submitter: Submitter | None = None
     for path in files:
-        suffix = path.suffix.lower()
         try:
-            if suffix == OUTBOX_XML:
-                submitter = submitter or Submitter(settings, database, ids=ids, clock=clock)
-                done = submitter.submit(path.read_bytes()).describe()
-            elif suffix == OUTBOX_ZIP:
-                done = submit_zip(path, settings, database, ids=ids, clock=clock)
-            else:
+            if path.suffix.lower() != OUTBOX_XML:
                 raise StufError(
                     StufCode.NOT_SCHEMA_CONFORM,
                     f"{path.name}: the outbox takes .xml (or .XML) files and .zip batches only",
                 )
+            submitter = submitter or Submitter(settings, database, ids=ids, clock=clock)
+            done = submitter.submit(path.read_bytes()).describe()
         except (GgkEbmsError, OSError) as exc:
-            if not path.exists():  # the handler already moved it (a ZIP service may)
-                log.warning("outbox file %s refused: %s", path.name, exc)
-                continue
             moved = _move(path, folder / "failed")
             _reason(moved, str(exc))
             log.warning("outbox file %s refused: %s", path.name, exc)
             continue
-        if path.exists():
-            moved = _move(path, folder / "done")
-            _reason(moved, done)
-    return len(files)
+        moved = _move(path, folder / "done")
+        _reason(moved, done)
+    return zips + len(files)

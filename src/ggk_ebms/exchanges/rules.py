@@ -51,7 +51,7 @@ class Rules:
     """What this installation serves: exchanges, gemeentecodes (settings) and the CBS list."""
 
     exchanges: ExchangeSet = DEFAULT_EXCHANGES
-    gemeentecodes: frozenset[str] = frozenset()  # setting `gemeentecodes`; empty: the routes file's
+    gemeentecodes: frozenset[str] = frozenset()  # setting `served_gemeentecodes`; empty: routes file
     test_gemeentecodes: frozenset[str] = frozenset()  # no CBS code, but allowed (portal test 9999)
     cbs: GemeenteLijst = field(default_factory=cbs_gemeentecodes)
 
@@ -84,7 +84,9 @@ class Rules:
             )
         served = self.served(fallback)
         setting = (
-            "setting gemeentecodes" if self.gemeentecodes else "the routes file's [endpoint] gemeentecodes"
+            "setting served_gemeentecodes"
+            if self.gemeentecodes
+            else "the routes file's [endpoint] gemeentecodes"
         )
         if gemeentecode not in served:
             return Refusal(

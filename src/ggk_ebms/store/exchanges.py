@@ -87,4 +87,4 @@ def load_rules(settings: Settings, db: Database) -> Rules:
     exchanges, problems = ExchangeStore(db).current()
     for problem in problems:
         log.warning("%s", problem)
-    return Rules.of(exchanges, settings.gemeentecodes, settings.test_gemeentecodes)
+    return Rules.of(exchanges, settings.served_gemeentecodes, settings.test_gemeentecodes)
