@@ -182,6 +182,22 @@ class Settings:
         "Refusals answered with a Fo01 to the sender. The GGk spec names StUF055 only; the others "
         "need agreement with BIDN (else: message Failed and an operator alerted, no Fo01).",
     )
+    # --- Ketendata (docs/ketendata.md) ---------------------------------------------------------
+    ketendata_key_file: Path = setting(
+        Path("var/ketendata.key"),
+        "File with the secret HMAC-SHA-256 key that hashes BSNs and other identifiers in Ketendata "
+        "files. Kept outside the database; created at the first export; `ggk-ebms ketendata "
+        "rotate-key` replaces it.",
+    )
+    ketendata_schedule: bool = setting(True, "Make the weekly Ketendata export inside `serve`.")
+    ketendata_schedule_day: str = setting(
+        "sunday", "Day of the weekly Ketendata export (e.g. sunday, zondag)."
+    )
+    ketendata_schedule_time: str = setting("06:00", "Local time (HH:MM) of the weekly Ketendata export.")
+    ketendata_timezone: str = setting("Europe/Amsterdam", "Time zone of the Ketendata schedule.")
+    ketendata_retention_days: int = setting(
+        60, "Ketendata files are deleted this many days after their export (the IB keeps them 60 days)."
+    )
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 

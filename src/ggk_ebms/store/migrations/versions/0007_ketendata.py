@@ -50,9 +50,7 @@ def upgrade() -> None:
         _when("created_at"),
         _when("expires_at"),
         sa.PrimaryKeyConstraint("pk", name="pk_ketendata_export"),
-        sa.CheckConstraint(
-            "kind IN ('weekly', 'period', 'historie')", name="ck_ketendata_export_kind"
-        ),
+        sa.CheckConstraint("kind IN ('weekly', 'period', 'historie')", name="ck_ketendata_export_kind"),
     )
     op.create_index("ix_ketendata_export_kind_period_until", "ketendata_export", ["kind", "period_until"])
     op.create_table(
