@@ -245,7 +245,9 @@ class Traffic:
         store = MessageStore(self.db, self.clock)
         part = NewPart(f"{uuid.uuid4()}@ketendata.test", "application/xml", envelope)
         if direction == "in":
-            pk = store.receive(new, [part], response=None, deliver=False, send_response_async=False).message_pk
+            pk = store.receive(
+                new, [part], response=None, deliver=False, send_response_async=False
+            ).message_pk
         else:
             pk = store.submit(new, [part], due_at=self.clock.now())
         if status != new.status:
