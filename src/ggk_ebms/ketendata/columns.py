@@ -10,6 +10,7 @@ specifications knows the columns. Three lists decide what happens to personal da
   fill with its own client numbers).
 - ``DROPPED``: names, addresses, telephone numbers, e-mail addresses and free text. Management
   information does not need them and they would identify the client.
+- a value anywhere holding 9 digits that pass the elfproef is hashed as well: it may be a BSN;
 - birth dates keep the year only (``*_Geboortedatum_Jaar``): enough for age groups.
 
 ``REPEATED`` lists the elements with ``maxOccurs="unbounded"`` in the iWmo/iJw 3.2, 2.3 and iEb
@@ -30,7 +31,15 @@ HASHED: Final[dict[str, str]] = {
     "ReferentieNummer": "prestatie-referentie",
     "VorigReferentieNummer": "prestatie-referentie",
     "GemeenteReferentieNummer": "gemeente-referentie",
+    # BerichtIdentificatie is free text of up to 12 characters; senders fill it with numbers that
+    # may look like (or be) a BSN. A retour's IdentificatieRetour hashes alike, so they still join.
+    "Identificatie": "bericht-identificatie",
+    "IdentificatieRetour": "bericht-identificatie",
 }
+
+# Safety net for free elements: a value holding a 9-digit number passing the BSN elfproef is
+# hashed (domain below) wherever it stands, since it may be a BSN in the wrong field.
+NINE_DIGIT_DOMAIN: Final = "negen-cijfers"
 
 # Subtrees left out entirely: personal data and free text (iStandaarden basisschema types
 # LDT_Naam, CDT_Adres, CDT_Telefoon, LDT_Emailadres, LDT_Commentaar and the like).

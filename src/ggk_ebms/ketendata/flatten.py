@@ -8,6 +8,7 @@ See docs/ketendata.md for the rules and the relation keys.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from ggk_ebms.ketendata.columns import (
     DROPPED,
     HASHED,
     MULTI_SEPARATOR,
+    NINE_DIGIT_DOMAIN,
     REPEATED,
     main_file,
     part_file,
@@ -64,6 +66,21 @@ class Row:
     def put(self, column: str, value: str) -> None:
         old = self.values.get(column)
         self.values[column] = value if old is None else f"{old}{MULTI_SEPARATOR}{value}"
+
+
+_NINE_DIGITS = re.compile(r"(?<!\d)\d{9}(?!\d)")
+
+
+def elfproef(digits: str) -> bool:
+    """The BSN 11-test: weights 9..2 and -1 for the last digit, total divisible by 11."""
+    total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - int(digits[8])
+    return total % 11 == 0
+
+
+def looks_like_bsn(text: str) -> bool:
+    """Whether ``text`` holds a run of exactly nine digits passing the elfproef (a VAT number of a
+    sole trader used to embed the owner's BSN: NL123456782B01)."""
+    return any(elfproef(m) for m in _NINE_DIGITS.findall(text))
 
 
 def _local(el: etree._Element) -> str:
@@ -136,6 +153,8 @@ class _Flattener:
             return
         if name in HASHED:
             row.put(prefix + name, self.hasher.hash(HASHED[name], text))
+        elif looks_like_bsn(text):
+            row.put(prefix + name, self.hasher.hash(NINE_DIGIT_DOMAIN, text))
         elif parent is not None and _local(parent) == BIRTH_DATE and name == "Datum":
             row.put(prefix + "Jaar", text[:4])
         else:
