@@ -198,6 +198,33 @@ class Settings:
     ketendata_retention_days: int = setting(
         60, "Ketendata files are deleted this many days after their export (the IB keeps them 60 days)."
     )
+    # --- CBS Monitor Sociaal Domein and notifications (docs/cbs.md) ------------------------------
+    cbs_cpa_id: str = setting(
+        "", "CPAId of the CPA with RINIS over which CSV files and opt-ins go to CBS. Empty: not configured."
+    )
+    cbs_functie: str = setting("CBSMSD", "StUF functie of a CSV delivery to CBS (agree with BIDN).")
+    cbs_toestemming_functie: str = setting(
+        "CBSMSDToestemming", "StUF functie of the opt-in CSV to CBS (agree with BIDN)."
+    )
+    cbs_rapport_functie: str = setting(
+        "CBSMSDRapport", "StUF functie of a PDF report from CBS; such messages land in the mailbox."
+    )
+    cbs_delivery_offset_months: int = setting(
+        1, "The CBS delivery period starts this many months after the verslagperiode ends (first day)."
+    )
+    cbs_toestemming_after_days: int = setting(
+        28, "The opt-in is asked this many days after the start of the delivery period."
+    )
+    cbs_reminder_days: int = setting(7, "Days between two reminders about the same CBS delivery or opt-in.")
+    smtp_host: str = setting("", "SMTP server for notifications. Empty: no e-mail is sent.")
+    smtp_port: int = setting(25, "Port of the SMTP server.")
+    smtp_starttls: bool = setting(
+        False, "Use STARTTLS towards the SMTP server (checked against the system CAs)."
+    )
+    smtp_username: str = setting("", "SMTP user name. Empty: no login.")
+    smtp_password_file: Path | None = setting(None, "File holding the SMTP password.")
+    smtp_from: str = setting("ggk-ebms@localhost", "Sender address of notifications.")
+    notify_to: list[str] = setting([], "Addresses that receive notifications (CBS reminders and reports).")
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 

@@ -355,3 +355,58 @@ ketendata_seen = sa.Table(
     sa.Column("seen_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("dedupe_key"),
 )
+
+# --- CBS Monitor Sociaal Domein (migration 0007, docs/cbs.md) ------------------------------------
+CBS_KINDS: Final = ("aanlevering", "toestemming")
+
+cbs_delivery = sa.Table(
+    "cbs_delivery",
+    metadata,
+    # One CSV sent to CBS: its CBS referentienummer (yyyymmdd-hhmmss, unique) given back to the
+    # gemeente, and the ebMS message that carries it (its status is the file's status).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("referentienummer", sa.String(15), nullable=False),
+    sa.Column("filename", sa.String(NAME_MAX), nullable=False),
+    sa.Column("cbs_set", sa.String(32), nullable=True),
+    sa.Column("gemeentecode", sa.String(4), nullable=False),
+    sa.Column("verslagperiode", sa.String(6), nullable=True),
+    sa.Column("stuf_referentienummer", sa.String(STUF_REF_MAX), nullable=False),
+    sa.Column("message_pk", sa.BigInteger, sa.ForeignKey("message.pk", ondelete="SET NULL"), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("referentienummer"),
+    sa.CheckConstraint(_in("kind", CBS_KINDS), name="kind"),
+    sa.Index(None, "stuf_referentienummer"),
+)
+
+cbs_report = sa.Table(
+    "cbs_report",
+    metadata,
+    # A PDF report from CBS kept in the mailbox (Ophalen), linked to the delivery it answers.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "mailbox_item_pk",
+        sa.BigInteger,
+        sa.ForeignKey("mailbox_item.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "delivery_pk", sa.BigInteger, sa.ForeignKey("cbs_delivery.pk", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("filename", sa.String(NAME_MAX), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("mailbox_item_pk"),
+)
+
+cbs_notification = sa.Table(
+    "cbs_notification",
+    metadata,
+    # The last reminder sent per kind and verslagperiode, so reminders repeat at an interval.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("verslagperiode", sa.String(6), nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("kind", "verslagperiode"),
+)
