@@ -36,6 +36,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.worker_cmd", "worker"),
     ("ggk_ebms.cli.demo_cmd", "demo"),
     ("ggk_ebms.cli.ketendata_cmd", "ketendata"),
+    ("ggk_ebms.cli.cbs_cmd", "cbs"),
 ]
 
 
