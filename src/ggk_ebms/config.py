@@ -183,11 +183,11 @@ class Settings:
         "need agreement with BIDN (else: message Failed and an operator alerted, no Fo01).",
     )
     # --- Ketendata (docs/ketendata.md) ---------------------------------------------------------
-    ketendata_key_file: Path = setting(
-        Path("var/ketendata.key"),
+    ketendata_key_file: Path | None = setting(
+        None,
         "File with the secret HMAC-SHA-256 key that hashes BSNs and other identifiers in Ketendata "
-        "files. Kept outside the database; created at the first export; `ggk-ebms ketendata "
-        "rotate-key` replaces it.",
+        "files. Empty: ketendata.key in data_dir. Kept outside the database; created at the first "
+        "export; `ggk-ebms ketendata rotate-key` replaces it.",
     )
     ketendata_schedule: bool = setting(True, "Make the weekly Ketendata export inside `serve`.")
     ketendata_schedule_day: str = setting(
@@ -227,6 +227,10 @@ class Settings:
     notify_to: list[str] = setting([], "Addresses that receive notifications (CBS reminders and reports).")
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @property
+    def effective_ketendata_key_file(self) -> Path:
+        return self.ketendata_key_file or self.data_dir / "ketendata.key"
 
     @property
     def effective_database_url(self) -> str:

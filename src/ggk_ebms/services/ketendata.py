@@ -49,7 +49,7 @@ def audit(ctx: KetendataContext, action: str, detail: str) -> None:
 
 # --- key ------------------------------------------------------------------------------------------
 def _hasher(ctx: KetendataContext, *, create: bool) -> KeyedHasher:
-    path = ctx.settings.ketendata_key_file
+    path = ctx.settings.effective_ketendata_key_file
     if create and not path.exists():
         write_key(path, new_key())
         log.warning("ketendata: new key created in %s", path)
@@ -67,7 +67,7 @@ class KeyRotation:
 
 def rotate_key(ctx: KetendataContext) -> KeyRotation:
     """Replace the key. Hashes made with the new key no longer join those of earlier exports."""
-    path = ctx.settings.ketendata_key_file
+    path = ctx.settings.effective_ketendata_key_file
     old = KeyedHasher(read_key(path)).key_id if path.exists() else None
     write_key(path, new_key())
     now = ctx.clock.now()
@@ -277,9 +277,14 @@ def run_schedule_once(ctx: KetendataContext) -> ExportResult | None:
     """Purge expired exports, then make the weekly export if its slot has come."""
     purge_expired(ctx)
     weekday, at, tz = _slot_settings(ctx.settings)
-    last = KetendataStore(ctx.database).last_until("weekly")
+    store = KetendataStore(ctx.database)
+    last = store.last_until("weekly")
     slot = schedule.due_slot(ctx.clock.now(), last, weekday=weekday, at=at, tz=tz)
     if slot is None:
+        return None
+    if last is None and not store.any_passed(slot):
+        # A fresh installation: the first weekly set comes at the first slot with traffic
+        # before it, not as an empty set at the first start.
         return None
     return export(ctx, ExportRequest("weekly", until=slot))
 

@@ -102,13 +102,7 @@ class KetendataStore:
     # --- the traffic ------------------------------------------------------------------------------
     def passed(self, since: datetime | None, until: datetime) -> Iterator[SourceMessage]:
         """Business messages that passed in [since, until), oldest first, read in batches."""
-        passed = sa.or_(
-            sa.and_(message.c.direction == "in", message.c.status.in_(PASSED_IN)),
-            sa.and_(message.c.direction == "out", message.c.status.in_(PASSED_OUT)),
-        )
-        where = [message.c.kind == "business", passed, message.c.created_at < until]
-        if since is not None:
-            where.append(message.c.created_at >= since)
+        where = self._passed_where(since, until)
         last: tuple[datetime, int] | None = None
         while True:
             query = (
@@ -148,6 +142,25 @@ class KetendataStore:
             if len(rows) < BATCH:
                 return
             last = (rows[-1].created_at, rows[-1].pk)
+
+    def any_passed(self, until: datetime) -> bool:
+        """Whether any business message passed before ``until``."""
+        with self.db.session() as session:
+            found = session.execute(
+                sa.select(message.c.pk).where(*self._passed_where(None, until)).limit(1)
+            ).first()
+        return found is not None
+
+    @staticmethod
+    def _passed_where(since: datetime | None, until: datetime) -> list[sa.ColumnElement[bool]]:
+        passed = sa.or_(
+            sa.and_(message.c.direction == "in", message.c.status.in_(PASSED_IN)),
+            sa.and_(message.c.direction == "out", message.c.status.in_(PASSED_OUT)),
+        )
+        where = [message.c.kind == "business", passed, message.c.created_at < until]
+        if since is not None:
+            where.append(message.c.created_at >= since)
+        return where
 
     # --- keys -------------------------------------------------------------------------------------
     def record_key(self, key_id: str, now: datetime) -> None:
