@@ -237,8 +237,55 @@ class Settings:
     mailbox_removed_log_days: int = setting(
         60, "A message removed from Ophalen stays findable in the berichtenlog this many days (GGk: 60)."
     )
+    # --- Ketendata (docs/ketendata.md) ---------------------------------------------------------
+    ketendata_key_file: Path | None = setting(
+        None,
+        "File with the secret HMAC-SHA-256 key that hashes BSNs and other identifiers in Ketendata "
+        "files. Empty: ketendata.key in data_dir. Kept outside the database; created at the first "
+        "export; `ggk-ebms ketendata rotate-key` replaces it.",
+    )
+    ketendata_schedule: bool = setting(True, "Make the weekly Ketendata export inside `serve`.")
+    ketendata_schedule_day: str = setting(
+        "sunday", "Day of the weekly Ketendata export (e.g. sunday, zondag)."
+    )
+    ketendata_schedule_time: str = setting("06:00", "Local time (HH:MM) of the weekly Ketendata export.")
+    ketendata_timezone: str = setting("Europe/Amsterdam", "Time zone of the Ketendata schedule.")
+    ketendata_retention_days: int = setting(
+        60, "Ketendata files are deleted this many days after their export (the IB keeps them 60 days)."
+    )
+    # --- CBS Monitor Sociaal Domein and notifications (docs/cbs.md) ------------------------------
+    cbs_cpa_id: str = setting(
+        "", "CPAId of the CPA with RINIS over which CSV files and opt-ins go to CBS. Empty: not configured."
+    )
+    cbs_functie: str = setting("CBSMSD", "StUF functie of a CSV delivery to CBS (agree with BIDN).")
+    cbs_toestemming_functie: str = setting(
+        "CBSMSDToestemming", "StUF functie of the opt-in CSV to CBS (agree with BIDN)."
+    )
+    cbs_rapport_functie: str = setting(
+        "CBSMSDRapport", "StUF functie of a PDF report from CBS; such messages land in the mailbox."
+    )
+    cbs_delivery_offset_months: int = setting(
+        1, "The CBS delivery period starts this many months after the verslagperiode ends (first day)."
+    )
+    cbs_toestemming_after_days: int = setting(
+        28, "The opt-in is asked this many days after the start of the delivery period."
+    )
+    cbs_reminder_days: int = setting(7, "Days between two reminders about the same CBS delivery or opt-in.")
+    smtp_host: str = setting("", "SMTP server for notifications. Empty: no e-mail is sent.")
+    smtp_port: int = setting(25, "Port of the SMTP server.")
+    smtp_starttls: bool = setting(
+        False, "Use STARTTLS towards the SMTP server (checked against the system CAs)."
+    )
+    smtp_username: str = setting("", "SMTP user name. Empty: no login.")
+    smtp_password_file: Path | None = setting(None, "File holding the SMTP password.")
+    smtp_from: str = setting("ggk-ebms@localhost", "Sender address of notifications.")
+    notify_to: list[str] = setting([], "Addresses that receive notifications (CBS reminders and reports).")
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @property
+    def effective_ketendata_key_file(self) -> Path:
+        return self.ketendata_key_file or self.data_dir / "ketendata.key"
 
     @property
     def effective_database_url(self) -> str:

@@ -38,6 +38,8 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.ping_cmd", "ping_command"),
     ("ggk_ebms.cli.worker_cmd", "worker"),
     ("ggk_ebms.cli.demo_cmd", "demo"),
+    ("ggk_ebms.cli.ketendata_cmd", "ketendata"),
+    ("ggk_ebms.cli.cbs_cmd", "cbs"),
 ]
 
 

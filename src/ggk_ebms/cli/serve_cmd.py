@@ -28,6 +28,8 @@ from ggk_ebms.pipeline.retention import retention_task
 from ggk_ebms.pipeline.worker import worker_task
 from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
 from ggk_ebms.server.run import run_child_process, serve_forever
+from ggk_ebms.services.cbs import reminder_task
+from ggk_ebms.services.ketendata import ketendata_task
 from ggk_ebms.store.cpa_expiry import log_expiries
 from ggk_ebms.store.db import Database
 
@@ -80,6 +82,11 @@ def _serve_one(settings: Settings) -> None:
         workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
         workers.append(retention_task(settings))
         workers.append(mailbox_retention_task(settings))
+        if settings.ketendata_schedule:
+            # One process makes the weekly Ketendata export (docs/ketendata.md "Schedule").
+            workers.append(ketendata_task(settings))
+        if settings.smtp_host:
+            workers.append(reminder_task(settings))  # CBS reminders by e-mail (docs/cbs.md)
         asyncio.run(serve_forever(settings, on_database=on_database, workers=workers))
     except GgkEbmsError as exc:
         fail(str(exc))

@@ -50,6 +50,7 @@ from ggk_ebms.routing.table import (
     RoutingTable,
     Target,
 )
+from ggk_ebms.services.cbs import take_report
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.exchanges import load_rules
 from ggk_ebms.store.jobs import Job, JobQueue
@@ -149,6 +150,11 @@ class DeliveryWorker:
             self.jobs.complete(job.pk)
             return
         parts = [part.data for part in self.messages.parts(message.pk)]
+        if take_report(self.settings, self.database, message, parts, self.clock):
+            # A CBS Monitor Sociaal Domein report (a PDF, docs/cbs.md): kept in the mailbox for
+            # pick-up; the iWmo/iJw checks below would refuse it as no XML payload.
+            self.jobs.complete(job.pk, message_status="Processed", reason="CBS rapport kept in the mailbox")
+            return
         try:
             table = self.routing_table()
         except ConfigError as exc:  # e.g. the CBS list of a new year no longer has a code

@@ -411,3 +411,122 @@ cpa_portal = sa.Table(
 sa.Index("ix_message_created_at", message.c.created_at)
 sa.Index("ix_stuf_message_gemeentecode", stuf_message.c.gemeentecode)
 sa.Index("ix_stuf_message_payload_sha256", stuf_message.c.payload_sha256)
+# --- Ketendata (migration 0007, docs/ketendata.md) -----------------------------------------------
+# Exports and their CSV files for pick-up. The files hold hashed identifiers only; the HMAC key
+# lives outside the database (setting ketendata_key_file), so the database alone cannot undo them.
+KETENDATA_KINDS: Final = ("weekly", "period", "historie")
+
+ketendata_key = sa.Table(
+    "ketendata_key",
+    metadata,
+    # One row per key ever used: its public fingerprint and the moment it came into use.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("activated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("key_id"),
+)
+
+ketendata_export = sa.Table(
+    "ketendata_export",
+    metadata,
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("period_since", UtcDateTime, nullable=True),
+    sa.Column("period_until", UtcDateTime, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("messages", sa.Integer, nullable=False),
+    sa.Column("duplicates", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(_in("kind", KETENDATA_KINDS), name="kind"),
+    sa.Index(None, "kind", "period_until"),
+)
+
+ketendata_file = sa.Table(
+    "ketendata_file",
+    metadata,
+    # fetched_at is the "gelezen" mark of the pick-up (Ophalen).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "export_pk",
+        sa.BigInteger,
+        sa.ForeignKey("ketendata_export.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("filename", sa.String(NAME_MAX), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("fetched_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("export_pk", "filename"),
+    sa.Index(None, "fetched_at"),
+)
+
+ketendata_seen = sa.Table(
+    "ketendata_seen",
+    metadata,
+    # Duplicate keys (keyed hashes) of messages delivered by a weekly export, so a message sent
+    # again in a later week is not delivered twice ('geschoond').
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("dedupe_key", sa.String(64), nullable=False),
+    sa.Column("export_pk", sa.BigInteger, nullable=True),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("dedupe_key"),
+)
+
+# --- CBS Monitor Sociaal Domein (migration 0007, docs/cbs.md) ------------------------------------
+CBS_KINDS: Final = ("aanlevering", "toestemming")
+
+cbs_delivery = sa.Table(
+    "cbs_delivery",
+    metadata,
+    # One CSV sent to CBS: its CBS referentienummer (yyyymmdd-hhmmss, unique) given back to the
+    # gemeente, and the ebMS message that carries it (its status is the file's status).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("referentienummer", sa.String(15), nullable=False),
+    sa.Column("filename", sa.String(NAME_MAX), nullable=False),
+    sa.Column("cbs_set", sa.String(32), nullable=True),
+    sa.Column("gemeentecode", sa.String(4), nullable=False),
+    sa.Column("verslagperiode", sa.String(6), nullable=True),
+    sa.Column("stuf_referentienummer", sa.String(STUF_REF_MAX), nullable=False),
+    sa.Column("message_pk", sa.BigInteger, sa.ForeignKey("message.pk", ondelete="SET NULL"), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("referentienummer"),
+    sa.CheckConstraint(_in("kind", CBS_KINDS), name="kind"),
+    sa.Index(None, "stuf_referentienummer"),
+)
+
+cbs_report = sa.Table(
+    "cbs_report",
+    metadata,
+    # A PDF report from CBS kept in the mailbox (Ophalen), linked to the delivery it answers.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "mailbox_item_pk",
+        sa.BigInteger,
+        sa.ForeignKey("mailbox_item.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "delivery_pk", sa.BigInteger, sa.ForeignKey("cbs_delivery.pk", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("filename", sa.String(NAME_MAX), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("mailbox_item_pk"),
+)
+
+cbs_notification = sa.Table(
+    "cbs_notification",
+    metadata,
+    # The last reminder sent per kind and verslagperiode, so reminders repeat at an interval.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("verslagperiode", sa.String(6), nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("kind", "verslagperiode"),
+)

@@ -4,7 +4,7 @@ Written by hand to match ggk_ebms/store/tables.py at this revision (the metadata
 compares them).
 
 Revision ID: 0004
-Revises: 0005
+Revises: 0007
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0005"  # chained after operations (merged into main first)
+down_revision = "0007"  # chained after the revisions merged into main first (0005, 0007)
 branch_labels = None
 depends_on = None
 
