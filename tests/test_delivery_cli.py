@@ -217,3 +217,32 @@ def test_outbox_takes_upper_case_xml_refuses_other_files_and_zip_without_aanleve
     db.dispose()
     assert not (outbox / "failed" / "notes.txt.reason.txt").exists()
     assert (outbox / "done" / "notes.xml").is_file()
+
+
+def test_outbox_zip_for_a_portaal_exchange_is_not_sent_automatically(config: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    from ggk_ebms.config import load
+    from ggk_ebms.store.exchanges import ExchangeStore
+    from ggk_ebms.store.messages import MessageStore
+
+    settings = load(config)
+    run(config, "cpa", "import", str(config.parent / "cpa" / "dev-osb-rm.xml"))
+    outbox = settings.outbox_dir
+    outbox.mkdir(parents=True)
+    example = require_shared("spec", "istandaarden", "ijw_3_2", "berichten", "JW319.xml")
+    with zipfile.ZipFile(outbox / "batch.zip", "w") as archive:
+        archive.write(example, "JW319.xml")
+    db = database(config)
+    ExchangeStore(db).set("JW319", {"via": "Portaal"})
+
+    class Clock:
+        def now(self) -> datetime:
+            return datetime.now(UTC)
+
+    scan_outbox(settings, db, ids=UuidIdGenerator(), clock=Clock())
+    sent = [m for m in MessageStore(db).list(direction="out") if m.kind == "business"]
+    db.dispose()
+    assert sent == []
+    verslag = (outbox / "failed" / "batch.zip.verslag.json").read_text(encoding="utf-8")
+    assert "Portaal" in verslag
