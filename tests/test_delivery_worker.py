@@ -177,10 +177,10 @@ def fo01s(db: Database) -> list[Any]:
     [
         ("0363", "WMO305", "0363", RINIS, "Forwarded", None, "exact"),  # exact/exact wins
         ("0014", "WMO305", "0014", RINIS, "Processed", None, "mailbox"),  # */WMO305 (mailbox)
-        ("0014", "WMO307", "0014", RINIS, "Failed", "StUF037", None),  # only an inactive route
-        ("0599", "WMO305", "0599", RINIS, "Failed", "StUF010", None),  # gemeente not served
-        ("0384", "WMO305", "0384", RINIS, "Failed", "StUF052", None),  # sender's scope lacks 0384
-        ("0363", "WMO305", "0363", OTHER_OIN, "Failed", "StUF052", None),  # unknown sender
+        ("0014", "WMO307", "0014", RINIS, "Failed", "IB023", None),  # only an inactive route
+        ("0599", "WMO305", "0599", RINIS, "Failed", "IB005", None),  # gemeente not served
+        ("0384", "WMO305", "0384", RINIS, "Failed", "IB007", None),  # sender's scope lacks 0384
+        ("0363", "WMO305", "0363", OTHER_OIN, "Failed", "IB002", None),  # unknown sender
     ],
 )
 def test_routing_outcomes(
@@ -233,7 +233,7 @@ def test_no_route_is_held_for_an_operator_without_fo01(
     assert MessageStore(db).get(pk).status == "Forwarded"
 
 
-def test_duplicates_same_payload_is_a_no_op_other_payload_is_stuf016(
+def test_duplicates_same_payload_is_a_no_op_other_payload_is_ib016(
     settings: Settings, db: Database, tmp_path: Path
 ) -> None:
     use_routes(db, ROUTES, tmp_path)
@@ -256,7 +256,7 @@ def test_duplicates_same_payload_is_a_no_op_other_payload_is_stuf016(
     assert store.get(first).status == "Forwarded"
     assert store.get(again).status == "Processed"
     assert f"message {first}" in (store.get(again).status_reason or "")
-    assert store.get(third).error_code == "StUF016"
+    assert store.get(third).error_code == "IB016"
     assert len(list((tmp_path / "exact").glob("*.xml"))) == 1
 
 

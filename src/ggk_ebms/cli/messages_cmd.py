@@ -121,7 +121,8 @@ def list_messages(
             r.berichttype or ("" if r.kind == "business" else r.kind),
             r.gemeentecode,
             r.referentienummer,
-            r.status + (f" ({r.error_code})" if r.error_code else "")
+            r.status
+            + (f" ({r.error_code})" if r.error_code else "")
             + (f": {r.status_reason}" if r.message_pk is None and r.status_reason else ""),
             r.stuf_fout,
             r.batch_pk,
@@ -229,8 +230,10 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
 
 @messages.command("retry")
 @click.argument("ident")
+@click.option("--force", is_flag=True, help="Also re-try a message that was refused with a Fo01.")
+@click.option("--reason", default=None, help="Why a refused message is forced again (recorded).")
 @click.pass_context
-def retry_message_command(ctx: click.Context, ident: str) -> None:
+def retry_message_command(ctx: click.Context, ident: str, force: bool, reason: str | None) -> None:
     """Queue a Failed message again, by number or MessageId (received: deliver; sent: send)."""
     from ggk_ebms.clock import SystemClock
     from ggk_ebms.delivery.retry import retry_message
@@ -244,11 +247,14 @@ def retry_message_command(ctx: click.Context, ident: str) -> None:
             message = store.find("in", ident) or store.find("out", ident)
         if message is None:
             fail(f"no message {ident}")
-        click.echo(retry_message(database, message.pk, now=SystemClock().now()))
+        if force and not (reason or "").strip():
+            fail("--force vraagt om --reason TEKST: waarom wordt een geweigerd bericht opnieuw verwerkt?")
+        click.echo(retry_message(database, message.pk, now=SystemClock().now(), force=force, reason=reason))
         from ggk_ebms.cli.ops_support import service_context
         from ggk_ebms.services.audit import record
 
-        record(service_context(settings_of(ctx), database), "message-retry", f"message {message.pk}")
+        forced = f"forced: {reason}" if force and reason else None
+        record(service_context(settings_of(ctx), database), "message-retry", f"message {message.pk}", forced)
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:

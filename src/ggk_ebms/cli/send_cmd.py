@@ -107,6 +107,10 @@ def send(
         fail(f"cannot read {exc.filename}: {exc.strerror}")
     database = open_database(settings)
     try:
+        from ggk_ebms.delivery.submit import check_raw_part  # StUF rules also on the raw path
+
+        for part in parts:
+            check_raw_part(settings, database, part.data)
         message = submit_message(
             settings,
             database,

@@ -5,6 +5,10 @@ operator has since resolved) gets a fresh 'deliver' job: the whole §4.2 pipelin
 the routing table and settings in force now, and its tries count from one. A sent message that
 ended DeliveryFailed or Expired is queued for sending again (``MessageStore.resend``). Nothing is
 re-tried while it still has a job pending or running.
+
+A message whose business outcome is a refusal (we answered it with a Fo01, or the partner
+answered ours with one) is not re-tried unless the operator forces it and gives a reason, which
+is recorded as an attempt of the message (``messages show`` lists it).
 """
 
 from __future__ import annotations
@@ -13,18 +17,23 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
+from ggk_ebms.delivery.outcome import refusal_outcome
 from ggk_ebms.errors import StoreError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue, insert_job
 from ggk_ebms.store.messages import UNFINISHED_JOB_STATUSES, MessageStore
-from ggk_ebms.store.tables import message
+from ggk_ebms.store.tables import attempt, message
 
 RETRIABLE_INBOUND = ("Failed",)
 RETRIABLE_OUTBOUND = ("DeliveryFailed", "Expired", "Failed")
 
 
-def retry_message(database: Database, pk: int, *, now: datetime) -> str:
-    """Queue message ``pk`` again; returns what was done, or raises StoreError saying why not."""
+def retry_message(
+    database: Database, pk: int, *, now: datetime, force: bool = False, reason: str | None = None
+) -> str:
+    """Queue message ``pk`` again; returns what was done, or raises StoreError saying why not.
+
+    ``force`` with a ``reason``: re-try even a message whose outcome is a refusal (recorded)."""
     store = MessageStore(database)
     stored = store.get(pk)
     if stored.kind != "business":
@@ -32,6 +41,24 @@ def retry_message(database: Database, pk: int, *, now: datetime) -> str:
     jobs = JobQueue(database).jobs_for(pk)
     if any(j.status in UNFINISHED_JOB_STATUSES for j in jobs):
         raise StoreError(f"message {pk} is still queued (status {stored.status}); nothing to re-try")
+    refused = refusal_outcome(database, pk)
+    if refused is not None:
+        if not force or not (reason or "").strip():
+            raise StoreError(
+                f"message {pk} was refused: {refused}; re-trying repeats what was refused. "
+                "If that is what you want: --force --reason TEXT (the reason is recorded)"
+            )
+        with database.session() as session:
+            session.execute(
+                sa.insert(attempt).values(
+                    message_pk=pk,
+                    job_pk=None,
+                    started_at=now,
+                    finished_at=now,
+                    outcome="retry",
+                    error=f"re-try forced by an operator although {refused}: {(reason or '').strip()}"[:2000],
+                )
+            )
     if stored.direction == "out":
         if stored.status not in RETRIABLE_OUTBOUND:
             raise StoreError(

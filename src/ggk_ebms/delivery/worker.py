@@ -52,6 +52,7 @@ from ggk_ebms.routing.table import (
 )
 from ggk_ebms.services.cbs import take_report
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.exchanges import load_rules
 from ggk_ebms.store.jobs import Job, JobQueue
 from ggk_ebms.store.mailbox import Mailbox
 from ggk_ebms.store.messages import MessageStore, StoredMessage
@@ -165,6 +166,7 @@ class DeliveryWorker:
             table=table,
             history=_StoreHistory(self.stufs, message.pk),
             schemas=self.schemas,
+            rules=load_rules(self.settings, self.database),
         )
         self._record(message, decision)
         for warning in decision.warnings:

@@ -296,6 +296,18 @@ mailbox_item = sa.Table(
     sa.Index(None, "created_at"),
 )
 
+exchange_setting = sa.Table(
+    "exchange_setting",
+    metadata,
+    # An operator's change to one shipped exchange default (`exchanges set`): one row per exchange
+    # key and setting name; absent rows keep the shipped default (docs/exchanges.md).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("exchange_key", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("exchange_key", "name"),
+)
 # --- The portal's daily work (migration 0005): aanleveren, ophalen, CPA beheer, audit ----------
 # docs/operations.md. Batch statuses are the GGk portal's own words (Aanleveren, seed 000).
 BATCH_STATUSES: Final = ("Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd")
