@@ -18,7 +18,7 @@ import zeep
 from aiohttp import web
 from lxml import etree
 
-from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.forwarders.http import BINDING, wsdl_path
 from ggk_ebms.delivery.retry import retry_message
@@ -157,7 +157,7 @@ def use_routes(db: Database, text: str, tmp_path: Path) -> None:
 
 
 def run(settings: Settings, db: Database) -> None:
-    DeliveryWorker(settings, db).run_once()
+    DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
 
 
 def fo01s(db: Database) -> list[Any]:

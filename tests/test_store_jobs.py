@@ -9,6 +9,7 @@ import pytest
 
 from ggk_ebms.clock import FixedClock
 from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore, NewMessage
@@ -92,7 +93,7 @@ def test_complete_retry_fail(store: MessageStore, queue: JobQueue) -> None:
     a, b, c = _submit(store, 3)
     jobs = {job.message_pk: job for job in queue.claim("send", now=T0, worker_id="w", lease=LEASE)}
 
-    queue.complete(jobs[a].pk, message_status="Delivered")
+    queue.complete(jobs[a].pk, event=Event.ACCEPTED)
     assert queue.get(jobs[a].pk).status == "done"
     assert store.get(a).status == "Delivered"
 
@@ -109,7 +110,7 @@ def test_complete_retry_fail(store: MessageStore, queue: JobQueue) -> None:
     queue.fail(
         jobs[c].pk,
         "MessageError DeliveryFailure",
-        message_status="DeliveryFailed",
+        event=Event.MESSAGE_ERROR,
         error_code="DeliveryFailure",
     )
     failed = queue.get(jobs[c].pk)
@@ -130,8 +131,6 @@ def test_unknown_job_and_values(queue: JobQueue) -> None:
         queue.get(999_999)
     with pytest.raises(ValueError, match="queue"):
         queue.claim("elsewhere", now=T0, worker_id="w", lease=LEASE)
-    with pytest.raises(ValueError, match="status"):
-        queue.complete(1, message_status="Whatever")
 
 
 def test_attempts_are_recorded_in_order(store: MessageStore, queue: JobQueue) -> None:

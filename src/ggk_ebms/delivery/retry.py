@@ -11,16 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import RETRIABLE_INBOUND, RETRIABLE_OUTBOUND
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import JobQueue, insert_job
+from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import UNFINISHED_JOB_STATUSES, MessageStore
-from ggk_ebms.store.tables import message
-
-RETRIABLE_INBOUND = ("Failed",)
-RETRIABLE_OUTBOUND = ("DeliveryFailed", "Expired", "Failed")
 
 
 def retry_message(database: Database, pk: int, *, now: datetime) -> str:
@@ -34,10 +29,9 @@ def retry_message(database: Database, pk: int, *, now: datetime) -> str:
         raise StoreError(f"message {pk} is still queued (status {stored.status}); nothing to re-try")
     if stored.direction == "out":
         if stored.status not in RETRIABLE_OUTBOUND:
-            raise StoreError(
-                f"sent message {pk} is {stored.status}; only {', '.join(RETRIABLE_OUTBOUND)} are re-sent"
-            )
-        send_job = store.resend(pk, due_at=now)
+            allowed = ", ".join(sorted(RETRIABLE_OUTBOUND))
+            raise StoreError(f"sent message {pk} is {stored.status}; only {allowed} are re-sent")
+        send_job = store.resend(pk, due_at=now, reason="re-send asked by an operator")
         return f"message {pk} queued for sending again (job {send_job})"
     if stored.status not in RETRIABLE_INBOUND:
         raise StoreError(f"received message {pk} is {stored.status}; only Failed messages are re-tried")
@@ -48,17 +42,5 @@ def retry_message(database: Database, pk: int, *, now: datetime) -> str:
             f"received message {pk} was refused with ebMS error {stored.error_code or 'unknown'} and "
             "never accepted for delivery; it cannot be re-tried"
         )
-    with database.session() as session:
-        # One transaction: the message is Received again exactly when its new job exists.
-        job_pk = insert_job(session, "deliver", pk, due_at=now, now=now)
-        session.execute(
-            sa.update(message)
-            .where(message.c.pk == pk)
-            .values(
-                status="Received",
-                status_reason=f"re-try asked by an operator (job {job_pk})",
-                error_code=None,
-                updated_at=now,
-            )
-        )
+    job_pk = store.redeliver(pk, due_at=now)
     return f"message {pk} queued for delivery again (job {job_pk})"

@@ -16,6 +16,7 @@ and are decided by the worker, not by the queue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,8 +26,10 @@ from sqlalchemy.orm import Session
 
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import Event, Step
+from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.tables import OUTCOMES, QUEUES, STATUSES, attempt, job, message
+from ggk_ebms.store.tables import OUTCOMES, QUEUES, attempt, job
 
 
 @dataclass(frozen=True)
@@ -156,12 +159,11 @@ class JobQueue:
         self,
         job_pk: int,
         values: dict[str, Any],
-        message_status: str | None,
+        event: Event | None,
         reason: str | None,
         error_code: str | None,
-    ) -> None:
-        if message_status is not None and message_status not in STATUSES:
-            raise ValueError(f"unknown message status {message_status!r}")
+        business: Sequence[steps.BusinessChange] = (),
+    ) -> Step | None:
         now = self.clock.now()
         with self.db.session() as session:
             message_pk = session.execute(
@@ -172,29 +174,36 @@ class JobQueue:
             ).scalar_one_or_none()
             if message_pk is None:
                 raise StoreError(f"no job with pk {job_pk}")
-            if message_status is not None:
-                # Same transaction: the message's status never disagrees with its job's outcome.
-                session.execute(
-                    sa.update(message)
-                    .where(message.c.pk == message_pk)
-                    .values(
-                        status=message_status, status_reason=reason, error_code=error_code, updated_at=now
-                    )
-                )
+            for change in business:
+                steps.apply_business(session, change, now=now)
+            if event is None:
+                return None
+            # Same transaction: the message's status never disagrees with its job's outcome. The
+            # update is guarded, so a final state another transaction wrote is kept.
+            return steps.transition(session, message_pk, event, now=now, reason=reason, code=error_code)
 
     def complete(
         self,
         job_pk: int,
         *,
-        message_status: str | None = None,
+        event: Event | None = None,
         reason: str | None = None,
-    ) -> None:
-        """The job is done; optionally move its message to ``message_status`` at the same time."""
-        self._finish(job_pk, {"status": "done", "last_error": None}, message_status, reason, None)
+        business: Sequence[steps.BusinessChange] = (),
+    ) -> Step | None:
+        """The job is done; optionally apply a lifecycle ``event`` (and business steps) at once."""
+        return self._finish(job_pk, {"status": "done", "last_error": None}, event, reason, None, business)
 
-    def retry(self, job_pk: int, *, due_at: datetime, error: str) -> None:
+    def retry(
+        self,
+        job_pk: int,
+        *,
+        due_at: datetime,
+        error: str,
+        event: Event | None = None,
+        reason: str | None = None,
+    ) -> Step | None:
         """Put the job back as pending until ``due_at``, keeping the reason it failed this time."""
-        self._finish(
+        return self._finish(
             job_pk,
             {
                 "status": "pending",
@@ -203,8 +212,8 @@ class JobQueue:
                 "claimed_by": None,
                 "claimed_at": None,
             },
-            None,
-            None,
+            event,
+            reason if reason is not None else (error if event is not None else None),
             None,
         )
 
@@ -213,11 +222,14 @@ class JobQueue:
         job_pk: int,
         error: str,
         *,
-        message_status: str | None = None,
+        event: Event | None = None,
         error_code: str | None = None,
-    ) -> None:
-        """Give the job up for good; optionally mark its message (e.g. DeliveryFailed + ebMS code)."""
-        self._finish(job_pk, {"status": "failed", "last_error": error}, message_status, error, error_code)
+        business: Sequence[steps.BusinessChange] = (),
+    ) -> Step | None:
+        """Give the job up for good; optionally apply ``event`` (e.g. SEND_FAILED + ebMS code)."""
+        return self._finish(
+            job_pk, {"status": "failed", "last_error": error}, event, error, error_code, business
+        )
 
     def get(self, job_pk: int) -> Job:
         with self.db.session() as session:

@@ -44,6 +44,8 @@ STATUSES: Final = tuple(dict.fromkeys(RECEIVE_STATUSES + SEND_STATUSES + SIGNAL_
 QUEUES: Final = ("deliver", "send")
 JOB_STATUSES: Final = ("pending", "running", "done", "failed")
 OUTCOMES: Final = ("ok", "retry", "fail")
+# message_event.layer: the ebMS layer (message.status) or the business layer (business_status).
+LAYERS: Final = ("ebms", "business")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -129,7 +131,14 @@ message = sa.Table(
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
-    # digest §4.2: duplicate elimination is on MessageId, per direction.
+    # The business layer of a StUF-GGk message (ggk_ebms.lifecycle.Business; migration 0003):
+    # its status, the StUF code of a refusal, and the message that decided it (the Fo01
+    # received, or the retour that answers it).
+    sa.Column("business_status", sa.String(16), nullable=True),
+    sa.Column("business_code", sa.String(16), nullable=True),
+    sa.Column("business_reason", sa.Text, nullable=True),
+    sa.Column("business_ref_pk", sa.BigInteger, nullable=True),
+    # ebMS 2.0 §6.5.6: duplicate elimination is on MessageId, per direction.
     sa.UniqueConstraint("direction", "message_id"),
     sa.CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
     sa.CheckConstraint(_in("kind", KINDS), name="kind"),
@@ -138,6 +147,31 @@ message = sa.Table(
     sa.Index(None, "ref_to_message_id"),
     sa.Index(None, "cpa_id"),
     sa.Index(None, "conversation_id"),
+    sa.Index(None, "business_status"),
+)
+
+message_event = sa.Table(
+    "message_event",
+    metadata,
+    # A message's history (migration 0003): one row per lifecycle step, written in the same
+    # transaction as the status it records (ggk_ebms.store.lifecycle).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("layer", sa.String(8), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("from_status", sa.String(16), nullable=True),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("code", sa.String(64), nullable=True),
+    sa.Column("rule", sa.String(255), nullable=False),
+    sa.CheckConstraint(_in("layer", LAYERS), name="layer"),
+    sa.Index(None, "message_pk"),
 )
 
 message_part = sa.Table(
