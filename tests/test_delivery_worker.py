@@ -9,7 +9,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,35 @@ def receive(
         .receive(message, [part], response=None, deliver=deliver, send_response_async=False)
         .message_pk
     )
+
+
+def sent_di01(db: Database, referentienummer: str, berichttype: str = "WMO301") -> int:
+    """An outbound Di01 as ``submit`` stores it: message, StUF record and send job in one step."""
+    now = datetime.now(UTC)
+    message = NewMessage(
+        direction="out",
+        message_id=f"{uuid.uuid4()}@gemeente.test",
+        cpa_id=CPA_RM,
+        conversation_id=str(uuid.uuid4()),
+        from_party_id=GEMEENTE,
+        to_party_id=RINIS,
+        service=SERVICE,
+        action="envelopHeenbericht-ggk_Di01",
+        kind="business",
+        timestamp=now,
+        status="Created",
+    )
+    record = StufRecord(
+        message_pk=0,
+        direction="out",
+        berichtcode="Di01",
+        referentienummer=referentienummer,
+        zender="0363",
+        ontvanger=AGB,
+        berichttype=berichttype,
+    )
+    part = NewPart(f"{uuid.uuid4()}@gemeente.test", "application/xml", b"<di01/>")
+    return MessageStore(db).submit(message, [part], due_at=now + timedelta(days=1), stuf=record)
 
 
 ROUTES = """
@@ -420,19 +449,9 @@ def test_mailbox_item_is_processed_until_fetched(settings: Settings, db: Databas
 
 def test_received_fo01_is_matched_to_our_message(settings: Settings, db: Database, tmp_path: Path) -> None:
     use_routes(db, ROUTES, tmp_path)
-    ours = receive(db, envelope(), deliver=False)  # stands in for a message we sent
     our_ref = str(uuid.uuid4())
-    StufStore(db).record(
-        StufRecord(
-            message_pk=ours,
-            direction="out",
-            berichtcode="Di01",
-            referentienummer=our_ref,
-            zender="0363",
-            ontvanger=AGB,
-            berichttype="WMO301",
-        )
-    )
+    ours = sent_di01(db, our_ref)
+    assert MessageStore(db).get(ours).business_status == "sent"
     fo01 = build_fo01(
         zender=Systeem("VECOZO", "VECOZOWebservice"),
         ontvanger=Systeem("0363", "GGk"),
@@ -449,6 +468,16 @@ def test_received_fo01_is_matched_to_our_message(settings: Settings, db: Databas
     assert "IB014" in (message.status_reason or "") and f"our message {ours}" in (message.status_reason or "")
     marked = StufStore(db).for_message(ours)
     assert marked is not None and marked.fout_code == "IB014"
+    # The business layer: our Di01 is refused with the Fo01's code, linked to the Fo01 message.
+    sent = MessageStore(db).get(ours)
+    assert (sent.business_status, sent.business_code, sent.business_ref_pk) == ("refused", "IB014", pk)
+    assert [m.pk for m in MessageStore(db).list(direction="out", status="refused")] == [ours]
+    history = [(h.layer, h.event, h.to_status) for h in MessageStore(db).history(ours)]
+    assert history == [
+        ("ebms", "submitted", "Created"),
+        ("business", "stuf-sent", "sent"),
+        ("business", "stuf-refused", "refused"),
+    ]
 
 
 def test_non_stuf_payload_is_quarantined(settings: Settings, db: Database, tmp_path: Path) -> None:

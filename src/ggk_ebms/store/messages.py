@@ -84,6 +84,11 @@ class StoredMessage(NewMessage):
     pk: int
     created_at: datetime
     updated_at: datetime
+    # The business layer of a StUF-GGk message (ggk_ebms.lifecycle.Business), None otherwise.
+    business_status: str | None = None
+    business_code: str | None = None
+    business_reason: str | None = None
+    business_ref_pk: int | None = None
 
 
 @dataclass(frozen=True)
@@ -510,9 +515,13 @@ class MessageStore:
         kind: str | None,
         cpa_id: str | None,
     ) -> sa.Select[Any]:
+        if status is not None:
+            # Either layer: "Delivered" finds the ebMS status, "refused" the business status.
+            query = query.where(
+                sa.or_(message_table.c.status == status, message_table.c.business_status == status)
+            )
         for column, value in (
             (message_table.c.direction, direction),
-            (message_table.c.status, status),
             (message_table.c.kind, kind),
             (message_table.c.cpa_id, cpa_id),
         ):
