@@ -52,6 +52,7 @@ from ggk_ebms.routing.table import (
     Target,
 )
 from ggk_ebms.runtime import Runtime
+from ggk_ebms.store.claims import ClaimKeeper
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Job, JobQueue
 from ggk_ebms.store.lifecycle import BusinessChange
@@ -64,7 +65,6 @@ from ggk_ebms.stuf.model import MessageKind
 
 log = logging.getLogger(__name__)
 
-LEASE: Final = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
 BATCH: Final = 10
 
 
@@ -117,27 +117,43 @@ class DeliveryWorker:
     # --- the loop ------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Handle every due 'deliver' job (in batches); returns how many were handled."""
+        """Handle every due 'deliver' job (in batches); returns how many were handled.
+
+        Claims are a heartbeat lease (store.claims): renewed while a job is handled, so a killed
+        worker's jobs are taken over within job_lease_seconds.
+        """
         handled = 0
-        while True:
-            jobs = self.jobs.claim(
-                "deliver", now=self.clock.now(), worker_id=self.worker_id, limit=BATCH, lease=LEASE
-            )
-            for job in jobs:
-                self.handle(job)
-            handled += len(jobs)
-            if len(jobs) < BATCH:
-                return handled
+        lease = timedelta(seconds=self.settings.job_lease_seconds)
+        with ClaimKeeper(self.jobs, self.worker_id, lease, self.clock) as keeper:
+            while True:
+                jobs = self.jobs.claim(
+                    "deliver", now=self.clock.now(), worker_id=self.worker_id, limit=BATCH, lease=lease
+                )
+                keeper.hold(job.pk for job in jobs)
+                for job in jobs:
+                    try:
+                        self.handle(job)
+                    finally:
+                        keeper.drop(job.pk)
+                handled += len(jobs)
+                if len(jobs) < BATCH:
+                    return handled
 
     def handle(self, job: Job) -> None:
         try:
             self._handle(job)
         except GgkEbmsError as exc:
-            # The database or a CPA failed under us: try the whole job again later.
+            # The database or a CPA failed under us: try the whole job again later. If the
+            # database is gone, the claim is no longer renewed and lapses after the lease.
             log.warning("delivery of message %s interrupted, retrying later: %s", job.message_pk, exc)
-            self.jobs.retry(
-                job.pk, due_at=self.clock.now() + retry_delay(self.settings, job.attempts), error=str(exc)
-            )
+            try:
+                self.jobs.retry(
+                    job.pk, due_at=self.clock.now() + retry_delay(self.settings, job.attempts), error=str(exc)
+                )
+            except GgkEbmsError as again:
+                log.warning(
+                    "delivery job %s not put back (%s); it is taken over after the lease", job.pk, again
+                )
 
     def routing_table(self) -> RoutingTable | None:
         """The routing table in force, parsed once per imported version."""

@@ -49,6 +49,7 @@ from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
 from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.security.tls import client_context_from_settings
+from ggk_ebms.store.claims import ClaimKeeper
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Job, JobQueue
 from ggk_ebms.store.messages import MessageStore, StoredMessage
@@ -96,9 +97,9 @@ class SendWorker:
         self.signal_retry_delays = tuple(signal_retry_delays)
         self.worker_id = worker_id or default_worker_id()
         self.batch = batch
-        # A claim must outlive the slowest request (http_timeout bounds it, connection set-up
-        # included), or another worker would take the job over and send it a second time.
-        self.lease = lease or timedelta(seconds=settings.http_timeout + settings.http_connect_timeout + 15)
+        # A heartbeat lease (store.claims): renewed while we work on a job, so it can be short and
+        # a killed worker's jobs are taken over within job_lease_seconds.
+        self.lease = lease or timedelta(seconds=settings.job_lease_seconds)
         self.store = MessageStore(database, self.clock)
         self.jobs = JobQueue(database, self.clock)
         self.agreements = agreements
@@ -106,6 +107,8 @@ class SendWorker:
         self._client = client
         self._owns_client = client is None
         self._wake = asyncio.Event()
+        # Set after a failed database call: our claims are handed back at the next chance.
+        self._release_claims = False
 
     def _http(self) -> EbmsClient:
         if self._client is None:
@@ -140,6 +143,7 @@ class SendWorker:
                     done = await self.run_once()
                 except StoreError as exc:
                     log.error("send worker: database problem, trying again shortly: %s", exc)
+                    self._release_claims = True
                     done = 0
                 if done:
                     continue
@@ -159,6 +163,13 @@ class SendWorker:
 
     async def run_once(self) -> int:
         """Claim the due jobs (up to ``batch``) and carry them out concurrently; returns how many."""
+        if self._release_claims:
+            released = await asyncio.to_thread(self.jobs.release, self.worker_id)
+            self._release_claims = False
+            if released:
+                log.warning(
+                    "send worker %s handed %d job(s) back after a database failure", self.worker_id, released
+                )
         claimed = await asyncio.to_thread(
             self.jobs.claim,
             QUEUE,
@@ -168,14 +179,25 @@ class SendWorker:
             lease=self.lease,
         )
         if claimed:
-            await asyncio.gather(*(self._guarded(job) for job in claimed))
+            with ClaimKeeper(self.jobs, self.worker_id, self.lease, self.clock) as keeper:
+                keeper.hold(job.pk for job in claimed)
+                await asyncio.gather(*(self._guarded(job, keeper) for job in claimed))
         return len(claimed)
 
-    async def _guarded(self, job: Job) -> None:
+    async def _guarded(self, job: Job, keeper: ClaimKeeper) -> None:
         try:
             await self._process(job)
         except asyncio.CancelledError:
             raise
+        except StoreError as exc:
+            # The database failed under this job: how far it got is unknown, so it goes back to
+            # the queue (now, or after the lease if the database stays away).
+            log.error("send job %d interrupted by a database failure: %s", job.pk, exc)
+            keeper.drop(job.pk)
+            try:
+                await asyncio.to_thread(self.jobs.release, self.worker_id, [job.pk])
+            except GgkEbmsError:
+                self._release_claims = True
         except Exception as exc:
             log.exception("send job %d failed unexpectedly; retried later", job.pk)
             try:
@@ -187,6 +209,9 @@ class SendWorker:
                 )
             except GgkEbmsError:
                 log.exception("could not put send job %d back", job.pk)
+                self._release_claims = True
+        finally:
+            keeper.drop(job.pk)
 
     # -- one job ----------------------------------------------------------------------------------
 

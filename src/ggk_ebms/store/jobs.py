@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import StoreError
 from ggk_ebms.lifecycle import Event, Step
@@ -167,20 +168,22 @@ class JobQueue:
         now = self.clock.now()
         with self.db.session() as session:
             message_pk = session.execute(
-                sa.update(job)
-                .where(job.c.pk == job_pk)
-                .values(**values, updated_at=now)
-                .returning(job.c.message_pk)
+                sa.select(job.c.message_pk).where(job.c.pk == job_pk)
             ).scalar_one_or_none()
             if message_pk is None:
                 raise StoreError(f"no job with pk {job_pk}")
             for change in business:
                 steps.apply_business(session, change, now=now)
-            if event is None:
-                return None
-            # Same transaction: the message's status never disagrees with its job's outcome. The
-            # update is guarded, so a final state another transaction wrote is kept.
-            return steps.transition(session, message_pk, event, now=now, reason=reason, code=error_code)
+            step = None
+            if event is not None:
+                # Same transaction: the message's status never disagrees with its job's outcome.
+                # The update is guarded, so a final state another transaction wrote is kept...
+                step = steps.transition(session, message_pk, event, now=now, reason=reason, code=error_code)
+                if not step.writes and lifecycle.is_final(step.flow, step.target):
+                    # ...and the job has nothing left to do (an Acknowledgment settled it).
+                    values = {"status": "done", "last_error": None, "claimed_by": None, "claimed_at": None}
+            session.execute(sa.update(job).where(job.c.pk == job_pk).values(**values, updated_at=now))
+            return step
 
     def complete(
         self,
@@ -230,6 +233,43 @@ class JobQueue:
         return self._finish(
             job_pk, {"status": "failed", "last_error": error}, event, error, error_code, business
         )
+
+    def heartbeat(self, worker_id: str, job_pks: Sequence[int], *, now: datetime) -> int:
+        """Renew ``worker_id``'s claims on ``job_pks`` (still running); returns how many.
+
+        A claim is a heartbeat lease: a worker renews the claims of the jobs it is working on, so
+        the lease can be short (job_lease_seconds) and a dead worker's jobs are taken over soon,
+        while a slow but living one keeps its job however long its request takes.
+        """
+        if not job_pks:
+            return 0
+        with self.db.session() as session:
+            result = session.execute(
+                sa.update(job)
+                .where(job.c.pk.in_(list(job_pks)), job.c.status == "running", job.c.claimed_by == worker_id)
+                .values(claimed_at=now)
+            )
+        renewed: int = result.rowcount  # type: ignore[attr-defined]
+        return renewed
+
+    def release(self, worker_id: str, job_pks: Sequence[int] | None = None) -> int:
+        """Give ``worker_id``'s running jobs (or only ``job_pks``) back as pending, due at once.
+
+        After a failed database call a worker cannot tell how far its jobs got; handing them back
+        lets any worker (itself included) start them again without waiting for the lease.
+        """
+        now = self.clock.now()
+        mine = sa.and_(job.c.status == "running", job.c.claimed_by == worker_id)
+        if job_pks is not None:
+            mine = sa.and_(mine, job.c.pk.in_(list(job_pks)))
+        with self.db.session() as session:
+            result = session.execute(
+                sa.update(job)
+                .where(mine)
+                .values(status="pending", claimed_by=None, claimed_at=None, due_at=now, updated_at=now)
+            )
+        released: int = result.rowcount  # type: ignore[attr-defined]
+        return released
 
     def get(self, job_pk: int) -> Job:
         with self.db.session() as session:
