@@ -144,7 +144,7 @@ class Settings:
     worker_enabled: bool = setting(True, "Run the delivery/outbound worker inside `serve`.")
     worker_poll_seconds: float = setting(0.5, "How often an idle worker looks for due jobs.")
     job_lease_seconds: float = setting(
-        30.0,
+        20.0,
         "A claimed job whose worker has not renewed its claim for this long is taken over by "
         "another worker (a worker renews its claims every third of it while it works).",
     )
