@@ -23,6 +23,8 @@ from ggk_ebms.config import Settings
 from ggk_ebms.delivery.forwarders.http import BINDING, wsdl_path
 from ggk_ebms.delivery.retry import retry_message
 from ggk_ebms.delivery.worker import DeliveryWorker
+from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE
+from ggk_ebms.payloads.detect import detect
 from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
@@ -32,6 +34,7 @@ from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.stuf import StufRecord, StufStore
 from ggk_ebms.stuf.envelope import build_di01, build_fo01, parse_envelope
 from ggk_ebms.stuf.model import Systeem
+from tests.conftest import require_shared
 from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
 
 AGB = "65656055"
@@ -488,3 +491,32 @@ def test_non_stuf_payload_is_quarantined(settings: Settings, db: Database, tmp_p
     assert message.status == "Failed" and message.error_code is None
     assert "no payload part is a StUF-GGk message" in (message.status_reason or "")
     assert fo01s(db) == []
+
+
+def test_retour_links_to_its_heenbericht(settings: Settings, db: Database, tmp_path: Path) -> None:
+    """Our WMO301 (Di01) is answered by a WMO302 (Du01) whose crossRefnummer is its
+    referentienummer: once the WMO302 is delivered, ours is 'answered', linked to it."""
+    from tests.test_delivery_endpoint import wrap
+
+    wmo302 = require_shared("spec", "istandaarden", "iwmo_3_2", "berichten", "WMO302.xml").read_bytes()
+    info = detect(wmo302)
+    entry = DEFAULT_CATALOGUE.get(info.berichttype)
+    assert entry is not None
+    gemeente = info.header_value(entry.gemeente_field.value)
+    assert gemeente is not None
+    routes = (
+        f'[endpoint]\ngemeentecodes = ["{gemeente}"]\n[[sender]]\nid = "{{rinis}}"\ngemeentecodes = ["*"]\n'
+        '[[route]]\nname = "all"\ngemeentecode = "*"\nberichttype = "*"\ntarget = { type = "mailbox" }\n'
+    )
+    use_routes(db, routes.replace("{ type", "{{ type").replace(" }\n", " }}\n"), tmp_path)
+    our_ref = str(uuid.uuid4())
+    ours = sent_di01(db, our_ref, "WMO301")
+    data, _, _ = wrap(wmo302, cross_ref=our_ref)
+    pk = receive(db, data)
+    run(settings, db)
+    answer = MessageStore(db).get(pk)
+    assert (answer.status, answer.business_status) == ("Processed", "delivered"), answer.status_reason
+    heen = MessageStore(db).get(ours)
+    assert (heen.business_status, heen.business_ref_pk) == ("answered", pk)
+    assert "WMO302" in (heen.business_reason or "")
+    assert [m.pk for m in MessageStore(db).list(direction="out", status="answered")] == [ours]
