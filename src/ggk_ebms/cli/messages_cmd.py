@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.message_view import business_status, ebms_status, history_rows, lifecycle_fields
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
@@ -36,7 +37,10 @@ def messages() -> None:
 @messages.command("list")
 @click.option("--direction", type=click.Choice(["in", "out"]), default=None, help="Only received or sent.")
 @click.option(
-    "--status", default=None, help="Only this status (Received, Processed, Failed, Delivered, ...)."
+    "--status",
+    default=None,
+    help="Only this status, of either layer: Received, Failed, Delivered, ... (ebMS) or sent, "
+    "accepted, refused, answered, delivered, held (StUF business).",
 )
 @click.option("--kind", default=None, help="Only this kind (business, Ping, Acknowledgment, ...).")
 @click.option("--cpa", "cpa_id", default=None, help="Only messages of this CPA.")
@@ -59,7 +63,7 @@ def list_messages(
     finally:
         database.dispose()
     table = Table(show_lines=False)
-    for column in ("id", "time (UTC)", "dir", "kind", "action", "MessageId", "CPAId", "status"):
+    for column in ("id", "time (UTC)", "dir", "kind", "action", "MessageId", "CPAId", "status", "business"):
         table.add_column(column, overflow="fold")
     for m in rows:
         table.add_row(
@@ -70,7 +74,8 @@ def list_messages(
             m.action,
             m.message_id,
             m.cpa_id,
-            m.status + (f" ({m.error_code})" if m.error_code else ""),
+            ebms_status(m),
+            business_status(m),
         )
     console = Console()
     if not console.is_terminal:
@@ -100,6 +105,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         parts = store.parts(message.pk)
         related = store.list_related(message.message_id)
         attempts = JobQueue(database).attempts(message.pk)
+        history = history_rows(store.history(message.pk))
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
@@ -116,8 +122,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         ("id", str(message.pk)),
         ("direction", "received" if message.direction == "in" else "sent"),
         ("kind", message.kind),
-        ("status", message.status + (f" — {message.status_reason}" if message.status_reason else "")),
-        ("error code", message.error_code or ""),
+        *lifecycle_fields(message).items(),
         ("MessageId", message.message_id),
         ("RefToMessageId", message.ref_to_message_id or ""),
         ("CPAId", message.cpa_id),
@@ -152,6 +157,12 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         for a in attempts:
             status = f"HTTP {a.http_status}" if a.http_status else ""
             click.echo(f"  {a.started_at.isoformat()}  {a.outcome}  {status}  {a.error or ''}")
+    if history:
+        click.echo("\nhistory:")
+        for h in history:
+            code = f" ({h['code']})" if h["code"] else ""
+            reason = f" — {h['reason']}" if h["reason"] else ""
+            click.echo(f"  {h['at']}  {h['layer']}  {h['from']} -> {h['to']}{code}  [{h['event']}]{reason}")
 
 
 @messages.command("retry")
