@@ -15,8 +15,7 @@ from urllib.parse import urlsplit
 
 from ggk_ebms.clock import Clock, IdGenerator, SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
-from ggk_ebms.pipeline.agreements import AgreementCache
-from ggk_ebms.store.cpas import CpaRepository
+from ggk_ebms.pipeline.agreements import AgreementCache, process_cache
 from ggk_ebms.store.db import Database
 
 
@@ -62,5 +61,5 @@ class Runtime:
             database=database,
             clock=clock if clock is not None else SystemClock(),
             ids=ids if ids is not None else UuidIdGenerator(host=message_id_host(settings)),
-            agreements=AgreementCache(CpaRepository(database), max_cpa_bytes=settings.max_cpa_bytes),
+            agreements=process_cache(database, max_cpa_bytes=settings.max_cpa_bytes),
         )

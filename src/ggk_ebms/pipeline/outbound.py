@@ -26,7 +26,6 @@ from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.model import ActionBinding, Agreement, PartyInfo
-from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.ebms.build import build_business_message, content_digest
 from ggk_ebms.ebms.model import EbmsMessage, PartyId
 from ggk_ebms.ebms.parse import parse_envelope, peer_fault
@@ -34,12 +33,11 @@ from ggk_ebms.errors import CpaError, CpaNotFoundError, EbmsError, GgkEbmsError,
 from ggk_ebms.lifecycle import Event, Status
 from ggk_ebms.mime.related import MimePart, build_related, split_body
 from ggk_ebms.ns import PARTY_TYPE_OIN
-from ggk_ebms.pipeline.agreements import AgreementCache
+from ggk_ebms.pipeline.agreements import AgreementCache, process_cache
 from ggk_ebms.pipeline.records import new_message_from_built
 from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
 from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.security.xmldsig import SignedReference, check_ack_references, signed_references
-from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Attempt
 from ggk_ebms.store.messages import MessageStore, NewPart, StoredMessage, StoredPart
@@ -128,16 +126,10 @@ def _notify_submitted() -> None:
 def load_agreement(
     database: Database, cpa_id: str, *, max_cpa_bytes: int, agreements: AgreementCache | None = None
 ) -> Agreement:
-    """The stored CPA ``cpa_id``, parsed. Raises CpaNotFoundError when it is not imported."""
-    if agreements is not None:
-        agreement = agreements.get(cpa_id)
-    else:
-        stored = CpaRepository(database).find(cpa_id)
-        agreement = (
-            None
-            if stored is None
-            else parse_agreement(stored.raw, max_bytes=max(max_cpa_bytes, len(stored.raw)))
-        )
+    """The stored CPA ``cpa_id``, parsed once per process (``agreements``, or the process's cache
+    for this database). Raises CpaNotFoundError when it is not imported."""
+    cache = agreements if agreements is not None else process_cache(database, max_cpa_bytes=max_cpa_bytes)
+    agreement = cache.get(cpa_id)
     if agreement is None:
         raise CpaNotFoundError(f"no CPA with CPAId {cpa_id!r} is imported; see `ggk-ebms cpa list`")
     return agreement
