@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
@@ -41,7 +40,7 @@ from ggk_ebms.errors import (
 )
 from ggk_ebms.lifecycle import Event, Status
 from ggk_ebms.mime.related import MimePart, RelatedBody, split_body
-from ggk_ebms.pipeline import outbound
+from ggk_ebms.pipeline import signal_decisions
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_built, new_message_from_received
 from ggk_ebms.pipeline.reply import InboundRequest, Reply, fault_reply
@@ -239,6 +238,8 @@ class InboundPipeline:
         if existing is None or existing.content_digest != received.content_digest:
             # Same MessageId, other content: no delivery, no Ack.
             raise fault.message_id_reused_fault(received.message_id)
+        # ebMS 2.0 §6.5.6: an identical copy is not delivered again; it is part of the history.
+        self._store.transition(existing.pk, Event.DUPLICATE, "identical copy received, not delivered again")
         if received.kind in ("Acknowledgment", "MessageError", "Pong", "StatusResponse"):
             log.info("duplicate %s %s dropped", received.kind, received.message_id)
             return Reply.accepted()
@@ -319,11 +320,8 @@ class InboundPipeline:
                 message, status=status_value, status_timestamp=at, ids=self._ids, clock=self._clock
             )
             status = Status.PROCESSED
-        elif kind == "Acknowledgment":
-            effect = self._signal_effect(message, delivered=True)
-            status = Status.PROCESSED
-        elif kind == "MessageError":
-            effect = self._signal_effect(message, delivered=False)
+        elif kind == "Acknowledgment" or kind == "MessageError":
+            effect = self._signal_effect(message)
             status = Status.PROCESSED
         elif kind in ("Pong", "StatusResponse"):
             status = Status.PROCESSED
@@ -353,36 +351,13 @@ class InboundPipeline:
         return _Outcome(record, _parts(parts), response, sync=sync, deliver=deliver, effect=effect)
 
     def _status_of(self, ref: str, cpa_id: str) -> tuple[str, datetime | None]:
-        stored = self._store.find("in", ref)
-        if stored is None or stored.kind != "business":
-            return "NotRecognized", None  # digest §5: unknown ids and signals
-        if stored.cpa_id != cpa_id:
-            return "UnAuthorized", None  # another CPA's message
-        return lifecycle.status_response_value(stored.status), stored.timestamp
+        return signal_decisions.status_of(ref, cpa_id, find_received=lambda i: self._store.find("in", i))
 
-    def _signal_effect(self, message: EbmsMessage, *, delivered: bool) -> SignalEffect | None:
-        """What an Acknowledgment or MessageError does to the message we sent (ebMS 2.0 §6.5.3,
-        §4.2); stored in the same transaction as the signal itself (``_commit``)."""
-        ref = message.header.ref_to_message_id
-        if ref is None:
-            return None
-        sent = self._store.find("out", ref)
-        if sent is None or sent.cpa_id != message.header.cpa_id:
-            log.info("%s for unknown message %s ignored", message.kind, ref)
-            return None
-        if delivered:
-            if not lifecycle.is_final(lifecycle.Flow.OUTBOUND, sent.status) and not (
-                outbound.acknowledgment_matches(message, outbound.references_we_signed(sent.envelope))
-            ):
-                return None  # ebMS 2.0 §6.5.3 / digest: an invalid Ack is ignored; the retries go on
-            return SignalEffect(sent.pk, Event.ACCEPTED, "Acknowledgment received")
-        first = message.error_list.errors[0] if message.error_list and message.error_list.errors else None
-        return SignalEffect(
-            sent.pk,
-            Event.MESSAGE_ERROR,
-            (first.description if first else None) or "MessageError received",
-            first.code if first else None,
-        )
+    def _signal_effect(self, message: EbmsMessage) -> SignalEffect | None:
+        effect = signal_decisions.signal_effect(message, find_sent=lambda i: self._store.find("out", i))
+        if effect is None:
+            log.info("%s about %s changes nothing", message.kind, message.header.ref_to_message_id)
+        return effect
 
     def _signed(self, built: build.BuiltMessage, ours: PartyInfo) -> build.BuiltMessage:
         """Our signals are signed when our MSH signal channel signs (digest §7.4 Decision)."""
