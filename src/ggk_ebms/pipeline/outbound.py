@@ -45,7 +45,6 @@ from ggk_ebms.store.stuf import StufRecord
 from ggk_ebms.transport.result import HttpResult, Layer
 from ggk_ebms.transport.retry import (
     DEFAULT_POLICY,
-    OutboundEvent,
     ResponseClass,
     RetryPolicy,
     SignalKind,
@@ -491,7 +490,7 @@ def business_verdict(
                 "ok", None, "retry", later, Event.AWAITING_ACK, "accepted; waiting for the Acknowledgment"
             )
         event, at = when_retries_end(time_to_live=time_to_live_at, now=now)
-        if event is OutboundEvent.EXPIRED:
+        if event is Event.EXPIRED:
             return Verdict(
                 "ok",
                 None,
@@ -518,7 +517,7 @@ def business_verdict(
     if later is not None:
         return Verdict("retry", text, "retry", later, Event.RETRY_SCHEDULED, text)
     event, at = when_retries_end(time_to_live=time_to_live_at, now=now)
-    if event is OutboundEvent.EXPIRED:
+    if event is Event.EXPIRED:
         return Verdict(
             "retry",
             text,

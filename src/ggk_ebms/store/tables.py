@@ -16,6 +16,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from ggk_ebms.lifecycle import Status
+
 # Lengths. An ebMS MessageId has no length limit of its own (RFC 2822 msg-id); 1024 is far beyond
 # anything a real MSH sends and keeps the unique index within PostgreSQL's btree entry limit.
 CPA_ID_MAX: Final = 255
@@ -34,11 +36,8 @@ KINDS: Final = (
     "StatusResponse",
 )
 SIGNAL_KINDS: Final = KINDS[1:]
-# Status model (digest §4.4): receive side, send side, and the signals we send.
-RECEIVE_STATUSES: Final = ("Received", "Processed", "Forwarded", "Failed")
-SEND_STATUSES: Final = ("Created", "Sending", "Delivered", "DeliveryFailed", "Expired")
-SIGNAL_STATUSES: Final = ("Created", "Sent", "Failed")
-STATUSES: Final = tuple(dict.fromkeys(RECEIVE_STATUSES + SEND_STATUSES + SIGNAL_STATUSES))
+# The ebMS-layer statuses: defined once, by the lifecycle (ggk_ebms.lifecycle.Status).
+STATUSES: Final = tuple(status.value for status in Status)
 # Queues: 'deliver' hands received business messages to routing; 'send' carries outbound
 # business messages and asynchronous signals.
 QUEUES: Final = ("deliver", "send")
