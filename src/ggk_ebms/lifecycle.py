@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from ggk_ebms.ebms.model import MessageStatus
 from ggk_ebms.errors import StateTransitionError
 
 
@@ -290,15 +291,15 @@ def allowed_events(flow: Flow, current: str | None) -> frozenset[Event]:
 # --- the ebMS 2.0 §7.3.2 StatusResponse view of a received message ----------------------------------
 
 _STATUS_RESPONSE: Final = {
-    Status.RECEIVED: "Received",
-    Status.PROCESSED: "Processed",
-    Status.FORWARDED: "Forwarded",
-    # Refused with a MessageError: we did receive it, and "Received" is the honest value the
+    Status.RECEIVED: MessageStatus.RECEIVED,
+    Status.PROCESSED: MessageStatus.PROCESSED,
+    Status.FORWARDED: MessageStatus.FORWARDED,
+    # Refused with a MessageError: we did receive it, and Received is the honest value the
     # ebMS 2.0 §7.3.2 enumeration allows.
-    Status.FAILED: "Received",
+    Status.FAILED: MessageStatus.RECEIVED,
 }
 
 
 def status_response_value(status: str) -> str:
     """The messageStatus a StatusRequest about a received message gets (ebMS 2.0 §7.3.2)."""
-    return _STATUS_RESPONSE.get(Status(status), "Received")
+    return _STATUS_RESPONSE.get(Status(status), MessageStatus.RECEIVED).value
