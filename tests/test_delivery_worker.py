@@ -520,3 +520,16 @@ def test_retour_links_to_its_heenbericht(settings: Settings, db: Database, tmp_p
     assert (heen.business_status, heen.business_ref_pk) == ("answered", pk)
     assert "WMO302" in (heen.business_reason or "")
     assert [m.pk for m in MessageStore(db).list(direction="out", status="answered")] == [ours]
+
+
+def test_a_bv03_about_our_message_makes_it_accepted(settings: Settings, db: Database, tmp_path: Path) -> None:
+    use_routes(db, ROUTES, tmp_path)
+    bv03 = require_shared("spec", "stuf-ggk", "constructed", "constructed_Bv03.xml").read_bytes()
+    cross_ref = parse_envelope(bv03).stuurgegevens.cross_refnummer
+    assert cross_ref is not None
+    ours = sent_di01(db, cross_ref)
+    pk = receive(db, bv03)
+    run(settings, db)
+    assert MessageStore(db).get(pk).status == "Processed"
+    sent = MessageStore(db).get(ours)
+    assert (sent.business_status, sent.business_ref_pk) == ("accepted", pk)
