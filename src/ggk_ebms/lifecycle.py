@@ -244,6 +244,12 @@ for _ended in FINAL[Flow.BUSINESS_OUT]:
 _TABLE[(_F.BUSINESS_OUT, _B.ACCEPTED, _E.STUF_ACCEPTED)] = Rule(_B.ACCEPTED, _GGK, ignored=True)
 
 TABLE: Final = dict(_TABLE)
+# The step that creates a message of a flow in a status (looked up per stored message).
+_CREATION: Final = {
+    (flow, rule.to): Step(flow, None, event, rule)
+    for (flow, source, event), rule in TABLE.items()
+    if source is None
+}
 
 
 def flow_of(direction: str, kind: str) -> Flow:
@@ -273,10 +279,10 @@ def creation_step(flow: Flow, status: str) -> Step:
 
     Raises ``IllegalTransition`` when a new message may not start in ``status``.
     """
-    for (f, source, event), rule in TABLE.items():
-        if f is flow and source is None and rule.to == status:
-            return Step(flow, None, event, rule)
-    raise IllegalTransition(f"a new {flow} message cannot start in state {status}")
+    step = _CREATION.get((flow, status))
+    if step is None:
+        raise IllegalTransition(f"a new {flow} message cannot start in state {status}")
+    return step
 
 
 def is_final(flow: Flow, status: str | None) -> bool:

@@ -96,8 +96,7 @@ def _event_row(
     }
 
 
-def record_creation(
-    session: Session,
+def creation_row(
     message_pk: int,
     *,
     direction: str,
@@ -106,14 +105,19 @@ def record_creation(
     now: datetime,
     reason: str | None = None,
     code: str | None = None,
-) -> None:
-    """The first history entry of a message just inserted with ``status``.
+) -> dict[str, Any]:
+    """The first history entry of a message stored with ``status``, for ``insert_events``.
 
     Raises ``IllegalTransition`` when no event may create a message of that flow in that status.
     """
-    flow = lifecycle.flow_of(direction, kind)
-    step = lifecycle.creation_step(flow, status)
-    session.execute(_INSERT_EVENT, _event_row(message_pk, step, "ebms", now, reason, code))
+    step = lifecycle.creation_step(lifecycle.flow_of(direction, kind), status)
+    return _event_row(message_pk, step, "ebms", now, reason, code)
+
+
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Append history entries in one statement (the receive hot path stores two at once)."""
+    if rows:
+        session.execute(_INSERT_EVENT, rows)
 
 
 def transition(

@@ -187,22 +187,26 @@ class MessageStore:
 
     # --- writing ----------------------------------------------------------------------------------
 
-    def _insert(self, session: Session, new: NewMessage, now: datetime) -> int:
+    def _insert(
+        self, session: Session, new: NewMessage, now: datetime, events: builtins.list[dict[str, Any]]
+    ) -> int:
+        """Insert ``new``; its first history entry is added to ``events`` for one insert later."""
         values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
         values.update(created_at=now, updated_at=now)
         try:
             pk: int = session.execute(_INSERT_MESSAGE, values).scalar_one()
         except exc.IntegrityError as error:
             raise _Conflict from error
-        steps.record_creation(
-            session,
-            pk,
-            direction=new.direction,
-            kind=new.kind,
-            status=new.status,
-            now=now,
-            reason=new.status_reason,
-            code=new.error_code,
+        events.append(
+            steps.creation_row(
+                pk,
+                direction=new.direction,
+                kind=new.kind,
+                status=new.status,
+                now=now,
+                reason=new.status_reason,
+                code=new.error_code,
+            )
         )
         return pk
 
@@ -279,15 +283,17 @@ class MessageStore:
                 # No SELECT first: the UNIQUE (direction, message_id) constraint finds a
                 # duplicate atomically, even between concurrent copies (hot path: one round
                 # trip less per received message).
-                message_pk = self._insert(session, message, now)
+                events: builtins.list[dict[str, Any]] = []
+                message_pk = self._insert(session, message, now, events)
                 self._insert_parts(session, message_pk, parts)
                 response_pk = None
                 if response is not None:
-                    response_pk = self._insert(session, response, now)
+                    response_pk = self._insert(session, response, now, events)
                     if send_response_async:
                         self._enqueue(session, "send", response_pk, now, now)
                 if deliver:
                     self._enqueue(session, "deliver", message_pk, now, now)
+                steps.insert_events(session, events)
                 if effect is not None:
                     self._apply_effect(session, effect, now)
         except _Conflict:
@@ -331,7 +337,9 @@ class MessageStore:
                 existing = self._existing_pk(session, "out", message.message_id)
                 if existing is not None:
                     raise DuplicateMessageError(message.message_id, existing)
-                pk = self._insert(session, message, now)
+                events: builtins.list[dict[str, Any]] = []
+                pk = self._insert(session, message, now, events)
+                steps.insert_events(session, events)
                 self._insert_parts(session, pk, parts)
                 self._enqueue(session, "send", pk, due_at, now)
                 if stuf is not None:
