@@ -198,3 +198,23 @@ def test_concurrent_claims_never_share_a_job(db: Database, store: MessageStore, 
     every = [pk for pks in claimed.values() for pk in pks]
     assert len(every) == total
     assert len(set(every)) == total
+
+
+def test_a_renewed_claim_is_kept_and_a_released_one_is_claimable_at_once(
+    store: MessageStore, queue: JobQueue, clock: FixedClock
+) -> None:
+    _submit(store, 2)
+    first, second = queue.claim("send", now=T0, worker_id="alive", lease=LEASE)
+    # The worker renews the claim on the job it works on; the other one lapses.
+    assert queue.heartbeat("alive", [first.pk], now=T0 + LEASE - timedelta(seconds=1)) == 1
+    assert queue.heartbeat("someone-else", [first.pk], now=T0 + LEASE) == 0
+    [taken] = queue.claim("send", now=T0 + LEASE, worker_id="other", lease=LEASE)
+    assert taken.pk == second.pk
+    assert queue.get(first.pk).claimed_by == "alive"
+    # After a failed database call the worker hands its claims back: due at once, for anyone.
+    clock.advance(timedelta(seconds=10))
+    assert queue.release("alive") == 1
+    back = queue.get(first.pk)
+    assert (back.status, back.claimed_by, back.due_at) == ("pending", None, clock.now())
+    [again] = queue.claim("send", now=clock.now(), worker_id="other", lease=LEASE)
+    assert again.pk == first.pk
