@@ -22,6 +22,7 @@ from aiohttp import web
 
 from ggk_ebms import lifecycle
 from ggk_ebms.clock import SystemClock
+from ggk_ebms.errors import StoreError
 from ggk_ebms.lifecycle import Event, Status
 from ggk_ebms.pipeline.worker import SendWorker
 from ggk_ebms.runtime import Runtime
@@ -188,3 +189,29 @@ def _submitted(store: MessageStore) -> StoredMessage:
         due_at=now,
     )
     return store.get(pk)
+
+
+async def test_a_failed_database_call_hands_the_claim_back(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The send worker's database call fails in the middle of a job: the job goes back to the
+    queue at once (pending, unclaimed), instead of waiting out the lease."""
+    g_port, r_port = free_port(), free_port()
+    cpa_id, cpa = make_cpa(g_port, r_port)
+    gemeente = side_settings("gemeente", tmp_path, db_url, cpa, g_port)
+    async with started(gemeente, worker=False) as us:
+        message = submit(gemeente, us.database, cpa_id)
+        runtime = Runtime.build(gemeente, us.database)
+        worker = SendWorker(gemeente, us.database, clock=runtime.clock, agreements=runtime.agreements)
+
+        def database_gone(*args: object, **kwargs: object) -> None:
+            raise StoreError("connection lost")
+
+        monkeypatch.setattr(worker.store, "parts", database_gone)
+        try:
+            assert await worker.run_once() == 1
+        finally:
+            await worker.close()
+        [job] = JobQueue(us.database).jobs_for(message.pk)
+        assert (job.status, job.claimed_by, job.attempts) == ("pending", None, 1)
+        assert MessageStore(us.database).get(message.pk).status == "Sending"
