@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ggk_ebms.cli.main import cli
-from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.delivery.submit import scan_outbox
 from ggk_ebms.delivery.worker import DeliveryWorker
 from ggk_ebms.store.db import Database
@@ -114,7 +114,7 @@ def test_mailbox_list_and_fetch(config: Path, tmp_path: Path) -> None:
         cpa_id="ggk-berichtenverkeer-1-0_00000099000003630000_00000099000001000000_osb-rm-1",
         deliver=True,
     )
-    DeliveryWorker(settings, db).run_once()
+    DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
     db.dispose()
     listing = run(config, "mailbox", "list", "--gemeentecode", "0363")
     assert "WMO305" in listing.output and "no" in listing.output

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.submit import Submitter
 from ggk_ebms.delivery.worker import DeliveryWorker
@@ -134,7 +134,7 @@ async def test_every_received_example_lands_in_its_gemeente_folder(
     ]
     async with running(settings) as endpoint:
         RouteStore(endpoint.database).replace(routes_toml(inbox), source="routes.toml", base_dir=tmp_path)
-        worker = DeliveryWorker(settings, endpoint.database)
+        worker = DeliveryWorker(settings, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator())
         # Each exchange accepts one payload release (3.2 by default): the 2.3 examples go in a
         # second round, after their exchanges are set to XML 2.3 as the GGk routing page would.
         for release in ("current", "2.3"):
@@ -177,7 +177,9 @@ async def test_known_faulty_examples_are_refused_with_fo01_stuf055(
             routes_toml(tmp_path / "in"), source="routes.toml", base_dir=None
         )
         header = await send(url(endpoint), envelope, action)
-        await asyncio.to_thread(DeliveryWorker(settings, endpoint.database).run_once)
+        await asyncio.to_thread(
+            DeliveryWorker(settings, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator()).run_once
+        )
         store = MessageStore(endpoint.database)
         message = store.find("in", header.message_id)
         assert message is not None
@@ -205,7 +207,9 @@ async def test_retour_round_trip_305_to_306(settings: Settings, tmp_path: Path) 
             routes_toml(tmp_path / "in"), source="routes.toml", base_dir=None
         )
         await send(url(endpoint), envelope, action)
-        await asyncio.to_thread(DeliveryWorker(settings, endpoint.database).run_once)
+        await asyncio.to_thread(
+            DeliveryWorker(settings, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator()).run_once
+        )
         delivered = list((tmp_path / "in" / "0363").glob("0363_JW305_*.xml"))
         assert [p.name for p in delivered if not p.name.endswith(".envelope.xml")] == [
             f"0363_JW305_{ref}.xml"

@@ -143,6 +143,11 @@ class Settings:
     # --- sending --------------------------------------------------------------------------------
     worker_enabled: bool = setting(True, "Run the delivery/outbound worker inside `serve`.")
     worker_poll_seconds: float = setting(0.5, "How often an idle worker looks for due jobs.")
+    job_lease_seconds: float = setting(
+        20.0,
+        "A claimed job whose worker has not renewed its claim for this long is taken over by "
+        "another worker (a worker renews its claims every third of it while it works).",
+    )
     http_connect_timeout: float = setting(10.0, "Seconds to set up a TCP+TLS connection to a partner.")
     http_timeout: float = setting(120.0, "Seconds a whole outbound request may take.")
     # --- testing --------------------------------------------------------------------------------

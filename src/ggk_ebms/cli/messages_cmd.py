@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.message_view import history_rows, lifecycle_fields
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
@@ -49,7 +50,8 @@ def messages() -> None:
 @click.option(
     "--status",
     default=None,
-    help="Only this status (Received, Processed, Failed, Delivered, ..., Geweigerd: refused before sending).",
+    help="Only this status, of either layer: Received, Failed, Delivered, ... (ebMS), sent, accepted, "
+    "refused, answered, delivered, held (StUF business), or Geweigerd (refused before sending).",
 )
 @click.option("--referentienummer", default=None, help="Only this StUF referentienummer.")
 @click.option("--batch", type=int, default=None, help="Only messages of this aanlevering.")
@@ -111,7 +113,7 @@ def list_messages(
         database.dispose()
     header = (
         "id", "time (UTC)", "dir", "berichttype", "gemeentecode", "referentienummer", "status",
-        "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
+        "business", "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
     )  # fmt: skip
     rows = [
         (
@@ -124,6 +126,7 @@ def list_messages(
             r.status
             + (f" ({r.error_code})" if r.error_code else "")
             + (f": {r.status_reason}" if r.message_pk is None and r.status_reason else ""),
+            (r.business_status or "") + (f" ({r.business_code})" if r.business_code else ""),
             r.stuf_fout,
             r.batch_pk,
             r.message_id,
@@ -174,6 +177,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         parts = store.parts(message.pk)
         related = store.list_related(message.message_id)
         attempts = JobQueue(database).attempts(message.pk)
+        history = history_rows(store.history(message.pk))
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
@@ -190,8 +194,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         ("id", str(message.pk)),
         ("direction", "received" if message.direction == "in" else "sent"),
         ("kind", message.kind),
-        ("status", message.status + (f" — {message.status_reason}" if message.status_reason else "")),
-        ("error code", message.error_code or ""),
+        *lifecycle_fields(message).items(),
         ("MessageId", message.message_id),
         ("RefToMessageId", message.ref_to_message_id or ""),
         ("CPAId", message.cpa_id),
@@ -226,6 +229,12 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         for a in attempts:
             status = f"HTTP {a.http_status}" if a.http_status else ""
             click.echo(f"  {a.started_at.isoformat()}  {a.outcome}  {status}  {a.error or ''}")
+    if history:
+        click.echo("\nhistory:")
+        for h in history:
+            code = f" ({h['code']})" if h["code"] else ""
+            reason = f" — {h['reason']}" if h["reason"] else ""
+            click.echo(f"  {h['at']}  {h['layer']}  {h['from']} -> {h['to']}{code}  [{h['event']}]{reason}")
 
 
 @messages.command("retry")

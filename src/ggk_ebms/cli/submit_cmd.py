@@ -13,10 +13,9 @@ from pathlib import Path
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
-from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.delivery.submit import Submitter
 from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.server.run import message_id_host
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.store.db import Database
 
 
@@ -39,9 +38,8 @@ def submit(ctx: click.Context, files: tuple[Path, ...], cpa_id: str | None, manu
     try:
         if settings.auto_migrate:
             database.upgrade()
-        submitter = Submitter(
-            settings, database, ids=UuidIdGenerator(host=message_id_host(settings)), clock=SystemClock()
-        )
+        runtime = Runtime.build(settings, database)
+        submitter = Submitter(settings, database, ids=runtime.ids, clock=runtime.clock)
         for path in files:
             try:
                 submitted = submitter.submit(path.read_bytes(), cpa_id=cpa_id, manual=manual)

@@ -5,27 +5,18 @@ operator has since resolved) gets a fresh 'deliver' job: the whole §4.2 pipelin
 the routing table and settings in force now, and its tries count from one. A sent message that
 ended DeliveryFailed or Expired is queued for sending again (``MessageStore.resend``). Nothing is
 re-tried while it still has a job pending or running.
-
-A message whose business outcome is a refusal (we answered it with a Fo01, or the partner
-answered ours with one) is not re-tried unless the operator forces it and gives a reason, which
-is recorded as an attempt of the message (``messages show`` lists it).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
-
 from ggk_ebms.delivery.outcome import refusal_outcome
 from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import RETRIABLE_INBOUND, RETRIABLE_OUTBOUND
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import JobQueue, insert_job
+from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import UNFINISHED_JOB_STATUSES, MessageStore
-from ggk_ebms.store.tables import attempt, message
-
-RETRIABLE_INBOUND = ("Failed",)
-RETRIABLE_OUTBOUND = ("DeliveryFailed", "Expired", "Failed")
 
 
 def retry_message(
@@ -48,23 +39,19 @@ def retry_message(
                 f"message {pk} was refused: {refused}; re-trying repeats what was refused. "
                 "If that is what you want: --force --reason TEXT (the reason is recorded)"
             )
-        with database.session() as session:
-            session.execute(
-                sa.insert(attempt).values(
-                    message_pk=pk,
-                    job_pk=None,
-                    started_at=now,
-                    finished_at=now,
-                    outcome="retry",
-                    error=f"re-try forced by an operator although {refused}: {(reason or '').strip()}"[:2000],
-                )
-            )
+        JobQueue(database).record_attempt(
+            pk,
+            job_pk=None,
+            started_at=now,
+            finished_at=now,
+            outcome="retry",
+            error=f"re-try forced by an operator although {refused}: {(reason or '').strip()}"[:2000],
+        )
     if stored.direction == "out":
         if stored.status not in RETRIABLE_OUTBOUND:
-            raise StoreError(
-                f"sent message {pk} is {stored.status}; only {', '.join(RETRIABLE_OUTBOUND)} are re-sent"
-            )
-        send_job = store.resend(pk, due_at=now)
+            allowed = ", ".join(sorted(RETRIABLE_OUTBOUND))
+            raise StoreError(f"sent message {pk} is {stored.status}; only {allowed} are re-sent")
+        send_job = store.resend(pk, due_at=now, reason="re-send asked by an operator")
         return f"message {pk} queued for sending again (job {send_job})"
     if stored.status not in RETRIABLE_INBOUND:
         raise StoreError(f"received message {pk} is {stored.status}; only Failed messages are re-tried")
@@ -75,17 +62,5 @@ def retry_message(
             f"received message {pk} was refused with ebMS error {stored.error_code or 'unknown'} and "
             "never accepted for delivery; it cannot be re-tried"
         )
-    with database.session() as session:
-        # One transaction: the message is Received again exactly when its new job exists.
-        job_pk = insert_job(session, "deliver", pk, due_at=now, now=now)
-        session.execute(
-            sa.update(message)
-            .where(message.c.pk == pk)
-            .values(
-                status="Received",
-                status_reason=f"re-try asked by an operator (job {job_pk})",
-                error_code=None,
-                updated_at=now,
-            )
-        )
+    job_pk = store.redeliver(pk, due_at=now)
     return f"message {pk} queued for delivery again (job {job_pk})"
