@@ -9,6 +9,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from bench.berichtenlog import COLUMNS as BERICHTENLOG_COLUMNS
+from bench.berichtenlog import run_berichtenlog
 from bench.common import Report
 from bench.databases import BACKENDS, DatabaseUnavailable
 from bench.endtoend import COLUMNS as ENDTOEND_COLUMNS
@@ -89,6 +91,10 @@ def _endtoend(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_endtoend(db=ns.db, count=ns.count, concurrency=ns.concurrency), ENDTOEND_COLUMNS
 
 
+def _berichtenlog(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_berichtenlog(db=ns.db, count=ns.count, repeat=ns.repeat), BERICHTENLOG_COLUMNS
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="scenario", required=True)
@@ -142,6 +148,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cprofile", action="store_true", help="also print the top of a cProfile")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_pipeline)
+
+    p = sub.add_parser("berichtenlog", help="filtered berichtenlog queries over a generated log")
+    p.add_argument("--db", choices=BACKENDS, default="postgres", help="database backend")
+    p.add_argument("--count", type=int, default=1_000_000, help="messages in the generated log")
+    p.add_argument("--repeat", type=int, default=20, help="runs per query")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_berichtenlog)
     return root
 
 

@@ -14,6 +14,7 @@ Rules (digest §12 "XXE, entity expansion, XSD loader reading files"; ebms-core 
 from __future__ import annotations
 
 import re
+import threading
 from typing import Final
 
 from lxml import etree
@@ -41,7 +42,16 @@ def _new_parser() -> etree.XMLParser:
     )
 
 
-_PARSER: Final = _new_parser()
+# One parser per thread: an lxml parser object serialises the threads that share it, and the
+# inbound server parses on a pool of threads.
+_PARSERS = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = _new_parser()
+    return parser
 
 
 def parse(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML") -> etree._Element:
@@ -56,7 +66,7 @@ def parse(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML")
     if _DOCTYPE.search(head) or _ENTITY.search(head):
         raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
     try:
-        root = etree.fromstring(data, parser=_PARSER)
+        root = etree.fromstring(data, parser=_parser())
     except etree.XMLSyntaxError as exc:
         raise XmlError(f"{what} is not well-formed XML: {_syntax_message(exc)}") from None
     except ValueError as exc:  # e.g. a str with an encoding declaration; we only take bytes

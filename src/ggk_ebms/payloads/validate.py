@@ -153,7 +153,7 @@ def _structural_errors(root: etree._Element, info: PayloadInfo, catalogue: Catal
     entry = catalogue.get(info.berichttype)
     if entry is None:
         errors.append(f"berichttype {info.berichttype} is not in the message catalogue")
-    elif info.bericht_code not in entry.berichtcodes:
+    elif entry.berichtcodes and info.bericht_code not in entry.berichtcodes:
         expected = "/".join(entry.berichtcodes)
         errors.append(f"Header/BerichtCode {info.bericht_code!r} is not {expected} for {info.berichttype}")
     return errors

@@ -5,7 +5,7 @@ compares them). Values are spelled out, not imported, so later edits of tables.p
 history.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0003"  # chained after the revisions merged into main first (0005, 0007, 0004, 0003)
 branch_labels = None
 depends_on = None
 
