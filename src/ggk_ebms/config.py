@@ -178,9 +178,10 @@ class Settings:
         "zender/applicatie in the StUF envelopes and Fo01s we build (3-50 characters, no version).",
     )
     fo01_codes: list[str] = setting(
-        ["StUF055", "StUF010", "StUF037", "StUF040", "StUF052", "StUF016"],
+        ["StUF055", "StUF010", "StUF037", "StUF040", "StUF052", "StUF016", "IB003"],
         "Refusals answered with a Fo01 to the sender. The GGk spec names StUF055 only; the others "
-        "need agreement with BIDN (else: message Failed and an operator alerted, no Fo01).",
+        "need agreement with BIDN (else: message Failed and an operator alerted, no Fo01). IB003: "
+        "a StUF envelope over the 25 MB limit (the GGk's own code for it).",
     )
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")

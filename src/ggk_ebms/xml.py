@@ -9,11 +9,22 @@ Rules (digest §12 "XXE, entity expansion, XSD loader reading files"; ebms-core 
 - a byte limit checked before parsing, and libxml2's own nesting limit (256 levels without
   ``huge_tree``) left in force;
 - no processing instructions other than the XML declaration are ever interpreted.
+
+``parse_large_text`` is the one exception to libxml2's default resource limits, for documents
+whose legitimate content is one very large text node: the StUF-GGk envelope carries its payload
+base64-encoded in ``xmlBestand``/``tekstBestand`` and the GGk allows the whole envelope up to 25 MB
+(Specificaties GGk 2.1.04, versie 4, "maximale berichtgrootte"), while libxml2 refuses any text
+node over 10 MB unless ``XML_PARSE_HUGE`` is set. ``huge_tree`` lifts that text-node cap and
+libxml2's depth cap (256 to 2048); everything that makes XML dangerous stays off (no DOCTYPE, no
+entities, no DTD, no network), the byte limit is still checked before parsing, so the memory a
+document can take is bounded by that limit, and the nesting depth is checked again by us against
+the same 256 levels the default parser enforces. See docs/security.md "Large StUF envelopes".
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from typing import Final
 
 from lxml import etree
@@ -42,6 +53,25 @@ def _new_parser() -> etree.XMLParser:
 
 
 _PARSER: Final = _new_parser()
+# libxml2's default nesting limit without XML_PARSE_HUGE; parse_large_text keeps it.
+DEFAULT_MAX_DEPTH: Final = 256
+_LARGE = threading.local()  # one huge_tree parser per thread: lxml serialises a shared parser
+
+
+def _large_parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_LARGE, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=True,
+            remove_blank_text=False,
+            collect_ids=False,
+        )
+        _LARGE.parser = parser
+    return parser
 
 
 def parse(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML") -> etree._Element:
@@ -50,13 +80,33 @@ def parse(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML")
     ``what`` names the input in error messages ("CPA", "SOAP envelope"). Raises
     ``XmlTooLargeError``, ``UnsafeXmlError`` or ``XmlError``; never an lxml exception.
     """
+    return _parse_with(_PARSER, data, max_bytes=max_bytes, what=what)
+
+
+def parse_large_text(
+    data: bytes, *, max_bytes: int, what: str = "XML", max_depth: int = DEFAULT_MAX_DEPTH
+) -> etree._Element:
+    """``parse`` for documents that may hold text nodes over libxml2's 10 MB (a StUF envelope's base64).
+
+    Same refusals as ``parse``; ``max_bytes`` has no default on purpose: the caller states the
+    limit of the document kind (the GGk envelope limit for StUF), which bounds the memory used.
+    """
+    root = _parse_with(_large_parser(), data, max_bytes=max_bytes, what=what)
+    # huge_tree raises libxml2's depth limit to 2048; hold the document to our own. One XPath in C
+    # (is there an element below max_depth levels?) instead of a Python walk over every element.
+    if root.xpath(f"boolean(/{'*/' * max_depth}*)"):
+        raise UnsafeXmlError(f"{what} nests elements deeper than {max_depth} levels")
+    return root
+
+
+def _parse_with(parser: etree.XMLParser, data: bytes, *, max_bytes: int, what: str) -> etree._Element:
     if len(data) > max_bytes:
         raise XmlTooLargeError(f"{what} is {len(data)} bytes, over the limit of {max_bytes} bytes")
     head = data[:_PROLOG_SCAN]
     if _DOCTYPE.search(head) or _ENTITY.search(head):
         raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
     try:
-        root = etree.fromstring(data, parser=_PARSER)
+        root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
         raise XmlError(f"{what} is not well-formed XML: {_syntax_message(exc)}") from None
     except ValueError as exc:  # e.g. a str with an encoding declaration; we only take bytes
