@@ -8,14 +8,18 @@ import binascii
 from datetime import UTC, datetime
 
 import pytest
+from lxml import etree
 
 from ggk_ebms.clock import SequenceIdGenerator
+from ggk_ebms.delivery.forwarders.soap_request import read_answer, request_body
 from ggk_ebms.errors import StufError, UnsafeXmlError, XmlTooLargeError
 from ggk_ebms.stuf import envelope as envelope_module
 from ggk_ebms.stuf.envelope import MAX_RECEIVE_BYTES, build_fo01_reply, parse_envelope
-from ggk_ebms.stuf.model import Systeem
+from ggk_ebms.stuf.model import MessageKind, Systeem
 from ggk_ebms.xml import DEFAULT_MAX_DEPTH, parse_large_text
 from tests.large_support import MIB, sized_envelope
+
+_SOAP = "<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Body>{}</s:Body></s:Envelope>"
 
 
 def test_huge_text_parser_keeps_the_depth_limit() -> None:
@@ -119,3 +123,44 @@ def test_fo01_about_an_envelope_near_the_limit_leaves_detailsxml_out() -> None:
         original=small.envelope,
     )
     assert parse_envelope(with_details.data).fout.has_details_xml  # type: ignore[union-attr]
+
+
+# --- the SOAP request to an HTTP target ---------------------------------------------------------
+
+
+def test_soap_request_carries_the_envelope_unchanged() -> None:
+    sized = sized_envelope(64 * 1024)
+    body = request_body(sized.envelope, MessageKind.DI01).read()
+    assert body is not None
+    declaration_end = sized.envelope.index(b"?>") + 2
+    assert sized.envelope[declaration_end:] in body
+    root = parse_large_text(body, max_bytes=len(body))
+    assert root[0][0].tag == "{http://www.stufstandaarden.nl/koppelvlak/ggk0210}envelopHeenbericht-ggk_Di01"
+
+
+def test_soap_request_reserialises_what_cannot_go_in_as_it_is() -> None:
+    sized = sized_envelope(64 * 1024)
+    latin = sized.envelope.replace(b"encoding='UTF-8'", b"encoding='ISO-8859-1'", 1)
+    assert latin != sized.envelope
+    body = request_body(latin, MessageKind.DI01).read()
+    assert body is not None and b"ISO-8859-1" not in body
+    root = parse_large_text(body, max_bytes=len(body))
+    assert parse_envelope(etree.tostring(root[0][0])).payload.data == sized.payload  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "delivered", "retryable"),
+    [
+        (200, _SOAP.format("<StUF:Bv03Bericht xmlns:StUF='http://www.egem.nl/StUF/StUF0301'/>"), True, False),
+        (500, _SOAP.format("<s:Fault><faultcode>s:Server</faultcode></s:Fault>"), False, True),
+        (500, _SOAP.format("<s:Fault><faultcode>s:Client</faultcode></s:Fault>"), False, False),
+        (503, "down", False, True),
+        (400, "", False, False),
+        (429, "", False, True),
+        (200, _SOAP.format("<other/>"), False, True),
+        (200, "not xml", False, True),
+    ],
+)
+def test_answer_of_the_application(status: int, body: str, delivered: bool, retryable: bool) -> None:
+    answer = read_answer(status, body.encode())
+    assert (answer.delivered, answer.retryable) == (delivered, retryable)

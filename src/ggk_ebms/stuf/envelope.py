@@ -134,6 +134,8 @@ def envelope_too_large(data: bytes, max_bytes: int) -> StufError | XmlTooLargeEr
     try:
         parser.feed(head)
         for event, el in parser.read_events():
+            if not isinstance(el, etree._Element) or not isinstance(el.tag, str):
+                continue
             namespace, local = _split(el.tag)
             if event == "start" and root is None:
                 version = version_for_namespace(namespace)
