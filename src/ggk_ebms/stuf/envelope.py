@@ -18,6 +18,7 @@ import binascii
 import dataclasses
 import io
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -40,7 +41,7 @@ from ggk_ebms.stuf.model import (
     Systeem,
 )
 from ggk_ebms.stuf.versions import EnvelopeVersion, version_for_namespace
-from ggk_ebms.xml import parse_large_text, qname
+from ggk_ebms.xml import TextSink, parse_large_text, parse_streaming_text, qname
 
 MIB: Final = 1024 * 1024
 # The GGk limit counts the whole StUF XML, base64 payload included, not the decoded payload
@@ -80,8 +81,10 @@ _SOAP_WRAPPERS: Final = (
 _DOCTYPE_OR_ENTITY: Final = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _VERSION_PARAMETERS: Final = ("applicatieVersie", "applicatieSubversie", "functieVersie", "functieSubversie")
 _XML_CONTENT_TYPES: Final = ("text/xml", "application/xml")
+_Sinks = Mapping[etree._Element, TextSink]
 _WHITESPACE_TEXT: Final = re.compile(r"[ \t\r\n]+")
-_BASE64_SLICE: Final = 1024 * 1024  # characters of base64 decoded per step
+_BASE64_SLICE: Final = 64 * 1024  # characters of base64 decoded per step
+_BASE64_HOLDERS: Final = frozenset({"xmlBestand", "tekstBestand", "bericht"})
 
 
 # --- parsing -----------------------------------------------------------------------------------
@@ -100,7 +103,9 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_RECEIVE_BYTES) -> StufMe
     if len(data) > max_bytes:
         raise envelope_too_large(data, max_bytes)
     # The envelope's base64 is one text node of up to 25 MB: the huge-text parser, still hardened.
-    root = parse_large_text(data, max_bytes=max_bytes, what="StUF envelope")
+    root, sinks = parse_streaming_text(
+        data, max_bytes=max_bytes, sink_for=_base64_sink_for, what="StUF envelope"
+    )
     root = _unwrap_soap(root)
     namespace, local = _split(root.tag)
     if namespace == ns.STUF and local in _STUF_ROOTS:
@@ -108,7 +113,7 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_RECEIVE_BYTES) -> StufMe
     version = version_for_namespace(namespace)
     if version is not None and local in (_ROOT_DI01, _ROOT_DU01):
         kind = MessageKind.DI01 if local == _ROOT_DI01 else MessageKind.DU01
-        return _parse_ggk_envelope(root, version, kind)
+        return _parse_ggk_envelope(root, version, kind, sinks)
     raise StufError(
         StufCode.BERICHTCODE_UNKNOWN,
         f"root element {local!r} in namespace {namespace!r} is no StUF-GGk Di01/Du01 or StUF Fo01",
@@ -163,7 +168,9 @@ def _unwrap_soap(root: etree._Element) -> etree._Element:
     return children[0]
 
 
-def _parse_ggk_envelope(root: etree._Element, version: EnvelopeVersion, kind: MessageKind) -> StufMessage:
+def _parse_ggk_envelope(
+    root: etree._Element, version: EnvelopeVersion, kind: MessageKind, sinks: _Sinks
+) -> StufMessage:
     ggk = version.namespace
     top = _Sequence(root, "envelope", None)
     sg_el = top.take(qname(ggk, "stuurgegevens"))
@@ -171,7 +178,7 @@ def _parse_ggk_envelope(root: etree._Element, version: EnvelopeVersion, kind: Me
     top.stuurgegevens = stuurgegevens
     params_el = top.take(qname(ggk, "parameters"))
     top.done()
-    parameters, payload, warnings = _read_parameters(params_el, kind, version, stuurgegevens)
+    parameters, payload, warnings = _read_parameters(params_el, kind, version, stuurgegevens, sinks)
     return StufMessage(
         kind=kind,
         version=version,
@@ -217,7 +224,7 @@ def _read_stuurgegevens(el: etree._Element, kind: MessageKind, version: Envelope
 
 
 def _read_parameters(
-    el: etree._Element, kind: MessageKind, version: EnvelopeVersion, sg: Stuurgegevens
+    el: etree._Element, kind: MessageKind, version: EnvelopeVersion, sg: Stuurgegevens, sinks: _Sinks
 ) -> tuple[Parameters, Payload, tuple[str, ...]]:
     ggk = version.namespace
     seq = _Sequence(el, "parameters", sg)
@@ -234,9 +241,9 @@ def _read_parameters(
     bericht = seq.take(qname(ggk, "bericht"))
     seq.done()
     if version.bericht_with_content_type:
-        payload = _read_mime_bericht(bericht, sg)
+        payload = _read_mime_bericht(bericht, sg, sinks)
     else:
-        payload = _read_bestand_choice(bericht, ggk, sg)
+        payload = _read_bestand_choice(bericht, ggk, sg, sinks)
     warnings: list[str] = []
     if payload.kind is PayloadKind.XML and payload.data.startswith(UTF8_BOM):
         # §2.2: payload is UTF-8 without BOM; a BOM is harmless to strip but worth telling.
@@ -253,23 +260,23 @@ def _read_parameters(
     return parameters, payload, tuple(warnings)
 
 
-def _read_bestand_choice(bericht: etree._Element, ggk: str, sg: Stuurgegevens) -> Payload:
+def _read_bestand_choice(bericht: etree._Element, ggk: str, sg: Stuurgegevens, sinks: _Sinks) -> Payload:
     """ggk0210: ``bericht`` is a choice of ``xmlBestand`` or ``tekstBestand/@bestandsnaam``."""
     children = _elements(bericht)
     if len(children) != 1 or children[0].tag not in (qname(ggk, "xmlBestand"), qname(ggk, "tekstBestand")):
         raise _schema_error("parameters/bericht must hold exactly one xmlBestand or tekstBestand", sg)
     bestand = children[0]
     if bestand.tag == qname(ggk, "xmlBestand"):
-        return Payload(PayloadKind.XML, _base64(bestand, "xmlBestand", sg))
+        return Payload(PayloadKind.XML, _base64(bestand, "xmlBestand", sg, sinks))
     naam = bestand.get("bestandsnaam")
     if naam is None or not BESTANDSNAAM.fullmatch(naam):
         raise _schema_error(
             "tekstBestand needs a bestandsnaam of 4-255 characters from [A-Za-z0-9-._] (no spaces)", sg
         )
-    return Payload(PayloadKind.TEXT, _base64(bestand, "tekstBestand", sg), bestandsnaam=naam)
+    return Payload(PayloadKind.TEXT, _base64(bestand, "tekstBestand", sg, sinks), bestandsnaam=naam)
 
 
-def _read_mime_bericht(bericht: etree._Element, sg: Stuurgegevens) -> Payload:
+def _read_mime_bericht(bericht: etree._Element, sg: Stuurgegevens, sinks: _Sinks) -> Payload:
     """Before 2.1.04: ``bericht`` is the base64 itself, ``xmime:contentType`` required (§2.1)."""
     if _elements(bericht):
         raise _schema_error("parameters/bericht must hold base64 text, not elements", sg)
@@ -284,7 +291,7 @@ def _read_mime_bericht(bericht: etree._Element, sg: Stuurgegevens) -> Payload:
     else:
         raise _schema_error(f"xmime:contentType {media!r} is not text/xml, application/xml or text/plain", sg)
     naam = bericht.get(qname(ns.STUF, "bestandsnaam"))
-    return Payload(kind, _base64(bericht, "bericht", sg), bestandsnaam=naam, content_type=content_type)
+    return Payload(kind, _base64(bericht, "bericht", sg, sinks), bestandsnaam=naam, content_type=content_type)
 
 
 def _parse_stuf_bericht(root: etree._Element, kind: MessageKind) -> StufMessage:
@@ -366,38 +373,69 @@ def _versienr(value: str, name: str, sg: Stuurgegevens) -> str:
     return value
 
 
-def _base64(el: etree._Element, name: str, sg: Stuurgegevens) -> bytes:
-    """Strict base64: XML whitespace allowed, anything else refused (base64Binary, XSD Part 2 §3.2.16).
+class _Base64Sink:
+    """Strict base64 decoded as the parser streams it (XSD base64Binary: XML whitespace allowed,
+    anything else refused), into one output buffer: the 25 MB of text is never held whole."""
 
-    Decoded a slice at a time into one output buffer, so a 25 MB envelope costs the text once
-    and the payload once instead of four whole copies (text, ASCII bytes, whitespace-free bytes,
-    decoded bytes). The element's text is dropped from the tree first: from here on the Python
-    string is the only copy of the base64.
-    """
-    text = el.text or ""
-    el.text = None
-    out = io.BytesIO()
-    carry = ""
-    padded = False  # '=' may only close the last quantum
-    for start in range(0, len(text), _BASE64_SLICE):
-        piece = carry + _WHITESPACE_TEXT.sub("", text[start : start + _BASE64_SLICE])
+    def __init__(self) -> None:
+        self._out = io.BytesIO()
+        self._pending: list[str] = []
+        self._pending_chars = 0
+        self._carry = ""
+        self._padded = False  # '=' may only close the last quantum
+        self._bad = False
+
+    def feed(self, text: str) -> None:
+        if self._bad:
+            return
+        self._pending.append(text)
+        self._pending_chars += len(text)
+        if self._pending_chars >= _BASE64_SLICE:
+            self._decode()
+
+    def _decode(self) -> None:
+        piece = self._carry + _WHITESPACE_TEXT.sub("", "".join(self._pending))
+        self._pending.clear()
+        self._pending_chars = 0
         usable = len(piece) - len(piece) % 4
-        carry = piece[usable:]
+        self._carry = piece[usable:]
         if not usable:
-            continue
-        if padded:
-            raise _schema_error(f"{name} is not valid base64", sg)
+            return
+        if self._padded:
+            self._bad = True
+            return
         try:
-            out.write(base64.b64decode(piece[:usable], validate=True))
+            self._out.write(base64.b64decode(piece[:usable], validate=True))
         except (binascii.Error, ValueError):  # ValueError: a non-ASCII character
-            raise _schema_error(f"{name} is not valid base64", sg) from None
-        padded = piece[usable - 1] == "="
-    del text
-    if carry:
-        raise _schema_error(f"{name} is not valid base64", sg)
-    if out.tell() == 0 and not padded:
-        raise _schema_error(f"{name} is empty", sg)
-    return out.getvalue()
+            self._bad = True
+            return
+        self._padded = piece[usable - 1] == "="
+
+    def result(self, name: str, sg: Stuurgegevens) -> bytes:
+        if not self._bad:
+            self._decode()
+        if self._bad or self._carry:
+            raise _schema_error(f"{name} is not valid base64", sg)
+        if self._out.tell() == 0 and not self._padded:
+            raise _schema_error(f"{name} is empty", sg)
+        return self._out.getvalue()
+
+
+def _base64_sink_for(tag: str) -> _Base64Sink | None:
+    """The elements whose text is a payload's base64 (§2.1/§2.2 of the envelope versions)."""
+    namespace, local = _split(tag)
+    if local in _BASE64_HOLDERS and version_for_namespace(namespace) is not None:
+        return _Base64Sink()
+    return None
+
+
+def _base64(el: etree._Element, name: str, sg: Stuurgegevens, sinks: _Sinks) -> bytes:
+    """The decoded payload of ``el``: streamed during the parse, or (a tree built elsewhere) now."""
+    sink = sinks.get(el)
+    if not isinstance(sink, _Base64Sink):
+        sink = _Base64Sink()
+        sink.feed(el.text or "")
+    return sink.result(name, sg)
 
 
 def _limited(value: str, name: str, low: int, high: int, sg: Stuurgegevens | None = None) -> str:
