@@ -17,7 +17,7 @@ import io
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -403,7 +403,7 @@ class MessageStore:
                 .where(message_part.c.message_pk == pk)
                 .order_by(message_part.c.seq)
             ).all()
-            parts = [_row_to_part(row) for row in rows]  # type: ignore[arg-type]
+            parts = [_row_to_part(cast(sa.Row[Any], row)) for row in rows]
             return [
                 dataclasses.replace(p, data=_read_sliced(session, p.pk, p.size)) if p.size > PART_SLICE else p
                 for p in parts
