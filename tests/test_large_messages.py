@@ -31,6 +31,7 @@ from ggk_ebms.xml import parse_large_text
 from tests import peer
 from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings, running, url
 from tests.large_support import MIB, Sized, sized_envelope
+from tests.outbound_support import eventually, free_port, make_cpa, side_settings, started, submit
 
 pytestmark = pytest.mark.slow
 
@@ -210,3 +211,25 @@ async def test_25_mib_envelope_to_a_soap_application(
     # The envelope travels as received: every byte after its XML declaration is in the request.
     declaration_end = sized.envelope.index(b"?>") + 2
     assert sized.envelope[declaration_end:] in body
+
+
+async def test_25_mib_envelope_is_sent_and_lands_byte_exact(tmp_path: Path, db_url: str) -> None:
+    """The send worker streams a 25 MiB StUF envelope to the counterpart over mutual TLS; the
+    counterpart's Acknowledgment makes it Delivered, and the part it stored is the same bytes."""
+    g_port, r_port = free_port(), free_port()
+    cpa_id, cpa = make_cpa(g_port, r_port, sync_reply=True, version="large-1")
+    gemeente = side_settings("gemeente", tmp_path, db_url, cpa, g_port, http_timeout=300.0)
+    rinis = side_settings("rinis", tmp_path, f"sqlite:///{tmp_path / 'rinis.db'}", cpa, r_port)
+    sized = sized_envelope(25 * MIB)
+    async with started(rinis) as partner, started(gemeente) as us:
+        message = submit(gemeente, us.database, cpa_id, sized.envelope)
+        final = await eventually(
+            lambda: MessageStore(us.database).get(message.pk).status in ("Delivered", "DeliveryFailed"),
+            timeout=300,
+            what="a final status",
+        )
+        assert final
+        assert MessageStore(us.database).get(message.pk).status == "Delivered"
+        received = MessageStore(partner.database).find("in", message.message_id)
+        assert received is not None
+        assert [p.data for p in MessageStore(partner.database).parts(received.pk)] == [sized.envelope]
