@@ -13,7 +13,7 @@ Rules (digest §12 "XXE, entity expansion, XSD loader reading files"; ebms-core 
 ``parse_large_text`` is the one exception to libxml2's default resource limits, for documents
 whose legitimate content is one very large text node: the StUF-GGk envelope carries its payload
 base64-encoded in ``xmlBestand``/``tekstBestand`` and the GGk allows the whole envelope up to 25 MB
-(Specificaties GGk 2.1.04, versie 4, "maximale berichtgrootte"), while libxml2 refuses any text
+(Specificaties GGk 2.1.04, versie 4, on the message size), while libxml2 refuses any text
 node over 10 MB unless ``XML_PARSE_HUGE`` is set. ``huge_tree`` lifts that text-node cap and
 libxml2's depth cap (256 to 2048); everything that makes XML dangerous stays off (no DOCTYPE, no
 entities, no DTD, no network), the byte limit is still checked before parsing, so the memory a

@@ -45,7 +45,7 @@ from ggk_ebms.xml import TextSink, parse_large_text, parse_streaming_text, qname
 
 MIB: Final = 1024 * 1024
 # The GGk limit counts the whole StUF XML, base64 payload included, not the decoded payload
-# (Specificaties GGk 2.1.04 versie 4: "maximaal 25 MB per StUF-envelop"; the GGk answers a larger
+# (Specificaties GGk 2.1.04 versie 4: at most 25 MB per StUF envelope; the GGk answers a larger
 # one with Fo01 IB003). The spec does not say whether MB is 10^6 or 2^20 bytes, so we are strict
 # in what we send (25 000 000 bytes) and lenient in what we accept (25 MiB). docs/delivery.md
 # "Message size".

@@ -7,7 +7,7 @@ StUF bytes are never parsed again nor copied: a 25 MB envelope (the GGk limit) g
 came in, base64 and all. Only an envelope that cannot stand inside a UTF-8 SOAP body as it is
 (another encoding declared, or something other than whitespace and comments before its root)
 is re-serialised, as are the older envelope versions, whose root the WSDL names in the ggk0210
-namespace (Specificaties GGk 2.1.04 §2: the interface carries the current envelope).
+namespace (the interface carries the current envelope version, ggk0210, spec 2.1.04).
 """
 
 from __future__ import annotations
