@@ -15,6 +15,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -217,7 +218,11 @@ async def test_25_mib_envelope_is_sent_and_lands_byte_exact(tmp_path: Path, db_u
     """The send worker streams a 25 MiB StUF envelope to the counterpart over mutual TLS; the
     counterpart's Acknowledgment makes it Delivered, and the part it stored is the same bytes."""
     g_port, r_port = free_port(), free_port()
-    cpa_id, cpa = make_cpa(g_port, r_port, sync_reply=True, version="large-1")
+    # A TimeToLive of minutes, not the few seconds of the other send tests: 25 MiB on a busy
+    # machine must not expire on its way (the test is about bytes, not about time).
+    cpa_id, cpa = make_cpa(
+        g_port, r_port, sync_reply=True, version="large-1", retry_interval=timedelta(minutes=5)
+    )
     gemeente = side_settings("gemeente", tmp_path, db_url, cpa, g_port, http_timeout=300.0)
     rinis = side_settings("rinis", tmp_path, f"sqlite:///{tmp_path / 'rinis.db'}", cpa, r_port)
     sized = sized_envelope(25 * MIB)
@@ -229,7 +234,8 @@ async def test_25_mib_envelope_is_sent_and_lands_byte_exact(tmp_path: Path, db_u
             what="a final status",
         )
         assert final
-        assert MessageStore(us.database).get(message.pk).status == "Delivered"
+        sent = MessageStore(us.database).get(message.pk)
+        assert sent.status == "Delivered", sent.status_reason
         received = MessageStore(partner.database).find("in", message.message_id)
         assert received is not None
         assert [p.data for p in MessageStore(partner.database).parts(received.pk)] == [sized.envelope]

@@ -13,11 +13,10 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import hashlib
-import io
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -27,6 +26,7 @@ from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import DuplicateMessageError, StoreError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import insert_job
+from ggk_ebms.store.large_parts import PART_SLICE, insert_part, read_part_data
 from ggk_ebms.store.tables import (
     DIRECTIONS,
     KINDS,
@@ -146,21 +146,6 @@ def _row_to_message(row: sa.Row[Any]) -> StoredMessage:
     return StoredMessage(**fields)
 
 
-PART_SLICE: Final = 4 * 1024 * 1024
-
-
-def _read_sliced(session: Any, part_pk: int, size: int) -> bytes:
-    out = io.BytesIO()
-    for offset in range(0, size, PART_SLICE):
-        piece = session.execute(
-            sa.select(sa.func.substr(message_part.c.data, offset + 1, PART_SLICE)).where(
-                message_part.c.pk == part_pk
-            )
-        ).scalar_one()
-        out.write(piece)
-    return out.getvalue()
-
-
 def _row_to_part(row: sa.Row[Any]) -> StoredPart:
     return StoredPart(
         pk=row.pk,
@@ -197,23 +182,26 @@ class MessageStore:
         return pk
 
     def _insert_parts(self, session: Session, message_pk: int, parts: Sequence[NewPart]) -> None:
-        if not parts:
-            return
-        session.execute(
-            sa.insert(message_part),
-            [
+        rows = [
+            (
                 {
                     "message_pk": message_pk,
                     "seq": seq,
                     "content_id": part.content_id,
                     "content_type": part.content_type,
-                    "data": part.data,
                     "sha256": hashlib.sha256(part.data).hexdigest(),
                     "size": len(part.data),
-                }
-                for seq, part in enumerate(parts)
-            ],
-        )
+                },
+                part.data,
+            )
+            for seq, part in enumerate(parts)
+        ]
+        small = [{**values, "data": data} for values, data in rows if len(data) <= PART_SLICE]
+        if small:
+            session.execute(sa.insert(message_part), small)
+        for values, data in rows:
+            if len(data) > PART_SLICE:  # a large StUF envelope: written in slices (large_parts.py)
+                insert_part(session, values, data)
 
     def _enqueue(self, session: Session, queue: str, message_pk: int, due_at: datetime, now: datetime) -> int:
         return insert_job(session, queue, message_pk, due_at=due_at, now=now)
@@ -391,9 +379,9 @@ class MessageStore:
     def parts(self, pk: int) -> builtins.list[StoredPart]:
         """The MIME parts of a message in their original order.
 
-        A part over ``PART_SLICE`` bytes is read in slices of that size into one buffer: fetched
-        whole, PostgreSQL sends a bytea as hex text, so a 25 MB StUF envelope took 50 MB in the
-        driver's buffer, 25 MB decoded and 25 MB more as the part (bench memory).
+        A part over ``PART_SLICE`` bytes is read in slices of that size into one buffer
+        (large_parts.py): fetched whole, PostgreSQL sends a bytea as hex text, so a 25 MB StUF
+        envelope took 50 MB in the driver's buffer, 25 MB decoded and 25 MB more as the part.
         """
         with self.db.session() as session:
             small = sa.case((message_part.c.size <= PART_SLICE, message_part.c.data), else_=sa.null())
@@ -404,10 +392,10 @@ class MessageStore:
                 .order_by(message_part.c.seq)
             ).all()
             parts = [_row_to_part(cast(sa.Row[Any], row)) for row in rows]
-            return [
-                dataclasses.replace(p, data=_read_sliced(session, p.pk, p.size)) if p.size > PART_SLICE else p
-                for p in parts
-            ]
+            for index, p in enumerate(parts):
+                if p.size > PART_SLICE:
+                    parts[index] = dataclasses.replace(p, data=read_part_data(session, p.pk, p.size))
+            return parts
 
     def response_to(self, message_id: str, kinds: Collection[str]) -> StoredMessage | None:
         """The signal of one of ``kinds`` we stored in answer to inbound ``message_id``.
