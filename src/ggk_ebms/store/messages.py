@@ -26,7 +26,7 @@ from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import DuplicateMessageError, StoreError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import insert_job
-from ggk_ebms.store.large_parts import PART_SLICE, insert_part, read_part_data
+from ggk_ebms.store.large_parts import PART_SLICE, read_part_data
 from ggk_ebms.store.tables import (
     DIRECTIONS,
     KINDS,
@@ -182,26 +182,23 @@ class MessageStore:
         return pk
 
     def _insert_parts(self, session: Session, message_pk: int, parts: Sequence[NewPart]) -> None:
-        rows = [
-            (
+        if not parts:
+            return
+        session.execute(
+            sa.insert(message_part),
+            [
                 {
                     "message_pk": message_pk,
                     "seq": seq,
                     "content_id": part.content_id,
                     "content_type": part.content_type,
+                    "data": part.data,
                     "sha256": hashlib.sha256(part.data).hexdigest(),
                     "size": len(part.data),
-                },
-                part.data,
-            )
-            for seq, part in enumerate(parts)
-        ]
-        small = [{**values, "data": data} for values, data in rows if len(data) <= PART_SLICE]
-        if small:
-            session.execute(sa.insert(message_part), small)
-        for values, data in rows:
-            if len(data) > PART_SLICE:  # a large StUF envelope: written in slices (large_parts.py)
-                insert_part(session, values, data)
+                }
+                for seq, part in enumerate(parts)
+            ],
+        )
 
     def _enqueue(self, session: Session, queue: str, message_pk: int, due_at: datetime, now: datetime) -> int:
         return insert_job(session, queue, message_pk, due_at=due_at, now=now)
