@@ -66,11 +66,14 @@ def _with_base64(text: str) -> bytes:
     return small.envelope.decode().replace(encoded, text).encode()
 
 
+@pytest.mark.parametrize("streamed", [True, False])
 @pytest.mark.parametrize("slice_size", [4, 5, 7, 8, 1024])
 def test_sliced_decoder_agrees_with_a_whole_string_decode(
-    monkeypatch: pytest.MonkeyPatch, slice_size: int
+    monkeypatch: pytest.MonkeyPatch, slice_size: int, streamed: bool
 ) -> None:
     monkeypatch.setattr(envelope_module, "_BASE64_SLICE", slice_size)
+    if streamed:  # the path of envelopes over 1 MiB, here for a small one
+        monkeypatch.setattr(envelope_module, "_STREAM_ABOVE", 0)
     payload = sized_envelope(4096).payload
     encoded = base64.b64encode(payload).decode()
     wrapped = "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))  # MIME-style lines
