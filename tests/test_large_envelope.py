@@ -56,6 +56,20 @@ def test_25_mib_envelope_is_read_whole_and_26_mib_is_refused_with_ib003() -> Non
     assert getattr(caught.value.stuurgegevens, "referentienummer", None) == over.referentienummer
 
 
+def test_oversized_envelope_in_a_soap_wrapper_is_still_addressed() -> None:
+    sized = sized_envelope(8192)
+    inner = sized.envelope[sized.envelope.index(b"?>") + 2 :]
+    wrapped = (
+        b"<s:Envelope xmlns:s='http://schemas.xmlsoap.org/soap/envelope/'><s:Header><h>x</h></s:Header>"
+        b"<s:Body>" + inner + b"</s:Body></s:Envelope>"
+    )
+    assert parse_envelope(wrapped).referentienummer == sized.referentienummer
+    with pytest.raises(StufError) as caught:
+        parse_envelope(wrapped, max_bytes=4096)
+    assert caught.value.code == "IB003"
+    assert getattr(caught.value.stuurgegevens, "referentienummer", None) == sized.referentienummer
+
+
 def _decode(text: str) -> bytes:
     return parse_envelope(_with_base64(text)).payload.data  # type: ignore[union-attr]
 

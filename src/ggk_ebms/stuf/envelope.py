@@ -78,6 +78,7 @@ _SOAP_WRAPPERS: Final = (
     qname(ns.SOAP_ENV, "Envelope"),
     qname(ns.SOAP_ENV, "Body"),
 )
+_SOAP_HEADER: Final = qname(ns.SOAP_ENV, "Header")
 _DOCTYPE_OR_ENTITY: Final = re.compile(rb"<!(DOCTYPE|ENTITY)", re.IGNORECASE)
 _VERSION_PARAMETERS: Final = ("applicatieVersie", "applicatieSubversie", "functieVersie", "functieSubversie")
 _XML_CONTENT_TYPES: Final = ("text/xml", "application/xml")
@@ -143,12 +144,16 @@ def envelope_too_large(data: bytes, max_bytes: int) -> StufError | XmlTooLargeEr
         events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
     root: tuple[EnvelopeVersion, MessageKind] | None = None
+    in_soap_header = 0  # a SOAP Header (WUS form) may come before the Body: passed over
     try:
         parser.feed(head)
         for event, el in parser.read_events():
             if not isinstance(el, etree._Element) or not isinstance(el.tag, str):
                 continue
             namespace, local = _split(el.tag)
+            if root is None and (in_soap_header or el.tag == _SOAP_HEADER):
+                in_soap_header += 1 if event == "start" else -1
+                continue
             if event == "start" and root is None:
                 version = version_for_namespace(namespace)
                 if version is not None and local in (_ROOT_DI01, _ROOT_DU01):
