@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import DeliveryWorker
 from ggk_ebms.server.run import Endpoint
@@ -67,7 +68,7 @@ async def send(endpoint: Endpoint, envelope: bytes) -> str:
 
 async def receive_and_deliver(settings: Settings, endpoint: Endpoint, sized: Sized) -> StoredMessage:
     message_id = await send(endpoint, sized.envelope)
-    await asyncio.to_thread(DeliveryWorker(settings, endpoint.database).run_once)
+    await asyncio.to_thread(DeliveryWorker(settings, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator()).run_once)
     message = MessageStore(endpoint.database).find("in", message_id)
     assert message is not None
     return message
