@@ -68,7 +68,9 @@ async def send(endpoint: Endpoint, envelope: bytes) -> str:
 
 async def receive_and_deliver(settings: Settings, endpoint: Endpoint, sized: Sized) -> StoredMessage:
     message_id = await send(endpoint, sized.envelope)
-    await asyncio.to_thread(DeliveryWorker(settings, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator()).run_once)
+    await asyncio.to_thread(
+        DeliveryWorker(settings, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator()).run_once
+    )
     message = MessageStore(endpoint.database).find("in", message_id)
     assert message is not None
     return message
