@@ -248,7 +248,7 @@ async def test_every_sent_example_is_wrapped_and_queued_after_its_heen_came_in(
         RouteStore(endpoint.database).replace(
             routes_toml(tmp_path / "in"), source="routes.toml", base_dir=tmp_path
         )
-        worker = DeliveryWorker(served, endpoint.database)
+        worker = DeliveryWorker(served, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator())
         for release in ("2.3", "3.2", "1.0"):
             ours = [p for p in wanted if detect(p.read_bytes()).release == release]
             for path in ours:

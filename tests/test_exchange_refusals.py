@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import DeliveryWorker
 from ggk_ebms.server.autoimport import import_cpa_dir
@@ -132,7 +132,7 @@ def db(settings: Settings, tmp_path: Path) -> Iterator[Database]:
 def outcome(settings: Settings, db: Database, data: bytes) -> tuple[str, str | None, str, Any]:
     """Receive ``data``, run the worker; (status, error code, reason, the Fo01 sent back or None)."""
     pk = receive(db, data)
-    DeliveryWorker(settings, db).run_once()
+    DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
     store = MessageStore(db)
     message = store.get(pk)
     answers = [
@@ -406,7 +406,7 @@ def test_retry_of_a_refused_message_needs_force_and_a_reason(settings: Settings,
 
     ExchangeStore(db).set("WMO305", {"status": "inactief"})
     pk = receive(db, envelope())
-    DeliveryWorker(settings, db).run_once()
+    DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
     assert MessageStore(db).get(pk).error_code == "IB023"
     assert "we refused it with Fo01 IB023" in (refusal_outcome(db, pk) or "")
     ExchangeStore(db).set("WMO305", {"status": "actief"})
@@ -420,7 +420,7 @@ def test_retry_of_a_refused_message_needs_force_and_a_reason(settings: Settings,
     assert "queued for delivery again" in done
     recorded = [a.error or "" for a in JobQueue(db).attempts(pk)]
     assert any("forced" in text and "ticket 42" in text and "IB023" in text for text in recorded)
-    DeliveryWorker(settings, db).run_once()
+    DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
     assert MessageStore(db).get(pk).status == "Forwarded"
 
 
@@ -428,7 +428,7 @@ def test_a_message_nobody_refused_is_retried_as_before(settings: Settings, db: D
     from ggk_ebms.delivery.outcome import refusal_outcome
 
     pk = receive(db, envelope())
-    DeliveryWorker(settings, db).run_once()
+    DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
     assert refusal_outcome(db, pk) is None
 
 

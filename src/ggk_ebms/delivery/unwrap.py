@@ -45,12 +45,19 @@ from ggk_ebms.exchanges import rules as exchange_rules
 from ggk_ebms.exchanges.model import Exchange, Via
 from ggk_ebms.exchanges.rules import Rules
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Catalogue, CatalogueEntry, Party
-from ggk_ebms.payloads.detect import PayloadInfo, Severity, check_against_envelope, detect
-from ggk_ebms.payloads.validate import PayloadSchemas, validate
+from ggk_ebms.payloads.detect import (
+    MAX_PAYLOAD_BYTES,
+    PayloadInfo,
+    Severity,
+    check_against_envelope,
+    detect_root,
+)
+from ggk_ebms.payloads.validate import PayloadSchemas, structural_errors, validate
 from ggk_ebms.routing.table import MailboxTarget, Route, RoutingTable
 from ggk_ebms.stuf.codes import StufCode
 from ggk_ebms.stuf.envelope import MAX_RECEIVE_BYTES, parse_envelope
 from ggk_ebms.stuf.model import MessageKind, PayloadKind, StufMessage, Stuurgegevens
+from ggk_ebms.xml import parse_outline
 
 AGB: Final = re.compile(r"[0-9]{8}")
 GEMEENTECODE: Final = re.compile(r"[0-9]{4}")
@@ -145,6 +152,10 @@ def find_envelope(parts: Sequence[bytes], *, max_bytes: int = MAX_RECEIVE_BYTES)
             )
     detail = "; ".join(passed_over) if passed_over else "the message has no payload parts"
     return Decision(Verdict.QUARANTINE, f"no payload part is a StUF-GGk message ({detail})", 3)
+
+
+def _is_header(tag: str) -> bool:
+    return tag.endswith("}Header") or tag == "Header"
 
 
 def _stub(stuurgegevens: object) -> StufMessage | None:
@@ -327,7 +338,12 @@ def unwrap(
             entry=entry,
         )
     try:
-        info = detect(payload.data)  # step 12
+        # Only the root and Header are read; the rest is checked for well-formedness but not
+        # built: a tree of 18 MB of iWmo XML would take several times the payload's size.
+        outline = parse_outline(payload.data, max_bytes=MAX_PAYLOAD_BYTES, keep=_is_header, what="payload")
+        info = detect_root(outline)  # step 12
+    except XmlError as exc:
+        return refuse(12, StufCode.NOT_SCHEMA_CONFORM, f"payload: {exc}", entry=entry)
     except StufError as exc:
         return refuse(12, StufCode.NOT_SCHEMA_CONFORM, f"payload: {exc.omschrijving}", entry=entry)
     release_refusal = exchange_rules.payload_refusal(exchange, info.release)
@@ -335,7 +351,10 @@ def unwrap(
         return refuse(12, release_refusal.code, release_refusal.text, info=info, entry=entry)
     # Step 13 before the agreement half of step 12: the header of a payload that fails its own
     # XSD cannot be trusted to compare, and the GGk answer to it is Fo01 StUF055 (§2.3).
-    schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13
+    if schemas is not None and schemas.has_schema(info):
+        schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13: the XSD needs a tree
+    else:
+        schema_errors = structural_errors(outline, info, catalogue)
     if schema_errors:
         checked = (
             f"{info.schema_folder}/xsd/{info.berichttype}.xsd"

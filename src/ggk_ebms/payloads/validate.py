@@ -144,6 +144,14 @@ def validate(
     return errors
 
 
+def structural_errors(
+    root: etree._Element, info: PayloadInfo, catalogue: Catalogue = DEFAULT_CATALOGUE
+) -> list[str]:
+    """The checks that run without an XSD; they read only the root and its Header, so ``root`` may
+    be an outline of the payload (``ggk_ebms.xml.parse_outline``)."""
+    return _structural_errors(root, info, catalogue)
+
+
 def _structural_errors(root: etree._Element, info: PayloadInfo, catalogue: Catalogue) -> list[str]:
     errors: list[str] = []
     if etree.QName(root).localname != "Bericht":

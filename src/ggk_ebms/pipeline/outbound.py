@@ -31,7 +31,7 @@ from ggk_ebms.ebms.model import EbmsMessage, PartyId
 from ggk_ebms.ebms.parse import parse_envelope, peer_fault
 from ggk_ebms.errors import CpaError, CpaNotFoundError, EbmsError, GgkEbmsError, TransportError
 from ggk_ebms.lifecycle import Event, Status
-from ggk_ebms.mime.related import MimePart, build_related, split_body
+from ggk_ebms.mime.related import MimePart, related_pieces, split_body
 from ggk_ebms.ns import PARTY_TYPE_OIN
 from ggk_ebms.pipeline.agreements import AgreementCache, process_cache
 from ggk_ebms.pipeline.records import new_message_from_built
@@ -270,12 +270,14 @@ def submit_message(
     return store.get(pk)
 
 
-def http_body(envelope: bytes, parts: Sequence[StoredPart]) -> tuple[str, bytes]:
+def http_body(envelope: bytes, parts: Sequence[StoredPart]) -> tuple[str, bytes | list[bytes]]:
     """(Content-Type, body) of a stored message: text/xml alone, or SwA when it has parts
-    (digest §3.1). The boundary is derived from the content, so every retry sends the same bytes."""
+    (SwA 1.1; Digikoppeling ebMS2 carries payloads as MIME parts). The boundary is derived from
+    the content, so every retry sends the same bytes. A SwA body comes as pieces (the parts' own
+    bytes between MIME headers) for the HTTP client to stream: no joined copy of a large payload."""
     if not parts:
         return SOAP_CONTENT_TYPE, envelope
-    return build_related(envelope, [MimePart(p.content_id, p.content_type, p.data) for p in parts])
+    return related_pieces(envelope, [MimePart(p.content_id, p.content_type, p.data) for p in parts])
 
 
 # --- reading the answer ------------------------------------------------------------------------------

@@ -358,7 +358,7 @@ class SendWorker:
         await self._apply(job, message, verdict)
 
     async def _post(
-        self, url: str, body: bytes, content_type: str, server_certificate: Any
+        self, url: str, body: bytes | list[bytes], content_type: str, server_certificate: Any
     ) -> tuple[Any, HttpResult | TransportError]:
         started = self.clock.now()
         expected = server_certificate.der if server_certificate is not None else None

@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
@@ -29,6 +29,7 @@ from ggk_ebms.lifecycle import Event, Status, Step
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import insert_job
+from ggk_ebms.store.large_parts import PART_SLICE, read_part_data
 from ggk_ebms.store.stuf import StufRecord, upsert_record
 from ggk_ebms.store.tables import (
     DIRECTIONS,
@@ -169,7 +170,7 @@ def _row_to_part(row: sa.Row[Any]) -> StoredPart:
         seq=row.seq,
         content_id=row.content_id,
         content_type=row.content_type,
-        data=bytes(row.data),
+        data=b"" if row.data is None else bytes(row.data),
         sha256=row.sha256,
         size=row.size,
     )
@@ -475,12 +476,25 @@ class MessageStore:
         return _row_to_message(row)
 
     def parts(self, pk: int) -> builtins.list[StoredPart]:
-        """The MIME parts of a message in their original order."""
+        """The MIME parts of a message in their original order.
+
+        A part over ``PART_SLICE`` bytes is read in slices of that size into one buffer
+        (large_parts.py): fetched whole, PostgreSQL sends a bytea as hex text, so a 25 MB StUF
+        envelope took 50 MB in the driver's buffer, 25 MB decoded and 25 MB more as the part.
+        """
         with self.db.session() as session:
+            small = sa.case((message_part.c.size <= PART_SLICE, message_part.c.data), else_=sa.null())
+            columns = [c for c in message_part.c if c.name != "data"]
             rows = session.execute(
-                sa.select(message_part).where(message_part.c.message_pk == pk).order_by(message_part.c.seq)
+                sa.select(*columns, small.label("data"))
+                .where(message_part.c.message_pk == pk)
+                .order_by(message_part.c.seq)
             ).all()
-            return [_row_to_part(row) for row in rows]
+            parts = [_row_to_part(cast(sa.Row[Any], row)) for row in rows]
+            for index, p in enumerate(parts):
+                if p.size > PART_SLICE:
+                    parts[index] = dataclasses.replace(p, data=read_part_data(session, p.pk, p.size))
+            return parts
 
     def response_to(self, message_id: str, kinds: Collection[str]) -> StoredMessage | None:
         """The signal of one of ``kinds`` we stored in answer to inbound ``message_id``.
