@@ -206,6 +206,35 @@ class Settings:
         "GGk Fo01 code table (docs/exchanges.md). A code left out: message Failed and an operator "
         "alerted, no Fo01.",
     )
+    # --- management API (docs/api.md) -----------------------------------------------------------
+    api_enabled: bool = setting(True, "Run the management API listener inside `serve`.")
+    api_host: str = setting(
+        "127.0.0.1",
+        "Address the management API binds to. Anything but a loopback address gets TLS with "
+        "tls_server_cert.",
+    )
+    api_port: int = setting(8480, "Port of the management API (0: any free port, logged at start).")
+    api_tls: str = setting(
+        "auto", "TLS on the management API: 'auto' (on unless bound to loopback) or 'always'."
+    )
+    api_max_body_bytes: int = setting(
+        40 * 1024 * 1024,
+        "Largest request body the management API accepts (a message with base64 content is 4/3 "
+        "of its size).",
+    )
+    api_client_certificates: list[str] = setting(
+        [],
+        "Client certificates that may use the management API instead of a token, each as "
+        "'<SHA-256 fingerprint of the DER certificate, hex>=<scope>,<scope>'. Needs TLS on the API; "
+        "the certificate must chain to tls_trust_store.",
+    )
+    api_rate_per_second: float = setting(20.0, "Requests per second each API token may make on average.")
+    api_rate_burst: int = setting(100, "Requests an API token may make at once before the rate applies.")
+    api_heartbeat_seconds: float = setting(
+        15.0,
+        "How often each worker records that it is alive; /health/ready wants a beat within three "
+        "times this.",
+    )
     test_gemeentecodes: list[str] = setting(
         [], "Codes that are no CBS gemeentecode but are served anyway (the GGk portal's test 9999)."
     )
@@ -397,6 +426,11 @@ def load(
         raise ConfigError(
             f"setting 'client_cert_mode' must be 'strict' or 'cpa-or-oin', not {settings.client_cert_mode!r}"
         )
+    from ggk_ebms.api.certs import parse_client_certificates  # the one parser of the setting
+
+    parse_client_certificates(settings.api_client_certificates)
+    if settings.api_tls not in ("auto", "always"):
+        raise ConfigError(f"setting 'api_tls' must be 'auto' or 'always', not {settings.api_tls!r}")
     return settings
 
 
