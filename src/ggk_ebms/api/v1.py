@@ -343,7 +343,7 @@ async def import_cpa(call: Call) -> Any:
         raise ProblemError(422, str(exc)) from None
     except CpaExistsError as exc:
         raise ProblemError(409, str(exc)) from None
-    record_audit(call.actor, "cpa.insert", agreement.cpa_id, detail=f"overwrite={overwrite}")
+    record_audit(call, "cpa.insert", agreement.cpa_id, detail=f"overwrite={overwrite}")
     stored = await _thread(CpaRepository(call.ctx.database).get, agreement.cpa_id)
     return json_response(OPS["cpas.import"], _cpa(stored))
 
@@ -354,7 +354,7 @@ async def delete_cpa(call: Call) -> Any:
         await _thread(actions.delete_cpa, call.ctx, cpa_id)
     except CpaError as exc:
         raise ProblemError(404, str(exc)) from None
-    record_audit(call.actor, "cpa.delete", cpa_id)
+    record_audit(call, "cpa.delete", cpa_id)
     return no_content()
 
 
@@ -364,7 +364,7 @@ async def ping_cpa(call: Call) -> Any:
         result = await actions.ping_cpa(call.ctx, cpa_id)
     except CpaError as exc:
         raise ProblemError(404 if "no CPA" in str(exc) else 409, str(exc)) from None
-    record_audit(call.actor, "cpa.ping", cpa_id, outcome="ok" if result.ok else "failed")
+    record_audit(call, "cpa.ping", cpa_id, outcome="ok" if result.ok else "failed")
     d = result.diagnosis
     return json_response(
         OPS["cpas.ping"],
@@ -456,7 +456,7 @@ async def fetch_mailbox(call: Call) -> Any:
         item = await _thread(Mailbox(call.ctx.database, call.ctx.clock).fetch, pk)
     except GgkEbmsError:
         raise ProblemError(404, "no such mailbox item") from None
-    record_audit(call.actor, "mailbox.fetch", str(pk))
+    record_audit(call, "mailbox.fetch", str(pk))
     return json_response(
         OPS["mailbox.fetch"],
         MailboxPayload(**_mailbox(item), payload=base64.b64encode(item.payload or b"").decode("ascii")),

@@ -189,7 +189,7 @@ async def insert_cpa(call: Call) -> Any:
         raise ProblemError(400, str(exc)) from None
     except CpaExistsError as exc:
         raise ProblemError(409, str(exc)) from None
-    record_audit(call.actor, "cpa.insert", agreement.cpa_id, detail=f"overwrite={overwrite}")
+    record_audit(call, "cpa.insert", agreement.cpa_id, detail=f"overwrite={overwrite}")
     return text_response(agreement.cpa_id)
 
 
@@ -211,7 +211,7 @@ async def delete_cpa(call: Call) -> Any:
         await _thread(actions.delete_cpa, call.ctx, cpa_id)
     except CpaError as exc:
         raise ProblemError(404, str(exc)) from None
-    record_audit(call.actor, "cpa.delete", cpa_id)
+    record_audit(call, "cpa.delete", cpa_id)
     return no_content()
 
 
@@ -229,7 +229,7 @@ async def put_url_mapping(call: Call) -> Any:
         await _thread(MappingStore(call.ctx.database, call.ctx.clock).put_url, body.source, body.destination)
     except ValueError as exc:
         raise ProblemError(400, str(exc)) from None
-    record_audit(call.actor, "urlmapping.set", body.source, detail=body.destination)
+    record_audit(call, "urlmapping.set", body.source, detail=body.destination)
     return no_content()
 
 
@@ -245,7 +245,7 @@ async def delete_url_mapping(call: Call) -> Any:
     source = call.request.path[len(f"{PREFIX}/urlMappings/") :]
     if not await _thread(MappingStore(call.ctx.database).delete_url, source):
         raise ProblemError(404, "no such URL mapping")
-    record_audit(call.actor, "urlmapping.delete", source)
+    record_audit(call, "urlmapping.delete", source)
     return no_content()
 
 
@@ -263,7 +263,7 @@ async def put_certificate_mapping(call: Call) -> Any:
         destination,
         body.cpa_id or "",
     )
-    record_audit(call.actor, "certificatemapping.set", body.cpa_id or "*")
+    record_audit(call, "certificatemapping.set", body.cpa_id or "*")
     return no_content()
 
 
@@ -296,7 +296,7 @@ async def delete_certificate_mapping(call: Call) -> Any:
     cpa_id = call.query.cpa_id or ""
     if not await _thread(MappingStore(call.ctx.database).delete_certificate, source, cpa_id):
         raise ProblemError(404, "no such certificate mapping")
-    record_audit(call.actor, "certificatemapping.delete", cpa_id or "*")
+    record_audit(call, "certificatemapping.delete", cpa_id or "*")
     return no_content()
 
 
@@ -319,7 +319,7 @@ async def ping(call: Call) -> Any:
         result = await actions.ping_cpa(call.ctx, cpa_id)
     except CpaError as exc:
         raise ProblemError(400, str(exc)) from None
-    record_audit(call.actor, "ebms.ping", cpa_id, outcome="ok" if result.ok else "failed")
+    record_audit(call, "ebms.ping", cpa_id, outcome="ok" if result.ok else "failed")
     if not result.ok:
         raise ProblemError(502, f"{result.diagnosis.summary}: {result.diagnosis.advice}")
     return no_content()
@@ -356,7 +356,7 @@ async def send_message(call: Call) -> Any:
         raise ProblemError(409, str(exc)) from None
     except (GgkEbmsError, ValueError) as exc:
         raise ProblemError(400, str(exc)) from None
-    record_audit(call.actor, "message.send", stored.message_id, detail=f"{p.cpa_id} {p.action}")
+    record_audit(call, "message.send", stored.message_id, detail=f"{p.cpa_id} {p.action}")
     return text_response(stored.message_id)
 
 
@@ -377,7 +377,7 @@ async def resend_message(call: Call) -> Any:
         raise ProblemError(409, str(exc)) from None
     except GgkEbmsError as exc:
         raise ProblemError(400, str(exc)) from None
-    record_audit(call.actor, "message.resend", original.message_id, detail=f"as {stored.message_id}")
+    record_audit(call, "message.resend", original.message_id, detail=f"as {stored.message_id}")
     return text_response(stored.message_id)
 
 
@@ -424,7 +424,7 @@ def _get(call: Call, message_id: str, process: bool) -> MessageModel:
     processed = message.direction == "in" and marks.is_marked(message.pk, "message")
     if process and message.direction == "in" and not processed:
         marks.mark(message.pk, "message")
-        record_audit(call.actor, "message.processed", message.message_id)
+        record_audit(call, "message.processed", message.message_id)
         processed = True
     return _message_model(call, message, processed)
 
@@ -447,7 +447,7 @@ def _mark(call: Call, message_id: str, what: str, directions: tuple[str, ...]) -
 async def process_message(call: Call) -> Any:
     message_id = call.path("messageId")
     if await _thread(_mark, call, message_id, "message", ("in",)):
-        record_audit(call.actor, "message.processed", message_id)
+        record_audit(call, "message.processed", message_id)
     return no_content()
 
 
@@ -487,7 +487,7 @@ async def unprocessed_events(call: Call) -> Any:
 async def process_event(call: Call) -> Any:
     message_id = call.path("messageId")
     if await _thread(_mark, call, message_id, "event", ("out", "in")):
-        record_audit(call.actor, "event.processed", message_id)
+        record_audit(call, "event.processed", message_id)
     return no_content()
 
 

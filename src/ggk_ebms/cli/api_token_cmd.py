@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import click
 
-from ggk_ebms.api.audit import record_audit
 from ggk_ebms.clock import SystemClock
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.api_tokens import TokenStore
@@ -20,6 +19,15 @@ def _store(ctx: click.Context) -> TokenStore:
     from ggk_ebms.cli.main import open_database, settings_of
 
     return TokenStore(open_database(settings_of(ctx)))
+
+
+def _audit(ctx: click.Context, store: TokenStore, action: str, subject: str, detail: str | None) -> None:
+    """One audit-trail record per token change (docs/operations.md "Audit trail")."""
+    from ggk_ebms.cli.main import settings_of
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.audit import record
+
+    record(service_context(settings_of(ctx), store.db), action, subject, detail)
 
 
 @click.group("api-token")
@@ -54,9 +62,9 @@ def create(ctx: click.Context, name: str, scopes: tuple[str, ...], days: int | N
         token, secret = store.create(name, scopes, expires_at=expires)
     except (GgkEbmsError, ValueError) as exc:
         fail(str(exc))
+        _audit(ctx, store, "token.create", token.name, ",".join(sorted(token.scopes)))
     finally:
         store.db.dispose()
-    record_audit("cli", "token.create", token.name, detail=",".join(sorted(token.scopes)))
     click.echo(secret)
     click.echo(
         f"token {token.name!r} aangemaakt met scope {', '.join(sorted(token.scopes))}; bewaar het geheim "
@@ -97,7 +105,7 @@ def revoke(ctx: click.Context, name: str) -> None:
         store.revoke(name)
     except GgkEbmsError as exc:
         fail(str(exc))
+        _audit(ctx, store, "token.revoke", name, None)
     finally:
         store.db.dispose()
-    record_audit("cli", "token.revoke", name)
     click.echo(f"token {name!r} ingetrokken")
