@@ -86,6 +86,9 @@ async def start_endpoint(
     database = Database.from_settings(settings)
     if settings.auto_migrate:
         await asyncio.to_thread(database.upgrade)
+    else:
+        # Never serve on a schema written by a newer version (docs/operations.md "Upgrade").
+        await asyncio.to_thread(database.check_not_newer)
     if on_database is not None:
         await asyncio.to_thread(on_database, database)
     agreements = AgreementCache(CpaRepository(database), max_cpa_bytes=settings.max_cpa_bytes)
