@@ -39,6 +39,9 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.demo_cmd", "demo"),
     ("ggk_ebms.cli.ketendata_cmd", "ketendata"),
     ("ggk_ebms.cli.cbs_cmd", "cbs"),
+    ("ggk_ebms.cli.backup_cmd", "backup"),
+    ("ggk_ebms.cli.backup_cmd", "restore"),
+    ("ggk_ebms.cli.init_cmd", "init"),
 ]
 
 
