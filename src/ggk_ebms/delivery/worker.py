@@ -41,6 +41,7 @@ from ggk_ebms.delivery.forwarders.http import HttpForwarder
 from ggk_ebms.delivery.forwarders.mailbox import MailboxForwarder
 from ggk_ebms.delivery.unwrap import Decision, Verdict, unwrap
 from ggk_ebms.errors import ConfigError, GgkEbmsError, TransportError
+from ggk_ebms.logformat import log_fields
 from ggk_ebms.payloads.validate import PayloadSchemas
 from ggk_ebms.routing.table import (
     DirectoryTarget,
@@ -69,6 +70,16 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
     """Doubling wait after try ``attempts`` (1-based), capped by delivery_retry_max_seconds."""
     seconds = settings.delivery_retry_seconds * (2 ** max(0, attempts - 1))
     return timedelta(seconds=min(seconds, settings.delivery_retry_max_seconds))
+
+
+def _fields(message: StoredMessage, decision: Decision) -> dict[str, str]:
+    """The JSON-log fields of a delivery decision (ggk_ebms/logformat.py)."""
+    return log_fields(
+        message_id=message.message_id,
+        cpa_id=message.cpa_id,
+        gemeentecode=decision.gemeentecode,
+        berichttype=decision.berichttype,
+    )
 
 
 class _StoreHistory:
@@ -213,7 +224,11 @@ class DeliveryWorker:
         # Quarantine or hold: nobody to answer, or our own configuration is at fault. An operator
         # must look (the alert), and `messages retry` delivers it once the cause is fixed.
         log.warning(
-            "ALERT message %s (%s) not delivered: %s", message.pk, message.message_id, decision.reason
+            "ALERT message %s (%s) not delivered: %s",
+            message.pk,
+            message.message_id,
+            decision.reason,
+            extra=_fields(message, decision),
         )
         code = None if decision.verdict is Verdict.QUARANTINE else "IB102"
         self.jobs.fail(job.pk, decision.reason, message_status="Failed", error_code=code)
@@ -237,7 +252,7 @@ class DeliveryWorker:
                 reason += f"; no Fo01 could be queued: {exc}"
         else:
             log.warning("ALERT message %s refused without Fo01: %s", message.pk, reason)
-        log.info("message %s refused: %s", message.pk, reason)
+        log.info("message %s refused: %s", message.pk, reason, extra=_fields(message, decision))
         self.jobs.fail(job.pk, reason, message_status="Failed", error_code=code)
 
     def _fo01_received(self, job: Job, message: StoredMessage, decision: Decision) -> None:
@@ -292,7 +307,7 @@ class DeliveryWorker:
         flags = "; crossRefnummer matches no message we sent (flagged)" if decision.cross_ref_unknown else ""
         status = "Processed" if forwarded.picked_up_later else "Forwarded"
         reason = f"{decision.reason}; delivered to {forwarded.where}{flags}"
-        log.info("message %s %s: %s", message.pk, status, reason)
+        log.info("message %s %s: %s", message.pk, status, reason, extra=_fields(message, decision))
         self.jobs.complete(job.pk, message_status=status, reason=reason)
 
     def _failed_try(self, job: Job, message: StoredMessage, started: datetime, exc: TransportError) -> None:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
+from ggk_ebms.logformat import configure_logging
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
@@ -164,8 +165,7 @@ def run_child_process(settings: Settings) -> None:
     from ggk_ebms.errors import GgkEbmsError
     from ggk_ebms.pipeline.worker import worker_task
 
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(settings.log_level.upper())
+    configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
     try:
