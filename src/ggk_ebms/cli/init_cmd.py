@@ -66,14 +66,21 @@ def _oin(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     return value
 
 
-def _codes(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
-    codes = [c.strip() for c in value.replace(";", ",").split(",") if c.strip()]
-    if not codes:
-        raise click.BadParameter("noem minstens één gemeentecode (4 cijfers, bijvoorbeeld 0363)")
-    bad = [c for c in codes if not is_gemeentecode_form(c)]
-    if bad:
-        raise click.BadParameter(f"geen gemeentecode (4 cijfers): {', '.join(bad)}")
-    return list(dict.fromkeys(codes))
+class _Codes(click.ParamType[list[str]]):
+    """Comma-separated gemeentecodes -> list (idempotent: click converts a prompted value twice)."""
+
+    name = "codes"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> list[str]:
+        if isinstance(value, list):
+            return value
+        codes = [c.strip() for c in str(value).replace(";", ",").split(",") if c.strip()]
+        if not codes:
+            self.fail("noem minstens één gemeentecode (4 cijfers, bijvoorbeeld 0363)", param, ctx)
+        bad = [c for c in codes if not is_gemeentecode_form(c)]
+        if bad:
+            self.fail(f"geen gemeentecode (4 cijfers): {', '.join(bad)}", param, ctx)
+        return list(dict.fromkeys(codes))
 
 
 def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
@@ -83,12 +90,21 @@ def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     return value.strip()
 
 
-def _listen(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, int]:
-    host, _, port = value.strip().rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise click.BadParameter("geef het luisteradres als host:poort, bijvoorbeeld 0.0.0.0:8443")
-    return host, int(port)
+class _Listen(click.ParamType[tuple[str, int]]):
+    """host:port -> (host, port) (idempotent: click converts a prompted value twice)."""
+
+    name = "host:port"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, int]:
+        if isinstance(value, tuple):
+            return value
+        host, _, port = str(value).strip().rpartition(":")
+        host = host.strip("[]")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            self.fail("geef het luisteradres als host:poort, bijvoorbeeld 0.0.0.0:8443", param, ctx)
+        return host, int(port)
 
 
 def _load_chain(path: Path) -> list[x509.Certificate]:
@@ -184,7 +200,7 @@ def _next_steps(values: dict[str, Any], organisation: str, oin: str, endpoint: s
     cls=_Asked,
     required=True,
     prompt="Gemeentecodes die deze koppeling bedient (bijv. 0363,0518)",
-    callback=_codes,
+    type=_Codes(),
     help="Gemeentecodes served, comma-separated (setting served_gemeentecodes).",
 )
 @click.option(
@@ -267,7 +283,7 @@ def _next_steps(values: dict[str, Any], organisation: str, oin: str, endpoint: s
     prompt="Luisteradres (host:poort)",
     default="0.0.0.0:8443",
     show_default=True,
-    callback=_listen,
+    type=_Listen(),
     help="Address and port the server binds to.",
 )
 @click.option(
