@@ -13,7 +13,7 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 import click
@@ -30,6 +30,12 @@ from ggk_ebms.store.db import Database
 
 _OIN = re.compile(r"[0-9]{20}")
 _NO_INPUT = "ggk_ebms.init.no_input"
+
+if TYPE_CHECKING:  # ParamType is generic for type checkers; click < 8.2 cannot subscript it
+    _CodesType = click.ParamType[list[str]]
+    _ListenType = click.ParamType[tuple[str, int]]
+else:
+    _CodesType = _ListenType = click.ParamType
 
 
 class _Asked(click.Option):
@@ -66,7 +72,7 @@ def _oin(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     return value
 
 
-class _Codes(click.ParamType[list[str]]):
+class _Codes(_CodesType):
     """Comma-separated gemeentecodes -> list (idempotent: click converts a prompted value twice)."""
 
     name = "codes"
@@ -90,7 +96,7 @@ def _endpoint(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     return value.strip()
 
 
-class _Listen(click.ParamType[tuple[str, int]]):
+class _Listen(_ListenType):
     """host:port -> (host, port) (idempotent: click converts a prompted value twice)."""
 
     name = "host:port"
