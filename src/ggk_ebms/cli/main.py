@@ -74,6 +74,7 @@ def open_database(settings: Settings) -> Database:
     """The configured database, migrated when auto_migrate is on; failures end the command."""
     try:
         database = Database.from_settings(settings)
+        database.check_not_newer()  # never run on a schema a newer version wrote
         if settings.auto_migrate:
             database.upgrade()
         elif not database.is_current():
