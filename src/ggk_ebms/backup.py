@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -102,7 +103,7 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
 
 def _sqlite_copy(source: Path, target: Path) -> None:
     """SQLite's online backup API: a consistent snapshot, also while the server writes."""
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = sqlite3.connect(f"file:{quote(str(source.resolve()))}?mode=ro", uri=True)
     try:
         dst = sqlite3.connect(target)
         try:

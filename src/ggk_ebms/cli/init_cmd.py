@@ -154,6 +154,10 @@ def _check_database(url: str) -> str | None:
         database = Database(url)
     except GgkEbmsError as exc:
         return str(exc)
+    sqlite_file = database.sqlite_file
+    if sqlite_file is not None and not sqlite_file.exists():
+        database.dispose()
+        return None  # a new SQLite file: created with the folders, then migrated
     try:
         database.ping()
         database.check_not_newer()
