@@ -228,3 +228,78 @@ def test_backup_of_another_backend_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["--config", str(target_config), "restore", str(archive)])
     assert result.exit_code == 1
     assert "sqlite database" in result.output
+
+
+def test_backup_while_messages_are_written_is_consistent(url_pair: tuple[str, str], tmp_path: Path) -> None:
+    """Online: a backup taken while another thread stores messages holds each message whole
+    (its parts and its job with it) or not at all."""
+    import threading
+
+    from ggk_ebms.backup import make_backup, restore_backup
+
+    source_url, target_url = url_pair
+    source = _settings(tmp_path, source_url, "source")
+    _fill(source)
+    database = Database(source_url)
+    store = MessageStore(database)
+    stop = threading.Event()
+    written = threading.Event()
+    count = 0
+
+    def writer() -> None:
+        nonlocal count
+        while not stop.is_set():
+            store.submit(
+                NewMessage(
+                    direction="out",
+                    message_id=f"online-{count}@gemeente.example",
+                    cpa_id="dev-osb-rm",
+                    conversation_id=f"online-{count}",
+                    from_party_id="00000099000003630000",
+                    to_party_id="00000099000001000000",
+                    service="urn:osb:services:osb:ggk",
+                    action="Bericht",
+                    kind="business",
+                    timestamp=T0,
+                    status="Created",
+                ),
+                [
+                    NewPart(f"o{count}@x", "application/xml", b"<o/>" * 100),
+                    NewPart(f"p{count}@x", "text/plain", b"p"),
+                ],
+                due_at=T0,
+            )
+            count += 1
+            written.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert written.wait(60)
+        make_backup(source, tmp_path / "online.tar", settings_file=None)
+    finally:
+        stop.set()
+        thread.join(60)
+        database.dispose()
+    restore_backup(_settings(tmp_path, target_url, "target"), tmp_path / "online.tar")
+    restored = Database(target_url)
+    try:
+        with restored.connection() as conn:
+            names = (
+                conn.execute(sa.text("SELECT pk FROM message WHERE message_id LIKE 'online-%'"))
+                .scalars()
+                .all()
+            )
+            for pk in names:
+                parts = conn.execute(
+                    sa.text(f"SELECT count(*) FROM message_part WHERE message_pk = {int(pk)}")
+                ).scalar()
+                jobs = conn.execute(
+                    sa.text(f"SELECT count(*) FROM job WHERE message_pk = {int(pk)}")
+                ).scalar()
+                assert (parts, jobs) == (2, 1)
+            if restored.backend == "sqlite":
+                assert conn.execute(sa.text("PRAGMA integrity_check")).scalar() == "ok"
+        assert 1 <= len(names) <= count
+    finally:
+        restored.dispose()
