@@ -44,9 +44,9 @@ def _when(moment: datetime, backend: str) -> datetime:
     return moment.replace(tzinfo=None) if backend == "sqlite" else moment
 
 
-def _fill_as_old_release(database: Database) -> list[dict[str, Any]]:
+def _fill_as_old_release(database: Database, release: str) -> list[dict[str, Any]]:
     """CPAs, messages with parts, jobs and attempts, written through the tables of the database's
-    current (old) revision."""
+    current (old) revision ``release``."""
     backend = database.backend
     old = sa.MetaData()
     with database.connection() as conn:
@@ -56,7 +56,7 @@ def _fill_as_old_release(database: Database) -> list[dict[str, Any]]:
             t["cpa"].insert(),
             [
                 {
-                    "cpa_id": f"cpa-old-{n}",
+                    "cpa_id": f"cpa-{release}-{n}",
                     "raw": f"<cpa n='{n}'/>".encode(),
                     "sha256": hashlib.sha256(str(n).encode()).hexdigest(),
                     "status": "active",
@@ -74,8 +74,8 @@ def _fill_as_old_release(database: Database) -> list[dict[str, Any]]:
         for n in range(MESSAGES):
             row = {
                 "direction": "in" if n % 2 else "out",
-                "message_id": f"upgrade-{n}@gemeente.example",
-                "cpa_id": f"cpa-old-{n % 2}",
+                "message_id": f"upgrade-{release}-{n}@gemeente.example",
+                "cpa_id": f"cpa-{release}-{n % 2}",
                 "conversation_id": f"conv-{n}",
                 "ref_to_message_id": None,
                 "from_party_id": "00000099000001000000",
@@ -139,10 +139,12 @@ def test_first_schema_upgrades_with_every_message_intact(db_url: str) -> None:
     try:
         revisions = _revisions(database)
         _upgrade_to(database, revisions[0])  # the first release's schema
-        written = _fill_as_old_release(database)
+        written = _fill_as_old_release(database, revisions[0])
         # Step through every later release's revision, as sites that upgraded release by release.
         for revision in revisions[1:-1]:
             _upgrade_to(database, revision)
+            # A site on this release kept working: its messages must survive the next steps too.
+            written += _fill_as_old_release(database, revision)
         database.upgrade()
         assert database.is_current()
 
@@ -159,8 +161,11 @@ def test_first_schema_upgrades_with_every_message_intact(db_url: str) -> None:
             [part] = store.parts(found.pk)
             assert part.data == row["payload"]
             assert part.sha256 == hashlib.sha256(row["payload"]).hexdigest()
-        assert store.count() == MESSAGES
-        assert sorted(c.cpa_id for c in CpaRepository(database).list()) == ["cpa-old-0", "cpa-old-1"]
+        releases = revisions[:-1]
+        assert store.count() == MESSAGES * len(releases)
+        assert sorted(c.cpa_id for c in CpaRepository(database).list()) == sorted(
+            f"cpa-{release}-{n}" for release in releases for n in range(2)
+        )
     finally:
         database.dispose()
 
