@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import click
 from cryptography import x509
 
+from ggk_ebms.cli.config_cmd import TEST_OIN_PREFIX
 from ggk_ebms.config import load
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.gemeentecodes import cbs_gemeentecodes, is_gemeentecode_form
 from ggk_ebms.security.keys import load_private_key
-from ggk_ebms.security.pki import TEST_OIN_PREFIX
 from ggk_ebms.setup.certcheck import Role, check_certificate, host_in_certificate, names_of
 from ggk_ebms.setup.settingsfile import render
 from ggk_ebms.store.db import Database
