@@ -303,3 +303,30 @@ def test_backup_while_messages_are_written_is_consistent(url_pair: tuple[str, st
         assert 1 <= len(names) <= count
     finally:
         restored.dispose()
+
+
+def test_default_archive_and_an_older_schema(tmp_path: Path) -> None:
+    """Without a name the archive goes to data_dir/backups; a backup of an older schema restores
+    as it was and the restore says to upgrade."""
+    from alembic import command
+
+    source = _settings(tmp_path, f"sqlite:///{tmp_path / 'old.db'}", "source")
+    old = Database(source.effective_database_url)
+    with old.connection() as conn:
+        command.upgrade(old._alembic_config(conn), "0001")
+    old.dispose()
+    config = tmp_path / "source.toml"
+    config.write_text(dump_toml(source))
+    result = CliRunner().invoke(cli, ["--config", str(config), "backup"])
+    assert result.exit_code == 0, result.output
+    [archive] = (source.data_dir / "backups").glob("ggk-ebms-backup-*.tar")
+    target_config = tmp_path / "target.toml"
+    target_config.write_text(dump_toml(_settings(tmp_path, f"sqlite:///{tmp_path / 'new.db'}", "target")))
+    result = CliRunner().invoke(cli, ["--config", str(target_config), "restore", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert "schemarevisie 0001" in result.output and "db upgrade" in result.output
+    restored = Database(f"sqlite:///{tmp_path / 'new.db'}")
+    try:
+        assert restored.current_revision() == "0001"
+    finally:
+        restored.dispose()
