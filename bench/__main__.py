@@ -17,8 +17,9 @@ from bench.endtoend import COLUMNS as ENDTOEND_COLUMNS
 from bench.endtoend import run_endtoend
 from bench.inbound import COLUMNS as INBOUND_COLUMNS
 from bench.inbound import InboundArgs, run_inbound
+from bench.memory import MEMORY_COLUMNS, run_memory
 from bench.outbound import COLUMNS as OUTBOUND_COLUMNS
-from bench.outbound import MEMORY_COLUMNS, run_memory, run_outbound
+from bench.outbound import run_outbound
 from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
 from bench.pipeline import run_pipeline
 from bench.profile import COLUMNS as PROFILE_COLUMNS
@@ -131,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_outbound)
 
-    p = sub.add_parser("memory", help="peak RSS growth sending and receiving one 25 MB StUF envelope")
+    p = sub.add_parser("memory", help="peak RSS growth receiving+delivering and sending 25 MB of StUF")
     p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
     p.add_argument("--size", type=int, default=24_999_000, help="StUF envelope size in bytes")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")

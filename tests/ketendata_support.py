@@ -15,6 +15,7 @@ from typing import Any
 from lxml import etree
 
 from ggk_ebms.clock import FixedClock, SequenceIdGenerator
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
 from ggk_ebms.stuf.envelope import build_di01
@@ -29,6 +30,15 @@ CLIENTS = (("123456782", "Jolanda", "Zwanenburg"), ("111222333", "Ferdinand", "O
 RELATIE_NAME = ("Gijsbertha", "Ravensbergen")
 NAMES = {n for _, *names in CLIENTS for n in names} | set(RELATIE_NAME) | {"Hoefslag 12", "Waddinxveen"}
 BSNS = {bsn for bsn, _, _ in CLIENTS}
+
+# The events that take a freshly stored message to the status a test asks for.
+_EVENTS_TO: dict[str, tuple[Event, ...]] = {
+    "Processed": (Event.SETTLED,),
+    "Forwarded": (Event.FORWARDED,),
+    "Failed": (Event.NOT_DELIVERED,),
+    "Sending": (Event.ATTEMPT_STARTED,),
+    "Delivered": (Event.ATTEMPT_STARTED, Event.ACCEPTED),
+}
 
 
 def elfproef(number: str) -> bool:
@@ -250,8 +260,9 @@ class Traffic:
             ).message_pk
         else:
             pk = store.submit(new, [part], due_at=self.clock.now())
-        if status != new.status:
-            store.set_status(pk, status)
+        # Through the lifecycle's own events, as the workers would (docs/rules.md).
+        for event in _EVENTS_TO[status] if status != new.status else ():
+            store.transition(pk, event, reason="ketendata test traffic")
         return pk
 
     def received(self, label: str, payload: bytes, functie: str, status: str = "Processed") -> int:

@@ -174,7 +174,7 @@ async def test_cbs_deliveries_report_opt_in_and_mail(tmp_path: Path, db_url: str
             timeout=TIMEOUT,
             what="report Delivered to the gemeente",
         )
-        delivery = DeliveryWorker(gemeente, us.database)
+        delivery = DeliveryWorker(gemeente, us.database, clock=SystemClock(), ids=UuidIdGenerator())
         await eventually(
             lambda: delivery.run_once() >= 0 and (service.reports(ctx) or None),
             timeout=TIMEOUT,

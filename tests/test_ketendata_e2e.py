@@ -16,6 +16,7 @@ from ggk_ebms.clock import FixedClock, SystemClock, UuidIdGenerator
 from ggk_ebms.delivery.outbound import queue_stuf
 from ggk_ebms.ketendata.schedule import latest_slot, parse_day, parse_time, zone
 from ggk_ebms.pipeline.outbound import submit_message
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.services import ketendata as service
 from ggk_ebms.store.messages import NewPart
 from ggk_ebms.stuf.envelope import build_di01, parse_envelope
@@ -111,7 +112,9 @@ async def test_traffic_over_ebms_to_the_weekly_file_set(tmp_path: Path) -> None:
             tz=zone("Europe/Amsterdam"),
         )
         task = asyncio.create_task(
-            service.ketendata_task(gemeente, clock=FixedClock(slot), interval=0.05)(us.database)
+            service.ketendata_task(gemeente, clock=FixedClock(slot), interval=0.05)(
+                Runtime.build(gemeente, us.database)
+            )
         )
         ctx = service.KetendataContext(gemeente, us.database, FixedClock(slot))
         try:

@@ -38,11 +38,13 @@ def test_statuses_ontvangen_bezig_afgeleverd(ops: Ops) -> None:
     seen: list[tuple[str, object]] = []
     original = service.Submitter.submit
 
-    def spy(self: service.Submitter, data: bytes, *, cpa_id: str | None = None) -> object:
+    def spy(
+        self: service.Submitter, data: bytes, *, cpa_id: str | None = None, manual: bool = False
+    ) -> object:
         current = service.verslag(ops.ctx, received.batch)
         seen.append((current.status, current.verwacht_einde))
         ops.clock.advance(timedelta(hours=1, minutes=2, seconds=3))
-        return original(self, data, cpa_id=cpa_id)
+        return original(self, data, cpa_id=cpa_id, manual=manual)
 
     service.Submitter.submit = spy  # type: ignore[assignment,method-assign]
     try:

@@ -143,6 +143,11 @@ class Settings:
     # --- sending --------------------------------------------------------------------------------
     worker_enabled: bool = setting(True, "Run the delivery/outbound worker inside `serve`.")
     worker_poll_seconds: float = setting(0.5, "How often an idle worker looks for due jobs.")
+    job_lease_seconds: float = setting(
+        20.0,
+        "A claimed job whose worker has not renewed its claim for this long is taken over by "
+        "another worker (a worker renews its claims every third of it while it works).",
+    )
     http_connect_timeout: float = setting(10.0, "Seconds to set up a TCP+TLS connection to a partner.")
     http_timeout: float = setting(120.0, "Seconds a whole outbound request may take.")
     # --- testing --------------------------------------------------------------------------------
@@ -178,15 +183,45 @@ class Settings:
         "zender/applicatie in the StUF envelopes and Fo01s we build (3-50 characters, no version).",
     )
     fo01_codes: list[str] = setting(
-        ["StUF055", "StUF010", "StUF037", "StUF040", "StUF052", "StUF016"],
-        "Refusals answered with a Fo01 to the sender. The GGk spec names StUF055 only; the others "
-        "need agreement with BIDN (else: message Failed and an operator alerted, no Fo01).",
+        [
+            "StUF055",
+            "StUF010",
+            "StUF037",
+            "StUF040",
+            "StUF052",
+            "StUF016",
+            "IB001",
+            "IB002",
+            "IB003",
+            "IB004",
+            "IB005",
+            "IB006",
+            "IB007",
+            "IB010",
+            "IB014",
+            "IB016",
+            "IB023",
+        ],
+        "Refusals answered with a Fo01 to the sender: StUF055 (the GGk spec) and the codes of the "
+        "GGk Fo01 code table (docs/exchanges.md). A code left out: message Failed and an operator "
+        "alerted, no Fo01.",
+    )
+    test_gemeentecodes: list[str] = setting(
+        [], "Codes that are no CBS gemeentecode but are served anyway (the GGk portal's test 9999)."
+    )
+    cpa_expiry_warn_days: int = setting(
+        30,
+        "`config check`, `cpa list` and the log warn this many days before a CPA or a certificate "
+        "in it expires, and report an error once it has.",
     )
     # --- the portal's daily work (docs/operations.md) ------------------------------------------
     served_gemeentecodes: list[str] = setting(
         [],
-        "Gemeentecodes this endpoint may send for (Aanleveren authorisation: 'Organisatie is niet "
-        "geautoriseerd' otherwise). Empty: the gemeentecodes of the routing table in force.",
+        "Gemeentecodes this installation serves, both ways (a samenwerkingsverband serves several); "
+        "each must be a CBS gemeentecode or in test_gemeentecodes. Outbound messages (submit, outbox, "
+        "send, Aanleveren: 'Organisatie is niet geautoriseerd') for another code are refused before "
+        "sending, inbound ones answered with a Fo01 IB005. Empty: the gemeentecodes of the routing "
+        "table in force. Per exchange: `ggk-ebms exchanges set KEY --gemeentecodes`.",
     )
     aanlever_max_zip_bytes: int = setting(
         1_000_000_000, "Largest ZIP accepted by `aanleveren` (the GGk portal: 1 GB); larger: refused."

@@ -330,6 +330,85 @@ def _check_dev_material(settings: Settings) -> Finding | None:
     return Finding(WARN, "dev material", f"certs/dev in use by {', '.join(names)}: {TEST_MATERIAL}")
 
 
+def _check_cpa_expiry(settings: Settings, database_ok: bool, now: datetime) -> Iterator[Finding]:
+    """A CPA or a certificate in it that expires within cpa_expiry_warn_days (WARN) or has (ERROR)."""
+    if not database_ok:
+        return
+    from ggk_ebms.cpa.hygiene import ERROR as EXPIRED
+    from ggk_ebms.store.cpa_expiry import stored_expiries
+
+    database = Database(settings.effective_database_url)
+    try:
+        found = stored_expiries(settings, database, now)
+    except GgkEbmsError as exc:
+        yield Finding(ERROR, "CPA expiry", f"stored CPAs cannot be read: {exc}")
+        return
+    finally:
+        database.dispose()
+    for expiry in found:
+        yield Finding(
+            ERROR if expiry.level == EXPIRED else WARN, f"CPA {expiry.cpa_id}", expiry.describe(now)
+        )
+
+
+def _check_exchanges(settings: Settings, database_ok: bool) -> Iterator[Finding]:
+    """The served gemeentecodes against the CBS list, and the stored exchange changes
+    (docs/exchanges.md): a stale change, or an exchange CPA profile that is not stored."""
+    from ggk_ebms.gemeentecodes import cbs_gemeentecodes
+    from ggk_ebms.store.exchanges import ExchangeStore
+    from ggk_ebms.store.routes import RouteStore
+    from ggk_ebms.stuf.generations import parse_generation
+
+    cbs = cbs_gemeentecodes()
+    for code in settings.served_gemeentecodes:
+        if code not in cbs and code not in settings.test_gemeentecodes:
+            yield Finding(
+                ERROR,
+                "served_gemeentecodes",
+                f"{code} is not in the CBS list {cbs.year} nor in test_gemeentecodes",
+            )
+    if settings.served_gemeentecodes:
+        yield Finding(OK, "served_gemeentecodes", ", ".join(settings.served_gemeentecodes))
+    if not database_ok:
+        return
+    database = Database(settings.effective_database_url)
+    try:
+        exchanges, problems = ExchangeStore(database).current()
+        stored = {entry.cpa_id for entry in CpaRepository(database).list()}
+        current_routes = RouteStore(database).current()
+        routes = current_routes.table().routes if current_routes is not None else ()
+    except GgkEbmsError as exc:
+        yield Finding(ERROR, "exchanges", f"cannot be read: {exc}")
+        return
+    finally:
+        database.dispose()
+    for problem in problems:
+        yield Finding(WARN, "exchanges", problem)
+    for exchange in exchanges:
+        if exchange.cpa_id and exchange.cpa_id not in stored:
+            yield Finding(ERROR, f"exchange {exchange.key}", f"CPA profile {exchange.cpa_id} is not stored")
+    # A route's stuf_version/payload_version are labels from before exchanges: the exchange decides,
+    # so a label that says otherwise misleads whoever reads the routes file.
+    for route in routes:
+        of_route = exchanges.for_berichttype(route.berichttype)
+        if of_route is None:
+            continue
+        labels = []
+        try:
+            if parse_generation(route.stuf_version) is not of_route.stuf_version:
+                labels.append(f"stuf_version {route.stuf_version}")
+        except ValueError:
+            labels.append(f"stuf_version {route.stuf_version}")
+        if route.payload_version and route.payload_version != of_route.payload_version:
+            labels.append(f"payload_version {route.payload_version}")
+        if labels:
+            yield Finding(
+                WARN,
+                f"route {route.name}",
+                f"{' and '.join(labels)} differ from exchange {of_route.describe()}; the exchange decides",
+            )
+
+
 def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     """Every check of ``config check``, in the order they are printed."""
     findings: list[Finding] = []
@@ -346,6 +425,8 @@ def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     database = _check_database(settings)
     findings.append(database)
     findings += _check_keys_against_cpas(settings, database.level == OK)
+    findings += _check_cpa_expiry(settings, database.level == OK, now)
+    findings += _check_exchanges(settings, database.level == OK)
     findings += _check_policy(settings)
     dev = _check_dev_material(settings)
     if dev is not None:

@@ -31,12 +31,15 @@ from ggk_ebms.cpa.create import (
 )
 from ggk_ebms.cpa.duration import format_duration, parse_duration
 from ggk_ebms.cpa.findings import Finding, Validation
+from ggk_ebms.cpa.hygiene import ERROR, require_our_party
 from ggk_ebms.cpa.lint import validate_cpa
 from ggk_ebms.cpa.model import Profile
+from ggk_ebms.cpa.overlap import Candidate, newest_for_pair
 from ggk_ebms.cpa.parse import parse_agreement, parse_datetime
 from ggk_ebms.cpa.schema import load_schema
 from ggk_ebms.cpa.summary import describe_agreement, validity_label
 from ggk_ebms.errors import CpaError, GgkEbmsError
+from ggk_ebms.store.cpa_expiry import stored_expiries
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 
@@ -165,6 +168,7 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], overwrite: bool)
                 agreement = validation.agreement
                 assert agreement is not None
                 try:
+                    require_our_party(agreement, settings.party_ids)
                     repo.add_agreement(agreement, overwrite=overwrite)
                 except CpaError as exc:
                     click.secho(f"{path}: not imported: {exc}", fg="red")
@@ -185,6 +189,7 @@ def list_command(ctx: click.Context) -> None:
 
     with _repository(settings) as repo:
         stored = repo.list()
+        expiring = stored_expiries(settings, repo.db, now)
         portals = CpaPortalStore(repo.db).all()
     if not stored:
         click.echo("no CPAs stored")
@@ -212,6 +217,19 @@ def list_command(ctx: click.Context) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    # A renewal overlap: several valid CPAs join the same parties; the newest is the one we use.
+    pairs: dict[frozenset[str], list[Candidate]] = {}
+    for item in stored:
+        if item.start <= now < item.end:
+            key = frozenset(item.party_ids)
+            pairs.setdefault(key, []).append(Candidate(item.cpa_id, key, item.start, item.imported_at))
+    for candidates in pairs.values():
+        choice = newest_for_pair(candidates) if len(candidates) > 1 else None
+        if choice is not None:
+            click.echo(f"in use for {' '.join(sorted(choice.chosen.party_ids))}: {choice.describe()}")
+    for expiry in expiring:
+        label = "error" if expiry.level == ERROR else "warning"
+        click.secho(f"{label}: {expiry.describe(now)}", fg="red" if expiry.level == ERROR else "yellow")
 
 
 @cpa.command("show")

@@ -29,6 +29,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.serve_cmd", "serve"),
     ("ggk_ebms.cli.messages_cmd", "messages"),
     ("ggk_ebms.cli.routes_cmd", "routes"),
+    ("ggk_ebms.cli.exchanges_cmd", "exchanges"),
     ("ggk_ebms.cli.mailbox_cmd", "mailbox"),
     ("ggk_ebms.cli.submit_cmd", "submit"),
     ("ggk_ebms.cli.aanleveren_cmd", "aanleveren"),

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.message_view import history_rows, lifecycle_fields
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
@@ -49,7 +50,8 @@ def messages() -> None:
 @click.option(
     "--status",
     default=None,
-    help="Only this status (Received, Processed, Failed, Delivered, ..., Geweigerd: refused before sending).",
+    help="Only this status, of either layer: Received, Failed, Delivered, ... (ebMS), sent, accepted, "
+    "refused, answered, delivered, held (StUF business), or Geweigerd (refused before sending).",
 )
 @click.option("--referentienummer", default=None, help="Only this StUF referentienummer.")
 @click.option("--batch", type=int, default=None, help="Only messages of this aanlevering.")
@@ -111,7 +113,7 @@ def list_messages(
         database.dispose()
     header = (
         "id", "time (UTC)", "dir", "berichttype", "gemeentecode", "referentienummer", "status",
-        "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
+        "business", "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
     )  # fmt: skip
     rows = [
         (
@@ -121,8 +123,12 @@ def list_messages(
             r.berichttype or ("" if r.kind == "business" else r.kind),
             r.gemeentecode,
             r.referentienummer,
-            r.status + (f" ({r.error_code})" if r.error_code else "")
+            r.status
+            + (f" ({r.error_code})" if r.error_code else "")
             + (f": {r.status_reason}" if r.message_pk is None and r.status_reason else ""),
+            (r.business_status or "")
+            + (f" ({r.business_code})" if r.business_code else "")
+            + (f", message {r.business_ref_pk}" if r.business_ref_pk is not None else ""),
             r.stuf_fout,
             r.batch_pk,
             r.message_id,
@@ -173,6 +179,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         parts = store.parts(message.pk)
         related = store.list_related(message.message_id)
         attempts = JobQueue(database).attempts(message.pk)
+        history = history_rows(store.history(message.pk))
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
@@ -189,8 +196,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         ("id", str(message.pk)),
         ("direction", "received" if message.direction == "in" else "sent"),
         ("kind", message.kind),
-        ("status", message.status + (f" — {message.status_reason}" if message.status_reason else "")),
-        ("error code", message.error_code or ""),
+        *lifecycle_fields(message).items(),
         ("MessageId", message.message_id),
         ("RefToMessageId", message.ref_to_message_id or ""),
         ("CPAId", message.cpa_id),
@@ -225,12 +231,20 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         for a in attempts:
             status = f"HTTP {a.http_status}" if a.http_status else ""
             click.echo(f"  {a.started_at.isoformat()}  {a.outcome}  {status}  {a.error or ''}")
+    if history:
+        click.echo("\nhistory:")
+        for h in history:
+            code = f" ({h['code']})" if h["code"] else ""
+            reason = f" — {h['reason']}" if h["reason"] else ""
+            click.echo(f"  {h['at']}  {h['layer']}  {h['from']} -> {h['to']}{code}  [{h['event']}]{reason}")
 
 
 @messages.command("retry")
 @click.argument("ident")
+@click.option("--force", is_flag=True, help="Also re-try a message that was refused with a Fo01.")
+@click.option("--reason", default=None, help="Why a refused message is forced again (recorded).")
 @click.pass_context
-def retry_message_command(ctx: click.Context, ident: str) -> None:
+def retry_message_command(ctx: click.Context, ident: str, force: bool, reason: str | None) -> None:
     """Queue a Failed message again, by number or MessageId (received: deliver; sent: send)."""
     from ggk_ebms.clock import SystemClock
     from ggk_ebms.delivery.retry import retry_message
@@ -244,11 +258,14 @@ def retry_message_command(ctx: click.Context, ident: str) -> None:
             message = store.find("in", ident) or store.find("out", ident)
         if message is None:
             fail(f"no message {ident}")
-        click.echo(retry_message(database, message.pk, now=SystemClock().now()))
+        if force and not (reason or "").strip():
+            fail("--force vraagt om --reason TEKST: waarom wordt een geweigerd bericht opnieuw verwerkt?")
+        click.echo(retry_message(database, message.pk, now=SystemClock().now(), force=force, reason=reason))
         from ggk_ebms.cli.ops_support import service_context
         from ggk_ebms.services.audit import record
 
-        record(service_context(settings_of(ctx), database), "message-retry", f"message {message.pk}")
+        forced = f"forced: {reason}" if force and reason else None
+        record(service_context(settings_of(ctx), database), "message-retry", f"message {message.pk}", forced)
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:

@@ -19,6 +19,7 @@ from types import FrameType
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
@@ -30,6 +31,7 @@ from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
 from ggk_ebms.server.run import run_child_process, serve_forever
 from ggk_ebms.services.cbs import reminder_task
 from ggk_ebms.services.ketendata import ketendata_task
+from ggk_ebms.store.cpa_expiry import log_expiries
 from ggk_ebms.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ def _import_cpas(settings: Settings, database: Database) -> None:
             log.info("%s", line)  # a log shipper reads JSON lines only
         else:
             click.echo(line, err=True)
+    log_expiries(settings, database, SystemClock().now())  # warn ahead of a CPA renewal
 
 
 def _serve_one(settings: Settings) -> None:

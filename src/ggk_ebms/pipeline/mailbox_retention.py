@@ -11,12 +11,12 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
-from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.clock import Clock
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.context import ServiceContext
 from ggk_ebms.services.ophalen import purge
-from ggk_ebms.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,13 @@ INTERVAL_SECONDS: Final = 3600.0
 
 def mailbox_retention_task(
     settings: Settings, *, clock: Clock | None = None, interval: float = INTERVAL_SECONDS
-) -> Callable[[Database], Coroutine[Any, Any, None]]:
+) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
     """A factory for ``server.run.start_endpoint(workers=[...])``: purge now and every hour."""
-    the_clock = clock or SystemClock()
 
-    async def run(database: Database) -> None:
-        ctx = ServiceContext(database=database, settings=settings, actor="retentie", clock=the_clock)
+    async def run(runtime: Runtime) -> None:
+        ctx = ServiceContext(
+            database=runtime.database, settings=settings, actor="retentie", clock=clock or runtime.clock
+        )
         while True:
             try:
                 result = await asyncio.to_thread(purge, ctx)

@@ -10,6 +10,7 @@ XML and talks to the database synchronously. The pipeline's ``Reply`` goes back 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import ssl
 from concurrent.futures import ThreadPoolExecutor
@@ -39,17 +40,17 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
     """Read the whole body, refusing it as soon as more than ``limit`` bytes have arrived."""
     if request.content_length is not None and request.content_length > limit:
         raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
+    # One growing buffer instead of a list of chunks joined at the end: joining held the body twice
+    # at its peak, 50 MB for a 25 MB StUF envelope. getvalue() hands the buffer over without a copy.
+    body = io.BytesIO()
     while True:
         chunk = await request.content.read(_READ_CHUNK)
         if not chunk:
             break
-        size += len(chunk)
-        if size > limit:
+        if body.tell() + len(chunk) > limit:
             raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+        body.write(chunk)
+    return body.getvalue()
 
 
 def _peer_identity(

@@ -8,29 +8,26 @@ worker threads and the database are closed.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
-import socket
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.logformat import configure_logging
-from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
+from ggk_ebms.runtime import Runtime, message_id_host
 from ggk_ebms.security.tls import server_context_from_settings
 from ggk_ebms.server.app import Handler, create_app
-from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
+
+__all__ = ["Endpoint", "message_id_host", "run_child_process", "serve_forever", "start_endpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -60,28 +57,11 @@ class Endpoint:
         self.database.dispose()
 
 
-def message_id_host(settings: Settings) -> str:
-    """Host part of our MessageIds (digest EB013: UUID@URI; [ref] uses its endpoint host).
-
-    The ``message_id_host`` setting when given; else the bind host when it is a name; else
-    ``localhost`` for a loopback bind (the dev CPAs' endpoint host) and this machine's name for a
-    wildcard or other address.
-    """
-    if settings.message_id_host:
-        return settings.message_id_host
-    host = urlsplit(f"https://{settings.host}").hostname or ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host or socket.getfqdn()
-    return "localhost" if address.is_loopback else socket.getfqdn()
-
-
 async def start_endpoint(
     settings: Settings,
     *,
     on_database: Callable[[Database], None] | None = None,
-    workers: list[Callable[[Database], Coroutine[Any, Any, None]]] | None = None,
+    workers: list[Callable[[Runtime], Coroutine[Any, Any, None]]] | None = None,
 ) -> Endpoint:
     faults = parse_test_faults(settings.test_faults, settings.party_ids)  # refused before any work
     database = Database.from_settings(settings)
@@ -92,13 +72,13 @@ async def start_endpoint(
         await asyncio.to_thread(database.check_not_newer)
     if on_database is not None:
         await asyncio.to_thread(on_database, database)
-    agreements = AgreementCache(CpaRepository(database), max_cpa_bytes=settings.max_cpa_bytes)
+    runtime = Runtime.build(settings, database)
     pipeline = InboundPipeline(
         settings,
-        MessageStore(database),
-        agreements,
-        clock=SystemClock(),
-        ids=UuidIdGenerator(host=message_id_host(settings)),
+        MessageStore(database, runtime.clock),
+        runtime.agreements,
+        clock=runtime.clock,
+        ids=runtime.ids,
     )
     handler: Handler = pipeline
     if faults.active:
@@ -107,8 +87,8 @@ async def start_endpoint(
         handler = FaultyHandler(
             pipeline,
             faults,
-            clock=SystemClock(),
-            ids=UuidIdGenerator(host=message_id_host(settings)),
+            clock=runtime.clock,
+            ids=runtime.ids,
             max_body_bytes=settings.max_body_bytes,
         )
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ebms-inbound")
@@ -138,7 +118,7 @@ async def start_endpoint(
     server = site._server  # the asyncio Server: tells the real port when 0 was asked for
     if port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    background: list[asyncio.Task[None]] = [asyncio.create_task(w(database)) for w in (workers or [])]
+    background: list[asyncio.Task[None]] = [asyncio.create_task(w(runtime)) for w in (workers or [])]
     return Endpoint(settings, database, runner, executor, pipeline, port, background)
 
 

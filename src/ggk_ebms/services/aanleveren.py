@@ -45,6 +45,8 @@ from ggk_ebms.stuf.codes import StufCode
 from ggk_ebms.stuf.envelope import MAX_SEND_BYTES, parse_envelope
 from ggk_ebms.stuf.model import MessageKind
 
+AUTOMATIC_ACTOR = "outbox"  # aanlevering.outbox.ACTOR: the outbox folder, no person
+
 __all__ = [
     "BatchQuery",
     "FileResult",
@@ -370,7 +372,9 @@ def _judge(
             message_pk=earlier,
         )
     try:
-        submitted = submitter.submit(entry.data)
+        # A person's aanlevering may carry exchanges via Portaal; a ZIP the outbox picks up is
+        # automatic and may not (docs/exchanges.md: Portaal sends nothing automatically).
+        submitted = submitter.submit(entry.data, manual=ctx.actor != AUTOMATIC_ACTOR)
     except StoreUnavailableError:
         raise  # the database is gone: stop the batch, do not call every file incorrect
     except GgkEbmsError as exc:

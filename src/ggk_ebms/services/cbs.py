@@ -32,6 +32,7 @@ from ggk_ebms.config import Settings
 from ggk_ebms.delivery.outbound import queue_stuf
 from ggk_ebms.errors import ConfigError, GgkEbmsError, StufError, XmlError
 from ggk_ebms.gemeentecodes import cbs_gemeentecodes
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.mail import MailError, send_mail
 from ggk_ebms.store.audit import AuditLog
 from ggk_ebms.store.cbs import CbsStore, StoredDelivery, StoredReport
@@ -330,11 +331,11 @@ def remind(ctx: CbsContext) -> list[str]:
 
 def reminder_task(
     settings: Settings, *, clock: Clock | None = None, interval: float = REMINDER_POLL_SECONDS
-) -> Callable[[Database], Coroutine[Any, Any, None]]:
+) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
     """A factory for ``server.run.start_endpoint(workers=[...])``: check reminders every hour."""
 
-    async def run(database: Database) -> None:
-        ctx = CbsContext(settings, database, clock or SystemClock(), actor="schedule")
+    async def run(runtime: Runtime) -> None:
+        ctx = CbsContext(settings, runtime.database, clock or runtime.clock, actor="schedule")
         while True:
             try:
                 await asyncio.to_thread(remind, ctx)

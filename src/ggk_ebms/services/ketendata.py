@@ -23,6 +23,7 @@ from ggk_ebms.ketendata.flatten import MessageMeta, Row, flatten
 from ggk_ebms.ketendata.hashing import KeyedHasher, new_key, read_key, write_key
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE
 from ggk_ebms.payloads.detect import PayloadInfo, detect
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.store.audit import AuditLog
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.ketendata import ExportInfo, FileInfo, KetendataStore, NewFile, SourceMessage
@@ -293,12 +294,12 @@ def run_schedule_once(ctx: KetendataContext) -> ExportResult | None:
 
 def ketendata_task(
     settings: Settings, *, clock: Clock | None = None, interval: float = SCHEDULE_POLL_SECONDS
-) -> Callable[[Database], Coroutine[Any, Any, None]]:
+) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
     """A factory for ``server.run.start_endpoint(workers=[...])``: check the schedule every minute."""
     _slot_settings(settings)  # a bad day, time or zone stops `serve` at start, not on Sunday
 
-    async def run(database: Database) -> None:
-        ctx = KetendataContext(settings, database, clock or SystemClock(), actor="schedule")
+    async def run(runtime: Runtime) -> None:
+        ctx = KetendataContext(settings, runtime.database, clock or runtime.clock, actor="schedule")
         while True:
             try:
                 result = await asyncio.to_thread(run_schedule_once, ctx)

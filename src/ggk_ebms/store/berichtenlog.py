@@ -50,6 +50,9 @@ class LogRow:
     status: str
     status_reason: str | None
     error_code: str | None
+    business_status: str | None  # the StUF business layer of the lifecycle (lifecycle.Business)
+    business_code: str | None
+    business_ref_pk: int | None  # the Fo01, Bv03 or retour that set the business status
     cpa_id: str | None
     message_id: str | None
     berichttype: str | None
@@ -77,6 +80,9 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
             message.c.status,
             message.c.status_reason,
             message.c.error_code,
+            message.c.business_status,
+            message.c.business_code,
+            message.c.business_ref_pk,
             message.c.cpa_id,
             message.c.message_id,
             stuf_message.c.berichttype,
@@ -107,7 +113,8 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
     if q.direction is not None:
         query = query.where(message.c.direction == q.direction)
     if q.status is not None:
-        query = query.where(message.c.status == q.status)
+        # Either layer: "--status refused" finds our messages a Fo01 refused (docs/rules.md).
+        query = query.where(sa.or_(message.c.status == q.status, message.c.business_status == q.status))
     if q.berichttype is not None:
         query = query.where(stuf_message.c.berichttype == q.berichttype)
     if q.gemeentecode is not None:
@@ -134,6 +141,9 @@ def _refused(q: LogQuery, cut: int) -> sa.Select[Any] | None:
         sa.literal(REFUSED).label("status"),
         sa.func.coalesce(aanlever_file.c.foutomschrijving, "").label("status_reason"),
         sa.cast(sa.null(), sa.String).label("error_code"),
+        sa.cast(sa.null(), sa.String).label("business_status"),
+        sa.cast(sa.null(), sa.String).label("business_code"),
+        sa.cast(sa.null(), sa.BigInteger).label("business_ref_pk"),
         sa.cast(sa.null(), sa.String).label("cpa_id"),
         sa.cast(sa.null(), sa.String).label("message_id"),
         aanlever_file.c.berichttype,

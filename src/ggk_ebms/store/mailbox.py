@@ -17,6 +17,8 @@ import sqlalchemy as sa
 
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import Event, Status
+from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import mailbox_item, message
 
@@ -136,13 +138,15 @@ class Mailbox:
             item = _row(row)
             if item.fetched_at is None:
                 session.execute(sa.update(mailbox_item).where(mailbox_item.c.pk == pk).values(fetched_at=now))
-                session.execute(
-                    sa.update(message)
-                    .where(message.c.pk == item.message_pk, message.c.status == "Processed")
-                    .values(
-                        status="Forwarded",
-                        status_reason=f"fetched from the mailbox (item {pk})",
-                        updated_at=now,
+                current = session.execute(
+                    sa.select(message.c.status).where(message.c.pk == item.message_pk)
+                ).scalar_one_or_none()
+                if current == Status.PROCESSED:
+                    steps.transition(
+                        session,
+                        item.message_pk,
+                        Event.PICKED_UP,
+                        now=now,
+                        reason=f"fetched from the mailbox (item {pk})",
                     )
-                )
         return item

@@ -16,6 +16,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from ggk_ebms.lifecycle import Status
+
 # Lengths. An ebMS MessageId has no length limit of its own (RFC 2822 msg-id); 1024 is far beyond
 # anything a real MSH sends and keeps the unique index within PostgreSQL's btree entry limit.
 CPA_ID_MAX: Final = 255
@@ -34,16 +36,15 @@ KINDS: Final = (
     "StatusResponse",
 )
 SIGNAL_KINDS: Final = KINDS[1:]
-# Status model (digest §4.4): receive side, send side, and the signals we send.
-RECEIVE_STATUSES: Final = ("Received", "Processed", "Forwarded", "Failed")
-SEND_STATUSES: Final = ("Created", "Sending", "Delivered", "DeliveryFailed", "Expired")
-SIGNAL_STATUSES: Final = ("Created", "Sent", "Failed")
-STATUSES: Final = tuple(dict.fromkeys(RECEIVE_STATUSES + SEND_STATUSES + SIGNAL_STATUSES))
+# The ebMS-layer statuses: defined once, by the lifecycle (ggk_ebms.lifecycle.Status).
+STATUSES: Final = tuple(status.value for status in Status)
 # Queues: 'deliver' hands received business messages to routing; 'send' carries outbound
 # business messages and asynchronous signals.
 QUEUES: Final = ("deliver", "send")
 JOB_STATUSES: Final = ("pending", "running", "done", "failed")
 OUTCOMES: Final = ("ok", "retry", "fail")
+# message_event.layer: the ebMS layer (message.status) or the business layer (business_status).
+LAYERS: Final = ("ebms", "business")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -129,7 +130,14 @@ message = sa.Table(
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
-    # digest §4.2: duplicate elimination is on MessageId, per direction.
+    # The business layer of a StUF-GGk message (ggk_ebms.lifecycle.Business; migration 0003):
+    # its status, the StUF code of a refusal, and the message that decided it (the Fo01
+    # received, or the retour that answers it).
+    sa.Column("business_status", sa.String(16), nullable=True),
+    sa.Column("business_code", sa.String(16), nullable=True),
+    sa.Column("business_reason", sa.Text, nullable=True),
+    sa.Column("business_ref_pk", sa.BigInteger, nullable=True),
+    # ebMS 2.0 §6.5.6: duplicate elimination is on MessageId, per direction.
     sa.UniqueConstraint("direction", "message_id"),
     sa.CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
     sa.CheckConstraint(_in("kind", KINDS), name="kind"),
@@ -138,6 +146,31 @@ message = sa.Table(
     sa.Index(None, "ref_to_message_id"),
     sa.Index(None, "cpa_id"),
     sa.Index(None, "conversation_id"),
+    sa.Index(None, "business_status"),
+)
+
+message_event = sa.Table(
+    "message_event",
+    metadata,
+    # A message's history (migration 0003): one row per lifecycle step, written in the same
+    # transaction as the status it records (ggk_ebms.store.lifecycle).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("layer", sa.String(8), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("from_status", sa.String(16), nullable=True),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("code", sa.String(64), nullable=True),
+    sa.Column("rule", sa.String(255), nullable=False),
+    sa.CheckConstraint(_in("layer", LAYERS), name="layer"),
+    sa.Index(None, "message_pk"),
 )
 
 message_part = sa.Table(
@@ -296,6 +329,18 @@ mailbox_item = sa.Table(
     sa.Index(None, "created_at"),
 )
 
+exchange_setting = sa.Table(
+    "exchange_setting",
+    metadata,
+    # An operator's change to one shipped exchange default (`exchanges set`): one row per exchange
+    # key and setting name; absent rows keep the shipped default (docs/exchanges.md).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("exchange_key", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("exchange_key", "name"),
+)
 # --- The portal's daily work (migration 0005): aanleveren, ophalen, CPA beheer, audit ----------
 # docs/operations.md. Batch statuses are the GGk portal's own words (Aanleveren, seed 000).
 BATCH_STATUSES: Final = ("Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd")
