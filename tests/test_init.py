@@ -229,3 +229,12 @@ def test_chain_through_an_intermediate() -> None:
     assert [f.error for f in soon] == [False] and "expires on" in soon[0].text
     assert host_in_certificate(HOST.upper(), leaf.certificate)
     assert not host_in_certificate("other.testdorp.example", leaf.certificate)
+
+
+def test_a_code_outside_the_cbs_list_is_a_test_code_only(pki: Path, tmp_path: Path) -> None:
+    result = _init(*_args(pki, tmp_path, **{"--gemeentecodes": "0363,9999"}), "--no-input")
+    assert result.exit_code == 1 and "9999 staan niet in de CBS-lijst" in result.output
+    result = _init(*_args(pki, tmp_path, **{"--gemeentecodes": "0363,9999"}), "--no-input", "--test-setup")
+    assert result.exit_code == 0, result.output
+    settings = load(tmp_path / "ggk-ebms.toml")
+    assert settings.served_gemeentecodes == ["0363", "9999"] and settings.test_gemeentecodes == ["9999"]

@@ -352,8 +352,13 @@ def init(
         errors.append(f"OIN {oin} is een test-OIN (begint met {TEST_OIN_PREFIX}): alleen met --test-setup")
     known = cbs_gemeentecodes()
     unknown = [c for c in codes if c not in known]
-    if unknown:
-        warnings.append(f"gemeentecode(s) {', '.join(unknown)} staan niet in de CBS-lijst {known.year}")
+    if unknown and test_setup:
+        # The GGk portal's test code 9999 and the like: served as test_gemeentecodes.
+        warnings.append(
+            f"gemeentecode(s) {', '.join(unknown)} niet in de CBS-lijst {known.year}: als testcode"
+        )
+    elif unknown:
+        errors.append(f"gemeentecode(s) {', '.join(unknown)} staan niet in de CBS-lijst {known.year}")
 
     try:
         trust = _load_chain(trust_store)
@@ -404,6 +409,7 @@ def init(
     values: dict[str, Any] = {
         "party_ids": [oin],
         "served_gemeentecodes": codes,
+        "test_gemeentecodes": unknown or None,
         "data_dir": data_dir,
         "database_url": database_url or None,
         "cpa_dir": data_dir / "cpa",

@@ -15,7 +15,7 @@ from ggk_ebms.config import declared
 
 # (heading, setting names) in the order the file shows them.
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Wie wij zijn", ("party_ids", "served_gemeentecodes")),
+    ("Wie wij zijn", ("party_ids", "served_gemeentecodes", "test_gemeentecodes")),
     ("Opslag", ("data_dir", "database_url", "cpa_dir", "outbox_dir", "routes_file")),
     ("Luisteren", ("host", "port", "path", "message_id_host")),
     (
