@@ -171,3 +171,11 @@ def _run_or_skip(run):  # type: ignore[no-untyped-def]
         return run()
     except DatabaseUnavailable as exc:
         pytest.skip(str(exc))
+
+
+def test_backup_bench_smoke() -> None:
+    """bench/backup.py runs end to end on a small database; its figures are not judged here."""
+    from bench.backup import run
+
+    figures = run("sqlite", 50)
+    assert figures["restored"] == 50

@@ -316,6 +316,12 @@ class Settings:
     notify_to: list[str] = setting([], "Addresses that receive notifications (CBS reminders and reports).")
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+    log_format: str = setting(
+        "text",
+        "Log output of `serve` and `worker`: 'text' (readable lines) or 'json' (one JSON object per "
+        "line with timestamp, level, event, MessageId, CPAId, gemeentecode, berichttype; for log "
+        "shippers, docs/operations.md).",
+    )
 
     @property
     def effective_ketendata_key_file(self) -> Path:
@@ -422,6 +428,8 @@ def load(
     settings = Settings(**values)
     if settings.processes < 1:
         raise ConfigError(f"setting 'processes' must be at least 1, not {settings.processes}")
+    if settings.log_format not in ("text", "json"):
+        raise ConfigError(f"setting 'log_format' must be 'text' or 'json', not {settings.log_format!r}")
     if settings.client_cert_mode not in ("strict", "cpa-or-oin"):
         raise ConfigError(
             f"setting 'client_cert_mode' must be 'strict' or 'cpa-or-oin', not {settings.client_cert_mode!r}"

@@ -34,9 +34,18 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@click.option(
+    "--sql",
+    "sql_only",
+    is_flag=True,
+    help="Print the SQL of the pending migrations for a DBA instead of running them.",
+)
 @click.pass_context
-def upgrade(ctx: click.Context) -> None:
+def upgrade(ctx: click.Context, sql_only: bool) -> None:
     """Apply every pending migration (safe to run again) and print the revision reached."""
+    if sql_only:
+        _print_sql(_settings(ctx))
+        return
     try:
         database = Database.from_settings(_settings(ctx))
     except GgkEbmsError as exc:
@@ -55,6 +64,23 @@ def upgrade(ctx: click.Context) -> None:
         click.echo(
             f"database {database.display_url} upgraded from {before or 'empty'} to revision {after} (latest)"
         )
+
+
+def _print_sql(settings: Settings) -> None:
+    try:
+        database = Database(settings.effective_database_url)
+    except GgkEbmsError as exc:
+        _fail(str(exc))
+    try:
+        sql = database.upgrade_sql()
+    except GgkEbmsError as exc:
+        _fail(f"{database.display_url}: {exc}")
+    finally:
+        database.dispose()
+    if not sql:
+        click.echo(f"-- database {database.display_url} is at the latest revision: nothing to run")
+        return
+    click.echo(sql, nl=False)
 
 
 @db.command("current")

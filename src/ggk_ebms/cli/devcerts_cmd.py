@@ -13,7 +13,7 @@ from typing import NoReturn
 import click
 
 from ggk_ebms.config import DEV_GEMEENTE_OIN, DEV_RINIS_OIN
-from ggk_ebms.security.pki import TEST_ORGANIZATION, DevParty, dev_pki_files
+from ggk_ebms.security.pki import TEST_ORGANIZATION, DevParty, check_test_oin, dev_pki_files
 
 DEV_PARTIES = (
     DevParty(folder="gemeente", name="Gemeente", oin=DEV_GEMEENTE_OIN),
@@ -79,14 +79,44 @@ def fail(message: str) -> NoReturn:
     default=None,
     help="First day of validity (UTC, YYYY-MM-DD). Default: today.",
 )
-def dev_certs(out: Path, force: bool, days: int, not_before: datetime | None) -> None:
-    """Create a TEST CA plus server and client certificates for the dev gemeente and RINIS.
+@click.option(
+    "--oin",
+    default=DEV_GEMEENTE_OIN,
+    show_default=True,
+    help="OIN of the gemeente in the certificates; a test OIN (prefix 00000099) only.",
+)
+@click.option("--name", default="Gemeente", show_default=True, help="Name of the gemeente (client CN).")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    help="Host name the gemeente's server certificate is for (repeatable; localhost is always in it).",
+)
+def dev_certs(
+    out: Path,
+    force: bool,
+    days: int,
+    not_before: datetime | None,
+    oin: str,
+    name: str,
+    hosts: tuple[str, ...],
+) -> None:
+    """Create a TEST CA plus server and client certificates for a test gemeente and RINIS.
 
     TEST MATERIAL, NEVER FOR PRODUCTION: test OINs, unencrypted keys, a CA nobody trusts.
+    For a test set-up of your own: --oin, --name and --host, then `ggk-ebms init --test-setup`.
     """
+    try:
+        check_test_oin(oin)
+    except ValueError as exc:
+        fail(str(exc))
+    gemeente = DevParty(
+        folder="gemeente", name=name, oin=oin, dns_names=tuple(dict.fromkeys((*hosts, "localhost")))
+    )
+    parties = (gemeente, DEV_PARTIES[1])
     start = (not_before or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
-    files = dev_pki_files(DEV_PARTIES, not_before=start, days=days)
-    files["README.md"] = readme(DEV_PARTIES, start, days).encode("utf-8")
+    files = dev_pki_files(parties, not_before=start, days=days)
+    files["README.md"] = readme(parties, start, days).encode("utf-8")
     existing = sorted(name for name in files if (out / name).exists())
     if existing and not force:
         fail(f"{out} already holds {', '.join(existing)}; use --force to overwrite")

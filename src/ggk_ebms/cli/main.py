@@ -41,6 +41,9 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.ketendata_cmd", "ketendata"),
     ("ggk_ebms.cli.cbs_cmd", "cbs"),
     ("ggk_ebms.cli.api_token_cmd", "api_token"),
+    ("ggk_ebms.cli.backup_cmd", "backup"),
+    ("ggk_ebms.cli.backup_cmd", "restore"),
+    ("ggk_ebms.cli.init_cmd", "init"),
 ]
 
 
@@ -73,6 +76,7 @@ def open_database(settings: Settings) -> Database:
     """The configured database, migrated when auto_migrate is on; failures end the command."""
     try:
         database = Database.from_settings(settings)
+        database.check_not_newer()  # never run on a schema a newer version wrote
         if settings.auto_migrate:
             database.upgrade()
         elif not database.is_current():

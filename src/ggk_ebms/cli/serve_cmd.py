@@ -23,6 +23,7 @@ from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.logformat import configure_logging
 from ggk_ebms.pipeline.mailbox_retention import mailbox_retention_task
 from ggk_ebms.pipeline.retention import retention_task
 from ggk_ebms.pipeline.worker import worker_task
@@ -32,6 +33,8 @@ from ggk_ebms.services.cbs import reminder_task
 from ggk_ebms.services.ketendata import ketendata_task
 from ggk_ebms.store.cpa_expiry import log_expiries
 from ggk_ebms.store.db import Database
+
+log = logging.getLogger(__name__)
 
 
 @click.command("serve")
@@ -56,18 +59,19 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 def _apply_log_level(settings: Settings) -> None:
-    logging.getLogger().setLevel(settings.log_level.upper())
-    logging.getLogger("ggk_ebms").setLevel(settings.log_level.upper())
+    configure_logging(settings.log_format, settings.log_level)
     # Migrations report each step at INFO; one line from our store says where the database is.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _import_cpas(settings: Settings, database: Database) -> None:
-    if settings.cpa_autoimport:
-        for line in import_cpa_dir(settings, database):
+    lines = list(import_cpa_dir(settings, database)) if settings.cpa_autoimport else []
+    lines += import_routes_file(settings, database)
+    for line in lines:
+        if settings.log_format == "json":
+            log.info("%s", line)  # a log shipper reads JSON lines only
+        else:
             click.echo(line, err=True)
-    for line in import_routes_file(settings, database):
-        click.echo(line, err=True)
     log_expiries(settings, database, SystemClock().now())  # warn ahead of a CPA renewal
 
 

@@ -8,7 +8,6 @@ is handled twice at once. Stops cleanly on SIGTERM or Ctrl-C; a job in flight is
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 import click
@@ -18,14 +17,14 @@ from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import DeliveryWorker, delivery_task
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.logformat import configure_logging
 from ggk_ebms.pipeline.worker import SendWorker
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.security.tls import client_context_from_settings
 
 
 def apply_log_level(settings: Settings) -> None:
-    logging.getLogger().setLevel(settings.log_level.upper())
-    logging.getLogger("ggk_ebms").setLevel(settings.log_level.upper())
+    configure_logging(settings.log_format, settings.log_level)
 
 
 async def _work(runtime: Runtime, once: bool) -> int:

@@ -42,6 +42,7 @@ from ggk_ebms.delivery.forwarders.mailbox import MailboxForwarder
 from ggk_ebms.delivery.unwrap import Decision, Verdict, unwrap
 from ggk_ebms.errors import ConfigError, GgkEbmsError, TransportError
 from ggk_ebms.lifecycle import Event
+from ggk_ebms.logformat import log_fields
 from ggk_ebms.payloads.validate import PayloadSchemas
 from ggk_ebms.routing.table import (
     DirectoryTarget,
@@ -74,6 +75,16 @@ def retry_delay(settings: Settings, attempts: int) -> timedelta:
     """Doubling wait after try ``attempts`` (1-based), capped by delivery_retry_max_seconds."""
     seconds = settings.delivery_retry_seconds * (2 ** max(0, attempts - 1))
     return timedelta(seconds=min(seconds, settings.delivery_retry_max_seconds))
+
+
+def _fields(message: StoredMessage, decision: Decision) -> dict[str, str]:
+    """The JSON-log fields of a delivery decision (ggk_ebms/logformat.py)."""
+    return log_fields(
+        message_id=message.message_id,
+        cpa_id=message.cpa_id,
+        gemeentecode=decision.gemeentecode,
+        berichttype=decision.berichttype,
+    )
 
 
 class _StoreHistory:
@@ -240,7 +251,11 @@ class DeliveryWorker:
         # Quarantine or hold: nobody to answer, or our own configuration is at fault. An operator
         # must look (the alert), and `messages retry` delivers it once the cause is fixed.
         log.warning(
-            "ALERT message %s (%s) not delivered: %s", message.pk, message.message_id, decision.reason
+            "ALERT message %s (%s) not delivered: %s",
+            message.pk,
+            message.message_id,
+            decision.reason,
+            extra=_fields(message, decision),
         )
         code = None if decision.verdict is Verdict.QUARANTINE else "IB102"
         held = [BusinessChange(message.pk, Event.STUF_HELD, decision.reason, code)] if decision.stuf else []
@@ -267,7 +282,7 @@ class DeliveryWorker:
                 reason += f"; no Fo01 could be queued: {exc}"
         else:
             log.warning("ALERT message %s refused without Fo01: %s", message.pk, reason)
-        log.info("message %s refused: %s", message.pk, reason)
+        log.info("message %s refused: %s", message.pk, reason, extra=_fields(message, decision))
         refused = (
             [BusinessChange(message.pk, Event.STUF_REFUSED, reason, code, ref_pk=fo01_pk)]
             if decision.stuf is not None
@@ -339,7 +354,7 @@ class DeliveryWorker:
         flags = "; crossRefnummer matches no message we sent (flagged)" if decision.cross_ref_unknown else ""
         event = Event.KEPT_FOR_PICKUP if forwarded.picked_up_later else Event.FORWARDED
         reason = f"{decision.reason}; delivered to {forwarded.where}{flags}"
-        log.info("message %s %s: %s", message.pk, event, reason)
+        log.info("message %s %s: %s", message.pk, event, reason, extra=_fields(message, decision))
         changes = [BusinessChange(message.pk, Event.STUF_DELIVERED, f"delivered to {forwarded.where}")]
         answered = self._answers(message, decision)
         if answered is not None:

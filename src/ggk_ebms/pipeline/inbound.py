@@ -39,6 +39,7 @@ from ggk_ebms.errors import (
     XmlError,
 )
 from ggk_ebms.lifecycle import Event, Status
+from ggk_ebms.logformat import log_fields
 from ggk_ebms.mime.related import MimePart, RelatedBody, split_body
 from ggk_ebms.pipeline import signal_decisions
 from ggk_ebms.pipeline.agreements import AgreementCache
@@ -272,6 +273,7 @@ class InboundPipeline:
             message.header.action,
             first.code,
             first.location,
+            extra=log_fields(message_id=message.header.message_id, cpa_id=message.header.cpa_id),
         )
         if message.kind in ("Acknowledgment", "MessageError"):
             # Never answer an error with an error (ebMS 2.0 §4.2.4); keep it for the record.
@@ -345,6 +347,7 @@ class InboundPipeline:
             header.service.value,
             header.action,
             header.cpa_id,
+            extra=log_fields(message_id=header.message_id, cpa_id=header.cpa_id),
         )
         if response is not None:
             response = self._signed(response, context.our_party)

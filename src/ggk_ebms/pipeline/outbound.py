@@ -31,6 +31,7 @@ from ggk_ebms.ebms.model import EbmsMessage, PartyId
 from ggk_ebms.ebms.parse import parse_envelope, peer_fault
 from ggk_ebms.errors import CpaError, CpaNotFoundError, EbmsError, GgkEbmsError, TransportError
 from ggk_ebms.lifecycle import Event, Status
+from ggk_ebms.logformat import log_fields
 from ggk_ebms.mime.related import MimePart, related_pieces, split_body
 from ggk_ebms.ns import PARTY_TYPE_OIN
 from ggk_ebms.pipeline.agreements import AgreementCache, process_cache
@@ -265,7 +266,14 @@ def submit_message(
     store = MessageStore(database, clock)
     stored_parts = [NewPart(p.content_id or "", p.content_type, p.data) for p in sealed]
     pk = store.submit(record, stored_parts, due_at=now, stuf=stuf)
-    log.info("queued %s (%s/%s) on CPA %s", built.header.message_id, service, action, cpa_id)
+    log.info(
+        "queued %s (%s/%s) on CPA %s",
+        built.header.message_id,
+        service,
+        action,
+        cpa_id,
+        extra=log_fields(message_id=built.header.message_id, cpa_id=cpa_id),
+    )
     _notify_submitted()
     return store.get(pk)
 

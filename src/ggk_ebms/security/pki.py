@@ -244,6 +244,9 @@ class DevParty:
     folder: str
     name: str
     oin: str
+    # Names the server certificate is for: a test set-up reached by host name needs that name in
+    # it (the public endpoint URL's host must be in the server certificate, docs/operations.md).
+    dns_names: tuple[str, ...] = ("localhost",)
 
 
 def dev_pki_files(parties: Sequence[DevParty], *, not_before: datetime, days: int) -> dict[str, bytes]:
@@ -258,7 +261,14 @@ def dev_pki_files(parties: Sequence[DevParty], *, not_before: datetime, days: in
     ca = create_ca("ggk-ebms TEST dev CA", not_before=not_before, not_after=not_after, path_length=0)
     files = {"ca.pem": ca.certificate_pem(), "ca-key.pem": ca.private_key_pem()}
     for party in parties:
-        server = issue_server_certificate(ca, oin=party.oin, not_before=not_before, not_after=not_after)
+        server = issue_server_certificate(
+            ca,
+            oin=party.oin,
+            not_before=not_before,
+            not_after=not_after,
+            common_name=party.dns_names[0],
+            dns_names=party.dns_names,
+        )
         client = issue_client_certificate(
             ca,
             oin=party.oin,

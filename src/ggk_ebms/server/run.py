@@ -20,6 +20,7 @@ from aiohttp import web
 from ggk_ebms.api.health import heartbeat_task, worker_kind
 from ggk_ebms.api.server import ApiServer, start_api
 from ggk_ebms.config import Settings
+from ggk_ebms.logformat import configure_logging
 from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
 from ggk_ebms.runtime import Runtime, message_id_host
@@ -71,6 +72,9 @@ async def start_endpoint(
     database = Database.from_settings(settings)
     if settings.auto_migrate:
         await asyncio.to_thread(database.upgrade)
+    else:
+        # Never serve on a schema written by a newer version (docs/operations.md "Upgrade").
+        await asyncio.to_thread(database.check_not_newer)
     if on_database is not None:
         await asyncio.to_thread(on_database, database)
     runtime = Runtime.build(settings, database)
@@ -175,8 +179,7 @@ def run_child_process(settings: Settings) -> None:
     from ggk_ebms.errors import GgkEbmsError
     from ggk_ebms.pipeline.worker import worker_task
 
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(settings.log_level.upper())
+    configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
     try:

@@ -176,8 +176,52 @@ class Database:
         cfg.attributes["connection"] = conn
         return cfg
 
+    def known_revisions(self) -> set[str]:
+        """Every revision this version of the software ships."""
+        script = ScriptDirectory.from_config(self._alembic_config())
+        return {rev.revision for rev in script.walk_revisions()}
+
+    def check_not_newer(self) -> None:
+        """Refuse a database migrated by a newer version of the software.
+
+        Running older code on a newer schema could write rows the newer version does not expect
+        (and alembic cannot downgrade to a revision it does not know); the operator must install
+        the newer version again or restore a backup made before the upgrade.
+        """
+        revision = self.current_revision()
+        if revision is not None and revision not in self.known_revisions():
+            raise StoreError(
+                f"database {self.display_url} is at revision {revision}, which this version of "
+                f"ggk-ebms (latest revision {self.head_revision()}) does not know: it was upgraded "
+                "by a newer version; run that version, or restore a backup made before the upgrade"
+            )
+
+    def upgrade_sql(self) -> str:
+        """The SQL that ``upgrade`` would run from the current revision to head, not executed.
+
+        Alembic's offline mode (for a DBA who applies schema changes himself); the starting point is
+        read from the database when it can be reached, else the whole schema is printed.
+        """
+        import io
+
+        buffer = io.StringIO()
+        cfg = Config(output_buffer=buffer)
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+        cfg.attributes["url"] = self.url
+        start: str | None = None
+        sqlite_file = self.sqlite_file
+        if sqlite_file is None or sqlite_file.exists():
+            self.check_not_newer()
+            start = self.current_revision()
+        head = self.head_revision()
+        if start == head:
+            return ""
+        command.upgrade(cfg, f"{start}:head" if start else "head", sql=True)
+        return buffer.getvalue()
+
     def upgrade(self) -> None:
-        """Apply every migration up to head (idempotent)."""
+        """Apply every migration up to head (idempotent); refuses a database newer than us."""
+        self.check_not_newer()
         with self.connection() as conn:
             command.upgrade(self._alembic_config(conn), "head")
         log.info("database %s at revision %s", self.display_url, self.head_revision())
