@@ -33,6 +33,10 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if "api_port" not in self.config.read_text(encoding="utf-8"):
+            # A settings file of its own (e.g. from `ggk-ebms init`) leaves the management API on
+            # its default port; tests never bind a fixed port, so it gets a free one here.
+            env.setdefault("GGK_EBMS_API_PORT", "0")
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "ggk_ebms", "--config", str(self.config), "serve"],
