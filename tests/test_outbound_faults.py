@@ -1,4 +1,4 @@
-"""The test-only misbehaviour knobs of the RINIS counterpart (pipeline/faults.py)."""
+"""The test-only misbehaviour knobs of the RINIS counterpart (testing/faults.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from lxml import etree
 
 from ggk_ebms.clock import FixedClock, SequenceIdGenerator
 from ggk_ebms.errors import ConfigError, ErrorCode
-from ggk_ebms.pipeline.faults import FaultyHandler, TestFaults, parse_test_faults
 from ggk_ebms.pipeline.reply import InboundRequest, Reply
+from ggk_ebms.testing.faults import FaultyHandler, TestFaults, parse_test_faults
 from tests import peer
 from tests.endpoint import GEMEENTE, RINIS
 from tests.outbound_support import GEMEENTE_ACTION, SERVICE

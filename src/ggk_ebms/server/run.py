@@ -23,7 +23,6 @@ from aiohttp import web
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.pipeline.agreements import AgreementCache
-from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
 from ggk_ebms.security.tls import server_context_from_settings
 from ggk_ebms.server.app import Handler, create_app
@@ -82,7 +81,13 @@ async def start_endpoint(
     on_database: Callable[[Database], None] | None = None,
     workers: list[Callable[[Database], Coroutine[Any, Any, None]]] | None = None,
 ) -> Endpoint:
-    faults = parse_test_faults(settings.test_faults, settings.party_ids)  # refused before any work
+    faults = None
+    if settings.test_faults:
+        # Test-only code (ggk_ebms.testing) is imported only when the test_faults setting asks
+        # for it, so a production endpoint never loads it (docs/architecture.md).
+        from ggk_ebms.testing.faults import parse_test_faults
+
+        faults = parse_test_faults(settings.test_faults, settings.party_ids)  # refused before any work
     database = Database.from_settings(settings)
     if settings.auto_migrate:
         await asyncio.to_thread(database.upgrade)
@@ -97,8 +102,10 @@ async def start_endpoint(
         ids=UuidIdGenerator(host=message_id_host(settings)),
     )
     handler: Handler = pipeline
-    if faults.active:
-        # Test-only misbehaviour in front of the pipeline (pipeline/faults.py), loudly announced.
+    if faults is not None and faults.active:
+        from ggk_ebms.testing.faults import FaultyHandler
+
+        # Test-only misbehaviour in front of the pipeline (testing/faults.py), loudly announced.
         log.warning("TEST FAULTS ACTIVE (%s): this endpoint misbehaves on purpose", faults.describe())
         handler = FaultyHandler(
             pipeline,
