@@ -7,16 +7,16 @@ for with ``show --part N -o FILE`` (payloads hold personal data, stuf-ggk digest
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.output import Column, echo_fields, echo_table, emit, json_option
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import JobQueue
-from ggk_ebms.store.messages import MessageStore, StoredMessage
+from ggk_ebms.store.jobs import Attempt, JobQueue
+from ggk_ebms.store.messages import MessageStore, StoredMessage, StoredPart
 
 
 def _store(ctx: click.Context) -> tuple[Database, MessageStore]:
@@ -24,8 +24,67 @@ def _store(ctx: click.Context) -> tuple[Database, MessageStore]:
     return database, MessageStore(database)
 
 
-def _when(message: StoredMessage) -> str:
-    return message.created_at.strftime("%Y-%m-%d %H:%M:%S")
+def message_record(m: StoredMessage) -> dict[str, Any]:
+    """One message as ``messages list --json`` and ``messages show --json`` give it (docs/cli.md)."""
+    return {
+        "id": m.pk,
+        "direction": m.direction,
+        "kind": m.kind,
+        "status": m.status,
+        "status_reason": m.status_reason,
+        "error_code": m.error_code,
+        "message_id": m.message_id,
+        "ref_to_message_id": m.ref_to_message_id,
+        "cpa_id": m.cpa_id,
+        "conversation_id": m.conversation_id,
+        "from_party_id": m.from_party_id,
+        "from_party_type": m.from_party_type,
+        "from_role": m.from_role,
+        "to_party_id": m.to_party_id,
+        "to_party_type": m.to_party_type,
+        "to_role": m.to_role,
+        "service": m.service,
+        "service_type": m.service_type,
+        "action": m.action,
+        "timestamp": m.timestamp,
+        "time_to_live": m.time_to_live,
+        "sync_reply": m.sync_reply,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+    }
+
+
+def _part_record(seq: int, part: StoredPart) -> dict[str, Any]:
+    # Never the bytes: payloads hold personal data (StUF-GGk; docs/security.md).
+    return {
+        "seq": seq,
+        "content_id": part.content_id,
+        "content_type": part.content_type,
+        "size": part.size,
+        "sha256": part.sha256,
+    }
+
+
+def _attempt_record(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+        "outcome": attempt.outcome,
+        "http_status": attempt.http_status,
+        "error": attempt.error,
+    }
+
+
+LIST_COLUMNS = [
+    Column("id", "id", align_right=True),
+    Column("created_at", "time (UTC)"),
+    Column("direction", "dir"),
+    Column("kind", "kind"),
+    Column("action", "action"),
+    Column("message_id", "MessageId"),
+    Column("cpa_id", "CPAId"),
+    Column("status_text", "status"),
+]
 
 
 @click.group("messages")
@@ -41,6 +100,7 @@ def messages() -> None:
 @click.option("--kind", default=None, help="Only this kind (business, Ping, Acknowledgment, ...).")
 @click.option("--cpa", "cpa_id", default=None, help="Only messages of this CPA.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@json_option
 @click.pass_context
 def list_messages(
     ctx: click.Context,
@@ -49,6 +109,7 @@ def list_messages(
     kind: str | None,
     cpa_id: str | None,
     limit: int,
+    as_json: bool,
 ) -> None:
     """List messages, newest first."""
     database, store = _store(ctx)
@@ -58,35 +119,27 @@ def list_messages(
         fail(str(exc))
     finally:
         database.dispose()
-    table = Table(show_lines=False)
-    for column in ("id", "time (UTC)", "dir", "kind", "action", "MessageId", "CPAId", "status"):
-        table.add_column(column, overflow="fold")
-    for m in rows:
-        table.add_row(
-            str(m.pk),
-            _when(m),
-            m.direction,
-            m.kind,
-            m.action,
-            m.message_id,
-            m.cpa_id,
-            m.status + (f" ({m.error_code})" if m.error_code else ""),
-        )
-    console = Console()
-    if not console.is_terminal:
-        # Piped into grep or a file: one message per line instead of folding at 80 columns.
-        console = Console(width=250)
-    console.print(table)
-    if not rows:
-        click.echo("no messages")
+    records = [message_record(m) for m in rows]
+    table_rows = [
+        {**r, "status_text": r["status"] + (f" ({r['error_code']})" if r["error_code"] else "")}
+        for r in records
+    ]
+    emit(
+        {"messages": records},
+        as_json=as_json,
+        text=lambda: echo_table(table_rows, LIST_COLUMNS, empty="no messages"),
+    )
 
 
 @messages.command("show")
 @click.argument("ident")
 @click.option("--part", "part_no", type=int, default=None, help="Write payload part N (1-based) to --output.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@json_option
 @click.pass_context
-def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Path | None) -> None:
+def show_message(
+    ctx: click.Context, ident: str, part_no: int | None, output: Path | None, as_json: bool
+) -> None:
     """Show one message by its number or its MessageId: headers, parts, signals, attempts."""
     database, store = _store(ctx)
     try:
@@ -112,6 +165,27 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         output.write_bytes(parts[part_no - 1].data)
         click.echo(f"wrote part {part_no} ({parts[part_no - 1].size} bytes) to {output}")
         return
+    document = {
+        "message": message_record(message),
+        "parts": [_part_record(i, part) for i, part in enumerate(parts, 1)],
+        "related": [
+            {
+                "id": r.pk,
+                "direction": r.direction,
+                "kind": r.kind,
+                "message_id": r.message_id,
+                "status": r.status,
+            }
+            for r in related
+        ],
+        "attempts": [_attempt_record(a) for a in attempts],
+    }
+    emit(document, as_json=as_json, text=lambda: _show_text(message, parts, related, attempts))
+
+
+def _show_text(
+    message: StoredMessage, parts: list[StoredPart], related: list[StoredMessage], attempts: list[Attempt]
+) -> None:
     fields = [
         ("id", str(message.pk)),
         ("direction", "received" if message.direction == "in" else "sent"),
@@ -135,9 +209,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         ("stored", message.created_at.isoformat()),
         ("updated", message.updated_at.isoformat()),
     ]
-    width = max(len(name) for name, _ in fields)
-    for name, value in fields:
-        click.echo(f"{name.ljust(width)}  {value}")
+    echo_fields(fields)
     click.echo(f"\nparts ({len(parts)}):")
     for i, part in enumerate(parts, 1):
         click.echo(
