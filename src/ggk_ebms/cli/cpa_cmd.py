@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.cli.output import Column, echo_table, emit, json_option
 from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.create import (
@@ -34,6 +35,7 @@ from ggk_ebms.cpa.findings import Finding, Validation
 from ggk_ebms.cpa.lint import validate_cpa
 from ggk_ebms.cpa.model import Profile
 from ggk_ebms.cpa.parse import parse_agreement, parse_datetime
+from ggk_ebms.cpa.record import agreement_record, validity_state
 from ggk_ebms.cpa.schema import load_schema
 from ggk_ebms.cpa.summary import describe_agreement, validity_label
 from ggk_ebms.errors import CpaError, GgkEbmsError
@@ -174,34 +176,61 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], overwrite: bool)
     sys.exit(1 if failed else 0)
 
 
+CPA_COLUMNS = [
+    Column("cpa_id", "CPAId"),
+    Column("parties", "parties"),
+    Column("profiles_text", "profiles"),
+    Column("validity_text", "validity"),
+    Column("status", "status"),
+]
+
+
 @cpa.command("list")
+@json_option
 @click.pass_context
-def list_command(ctx: click.Context) -> None:
+def list_command(ctx: click.Context, as_json: bool) -> None:
     """List stored CPAs: id, parties, profiles, validity and status."""
     settings = settings_of(ctx)
     now = SystemClock().now()
     with _repository(settings) as repo:
         stored = repo.list()
-    if not stored:
-        click.echo("no CPAs stored")
-        return
-    rows = [("CPAId", "parties", "profiles", "validity", "status")]
-    for item in stored:
-        validity = f"{item.start:%Y-%m-%d} .. {item.end:%Y-%m-%d}"
-        if item.end <= now:
-            validity += " EXPIRED"
-        elif item.start > now:
-            validity += " not yet valid"
-        rows.append((item.cpa_id, " ".join(item.party_ids), ",".join(item.profiles), validity, item.status))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    records: list[dict[str, Any]] = [
+        {
+            "cpa_id": item.cpa_id,
+            "party_ids": list(item.party_ids),
+            "profiles": list(item.profiles),
+            "start": item.start,
+            "end": item.end,
+            "validity": validity_state(item.start, item.end, now),
+            "status": item.status,
+            "sha256": item.sha256,
+            "imported_at": item.imported_at,
+            "updated_at": item.updated_at,
+        }
+        for item in stored
+    ]
+    marks = {"expired": " EXPIRED", "not yet valid": " not yet valid", "valid": ""}
+    rows = [
+        {
+            **r,
+            "parties": " ".join(r["party_ids"]),
+            "profiles_text": ",".join(r["profiles"]),
+            "validity_text": f"{r['start']:%Y-%m-%d} .. {r['end']:%Y-%m-%d}{marks[r['validity']]}",
+        }
+        for r in records
+    ]
+    emit(
+        {"cpas": records},
+        as_json=as_json,
+        text=lambda: echo_table(rows, CPA_COLUMNS, empty="no CPAs stored"),
+    )
 
 
 @cpa.command("show")
 @click.argument("cpa_id")
+@json_option
 @click.pass_context
-def show_command(ctx: click.Context, cpa_id: str) -> None:
+def show_command(ctx: click.Context, cpa_id: str, as_json: bool) -> None:
     """Show a stored CPA: parties, actions, endpoints, certificates and reliability settings."""
     settings = settings_of(ctx)
     with _repository(settings) as repo:
@@ -211,11 +240,23 @@ def show_command(ctx: click.Context, cpa_id: str) -> None:
     except GgkEbmsError as exc:
         fail(f"stored CPA {cpa_id} cannot be read: {exc}")
     now = SystemClock().now()
-    for line in describe_agreement(agreement, now=now):
-        click.echo(line)
-    click.echo("")
-    click.echo(f"stored: sha256 {stored.sha256}, imported {stored.imported_at:%Y-%m-%d %H:%M}, "
-               f"updated {stored.updated_at:%Y-%m-%d %H:%M}")  # fmt: skip
+    document = {
+        "cpa": agreement_record(agreement, now=now),
+        "stored": {
+            "sha256": stored.sha256,
+            "imported_at": stored.imported_at,
+            "updated_at": stored.updated_at,
+        },
+    }
+
+    def text() -> None:
+        for line in describe_agreement(agreement, now=now):
+            click.echo(line)
+        click.echo("")
+        click.echo(f"stored: sha256 {stored.sha256}, imported {stored.imported_at:%Y-%m-%d %H:%M}, "
+                   f"updated {stored.updated_at:%Y-%m-%d %H:%M}")  # fmt: skip
+
+    emit(document, as_json=as_json, text=text)
 
 
 @cpa.command("export")
