@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -39,8 +39,9 @@ from ggk_ebms.cpa.record import agreement_record, validity_state
 from ggk_ebms.cpa.schema import load_schema
 from ggk_ebms.cpa.summary import describe_agreement, validity_label
 from ggk_ebms.errors import CpaError, GgkEbmsError
-from ggk_ebms.store.cpas import CpaRepository
-from ggk_ebms.store.db import Database
+
+if TYPE_CHECKING:
+    from ggk_ebms.store.cpas import CpaRepository
 
 
 @click.group()
@@ -129,6 +130,10 @@ def validate_command(ctx: click.Context, files: tuple[Path, ...]) -> None:
 @contextmanager
 def _repository(settings: Settings) -> Iterator[CpaRepository]:
     """The CPA repository; any store error (also CpaNotFoundError) ends the command with one line."""
+    # The store (SQLAlchemy) is imported here: validate and create never touch a database.
+    from ggk_ebms.store.cpas import CpaRepository
+    from ggk_ebms.store.db import Database
+
     try:
         db = Database.from_settings(settings)
     except GgkEbmsError as exc:
