@@ -151,7 +151,8 @@ class Settings:
         "FOR TESTS ONLY: make this endpoint misbehave on business messages it receives, to exercise "
         "a partner's retries: 'drop-ack' (answer 204, keep nothing, so no Acknowledgment ever "
         "comes), 'http-503:N' (answer 503 to the first N attempts of each message), 'delay-ms:N' "
-        "(answer N ms late), 'message-error:CODE' (answer a MessageError with this ebMS code). "
+        "(answer N ms late), 'message-error:CODE' (answer a MessageError with this ebMS code), "
+        "'hold-until:PATH' (keep each accepted request in flight until PATH exists, logging it). "
         "Refused unless every party_ids OIN is a test OIN (prefix 00000099).",
     )
     # --- payloads -------------------------------------------------------------------------------
