@@ -9,6 +9,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from bench.cli import COLUMNS as CLI_COLUMNS
+from bench.cli import run_cli
 from bench.common import Report
 from bench.databases import BACKENDS, DatabaseUnavailable
 from bench.endtoend import COLUMNS as ENDTOEND_COLUMNS
@@ -89,6 +91,10 @@ def _endtoend(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_endtoend(db=ns.db, count=ns.count, concurrency=ns.concurrency), ENDTOEND_COLUMNS
 
 
+def _cli(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_cli(runs=ns.runs), CLI_COLUMNS
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="scenario", required=True)
@@ -142,6 +148,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cprofile", action="store_true", help="also print the top of a cProfile")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_pipeline)
+
+    p = sub.add_parser("cli", help="ggk-ebms start-up: whole-process time per command vs python -c pass")
+    p.add_argument("--runs", type=int, default=11, help="timed runs per command (after one warm-up)")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_cli)
     return root
 
 

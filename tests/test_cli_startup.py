@@ -7,8 +7,10 @@ modules a fresh interpreter has loaded, via ``sys.modules``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -18,7 +20,7 @@ from ggk_ebms.cli import main
 HEAVY = ("sqlalchemy", "alembic", "aiohttp", "xmlsec", "zeep", "rich", "lxml", "cryptography")
 
 
-def loaded_by(program: str) -> set[str]:
+def loaded_by(program: str, env: dict[str, str] | None = None) -> set[str]:
     """The heavy top-level packages a fresh interpreter holds after running ``program``."""
     probe = (
         "import json, sys\n"
@@ -29,7 +31,12 @@ def loaded_by(program: str) -> set[str]:
         f"sys.stderr.write(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, **(env or {})},
     )
     return set(json.loads(done.stderr.splitlines()[-1]))
 
@@ -56,9 +63,9 @@ def test_a_groups_help_loads_no_http_stack(group: str) -> None:
         ("db_cmd", {"sqlalchemy", "alembic"}),
         ("demo_cmd", set()),
         ("devcerts_cmd", set()),
-        ("messages_cmd", {"sqlalchemy", "alembic"}),
-        ("routes_cmd", {"sqlalchemy", "alembic", "lxml", "cryptography"}),
-        ("mailbox_cmd", {"sqlalchemy", "alembic", "lxml", "cryptography"}),
+        ("messages_cmd", {"sqlalchemy"}),
+        ("routes_cmd", {"sqlalchemy", "lxml", "cryptography"}),
+        ("mailbox_cmd", {"sqlalchemy", "lxml", "cryptography"}),
     ],
 )
 def test_each_command_module_imports_only_what_it_needs(module: str, allowed: set[str]) -> None:
@@ -86,3 +93,13 @@ def test_every_command_module_is_registered() -> None:
     folder = Path(main.__file__).parent
     modules = {f"ggk_ebms.cli.{p.stem}" for p in folder.glob("*_cmd.py")}
     assert modules == {entry.module for entry in main._COMMANDS}
+
+
+def test_listing_a_current_database_needs_no_alembic(tmp_path: Path) -> None:
+    """alembic is for migrating: a database already at head is recognised without it."""
+    env = {"GGK_EBMS_DATA_DIR": str(tmp_path), "GGK_EBMS_CONFIG": str(tmp_path / "none.toml")}
+    (tmp_path / "none.toml").write_text("", encoding="utf-8")
+    first = loaded_by(run_cli("messages", "list", "--json"), env)
+    assert "alembic" in first  # a new database: migrated on first use (auto_migrate)
+    again = loaded_by(run_cli("messages", "list", "--json"), env)
+    assert again == {"sqlalchemy"}
