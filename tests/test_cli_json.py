@@ -196,6 +196,7 @@ def test_config_check_json_when_the_settings_are_unusable(tmp_path: Path) -> Non
     assert checked["findings"][0]["level"] == "ERROR"
 
 
+@pytest.mark.slow
 def test_piped_json_from_a_real_process(config: Path) -> None:
     """As a script sees it: the installed command's stdout through a pipe is one JSON document."""
     done = subprocess.run(
@@ -208,6 +209,7 @@ def test_piped_json_from_a_real_process(config: Path) -> None:
     assert len(json.loads(done.stdout)["messages"]) == 1
 
 
+@pytest.mark.slow
 def test_piped_table_keeps_each_message_on_one_line(config: Path) -> None:
     """Not a terminal and only 40 columns: rows are not wrapped and identifiers not cut."""
     done = subprocess.run(

@@ -17,6 +17,8 @@ import pytest
 
 from ggk_ebms.cli import main
 
+pytestmark = pytest.mark.slow  # each check starts a fresh interpreter
+
 HEAVY = ("sqlalchemy", "alembic", "aiohttp", "xmlsec", "zeep", "rich", "lxml", "cryptography")
 
 

@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each check starts a fresh interpreter
+
 # The entry points an operator runs (the CLI root and every command module), the server process
 # and the services it composes.
 PRODUCTION_MODULES = [
