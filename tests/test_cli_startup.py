@@ -17,7 +17,6 @@ import pytest
 
 from ggk_ebms.cli import main
 
-pytestmark = pytest.mark.slow  # each check starts a fresh interpreter
 
 HEAVY = ("sqlalchemy", "alembic", "aiohttp", "xmlsec", "zeep", "rich", "lxml", "cryptography")
 
@@ -47,16 +46,19 @@ def run_cli(*args: str) -> str:
     return f"from ggk_ebms.cli.main import cli\ncli({list(args)!r}, prog_name='ggk-ebms')"
 
 
+@pytest.mark.slow  # starts a fresh interpreter
 @pytest.mark.parametrize("args", [("--version",), ("--help",), ("-h",)])
 def test_version_and_help_import_no_heavy_library(args: tuple[str, ...]) -> None:
     assert loaded_by(run_cli(*args)) == set()
 
 
+@pytest.mark.slow  # starts a fresh interpreter
 @pytest.mark.parametrize("group", ["cpa", "messages", "routes", "mailbox", "config"])
 def test_a_groups_help_loads_no_http_stack(group: str) -> None:
     assert not loaded_by(run_cli(group, "--help")) & {"aiohttp", "xmlsec", "zeep", "rich"}
 
 
+@pytest.mark.slow  # starts a fresh interpreter
 @pytest.mark.parametrize(
     ("module", "allowed"),
     [
@@ -97,6 +99,7 @@ def test_every_command_module_is_registered() -> None:
     assert modules == {entry.module for entry in main._COMMANDS}
 
 
+@pytest.mark.slow  # starts a fresh interpreter
 def test_listing_a_current_database_needs_no_alembic(tmp_path: Path) -> None:
     """alembic is for migrating: a database already at head is recognised without it."""
     env = {"GGK_EBMS_DATA_DIR": str(tmp_path), "GGK_EBMS_CONFIG": str(tmp_path / "none.toml")}
