@@ -17,7 +17,6 @@ import pytest
 
 from ggk_ebms.cli import main
 
-
 HEAVY = ("sqlalchemy", "alembic", "aiohttp", "xmlsec", "zeep", "rich", "lxml", "cryptography")
 
 
