@@ -9,6 +9,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from bench.berichtenlog import COLUMNS as BERICHTENLOG_COLUMNS
+from bench.berichtenlog import run_berichtenlog
 from bench.cli import COLUMNS as CLI_COLUMNS
 from bench.cli import run_cli
 from bench.common import Report
@@ -95,6 +97,10 @@ def _cli(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_cli(runs=ns.runs), CLI_COLUMNS
 
 
+def _berichtenlog(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_berichtenlog(db=ns.db, count=ns.count, repeat=ns.repeat), BERICHTENLOG_COLUMNS
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="scenario", required=True)
@@ -153,6 +159,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=11, help="timed runs per command (after one warm-up)")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_cli)
+
+    p = sub.add_parser("berichtenlog", help="filtered berichtenlog queries over a generated log")
+    p.add_argument("--db", choices=BACKENDS, default="postgres", help="database backend")
+    p.add_argument("--count", type=int, default=1_000_000, help="messages in the generated log")
+    p.add_argument("--repeat", type=int, default=20, help="runs per query")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_berichtenlog)
     return root
 
 

@@ -91,14 +91,16 @@ def test_cpa_list_and_show(config: Path) -> None:
     (cpa,) = listed["cpas"]
     assert set(cpa) == {
         "cpa_id", "party_ids", "profiles", "start", "end", "validity", "status", "sha256",
-        "imported_at", "updated_at",
+        "imported_at", "updated_at", "activated_at", "profielnaam",
     }  # fmt: skip
+    assert cpa["activated_at"] is None  # no successful Ping Pong yet
     assert cpa["cpa_id"] == CPA_ID
     assert cpa["validity"] == "valid"
     assert cpa["profiles"] == ["osb-rm"]
 
     shown = as_json(config, "cpa", "show", CPA_ID)
-    assert set(shown) == {"cpa", "stored"}
+    assert set(shown) == {"cpa", "stored", "portal"}
+    assert shown["portal"] is None  # no portal request fields stored
     assert shown["cpa"]["cpa_id"] == CPA_ID
     assert set(shown["cpa"]) == {
         "cpa_id", "version", "status", "start", "end", "validity", "profiles", "parties",
@@ -114,24 +116,35 @@ def test_cpa_list_and_show(config: Path) -> None:
     assert all(c["readable"] and len(c["sha256"]) > 0 for c in gemeente["certificates"])
 
 
+LOG_ROW_KEYS = {
+    "tijdstip", "message_pk", "aanlever_file_pk", "batch_pk", "direction", "kind", "status",
+    "status_reason", "error_code", "cpa_id", "message_id", "berichttype", "gemeentecode",
+    "referentienummer", "zender", "ontvanger", "stuf_fout", "gelezen", "verwijderd",
+}  # fmt: skip
+
+
 def test_messages_list_and_show(config: Path) -> None:
     listed = as_json(config, "messages", "list")
-    assert set(listed) == {"messages"}
-    (message,) = listed["messages"]
-    assert set(message) == MESSAGE_KEYS
-    assert message["direction"] == "in"
-    assert message["cpa_id"] == CPA_ID
+    assert set(listed) == {"since", "until", "rows", "offset", "more"}
+    (row,) = listed["rows"]
+    assert set(row) == LOG_ROW_KEYS
+    assert row["direction"] == "in"
+    assert row["cpa_id"] == CPA_ID
+    assert row["berichttype"] == "WMO305"
 
-    shown = as_json(config, "messages", "show", str(message["id"]))
+    shown = as_json(config, "messages", "show", str(row["message_pk"]))
     assert set(shown) == {"message", "parts", "related", "attempts"}
-    assert shown["message"] == message
+    assert set(shown["message"]) == MESSAGE_KEYS
+    assert shown["message"]["message_id"] == row["message_id"]
     assert [set(p) for p in shown["parts"]] == [{"seq", "content_id", "content_type", "size", "sha256"}]
-    by_message_id = as_json(config, "messages", "show", message["message_id"])
+    by_message_id = as_json(config, "messages", "show", row["message_id"])
     assert by_message_id == shown
 
 
-def test_messages_list_json_is_empty_list_when_nothing_matches(config: Path) -> None:
-    assert as_json(config, "messages", "list", "--status", "NoSuchStatus") == {"messages": []}
+def test_messages_list_json_has_no_rows_when_nothing_matches(config: Path) -> None:
+    listed = as_json(config, "messages", "list", "--status", "NoSuchStatus")
+    assert listed["rows"] == []
+    assert listed["more"] is False
 
 
 def test_routes_list_and_test(config: Path) -> None:
@@ -206,7 +219,7 @@ def test_piped_json_from_a_real_process(config: Path) -> None:
         check=True,
         env={**os.environ, "COLUMNS": "40"},
     )
-    assert len(json.loads(done.stdout)["messages"]) == 1
+    assert len(json.loads(done.stdout)["rows"]) == 1
 
 
 @pytest.mark.slow
@@ -220,7 +233,7 @@ def test_piped_table_keeps_each_message_on_one_line(config: Path) -> None:
         check=True,
         env={**os.environ, "COLUMNS": "40"},
     )
-    message = json.loads(invoke(config, "messages", "list", "--json").stdout)["messages"][0]
+    message = json.loads(invoke(config, "messages", "list", "--json").stdout)["rows"][0]
     lines = done.stdout.splitlines()
     assert len(lines) == 3  # heading, rule, one message
     assert message["message_id"] in lines[2]

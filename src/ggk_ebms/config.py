@@ -183,6 +183,31 @@ class Settings:
         "Refusals answered with a Fo01 to the sender. The GGk spec names StUF055 only; the others "
         "need agreement with BIDN (else: message Failed and an operator alerted, no Fo01).",
     )
+    # --- the portal's daily work (docs/operations.md) ------------------------------------------
+    served_gemeentecodes: list[str] = setting(
+        [],
+        "Gemeentecodes this endpoint may send for (Aanleveren authorisation: 'Organisatie is niet "
+        "geautoriseerd' otherwise). Empty: the gemeentecodes of the routing table in force.",
+    )
+    aanlever_max_zip_bytes: int = setting(
+        1_000_000_000, "Largest ZIP accepted by `aanleveren` (the GGk portal: 1 GB); larger: refused."
+    )
+    aanlever_max_entries: int = setting(
+        10_000, "Most files in one ZIP; more and the whole batch is Afgekeurd (zip-bomb guard)."
+    )
+    aanlever_max_ratio: int = setting(
+        200, "Highest uncompressed/compressed size ratio of one ZIP entry before it counts as a zip bomb."
+    )
+    aanlever_max_total_bytes: int = setting(
+        4_000_000_000, "Most bytes all files of one ZIP may unpack to; beyond it the rest is refused."
+    )
+    mailbox_gelezen_hours: int = setting(
+        168, "Ophalen: an item marked gelezen is removed this many hours later unless unmarked (GGk: 168)."
+    )
+    mailbox_max_days: int = setting(90, "Ophalen: every item is removed after this many days (GGk: 90).")
+    mailbox_removed_log_days: int = setting(
+        60, "A message removed from Ophalen stays findable in the berichtenlog this many days (GGk: 60)."
+    )
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 

@@ -42,6 +42,7 @@ from ggk_ebms.errors import CpaError, GgkEbmsError
 
 if TYPE_CHECKING:
     from ggk_ebms.store.cpas import CpaRepository
+    from ggk_ebms.store.db import Database
 
 
 @click.group()
@@ -178,6 +179,7 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], overwrite: bool)
                     failed = True
                     continue
                 click.secho(f"{path}: imported as {agreement.cpa_id}", fg="green")
+                _audit(settings, repo.db, "cpa-import", agreement.cpa_id, path.name)
     sys.exit(1 if failed else 0)
 
 
@@ -187,6 +189,8 @@ CPA_COLUMNS = [
     Column("profiles_text", "profiles"),
     Column("validity_text", "validity"),
     Column("status", "status"),
+    Column("actief", "actief (Ping Pong)"),
+    Column("profielnaam", "profielnaam"),
 ]
 
 
@@ -197,23 +201,30 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     """List stored CPAs: id, parties, profiles, validity and status."""
     settings = settings_of(ctx)
     now = SystemClock().now()
+    from ggk_ebms.store.cpa_portal import CpaPortalStore
+
     with _repository(settings) as repo:
         stored = repo.list()
-    records: list[dict[str, Any]] = [
-        {
-            "cpa_id": item.cpa_id,
-            "party_ids": list(item.party_ids),
-            "profiles": list(item.profiles),
-            "start": item.start,
-            "end": item.end,
-            "validity": validity_state(item.start, item.end, now),
-            "status": item.status,
-            "sha256": item.sha256,
-            "imported_at": item.imported_at,
-            "updated_at": item.updated_at,
-        }
-        for item in stored
-    ]
+        portals = CpaPortalStore(repo.db).all()
+    records: list[dict[str, Any]] = []
+    for item in stored:
+        portal = portals.get(item.cpa_id)
+        records.append(
+            {
+                "cpa_id": item.cpa_id,
+                "party_ids": list(item.party_ids),
+                "profiles": list(item.profiles),
+                "start": item.start,
+                "end": item.end,
+                "validity": validity_state(item.start, item.end, now),
+                "status": item.status,
+                "sha256": item.sha256,
+                "imported_at": item.imported_at,
+                "updated_at": item.updated_at,
+                "activated_at": portal.geactiveerd_op if portal else None,
+                "profielnaam": portal.profielnaam if portal else None,
+            }
+        )
     marks = {"expired": " EXPIRED", "not yet valid": " not yet valid", "valid": ""}
     rows = [
         {
@@ -221,6 +232,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
             "parties": " ".join(r["party_ids"]),
             "profiles_text": ",".join(r["profiles"]),
             "validity_text": f"{r['start']:%Y-%m-%d} .. {r['end']:%Y-%m-%d}{marks[r['validity']]}",
+            "actief": f"{r['activated_at']:%Y-%m-%d %H:%M}" if r["activated_at"] else "no",
         }
         for r in records
     ]
@@ -252,6 +264,7 @@ def show_command(ctx: click.Context, cpa_id: str, as_json: bool) -> None:
             "imported_at": stored.imported_at,
             "updated_at": stored.updated_at,
         },
+        "portal": _portal_record(settings, cpa_id),
     }
 
     def text() -> None:
@@ -260,8 +273,109 @@ def show_command(ctx: click.Context, cpa_id: str, as_json: bool) -> None:
         click.echo("")
         click.echo(f"stored: sha256 {stored.sha256}, imported {stored.imported_at:%Y-%m-%d %H:%M}, "
                    f"updated {stored.updated_at:%Y-%m-%d %H:%M}")  # fmt: skip
+        _show_portal(settings, cpa_id)
 
     emit(document, as_json=as_json, text=text)
+
+
+def _portal_record(settings: Settings, cpa_id: str) -> dict[str, Any] | None:
+    """The portal request fields and activation for ``cpa show --json`` (certificates: stored or not)."""
+    from ggk_ebms.store.cpa_portal import CpaPortalStore
+
+    with _repository(settings) as repo:
+        portal = CpaPortalStore(repo.db).get(cpa_id)
+    if portal is None:
+        return None
+    return {
+        "activated_at": portal.geactiveerd_op,
+        "profielnaam": portal.profielnaam,
+        "oin_of_hrn": portal.oin_of_hrn,
+        "ingangsdatum": portal.ingangsdatum,
+        "einddatum": portal.einddatum,
+        "connectietype": portal.connectietype,
+        "endpoint": portal.endpoint,
+        "server_certificate_stored": bool(portal.server_certificaat),
+        "client_certificate_stored": bool(portal.client_certificaat),
+        "updated_at": portal.updated_at,
+    }
+
+def _show_portal(settings: Settings, cpa_id: str) -> None:
+    """The portal request fields and the activation (docs/operations.md "CPA beheer")."""
+    from ggk_ebms.store.cpa_portal import CpaPortalStore
+
+    with _repository(settings) as repo:
+        portal = CpaPortalStore(repo.db).get(cpa_id)
+    click.echo("")
+    if portal is None or portal.geactiveerd_op is None:
+        click.echo("actief: no (not yet activated by a successful Ping Pong: `ggk-ebms ping --cpa ...`)")
+    else:
+        click.echo(f"actief: since {portal.geactiveerd_op:%Y-%m-%d %H:%M:%S} UTC (Ping Pong)")
+    if portal is None:
+        click.echo("portal request fields: none stored (`ggk-ebms cpa portal CPA_ID ...`)")
+        return
+    click.echo("portal request fields:")
+    for label, value in (
+        ("profielnaam", portal.profielnaam),
+        ("OIN/HRN", portal.oin_of_hrn),
+        ("ingangsdatum", portal.ingangsdatum and f"{portal.ingangsdatum:%Y-%m-%d}"),
+        ("einddatum", portal.einddatum and f"{portal.einddatum:%Y-%m-%d}"),
+        ("connectietype", portal.connectietype),
+        ("endpoint", portal.endpoint),
+        ("server certificate", "PEM, stored" if portal.server_certificaat else None),
+        ("client certificate", "PEM, stored" if portal.client_certificaat else None),
+    ):
+        click.echo(f"  {label:<20} {value or ''}")
+
+
+@cpa.command("portal")
+@click.argument("cpa_id")
+@click.option("--profielnaam", default=None, help="e.g. gemeente + product.")
+@click.option("--oin", "oin_of_hrn", default=None, help="OIN (20 digits) or HRN (8 digits).")
+@click.option("--ingangsdatum", default=None, help="YYYY-MM-DD (UTC).")
+@click.option("--einddatum", default=None, help="YYYY-MM-DD (UTC).")
+@click.option("--connectietype", type=click.Choice(["Diginetwerk", "Internet"]), default=None)
+@click.option("--endpoint", default=None, help="https:// endpoint URL.")
+@click.option("--server-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None)
+@click.option("--client-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None)
+@click.pass_context
+def portal_command(
+    ctx: click.Context,
+    cpa_id: str,
+    profielnaam: str | None,
+    oin_of_hrn: str | None,
+    ingangsdatum: str | None,
+    einddatum: str | None,
+    connectietype: str | None,
+    endpoint: str | None,
+    server_cert: Path | None,
+    client_cert: Path | None,
+) -> None:
+    """Store the GGk portal's CPA request fields with stored CPA CPA_ID (shown by list/show)."""
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.cpa_beheer import PortalFields, save_request
+
+    def day(value: str | None, option: str) -> datetime | None:
+        return None if value is None else _moment(value, option)
+
+    def pem(path: Path | None) -> str | None:
+        return None if path is None else path.read_text(encoding="ascii", errors="replace")
+
+    fields = PortalFields(
+        profielnaam=profielnaam,
+        oin_of_hrn=oin_of_hrn,
+        ingangsdatum=day(ingangsdatum, "--ingangsdatum"),
+        einddatum=day(einddatum, "--einddatum"),
+        connectietype=connectietype,
+        endpoint=endpoint,
+        server_certificaat=pem(server_cert),
+        client_certificaat=pem(client_cert),
+    )
+    with _repository(settings_of(ctx)) as repo:
+        try:
+            save_request(service_context(settings_of(ctx), repo.db), cpa_id, fields)
+        except GgkEbmsError as exc:
+            fail(str(exc))
+    click.echo(f"portal request fields of {cpa_id} stored")
 
 
 @cpa.command("export")
@@ -291,7 +405,15 @@ def delete_command(ctx: click.Context, cpa_id: str) -> None:
     settings = settings_of(ctx)
     with _repository(settings) as repo:
         repo.delete(cpa_id)
+        _audit(settings, repo.db, "cpa-delete", cpa_id, None)
     click.echo(f"{cpa_id} deleted")
+
+
+def _audit(settings: Settings, database: Database, action: str, subject: str, detail: str | None) -> None:
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.audit import record
+
+    record(service_context(settings, database), action, subject, detail)
 
 
 # --- create ----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ for with ``show --part N -o FILE`` (payloads hold personal data, stuf-ggk digest
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +76,6 @@ def _attempt_record(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-LIST_COLUMNS = [
-    Column("id", "id", align_right=True),
-    Column("created_at", "time (UTC)"),
-    Column("direction", "dir"),
-    Column("kind", "kind"),
-    Column("action", "action"),
-    Column("message_id", "MessageId"),
-    Column("cpa_id", "CPAId"),
-    Column("status_text", "status"),
-]
 
 
 @click.group("messages")
@@ -93,42 +84,111 @@ def messages() -> None:
 
 
 @messages.command("list")
+@click.option("--since", type=click.DateTime(), default=None, help="From (UTC). Default: --until - 7 days.")
+@click.option("--until", type=click.DateTime(), default=None, help="Until (UTC). Default: now.")
+@click.option("--berichttype", default=None, help="Only this berichttype (e.g. WMO301).")
+@click.option("--gemeentecode", default=None, help="Only this gemeentecode.")
 @click.option("--direction", type=click.Choice(["in", "out"]), default=None, help="Only received or sent.")
 @click.option(
-    "--status", default=None, help="Only this status (Received, Processed, Failed, Delivered, ...)."
+    "--status",
+    default=None,
+    help="Only this status (Received, Processed, Failed, Delivered, ..., Geweigerd: refused before sending).",
 )
+@click.option("--referentienummer", default=None, help="Only this StUF referentienummer.")
+@click.option("--batch", type=int, default=None, help="Only messages of this aanlevering.")
 @click.option("--kind", default=None, help="Only this kind (business, Ping, Acknowledgment, ...).")
+@click.option("--signals", is_flag=True, help="Show ebMS signals too (default: business messages only).")
 @click.option("--cpa", "cpa_id", default=None, help="Only messages of this CPA.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many (paging).")
 @json_option
+@click.option("--csv", "as_csv", is_flag=True, help="As CSV (semicolon-separated).")
 @click.pass_context
 def list_messages(
     ctx: click.Context,
+    since: datetime | None,
+    until: datetime | None,
+    berichttype: str | None,
+    gemeentecode: str | None,
     direction: str | None,
     status: str | None,
+    referentienummer: str | None,
+    batch: int | None,
     kind: str | None,
+    signals: bool,
     cpa_id: str | None,
     limit: int,
+    offset: int,
     as_json: bool,
+    as_csv: bool,
 ) -> None:
-    """List messages, newest first."""
-    database, store = _store(ctx)
+    """The berichtenlog, newest first: sent and received, refused submissions too (docs/operations.md)."""
+    from ggk_ebms.cli.ops_support import emit_csv, emit_json, service_context
+    from ggk_ebms.clock import utc
+    from ggk_ebms.services.berichtenlog import LogFilter, berichtenlog
+
+    settings = settings_of(ctx)
+    database = open_database(settings)
     try:
-        rows = store.list(direction=direction, status=status, kind=kind, cpa_id=cpa_id, limit=limit)
+        page = berichtenlog(
+            service_context(settings, database),
+            LogFilter(
+                since=utc(since) if since else None,
+                until=utc(until) if until else None,
+                berichttype=berichttype,
+                gemeentecode=gemeentecode,
+                direction=direction,
+                status=status,
+                referentienummer=referentienummer,
+                batch=batch,
+                include_signals=signals,
+                kind=kind,
+                cpa_id=cpa_id,
+                limit=limit,
+                offset=offset,
+            ),
+        )
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
         database.dispose()
-    records = [message_record(m) for m in rows]
-    table_rows = [
-        {**r, "status_text": r["status"] + (f" ({r['error_code']})" if r["error_code"] else "")}
-        for r in records
+    header = (
+        "id", "time (UTC)", "dir", "berichttype", "gemeentecode", "referentienummer", "status",
+        "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
+    )  # fmt: skip
+    rows = [
+        (
+            r.message_pk if r.message_pk is not None else f"f{r.aanlever_file_pk}",
+            r.tijdstip,
+            r.direction,
+            r.berichttype or ("" if r.kind == "business" else r.kind),
+            r.gemeentecode,
+            r.referentienummer,
+            r.status + (f" ({r.error_code})" if r.error_code else "")
+            + (f": {r.status_reason}" if r.message_pk is None and r.status_reason else ""),
+            r.stuf_fout,
+            r.batch_pk,
+            r.message_id,
+            r.cpa_id,
+            r.gelezen,
+            r.verwijderd,
+        )
+        for r in page.rows
     ]
-    emit(
-        {"messages": records},
-        as_json=as_json,
-        text=lambda: echo_table(table_rows, LIST_COLUMNS, empty="no messages"),
-    )
+    if as_json:
+        emit_json(page)
+        return
+    if as_csv:
+        emit_csv(header, rows)
+        return
+    if not rows:
+        click.echo(f"no messages between {page.since:%Y-%m-%d %H:%M} and {page.until:%Y-%m-%d %H:%M} UTC")
+        return
+    # One line per message, never wrapped or cut (cli/output.py), also when piped.
+    table_rows = [dict(zip(header, row, strict=True)) for row in rows]
+    echo_table(table_rows, [Column(h, h) for h in header], empty="")
+    if page.more:
+        click.echo(f"more: --offset {offset + limit}")
 
 
 @messages.command("show")
@@ -244,6 +304,10 @@ def retry_message_command(ctx: click.Context, ident: str) -> None:
         if message is None:
             fail(f"no message {ident}")
         click.echo(retry_message(database, message.pk, now=SystemClock().now()))
+        from ggk_ebms.cli.ops_support import service_context
+        from ggk_ebms.services.audit import record
+
+        record(service_context(settings_of(ctx), database), "message-retry", f"message {message.pk}")
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:

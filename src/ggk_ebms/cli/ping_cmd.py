@@ -72,6 +72,12 @@ def ping_command(ctx: click.Context, cpa_id: str | None, partner: str | None, po
             assert partner is not None
             cpa_id = find_cpa_for_partner(database, settings, partner, SystemClock().now())
         result = asyncio.run(_ping(settings, database, cpa_id, pong_wait))
+        if result.ok:
+            # The GGk activates a CPA after a successful Ping Pong (stuf-ggk digest §5.4).
+            from ggk_ebms.cli.ops_support import service_context
+            from ggk_ebms.services.cpa_beheer import register_pong
+
+            register_pong(service_context(settings, database), cpa_id)
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:

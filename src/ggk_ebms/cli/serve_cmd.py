@@ -22,6 +22,7 @@ from ggk_ebms.cli.main import fail, settings_of
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.pipeline.mailbox_retention import mailbox_retention_task
 from ggk_ebms.pipeline.retention import retention_task
 from ggk_ebms.pipeline.worker import worker_task
 from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
@@ -75,6 +76,7 @@ def _serve_one(settings: Settings) -> None:
         # the queues.
         workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
         workers.append(retention_task(settings))
+        workers.append(mailbox_retention_task(settings))
         asyncio.run(serve_forever(settings, on_database=on_database, workers=workers))
     except GgkEbmsError as exc:
         fail(str(exc))

@@ -328,6 +328,7 @@ def _move(path: Path, folder: Path) -> Path:
 
 def scan_outbox(settings: Settings, database: Database, *, ids: IdGenerator, clock: Clock) -> int:
     """Submit every ``*.xml`` in outbox_dir; move each to done/ or failed/ with a reason file.
+    Every ``*.zip`` goes through Aanleveren instead (``aanlevering.outbox``, docs/operations.md).
 
     Domain applications must write a file under another name (or a dot-name) and rename it into
     place when complete, as the directory target does for them: half-written files are not read.
@@ -336,11 +337,14 @@ def scan_outbox(settings: Settings, database: Database, *, ids: IdGenerator, clo
     folder = settings.outbox_dir
     if not folder.is_dir():
         return 0
+    from ggk_ebms.aanlevering.outbox import deliver_zips  # services build on this module
+
+    zips = deliver_zips(settings, database, ids=ids, clock=clock, move=_move)
     files = sorted(
         p for p in folder.iterdir() if p.is_file() and p.suffix == ".xml" and not p.name.startswith(".")
     )
     if not files:
-        return 0
+        return zips
     submitter = Submitter(settings, database, ids=ids, clock=clock)
     for path in files:
         try:
@@ -352,4 +356,4 @@ def scan_outbox(settings: Settings, database: Database, *, ids: IdGenerator, clo
             continue
         moved = _move(path, folder / "done")
         moved.with_name(moved.name + ".reason.txt").write_text(submitted.describe() + "\n", encoding="utf-8")
-    return len(files)
+    return zips + len(files)

@@ -35,6 +35,8 @@ class MailboxItem:
     size: int
     created_at: datetime
     fetched_at: datetime | None
+    removed_at: datetime | None = None  # removed from Ophalen (retention or by hand)
+    removed_reason: str | None = None
     payload: bytes | None = None  # personal data: only loaded by ``fetch``
     envelope: bytes | None = None
 
@@ -111,7 +113,7 @@ class Mailbox:
         include_fetched: bool = True,
         limit: int = 100,
     ) -> builtins.list[MailboxItem]:
-        query = sa.select(*_LISTED)
+        query = sa.select(*_LISTED).where(mailbox_item.c.removed_at.is_(None))
         if gemeentecode is not None:
             query = query.where(mailbox_item.c.gemeentecode == gemeentecode)
         if berichttype is not None:
@@ -126,7 +128,9 @@ class Mailbox:
         """The item with its payload; marks it gelezen and its message Forwarded (delivered)."""
         now = self.clock.now()
         with self.db.session() as session:
-            row = session.execute(sa.select(mailbox_item).where(mailbox_item.c.pk == pk)).first()
+            row = session.execute(
+                sa.select(mailbox_item).where(mailbox_item.c.pk == pk, mailbox_item.c.removed_at.is_(None))
+            ).first()
             if row is None:
                 raise StoreError(f"no mailbox item {pk}")
             item = _row(row)

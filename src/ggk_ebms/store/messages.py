@@ -33,6 +33,7 @@ from ggk_ebms.store.tables import (
     SIGNAL_KINDS,
     STATUSES,
     job,
+    mailbox_item,
     message_part,
 )
 from ggk_ebms.store.tables import (
@@ -337,11 +338,14 @@ class MessageStore:
         busy = sa.exists().where(
             job.c.message_pk == message_table.c.pk, job.c.status.in_(UNFINISHED_JOB_STATUSES)
         )
+        # A message kept for Ophalen lives by the mailbox's own retention (store/ophalen.py).
+        in_mailbox = sa.exists().where(mailbox_item.c.message_pk == message_table.c.pk)
         inbound = sa.and_(
             message_table.c.direction == "in",
             message_table.c.status.in_(FINAL_RECEIVE_STATUSES),
             message_table.c.created_at < before,
             ~busy,
+            ~in_mailbox,
         )
         answered_ids = sa.select(message_table.c.message_id).where(inbound).scalar_subquery()
         with self.db.session() as session:

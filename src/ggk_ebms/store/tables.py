@@ -287,6 +287,115 @@ mailbox_item = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("fetched_at", UtcDateTime, nullable=True),
+    # Ophalen retention (migration 0005): a removed item keeps its row without payload, so the
+    # berichtenlog still finds the message for mailbox_removed_log_days (docs/operations.md).
+    sa.Column("removed_at", UtcDateTime, nullable=True),
+    sa.Column("removed_reason", sa.String(64), nullable=True),
     sa.UniqueConstraint("message_pk"),
     sa.Index(None, "gemeentecode", "berichttype"),
+    sa.Index(None, "created_at"),
 )
+
+# --- The portal's daily work (migration 0005): aanleveren, ophalen, CPA beheer, audit ----------
+# docs/operations.md. Batch statuses are the GGk portal's own words (Aanleveren, seed 000).
+BATCH_STATUSES: Final = ("Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd")
+FILE_OUTCOMES: Final = ("correct", "al verzonden", "incorrect")
+CONNECTIETYPES: Final = ("Diginetwerk", "Internet")
+FOUT_MAX: Final = 255
+DETAIL_MAX: Final = 2000
+
+aanlever_batch = sa.Table(
+    "aanlever_batch",
+    metadata,
+    # One upload (a ZIP or a single XML) and its verwerkingsverslag; kept forever.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("bestandsnaam", sa.String(NAME_MAX), nullable=False),
+    sa.Column("verzender", sa.String(NAME_MAX), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("aangeleverd", sa.Integer, nullable=False),
+    sa.Column("correct", sa.Integer, nullable=False),
+    sa.Column("incorrect", sa.Integer, nullable=False),
+    sa.Column("ingeleverd_op", UtcDateTime, nullable=False),
+    sa.Column("begin_verwerking", UtcDateTime, nullable=True),
+    sa.Column("verwacht_einde", UtcDateTime, nullable=True),
+    sa.Column("einde_verwerking", UtcDateTime, nullable=True),
+    sa.CheckConstraint(_in("status", BATCH_STATUSES), name="status"),
+    sa.Index(None, "ingeleverd_op"),
+)
+
+aanlever_file = sa.Table(
+    "aanlever_file",
+    metadata,
+    # One file of a batch and what became of it. A refused file never becomes a message, so this
+    # row is its only trace (the berichtenlog shows it as refused before sending).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "batch_pk",
+        sa.BigInteger,
+        sa.ForeignKey("aanlever_batch.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("bestand", sa.String(NAME_MAX), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("foutomschrijving", sa.String(FOUT_MAX), nullable=True),
+    sa.Column("fout_detail", sa.String(DETAIL_MAX), nullable=True),
+    sa.Column("berichttype", sa.String(32), nullable=True),
+    sa.Column("gemeentecode", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("referentienummer", sa.String(STUF_REF_MAX), nullable=True),
+    sa.Column("payload_sha256", sa.String(64), nullable=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("batch_pk", "seq"),
+    sa.CheckConstraint(_in("outcome", FILE_OUTCOMES), name="outcome"),
+    sa.Index(None, "message_pk"),
+    sa.Index(None, "created_at"),
+)
+
+audit_event = sa.Table(
+    "audit_event",
+    metadata,
+    # Every operator action: who, when, what (docs/operations.md "Audit trail"). Never personal
+    # data: subjects are ids, file names and codes.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(NAME_MAX), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(NAME_MAX), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index(None, "at"),
+    sa.Index(None, "action", "at"),
+)
+
+cpa_portal = sa.Table(
+    "cpa_portal",
+    metadata,
+    # The GGk portal's CPA request fields (CPA Beheer) and the activation after a Ping Pong.
+    sa.Column(
+        "cpa_id", sa.String(CPA_ID_MAX), sa.ForeignKey("cpa.cpa_id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("profielnaam", sa.String(NAME_MAX), nullable=True),
+    sa.Column("oin_of_hrn", sa.String(64), nullable=True),
+    sa.Column("ingangsdatum", UtcDateTime, nullable=True),
+    sa.Column("einddatum", UtcDateTime, nullable=True),
+    sa.Column("connectietype", sa.String(16), nullable=True),
+    sa.Column("endpoint", sa.String(1024), nullable=True),
+    sa.Column("server_certificaat", sa.Text, nullable=True),
+    sa.Column("client_certificaat", sa.Text, nullable=True),
+    sa.Column("geactiveerd_op", UtcDateTime, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(_in("connectietype", CONNECTIETYPES), name="connectietype"),
+)
+
+# Berichtenlog filters (docs/operations.md): a time range first, then berichttype/gemeentecode.
+sa.Index("ix_message_created_at", message.c.created_at)
+sa.Index("ix_stuf_message_gemeentecode", stuf_message.c.gemeentecode)
+sa.Index("ix_stuf_message_payload_sha256", stuf_message.c.payload_sha256)
