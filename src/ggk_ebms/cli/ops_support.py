@@ -1,7 +1,8 @@
 """What the portal-work commands share: the service context and JSON/CSV output.
 
-``emit_json`` is the one place these commands write JSON, so it can be switched to the shared
-CLI output helper at merge. The actor in the audit trail is ``$GGK_EBMS_ACTOR`` or the OS user.
+``emit_json`` is the one place these commands write JSON; it hands over to the CLI's output
+helper (cli/output.py), so every ``--json`` document is serialised the same way (docs/cli.md).
+The actor in the audit trail is ``$GGK_EBMS_ACTOR`` or the OS user.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import csv
 import getpass
 import io
-import json
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -20,7 +20,6 @@ import click
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.services.context import ServiceContext
-from ggk_ebms.services.jsonable import plain
 from ggk_ebms.store.db import Database
 
 
@@ -68,7 +67,10 @@ def service_context(settings: Settings, database: Database) -> ServiceContext:
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(plain(value), ensure_ascii=False, indent=2))
+    """One JSON document on stdout, written by the CLI's one output helper (cli/output.py)."""
+    from ggk_ebms.cli.output import dumps
+
+    click.echo(dumps(value))
 
 
 def emit_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
