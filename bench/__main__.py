@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 
 from bench.berichtenlog import COLUMNS as BERICHTENLOG_COLUMNS
 from bench.berichtenlog import run_berichtenlog
+from bench.cli import COLUMNS as CLI_COLUMNS
+from bench.cli import run_cli
 from bench.common import Report
 from bench.databases import BACKENDS, DatabaseUnavailable
 from bench.endtoend import COLUMNS as ENDTOEND_COLUMNS
@@ -92,6 +94,10 @@ def _endtoend(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_endtoend(db=ns.db, count=ns.count, concurrency=ns.concurrency), ENDTOEND_COLUMNS
 
 
+def _cli(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_cli(runs=ns.runs), CLI_COLUMNS
+
+
 def _berichtenlog(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_berichtenlog(db=ns.db, count=ns.count, repeat=ns.repeat), BERICHTENLOG_COLUMNS
 
@@ -149,6 +155,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cprofile", action="store_true", help="also print the top of a cProfile")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_pipeline)
+
+    p = sub.add_parser("cli", help="ggk-ebms start-up: whole-process time per command vs python -c pass")
+    p.add_argument("--runs", type=int, default=11, help="timed runs per command (after one warm-up)")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_cli)
 
     p = sub.add_parser("berichtenlog", help="filtered berichtenlog queries over a generated log")
     p.add_argument("--db", choices=BACKENDS, default="postgres", help="database backend")

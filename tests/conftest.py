@@ -27,7 +27,13 @@ def require_shared(*parts: str) -> Path:
     """Path inside ../shared; skip (or fail under GGK_EBMS_REQUIRE_SHARED=1) when absent."""
     path = SHARED_DIR.joinpath(*parts)
     if not path.exists():
-        reason = f"reference material not found: {path} (../shared beside the project)"
+        # Without ../shared at all every such test gives the same reason, so pytest's summary
+        # shows them as one line with their count; a missing file inside it is named.
+        reason = (
+            f"reference material not found: {path} (../shared beside the project)"
+            if SHARED_DIR.is_dir() and any(SHARED_DIR.iterdir())
+            else f"needs the reference material in ../shared ({SHARED_DIR} absent or empty)"
+        )
         if os.environ.get("GGK_EBMS_REQUIRE_SHARED") == "1":
             pytest.fail(reason + "; GGK_EBMS_REQUIRE_SHARED=1 demands it")
         pytest.skip(reason)

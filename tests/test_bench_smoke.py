@@ -113,6 +113,16 @@ def test_endtoend_delivers_to_the_directory() -> None:
     _no_mismatch(report)
 
 
+def test_cli_startup_scenario_times_every_command() -> None:
+    from bench.cli import run_cli
+
+    report = run_cli(runs=1)
+    names = [r["command"] for r in report.rows]
+    assert names[0] == "python -c pass"
+    assert {"ggk-ebms --version", "ggk-ebms --help", "ggk-ebms messages list --json"} <= set(names)
+    assert all(r["min_ms"] <= r["median_ms"] <= r["max_ms"] for r in report.rows)
+
+
 def test_pipeline_in_process() -> None:
     from bench.pipeline import run_pipeline
 

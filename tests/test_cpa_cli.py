@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from conftest import PROJECT_ROOT
-from cpa_support import cpa_bytes, mutate, shared_cpa
+from cpa_support import cpa_bytes, mutate
 from ggk_ebms.cli.main import cli
 from ggk_ebms.cpa.model import Profile
 from ggk_ebms.cpa.parse import parse_agreement
@@ -43,7 +43,8 @@ def test_validate_reports_findings_and_exit_code(tmp_path: Path, env: dict[str, 
     result = run(env, "validate", str(good))
     assert result.exit_code == 0, result.output
     assert "good.xml: valid, 2 warning(s)" in result.output
-    bad = _write(tmp_path, "http.xml", shared_cpa("cpas", "cpaStubEBF.be.http.unsigned.xml"))
+    plain_http = mutate(cpa_bytes(), 'cppa:uri="https://gemeente.example/ebms"', 'cppa:uri="http://gemeente.example/ebms"')
+    bad = _write(tmp_path, "http.xml", plain_http)
     result = run(env, "validate", str(good), str(bad))
     assert result.exit_code == 1
     assert (
@@ -131,7 +132,8 @@ def test_import_list_show_export_delete(tmp_path: Path, env: dict[str, str]) -> 
         ("notxml.xml", b"PK\x03\x04 zip, not xml"),
         ("missing-cert.xml", mutate(cpa_bytes(), 'ClientCertificateRef cppa:certId="A_ClientCert"',
                                     'ClientCertificateRef cppa:certId="A_NoSuchCert"')),
-        ("expired.xml", shared_cpa("admin-cpas", "cpa-cv-https.xml")),
+        ("expired.xml", mutate(mutate(cpa_bytes(), "<cppa:End>2029-12-31", "<cppa:End>2021-12-31"),
+                               "<cppa:Start>2026-01-01", "<cppa:Start>2021-01-01")),
     ],
 )  # fmt: skip
 def test_nothing_stored_when_validation_fails(

@@ -1,4 +1,8 @@
-"""``ggk-ebms demo`` as a user runs it: both sides on 8443/8444, all steps green."""
+"""``ggk-ebms demo`` as a user runs it: both sides on loopback, all steps green.
+
+The demo's ports are options (defaults 8443/8444, the dev CPA's endpoints); the tests pass ports
+the kernel reports free, so they never depend on 8443/8444 being available.
+"""
 
 from __future__ import annotations
 
@@ -8,38 +12,49 @@ import sys
 
 import pytest
 
+from ggk_ebms.config import DEV_GEMEENTE_OIN, DEV_RINIS_OIN
 from tests.endpoint import PROJECT_ROOT
-
-GEMEENTE_PORT, RINIS_PORT = 8443, 8444  # the endpoints of the dev CPAs
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
+from tests.process import free_port
 
 pytestmark = pytest.mark.slow
 
 
-def test_demo_runs_green() -> None:
-    taken = [port for port in (GEMEENTE_PORT, RINIS_PORT) if not port_free(port)]
-    if taken:
-        pytest.skip(f"the demo needs ports 8443 and 8444; in use here: {taken}")
-    done = subprocess.run(
-        [sys.executable, "-m", "ggk_ebms", "demo"],
+def two_free_ports() -> tuple[int, int]:
+    first = free_port()
+    second = free_port()
+    while second == first:
+        second = free_port()
+    return first, second
+
+
+def run_demo(gemeente_port: int, rinis_port: int, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ggk_ebms",
+            "demo",
+            "--gemeente-port",
+            str(gemeente_port),
+            "--rinis-port",
+            str(rinis_port),
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=timeout,
         check=False,
     )
+
+
+def test_demo_runs_green_on_the_ports_it_is_given() -> None:
+    gemeente_port, rinis_port = two_free_ports()
+    done = run_demo(gemeente_port, rinis_port, timeout=180)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     for step in (
+        f"gemeente ({DEV_GEMEENTE_OIN}) listens on https://localhost:{gemeente_port}/ebms",
+        f"RINIS ({DEV_RINIS_OIN}) listens on https://localhost:{rinis_port}/ebms",
         "Ping gemeente -> RINIS: Pong",
         "Ping RINIS -> gemeente: Pong",
         "RINIS received it (status Received)",
@@ -53,18 +68,27 @@ def test_demo_runs_green() -> None:
 
 
 def test_demo_refuses_a_taken_port() -> None:
-    if not port_free(GEMEENTE_PORT):
-        pytest.skip("port 8443 is in use here already")
     with socket.socket() as blocker:
-        blocker.bind(("127.0.0.1", GEMEENTE_PORT))
+        blocker.bind(("127.0.0.1", 0))
         blocker.listen()
-        done = subprocess.run(
-            [sys.executable, "-m", "ggk_ebms", "demo"],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        taken = blocker.getsockname()[1]
+        other = free_port()
+        done = run_demo(taken, other, timeout=60)
     assert done.returncode == 1
-    assert "port 8443 on 127.0.0.1 is in use" in done.stderr
+    assert f"port {taken} on 127.0.0.1 is in use" in done.stderr
+    assert "--gemeente-port" in done.stderr
+
+
+def test_demo_defaults_are_the_dev_cpa_ports() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ggk_ebms", "demo", "--help"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "--gemeente-port" in done.stdout
+    assert "8443" in done.stdout
+    assert "--rinis-port" in done.stdout
+    assert "8444" in done.stdout

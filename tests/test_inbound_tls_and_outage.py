@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from ggk_ebms.security import pki
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
+from ggk_ebms.testing import pki
 from tests import peer
 from tests.endpoint import ACTION, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings, running, url
 

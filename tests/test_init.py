@@ -13,9 +13,9 @@ from click.testing import CliRunner, Result
 from ggk_ebms.cli.main import cli
 from ggk_ebms.config import load
 from ggk_ebms.security.identity import oin_of
-from ggk_ebms.security.pki import create_ca, issue_server_certificate
 from ggk_ebms.setup.certcheck import chain_problem, check_certificate, host_in_certificate
 from ggk_ebms.store.db import Database
+from ggk_ebms.testing.pki import create_ca, issue_server_certificate
 
 OIN = "00000099001234560000"
 HOST = "ebms.testdorp.example"

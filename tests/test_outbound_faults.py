@@ -1,16 +1,17 @@
-"""The test-only misbehaviour knobs of the RINIS counterpart (pipeline/faults.py)."""
+"""The test-only misbehaviour knobs of the RINIS counterpart (testing/faults.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from ggk_ebms.clock import FixedClock, SequenceIdGenerator
 from ggk_ebms.errors import ConfigError, ErrorCode
-from ggk_ebms.pipeline.faults import FaultyHandler, TestFaults, parse_test_faults
 from ggk_ebms.pipeline.reply import InboundRequest, Reply
+from ggk_ebms.testing.faults import HOLD_LIMIT_S, FaultyHandler, TestFaults, parse_test_faults
 from tests import peer
 from tests.endpoint import GEMEENTE, RINIS
 from tests.outbound_support import GEMEENTE_ACTION, SERVICE
@@ -28,6 +29,7 @@ TEST_OIN = [RINIS]
         (["message-error:Inconsistent"], TestFaults(message_error=ErrorCode.INCONSISTENT)),
         (["message-error"], TestFaults(message_error=ErrorCode.DELIVERY_FAILURE)),
         (["http-503:1", " delay-ms:5 "], TestFaults(unavailable_attempts=1, delay_ms=5)),
+        (["hold-until:/tmp/release"], TestFaults(hold_until="/tmp/release")),
     ],
 )
 def test_parse(values: list[str], expected: TestFaults) -> None:
@@ -44,6 +46,7 @@ def test_parse(values: list[str], expected: TestFaults) -> None:
         (["delay-ms:-1"], TEST_OIN, "between"),
         (["message-error:Oops"], TEST_OIN, "unknown ebMS error code"),
         (["drop-ack:1"], TEST_OIN, "unknown knob"),
+        (["hold-until"], TEST_OIN, "needs a file path"),
     ],
 )
 def test_refusals(values: list[str], party_ids: list[str], message: str) -> None:
@@ -113,3 +116,47 @@ def test_signals_and_unreadable_requests_pass_through() -> None:
     assert handler.handle(_request(peer.ping_envelope("cpa", GEMEENTE, RINIS))).body == b"inner"
     assert handler.handle(_request(b"not xml")).body == b"inner"
     assert inner.calls == 2
+
+
+def test_hold_until_keeps_the_request_until_the_file_exists(tmp_path: Path) -> None:
+    release = tmp_path / "release"
+    inner = _Inner()
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 3:
+            release.touch()  # the test side lets go after the handler has waited three times
+        assert inner.calls == 0  # still held: the pipeline has not seen it
+
+    handler = FaultyHandler(
+        inner,
+        TestFaults(hold_until=str(release)),
+        clock=FixedClock(datetime(2026, 6, 1, tzinfo=UTC)),
+        ids=SequenceIdGenerator("rinis"),
+        max_body_bytes=1_000_000,
+        sleep=sleep,
+    )
+    assert handler.handle(_business()).body == b"inner"
+    assert len(polls) == 3
+    assert inner.calls == 1
+
+
+def test_hold_until_gives_up_after_its_limit(tmp_path: Path) -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds * 1000  # time runs fast: the limit passes after a few polls
+
+    inner = _Inner()
+    handler = FaultyHandler(
+        inner,
+        TestFaults(hold_until=str(tmp_path / "never")),
+        clock=FixedClock(datetime(2026, 6, 1, tzinfo=UTC)),
+        ids=SequenceIdGenerator("rinis"),
+        max_body_bytes=1_000_000,
+        sleep=sleep,
+        monotonic=lambda: now[0],
+    )
+    assert handler.handle(_business()).body == b"inner"
+    assert now[0] >= HOLD_LIMIT_S

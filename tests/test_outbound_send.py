@@ -112,26 +112,34 @@ async def test_partner_down_then_up_is_delivered_after_retry(tmp_path: Path, db_
         assert queue.attempts(message.pk)[-1].http_status == 204
 
 
+# TimeToLive is Timestamp + RetryInterval x (Retries + 1) in real time. The tests that need all
+# attempts inside it use an interval long enough for an attempt on a loaded machine (the suite runs
+# ten times under `stress --cpu 2`), so they never race the clock.
+LOADED_RETRY_INTERVAL = timedelta(seconds=4)
+
+
 async def test_503_twice_then_ack(tmp_path: Path, db_url: str) -> None:
     g_port, r_port = free_port(), free_port()
-    cpa_id, cpa = make_cpa(g_port, r_port)
+    cpa_id, cpa = make_cpa(g_port, r_port, retry_interval=LOADED_RETRY_INTERVAL)
     gemeente, rinis = _sides(tmp_path, db_url, cpa, g_port, r_port, test_faults=["http-503:2"])
     async with started(rinis) as partner, started(gemeente) as us:
         message = submit(gemeente, us.database, cpa_id)
-        assert await eventually(lambda: _final(us.database, message.pk), what="Delivered") == "Delivered"
+        delivered = await eventually(lambda: _final(us.database, message.pk), timeout=90, what="Delivered")
+        assert delivered == "Delivered"
         attempts = JobQueue(us.database).attempts(message.pk)
         assert [(a.outcome, a.http_status) for a in attempts] == [("retry", 503), ("retry", 503), ("ok", 204)]
-        assert attempts[1].started_at - attempts[0].started_at >= timedelta(seconds=1)  # RetryInterval PT1S
+        assert attempts[1].started_at - attempts[0].started_at >= LOADED_RETRY_INTERVAL
         assert received_ids(partner.database) == [message.message_id]
 
 
 async def test_ack_never_comes_expires_at_time_to_live(tmp_path: Path, db_url: str) -> None:
     g_port, r_port = free_port(), free_port()
-    cpa_id, cpa = make_cpa(g_port, r_port, retries=2)
+    cpa_id, cpa = make_cpa(g_port, r_port, retries=2, retry_interval=LOADED_RETRY_INTERVAL)
     gemeente, rinis = _sides(tmp_path, db_url, cpa, g_port, r_port, test_faults=["drop-ack"])
     async with started(rinis), started(gemeente) as us:
         message = submit(gemeente, us.database, cpa_id)
-        assert await eventually(lambda: _final(us.database, message.pk), what="Expired") == "Expired"
+        expired = await eventually(lambda: _final(us.database, message.pk), timeout=90, what="Expired")
+        assert expired == "Expired"
         stored = MessageStore(us.database).get(message.pk)
         assert stored.time_to_live is not None and stored.updated_at >= stored.time_to_live
         attempts = JobQueue(us.database).attempts(message.pk)

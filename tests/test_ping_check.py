@@ -18,11 +18,11 @@ from ggk_ebms.ebms.build import build_pong
 from ggk_ebms.ebms.parse import parse_envelope
 from ggk_ebms.pipeline.ping import PingResult, find_cpa_for_partner, ping
 from ggk_ebms.pipeline.records import new_message_from_received
-from ggk_ebms.security.pki import create_ca, issue_server_certificate
 from ggk_ebms.security.tls import client_context_from_settings
 from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
+from ggk_ebms.testing.pki import create_ca, issue_server_certificate
 from ggk_ebms.transport.client import EbmsClient
 from ggk_ebms.transport.result import HttpResult, Layer
 from tests.endpoint import RINIS

@@ -19,7 +19,7 @@ from ggk_ebms.security.identity import (
     certificate_info,
     strip_oin_suffix,
 )
-from ggk_ebms.security.pki import IssuedCertificate, create_ca, issue_client_certificate
+from ggk_ebms.testing.pki import IssuedCertificate, create_ca, issue_client_certificate
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = START + timedelta(days=365)

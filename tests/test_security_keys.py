@@ -18,7 +18,7 @@ from ggk_ebms.security.keys import (
     parse_private_key,
     read_passphrase,
 )
-from ggk_ebms.security.pki import IssuedCertificate, create_ca, issue_client_certificate
+from ggk_ebms.testing.pki import IssuedCertificate, create_ca, issue_client_certificate
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PASSPHRASE = "s3cret passphrase"

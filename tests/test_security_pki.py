@@ -16,7 +16,7 @@ from ggk_ebms.cli.devcerts_cmd import dev_certs
 from ggk_ebms.config import DEV_GEMEENTE_OIN, DEV_RINIS_OIN
 from ggk_ebms.security.identity import oin_of
 from ggk_ebms.security.keys import key_matches_certificate, load_private_key
-from ggk_ebms.security.pki import (
+from ggk_ebms.testing.pki import (
     TEST_ORGANIZATION,
     DevParty,
     IssuedCertificate,

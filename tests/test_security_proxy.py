@@ -10,8 +10,8 @@ import pytest
 from ggk_ebms.config import DEV_RINIS_OIN
 from ggk_ebms.errors import ConfigError
 from ggk_ebms.security.identity import PeerIdentity
-from ggk_ebms.security.pki import IssuedCertificate, create_ca, issue_client_certificate
 from ggk_ebms.security.proxy import client_cert_from_proxy, parse_allowlist, peer_is_allowed
+from ggk_ebms.testing.pki import IssuedCertificate, create_ca, issue_client_certificate
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 ALLOWLIST = ("10.0.0.5", "192.168.10.0/24", "fd00::/64")

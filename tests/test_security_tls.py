@@ -22,12 +22,6 @@ from ggk_ebms.config import DEV_RINIS_OIN, Settings
 from ggk_ebms.errors import ConfigError
 from ggk_ebms.security.identity import PeerIdentity
 from ggk_ebms.security.keys import load_private_key
-from ggk_ebms.security.pki import (
-    IssuedCertificate,
-    create_ca,
-    issue_client_certificate,
-    issue_server_certificate,
-)
 from ggk_ebms.security.tls import (
     TLS12_CIPHERS,
     TLS13_CIPHERS,
@@ -36,6 +30,12 @@ from ggk_ebms.security.tls import (
     is_safe_cipher,
     server_context,
     server_context_from_settings,
+)
+from ggk_ebms.testing.pki import (
+    IssuedCertificate,
+    create_ca,
+    issue_client_certificate,
+    issue_server_certificate,
 )
 
 DEV = Path(__file__).resolve().parent.parent / "certs" / "dev"

@@ -1,6 +1,6 @@
 """EbmsClient against real TLS servers on loopback: one test per failure layer (issue 4).
 
-Certificates are minted per test module with ``security.pki``; the client context is the real one
+Certificates are minted per test module with ``testing.pki``; the client context is the real one
 from ``security.tls.client_context``. Servers listen on ephemeral ports. Two kinds of server:
 aiohttp (asyncio TLS, which drops a connection on a refused client certificate without an alert)
 and a blocking ``ssl`` socket server in a thread (which sends the TLS alert, like nginx or Java).
@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ggk_ebms.errors import TransportError
-from ggk_ebms.security import pki
 from ggk_ebms.security.tls import client_context
+from ggk_ebms.testing import pki
 from ggk_ebms.transport.client import STREAM_ABOVE, EbmsClient, PinningConnector, matches_cpa_certificate
 from ggk_ebms.transport.result import Layer
 from ggk_ebms.transport.retry import ResponseClass, classify_response

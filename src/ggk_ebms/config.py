@@ -26,6 +26,9 @@ CONFIG_ENV: Final = "GGK_EBMS_CONFIG"
 DEFAULT_CONFIG_FILE: Final = "ggk-ebms.toml"
 
 DEV_GEMEENTE_OIN: Final = "00000099000003630000"
+# The organisation name in every certificate of the project's test PKI (ggk_ebms.testing.pki):
+# production code recognises test material by it without importing the test-only package.
+TEST_ORGANIZATION: Final = "ggk-ebms TEST - not for production"
 DEV_RINIS_OIN: Final = "00000099000001000000"
 
 
@@ -156,7 +159,8 @@ class Settings:
         "FOR TESTS ONLY: make this endpoint misbehave on business messages it receives, to exercise "
         "a partner's retries: 'drop-ack' (answer 204, keep nothing, so no Acknowledgment ever "
         "comes), 'http-503:N' (answer 503 to the first N attempts of each message), 'delay-ms:N' "
-        "(answer N ms late), 'message-error:CODE' (answer a MessageError with this ebMS code). "
+        "(answer N ms late), 'message-error:CODE' (answer a MessageError with this ebMS code), "
+        "'hold-until:PATH' (keep each accepted request in flight until PATH exists, logging it). "
         "Refused unless every party_ids OIN is a test OIN (prefix 00000099).",
     )
     # --- payloads -------------------------------------------------------------------------------

@@ -21,16 +21,13 @@ from typing import Any, Final, NoReturn
 import click
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from rich.console import Console
-from rich.table import Table
 
+from ggk_ebms.cli.output import Column, dumps, echo_table, emit, json_option
 from ggk_ebms.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, Settings, declared, load, shown
 from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.security.keys import key_matches_certificate, load_private_key, passphrase_from_settings
-from ggk_ebms.store.cpas import CpaRepository
-from ggk_ebms.store.db import Database
 
 DOCS_FILE: Final = Path("docs/configuration.md")
 EXPIRY_WARNING: Final = timedelta(days=30)
@@ -60,17 +57,24 @@ def config() -> None:
 # --- show -------------------------------------------------------------------------------------------
 
 
+SHOW_COLUMNS = [Column("name", "setting"), Column("value_text", "value"), Column("help", "help")]
+
+
 @config.command("show")
+@json_option
 @click.pass_context
-def show(ctx: click.Context) -> None:
+def show(ctx: click.Context, as_json: bool) -> None:
     """Print the effective settings (defaults, settings file, environment) with their help."""
-    table = Table(title="ggk-ebms settings", show_lines=False)
-    table.add_column("setting", style="bold", no_wrap=True)
-    table.add_column("value")
-    table.add_column("help")
-    for name, value, help_text in shown(_settings(ctx)):
-        table.add_row(name, value or "[dim](empty)[/dim]", help_text)
-    Console(width=max(Console().width, 120)).print(table)
+    config_file: Path | None = getattr(ctx.find_root().obj, "config_file", None)
+    records = [
+        {"name": name, "value": value, "help": help_text} for name, value, help_text in shown(_settings(ctx))
+    ]
+    rows = [{**r, "value_text": r["value"] or "(empty)"} for r in records]
+    emit(
+        {"source": _settings_source(config_file), "settings": records},
+        as_json=as_json,
+        text=lambda: echo_table(rows, SHOW_COLUMNS, empty="no settings"),
+    )
 
 
 # --- check ------------------------------------------------------------------------------------------
@@ -204,6 +208,8 @@ def _check_folders(settings: Settings) -> Iterator[Finding]:
 
 
 def _check_database(settings: Settings) -> Finding:
+    from ggk_ebms.store.db import Database  # SQLAlchemy only when the database is checked
+
     try:
         database = Database(settings.effective_database_url)
     except GgkEbmsError as exc:
@@ -236,6 +242,9 @@ def _check_keys_against_cpas(settings: Settings, database_ok: bool) -> Iterator[
     EncryptionCertificateRef, the TLS client certificate our ClientCertificateRef."""
     if not database_ok:
         return
+    from ggk_ebms.store.cpas import CpaRepository
+    from ggk_ebms.store.db import Database
+
     database = Database(settings.effective_database_url)
     try:
         stored = CpaRepository(database).list()
@@ -336,6 +345,7 @@ def _check_cpa_expiry(settings: Settings, database_ok: bool, now: datetime) -> I
         return
     from ggk_ebms.cpa.hygiene import ERROR as EXPIRED
     from ggk_ebms.store.cpa_expiry import stored_expiries
+    from ggk_ebms.store.db import Database
 
     database = Database(settings.effective_database_url)
     try:
@@ -371,6 +381,9 @@ def _check_exchanges(settings: Settings, database_ok: bool) -> Iterator[Finding]
         yield Finding(OK, "served_gemeentecodes", ", ".join(settings.served_gemeentecodes))
     if not database_ok:
         return
+    from ggk_ebms.store.cpas import CpaRepository
+    from ggk_ebms.store.db import Database
+
     database = Database(settings.effective_database_url)
     try:
         exchanges, problems = ExchangeStore(database).current()
@@ -453,24 +466,41 @@ def _print(finding: Finding) -> None:
     click.echo(f" {finding.subject}: {finding.text}")
 
 
+def _check_document(findings: list[Finding]) -> dict[str, Any]:
+    """``config check --json`` (docs/cli.md): every finding in order, and the counts."""
+    return {
+        "findings": [{"level": f.level, "subject": f.subject, "text": f.text} for f in findings],
+        "errors": sum(1 for f in findings if f.level == ERROR),
+        "warnings": sum(1 for f in findings if f.level == WARN),
+    }
+
+
 @config.command("check")
+@json_option
 @click.pass_context
-def check(ctx: click.Context) -> None:
+def check(ctx: click.Context, as_json: bool) -> None:
     """Check the settings, the files they name and the database; exit 1 on any ERROR."""
     config_file: Path | None = getattr(ctx.find_root().obj, "config_file", None)
     try:
         settings = load(config_file)
     except GgkEbmsError as exc:
-        _print(Finding(ERROR, "settings", str(exc)))
+        unusable = [Finding(ERROR, "settings", str(exc))]
+        if as_json:
+            click.echo(dumps(_check_document(unusable)))
+        else:
+            _print(unusable[0])
         ctx.exit(1)
-    _print(Finding(OK, "settings", _settings_source(config_file)))
-    findings = run_checks(settings, datetime.now(UTC))
-    for finding in findings:
-        _print(finding)
-    errors = sum(1 for f in findings if f.level == ERROR)
-    warnings = sum(1 for f in findings if f.level == WARN)
-    click.echo(f"{errors} error(s), {warnings} warning(s)")
-    ctx.exit(1 if errors else 0)
+    findings = [Finding(OK, "settings", _settings_source(config_file))]
+    findings += run_checks(settings, datetime.now(UTC))
+    document = _check_document(findings)
+
+    def text() -> None:
+        for finding in findings:
+            _print(finding)
+        click.echo(f"{document['errors']} error(s), {document['warnings']} warning(s)")
+
+    emit(document, as_json=as_json, text=text)
+    ctx.exit(1 if document["errors"] else 0)
 
 
 # --- docs -------------------------------------------------------------------------------------------

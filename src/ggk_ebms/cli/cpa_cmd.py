@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.cli.output import Column, echo_table, emit, json_option
 from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.create import (
@@ -36,12 +37,14 @@ from ggk_ebms.cpa.lint import validate_cpa
 from ggk_ebms.cpa.model import Profile
 from ggk_ebms.cpa.overlap import Candidate, newest_for_pair
 from ggk_ebms.cpa.parse import parse_agreement, parse_datetime
+from ggk_ebms.cpa.record import agreement_record, validity_state
 from ggk_ebms.cpa.schema import load_schema
 from ggk_ebms.cpa.summary import describe_agreement, validity_label
 from ggk_ebms.errors import CpaError, GgkEbmsError
-from ggk_ebms.store.cpa_expiry import stored_expiries
-from ggk_ebms.store.cpas import CpaRepository
-from ggk_ebms.store.db import Database
+
+if TYPE_CHECKING:
+    from ggk_ebms.store.cpas import CpaRepository
+    from ggk_ebms.store.db import Database
 
 
 @click.group()
@@ -130,6 +133,10 @@ def validate_command(ctx: click.Context, files: tuple[Path, ...]) -> None:
 @contextmanager
 def _repository(settings: Settings) -> Iterator[CpaRepository]:
     """The CPA repository; any store error (also CpaNotFoundError) ends the command with one line."""
+    # The store (SQLAlchemy) is imported here: validate and create never touch a database.
+    from ggk_ebms.store.cpas import CpaRepository
+    from ggk_ebms.store.db import Database
+
     try:
         db = Database.from_settings(settings)
     except GgkEbmsError as exc:
@@ -179,63 +186,100 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], overwrite: bool)
     sys.exit(1 if failed else 0)
 
 
+CPA_COLUMNS = [
+    Column("cpa_id", "CPAId"),
+    Column("parties", "parties"),
+    Column("profiles_text", "profiles"),
+    Column("validity_text", "validity"),
+    Column("status", "status"),
+    Column("actief", "actief (Ping Pong)"),
+    Column("profielnaam", "profielnaam"),
+]
+
+
 @cpa.command("list")
+@json_option
 @click.pass_context
-def list_command(ctx: click.Context) -> None:
+def list_command(ctx: click.Context, as_json: bool) -> None:
     """List stored CPAs: id, parties, profiles, validity and status."""
     settings = settings_of(ctx)
     now = SystemClock().now()
+    from ggk_ebms.store.cpa_expiry import stored_expiries
     from ggk_ebms.store.cpa_portal import CpaPortalStore
 
     with _repository(settings) as repo:
         stored = repo.list()
         expiring = stored_expiries(settings, repo.db, now)
         portals = CpaPortalStore(repo.db).all()
-    if not stored:
-        click.echo("no CPAs stored")
-        return
-    rows = [("CPAId", "parties", "profiles", "validity", "status", "actief (Ping Pong)", "profielnaam")]
+    records: list[dict[str, Any]] = []
     for item in stored:
-        validity = f"{item.start:%Y-%m-%d} .. {item.end:%Y-%m-%d}"
-        if item.end <= now:
-            validity += " EXPIRED"
-        elif item.start > now:
-            validity += " not yet valid"
         portal = portals.get(item.cpa_id)
-        actief = f"{portal.geactiveerd_op:%Y-%m-%d %H:%M}" if portal and portal.geactiveerd_op else "no"
-        rows.append(
-            (
-                item.cpa_id,
-                " ".join(item.party_ids),
-                ",".join(item.profiles),
-                validity,
-                item.status,
-                actief,
-                (portal.profielnaam if portal else None) or "",
-            )
+        records.append(
+            {
+                "cpa_id": item.cpa_id,
+                "party_ids": list(item.party_ids),
+                "profiles": list(item.profiles),
+                "start": item.start,
+                "end": item.end,
+                "validity": validity_state(item.start, item.end, now),
+                "status": item.status,
+                "sha256": item.sha256,
+                "imported_at": item.imported_at,
+                "updated_at": item.updated_at,
+                "activated_at": portal.geactiveerd_op if portal else None,
+                "profielnaam": portal.profielnaam if portal else None,
+            }
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     # A renewal overlap: several valid CPAs join the same parties; the newest is the one we use.
     pairs: dict[frozenset[str], list[Candidate]] = {}
     for item in stored:
         if item.start <= now < item.end:
             key = frozenset(item.party_ids)
             pairs.setdefault(key, []).append(Candidate(item.cpa_id, key, item.start, item.imported_at))
-    for candidates in pairs.values():
-        choice = newest_for_pair(candidates) if len(candidates) > 1 else None
-        if choice is not None:
-            click.echo(f"in use for {' '.join(sorted(choice.chosen.party_ids))}: {choice.describe()}")
-    for expiry in expiring:
-        label = "error" if expiry.level == ERROR else "warning"
-        click.secho(f"{label}: {expiry.describe(now)}", fg="red" if expiry.level == ERROR else "yellow")
+    in_use = [
+        (sorted(choice.chosen.party_ids), choice.describe())
+        for choice in (newest_for_pair(c) for c in pairs.values() if len(c) > 1)
+        if choice is not None
+    ]
+    marks = {"expired": " EXPIRED", "not yet valid": " not yet valid", "valid": ""}
+    rows = [
+        {
+            **r,
+            "parties": " ".join(r["party_ids"]),
+            "profiles_text": ",".join(r["profiles"]),
+            "validity_text": f"{r['start']:%Y-%m-%d} .. {r['end']:%Y-%m-%d}{marks[r['validity']]}",
+            "actief": f"{r['activated_at']:%Y-%m-%d %H:%M}" if r["activated_at"] else "no",
+        }
+        for r in records
+    ]
+
+    def text() -> None:
+        echo_table(rows, CPA_COLUMNS, empty="no CPAs stored")
+        for parties, described in in_use:
+            click.echo(f"in use for {' '.join(parties)}: {described}")
+        for expiry in expiring:
+            label = "error" if expiry.level == ERROR else "warning"
+            click.secho(f"{label}: {expiry.describe(now)}", fg="red" if expiry.level == ERROR else "yellow")
+
+    emit(
+        {
+            "cpas": records,
+            "in_use": [{"party_ids": parties, "chosen": described} for parties, described in in_use],
+            "expiry": [
+                {"level": "error" if e.level == ERROR else "warning", "text": e.describe(now)}
+                for e in expiring
+            ],
+        },
+        as_json=as_json,
+        text=text,
+    )
 
 
 @cpa.command("show")
 @click.argument("cpa_id")
+@json_option
 @click.pass_context
-def show_command(ctx: click.Context, cpa_id: str) -> None:
+def show_command(ctx: click.Context, cpa_id: str, as_json: bool) -> None:
     """Show a stored CPA: parties, actions, endpoints, certificates and reliability settings."""
     settings = settings_of(ctx)
     with _repository(settings) as repo:
@@ -245,12 +289,47 @@ def show_command(ctx: click.Context, cpa_id: str) -> None:
     except GgkEbmsError as exc:
         fail(f"stored CPA {cpa_id} cannot be read: {exc}")
     now = SystemClock().now()
-    for line in describe_agreement(agreement, now=now):
-        click.echo(line)
-    click.echo("")
-    click.echo(f"stored: sha256 {stored.sha256}, imported {stored.imported_at:%Y-%m-%d %H:%M}, "
-               f"updated {stored.updated_at:%Y-%m-%d %H:%M}")  # fmt: skip
-    _show_portal(settings, cpa_id)
+    document = {
+        "cpa": agreement_record(agreement, now=now),
+        "stored": {
+            "sha256": stored.sha256,
+            "imported_at": stored.imported_at,
+            "updated_at": stored.updated_at,
+        },
+        "portal": _portal_record(settings, cpa_id),
+    }
+
+    def text() -> None:
+        for line in describe_agreement(agreement, now=now):
+            click.echo(line)
+        click.echo("")
+        click.echo(f"stored: sha256 {stored.sha256}, imported {stored.imported_at:%Y-%m-%d %H:%M}, "
+                   f"updated {stored.updated_at:%Y-%m-%d %H:%M}")  # fmt: skip
+        _show_portal(settings, cpa_id)
+
+    emit(document, as_json=as_json, text=text)
+
+
+def _portal_record(settings: Settings, cpa_id: str) -> dict[str, Any] | None:
+    """The portal request fields and activation for ``cpa show --json`` (certificates: stored or not)."""
+    from ggk_ebms.store.cpa_portal import CpaPortalStore
+
+    with _repository(settings) as repo:
+        portal = CpaPortalStore(repo.db).get(cpa_id)
+    if portal is None:
+        return None
+    return {
+        "activated_at": portal.geactiveerd_op,
+        "profielnaam": portal.profielnaam,
+        "oin_of_hrn": portal.oin_of_hrn,
+        "ingangsdatum": portal.ingangsdatum,
+        "einddatum": portal.einddatum,
+        "connectietype": portal.connectietype,
+        "endpoint": portal.endpoint,
+        "server_certificate_stored": bool(portal.server_certificaat),
+        "client_certificate_stored": bool(portal.client_certificaat),
+        "updated_at": portal.updated_at,
+    }
 
 
 def _show_portal(settings: Settings, cpa_id: str) -> None:

@@ -1,6 +1,7 @@
 """``ggk-ebms dev-certs``: write the dev PKI (test CA, server and client certificates per party).
 
-The material is minted by ``ggk_ebms.security.pki`` and only written here. It is TEST MATERIAL:
+The material is minted by ``ggk_ebms.testing.pki`` (imported when the command runs: test-only
+code stays off every other command's path) and only written here. It is TEST MATERIAL:
 test OINs (prefix 00000099, digest §1), a self-made CA no partner trusts, unencrypted keys.
 """
 
@@ -8,21 +9,29 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from ggk_ebms.config import DEV_GEMEENTE_OIN, DEV_RINIS_OIN
-from ggk_ebms.security.pki import TEST_ORGANIZATION, DevParty, check_test_oin, dev_pki_files
 
-DEV_PARTIES = (
-    DevParty(folder="gemeente", name="Gemeente", oin=DEV_GEMEENTE_OIN),
-    DevParty(folder="rinis", name="RINIS", oin=DEV_RINIS_OIN),
-)
+if TYPE_CHECKING:
+    from ggk_ebms.testing.pki import DevParty
+
+
+def dev_parties() -> tuple[DevParty, ...]:
+    from ggk_ebms.testing.pki import DevParty
+
+    return (
+        DevParty(folder="gemeente", name="Gemeente", oin=DEV_GEMEENTE_OIN),
+        DevParty(folder="rinis", name="RINIS", oin=DEV_RINIS_OIN),
+    )
 
 
 def readme(parties: tuple[DevParty, ...], not_before: datetime, days: int) -> str:
     """certs/dev/README.md: what the files are, how they were made, and that they are test-only."""
+    from ggk_ebms.config import TEST_ORGANIZATION
+
     rows = "\n".join(f"| `{p.folder}/` | {p.name} | `{p.oin}` |" for p in parties)
     return f"""# Dev PKI — TEST MATERIAL, NEVER FOR PRODUCTION
 
@@ -106,6 +115,8 @@ def dev_certs(
     TEST MATERIAL, NEVER FOR PRODUCTION: test OINs, unencrypted keys, a CA nobody trusts.
     For a test set-up of your own: --oin, --name and --host, then `ggk-ebms init --test-setup`.
     """
+    from ggk_ebms.testing.pki import DevParty, check_test_oin, dev_pki_files
+
     try:
         check_test_oin(oin)
     except ValueError as exc:
@@ -113,7 +124,7 @@ def dev_certs(
     gemeente = DevParty(
         folder="gemeente", name=name, oin=oin, dns_names=tuple(dict.fromkeys((*hosts, "localhost")))
     )
-    parties = (gemeente, DEV_PARTIES[1])
+    parties = (gemeente, dev_parties()[1])
     start = (not_before or datetime.now(UTC)).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=UTC)
     files = dev_pki_files(parties, not_before=start, days=days)
     files["README.md"] = readme(parties, start, days).encode("utf-8")

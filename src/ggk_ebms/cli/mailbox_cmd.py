@@ -8,16 +8,46 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.output import Column, echo_table, emit, json_option
 from ggk_ebms.delivery.forwarders.directory import write_atomically
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.mailbox import Mailbox
+from ggk_ebms.store.mailbox import Mailbox, MailboxItem
+
+ITEM_COLUMNS = [
+    Column("id", "id", align_right=True),
+    Column("created_at", "published (UTC)"),
+    Column("gemeentecode", "gemeentecode"),
+    Column("berichttype", "berichttype"),
+    Column("zender", "zender"),
+    Column("filename", "file"),
+    Column("size", "bytes", align_right=True),
+    Column("gelezen_text", "gelezen"),
+]
+
+
+def item_record(item: MailboxItem) -> dict[str, Any]:
+    """A mailbox item as ``mailbox list --json`` gives it (docs/cli.md); never the payload."""
+    return {
+        "id": item.pk,
+        "message_id": item.message_pk,
+        "route": item.route_name,
+        "gemeentecode": item.gemeentecode,
+        "berichttype": item.berichttype,
+        "referentienummer": item.referentienummer,
+        "zender": item.zender,
+        "filename": item.filename,
+        "size": item.size,
+        "sha256": item.sha256,
+        "created_at": item.created_at,
+        "gelezen": item.gelezen,
+        "fetched_at": item.fetched_at,
+    }
 
 
 def _mailbox(ctx: click.Context) -> tuple[Database, Mailbox]:
@@ -35,9 +65,15 @@ def mailbox() -> None:
 @click.option("--berichttype", default=None, help="Only this berichttype (e.g. WMO305).")
 @click.option("--unread", is_flag=True, help="Only items not fetched yet.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@json_option
 @click.pass_context
 def list_items(
-    ctx: click.Context, gemeentecode: str | None, berichttype: str | None, unread: bool, limit: int
+    ctx: click.Context,
+    gemeentecode: str | None,
+    berichttype: str | None,
+    unread: bool,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """List mailbox items, newest first."""
     database, box = _mailbox(ctx)
@@ -49,33 +85,16 @@ def list_items(
         fail(str(exc))
     finally:
         database.dispose()
-    if not items:
-        click.echo("mailbox is empty")
-        return
-    grid = Table()
-    for column in (
-        "id",
-        "published (UTC)",
-        "gemeentecode",
-        "berichttype",
-        "zender",
-        "file",
-        "bytes",
-        "gelezen",
-    ):
-        grid.add_column(column, overflow="fold")
-    for item in items:
-        grid.add_row(
-            str(item.pk),
-            f"{item.created_at:%Y-%m-%d %H:%M:%S}",
-            item.gemeentecode,
-            item.berichttype,
-            item.zender,
-            item.filename,
-            str(item.size),
-            f"{item.fetched_at:%Y-%m-%d %H:%M:%S}" if item.fetched_at else "no",
-        )
-    Console().print(grid)
+    records = [item_record(item) for item in items]
+    rows = [
+        {**r, "gelezen_text": f"{r['fetched_at']:%Y-%m-%d %H:%M:%S}" if r["fetched_at"] else "no"}
+        for r in records
+    ]
+    emit(
+        {"items": records},
+        as_json=as_json,
+        text=lambda: echo_table(rows, ITEM_COLUMNS, empty="mailbox is empty"),
+    )
 
 
 @mailbox.command("fetch")

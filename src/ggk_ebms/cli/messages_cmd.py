@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.cli.message_view import history_rows, lifecycle_fields
+from ggk_ebms.cli.output import Column, echo_fields, echo_table, emit, json_option
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import JobQueue
-from ggk_ebms.store.messages import MessageStore, StoredMessage
+from ggk_ebms.store.jobs import Attempt, JobQueue
+from ggk_ebms.store.messages import MessageStore, StoredMessage, StoredPart
 
 
 def _store(ctx: click.Context) -> tuple[Database, MessageStore]:
@@ -26,14 +26,60 @@ def _store(ctx: click.Context) -> tuple[Database, MessageStore]:
     return database, MessageStore(database)
 
 
-def _when(message: StoredMessage) -> str:
-    return message.created_at.strftime("%Y-%m-%d %H:%M:%S")
+def message_record(m: StoredMessage) -> dict[str, Any]:
+    """One message as ``messages list --json`` and ``messages show --json`` give it (docs/cli.md)."""
+    return {
+        "id": m.pk,
+        "direction": m.direction,
+        "kind": m.kind,
+        "status": m.status,
+        "status_reason": m.status_reason,
+        "error_code": m.error_code,
+        # The StUF business layer of the lifecycle (docs/rules.md); null for signals and non-StUF.
+        "business_status": m.business_status,
+        "business_code": m.business_code,
+        "business_reason": m.business_reason,
+        "business_ref_id": m.business_ref_pk,
+        "message_id": m.message_id,
+        "ref_to_message_id": m.ref_to_message_id,
+        "cpa_id": m.cpa_id,
+        "conversation_id": m.conversation_id,
+        "from_party_id": m.from_party_id,
+        "from_party_type": m.from_party_type,
+        "from_role": m.from_role,
+        "to_party_id": m.to_party_id,
+        "to_party_type": m.to_party_type,
+        "to_role": m.to_role,
+        "service": m.service,
+        "service_type": m.service_type,
+        "action": m.action,
+        "timestamp": m.timestamp,
+        "time_to_live": m.time_to_live,
+        "sync_reply": m.sync_reply,
+        "created_at": m.created_at,
+        "updated_at": m.updated_at,
+    }
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    return f"{value:%Y-%m-%d %H:%M:%S}" if isinstance(value, datetime) else str(value)
+def _part_record(seq: int, part: StoredPart) -> dict[str, Any]:
+    # Never the bytes: payloads hold personal data (StUF-GGk; docs/security.md).
+    return {
+        "seq": seq,
+        "content_id": part.content_id,
+        "content_type": part.content_type,
+        "size": part.size,
+        "sha256": part.sha256,
+    }
+
+
+def _attempt_record(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+        "outcome": attempt.outcome,
+        "http_status": attempt.http_status,
+        "error": attempt.error,
+    }
 
 
 @click.group("messages")
@@ -60,7 +106,7 @@ def messages() -> None:
 @click.option("--cpa", "cpa_id", default=None, help="Only messages of this CPA.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many (paging).")
-@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@json_option
 @click.option("--csv", "as_csv", is_flag=True, help="As CSV (semicolon-separated).")
 @click.pass_context
 def list_messages(
@@ -144,19 +190,13 @@ def list_messages(
     if as_csv:
         emit_csv(header, rows)
         return
-    table = Table(show_lines=False)
-    for column in header:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(v) for v in row))
-    console = Console()
-    if not console.is_terminal:
-        # Piped into grep or a file: one message per line instead of folding at 80 columns.
-        console = Console(width=250)
-    console.print(table)
     if not rows:
         click.echo(f"no messages between {page.since:%Y-%m-%d %H:%M} and {page.until:%Y-%m-%d %H:%M} UTC")
-    elif page.more:
+        return
+    # One line per message, never wrapped or cut (cli/output.py), also when piped.
+    table_rows = [dict(zip(header, row, strict=True)) for row in rows]
+    echo_table(table_rows, [Column(h, h) for h in header], empty="")
+    if page.more:
         click.echo(f"more: --offset {offset + limit}")
 
 
@@ -164,8 +204,11 @@ def list_messages(
 @click.argument("ident")
 @click.option("--part", "part_no", type=int, default=None, help="Write payload part N (1-based) to --output.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None)
+@json_option
 @click.pass_context
-def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Path | None) -> None:
+def show_message(
+    ctx: click.Context, ident: str, part_no: int | None, output: Path | None, as_json: bool
+) -> None:
     """Show one message by its number or its MessageId: headers, parts, signals, attempts."""
     database, store = _store(ctx)
     try:
@@ -192,6 +235,32 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         output.write_bytes(parts[part_no - 1].data)
         click.echo(f"wrote part {part_no} ({parts[part_no - 1].size} bytes) to {output}")
         return
+    document = {
+        "message": message_record(message),
+        "parts": [_part_record(i, part) for i, part in enumerate(parts, 1)],
+        "related": [
+            {
+                "id": r.pk,
+                "direction": r.direction,
+                "kind": r.kind,
+                "message_id": r.message_id,
+                "status": r.status,
+            }
+            for r in related
+        ],
+        "attempts": [_attempt_record(a) for a in attempts],
+        "history": history,
+    }
+    emit(document, as_json=as_json, text=lambda: _show_text(message, parts, related, attempts, history))
+
+
+def _show_text(
+    message: StoredMessage,
+    parts: list[StoredPart],
+    related: list[StoredMessage],
+    attempts: list[Attempt],
+    history: list[dict[str, str]],
+) -> None:
     fields = [
         ("id", str(message.pk)),
         ("direction", "received" if message.direction == "in" else "sent"),
@@ -214,9 +283,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         ("stored", message.created_at.isoformat()),
         ("updated", message.updated_at.isoformat()),
     ]
-    width = max(len(name) for name, _ in fields)
-    for name, value in fields:
-        click.echo(f"{name.ljust(width)}  {value}")
+    echo_fields(fields)
     click.echo(f"\nparts ({len(parts)}):")
     for i, part in enumerate(parts, 1):
         click.echo(

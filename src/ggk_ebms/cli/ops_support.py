@@ -1,7 +1,8 @@
 """What the portal-work commands share: the service context and JSON/CSV output.
 
-``emit_json`` is the one place these commands write JSON, so it can be switched to the shared
-CLI output helper at merge. The actor in the audit trail is ``$GGK_EBMS_ACTOR`` or the OS user.
+``emit_json`` is the one place these commands write JSON; it hands over to the CLI's output
+helper (cli/output.py), so every ``--json`` document is serialised the same way (docs/cli.md).
+The actor in the audit trail is ``$GGK_EBMS_ACTOR`` or the OS user.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import csv
 import getpass
 import io
-import json
 import os
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -19,9 +19,7 @@ import click
 
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
-from ggk_ebms.server.run import message_id_host
 from ggk_ebms.services.context import ServiceContext
-from ggk_ebms.services.jsonable import plain
 from ggk_ebms.store.db import Database
 
 
@@ -32,18 +30,47 @@ def actor() -> str:
         return "onbekend"
 
 
+class _SettingsIds:
+    """``UuidIdGenerator`` on the configured MessageId host, resolved when the first id is made.
+
+    The host rule lives in server/run.py, which brings aiohttp and the inbound pipeline with it; a
+    read-only command (``messages list``) makes no id and so never imports it (docs/performance.md,
+    "CLI start-up").
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._ids: UuidIdGenerator | None = None
+
+    def _generator(self) -> UuidIdGenerator:
+        if self._ids is None:
+            from ggk_ebms.server.run import message_id_host
+
+            self._ids = UuidIdGenerator(host=message_id_host(self._settings))
+        return self._ids
+
+    def message_id(self) -> str:
+        return self._generator().message_id()
+
+    def uuid(self) -> str:
+        return self._generator().uuid()
+
+
 def service_context(settings: Settings, database: Database) -> ServiceContext:
     return ServiceContext(
         database=database,
         settings=settings,
         actor=actor(),
         clock=SystemClock(),
-        ids=UuidIdGenerator(host=message_id_host(settings)),
+        ids=_SettingsIds(settings),
     )
 
 
 def emit_json(value: Any) -> None:
-    click.echo(json.dumps(plain(value), ensure_ascii=False, indent=2))
+    """One JSON document on stdout, written by the CLI's one output helper (cli/output.py)."""
+    from ggk_ebms.cli.output import dumps
+
+    click.echo(dumps(value))
 
 
 def emit_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.output import Column, dumps, echo_table, emit, json_option
 from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.routing.table import DirectoryTarget, EbmsTarget, HttpTarget, RoutingTable, Target
+from ggk_ebms.routing.table import DirectoryTarget, EbmsTarget, HttpTarget, Route, RoutingTable, Target
 from ggk_ebms.services.context import ServiceContext
 from ggk_ebms.services.routeren import RouteChanged
 from ggk_ebms.store.db import Database
@@ -46,6 +46,49 @@ def describe_target(target: Target) -> str:
     if isinstance(target, EbmsTarget):
         return f"ebms CPA {target.cpa_id} {target.service}/{target.action}"
     return "mailbox"
+
+
+def target_record(target: Target) -> dict[str, Any]:
+    """A route's target as JSON (docs/cli.md): its kind and that kind's fields."""
+    if isinstance(target, DirectoryTarget):
+        return {
+            "kind": "directory",
+            "path": target.path,
+            "write_envelope": target.write_envelope,
+            "write_metadata": target.write_metadata,
+        }
+    if isinstance(target, HttpTarget):
+        return {"kind": "http", "url": target.url, "mutual_tls": bool(target.client_cert)}
+    if isinstance(target, EbmsTarget):
+        return {"kind": "ebms", "cpa_id": target.cpa_id, "service": target.service, "action": target.action}
+    return {"kind": "mailbox"}
+
+
+def route_record(route: Route) -> dict[str, Any]:
+    return {
+        "name": route.name,
+        "gemeentecode": route.gemeentecode,
+        "berichttype": route.berichttype,
+        "status": route.status.value,
+        "channel": route.channel.value,
+        "stuf_version": route.stuf_version,
+        "payload_version": route.payload_version,
+        "allowed_senders": list(route.allowed_senders),
+        "target": target_record(route.target),
+        "target_text": describe_target(route.target),
+    }
+
+
+ROUTE_COLUMNS = [
+    Column("name", "name"),
+    Column("gemeentecode", "gemeentecode"),
+    Column("berichttype", "berichttype"),
+    Column("status", "status"),
+    Column("channel", "channel"),
+    Column("versions", "versions"),
+    Column("senders", "senders"),
+    Column("target_text", "target"),
+]
 
 
 @click.group("routes")
@@ -80,8 +123,9 @@ def import_routes(ctx: click.Context, file: Path) -> None:
 
 
 @routes.command("list")
+@json_option
 @click.pass_context
-def list_routes(ctx: click.Context) -> None:
+def list_routes(ctx: click.Context, as_json: bool) -> None:
     """Show the routes in force, most specific first."""
     database = _database(ctx)
     try:
@@ -93,43 +137,46 @@ def list_routes(ctx: click.Context) -> None:
         fail(str(exc))
     finally:
         database.dispose()
-    click.echo(
-        f"routing table {stored.pk} from {stored.source}, "
-        f"imported {stored.imported_at:%Y-%m-%d %H:%M:%S} UTC; "
-        f"serves {', '.join(sorted(table.served_gemeentecodes))}"
-    )
-    grid = Table()
-    for column in (
-        "name",
-        "gemeentecode",
-        "berichttype",
-        "status",
-        "channel",
-        "versions",
-        "senders",
-        "target",
-    ):
-        grid.add_column(column, overflow="fold")
-    for route in sorted(table.routes, key=lambda r: (-r.specificity, r.gemeentecode, r.berichttype, r.name)):
-        grid.add_row(
-            route.name,
-            route.gemeentecode,
-            route.berichttype,
-            route.status.value,
-            route.channel.value,
-            f"StUF {route.stuf_version}, payload {route.payload_version or 'any'}",
-            ", ".join(route.allowed_senders) or "by scope",
-            describe_target(route.target),
+    ordered = sorted(table.routes, key=lambda r: (-r.specificity, r.gemeentecode, r.berichttype, r.name))
+    records = [route_record(route) for route in ordered]
+    document = {
+        "table": {
+            "id": stored.pk,
+            "source": stored.source,
+            "imported_at": stored.imported_at,
+            "served_gemeentecodes": sorted(table.served_gemeentecodes),
+        },
+        "routes": records,
+    }
+
+    def text() -> None:
+        click.echo(
+            f"routing table {stored.pk} from {stored.source}, "
+            f"imported {stored.imported_at:%Y-%m-%d %H:%M:%S} UTC; "
+            f"serves {', '.join(sorted(table.served_gemeentecodes))}"
         )
-    Console().print(grid)
+        rows = [
+            {
+                **r,
+                "versions": f"StUF {r['stuf_version']}, payload {r['payload_version'] or 'any'}",
+                "senders": ", ".join(r["allowed_senders"]) or "by scope",
+            }
+            for r in records
+        ]
+        echo_table(rows, ROUTE_COLUMNS, empty="no routes")
+
+    emit(document, as_json=as_json, text=text)
 
 
 @routes.command("test")
 @click.option("--gemeentecode", required=True, help="ontvanger/organisatie, e.g. 0363.")
 @click.option("--berichttype", required=True, help="StUF functie, e.g. WMO301.")
 @click.option("--sender", default=None, help="OIN or CPAId of the sending party, to check authorisation too.")
+@json_option
 @click.pass_context
-def test_route(ctx: click.Context, gemeentecode: str, berichttype: str, sender: str | None) -> None:
+def test_route(
+    ctx: click.Context, gemeentecode: str, berichttype: str, sender: str | None, as_json: bool
+) -> None:
     """Show which route would take a message and why (exit 1 when none would)."""
     database = _database(ctx)
     try:
@@ -139,14 +186,43 @@ def test_route(ctx: click.Context, gemeentecode: str, berichttype: str, sender: 
     finally:
         database.dispose()
     match = table.match(gemeentecode, berichttype)
+    verdict = (
+        table.authorize(sender, gemeentecode, match.route) if sender is not None and match.route else None
+    )
+    if as_json:
+        # One document whatever the outcome; the exit status still says routed/allowed (1 if not).
+        click.echo(
+            dumps(
+                {
+                    "gemeentecode": gemeentecode,
+                    "berichttype": berichttype,
+                    "routed": match.route is not None,
+                    "explanation": match.explain(),
+                    "code": match.code,
+                    "ggk_code": match.ggk_code,
+                    "route": route_record(match.route) if match.route else None,
+                    "sender": sender,
+                    "authorisation": (
+                        {
+                            "allowed": verdict.allowed,
+                            "reason": verdict.reason,
+                            "code": verdict.code,
+                            "ggk_code": verdict.ggk_code,
+                        }
+                        if verdict is not None
+                        else None
+                    ),
+                }
+            )
+        )
+        ctx.exit(0 if match.route is not None and (verdict is None or verdict.allowed) else 1)
     click.echo(match.explain())
     if match.route is None:
         code = f"{match.code} " if match.code else ""
         ggk = f"(cf. {match.ggk_code})" if match.ggk_code else ""
         fail(f"not routed: {code}{ggk}".strip())
     click.echo(f"target: {describe_target(match.route.target)}")
-    if sender is not None:
-        verdict = table.authorize(sender, gemeentecode, match.route)
+    if verdict is not None:
         click.echo(f"authorisation: {verdict.reason}")
         if not verdict.allowed:
             fail(f"sender refused: {verdict.code} (cf. {verdict.ggk_code})")

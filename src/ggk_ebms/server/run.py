@@ -21,7 +21,6 @@ from ggk_ebms.api.health import heartbeat_task, worker_kind
 from ggk_ebms.api.server import ApiServer, start_api
 from ggk_ebms.config import Settings
 from ggk_ebms.logformat import configure_logging
-from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
 from ggk_ebms.runtime import Runtime, message_id_host
 from ggk_ebms.security.tls import server_context_from_settings
@@ -68,7 +67,13 @@ async def start_endpoint(
     on_database: Callable[[Database], None] | None = None,
     workers: list[Callable[[Runtime], Coroutine[Any, Any, None]]] | None = None,
 ) -> Endpoint:
-    faults = parse_test_faults(settings.test_faults, settings.party_ids)  # refused before any work
+    faults = None
+    if settings.test_faults:
+        # Test-only code (ggk_ebms.testing) is imported only when the test_faults setting asks
+        # for it, so a production endpoint never loads it (docs/architecture.md).
+        from ggk_ebms.testing.faults import parse_test_faults
+
+        faults = parse_test_faults(settings.test_faults, settings.party_ids)  # refused before any work
     database = Database.from_settings(settings)
     if settings.auto_migrate:
         await asyncio.to_thread(database.upgrade)
@@ -86,8 +91,10 @@ async def start_endpoint(
         ids=runtime.ids,
     )
     handler: Handler = pipeline
-    if faults.active:
-        # Test-only misbehaviour in front of the pipeline (pipeline/faults.py), loudly announced.
+    if faults is not None and faults.active:
+        from ggk_ebms.testing.faults import FaultyHandler
+
+        # Test-only misbehaviour in front of the pipeline (testing/faults.py), loudly announced.
         log.warning("TEST FAULTS ACTIVE (%s): this endpoint misbehaves on purpose", faults.describe())
         handler = FaultyHandler(
             pipeline,

@@ -45,9 +45,9 @@ class CertFinding:
 def is_test_certificate(certificate: x509.Certificate) -> bool:
     """True for the project's own test PKI (``ggk-ebms dev-certs``): its subject or issuer says so.
 
-    One function on purpose: the test PKI's marker lives with the PKI code and may move.
+    The marker is declared in config.py, so this check never imports the test-only package.
     """
-    from ggk_ebms.security.pki import TEST_ORGANIZATION
+    from ggk_ebms.config import TEST_ORGANIZATION
 
     for name in (certificate.subject, certificate.issuer):
         for attribute in name.get_attributes_for_oid(NameOID.ORGANIZATION_NAME):

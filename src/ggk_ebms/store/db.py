@@ -17,19 +17,19 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import ConfigError, StoreError, StoreUnavailableError
+from ggk_ebms.store.revisions import database_revisions, script_heads
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,10 @@ class Database:
             raise translate(error, self.backend) from error
 
     def _alembic_config(self, conn: sa.Connection | None = None) -> Config:
+        # alembic is imported only when a migration may run: a database already at head is
+        # recognised without it (store/revisions.py), which keeps short CLI calls quick.
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         # env.py uses this connection, so no alembic.ini or URL is needed in the cwd.
@@ -178,6 +182,8 @@ class Database:
 
     def known_revisions(self) -> set[str]:
         """Every revision this version of the software ships."""
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory.from_config(self._alembic_config())
         return {rev.revision for rev in script.walk_revisions()}
 
@@ -188,6 +194,8 @@ class Database:
         (and alembic cannot downgrade to a revision it does not know); the operator must install
         the newer version again or restore a backup made before the upgrade.
         """
+        if self._at_head():
+            return  # the common case, answered without importing alembic
         revision = self.current_revision()
         if revision is not None and revision not in self.known_revisions():
             raise StoreError(
@@ -204,6 +212,9 @@ class Database:
         """
         import io
 
+        from alembic import command
+        from alembic.config import Config
+
         buffer = io.StringIO()
         cfg = Config(output_buffer=buffer)
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -219,25 +230,39 @@ class Database:
         command.upgrade(cfg, f"{start}:head" if start else "head", sql=True)
         return buffer.getvalue()
 
+    def _at_head(self) -> bool:
+        """True when the database records exactly the scripts' head revision(s)."""
+        heads = script_heads(MIGRATIONS_DIR / "versions")
+        with self.connection() as conn:
+            return database_revisions(conn) == heads
+
     def upgrade(self) -> None:
         """Apply every migration up to head (idempotent); refuses a database newer than us."""
+        if self._at_head():
+            return
         self.check_not_newer()
+        from alembic import command
+
         with self.connection() as conn:
             command.upgrade(self._alembic_config(conn), "head")
         log.info("database %s at revision %s", self.display_url, self.head_revision())
 
     def current_revision(self) -> str | None:
         """The revision the database is at; None for a database never migrated."""
+        from alembic.runtime.migration import MigrationContext
+
         with self.connection() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def head_revision(self) -> str | None:
         """The newest revision this version of the software knows."""
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
     def is_current(self) -> bool:
         """True when the database is at the newest migration."""
-        return self.current_revision() == self.head_revision()
+        return self._at_head() or self.current_revision() == self.head_revision()
 
     def ping(self) -> None:
         """Raise StoreUnavailableError unless a trivial query succeeds."""

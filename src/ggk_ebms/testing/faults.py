@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from ggk_ebms.clock import Clock, IdGenerator
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 TEST_OIN_PREFIX: Final = "00000099"
 _MAX_DELAY_MS: Final = 10 * 60 * 1000
+HOLD_LIMIT_S: Final = 120.0  # a held request goes on after this even without the file
+_HOLD_POLL_S: Final = 0.02
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class TestFaults:
     unavailable_attempts: int = 0  # answer 503 to the first N attempts of each MessageId
     delay_ms: int = 0
     message_error: ErrorCode | None = None
+    # Hold each business request, once accepted, until this file exists (at most HOLD_LIMIT_S):
+    # lets a test act while requests are provably in flight, without guessing with a sleep.
+    hold_until: str | None = None
 
     @property
     def active(self) -> bool:
@@ -54,6 +60,7 @@ class TestFaults:
             or self.unavailable_attempts > 0
             or self.delay_ms > 0
             or self.message_error is not None
+            or self.hold_until is not None
         )
 
     def describe(self) -> str:
@@ -67,6 +74,8 @@ class TestFaults:
             words.append(f"delay-ms:{self.delay_ms}")
         if self.message_error is not None:
             words.append(f"message-error:{self.message_error.value}")
+        if self.hold_until is not None:
+            words.append(f"hold-until:{self.hold_until}")
         return ", ".join(words) or "none"
 
 
@@ -95,6 +104,7 @@ def parse_test_faults(values: Sequence[str], party_ids: Sequence[str]) -> TestFa
     unavailable = 0
     delay = 0
     error: ErrorCode | None = None
+    hold_until: str | None = None
     for raw in values:
         name, _, argument = raw.strip().partition(":")
         if name == "drop-ack" and not argument:
@@ -111,12 +121,16 @@ def parse_test_faults(values: Sequence[str], party_ids: Sequence[str]) -> TestFa
                 raise ConfigError(
                     f"test_faults: unknown ebMS error code {argument!r}; known: {known}"
                 ) from None
+        elif name == "hold-until":
+            if not argument:
+                raise ConfigError("test_faults: hold-until needs a file path, e.g. hold-until:/tmp/release")
+            hold_until = argument
         else:
             raise ConfigError(
                 f"test_faults: unknown knob {raw!r}; "
-                "known: drop-ack, http-503:N, delay-ms:N, message-error:CODE"
+                "known: drop-ack, http-503:N, delay-ms:N, message-error:CODE, hold-until:PATH"
             )
-    return TestFaults(drop_ack, unavailable, delay, error)
+    return TestFaults(drop_ack, unavailable, delay, error, hold_until)
 
 
 class FaultyHandler:
@@ -135,6 +149,7 @@ class FaultyHandler:
         ids: IdGenerator,
         max_body_bytes: int,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inner = inner
         self._faults = faults
@@ -142,6 +157,7 @@ class FaultyHandler:
         self._ids = ids
         self._max_body_bytes = max_body_bytes
         self._sleep = sleep
+        self._monotonic = monotonic
         self._attempts: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -161,6 +177,8 @@ class FaultyHandler:
         message_id = message.header.message_id
         if faults.delay_ms:
             self._sleep(faults.delay_ms / 1000)
+        if faults.hold_until is not None:
+            self._hold(message_id, Path(faults.hold_until))
         if faults.unavailable_attempts:
             with self._lock:
                 seen = self._attempts.get(message_id, 0) + 1
@@ -181,3 +199,12 @@ class FaultyHandler:
             built = build_message_error(message, [error], ids=self._ids, clock=self._clock)
             return Reply.signal(built.envelope)
         return self._inner.handle(request)
+
+    def _hold(self, message_id: str, release: Path) -> None:
+        """Keep this accepted request in flight until ``release`` exists; says so in the log
+        first, which is how a test knows the request has reached the handler."""
+        log.warning("test fault: holding %s until %s exists", message_id, release)
+        deadline = self._monotonic() + HOLD_LIMIT_S
+        while not release.exists() and self._monotonic() < deadline:
+            self._sleep(_HOLD_POLL_S)
+        log.warning("test fault: released %s", message_id)

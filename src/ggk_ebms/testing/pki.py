@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-TEST_ORGANIZATION: Final = "ggk-ebms TEST - not for production"
+from ggk_ebms.config import TEST_ORGANIZATION
+
 TEST_OIN_PREFIX: Final = "00000099"
 RSA_KEY_BITS: Final = 2048
 
