@@ -51,6 +51,7 @@ def party_settings(party: str, work: Path, db_url: str, cpa_dir: Path, port: int
         "encryption_key": certs / "client-key.pem",
         "worker_enabled": False,
         "outbox_dir": work / party / "outbox",
+        "api_port": 0,  # the management API on a free port (docs/api.md)
     }
     values.update(changes)
     known = set(Settings.__dataclass_fields__)

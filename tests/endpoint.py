@@ -42,6 +42,7 @@ def party_settings(party: str, tmp: Path, db_url: str, cpa_dir: Path, **changes:
         "encryption_key": certs / "client-key.pem",
         "worker_enabled": False,
         "routes_file": None,
+        "api_port": 0,  # the management API on a free port (docs/api.md)
     }
     values.update(changes)
     return Settings(**values)

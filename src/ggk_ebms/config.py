@@ -250,6 +250,29 @@ class Settings:
     smtp_password_file: Path | None = setting(None, "File holding the SMTP password.")
     smtp_from: str = setting("ggk-ebms@localhost", "Sender address of notifications.")
     notify_to: list[str] = setting([], "Addresses that receive notifications (CBS reminders and reports).")
+    # --- management API (docs/api.md) -----------------------------------------------------------
+    api_enabled: bool = setting(True, "Run the management API listener inside `serve`.")
+    api_host: str = setting(
+        "127.0.0.1",
+        "Address the management API binds to. Anything but a loopback address gets TLS with "
+        "tls_server_cert.",
+    )
+    api_port: int = setting(8480, "Port of the management API (0: any free port, logged at start).")
+    api_tls: str = setting(
+        "auto", "TLS on the management API: 'auto' (on unless bound to loopback) or 'always'."
+    )
+    api_max_body_bytes: int = setting(
+        40 * 1024 * 1024,
+        "Largest request body the management API accepts (a message with base64 content is 4/3 "
+        "of its size).",
+    )
+    api_rate_per_second: float = setting(20.0, "Requests per second each API token may make on average.")
+    api_rate_burst: int = setting(100, "Requests an API token may make at once before the rate applies.")
+    api_heartbeat_seconds: float = setting(
+        15.0,
+        "How often each worker records that it is alive; /health/ready wants a beat within three "
+        "times this.",
+    )
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 
@@ -362,6 +385,8 @@ def load(
         raise ConfigError(
             f"setting 'client_cert_mode' must be 'strict' or 'cpa-or-oin', not {settings.client_cert_mode!r}"
         )
+    if settings.api_tls not in ("auto", "always"):
+        raise ConfigError(f"setting 'api_tls' must be 'auto' or 'always', not {settings.api_tls!r}")
     return settings
 
 

@@ -95,6 +95,7 @@ def side_settings(root: Path, work: Path, party: str, port: int) -> Settings:
         worker_poll_seconds=0.1,
         shutdown_grace_seconds=2.0,
         log_level="WARNING",
+        api_enabled=False,  # both sides would want api_port; the demo does not use the API
     )
 
 

@@ -39,6 +39,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.demo_cmd", "demo"),
     ("ggk_ebms.cli.ketendata_cmd", "ketendata"),
     ("ggk_ebms.cli.cbs_cmd", "cbs"),
+    ("ggk_ebms.cli.api_token_cmd", "api_token"),
 ]
 
 

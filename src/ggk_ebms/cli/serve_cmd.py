@@ -108,7 +108,12 @@ def _serve_processes(settings: Settings) -> None:
     context = multiprocessing.get_context("spawn")
     child_settings = settings.replace(auto_migrate=False, cpa_autoimport=False)
     children: list[BaseProcess] = [
-        context.Process(target=run_child_process, args=(child_settings,), name=f"ggk-ebms-serve-{n}")
+        context.Process(
+            target=run_child_process,
+            # The management API listens in the first process only: it has a port of its own.
+            args=(child_settings if n == 0 else child_settings.replace(api_enabled=False),),
+            name=f"ggk-ebms-serve-{n}",
+        )
         for n in range(settings.processes)
     ]
     stopping = False

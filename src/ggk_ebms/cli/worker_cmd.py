@@ -13,7 +13,9 @@ import signal
 
 import click
 
+from ggk_ebms.api.health import heartbeat_task
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import DeliveryWorker, delivery_task
 from ggk_ebms.errors import GgkEbmsError
@@ -41,12 +43,17 @@ async def _work(settings: Settings, database: Database, once: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    delivery = asyncio.create_task(delivery_task(settings)(database))
+    delivery = asyncio.create_task(delivery_task(settings)(database), name="standalone-delivery")
+    sending = asyncio.create_task(worker.run(stop), name="standalone-worker")
+    # Heartbeats make these workers visible to /health/ready of the serve processes (docs/api.md).
+    beat = heartbeat_task(settings, SystemClock(), lambda: [sending, delivery])
+    beating = asyncio.create_task(beat(database))
     try:
-        await worker.run(stop)
+        await sending
     finally:
         delivery.cancel()
-        await asyncio.gather(delivery, return_exceptions=True)
+        beating.cancel()
+        await asyncio.gather(delivery, beating, return_exceptions=True)
     return 0
 
 

@@ -32,6 +32,7 @@ from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.mappings import MappingStore
 from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.transport.client import EbmsClient
 from ggk_ebms.transport.diagnosis import Diagnosis, diagnose
@@ -144,6 +145,11 @@ async def ping(
     )
     check_usable(agreement, clock.now())
     target = ping_target(agreement, settings)
+    # URL and certificate mappings of the management API apply to a Ping too (docs/api.md).
+    endpoint, cert_der = await asyncio.to_thread(
+        MappingStore(database).apply, target.endpoint, target.server_cert_der, agreement.cpa_id
+    )
+    target = replace(target, endpoint=endpoint, server_cert_der=cert_der)
     ours = lookup.own_party(agreement, settings.party_ids)
     built = build_ping(
         agreement.cpa_id,

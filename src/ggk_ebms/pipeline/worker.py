@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -50,6 +51,7 @@ from ggk_ebms.security.tls import client_context_from_settings
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Job, JobQueue
+from ggk_ebms.store.mappings import MappingStore
 from ggk_ebms.store.messages import MessageStore, StoredMessage
 from ggk_ebms.transport.client import EbmsClient
 from ggk_ebms.transport.result import HttpResult
@@ -235,9 +237,8 @@ class SendWorker:
             await asyncio.to_thread(self.store.set_status, message.pk, "Sending", "first attempt started")
         parts = await asyncio.to_thread(self.store.parts, message.pk)
         content_type, body = outbound.http_body(message.envelope or b"", parts)
-        started, result = await self._post(
-            peer.endpoint_uri or "", body, content_type, peer.server_certificate
-        )
+        url, server_certificate = await asyncio.to_thread(self._mapped, message.cpa_id, peer)
+        started, result = await self._post(url, body, content_type, server_certificate)
         signal = None
         if isinstance(result, HttpResult) and 200 <= result.status <= 299:
             sent_references = outbound.references_we_signed(message.envelope)
@@ -256,6 +257,16 @@ class SendWorker:
         )
         await self._record(job, message, started, result, verdict)
         await self._apply(job, message, verdict)
+
+    def _mapped(self, cpa_id: str, channel: Any) -> tuple[str, Any]:
+        """The endpoint and server certificate to use: the CPA's, unless an operator mapped
+        them elsewhere (URL and certificate mappings of the management API, docs/api.md)."""
+        certificate = channel.server_certificate
+        der = certificate.der if certificate is not None else None
+        url, mapped = MappingStore(self.database).apply(channel.endpoint_uri or "", der, cpa_id)
+        if certificate is not None and mapped != der:
+            certificate = dataclasses.replace(certificate, der=mapped)
+        return url, certificate
 
     def _authentic(
         self, signal: outbound.ResponseSignal | None, route: lookup.SendingRoute

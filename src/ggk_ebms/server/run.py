@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ggk_ebms.api.health import heartbeat_task, worker_kind
+from ggk_ebms.api.server import ApiServer, start_api
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.pipeline.agreements import AgreementCache
@@ -45,6 +47,7 @@ class Endpoint:
     pipeline: InboundPipeline
     port: int
     background: list[asyncio.Task[None]]
+    api: ApiServer | None = None
 
     @property
     def url(self) -> str:
@@ -54,6 +57,8 @@ class Endpoint:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        if self.api is not None:
+            await self.api.stop()
         await self.runner.cleanup()
         self.executor.shutdown(wait=True)
         self.database.dispose()
@@ -117,6 +122,19 @@ async def start_endpoint(
         proxy_allowlist=settings.proxy_allowlist,
     )
     context = server_context_from_settings(settings)
+    worker_tasks: list[asyncio.Task[None]] = []
+    api = None
+    if settings.api_enabled:
+        # The management API (docs/api.md) on its own listener, up before the ebMS port opens:
+        # once a partner (or a test) can reach us, the whole endpoint is running.
+        api = await start_api(
+            settings,
+            database,
+            agreements=agreements,
+            clock=SystemClock(),
+            ids=UuidIdGenerator(host=message_id_host(settings)),
+            workers=lambda: worker_tasks,
+        )
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
     await runner.setup()
     # With several server processes on one port (setting 'processes') each binds with
@@ -129,18 +147,34 @@ async def start_endpoint(
         reuse_address=True,
         reuse_port=settings.processes > 1 or None,
     )
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        if api is not None:
+            await api.stop()
+        raise
     port = settings.port
     server = site._server  # the asyncio Server: tells the real port when 0 was asked for
     if port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
         port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    background: list[asyncio.Task[None]] = [asyncio.create_task(w(database)) for w in (workers or [])]
-    return Endpoint(settings, database, runner, executor, pipeline, port, background)
+    background: list[asyncio.Task[None]] = [
+        asyncio.create_task(w(database), name=worker_kind(w)) for w in (workers or [])
+    ]
+    worker_tasks.extend(background)
+    if worker_tasks:
+        # Heartbeats make this process's workers visible to /health/ready of every process
+        # sharing the database (docs/api.md, "Health").
+        background.append(
+            asyncio.create_task(heartbeat_task(settings, SystemClock(), lambda: worker_tasks)(database))
+        )
+    return Endpoint(settings, database, runner, executor, pipeline, port, background, api)
 
 
 async def serve_forever(settings: Settings, **kwargs: object) -> None:
     endpoint = await start_endpoint(settings, **kwargs)  # type: ignore[arg-type]
     log.warning("ggk-ebms listening on %s as party %s", endpoint.url, ", ".join(settings.party_ids))
+    if endpoint.api is not None:
+        log.warning("management API on %s (docs/api.md)", endpoint.api.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

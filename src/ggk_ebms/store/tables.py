@@ -518,3 +518,78 @@ cbs_notification = sa.Table(
     sa.Column("sent_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("kind", "verslagperiode"),
 )
+
+# --- management API (migration 0006) --------------------------------------------------------------
+TOKEN_SCOPES: Final = ("read", "send", "operate", "admin")
+API_MARKS: Final = ("message", "event")
+URL_MAX: Final = 1024
+
+api_token = sa.Table(
+    "api_token",
+    metadata,
+    # Only the SHA-256 of a token is kept: tokens are 256 random bits, so a fast hash is enough
+    # (no dictionary to guess from) and a leaked table cannot be replayed (docs/api.md).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(NAME_MAX), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("name"),
+    sa.UniqueConstraint("token_hash"),
+)
+
+url_mapping = sa.Table(
+    "url_mapping",
+    metadata,
+    # ebms-core REST v19 urlMappings: the sender posts to ``destination`` where the CPA says
+    # ``source`` (a partner behind another address than its CPA names).
+    sa.Column("source", sa.String(URL_MAX), primary_key=True),
+    sa.Column("destination", sa.String(URL_MAX), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+certificate_mapping = sa.Table(
+    "certificate_mapping",
+    metadata,
+    # ebms-core REST v19 certificateMappings: a certificate named in a CPA stands for another
+    # one (per CPA, or for every CPA when cpa_id is ''). DER bytes; source_sha256 is the lookup key.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("cpa_id", sa.String(CPA_ID_MAX), nullable=False),
+    sa.Column("source_sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.LargeBinary, nullable=False),
+    sa.Column("destination", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("source_sha256", "cpa_id"),
+)
+
+api_mark = sa.Table(
+    "api_mark",
+    metadata,
+    # What an API client has taken care of: a received message it processed, or the event of a
+    # message it handled (ebms-core REST v19 PATCH messages/{id} and events/{id}).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("what", sa.String(16), nullable=False),
+    sa.Column("marked_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("message_pk", "what"),
+    sa.CheckConstraint(_in("what", API_MARKS), name="what"),
+)
+
+worker_heartbeat = sa.Table(
+    "worker_heartbeat",
+    metadata,
+    # One row per running worker (send, deliver, retention) of any process; /health/ready wants
+    # every row it knows of to be recent.
+    sa.Column("name", sa.String(NAME_MAX), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("beat_at", UtcDateTime, nullable=False),
+)
