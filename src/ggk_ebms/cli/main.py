@@ -40,6 +40,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.ketendata_cmd", "ketendata"),
     ("ggk_ebms.cli.cbs_cmd", "cbs"),
     ("ggk_ebms.cli.api_token_cmd", "api_token"),
+    ("ggk_ebms.cli.user_cmd", "user"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Final
 
 from argon2 import PasswordHasher
@@ -29,10 +30,8 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     if stored is None or len(password) > MAX_LENGTH:
         # Same cost as a real check, so the answer time does not tell that an account exists.
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY, "x" if len(password) > MAX_LENGTH else password + "x")
-        except VerificationError:
-            pass
         return False
     try:
         return _hasher.verify(stored, password)

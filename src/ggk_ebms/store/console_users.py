@@ -170,7 +170,7 @@ class SessionStore:
                     )
                 )
             )
-        return int(result.rowcount or 0)
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class LoginThrottle:

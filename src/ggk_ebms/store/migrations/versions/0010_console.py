@@ -53,7 +53,10 @@ def upgrade() -> None:
         _when("seen_at"),
         sa.PrimaryKeyConstraint("id_hash", name="pk_console_session"),
         sa.ForeignKeyConstraint(
-            ["user_pk"], ["console_user.pk"], name="fk_console_session_user_pk_console_user", ondelete="CASCADE"
+            ["user_pk"],
+            ["console_user.pk"],
+            name="fk_console_session_user_pk_console_user",
+            ondelete="CASCADE",
         ),
     )
     op.create_index("ix_console_session_user_pk", "console_session", ["user_pk"])

@@ -1,0 +1,439 @@
+"""The product tabs: Aanleveren, Berichtenlog, Ophalen, Routeren and CPA Beheer.
+
+Every handler first checks that the product in the path is among the user's products, and shows
+only the berichttypes of that product (console.rights): what a user may not see is neither in
+the pages nor in their exports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tempfile
+import tomllib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_request import FileField
+
+from ggk_ebms.api import actions
+from ggk_ebms.console import exports
+from ggk_ebms.console.masking import as_text, mask_personal
+from ggk_ebms.console.rights import PRODUCTS, berichttypes_of, may_manage_product
+from ggk_ebms.console.web import BASE, CTX_KEY, Who, in_thread, render, service_context
+from ggk_ebms.cpa.create import AgreementRequest, Connection, PartyRequest, create_agreement
+from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.services import aanleveren, audit, bericht, cpa_beheer, ophalen, routeren
+from ggk_ebms.services.berichtenlog import MAX_PAGE, LogFilter, LogRow, berichtenlog
+from ggk_ebms.services.context import ServiceContext, ServiceError
+from ggk_ebms.store.cpas import CpaRepository
+from ggk_ebms.store.routes import RouteStore
+
+Page = Callable[[web.Request, Who], Awaitable[web.StreamResponse]]
+PAGE_SIZE = 50
+_CHUNK = 256 * 1024
+
+
+class _Tab:
+    def __init__(self, forbidden: type[Exception]) -> None:
+        self.forbidden = forbidden
+
+    def product(self, request: web.Request, who: Who) -> tuple[str, tuple[str, ...], ServiceContext]:
+        product = request.match_info["product"]
+        if product not in PRODUCTS:
+            raise web.HTTPNotFound()
+        if product not in who.session.user.products:
+            raise self.forbidden(f"U heeft geen rechten voor {PRODUCTS[product]}.")
+        return product, berichttypes_of(product), service_context(request, who.session.user.username)
+
+    def manager(self, who: Who) -> None:
+        if not may_manage_product(who.session.user.role):
+            raise self.forbidden("Alleen een productbeheerder mag dit wijzigen.")
+
+
+def _tab_url(product: str, tab: str) -> str:
+    return f"{BASE}/p/{product}/{tab}"
+
+
+def _day(value: str | None, end: bool = False) -> datetime | None:
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise ServiceError(f"datum {value!r} is geen geldige datum (jjjj-mm-dd)") from None
+    return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
+
+
+def _ids(form: Any) -> list[int]:
+    ids = []
+    for value in form.getall("id", []):
+        if not isinstance(value, str) or not value.isdigit() or len(value) > 18:
+            raise ServiceError("ongeldige selectie")
+        ids.append(int(value))
+    if not ids:
+        raise ServiceError("geen berichten gekozen")
+    return ids
+
+
+def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: type[Exception]) -> None:
+    tab = _Tab(forbidden)
+    p = "/p/{product:[a-z-]+}"
+
+    # --- Aanleveren -----------------------------------------------------------------------------
+
+    def _visible_verslag(verslag: aanleveren.Verslag, types: tuple[str, ...]) -> aanleveren.Verslag:
+        # A file whose berichttype could not be read is the uploader's own problem and shown;
+        # a file of another product is not.
+        keep = tuple(f for f in verslag.bestanden if f.berichttype is None or f.berichttype in types)
+        fouten = tuple(f for f in verslag.fouten if f.berichttype is None or f.berichttype in types)
+        return dataclasses.replace(verslag, bestanden=keep, fouten=fouten)
+
+    @page
+    async def aanleveren_page(request: web.Request, who: Who) -> web.StreamResponse:
+        product, _, sctx = tab.product(request, who)
+        batches = await in_thread(aanleveren.list_batches, sctx, aanleveren.BatchQuery(limit=50))
+        template = "batches.html" if request.query.get("fragment") == "1" else "aanleveren.html"
+        return render(request, template, who, product=product, tab="aanleveren", batches=batches)
+
+    @page
+    async def aanleveren_upload(request: web.Request, who: Who) -> web.StreamResponse:
+        product, _, sctx = tab.product(request, who)
+        limit = request.app[CTX_KEY].settings.aanlever_max_zip_bytes
+        form = await request.post()
+        field = form.get("bestand")
+        if not isinstance(field, FileField):
+            raise ServiceError("kies een ZIP- of XML-bestand")
+        name = Path(field.filename or "upload").name[:200]
+        with tempfile.TemporaryDirectory(prefix="ggk-console-") as tmp:
+            target = Path(tmp) / "upload.bin"
+            size = 0
+            with target.open("wb") as out:
+                while chunk := field.file.read(_CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise ServiceError(f"het bestand is groter dan {limit} bytes")
+                    out.write(chunk)
+            verslag = await in_thread(aanleveren.aanleveren, sctx, aanleveren.Upload(name, target))
+        url = f"{_tab_url(product, 'aanleveren')}/{verslag.batch}"
+        if request.headers.get("X-Requested-With") == "fetch":
+            return web.json_response({"verslag": url})
+        raise web.HTTPSeeOther(url)
+
+    @page
+    async def verslag_page(request: web.Request, who: Who) -> web.StreamResponse:
+        product, types, sctx = tab.product(request, who)
+        batch = int(request.match_info["batch"])
+        verslag = _visible_verslag(await in_thread(aanleveren.verslag, sctx, batch), types)
+        fmt = request.match_info.get("fmt")
+        if fmt == "csv":
+            return exports.download(exports.verslag_csv(verslag), f"verslag_{batch}.csv", "text/csv")
+        if fmt == "pdf":
+            data = await in_thread(exports.verslag_pdf, verslag)
+            return exports.download(data, f"verslag_{batch}.pdf", "application/pdf")
+        return render(request, "verslag.html", who, product=product, tab="aanleveren", v=verslag)
+
+    # --- Berichtenlog ---------------------------------------------------------------------------
+
+    def _log_filter(request: web.Request, types: tuple[str, ...], limit: int, offset: int) -> LogFilter:
+        q = request.query
+        chosen = q.get("berichttype") or None
+        if chosen is not None and chosen not in types:
+            raise ServiceError(f"berichttype {chosen} hoort niet bij dit product")
+        return LogFilter(
+            since=_day(q.get("van")),
+            until=_day(q.get("tot"), end=True),
+            berichttype=chosen,
+            berichttypes=types,
+            gemeentecode=q.get("gemeentecode") or None,
+            direction=q.get("richting") or None,
+            status=q.get("status") or None,
+            referentienummer=q.get("referentienummer") or None,
+            limit=limit,
+            offset=offset,
+        )
+
+    @page
+    async def log_page(request: web.Request, who: Who) -> web.StreamResponse:
+        product, types, sctx = tab.product(request, who)
+        offset_text = request.query.get("offset", "0")
+        offset = int(offset_text) if offset_text.isdigit() and len(offset_text) < 9 else 0
+        if not types:
+            return render(
+                request, "berichtenlog.html", who, product=product, tab="berichtenlog", page=None,
+                types=types, q=request.query, PAGE_SIZE=PAGE_SIZE,
+            )  # fmt: skip
+        result = await in_thread(berichtenlog, sctx, _log_filter(request, types, PAGE_SIZE, offset))
+        return render(
+            request, "berichtenlog.html", who, product=product, tab="berichtenlog", page=result, types=types,
+            q=request.query, PAGE_SIZE=PAGE_SIZE,
+        )  # fmt: skip
+
+    @page
+    async def log_csv(request: web.Request, who: Who) -> web.StreamResponse:
+        product, types, sctx = tab.product(request, who)
+        rows: tuple[LogRow, ...] = ()
+        if types:
+            rows = (await in_thread(berichtenlog, sctx, _log_filter(request, types, MAX_PAGE, 0))).rows
+        return exports.download(exports.log_csv(rows), f"berichtenlog_{product}.csv", "text/csv")
+
+    @page
+    async def message_page(request: web.Request, who: Who) -> web.StreamResponse:
+        product, types, sctx = tab.product(request, who)
+        detail = await in_thread(bericht.bericht, sctx, int(request.match_info["pk"]), types)
+        payload = None
+        if detail.payload is not None:
+            payload = (
+                as_text(detail.payload) if who.session.user.personal_data else mask_personal(detail.payload)
+            )
+        return render(
+            request, "bericht.html", who, product=product, tab="berichtenlog", d=detail, payload=payload,
+            masked=not who.session.user.personal_data,
+        )  # fmt: skip
+
+    # --- Ophalen --------------------------------------------------------------------------------
+
+    def _visible_items(sctx: ServiceContext, types: tuple[str, ...]) -> tuple[ophalen.OphaalItem, ...]:
+        if not types:
+            return ()
+        items = ophalen.list_items(sctx, ophalen.OphaalQuery(limit=1000))
+        return tuple(i for i in items if i.berichttype in types)
+
+    def _own(sctx: ServiceContext, types: tuple[str, ...], ids: list[int]) -> list[int]:
+        visible = {i.id for i in _visible_items(sctx, types)}
+        if not set(ids) <= visible:
+            raise tab.forbidden("Een of meer gekozen berichten horen niet bij dit product.")
+        return ids
+
+    @page
+    async def ophalen_page(request: web.Request, who: Who) -> web.StreamResponse:
+        product, types, sctx = tab.product(request, who)
+        items = await in_thread(_visible_items, sctx, types)
+        s = sctx.settings
+        return render(
+            request, "ophalen.html", who, product=product, tab="ophalen", items=items,
+            gelezen_hours=s.mailbox_gelezen_hours, max_days=s.mailbox_max_days,
+            removed_days=s.mailbox_removed_log_days,
+        )  # fmt: skip
+
+    @page
+    async def ophalen_action(request: web.Request, who: Who) -> web.StreamResponse:
+        product, types, sctx = tab.product(request, who)
+        form = await request.post()
+        ids = await in_thread(_own, sctx, types, _ids(form))
+        action = request.match_info["action"]
+        if action == "download":
+            result = await in_thread(ophalen.download, sctx, ids)
+            return exports.download(result.data, result.filename, "application/zip")
+        if action == "ongelezen":
+            await in_thread(ophalen.unmark, sctx, ids)
+        else:
+            await in_thread(ophalen.delete, sctx, ids)
+        raise web.HTTPSeeOther(_tab_url(product, "ophalen"))
+
+    # --- Routeren -------------------------------------------------------------------------------
+
+    def _routes(sctx: ServiceContext, types: tuple[str, ...]) -> list[dict[str, Any]]:
+        stored = RouteStore(sctx.database, sctx.clock).current()
+        if stored is None:
+            return []
+        routes = tomllib.loads(stored.text).get("route", [])
+        shown = []
+        for route in routes:
+            kinds = route.get("berichttype", "*")
+            listed = kinds if isinstance(kinds, list) else [kinds]
+            if "*" in listed or any(k in types for k in listed):
+                shown.append(route)
+        return shown
+
+    @page
+    async def routeren_page(request: web.Request, who: Who) -> web.StreamResponse:
+        product, types, sctx = tab.product(request, who)
+        routes = await in_thread(_routes, sctx, types)
+        return render(
+            request, "routeren.html", who, product=product, tab="routeren", routes=routes,
+            may_edit=may_manage_product(who.session.user.role),
+        )  # fmt: skip
+
+    @page
+    async def routeren_save(request: web.Request, who: Who) -> web.StreamResponse:
+        product, types, sctx = tab.product(request, who)
+        tab.manager(who)
+        name = request.match_info["name"]
+        if name not in {r.get("name") for r in await in_thread(_routes, sctx, types)}:
+            raise tab.forbidden("Deze route hoort niet bij dit product.")
+        form = await request.post()
+
+        def field(key: str) -> str | None:
+            value = form.get(key)
+            return value.strip() or None if isinstance(value, str) else None
+
+        change = routeren.RouteChange(
+            name=name,
+            gemeentecode=field("gemeentecode"),
+            status=field("status"),
+            channel=field("channel"),
+            stuf_version=field("stuf_version"),
+            payload_version=field("payload_version"),
+        )
+        await in_thread(routeren.set_route, sctx, change)
+        raise web.HTTPSeeOther(_tab_url(product, "routeren"))
+
+    # --- CPA Beheer -----------------------------------------------------------------------------
+
+    @page
+    async def cpa_page(request: web.Request, who: Who) -> web.StreamResponse:
+        product, _, sctx = tab.product(request, who)
+        cpas = await in_thread(cpa_beheer.list_cpas, sctx)
+        now = sctx.clock.now()
+        return render(
+            request, "cpa.html", who, product=product, tab="cpa", cpas=cpas, now=now,
+            warn_before=now + timedelta(days=60), findings=None, ping=None,
+            may_edit=may_manage_product(who.session.user.role),
+        )  # fmt: skip
+
+    @page
+    async def cpa_download(request: web.Request, who: Who) -> web.StreamResponse:
+        _, _, sctx = tab.product(request, who)
+        cpa_id = request.match_info["cpa_id"]
+        stored = await in_thread(CpaRepository(sctx.database).find, cpa_id)
+        if stored is None:
+            raise web.HTTPNotFound()
+        return exports.download(stored.raw, f"{cpa_id}.xml", "application/xml")
+
+    async def _cpa_result(
+        request: web.Request, who: Who, product: str, sctx: ServiceContext, **extra: Any
+    ) -> web.StreamResponse:
+        cpas = await in_thread(cpa_beheer.list_cpas, sctx)
+        now = sctx.clock.now()
+        values: dict[str, Any] = {"findings": None, "ping": None, **extra}
+        return render(
+            request, "cpa.html", who, product=product, tab="cpa", cpas=cpas, now=now,
+            warn_before=now + timedelta(days=60), may_edit=True, **values,
+        )  # fmt: skip
+
+    @page
+    async def cpa_upload(request: web.Request, who: Who) -> web.StreamResponse:
+        product, _, sctx = tab.product(request, who)
+        tab.manager(who)
+        form = await request.post()
+        upload = form.get("cpa")
+        limit = request.app[CTX_KEY].settings.max_cpa_bytes
+        raw = upload.file.read(limit + 1) if isinstance(upload, FileField) else b""
+        if len(raw) > limit:
+            raise ServiceError(f"een CPA is hoogstens {limit} bytes")
+        if not raw:
+            raise ServiceError("kies een CPA-bestand")
+        ctx = request.app[CTX_KEY]
+        validation = await in_thread(actions.validate, ctx, raw)
+        imported = None
+        if validation.ok and validation.agreement is not None and form.get("importeren") == "ja":
+            agreement = await in_thread(functools.partial(actions.insert_cpa, ctx, raw, overwrite=False))
+            imported = agreement.cpa_id
+        return await _cpa_result(request, who, product, sctx, findings=validation, imported=imported)
+
+    @page
+    async def cpa_create(request: web.Request, who: Who) -> web.StreamResponse:
+        product, _, sctx = tab.product(request, who)
+        tab.manager(who)
+        form = await request.post()
+        ctx = request.app[CTX_KEY]
+
+        def text(key: str) -> str:
+            value = form.get(key)
+            return value.strip() if isinstance(value, str) else ""
+
+        raw, fields = await in_thread(_create_cpa, ctx.settings, text)
+        try:
+            agreement = await in_thread(functools.partial(actions.insert_cpa, ctx, raw, overwrite=False))
+        except actions.InvalidCpa as exc:
+            return await _cpa_result(request, who, product, sctx, findings=exc.validation)
+        await in_thread(cpa_beheer.save_request, sctx, agreement.cpa_id, fields)
+        return await _cpa_result(request, who, product, sctx, imported=agreement.cpa_id)
+
+    @page
+    async def cpa_ping(request: web.Request, who: Who) -> web.StreamResponse:
+        product, _, sctx = tab.product(request, who)
+        tab.manager(who)
+        cpa_id = request.match_info["cpa_id"]
+        ctx = request.app[CTX_KEY]
+        try:
+            result = await actions.ping_cpa(ctx, cpa_id)
+        except GgkEbmsError as exc:
+            raise ServiceError(f"Ping onder {cpa_id} kan niet: {exc}") from None
+        if result.ok:
+            await in_thread(cpa_beheer.register_pong, sctx, cpa_id)
+        await in_thread(
+            audit.record, sctx, "cpa-ping", cpa_id, "Pong" if result.ok else result.diagnosis.summary
+        )
+        return await _cpa_result(request, who, product, sctx, ping=(cpa_id, result))
+
+    r = app.router
+    r.add_get(p + "/", lambda request: _redirect(request))
+    r.add_get(p + "/aanleveren", aanleveren_page)
+    r.add_post(p + "/aanleveren", aanleveren_upload)
+    r.add_get(p + "/aanleveren/{batch:[0-9]{1,12}}", verslag_page)
+    r.add_get(p + "/aanleveren/{batch:[0-9]{1,12}}.{fmt:csv|pdf}", verslag_page)
+    r.add_get(p + "/berichtenlog", log_page)
+    r.add_get(p + "/berichtenlog.csv", log_csv)
+    r.add_get(p + "/bericht/{pk:[0-9]{1,12}}", message_page)
+    r.add_get(p + "/ophalen", ophalen_page)
+    r.add_post(p + "/ophalen/{action:download|ongelezen|verwijderen}", ophalen_action)
+    r.add_get(p + "/routeren", routeren_page)
+    r.add_post(p + "/routeren/{name}", routeren_save)
+    r.add_get(p + "/cpa", cpa_page)
+    r.add_post(p + "/cpa/upload", cpa_upload)
+    r.add_post(p + "/cpa/aanvraag", cpa_create)
+    r.add_get(p + "/cpa/{cpa_id}/download", cpa_download)
+    r.add_post(p + "/cpa/{cpa_id}/ping", cpa_ping)
+
+
+async def _redirect(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPSeeOther(_tab_url(request.match_info["product"], "aanleveren"))
+
+
+def _create_cpa(settings: Any, text: Callable[[str], str]) -> tuple[bytes, cpa_beheer.PortalFields]:
+    """The portal's request form: the partner's fields from the form, ours from the settings."""
+    start = _day(text("ingangsdatum")) or datetime.now(UTC).replace(microsecond=0)
+    end = _day(text("einddatum"))
+    if end is None:
+        raise ServiceError("vul de einddatum in")
+    connectie: Connection = "internet" if text("connectietype") == "Internet" else "diginetwerk"
+    server_pem = text("server_certificaat")
+    client_pem = text("client_certificaat")
+    try:
+        ours = PartyRequest(
+            name=text("eigen_profielnaam") or "Gemeente",
+            oin=settings.party_ids[0],
+            endpoint=text("eigen_endpoint"),
+            server_cert_pem=Path(settings.tls_server_cert).read_bytes(),
+            client_cert_pem=Path(settings.tls_client_cert).read_bytes(),
+            role="Gemeente",
+            connection=connectie,
+        )
+        theirs = PartyRequest(
+            name=text("profielnaam"),
+            oin=text("oin_of_hrn"),
+            endpoint=text("endpoint"),
+            server_cert_pem=server_pem.encode("ascii", "replace"),
+            client_cert_pem=client_pem.encode("ascii", "replace"),
+            role="GGk",
+            connection=connectie,
+        )
+        raw = create_agreement(AgreementRequest(party=ours, partner=theirs, start=start, end=end))
+    except (GgkEbmsError, OSError, ValueError) as exc:
+        raise ServiceError(f"de CPA kan niet worden gemaakt: {exc}") from None
+    fields = cpa_beheer.PortalFields(
+        profielnaam=text("profielnaam") or None,
+        oin_of_hrn=text("oin_of_hrn") or None,
+        ingangsdatum=start,
+        einddatum=end,
+        connectietype="Internet" if connectie == "internet" else "Diginetwerk",
+        endpoint=text("endpoint") or None,
+        server_certificaat=server_pem or None,
+        client_certificaat=client_pem or None,
+    )
+    return raw, fields
