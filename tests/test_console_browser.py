@@ -6,7 +6,6 @@ tests do not depend on each other's state.
 
 from __future__ import annotations
 
-import base64
 import io
 import uuid
 import zipfile
@@ -17,10 +16,12 @@ from typing import Any
 
 import pytest
 
-from ggk_ebms.clock import FixedClock, SystemClock
+from ggk_ebms.clock import FixedClock, SystemClock, UuidIdGenerator
 from ggk_ebms.store.mailbox import Mailbox
 from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
 from ggk_ebms.store.stuf import StufRecord, StufStore
+from ggk_ebms.stuf.envelope import build_di01
+from ggk_ebms.stuf.model import Systeem
 from tests.console_support import (
     PASSWORD,
     RunningEndpoint,
@@ -90,9 +91,16 @@ def received(
     db = site.endpoint.database
     at = SystemClock().now()
     clock = FixedClock(at)
-    envelope = STUF_DI01.format(
-        ref=ref, functie=berichttype, data=base64.b64encode(payload).decode()
-    ).encode()
+    envelope = build_di01(
+        zender=Systeem("42420001", "Zorgsysteem"),
+        ontvanger=Systeem("0363", "GGk"),
+        functie=berichttype,
+        payload=payload,
+        ids=UuidIdGenerator("console.test"),
+        tijdstip=at,
+        functie_versie=3,
+        functie_subversie=2,
+    ).data
     pk = (
         MessageStore(db, clock)
         .receive(
@@ -128,22 +136,6 @@ def received(
             zender="42420001", filename=f"{ref}.xml", payload=payload, envelope=None,
         )  # fmt: skip
     return pk
-
-
-STUF_DI01 = """<?xml version="1.0" encoding="UTF-8"?>
-<ggk:Di01 xmlns:ggk="http://www.stufstandaarden.nl/koppelvlak/ggk0210" xmlns:StUF="http://www.egem.nl/StUF/StUF0301">
-  <ggk:stuurgegevens>
-    <StUF:berichtcode>Di01</StUF:berichtcode>
-    <StUF:zender><StUF:organisatie>42420001</StUF:organisatie><StUF:applicatie>ZORG</StUF:applicatie></StUF:zender>
-    <StUF:ontvanger><StUF:organisatie>0363</StUF:organisatie><StUF:applicatie>GGK</StUF:applicatie></StUF:ontvanger>
-    <StUF:referentienummer>{ref}</StUF:referentienummer>
-    <StUF:tijdstipBericht>20261201090000000</StUF:tijdstipBericht>
-    <StUF:functie>{functie}</StUF:functie>
-  </ggk:stuurgegevens>
-  <ggk:parameters><ggk:applicatieVersie>3</ggk:applicatieVersie><ggk:applicatieSubversie>2</ggk:applicatieSubversie><ggk:functieVersie>3</ggk:functieVersie><ggk:functieSubversie>2</ggk:functieSubversie></ggk:parameters>
-  <ggk:bericht><ggk:xmlBestand>{data}</ggk:xmlBestand></ggk:bericht>
-</ggk:Di01>
-"""
 
 
 def client_payload(berichttype: str) -> bytes:

@@ -372,7 +372,7 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
         return await _cpa_result(request, who, product, sctx, ping=(cpa_id, result))
 
     r = app.router
-    r.add_get(p + "/", lambda request: _redirect(request))
+    r.add_get(p + "/", _redirect)
     r.add_get(p + "/aanleveren", aanleveren_page)
     r.add_post(p + "/aanleveren", aanleveren_upload)
     r.add_get(p + "/aanleveren/{batch:[0-9]{1,12}}", verslag_page)
