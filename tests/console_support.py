@@ -23,7 +23,7 @@ from ggk_ebms.services.context import ServiceContext
 from tests.endpoint import running
 
 CHROMIUM = Path("/usr/bin/chromium")
-PASSWORD = "correct-horse-battery"  # noqa: S105 - a test account's password
+PASSWORD = "correct-horse-battery"  # a test account's password
 T = TypeVar("T")
 
 

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 from ggk_ebms.clock import FixedClock, SystemClock, UuidIdGenerator
+from ggk_ebms.store.audit import AuditLog
 from ggk_ebms.store.mailbox import Mailbox
 from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.stuf import StufRecord, StufStore
 from ggk_ebms.stuf.envelope import build_di01
 from ggk_ebms.stuf.model import Systeem
@@ -132,8 +134,8 @@ def received(
     )  # fmt: skip
     if mailbox:
         Mailbox(db, clock).put(
-            message_pk=pk, route_name="mb", gemeentecode="0363", berichttype=berichttype, referentienummer=ref,
-            zender="42420001", filename=f"{ref}.xml", payload=payload, envelope=None,
+            message_pk=pk, route_name="mb", gemeentecode="0363", berichttype=berichttype,
+            referentienummer=ref, zender="42420001", filename=f"{ref}.xml", payload=payload, envelope=None,
         )  # fmt: skip
     return pk
 
@@ -331,4 +333,51 @@ def test_gebruikers_page(page: Any, site: RunningEndpoint, shots: Path) -> None:
     login(p2, site, "nieuw")
     p2.wait_for_url("**/console/dashboard")
     assert p2.request.get(site.console + "/gebruikers").status == 403
+    other.close()
+
+
+ROUTES = """# the console test's table
+[endpoint]
+gemeentecodes = ["0363", "0014"]
+test_gemeentecodes = []
+
+[[sender]]
+id = "00000099000001000000"
+gemeentecodes = ["*"]
+
+[[route]]
+name = "amsterdam-wmo"
+gemeentecode = "0363"
+berichttype = "WMO301"
+target = { type = "directory", path = "in/0363" }
+"""
+
+
+def test_change_a_route(page: Any, site: RunningEndpoint, shots: Path, tmp_path: Path) -> None:
+    RouteStore(site.endpoint.database).replace(ROUTES, source="routes.toml", base_dir=tmp_path)
+    login(page, site, "product")
+    page.wait_for_url("**/console/dashboard")
+    page.goto(site.console + "/p/iwmo/routeren")
+    form = page.get_by_role("form", name="Route amsterdam-wmo")
+    form.get_by_label("Status").select_option("inactief")
+    form.get_by_label("Uitwisseling via").select_option("Portaal")
+    form.get_by_label("Gemeentecode").fill("0014")
+    form.get_by_role("button", name="Opslaan").click()
+    page.wait_for_url("**/routeren")
+    form = page.get_by_role("form", name="Route amsterdam-wmo")
+    assert form.get_by_label("Status").input_value() == "inactief"
+    assert form.get_by_label("Uitwisseling via").input_value() == "Portaal"
+    assert form.get_by_label("Gemeentecode").input_value() == "0014"
+    page.screenshot(path=str(shots / "routeren.png"), full_page=True)
+    stored = RouteStore(site.endpoint.database).current()
+    assert stored is not None and 'status = "inactief"' in stored.text
+    events = AuditLog(site.endpoint.database).list(actor="product", action="route-set", limit=5)
+    assert events and "amsterdam-wmo" in events[0].subject
+    # A medewerker sees the table but cannot change it.
+    other = page.context.browser.new_context()
+    p2 = other.new_page()
+    login(p2, site, "wmo")
+    p2.wait_for_url("**/console/dashboard")
+    p2.goto(site.console + "/p/iwmo/routeren")
+    assert p2.get_by_role("button", name="Opslaan").count() == 0
     other.close()
