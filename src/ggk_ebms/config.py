@@ -283,11 +283,6 @@ class Settings:
         "auto",
         "Secure flag of the console cookie: 'auto' (on when the listener has TLS) or 'always'.",
     )
-    console_oidc_issuer: str = setting(
-        "", "OIDC issuer URL for console login via an identity broker (empty: password login only)."
-    )
-    console_oidc_client_id: str = setting("", "OIDC client id of the console.")
-    console_oidc_client_secret_file: Path | None = setting(None, "File holding the OIDC client secret.")
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 
