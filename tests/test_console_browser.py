@@ -211,6 +211,10 @@ def test_a_medewerker_without_ijw_rights_sees_no_ijw_message(
     page.goto(site.console + "/p/iwmo/berichtenlog")
     log_text = page.locator("main").inner_text()
     assert wmo_ref in log_text and jw_ref not in log_text
+    page.screenshot(path=str(shots / "berichtenlog.png"), full_page=True)
+    page.get_by_label("Referentienummer").fill(wmo_ref)
+    page.get_by_role("button", name="Zoeken").click()
+    assert page.locator("tbody tr").count() == 1
     with page.expect_download() as download:
         page.get_by_role("link", name="Exporteer als CSV").click()
     csv_text = Path(download.value.path()).read_text("utf-8-sig")
@@ -233,6 +237,11 @@ def test_a_medewerker_without_ijw_rights_sees_no_ijw_message(
     payload = page.locator("#payload").inner_text()
     assert BSN not in payload and NAAM not in payload and "*****" in payload
     page.screenshot(path=str(shots / "bericht-gemaskeerd.png"), full_page=True)
+    page.goto(site.console + "/dashboard")
+    assert page.locator("svg.chart rect.bar-in").count() == 14
+    today = page.locator("details tbody tr").last.locator("td").nth(1).text_content() or "0"
+    assert int(today) >= 1
+    page.screenshot(path=str(shots / "dashboard-medewerker.png"), full_page=True)
 
 
 def test_a_user_with_the_right_sees_bsn_and_names(page: Any, site: RunningEndpoint) -> None:

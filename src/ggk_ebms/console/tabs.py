@@ -68,6 +68,11 @@ def _day(value: str | None, end: bool = False) -> datetime | None:
     return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
 
 
+def _shown(request: web.Request) -> dict[str, str]:
+    """The filters as given (for the paging and export links), without empty ones and the offset."""
+    return {k: v for k, v in request.query.items() if v and k != "offset"}
+
+
 def _ids(form: Any) -> list[int]:
     ids = []
     for value in form.getall("id", []):
@@ -164,12 +169,12 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
         if not types:
             return render(
                 request, "berichtenlog.html", who, product=product, tab="berichtenlog", page=None,
-                types=types, q=request.query, PAGE_SIZE=PAGE_SIZE,
+                types=types, q=_shown(request), PAGE_SIZE=PAGE_SIZE,
             )  # fmt: skip
         result = await in_thread(berichtenlog, sctx, _log_filter(request, types, PAGE_SIZE, offset))
         return render(
             request, "berichtenlog.html", who, product=product, tab="berichtenlog", page=result, types=types,
-            q=request.query, PAGE_SIZE=PAGE_SIZE,
+            q=_shown(request), PAGE_SIZE=PAGE_SIZE,
         )  # fmt: skip
 
     @page
