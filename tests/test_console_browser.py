@@ -258,7 +258,9 @@ def test_a_user_with_the_right_sees_bsn_and_names(page: Any, site: RunningEndpoi
 # --- the tabs' main tasks ----------------------------------------------------------------------
 
 
-def test_upload_a_mixed_zip_and_read_its_verslag(page: Any, site: RunningEndpoint, shots: Path) -> None:
+def test_upload_a_mixed_zip_and_read_its_verslag(
+    page: Any, site: RunningEndpoint, shots: Path, tmp_path: Path
+) -> None:
     data = make_zip(
         [
             ("goed.xml", wmo301(ident=f"U-{uuid.uuid4().hex[:6]}")),
@@ -266,7 +268,7 @@ def test_upload_a_mixed_zip_and_read_its_verslag(page: Any, site: RunningEndpoin
             ("leeg.txt", b"geen xml"),
         ]
     )
-    upload = shots.parent / "gemengd.zip"
+    upload = tmp_path / "gemengd.zip"
     upload.write_bytes(data)
     login(page, site, "wmo")
     page.wait_for_url("**/console/dashboard")
