@@ -261,11 +261,16 @@ def test_a_user_with_the_right_sees_bsn_and_names(page: Any, site: RunningEndpoi
 def test_upload_a_mixed_zip_and_read_its_verslag(
     page: Any, site: RunningEndpoint, shots: Path, tmp_path: Path
 ) -> None:
+    jw301 = wmo301(ident=f"J-{uuid.uuid4().hex[:6]}", code="436").replace(
+        b"iwmo/3_2/wmo301", b"ijw/3_2/jw301"
+    )
     data = make_zip(
         [
             ("goed.xml", wmo301(ident=f"U-{uuid.uuid4().hex[:6]}")),
             ("kapot.xml", b"<niet-af"),
             ("leeg.txt", b"geen xml"),
+            # iJw: not among this medewerker's products, so refused and not sent
+            ("jeugd.xml", jw301),
         ]
     )
     upload = tmp_path / "gemengd.zip"
@@ -276,11 +281,14 @@ def test_upload_a_mixed_zip_and_read_its_verslag(
     page.get_by_label("ZIP- of XML-bestand").set_input_files(str(upload))
     page.get_by_role("button", name="Aanleveren").click()
     page.wait_for_url("**/aanleveren/*")
-    assert page.locator("#aangeleverd").inner_text() == "3"
+    assert page.locator("#aangeleverd").inner_text() == "4"
     assert page.locator("#correct").inner_text() == "1"
-    assert page.locator("#incorrect").inner_text() == "2"
+    assert page.locator("#incorrect").inner_text() == "3"
     table = page.locator("main table").inner_text()
     assert "kapot.xml" in table and "incorrect" in table
+    jeugd = page.locator("tbody tr").filter(has_text="jeugd.xml").inner_text()
+    assert "hoort niet bij de producten" in jeugd
+    assert page.locator("tbody tr").filter(has_text="jeugd.xml").locator("td").nth(2).inner_text() == ""
     page.screenshot(path=str(shots / "verslag.png"), full_page=True)
     with page.expect_download() as pdf:
         page.get_by_role("link", name="Download PDF").click()

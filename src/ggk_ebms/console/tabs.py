@@ -22,7 +22,7 @@ from aiohttp.web_request import FileField
 from ggk_ebms.api import actions
 from ggk_ebms.console import exports
 from ggk_ebms.console.masking import as_text, mask_personal
-from ggk_ebms.console.rights import PRODUCTS, berichttypes_of, may_manage_product
+from ggk_ebms.console.rights import PRODUCTS, berichttypes_of, may_manage_product, visible_berichttypes
 from ggk_ebms.console.web import BASE, CTX_KEY, Who, in_thread, render, service_context
 from ggk_ebms.cpa.create import AgreementRequest, Connection, PartyRequest, create_agreement
 from ggk_ebms.errors import GgkEbmsError
@@ -122,7 +122,9 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
                     if size > limit:
                         raise ServiceError(f"het bestand is groter dan {limit} bytes")
                     out.write(chunk)
-            verslag = await in_thread(aanleveren.aanleveren, sctx, aanleveren.Upload(name, target))
+            allowed = frozenset(visible_berichttypes(who.session.user.products))
+            upload = aanleveren.Upload(name, target, berichttypes=allowed)
+            verslag = await in_thread(aanleveren.aanleveren, sctx, upload)
         url = f"{_tab_url(product, 'aanleveren')}/{verslag.batch}"
         if request.headers.get("X-Requested-With") == "fetch":
             return web.json_response({"verslag": url})
@@ -130,8 +132,9 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
 
     @page
     async def verslag_page(request: web.Request, who: Who) -> web.StreamResponse:
-        product, types, sctx = tab.product(request, who)
+        product, _, sctx = tab.product(request, who)
         batch = int(request.match_info["batch"])
+        types = visible_berichttypes(who.session.user.products)
         verslag = _visible_verslag(await in_thread(aanleveren.verslag, sctx, batch), types)
         fmt = request.match_info.get("fmt")
         if fmt == "csv":
