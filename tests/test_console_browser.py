@@ -400,3 +400,17 @@ def test_change_a_route(page: Any, site: RunningEndpoint, shots: Path, tmp_path:
     p2.goto(site.console + "/p/iwmo/routeren")
     assert p2.get_by_role("button", name="Opslaan").count() == 0
     other.close()
+
+
+def test_login_with_the_keyboard_only(page: Any, site: RunningEndpoint) -> None:
+    page.goto(site.console + "/login")
+    page.keyboard.press("Tab")  # the skip link first
+    page.keyboard.press("Tab")
+    page.keyboard.type("beheer")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/console/dashboard")
+    headers = page.request.get(site.console + "/dashboard").headers
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["cache-control"] == "no-store"

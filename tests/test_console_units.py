@@ -47,7 +47,9 @@ def test_login_makes_a_session_that_ends_after_idle_time(ctx: ServiceContext) ->
     clock.advance(timedelta(minutes=29))
     assert gebruikers.current_session(ctx, result.session_id) is not None
     clock.advance(timedelta(minutes=31))
+    stale = gebruikers.login(ctx, "anna", PASSWORD).session_id  # a login drops ended sessions
     assert gebruikers.current_session(ctx, result.session_id) is None
+    assert gebruikers.current_session(ctx, stale) is not None
     assert gebruikers.current_session(ctx, "not-a-session") is None
 
 

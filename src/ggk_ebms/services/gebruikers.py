@@ -156,7 +156,10 @@ def login(ctx: ServiceContext, username: str, password: str) -> LoginResult:
         raise LoginRefused("onbekende gebruikersnaam of onjuist wachtwoord")
     throttle.reset(name)
     session_id = secrets.token_urlsafe(32)
-    SessionStore(ctx.database).create(session_id, user.pk, secrets.token_urlsafe(32), now)
+    sessions = SessionStore(ctx.database)
+    # Ended sessions are dropped here, at the rare moment a new one starts (no sweeper needed).
+    sessions.purge(now - timedelta(minutes=s.console_session_minutes), now - MAX_SESSION)
+    sessions.create(session_id, user.pk, secrets.token_urlsafe(32), now)
     audit.record(ctx, "console-login", f"gebruiker {name}")
     return LoginResult(session_id, user)
 
