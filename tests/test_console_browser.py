@@ -414,3 +414,23 @@ def test_login_with_the_keyboard_only(page: Any, site: RunningEndpoint) -> None:
     headers = page.request.get(site.console + "/dashboard").headers
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["cache-control"] == "no-store"
+
+
+def test_a_medewerker_sees_only_their_own_uploads(page: Any, site: RunningEndpoint, tmp_path: Path) -> None:
+    upload = tmp_path / "van-slot.xml"
+    upload.write_bytes(wmo301(ident=f"S-{uuid.uuid4().hex[:6]}"))
+    login(page, site, "product")
+    page.wait_for_url("**/console/dashboard")
+    page.goto(site.console + "/p/iwmo/aanleveren")
+    page.get_by_label("ZIP- of XML-bestand").set_input_files(str(upload))
+    page.get_by_role("button", name="Aanleveren").click()
+    page.wait_for_url("**/aanleveren/*")
+    verslag_url = page.url
+    other = page.context.browser.new_context()
+    p2 = other.new_page()
+    login(p2, site, "wmo")
+    p2.wait_for_url("**/console/dashboard")
+    p2.goto(site.console + "/p/iwmo/aanleveren")
+    assert "van-slot.xml" not in p2.locator("main").inner_text()
+    assert p2.request.get(verslag_url).status == 403
+    other.close()

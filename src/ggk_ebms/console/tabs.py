@@ -97,10 +97,16 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
         fouten = tuple(f for f in verslag.fouten if f.berichttype is None or f.berichttype in types)
         return dataclasses.replace(verslag, bestanden=keep, fouten=fouten)
 
+    def _own_batch(who: Who, verslag: aanleveren.Verslag) -> bool:
+        # A medewerker sees their own uploads; a beheerder every upload (the files of products
+        # they lack are still left out of the verslag).
+        return may_manage_product(who.session.user.role) or verslag.verzender == who.session.user.username
+
     @page
     async def aanleveren_page(request: web.Request, who: Who) -> web.StreamResponse:
         product, _, sctx = tab.product(request, who)
-        batches = await in_thread(aanleveren.list_batches, sctx, aanleveren.BatchQuery(limit=50))
+        found = await in_thread(aanleveren.list_batches, sctx, aanleveren.BatchQuery(limit=200))
+        batches = [b for b in found if _own_batch(who, b)][:50]
         template = "batches.html" if request.query.get("fragment") == "1" else "aanleveren.html"
         return render(request, template, who, product=product, tab="aanleveren", batches=batches)
 
@@ -135,7 +141,10 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
         product, _, sctx = tab.product(request, who)
         batch = int(request.match_info["batch"])
         types = visible_berichttypes(who.session.user.products)
-        verslag = _visible_verslag(await in_thread(aanleveren.verslag, sctx, batch), types)
+        full = await in_thread(aanleveren.verslag, sctx, batch)
+        if not _own_batch(who, full):
+            raise tab.forbidden("Deze aanlevering is van een andere gebruiker.")
+        verslag = _visible_verslag(full, types)
         fmt = request.match_info.get("fmt")
         if fmt == "csv":
             return exports.download(exports.verslag_csv(verslag), f"verslag_{batch}.csv", "text/csv")
