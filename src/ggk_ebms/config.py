@@ -283,6 +283,19 @@ class Settings:
         "auto",
         "Secure flag of the console cookie: 'auto' (on when the listener has TLS) or 'always'.",
     )
+    console_oidc_issuer: str = setting(
+        "",
+        "OIDC issuer of an identity broker for console login (https; http only on loopback, for "
+        "tests). Empty: password login only. Needs the 'oidc' extra (authlib).",
+    )
+    console_oidc_client_id: str = setting("", "OIDC client id of the console at the identity broker.")
+    console_oidc_client_secret_file: Path | None = setting(
+        None, "File holding the console's OIDC client secret (client_secret_post)."
+    )
+    console_oidc_username_claim: str = setting(
+        "preferred_username",
+        "ID token claim that names the console account (accounts are made on the Gebruikers page).",
+    )
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
 

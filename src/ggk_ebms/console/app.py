@@ -12,10 +12,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from ggk_ebms.api.context import ApiContext
 from ggk_ebms.console import dashboard_view, tabs
+from ggk_ebms.console.oidc import OidcClient, OidcError
 from ggk_ebms.console.rights import ROLES, may_manage_users
 from ggk_ebms.console.web import (
     BASE,
@@ -23,6 +25,7 @@ from ggk_ebms.console.web import (
     CTX_KEY,
     ENV_KEY,
     LOGIN_COOKIE,
+    OIDC_COOKIE,
     TLS_KEY,
     Who,
     environment,
@@ -30,6 +33,7 @@ from ggk_ebms.console.web import (
     new_token,
     render,
     same_token,
+    secure_cookie,
     service_context,
     set_cookie,
 )
@@ -41,6 +45,9 @@ log = logging.getLogger(__name__)
 
 Page = Callable[[web.Request, Who], Awaitable[web.StreamResponse]]
 CSRF_HEADER = "X-CSRF-Token"
+
+
+OIDC_KEY: web.AppKey[OidcClient] = web.AppKey("ggk_console_oidc", OidcClient)
 
 
 class Forbidden(Exception):
@@ -111,7 +118,9 @@ async def _csrf_ok(request: web.Request, who: Who) -> bool:
 
 async def login_form(request: web.Request) -> web.StreamResponse:
     token = new_token()
-    response = render(request, "login.html", None, login_token=token, error=None, username="")
+    response = render(
+        request, "login.html", None, login_token=token, error=None, username="", oidc=OIDC_KEY in request.app
+    )
     set_cookie(request, response, LOGIN_COOKIE, token)
     return response
 
@@ -136,8 +145,9 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     except gebruikers.LoginRefused as exc:
         fresh = new_token()
         response = render(
-            request, "login.html", None, status=401, login_token=fresh, error=str(exc), username=username
-        )
+            request, "login.html", None, status=401, login_token=fresh, error=str(exc), username=username,
+            oidc=OIDC_KEY in request.app,
+        )  # fmt: skip
         set_cookie(request, response, LOGIN_COOKIE, fresh)
         return response
     response = web.HTTPSeeOther(f"{BASE}/dashboard")
@@ -152,6 +162,49 @@ async def logout(request: web.Request, who: Who) -> web.StreamResponse:
     response = web.HTTPSeeOther(f"{BASE}/login")
     response.del_cookie(COOKIE, path=BASE + "/")
     raise response
+
+
+async def oidc_login(request: web.Request) -> web.StreamResponse:
+    client = request.app[OIDC_KEY]
+    redirect_uri = f"{request.scheme}://{request.host}{BASE}/oidc/callback"
+    try:
+        state, url = await client.start(redirect_uri)
+    except (OidcError, aiohttp.ClientError, TimeoutError) as exc:
+        return render(
+            request, "error.html", None, status=502, message=f"Inloggen via de broker lukt niet: {exc}"
+        )
+    response = web.HTTPSeeOther(url)
+    # Lax, not Strict: the broker's redirect back is a cross-site navigation that must carry it.
+    response.set_cookie(
+        OIDC_COOKIE, state, path=BASE + "/oidc/", httponly=True, samesite="Lax",
+        secure=secure_cookie(request), max_age=600,
+    )  # fmt: skip
+    raise response
+
+
+async def oidc_callback(request: web.Request) -> web.StreamResponse:
+    client = request.app[OIDC_KEY]
+    state = request.query.get("state", "")
+    code = request.query.get("code", "")
+    if not state or not code or not same_token(request.cookies.get(OIDC_COOKIE), state):
+        return render(
+            request, "error.html", None, status=400, message="Deze aanmelding hoort niet bij deze browser."
+        )
+    try:
+        username = await client.finish(state, code)
+        result = await in_thread(
+            gebruikers.login_external, service_context(request, _client(request)), username, "OIDC"
+        )
+    except (OidcError, gebruikers.LoginRefused, aiohttp.ClientError, TimeoutError) as exc:
+        return render(
+            request, "error.html", None, status=403, message=f"Inloggen via de broker lukt niet: {exc}"
+        )
+    # A page of our own that moves on to the dashboard: the SameSite=Strict session cookie is
+    # only sent on a navigation that starts on our site, not on the broker's redirect chain.
+    response = render(request, "oidc_done.html", None)
+    set_cookie(request, response, COOKIE, result.session_id)
+    response.del_cookie(OIDC_COOKIE, path=BASE + "/oidc/")
+    return response
 
 
 async def root(request: web.Request) -> web.StreamResponse:
@@ -268,6 +321,11 @@ def create_console_app(ctx: ApiContext, *, tls: bool) -> web.Application:
     app.router.add_post("/gebruikers", users_create)
     app.router.add_post("/gebruikers/{username}", users_update)
     app.router.add_get("/static/{name:[a-z]+\\.(css|js)}", static_file)
+    if ctx.settings.console_oidc_issuer:
+        OidcClient.check_settings(ctx.settings)
+        app[OIDC_KEY] = OidcClient(ctx.settings)
+        app.router.add_get("/oidc/login", oidc_login)
+        app.router.add_get("/oidc/callback", oidc_callback)
     tabs.add_routes(app, page, Forbidden)
     return app
 

@@ -33,6 +33,7 @@ T = TypeVar("T")
 CTX_KEY: web.AppKey[ApiContext] = web.AppKey("ggk_console_context", ApiContext)
 TLS_KEY: web.AppKey[bool] = web.AppKey("ggk_console_tls", bool)
 ENV_KEY: web.AppKey[jinja2.Environment] = web.AppKey("ggk_console_jinja", jinja2.Environment)
+OIDC_COOKIE: Final = "ggk_console_oidc"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ __all__ = [
     "current_session",
     "list_users",
     "login",
+    "login_external",
     "logout",
     "update_user",
 ]
@@ -161,6 +162,23 @@ def login(ctx: ServiceContext, username: str, password: str) -> LoginResult:
     sessions.purge(now - timedelta(minutes=s.console_session_minutes), now - MAX_SESSION)
     sessions.create(session_id, user.pk, secrets.token_urlsafe(32), now)
     audit.record(ctx, "console-login", f"gebruiker {name}")
+    return LoginResult(session_id, user)
+
+
+def login_external(ctx: ServiceContext, username: str, via: str) -> LoginResult:
+    """A session for ``username`` vouched for by an identity broker (``via``): the account must
+    exist and not be blocked; its rights come from the account, never from the broker."""
+    name = username.strip()[:USERNAME_MAX]
+    user = UserStore(ctx.database).by_username(name)
+    if user is None or user.disabled_at is not None:
+        audit.record(ctx, "console-login-refused", f"gebruiker {name}", f"via {via}: geen (actief) account")
+        raise LoginRefused(f"er is geen actief console-account {name!r}; vraag de gebruikersbeheerder")
+    now = ctx.clock.now()
+    session_id = secrets.token_urlsafe(32)
+    sessions = SessionStore(ctx.database)
+    sessions.purge(now - timedelta(minutes=ctx.settings.console_session_minutes), now - MAX_SESSION)
+    sessions.create(session_id, user.pk, secrets.token_urlsafe(32), now)
+    audit.record(ctx, "console-login", f"gebruiker {name}", f"via {via}")
     return LoginResult(session_id, user)
 
 
