@@ -168,7 +168,7 @@ def test_login_and_logout(page: Any, site: RunningEndpoint, shots: Path) -> None
     assert page.url.endswith("/console/login")  # the session is gone server-side too
 
 
-def test_a_form_without_its_csrf_token_is_refused(page: Any, site: RunningEndpoint) -> None:
+def test_a_form_without_its_csrf_token_is_refused(page: Any, site: RunningEndpoint, tmp_path: Path) -> None:
     login(page, site, "beheer")
     page.wait_for_url("**/console/dashboard")
     # The browser posts the same form with the token taken out: refused, nothing made.
@@ -179,6 +179,7 @@ def test_a_form_without_its_csrf_token_is_refused(page: Any, site: RunningEndpoi
     form.locator("input[name=csrf_token]").evaluate("e => e.remove()")
     form.get_by_role("button", name="Aanmaken").click()
     assert "CSRF" in page.locator("main").inner_text()
+    page.screenshot(path=str(screenshots_dir(tmp_path) / "csrf-geweigerd.png"))
     response = page.request.post(site.console + "/gebruikers", form={"username": "x2", "password": PASSWORD})
     assert response.status == 403
     page.goto(site.console + "/gebruikers")
@@ -239,6 +240,7 @@ def test_a_medewerker_without_ijw_rights_sees_no_ijw_message(
     page.screenshot(path=str(shots / "bericht-gemaskeerd.png"), full_page=True)
     page.goto(site.console + "/dashboard")
     assert page.locator("svg.chart rect.bar-in").count() == 14
+    assert "servercertificaat" in page.locator("main").inner_text()
     today = page.locator("details tbody tr").last.locator("td").nth(1).text_content() or "0"
     assert int(today) >= 1
     page.screenshot(path=str(shots / "dashboard-medewerker.png"), full_page=True)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Final
+
+from cryptography import x509
 
 from ggk_ebms.console.rights import visible_berichttypes
 from ggk_ebms.services import cpa_beheer
@@ -33,12 +36,35 @@ class Expiring:
 
 
 @dataclass(frozen=True)
+class Certificate:
+    setting: str  # tls_server_cert | tls_client_cert
+    not_after: date
+    days_left: int
+
+
+def own_certificates(ctx: ServiceContext) -> tuple[Certificate, ...]:
+    """Our own TLS certificates (they are also in every CPA: a renewal needs new CPAs)."""
+    now = ctx.clock.now()
+    found = []
+    for name in ("tls_server_cert", "tls_client_cert"):
+        try:
+            cert = x509.load_pem_x509_certificate(Path(getattr(ctx.settings, name)).read_bytes())
+        except (OSError, ValueError):
+            continue
+        end = cert.not_valid_after_utc
+        found.append(Certificate(name, end.date(), (end - now).days))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
 class DashboardView:
     bars: tuple[Bar, ...]
     chart_svg: str
     queues: dict[str, int]
     needs_action: dict[str, int]
     expiring: tuple[Expiring, ...]
+    certificates: tuple[Certificate, ...]
+    warn_days: int
 
 
 def chart(bars: tuple[Bar, ...], width: int = 700, height: int = 180) -> str:
@@ -83,4 +109,12 @@ def build(ctx: ServiceContext, products: Iterable[str]) -> DashboardView:
         for c in cpa_beheer.list_cpas(ctx)
         if c.end - now < EXPIRY_WARNING
     )
-    return DashboardView(bars, chart(bars), open_jobs(ctx.database), needs, expiring)
+    return DashboardView(
+        bars,
+        chart(bars),
+        open_jobs(ctx.database),
+        needs,
+        expiring,
+        own_certificates(ctx),
+        EXPIRY_WARNING.days,
+    )
