@@ -21,7 +21,9 @@ from aiohttp import web
 
 from ggk_ebms.api.context import ApiContext
 from ggk_ebms.console.rights import PRODUCTS
+from ggk_ebms.services.berichtenlog import REFUSED
 from ggk_ebms.services.context import ServiceContext
+from ggk_ebms.store.tables import RECEIVE_STATUSES, SEND_STATUSES
 from ggk_ebms.store.console_users import ConsoleSession
 
 COOKIE: Final = "ggk_console"
@@ -59,6 +61,7 @@ def environment() -> jinja2.Environment:
     )
     env.globals["BASE"] = BASE
     env.globals["PRODUCTS"] = PRODUCTS
+    env.globals["STATUSES"] = (*RECEIVE_STATUSES, *SEND_STATUSES, REFUSED)
     env.filters["dt"] = lambda v: "" if v is None else f"{v:%d-%m-%Y %H:%M}"
     return env
 
