@@ -23,8 +23,8 @@ from ggk_ebms.api.context import ApiContext
 from ggk_ebms.console.rights import PRODUCTS
 from ggk_ebms.services.berichtenlog import REFUSED
 from ggk_ebms.services.context import ServiceContext
-from ggk_ebms.store.tables import RECEIVE_STATUSES, SEND_STATUSES
 from ggk_ebms.store.console_users import ConsoleSession
+from ggk_ebms.store.tables import RECEIVE_STATUSES, SEND_STATUSES
 
 COOKIE: Final = "ggk_console"
 LOGIN_COOKIE: Final = "ggk_console_login"
