@@ -149,3 +149,21 @@ def test_csv_export_neutralises_formulas() -> None:
     )  # fmt: skip
     text = log_csv([row]).decode("utf-8-sig")
     assert "'=HYPERLINK(1)" in text and text.startswith("tijdstip;richting")
+
+
+def test_an_upload_limited_to_berichttypes_refuses_other_products(
+    db: Database, db_url: str, tmp_path: Path
+) -> None:
+    from ggk_ebms.services import aanleveren
+    from tests.ops_support import make_zip, ops_context, ops_settings, wmo301
+
+    ops = ops_context(ops_settings(tmp_path, db_url), db, tmp_path)
+    jw301 = wmo301(ident="J-1", code="436").replace(b"iwmo/3_2/wmo301", b"ijw/3_2/jw301")
+    path = ops.file("mix.zip", make_zip([("wmo.xml", wmo301(ident="W-1")), ("jw.xml", jw301)]))
+    only_wmo = frozenset(berichttypes_of("iwmo"))
+    verslag = aanleveren.aanleveren(ops.ctx, aanleveren.Upload("mix.zip", path, berichttypes=only_wmo))
+    by_name = {f.bestand: f for f in verslag.bestanden}
+    assert by_name["wmo.xml"].uitkomst == "correct"
+    refused = by_name["jw.xml"]
+    assert refused.uitkomst == "incorrect" and refused.berichttype is None and refused.message_pk is None
+    assert "JW301 hoort niet bij de producten" in (refused.fout_detail or "")
