@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
 from aiohttp.web_request import FileField
@@ -73,6 +73,16 @@ def _shown(request: web.Request) -> dict[str, str]:
     return {k: v for k, v in request.query.items() if v and k != "offset"}
 
 
+def _spool(source: BinaryIO, target: Path, limit: int) -> None:
+    size = 0
+    with target.open("wb") as out:
+        while chunk := source.read(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise ServiceError(f"het bestand is groter dan {limit} bytes")
+            out.write(chunk)
+
+
 def _ids(form: Any) -> list[int]:
     ids = []
     for value in form.getall("id", []):
@@ -121,13 +131,7 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
         name = Path(field.filename or "upload").name[:200]
         with tempfile.TemporaryDirectory(prefix="ggk-console-") as tmp:
             target = Path(tmp) / "upload.bin"
-            size = 0
-            with target.open("wb") as out:
-                while chunk := field.file.read(_CHUNK):
-                    size += len(chunk)
-                    if size > limit:
-                        raise ServiceError(f"het bestand is groter dan {limit} bytes")
-                    out.write(chunk)
+            await in_thread(_spool, field.file, target, limit)  # disk work off the event loop
             allowed = frozenset(visible_berichttypes(who.session.user.products))
             upload = aanleveren.Upload(name, target, berichttypes=allowed)
             verslag = await in_thread(aanleveren.aanleveren, sctx, upload)
