@@ -8,94 +8,30 @@ the pages nor in their exports.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import tempfile
 import tomllib
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from aiohttp import web
 from aiohttp.web_request import FileField
 
-from ggk_ebms.api import actions
-from ggk_ebms.console import exports
+from ggk_ebms.console import cpa_tab, exports
 from ggk_ebms.console.masking import as_text, mask_personal
-from ggk_ebms.console.rights import PRODUCTS, berichttypes_of, may_manage_product, visible_berichttypes
-from ggk_ebms.console.web import BASE, CTX_KEY, Who, in_thread, render, service_context
-from ggk_ebms.cpa.create import AgreementRequest, Connection, PartyRequest, create_agreement
-from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.services import aanleveren, audit, bericht, cpa_beheer, ophalen, routeren
+from ggk_ebms.console.rights import may_manage_product, visible_berichttypes
+from ggk_ebms.console.tab_support import Page, ProductTab, day, ids, shown, spool, tab_url
+from ggk_ebms.console.web import CTX_KEY, Who, in_thread, render
+from ggk_ebms.services import aanleveren, bericht, ophalen, routeren
 from ggk_ebms.services.berichtenlog import MAX_PAGE, LogFilter, LogRow, berichtenlog
 from ggk_ebms.services.context import ServiceContext, ServiceError
-from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.routes import RouteStore
 
-Page = Callable[[web.Request, Who], Awaitable[web.StreamResponse]]
 PAGE_SIZE = 50
-_CHUNK = 256 * 1024
-
-
-class _Tab:
-    def __init__(self, forbidden: type[Exception]) -> None:
-        self.forbidden = forbidden
-
-    def product(self, request: web.Request, who: Who) -> tuple[str, tuple[str, ...], ServiceContext]:
-        product = request.match_info["product"]
-        if product not in PRODUCTS:
-            raise web.HTTPNotFound()
-        if product not in who.session.user.products:
-            raise self.forbidden(f"U heeft geen rechten voor {PRODUCTS[product]}.")
-        return product, berichttypes_of(product), service_context(request, who.session.user.username)
-
-    def manager(self, who: Who) -> None:
-        if not may_manage_product(who.session.user.role):
-            raise self.forbidden("Alleen een productbeheerder mag dit wijzigen.")
-
-
-def _tab_url(product: str, tab: str) -> str:
-    return f"{BASE}/p/{product}/{tab}"
-
-
-def _day(value: str | None, end: bool = False) -> datetime | None:
-    if not value:
-        return None
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise ServiceError(f"datum {value!r} is geen geldige datum (jjjj-mm-dd)") from None
-    return datetime.combine(day, time.max if end else time.min, tzinfo=UTC)
-
-
-def _shown(request: web.Request) -> dict[str, str]:
-    """The filters as given (for the paging and export links), without empty ones and the offset."""
-    return {k: v for k, v in request.query.items() if v and k != "offset"}
-
-
-def _spool(source: BinaryIO, target: Path, limit: int) -> None:
-    size = 0
-    with target.open("wb") as out:
-        while chunk := source.read(_CHUNK):
-            size += len(chunk)
-            if size > limit:
-                raise ServiceError(f"het bestand is groter dan {limit} bytes")
-            out.write(chunk)
-
-
-def _ids(form: Any) -> list[int]:
-    ids = []
-    for value in form.getall("id", []):
-        if not isinstance(value, str) or not value.isdigit() or len(value) > 18:
-            raise ServiceError("ongeldige selectie")
-        ids.append(int(value))
-    if not ids:
-        raise ServiceError("geen berichten gekozen")
-    return ids
 
 
 def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: type[Exception]) -> None:
-    tab = _Tab(forbidden)
+    tab = ProductTab(forbidden)
     p = "/p/{product:[a-z-]+}"
 
     # --- Aanleveren -----------------------------------------------------------------------------
@@ -131,11 +67,11 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
         name = Path(field.filename or "upload").name[:200]
         with tempfile.TemporaryDirectory(prefix="ggk-console-") as tmp:
             target = Path(tmp) / "upload.bin"
-            await in_thread(_spool, field.file, target, limit)  # disk work off the event loop
+            await in_thread(spool, field.file, target, limit)  # disk work off the event loop
             allowed = frozenset(visible_berichttypes(who.session.user.products))
             upload = aanleveren.Upload(name, target, berichttypes=allowed)
             verslag = await in_thread(aanleveren.aanleveren, sctx, upload)
-        url = f"{_tab_url(product, 'aanleveren')}/{verslag.batch}"
+        url = f"{tab_url(product, 'aanleveren')}/{verslag.batch}"
         if request.headers.get("X-Requested-With") == "fetch":
             return web.json_response({"verslag": url})
         raise web.HTTPSeeOther(url)
@@ -165,8 +101,8 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
         if chosen is not None and chosen not in types:
             raise ServiceError(f"berichttype {chosen} hoort niet bij dit product")
         return LogFilter(
-            since=_day(q.get("van")),
-            until=_day(q.get("tot"), end=True),
+            since=day(q.get("van")),
+            until=day(q.get("tot"), end=True),
             berichttype=chosen,
             berichttypes=types,
             gemeentecode=q.get("gemeentecode") or None,
@@ -185,12 +121,12 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
         if not types:
             return render(
                 request, "berichtenlog.html", who, product=product, tab="berichtenlog", page=None,
-                types=types, q=_shown(request), PAGE_SIZE=PAGE_SIZE,
+                types=types, q=shown(request), PAGE_SIZE=PAGE_SIZE,
             )  # fmt: skip
         result = await in_thread(berichtenlog, sctx, _log_filter(request, types, PAGE_SIZE, offset))
         return render(
             request, "berichtenlog.html", who, product=product, tab="berichtenlog", page=result, types=types,
-            q=_shown(request), PAGE_SIZE=PAGE_SIZE,
+            q=shown(request), PAGE_SIZE=PAGE_SIZE,
         )  # fmt: skip
 
     @page
@@ -244,16 +180,16 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
     async def ophalen_action(request: web.Request, who: Who) -> web.StreamResponse:
         product, types, sctx = tab.product(request, who)
         form = await request.post()
-        ids = await in_thread(_own, sctx, types, _ids(form))
+        chosen = await in_thread(_own, sctx, types, ids(form))
         action = request.match_info["action"]
         if action == "download":
-            result = await in_thread(ophalen.download, sctx, ids)
+            result = await in_thread(ophalen.download, sctx, chosen)
             return exports.download(result.data, result.filename, "application/zip")
         if action == "ongelezen":
-            await in_thread(ophalen.unmark, sctx, ids)
+            await in_thread(ophalen.unmark, sctx, chosen)
         else:
-            await in_thread(ophalen.delete, sctx, ids)
-        raise web.HTTPSeeOther(_tab_url(product, "ophalen"))
+            await in_thread(ophalen.delete, sctx, chosen)
+        raise web.HTTPSeeOther(tab_url(product, "ophalen"))
 
     # --- Routeren -------------------------------------------------------------------------------
 
@@ -301,96 +237,7 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
             payload_version=field("payload_version"),
         )
         await in_thread(routeren.set_route, sctx, change)
-        raise web.HTTPSeeOther(_tab_url(product, "routeren"))
-
-    # --- CPA Beheer -----------------------------------------------------------------------------
-
-    @page
-    async def cpa_page(request: web.Request, who: Who) -> web.StreamResponse:
-        product, _, sctx = tab.product(request, who)
-        cpas = await in_thread(cpa_beheer.list_cpas, sctx)
-        now = sctx.clock.now()
-        return render(
-            request, "cpa.html", who, product=product, tab="cpa", cpas=cpas, now=now,
-            warn_before=now + timedelta(days=60), findings=None, ping=None,
-            may_edit=may_manage_product(who.session.user.role),
-        )  # fmt: skip
-
-    @page
-    async def cpa_download(request: web.Request, who: Who) -> web.StreamResponse:
-        _, _, sctx = tab.product(request, who)
-        cpa_id = request.match_info["cpa_id"]
-        stored = await in_thread(CpaRepository(sctx.database).find, cpa_id)
-        if stored is None:
-            raise web.HTTPNotFound()
-        return exports.download(stored.raw, f"{cpa_id}.xml", "application/xml")
-
-    async def _cpa_result(
-        request: web.Request, who: Who, product: str, sctx: ServiceContext, **extra: Any
-    ) -> web.StreamResponse:
-        cpas = await in_thread(cpa_beheer.list_cpas, sctx)
-        now = sctx.clock.now()
-        values: dict[str, Any] = {"findings": None, "ping": None, **extra}
-        return render(
-            request, "cpa.html", who, product=product, tab="cpa", cpas=cpas, now=now,
-            warn_before=now + timedelta(days=60), may_edit=True, **values,
-        )  # fmt: skip
-
-    @page
-    async def cpa_upload(request: web.Request, who: Who) -> web.StreamResponse:
-        product, _, sctx = tab.product(request, who)
-        tab.manager(who)
-        form = await request.post()
-        upload = form.get("cpa")
-        limit = request.app[CTX_KEY].settings.max_cpa_bytes
-        raw = upload.file.read(limit + 1) if isinstance(upload, FileField) else b""
-        if len(raw) > limit:
-            raise ServiceError(f"een CPA is hoogstens {limit} bytes")
-        if not raw:
-            raise ServiceError("kies een CPA-bestand")
-        ctx = request.app[CTX_KEY]
-        validation = await in_thread(actions.validate, ctx, raw)
-        imported = None
-        if validation.ok and validation.agreement is not None and form.get("importeren") == "ja":
-            agreement = await in_thread(functools.partial(actions.insert_cpa, ctx, raw, overwrite=False))
-            imported = agreement.cpa_id
-        return await _cpa_result(request, who, product, sctx, findings=validation, imported=imported)
-
-    @page
-    async def cpa_create(request: web.Request, who: Who) -> web.StreamResponse:
-        product, _, sctx = tab.product(request, who)
-        tab.manager(who)
-        form = await request.post()
-        ctx = request.app[CTX_KEY]
-
-        def text(key: str) -> str:
-            value = form.get(key)
-            return value.strip() if isinstance(value, str) else ""
-
-        raw, fields = await in_thread(_create_cpa, ctx.settings, text)
-        try:
-            agreement = await in_thread(functools.partial(actions.insert_cpa, ctx, raw, overwrite=False))
-        except actions.InvalidCpa as exc:
-            return await _cpa_result(request, who, product, sctx, findings=exc.validation)
-        await in_thread(cpa_beheer.save_request, sctx, agreement.cpa_id, fields)
-        return await _cpa_result(request, who, product, sctx, imported=agreement.cpa_id)
-
-    @page
-    async def cpa_ping(request: web.Request, who: Who) -> web.StreamResponse:
-        product, _, sctx = tab.product(request, who)
-        tab.manager(who)
-        cpa_id = request.match_info["cpa_id"]
-        ctx = request.app[CTX_KEY]
-        try:
-            result = await actions.ping_cpa(ctx, cpa_id)
-        except GgkEbmsError as exc:
-            raise ServiceError(f"Ping onder {cpa_id} kan niet: {exc}") from None
-        if result.ok:
-            await in_thread(cpa_beheer.register_pong, sctx, cpa_id)
-        await in_thread(
-            audit.record, sctx, "cpa-ping", cpa_id, "Pong" if result.ok else result.diagnosis.summary
-        )
-        return await _cpa_result(request, who, product, sctx, ping=(cpa_id, result))
+        raise web.HTTPSeeOther(tab_url(product, "routeren"))
 
     r = app.router
     r.add_get(p + "/", _redirect)
@@ -405,56 +252,8 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
     r.add_post(p + "/ophalen/{action:download|ongelezen|verwijderen}", ophalen_action)
     r.add_get(p + "/routeren", routeren_page)
     r.add_post(p + "/routeren/{name}", routeren_save)
-    r.add_get(p + "/cpa", cpa_page)
-    r.add_post(p + "/cpa/upload", cpa_upload)
-    r.add_post(p + "/cpa/aanvraag", cpa_create)
-    r.add_get(p + "/cpa/{cpa_id}/download", cpa_download)
-    r.add_post(p + "/cpa/{cpa_id}/ping", cpa_ping)
+    cpa_tab.add_routes(app, page, tab, p)
 
 
 async def _redirect(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPSeeOther(_tab_url(request.match_info["product"], "aanleveren"))
-
-
-def _create_cpa(settings: Any, text: Callable[[str], str]) -> tuple[bytes, cpa_beheer.PortalFields]:
-    """The portal's request form: the partner's fields from the form, ours from the settings."""
-    start = _day(text("ingangsdatum")) or datetime.now(UTC).replace(microsecond=0)
-    end = _day(text("einddatum"))
-    if end is None:
-        raise ServiceError("vul de einddatum in")
-    connectie: Connection = "internet" if text("connectietype") == "Internet" else "diginetwerk"
-    server_pem = text("server_certificaat")
-    client_pem = text("client_certificaat")
-    try:
-        ours = PartyRequest(
-            name=text("eigen_profielnaam") or "Gemeente",
-            oin=settings.party_ids[0],
-            endpoint=text("eigen_endpoint"),
-            server_cert_pem=Path(settings.tls_server_cert).read_bytes(),
-            client_cert_pem=Path(settings.tls_client_cert).read_bytes(),
-            role="Gemeente",
-            connection=connectie,
-        )
-        theirs = PartyRequest(
-            name=text("profielnaam"),
-            oin=text("oin_of_hrn"),
-            endpoint=text("endpoint"),
-            server_cert_pem=server_pem.encode("ascii", "replace"),
-            client_cert_pem=client_pem.encode("ascii", "replace"),
-            role="GGk",
-            connection=connectie,
-        )
-        raw = create_agreement(AgreementRequest(party=ours, partner=theirs, start=start, end=end))
-    except (GgkEbmsError, OSError, ValueError) as exc:
-        raise ServiceError(f"de CPA kan niet worden gemaakt: {exc}") from None
-    fields = cpa_beheer.PortalFields(
-        profielnaam=text("profielnaam") or None,
-        oin_of_hrn=text("oin_of_hrn") or None,
-        ingangsdatum=start,
-        einddatum=end,
-        connectietype="Internet" if connectie == "internet" else "Diginetwerk",
-        endpoint=text("endpoint") or None,
-        server_certificaat=server_pem or None,
-        client_certificaat=client_pem or None,
-    )
-    return raw, fields
+    raise web.HTTPSeeOther(tab_url(request.match_info["product"], "aanleveren"))
