@@ -436,3 +436,19 @@ def test_a_medewerker_sees_only_their_own_uploads(page: Any, site: RunningEndpoi
     assert "van-slot.xml" not in p2.locator("main").inner_text()
     assert p2.request.get(verslag_url).status == 403
     other.close()
+
+
+def test_berichtenlog_pages_of_fifty(page: Any, site: RunningEndpoint) -> None:
+    for i in range(53):
+        received(site, "WMO317", f"P-{i:03d}-{uuid.uuid4().hex[:4]}", client_payload("WMO317"))
+    login(page, site, "wmo")
+    page.wait_for_url("**/console/dashboard")
+    page.goto(site.console + "/p/iwmo/berichtenlog")
+    page.get_by_label("Berichttype").select_option("WMO317")
+    page.get_by_role("button", name="Zoeken").click()
+    assert page.locator("tbody tr").count() == 50
+    page.get_by_role("link", name="Volgende").click()
+    assert page.locator("tbody tr").count() == 3
+    assert "berichttype=WMO317" in page.url
+    page.get_by_role("link", name="Vorige").click()
+    assert page.locator("tbody tr").count() == 50

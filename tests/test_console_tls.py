@@ -45,3 +45,16 @@ async def test_the_session_cookie_is_secure_over_tls(tmp_path: Path) -> None:
                 cookie = next(v for v in r.headers.getall("Set-Cookie") if v.startswith("ggk_console="))
         assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert "Path=/console/" in cookie
+
+
+async def test_no_console_when_switched_off(tmp_path: Path) -> None:
+    (tmp_path / "cpa").mkdir()
+    settings = party_settings("gemeente", tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path / "cpa",
+                              console_enabled=False)  # fmt: skip
+    async with running(settings) as endpoint:
+        assert endpoint.api is not None
+        async with aiohttp.ClientSession() as session:
+            async with session.get(endpoint.api.url + "/console/login", ssl=ca_context()) as r:
+                assert r.status == 404
+            async with session.get(endpoint.api.url + "/health/live", ssl=ca_context()) as r:
+                assert r.status == 200
