@@ -239,6 +239,32 @@ class Settings:
         "How often each worker records that it is alive; /health/ready wants a beat within three "
         "times this.",
     )
+    # --- web console (docs/console.md) ----------------------------------------------------------
+    console_enabled: bool = setting(True, "Serve the web console under /console/ on the management listener.")
+    console_session_minutes: int = setting(
+        30, "A console session ends after this many minutes without a request (and after 12 hours)."
+    )
+    console_max_failed_logins: int = setting(
+        5, "Wrong passwords in a row after which a console account name is locked for a while."
+    )
+    console_lockout_minutes: int = setting(15, "How long a console account name stays locked.")
+    console_secure_cookie: str = setting(
+        "auto",
+        "Secure flag of the console cookie: 'auto' (on when the listener has TLS) or 'always'.",
+    )
+    console_oidc_issuer: str = setting(
+        "",
+        "OIDC issuer of an identity broker for console login (https; http only on loopback, for "
+        "tests). Empty: password login only. Needs the 'oidc' extra (authlib).",
+    )
+    console_oidc_client_id: str = setting("", "OIDC client id of the console at the identity broker.")
+    console_oidc_client_secret_file: Path | None = setting(
+        None, "File holding the console's OIDC client secret (client_secret_post)."
+    )
+    console_oidc_username_claim: str = setting(
+        "preferred_username",
+        "ID token claim that names the console account (accounts are made on the Gebruikers page).",
+    )
     test_gemeentecodes: list[str] = setting(
         [], "Codes that are no CBS gemeentecode but are served anyway (the GGk portal's test 9999)."
     )
@@ -441,6 +467,10 @@ def load(
     from ggk_ebms.api.certs import parse_client_certificates  # the one parser of the setting
 
     parse_client_certificates(settings.api_client_certificates)
+    if settings.console_secure_cookie not in ("auto", "always"):
+        raise ConfigError("setting 'console_secure_cookie' must be 'auto' or 'always'")
+    if settings.console_session_minutes < 1 or settings.console_max_failed_logins < 1:
+        raise ConfigError("settings console_session_minutes and console_max_failed_logins must be 1 or more")
     if settings.api_tls not in ("auto", "always"):
         raise ConfigError(f"setting 'api_tls' must be 'auto' or 'always', not {settings.api_tls!r}")
     return settings

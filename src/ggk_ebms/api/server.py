@@ -178,6 +178,11 @@ async def start_api(
     )
     app = create_api_app(ctx, route_table())
     context = api_ssl_context(settings)
+    if settings.console_enabled:
+        # The web console shares this listener, its TLS and the services (docs/console.md).
+        from ggk_ebms.console.app import create_console_app
+
+        app.add_subapp("/console/", create_console_app(ctx, tls=context is not None))
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.api_host, settings.api_port, ssl_context=context, reuse_address=True)

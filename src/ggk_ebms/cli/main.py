@@ -89,6 +89,8 @@ _COMMANDS: list[CommandEntry] = [
                  "certificates."),
     CommandEntry("restore", "ggk_ebms.cli.backup_cmd", "restore",
                  "Restore a backup into the configured database, which must be empty."),
+    CommandEntry("user", "ggk_ebms.cli.user_cmd", "user",
+                 "Accounts van de webconsole: aanmaken, tonen, wijzigen."),
 ]  # fmt: skip
 
 

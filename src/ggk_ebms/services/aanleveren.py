@@ -68,6 +68,9 @@ class Upload:
 
     bestandsnaam: str
     path: Path
+    # The berichttypes the uploader may send (the console: their products); None: any. A file of
+    # another berichttype is incorrect and not sent.
+    berichttypes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,8 @@ def verwerk(ctx: ServiceContext, batch_pk: int, upload: Upload) -> Verslag:
             batch_pk, at=start, expected_end=expected_end(start, count, store.throughput()), files=count
         )
         for seq, entry in enumerate(entries, 1):
-            store.add_file(batch_pk, _judge(ctx, submitter, served, seq, entry), at=ctx.clock.now())
+            judged = _judge(ctx, submitter, served, seq, entry, upload.berichttypes)
+            store.add_file(batch_pk, judged, at=ctx.clock.now())
     batch = store.finish(batch_pk, at=ctx.clock.now())
     return _verslag(batch, store.files(batch_pk))
 
@@ -319,7 +323,12 @@ def _fout_of(exc: GgkEbmsError) -> Fout:
 
 
 def _judge(
-    ctx: ServiceContext, submitter: Submitter, served: frozenset[str], seq: int, entry: Entry
+    ctx: ServiceContext,
+    submitter: Submitter,
+    served: frozenset[str],
+    seq: int,
+    entry: Entry,
+    allowed: frozenset[str] | None = None,
 ) -> NewFile:
     def refused(fout: Fout, identity: _Identity | None = None) -> NewFile:
         return NewFile(
@@ -341,6 +350,10 @@ def _judge(
         identity = _identify(entry.data)
     except _Refused as exc:
         return refused(exc.fout, exc.identity)
+    if allowed is not None and identity.berichttype not in allowed:
+        # Recorded without its identity: the uploader may not see that product's messages.
+        detail = f"berichttype {identity.berichttype} hoort niet bij de producten van deze gebruiker"
+        return refused(Fout(checks.NIET_GEAUTORISEERD, detail))
     if identity.gemeentecode not in served:
         detail = (
             f"Organisatie {identity.gemeentecode} is niet geautoriseerd voor deze aansluiting"

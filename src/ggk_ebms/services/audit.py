@@ -25,6 +25,12 @@ ACTIONS: Final = (
     "mailbox-download",
     "mailbox-unmark",
     "mailbox-delete",
+    "console-login",
+    "console-login-refused",
+    "console-logout",
+    "user-create",
+    "user-change",
+    "cpa-ping",
 )
 
 

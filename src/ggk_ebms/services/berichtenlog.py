@@ -26,6 +26,7 @@ class LogFilter:
     since: datetime | None = None  # default: until - 7 days
     until: datetime | None = None  # default: now; inclusive
     berichttype: str | None = None
+    berichttypes: tuple[str, ...] | None = None  # only these (the products a user may see)
     gemeentecode: str | None = None
     direction: str | None = None  # in | out
     status: str | None = None  # a message status, or "Geweigerd"
@@ -63,6 +64,7 @@ def berichtenlog(ctx: ServiceContext, query: LogFilter) -> LogPage:
             since=since,
             until=until,
             berichttype=query.berichttype,
+            berichttypes=query.berichttypes,
             gemeentecode=query.gemeentecode,
             direction=query.direction,
             status=query.status,

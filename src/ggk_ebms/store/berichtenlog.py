@@ -28,6 +28,9 @@ class LogQuery:
     since: datetime
     until: datetime
     berichttype: str | None = None
+    # Only these berichttypes (a console user's products); None: no restriction. A row without a
+    # berichttype (a refused file that could not be read) matches no restriction.
+    berichttypes: tuple[str, ...] | None = None
     gemeentecode: str | None = None
     direction: str | None = None  # in | out
     status: str | None = None  # a message status, or "Geweigerd"
@@ -117,6 +120,8 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
         query = query.where(sa.or_(message.c.status == q.status, message.c.business_status == q.status))
     if q.berichttype is not None:
         query = query.where(stuf_message.c.berichttype == q.berichttype)
+    if q.berichttypes is not None:
+        query = query.where(stuf_message.c.berichttype.in_(q.berichttypes))
     if q.gemeentecode is not None:
         query = query.where(stuf_message.c.gemeentecode == q.gemeentecode)
     if q.referentienummer is not None:
@@ -161,6 +166,8 @@ def _refused(q: LogQuery, cut: int) -> sa.Select[Any] | None:
     )
     if q.berichttype is not None:
         query = query.where(aanlever_file.c.berichttype == q.berichttype)
+    if q.berichttypes is not None:
+        query = query.where(aanlever_file.c.berichttype.in_(q.berichttypes))
     if q.gemeentecode is not None:
         query = query.where(aanlever_file.c.gemeentecode == q.gemeentecode)
     if q.referentienummer is not None:

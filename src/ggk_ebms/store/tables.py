@@ -638,3 +638,53 @@ worker_heartbeat = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("beat_at", UtcDateTime, nullable=False),
 )
+
+# --- web console (migration 0010) -----------------------------------------------------------------
+CONSOLE_ROLES: Final = ("gebruikersbeheerder", "productbeheerder", "medewerker")
+CONSOLE_PRODUCTS: Final = ("iwmo", "ijw", "ieb", "pgb-wmo", "pgb-jw")
+USERNAME_MAX: Final = 64
+
+console_user = sa.Table(
+    "console_user",
+    metadata,
+    # A person using the web console. password_hash is argon2id (PHC string); NULL for an account
+    # that only logs in through OIDC. products: the products this account may see (docs/console.md).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(USERNAME_MAX), nullable=False),
+    sa.Column("display_name", sa.String(NAME_MAX), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("products", sa.JSON, nullable=False),
+    sa.Column("personal_data", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("disabled_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("username"),
+    sa.CheckConstraint(_in("role", CONSOLE_ROLES), name="role"),
+)
+
+console_session = sa.Table(
+    "console_session",
+    metadata,
+    # Server-side sessions: the cookie holds a random id, the table only its SHA-256.
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column(
+        "user_pk",
+        sa.BigInteger,
+        sa.ForeignKey("console_user.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.Index(None, "user_pk"),
+)
+
+console_login_throttle = sa.Table(
+    "console_login_throttle",
+    metadata,
+    # Wrong passwords in a row per account name (also for names that do not exist, so a lock
+    # does not tell which names are real).
+    sa.Column("username", sa.String(USERNAME_MAX), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("locked_until", UtcDateTime, nullable=True),
+)

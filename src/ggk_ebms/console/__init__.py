@@ -1,0 +1,1 @@
+"""The web console: the GGk portal's tabs per product on the management listener (docs/console.md)."""
