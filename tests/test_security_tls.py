@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ggk_ebms.config import DEV_RINIS_OIN, Settings
 from ggk_ebms.errors import ConfigError
+from ggk_ebms.security import tls as tls_module
 from ggk_ebms.security.identity import PeerIdentity
 from ggk_ebms.security.keys import load_private_key
 from ggk_ebms.security.pki import (
@@ -28,7 +29,6 @@ from ggk_ebms.security.pki import (
     issue_client_certificate,
     issue_server_certificate,
 )
-from ggk_ebms.security import tls as tls_module
 from ggk_ebms.security.tls import (
     TLS12_CIPHERS,
     TLS13_CIPHERS,
@@ -288,7 +288,7 @@ def test_the_client_order_of_suites_decides() -> None:
         client = rinis_client()
         client.maximum_version = ssl.TLSVersion.TLSv1_2
         client.set_ciphers(f"{first}:{second}:{':'.join(TLS12_CIPHERS)}")
-        server_side, client_side = handshake(gemeente_server(), client)
+        _server_side, client_side = handshake(gemeente_server(), client)
         assert client_side.ok, client_side.error
         # The dev certificates are RSA: the first RSA suite in the client's list wins.
         rsa_first = first if "RSA" in first else second
