@@ -109,6 +109,62 @@ class Settings:
     proxy_allowlist: list[str] = setting(
         [], "Proxy addresses whose proxy_client_cert_header is trusted. Nobody else's is read."
     )
+    # --- limits (docs/security.md, "Limits") ---------------------------------------------------
+    max_connections: int = setting(
+        512,
+        "Most TCP connections the server holds at once (all clients together); further clients "
+        "wait in the kernel's accept queue until one closes.",
+    )
+    max_connections_per_client: int = setting(
+        32, "Most connections one TLS client certificate may hold at once; more are closed at once."
+    )
+    tls_handshake_timeout: float = setting(
+        10.0, "Seconds a client gets to complete the TLS handshake after connecting."
+    )
+    header_timeout: float = setting(
+        10.0,
+        "Seconds from a new connection, or from the first byte of a next request, until its HTTP "
+        "request line and headers must be complete (slow-loris guard).",
+    )
+    body_timeout: float = setting(
+        20.0,
+        "Longest pause, in seconds, while a request body is arriving; also the grace period "
+        "before body_min_rate applies.",
+    )
+    body_min_rate: int = setting(
+        8192,
+        "Least average speed of a request body, in bytes per second, once it has taken longer "
+        "than body_timeout; a slower body gets 408 and the connection is closed.",
+    )
+    keepalive_timeout: float = setting(
+        15.0, "Seconds an idle keep-alive connection stays open after a response."
+    )
+    spool_threshold_bytes: int = setting(
+        1024 * 1024,
+        "Request bodies above this size are spooled to a temporary file while they arrive, so "
+        "unfinished bodies do not hold memory.",
+    )
+    spool_dir: Path | None = setting(None, "Folder for spooled request bodies. Empty: the system temp folder.")
+    max_parallel_per_client: int = setting(
+        4,
+        "Requests of one client certificate processed at once (MIME split, XML parse, signature "
+        "checks, storage); more wait for a free turn up to request_timeout.",
+    )
+    request_timeout: float = setting(
+        30.0,
+        "Seconds a request may wait for its turn and be processed before it is answered with "
+        "503 (the sender retries; nothing acknowledged is lost).",
+    )
+    allow_compressed_bodies: bool = setting(
+        False,
+        "Accept request bodies with a Content-Encoding (gzip, deflate, br). Off: refused with 415 "
+        "before any decompression (a 1 MB gzip body can inflate to 1 GiB).",
+    )
+    accept_backoff_max_seconds: float = setting(
+        1.0,
+        "Longest pause of the accept loop after an accept error (out of file descriptors); the "
+        "pause doubles from 10 ms per error in a row, and the error is logged at most every 10 s.",
+    )
     # --- TLS and keys ---------------------------------------------------------------------------
     tls_server_cert: Path = setting(
         Path("certs/dev/gemeente/server.pem"), "Our TLS server certificate (PEM)."
@@ -193,6 +249,20 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+# Limits that make no sense at 0 or below (a 0 would mean "refuse everything" or "wait forever").
+_POSITIVE: Final = (
+    "max_connections",
+    "max_connections_per_client",
+    "tls_handshake_timeout",
+    "header_timeout",
+    "body_timeout",
+    "keepalive_timeout",
+    "max_parallel_per_client",
+    "request_timeout",
+    "accept_backoff_max_seconds",
+)
 
 
 def declared() -> list[dataclasses.Field[Any]]:
@@ -286,6 +356,9 @@ def load(
     settings = Settings(**values)
     if settings.processes < 1:
         raise ConfigError(f"setting 'processes' must be at least 1, not {settings.processes}")
+    for name in _POSITIVE:
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"setting {name!r} must be above 0, not {getattr(settings, name)}")
     if settings.client_cert_mode not in ("strict", "cpa-or-oin"):
         raise ConfigError(
             f"setting 'client_cert_mode' must be 'strict' or 'cpa-or-oin', not {settings.client_cert_mode!r}"

@@ -20,13 +20,18 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ggk_ebms import logsafe
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
+from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
 from ggk_ebms.security.tls import server_context_from_settings
-from ggk_ebms.server.app import Handler, create_app
+from ggk_ebms.server.app import Guards, Handler, create_app
+from ggk_ebms.server.gate import IdentityGate
+from ggk_ebms.server.limits import ConnectionCheck, ConnectionRegistry, Limits
+from ggk_ebms.server.listener import Listener, bind
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
@@ -45,6 +50,8 @@ class Endpoint:
     pipeline: InboundPipeline
     port: int
     background: list[asyncio.Task[None]]
+    listener: Listener
+    registry: ConnectionRegistry
 
     @property
     def url(self) -> str:
@@ -54,6 +61,7 @@ class Endpoint:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.listener.close()
         await self.runner.cleanup()
         self.executor.shutdown(wait=True)
         self.database.dispose()
@@ -81,7 +89,9 @@ async def start_endpoint(
     *,
     on_database: Callable[[Database], None] | None = None,
     workers: list[Callable[[Database], Coroutine[Any, Any, None]]] | None = None,
+    connection_check: ConnectionCheck | None = None,
 ) -> Endpoint:
+    logsafe.install()  # partner-controlled values in log lines are escaped from here on
     faults = parse_test_faults(settings.test_faults, settings.party_ids)  # refused before any work
     database = Database.from_settings(settings)
     if settings.auto_migrate:
@@ -108,6 +118,19 @@ async def start_endpoint(
             max_body_bytes=settings.max_body_bytes,
         )
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ebms-inbound")
+    repository = CpaRepository(database)
+
+    def stored_agreements() -> list[Agreement]:
+        found = (agreements.get(stored.cpa_id) for stored in repository.list())
+        return [agreement for agreement in found if agreement is not None]
+
+    gate = IdentityGate(
+        stored_agreements,
+        our_party_ids=settings.party_ids,
+        mode="strict" if settings.client_cert_mode == "strict" else "cpa-or-oin",
+        gateway_oins=settings.gateway_oins,
+    )
+    registry = ConnectionRegistry(Limits.from_settings(settings), connection_check)
     app = create_app(
         handler,
         path=settings.path,
@@ -115,31 +138,33 @@ async def start_endpoint(
         executor=executor,
         proxy_client_cert_header=settings.proxy_client_cert_header,
         proxy_allowlist=settings.proxy_allowlist,
+        guards=Guards.from_settings(settings, gate=gate, registry=registry),
     )
     context = server_context_from_settings(settings)
-    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=settings.shutdown_grace_seconds,
+        access_log=None,
+        keepalive_timeout=settings.keepalive_timeout,
+    )
     await runner.setup()
     # With several server processes on one port (setting 'processes') each binds with
-    # SO_REUSEPORT and the kernel spreads incoming connections over them.
-    site = web.TCPSite(
-        runner,
-        settings.host,
-        settings.port,
-        ssl_context=context,
-        reuse_address=True,
-        reuse_port=settings.processes > 1 or None,
+    # SO_REUSEPORT and the kernel spreads incoming connections over them. Our own accept loop
+    # (server/listener.py) instead of aiohttp's site: it bounds connections and handshakes.
+    sockets = bind(settings.host, settings.port, reuse_port=settings.processes > 1)
+    assert runner.server is not None
+    listener = Listener(
+        sockets, runner.server, context, registry, backoff_max=settings.accept_backoff_max_seconds
     )
-    await site.start()
-    port = settings.port
-    server = site._server  # the asyncio Server: tells the real port when 0 was asked for
-    if port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
-        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    listener.start()
+    port = sockets[0].getsockname()[1]
     background: list[asyncio.Task[None]] = [asyncio.create_task(w(database)) for w in (workers or [])]
-    return Endpoint(settings, database, runner, executor, pipeline, port, background)
+    return Endpoint(settings, database, runner, executor, pipeline, port, background, listener, registry)
 
 
 async def serve_forever(settings: Settings, **kwargs: object) -> None:
     endpoint = await start_endpoint(settings, **kwargs)  # type: ignore[arg-type]
+    logsafe.install_rate_limit()
     log.warning("ggk-ebms listening on %s as party %s", endpoint.url, ", ".join(settings.party_ids))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,0 +1,244 @@
+"""Per-connection limits in front of aiohttp: connection counts, header deadline, post-handshake checks.
+
+aiohttp itself bounds none of these (an outside probe held 300 slow-loris and 100 idle TLS
+connections open for minutes). Each accepted connection gets a ``GuardedProtocol`` that wraps
+aiohttp's request handler protocol and
+
+- counts the connection against ``max_connections_per_client`` (by the SHA-256 of the TLS client
+  certificate; a connection over the limit is closed before any HTTP is read);
+- runs the post-handshake ``ConnectionCheck`` (revocation, security/revocation.py) with reading
+  paused, so a refused certificate costs no HTTP parsing at all;
+- arms a header deadline when the connection is new and when the first byte of a next request
+  arrives; the app's middleware disarms it when aiohttp hands over a complete request, and arms
+  nothing while that request is being handled (its body has its own limits, server/app.py).
+
+The total connection count is kept by the listener (server/listener.py), which holds one
+``Slot`` per connection and stops accepting at ``max_connections``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ggk_ebms.config import Settings
+
+log = logging.getLogger(__name__)
+
+# A check of the client certificate (DER) after the handshake: None to go on, or why not.
+ConnectionCheck = Callable[[bytes], Awaitable[str | None]]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_connections: int
+    max_connections_per_client: int
+    tls_handshake_timeout: float
+    header_timeout: float
+    keepalive_timeout: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_connections=settings.max_connections,
+            max_connections_per_client=settings.max_connections_per_client,
+            tls_handshake_timeout=settings.tls_handshake_timeout,
+            header_timeout=settings.header_timeout,
+            keepalive_timeout=settings.keepalive_timeout,
+        )
+
+
+class Slot:
+    """One counted connection; ``release`` is safe to call more than once."""
+
+    def __init__(self, on_release: Callable[[], None]) -> None:
+        self._on_release: Callable[[], None] | None = on_release
+
+    def release(self) -> None:
+        if self._on_release is not None:
+            callback, self._on_release = self._on_release, None
+            callback()
+
+
+class ConnectionRegistry:
+    """The live guarded connections, per client certificate and by transport."""
+
+    def __init__(self, limits: Limits, check: ConnectionCheck | None = None) -> None:
+        self.limits = limits
+        self.check = check
+        self._per_client: dict[str, int] = {}
+        self._by_transport: dict[int, GuardedProtocol] = {}
+
+    def add_client(self, fingerprint: str) -> bool:
+        count = self._per_client.get(fingerprint, 0)
+        if count >= self.limits.max_connections_per_client:
+            return False
+        self._per_client[fingerprint] = count + 1
+        return True
+
+    def remove_client(self, fingerprint: str) -> None:
+        count = self._per_client.get(fingerprint, 0) - 1
+        if count > 0:
+            self._per_client[fingerprint] = count
+        else:
+            self._per_client.pop(fingerprint, None)
+
+    def clients(self) -> dict[str, int]:
+        return dict(self._per_client)
+
+    def register(self, transport: asyncio.BaseTransport, guard: GuardedProtocol) -> None:
+        self._by_transport[id(transport)] = guard
+
+    def unregister(self, transport: asyncio.BaseTransport) -> None:
+        self._by_transport.pop(id(transport), None)
+
+    def guard_for(self, transport: asyncio.BaseTransport | None) -> GuardedProtocol | None:
+        return None if transport is None else self._by_transport.get(id(transport))
+
+    def __len__(self) -> int:
+        return len(self._by_transport)
+
+
+def peer_fingerprint(transport: asyncio.BaseTransport) -> tuple[str, bytes | None]:
+    """SHA-256 of the TLS client certificate (hex) and the certificate, or ("", None)."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    return (hashlib.sha256(der).hexdigest(), der) if der else ("", None)
+
+
+class GuardedProtocol(asyncio.Protocol):
+    """Wraps aiohttp's protocol for one connection; see the module docstring."""
+
+    def __init__(self, inner: Any, registry: ConnectionRegistry, slot: Slot) -> None:
+        self._inner = inner
+        self._registry = registry
+        self._slot = slot
+        self._transport: asyncio.Transport | None = None
+        self._fingerprint = ""
+        self._counted = False
+        self._passed = False  # the inner protocol got connection_made
+        self._in_request = False
+        self._deadline: asyncio.TimerHandle | None = None
+        self._check_task: asyncio.Task[None] | None = None
+        self._peer = ""
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peername = transport.get_extra_info("peername")
+        self._peer = str(peername[0]) if peername else "?"
+        self._fingerprint, der = peer_fingerprint(transport)
+        if self._fingerprint:
+            if not self._registry.add_client(self._fingerprint):
+                log.warning(
+                    "closed a connection from %s: client certificate %s already holds %d connections",
+                    self._peer,
+                    self._fingerprint[:16],
+                    self._registry.limits.max_connections_per_client,
+                )
+                transport.abort()
+                return
+            self._counted = True
+        self._registry.register(transport, self)
+        self._arm()
+        check = self._registry.check
+        if check is not None and der is not None:
+            transport.pause_reading()
+            self._check_task = asyncio.get_running_loop().create_task(self._run_check(check, der))
+            return
+        self._pass()
+
+    def data_received(self, data: bytes) -> None:
+        if not self._passed:
+            return  # only reachable between abort() and connection_lost
+        if not self._in_request and self._deadline is None:
+            self._arm()  # the first byte of a next request on a kept-alive connection
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if not self._passed:
+            return None
+        result: bool | None = self._inner.eof_received()
+        return result
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self._check_task is not None:
+            self._check_task.cancel()
+        if self._transport is not None:
+            self._registry.unregister(self._transport)
+        if self._counted:
+            self._registry.remove_client(self._fingerprint)
+            self._counted = False
+        self._slot.release()
+        if self._passed:
+            self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        if self._passed:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._passed:
+            self._inner.resume_writing()
+
+    # -- called by the app's middleware -------------------------------------------------------------
+
+    def request_started(self) -> None:
+        self._in_request = True
+        self._disarm()
+
+    def request_finished(self) -> None:
+        # Idle time until the next request is aiohttp's keep-alive timeout; the next request's
+        # first byte arms the header deadline again.
+        self._in_request = False
+
+    # -- internals ----------------------------------------------------------------------------------
+
+    def _pass(self) -> None:
+        assert self._transport is not None
+        self._passed = True
+        self._inner.connection_made(self._transport)
+
+    async def _run_check(self, check: ConnectionCheck, der: bytes) -> None:
+        try:
+            reason = await check(der)
+        except Exception:  # a check that breaks must not leave the connection hanging
+            log.exception("connection check failed for a client from %s", self._peer)
+            reason = "certificate check failed"
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if reason is not None:
+            log.warning("closed a connection from %s after the TLS handshake: %s", self._peer, reason)
+            transport.abort()
+            return
+        self._pass()
+        transport.resume_reading()
+
+    def _arm(self) -> None:
+        self._disarm()
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self._registry.limits.header_timeout, self._header_timeout)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _header_timeout(self) -> None:
+        self._deadline = None
+        if self._transport is None or self._transport.is_closing() or self._in_request:
+            return
+        log.info(
+            "closed a connection from %s: no complete request headers within %g s",
+            self._peer,
+            self._registry.limits.header_timeout,
+        )
+        self._transport.abort()
