@@ -144,7 +144,9 @@ class Settings:
         "Request bodies above this size are spooled to a temporary file while they arrive, so "
         "unfinished bodies do not hold memory.",
     )
-    spool_dir: Path | None = setting(None, "Folder for spooled request bodies. Empty: the system temp folder.")
+    spool_dir: Path | None = setting(
+        None, "Folder for spooled request bodies. Empty: the system temp folder."
+    )
     max_parallel_per_client: int = setting(
         4,
         "Requests of one client certificate processed at once (MIME split, XML parse, signature "
