@@ -52,6 +52,26 @@ class Settings:
         secret=True,
     )
     auto_migrate: bool = setting(True, "Apply database migrations when the server or worker starts.")
+    db_connect_timeout: int = setting(
+        2,
+        "PostgreSQL: seconds to set up a connection (libpq connect_timeout, at least 2). Together "
+        "with db_ping_timeout this bounds how long a request waits on a vanished database.",
+    )
+    db_ping_timeout: float = setting(
+        2.0,
+        "PostgreSQL: seconds a pooled connection gets to answer its liveness check before each "
+        "use; a silent one is dropped and a new one tried (then 503 if that fails too).",
+    )
+    db_statement_timeout: float = setting(
+        30.0,
+        "PostgreSQL: longest statement or commit, in seconds: the server cancels it "
+        "(statement_timeout) and our side gives up on a connection that stays silent 1 s longer.",
+    )
+    db_idle_in_transaction_timeout: float = setting(
+        60.0,
+        "PostgreSQL: the server ends a session that sits idle inside a transaction this long "
+        "(idle_in_transaction_session_timeout), so a stuck client holds no locks.",
+    )
     # --- CPAs -----------------------------------------------------------------------------------
     cpa_dir: Path = setting(Path("cpa"), "Folder of CPA files imported at start when cpa_autoimport is on.")
     cpa_autoimport: bool = setting(True, "At start, import CPAs from cpa_dir whose CPAId is not stored yet.")
@@ -264,6 +284,9 @@ _POSITIVE: Final = (
     "max_parallel_per_client",
     "request_timeout",
     "accept_backoff_max_seconds",
+    "db_ping_timeout",
+    "db_statement_timeout",
+    "db_idle_in_transaction_timeout",
 )
 
 
@@ -358,6 +381,8 @@ def load(
     settings = Settings(**values)
     if settings.processes < 1:
         raise ConfigError(f"setting 'processes' must be at least 1, not {settings.processes}")
+    if settings.db_connect_timeout < 2:
+        raise ConfigError("setting 'db_connect_timeout' must be at least 2 (libpq's minimum)")
     for name in _POSITIVE:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name!r} must be above 0, not {getattr(settings, name)}")
