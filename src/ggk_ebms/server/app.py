@@ -46,6 +46,7 @@ from ggk_ebms.server.limits import ConnectionRegistry
 log = logging.getLogger(__name__)
 
 _READ_CHUNK = 256 * 1024
+_GATE_UNAVAILABLE = "the stored CPAs cannot be read"
 
 
 class Handler(Protocol):
@@ -213,6 +214,36 @@ def create_app(
     budget = _Budget(limits.max_parallel_per_client)
     gate = limits.gate
 
+    refreshing: set[asyncio.Future[None]] = set()
+
+    async def _gate_check(gate: IdentityGate, peer: PeerIdentity | None) -> str | None:
+        """The gate's answer. A stale index that admits the peer is refreshed in the background
+        (a silent database must not delay admitted partners twice); one that refuses is
+        refreshed first, so a CPA imported a moment ago is honoured at once."""
+        loop = asyncio.get_running_loop()
+        if gate.ready:
+            refusal = gate.check(peer)
+            if not gate.stale():
+                return refusal
+            if refusal is None:
+                if not refreshing:
+                    future = loop.run_in_executor(executor, gate.refresh)
+                    refreshing.add(future)
+                    future.add_done_callback(_refreshed)
+                return None
+        try:
+            await asyncio.wait_for(loop.run_in_executor(executor, gate.refresh), limits.request_timeout)
+        except Exception as exc:  # the database is away: an old index still serves
+            log.warning("cannot load the CPAs to check a client certificate: %s", exc)
+            if not gate.ready:
+                return _GATE_UNAVAILABLE
+        return gate.check(peer)
+
+    def _refreshed(future: asyncio.Future[None]) -> None:
+        refreshing.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("cannot reload the CPAs for the client certificate gate: %s", future.exception())
+
     async def ebms(request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
@@ -221,20 +252,12 @@ def create_app(
             return _fault("Compressed request bodies are not accepted.", 415)
         peer = _peer_identity(request, proxy_client_cert_header, allowlist)
         if gate is not None:
-            if gate.stale():
-                try:
-                    await asyncio.wait_for(
-                        loop.run_in_executor(executor, gate.refresh), limits.request_timeout
-                    )
-                except Exception as exc:  # the database is away: an old index still serves
-                    if not gate.ready:
-                        log.warning("cannot load the CPAs to check a client certificate: %s", exc)
-                        return _fault(
-                            "Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"}
-                        )
-            refusal = gate.check(peer)
+            refusal = await _gate_check(gate, peer)
             if refusal is not None:
                 log.warning("refused a request from %s before reading it: %s", request.remote, refusal)
+                status = 503 if refusal == _GATE_UNAVAILABLE else 403
+                if status == 503:
+                    return _fault("Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"})
                 return _fault(f"Invalid TLS client certificate: {refusal}", 403)
         try:
             body_file = await _read_capped(request, body_limits)
