@@ -201,6 +201,32 @@ class Settings:
         "CA certificates (PEM bundle) that partner TLS certificates must chain to. Production: "
         "Staat der Nederlanden Private Root CA - G1 and its intermediates.",
     )
+    revocation_mode: str = setting(
+        "fail-closed",
+        "Revocation checks (CRL, and OCSP where a certificate names a responder) of partners' TLS "
+        "client and signing certificates: 'fail-closed' refuses when no CRL/OCSP answer can be "
+        "had, 'fail-open' accepts then (with a warning), 'off' checks nothing. A certificate "
+        "naming neither CRL nor OCSP is not checked.",
+    )
+    revocation_cache_seconds: float = setting(
+        3600.0, "Longest time a CRL or OCSP answer is reused (never past its nextUpdate)."
+    )
+    revocation_fetch_timeout: float = setting(5.0, "Seconds to download a CRL or get an OCSP answer.")
+    signing_chain_check: bool = setting(
+        True,
+        "A partner's signing certificate (from the CPA) must chain to tls_trust_store; off only "
+        "for partners that sign with a certificate outside that trust store.",
+    )
+    expiry_warning_days: int = setting(
+        30,
+        "Warn this many days before our own or a partner's certificate or a CPA expires "
+        "(`config check` and the log at start and daily).",
+    )
+    allow_dev_certificates_public: bool = setting(
+        False,
+        "Let `serve` bind a non-loopback address while using the dev certificates of certs/dev/ "
+        "(their private keys are public). Only for a closed test network.",
+    )
     signing_key: Path = setting(
         Path("certs/dev/gemeente/client-key.pem"),
         "Private key that signs messages (-s/-e profiles); must match our CPA signing certificate.",
@@ -285,6 +311,8 @@ _POSITIVE: Final = (
     "request_timeout",
     "accept_backoff_max_seconds",
     "db_ping_timeout",
+    "revocation_cache_seconds",
+    "revocation_fetch_timeout",
     "db_statement_timeout",
     "db_idle_in_transaction_timeout",
 )
@@ -386,6 +414,11 @@ def load(
     for name in _POSITIVE:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name!r} must be above 0, not {getattr(settings, name)}")
+    if settings.revocation_mode not in ("fail-closed", "fail-open", "off"):
+        raise ConfigError(
+            "setting 'revocation_mode' must be 'fail-closed', 'fail-open' or 'off', "
+            f"not {settings.revocation_mode!r}"
+        )
     if settings.client_cert_mode not in ("strict", "cpa-or-oin"):
         raise ConfigError(
             f"setting 'client_cert_mode' must be 'strict' or 'cpa-or-oin', not {settings.client_cert_mode!r}"

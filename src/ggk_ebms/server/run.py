@@ -27,6 +27,7 @@ from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
+from ggk_ebms.security.revocation import RevocationChecker
 from ggk_ebms.security.tls import server_context_from_settings
 from ggk_ebms.server.app import Guards, Handler, create_app
 from ggk_ebms.server.gate import IdentityGate
@@ -84,6 +85,21 @@ def message_id_host(settings: Settings) -> str:
     return "localhost" if address.is_loopback else socket.getfqdn()
 
 
+def revocation_check(checker: RevocationChecker) -> ConnectionCheck:
+    """The post-handshake check of a TLS client certificate (docs/security.md, "Revocation").
+
+    Python's ssl module cannot give one server context a CRL source that is fetched over HTTP and
+    refreshed, so the check runs right after the handshake, with reading paused: a revoked
+    certificate's connection is closed before a byte of HTTP is parsed (server/limits.py).
+    """
+
+    async def check(der: bytes) -> str | None:
+        verdict = await asyncio.to_thread(checker.check_der, der, what="TLS client certificate")
+        return None if verdict.ok else verdict.reason
+
+    return check
+
+
 async def start_endpoint(
     settings: Settings,
     *,
@@ -130,6 +146,8 @@ async def start_endpoint(
         mode="strict" if settings.client_cert_mode == "strict" else "cpa-or-oin",
         gateway_oins=settings.gateway_oins,
     )
+    if connection_check is None and settings.revocation_mode != "off":
+        connection_check = revocation_check(RevocationChecker.from_settings(settings))
     registry = ConnectionRegistry(Limits.from_settings(settings), connection_check)
     app = create_app(
         handler,
