@@ -312,6 +312,7 @@ _POSITIVE: Final = (
     "accept_backoff_max_seconds",
     "db_ping_timeout",
     "revocation_cache_seconds",
+    "expiry_warning_days",
     "revocation_fetch_timeout",
     "db_statement_timeout",
     "db_idle_in_transaction_timeout",

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from rich.console import Console
 from rich.table import Table
 
+from ggk_ebms import expiry
 from ggk_ebms.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, Settings, declared, load, shown
 from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.parse import parse_agreement
@@ -100,14 +101,16 @@ def _certificates(path: Path) -> list[x509.Certificate]:
     return [x509.load_der_x509_certificate(data)]
 
 
-def _validity(name: str, certificate: x509.Certificate, now: datetime) -> Finding | None:
+def _validity(
+    name: str, certificate: x509.Certificate, now: datetime, warning: timedelta = EXPIRY_WARNING
+) -> Finding | None:
     if certificate.not_valid_after_utc < now:
         return Finding(ERROR, name, f"certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}")
     if certificate.not_valid_before_utc > now:
         return Finding(
             ERROR, name, f"certificate not valid before {certificate.not_valid_before_utc:%Y-%m-%d}"
         )
-    if certificate.not_valid_after_utc < now + EXPIRY_WARNING:
+    if certificate.not_valid_after_utc < now + warning:
         return Finding(WARN, name, f"certificate expires on {certificate.not_valid_after_utc:%Y-%m-%d}")
     return None
 
@@ -124,7 +127,7 @@ def _check_pair(settings: Settings, cert_setting: str, key_setting: str, now: da
     except (OSError, ValueError) as exc:
         yield Finding(ERROR, cert_setting, f"{cert_path} is not a readable certificate: {exc}")
         return
-    yield _validity(cert_setting, leaf, now) or Finding(
+    yield _validity(cert_setting, leaf, now, timedelta(days=settings.expiry_warning_days)) or Finding(
         OK, cert_setting, f"{cert_path} (valid until {leaf.not_valid_after_utc:%Y-%m-%d})"
     )
     try:
@@ -294,6 +297,32 @@ def _check_keys_against_cpas(settings: Settings, database_ok: bool) -> Iterator[
             yield Finding(OK, f"CPA {entry.cpa_id}", "our keys and certificates match the CPA")
 
 
+def _check_expiry(settings: Settings, database_ok: bool, now: datetime) -> Iterator[Finding]:
+    """Partners' certificates in the stored CPAs and the CPAs themselves, expiry_warning_days
+    ahead (our own certificate files are checked with their pair above)."""
+    if not database_ok:
+        return
+    database = Database(settings.effective_database_url)
+    try:
+        stored = CpaRepository(database).list()
+    except GgkEbmsError:
+        return  # the CPA key check above reports an unreadable store
+    finally:
+        database.dispose()
+    agreements = []
+    for entry in stored:
+        try:
+            agreements.append(
+                parse_agreement(entry.raw, max_bytes=max(settings.max_cpa_bytes, len(entry.raw)))
+            )
+        except GgkEbmsError:
+            continue
+    for item in expiry.collect(settings, agreements, now):
+        if item.name in expiry.OWN_CERTIFICATE_SETTINGS:
+            continue
+        yield Finding(WARN, "expiry", item.describe())
+
+
 def _check_identity(settings: Settings) -> Iterator[Finding]:
     test_oins = [oin for oin in settings.party_ids if oin.startswith(TEST_OIN_PREFIX)]
     if not settings.party_ids:
@@ -346,6 +375,7 @@ def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     database = _check_database(settings)
     findings.append(database)
     findings += _check_keys_against_cpas(settings, database.level == OK)
+    findings += _check_expiry(settings, database.level == OK, now)
     findings += _check_policy(settings)
     dev = _check_dev_material(settings)
     if dev is not None:

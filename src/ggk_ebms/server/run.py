@@ -15,20 +15,24 @@ import socket
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ggk_ebms import logsafe
+from ggk_ebms import expiry, logsafe
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.model import Agreement
+from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
+from ggk_ebms.security.devguard import refuse_public_dev_material
 from ggk_ebms.security.revocation import RevocationChecker
 from ggk_ebms.security.tls import server_context_from_settings
+from ggk_ebms.server import allocator
 from ggk_ebms.server.app import Guards, Handler, create_app
 from ggk_ebms.server.gate import IdentityGate
 from ggk_ebms.server.limits import ConnectionCheck, ConnectionRegistry, Limits
@@ -85,6 +89,22 @@ def message_id_host(settings: Settings) -> str:
     return "localhost" if address.is_loopback else socket.getfqdn()
 
 
+async def _expiry_task(settings: Settings, repository: CpaRepository, agreements: AgreementCache) -> None:
+    """Log what expires within expiry_warning_days (ggk_ebms/expiry.py): now, then daily."""
+    while True:
+
+        def check() -> None:
+            stored = [agreements.get(entry.cpa_id) for entry in repository.list()]
+            parsed = [agreement for agreement in stored if agreement is not None]
+            expiry.log_expiring(expiry.collect(settings, parsed, datetime.now(UTC)))
+
+        try:
+            await asyncio.to_thread(check)
+        except GgkEbmsError as exc:
+            log.warning("expiry check skipped: %s", exc)
+        await asyncio.sleep(24 * 3600)
+
+
 def revocation_check(checker: RevocationChecker) -> ConnectionCheck:
     """The post-handshake check of a TLS client certificate (docs/security.md, "Revocation").
 
@@ -108,6 +128,8 @@ async def start_endpoint(
     connection_check: ConnectionCheck | None = None,
 ) -> Endpoint:
     logsafe.install()  # partner-controlled values in log lines are escaped from here on
+    refuse_public_dev_material(settings)
+    allocator.limit_arenas()  # before the worker threads start (server/allocator.py)
     faults = parse_test_faults(settings.test_faults, settings.party_ids)  # refused before any work
     database = Database.from_settings(settings)
     if settings.auto_migrate:
@@ -177,6 +199,7 @@ async def start_endpoint(
     listener.start()
     port = sockets[0].getsockname()[1]
     background: list[asyncio.Task[None]] = [asyncio.create_task(w(database)) for w in (workers or [])]
+    background.append(asyncio.create_task(_expiry_task(settings, repository, agreements)))
     return Endpoint(settings, database, runner, executor, pipeline, port, background, listener, registry)
 
 
