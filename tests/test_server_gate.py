@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from ggk_ebms.config import DEV_GEMEENTE_OIN, DEV_RINIS_OIN
@@ -90,23 +88,13 @@ def test_gate_rebuilds_after_recheck() -> None:
 
 async def test_budget_gives_each_identity_its_own_turns() -> None:
     budget = _Budget(1)
-    inside = asyncio.Event()
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with budget.turn("a", 60):
-            inside.set()
-            await release.wait()
-
-    holder = asyncio.create_task(hold())
-    await inside.wait()
+    release_a = await budget.acquire("a", 60)
     with pytest.raises(TimeoutError):
-        async with budget.turn("a", 0.01):
-            pass
-    async with budget.turn("b", 60):  # another identity is not held up
-        pass
-    release.set()
-    await holder
-    async with budget.turn("a", 60):
-        pass
+        await budget.acquire("a", 0.01)
+    release_b = await budget.acquire("b", 60)  # another identity is not held up
+    release_b()
+    release_a()
+    release_a()  # giving a turn back twice is harmless
+    again = await budget.acquire("a", 60)
+    again()
     assert budget._semaphores == {}

@@ -152,3 +152,26 @@ def test_limits_must_be_positive(name: str, monkeypatch: pytest.MonkeyPatch) -> 
 
     with pytest.raises(ConfigError, match=name):
         load(environ={f"GGK_EBMS_{name.upper()}": "0"})
+
+
+async def test_idle_keep_alive_connection_is_closed_after_a_response(tmp_path: Path) -> None:
+    async with running(make_settings(tmp_path, keepalive_timeout=0.5, header_timeout=60.0)) as endpoint:
+        reader, writer = await tls_connect(endpoint.port)
+        body = peer.ping_envelope(CPA_RM, RINIS, GEMEENTE, sync_reply=True)
+        writer.write(
+            b'POST /ebms HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nSOAPAction: "ebXML"\r\n'
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        answer = await closed_by_server(reader)  # the answer, then the close when idle
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and b"Pong" in answer
+
+
+async def test_bodies_above_the_threshold_are_spooled(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    async with running(make_settings(tmp_path, spool_threshold_bytes=256, spool_dir=spool)) as endpoint:
+        await ping_ok(url(endpoint))
+        assert list(spool.iterdir()) == []  # temporary files are gone once the request is done

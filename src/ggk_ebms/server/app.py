@@ -23,11 +23,10 @@ Before any of that work (docs/security.md, "Limits" and "Identity first"):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,28 +137,43 @@ async def _read_capped(request: web.Request, limits: BodyLimits) -> IO[bytes]:
 
 
 class _Budget:
-    """Per-identity turns for the expensive work (one asyncio.Semaphore per certificate)."""
+    """Per-identity turns for the expensive work (one asyncio.Semaphore per certificate).
+
+    A turn is held until the work itself ends, not until the answer is sent: a request answered
+    503 at request_timeout keeps its turn while its thread still runs, so one identity can never
+    have more than ``per_identity`` threads busy.
+    """
 
     def __init__(self, per_identity: int) -> None:
         self._per_identity = per_identity
         self._semaphores: dict[str, tuple[asyncio.Semaphore, int]] = {}
 
-    @contextlib.asynccontextmanager
-    async def turn(self, identity: str, timeout: float) -> AsyncIterator[None]:
+    async def acquire(self, identity: str, timeout: float) -> Callable[[], None]:
+        """Wait for a turn (TimeoutError after ``timeout``); returns the call that gives it back."""
         semaphore, users = self._semaphores.get(identity, (asyncio.Semaphore(self._per_identity), 0))
         self._semaphores[identity] = (semaphore, users + 1)
         try:
             await asyncio.wait_for(semaphore.acquire(), timeout)
-            try:
-                yield
-            finally:
+        except BaseException:
+            self._forget(identity)
+            raise
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
                 semaphore.release()
-        finally:
-            semaphore, users = self._semaphores[identity]
-            if users <= 1:
-                del self._semaphores[identity]  # no memory per identity once it is quiet
-            else:
-                self._semaphores[identity] = (semaphore, users - 1)
+                self._forget(identity)
+
+        return release
+
+    def _forget(self, identity: str) -> None:
+        semaphore, users = self._semaphores[identity]
+        if users <= 1:
+            del self._semaphores[identity]  # no memory per identity once it is quiet
+        else:
+            self._semaphores[identity] = (semaphore, users - 1)
 
 
 def _peer_identity(
@@ -287,20 +301,23 @@ def create_app(
 
         deadline = loop.time() + limits.request_timeout
         try:
-            async with budget.turn(identity, limits.request_timeout):
-                work = loop.run_in_executor(executor, run)
-                try:
-                    reply = await asyncio.wait_for(asyncio.shield(work), max(0.0, deadline - loop.time()))
-                except TimeoutError:
-                    # The thread cannot be stopped; it finishes (and commits or not) on its own.
-                    # The sender retries; duplicate elimination recognises a copy (digest §4.2).
-                    log.warning(
-                        "request from %s not processed within %g s: 503", remote, limits.request_timeout
-                    )
-                    return _fault("Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"})
+            release = await budget.acquire(identity, limits.request_timeout)
         except TimeoutError:
             body_file.close()
             log.warning("request from %s got no turn within %g s: 503", remote, limits.request_timeout)
+            return _fault("Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"})
+        try:
+            work = loop.run_in_executor(executor, run)
+        except BaseException:
+            release()
+            raise
+        work.add_done_callback(lambda _: release())
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(work), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            # The thread cannot be stopped; it finishes (and commits or not) on its own, holding
+            # its turn. The sender retries; duplicate elimination recognises a copy (digest §4.2).
+            log.warning("request from %s not processed within %g s: 503", remote, limits.request_timeout)
             return _fault("Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"})
         return _response(reply)
 
