@@ -175,3 +175,19 @@ async def test_bodies_above_the_threshold_are_spooled(tmp_path: Path) -> None:
     async with running(make_settings(tmp_path, spool_threshold_bytes=256, spool_dir=spool)) as endpoint:
         await ping_ok(url(endpoint))
         assert list(spool.iterdir()) == []  # temporary files are gone once the request is done
+
+
+async def test_pipelined_partial_request_is_cut_off(tmp_path: Path) -> None:
+    async with running(make_settings(tmp_path, keepalive_timeout=0.5, header_timeout=0.5)) as endpoint:
+        reader, writer = await tls_connect(endpoint.port)
+        body = peer.ping_envelope(CPA_RM, RINIS, GEMEENTE, sync_reply=True)
+        writer.write(
+            b'POST /ebms HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nSOAPAction: "ebXML"\r\n'
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+            + b"POST /ebms HTTP/1.1\r\nHost: localhost\r\nX-Never-Ends: "
+        )
+        await writer.drain()
+        answer = await closed_by_server(reader)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 200") and answer.count(b"HTTP/1.1") == 1

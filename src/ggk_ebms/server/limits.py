@@ -8,9 +8,10 @@ aiohttp's request handler protocol and
   certificate; a connection over the limit is closed before any HTTP is read);
 - runs the post-handshake ``ConnectionCheck`` (revocation, security/revocation.py) with reading
   paused, so a refused certificate costs no HTTP parsing at all;
-- arms a header deadline when the connection is new and when the first byte of a next request
-  arrives; the app's middleware disarms it when aiohttp hands over a complete request, and arms
-  nothing while that request is being handled (its body has its own limits, server/app.py).
+- arms a header deadline when the connection is new, when the first byte of a next request
+  arrives and (longer: keep-alive plus header time) when a response is done; the app's middleware
+  disarms it when aiohttp hands over a complete request, and nothing is armed while that request
+  is being handled (its body has its own limits, server/app.py).
 
 The total connection count is kept by the listener (server/listener.py), which holds one
 ``Slot`` per connection and stops accepting at ``max_connections``.
@@ -195,9 +196,13 @@ class GuardedProtocol(asyncio.Protocol):
         self._disarm()
 
     def request_finished(self) -> None:
-        # Idle time until the next request is aiohttp's keep-alive timeout; the next request's
-        # first byte arms the header deadline again.
+        # The next request's headers must be complete within keep-alive plus header time of this
+        # answer, also when its first bytes already came with this request (HTTP pipelining) and
+        # no later byte would arm the deadline. An idle connection is closed earlier by aiohttp's
+        # keep-alive timeout.
         self._in_request = False
+        limits = self._registry.limits
+        self._arm(limits.keepalive_timeout + limits.header_timeout)
 
     # -- internals ----------------------------------------------------------------------------------
 
@@ -222,10 +227,11 @@ class GuardedProtocol(asyncio.Protocol):
         self._pass()
         transport.resume_reading()
 
-    def _arm(self) -> None:
+    def _arm(self, seconds: float | None = None) -> None:
         self._disarm()
         loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(self._registry.limits.header_timeout, self._header_timeout)
+        delay = self._registry.limits.header_timeout if seconds is None else seconds
+        self._deadline = loop.call_later(delay, self._header_timeout)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -236,9 +242,5 @@ class GuardedProtocol(asyncio.Protocol):
         self._deadline = None
         if self._transport is None or self._transport.is_closing() or self._in_request:
             return
-        log.info(
-            "closed a connection from %s: no complete request headers within %g s",
-            self._peer,
-            self._registry.limits.header_timeout,
-        )
+        log.info("closed a connection from %s: no complete request headers in time", self._peer)
         self._transport.abort()
