@@ -88,3 +88,23 @@ def test_well_shaped_values_give_a_value_or_value_error(
             continue
         assert value.tzinfo is UTC
         assert zoned == bool(zone)
+
+
+@pytest.mark.parametrize("stamp", ["99991231246060999", "00010101000000000", "1" * 60])
+def test_stuf_tijdstip_bericht_is_text_or_a_stuf_refusal(stamp: str) -> None:
+    """StUF keeps tijdstipBericht as the digits it got (never a datetime, so nothing overflows);
+    more than 17 digits is StUF055 (not schema-conform)."""
+    from ggk_ebms.errors import StufError
+    from ggk_ebms.stuf.envelope import parse_envelope
+    from tests.test_stuf_envelope import _di01
+
+    original = _di01().decode()
+    start = original.index("<StUF:tijdstipBericht>") + len("<StUF:tijdstipBericht>")
+    end = original.index("</StUF:tijdstipBericht>")
+    data = (original[:start] + stamp + original[end:]).encode()
+    if len(stamp) > 17:
+        with pytest.raises(StufError) as caught:
+            parse_envelope(data)
+        assert caught.value.code == "StUF055"
+    else:
+        assert parse_envelope(data).stuurgegevens.tijdstip_bericht == stamp
