@@ -136,7 +136,10 @@ class Settings:
         "wait in the kernel's accept queue until one closes.",
     )
     max_connections_per_client: int = setting(
-        32, "Most connections one TLS client certificate may hold at once; more are closed at once."
+        64,
+        "Most connections one TLS client certificate may hold at once; more are closed right after "
+        "the handshake. A hub such as RINIS sends everything over one certificate: keep it above "
+        "its connection pool.",
     )
     tls_handshake_timeout: float = setting(
         10.0, "Seconds a client gets to complete the TLS handshake after connecting."
