@@ -75,20 +75,49 @@ async def _until(condition: Any) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_connections_per_client_certificate_are_capped(tmp_path: Path) -> None:
+def _ping_request() -> bytes:
+    body = peer.ping_envelope(CPA_RM, RINIS, GEMEENTE, sync_reply=True)
+    return (
+        b'POST /ebms HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nSOAPAction: "ebXML"\r\n'
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )
+
+
+async def test_connection_over_the_per_certificate_cap_waits_for_a_free_one(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, max_connections_per_client=2, header_timeout=60.0)
     async with running(settings) as endpoint:
         first = await tls_connect(endpoint.port)
         second = await tls_connect(endpoint.port)
         await asyncio.wait_for(_until(lambda: sum(endpoint.registry.clients().values()) == 2), 30)
         third_reader, third_writer = await tls_connect(endpoint.port)
-        assert await closed_by_server(third_reader) == b""
-        assert list(endpoint.registry.clients().values()) == [2]
-        for _, writer in (first, second):
+        third_writer.write(_ping_request())
+        await third_writer.drain()
+        await asyncio.wait_for(_until(lambda: endpoint.registry.waiting() == 1), 30)
+        assert list(endpoint.registry.clients().values()) == [2]  # the third is not served yet
+        first[1].close()  # one of the certificate's connections closes: the third gets its place
+        answer = await closed_by_server(third_reader)
+        assert answer.startswith(b"HTTP/1.1 200") and b"Pong" in answer
+        for writer in (second[1], third_writer):
             writer.close()
-        third_writer.close()
         await asyncio.wait_for(_until(lambda: not endpoint.registry.clients()), 30)
-        await ping_ok(url(endpoint))
+
+
+async def test_connection_over_the_per_certificate_cap_is_closed_when_none_frees_up(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, max_connections_per_client=2, header_timeout=0.5, body_timeout=60.0)
+    async with running(settings) as endpoint:
+        holders = [await tls_connect(endpoint.port) for _ in range(2)]
+        for _, writer in holders:  # mid-request (a body that does not come): no header deadline
+            writer.write(b"POST /ebms HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n\r\n")
+            await writer.drain()
+        await asyncio.wait_for(_until(lambda: sum(endpoint.registry.clients().values()) == 2), 30)
+        third_reader, third_writer = await tls_connect(endpoint.port)
+        third_writer.write(_ping_request())
+        assert await closed_by_server(third_reader) == b""
+        third_writer.close()
+        assert list(endpoint.registry.clients().values()) == [2]
+        for _, writer in holders:
+            writer.close()
 
 
 async def test_total_connections_are_capped_and_freed(tmp_path: Path) -> None:

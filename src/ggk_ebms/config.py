@@ -137,9 +137,9 @@ class Settings:
     )
     max_connections_per_client: int = setting(
         64,
-        "Most connections one TLS client certificate may hold at once; more are closed right after "
-        "the handshake. A hub such as RINIS sends everything over one certificate: keep it above "
-        "its connection pool.",
+        "Most connections one TLS client certificate may hold at once; a further one waits for one "
+        "of them to close (closed after header_timeout if none does). A hub such as RINIS sends "
+        "everything over one certificate: keep it above its connection pool.",
     )
     tls_handshake_timeout: float = setting(
         10.0, "Seconds a client gets to complete the TLS handshake after connecting."

@@ -5,7 +5,9 @@ connections open for minutes). Each accepted connection gets a ``GuardedProtocol
 aiohttp's request handler protocol and
 
 - counts the connection against ``max_connections_per_client`` (by the SHA-256 of the TLS client
-  certificate; a connection over the limit is closed before any HTTP is read);
+  certificate); a connection over the limit waits, with reading paused, until another connection
+  of that certificate closes, and is closed when none does within ``header_timeout``, so a burst
+  of a busy partner is queued while a flood of one certificate costs no HTTP parsing;
 - runs the post-handshake ``ConnectionCheck`` (revocation, security/revocation.py) with reading
   paused, so a refused certificate costs no HTTP parsing at all;
 - arms a header deadline when the connection is new, when the first byte of a next request
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -73,20 +76,41 @@ class ConnectionRegistry:
         self.check = check
         self._per_client: dict[str, int] = {}
         self._by_transport: dict[int, GuardedProtocol] = {}
+        self._waiting: dict[str, deque[GuardedProtocol]] = {}
 
-    def add_client(self, fingerprint: str) -> bool:
+    def add_client(self, fingerprint: str, guard: GuardedProtocol | None = None) -> bool:
+        """Count a connection of this certificate; False when it is over the limit (``guard``,
+        when given, then waits in line for a connection of the same certificate to close)."""
         count = self._per_client.get(fingerprint, 0)
         if count >= self.limits.max_connections_per_client:
+            if guard is not None:
+                self._waiting.setdefault(fingerprint, deque()).append(guard)
             return False
         self._per_client[fingerprint] = count + 1
         return True
 
     def remove_client(self, fingerprint: str) -> None:
+        waiting = self._waiting.get(fingerprint)
+        while waiting:
+            guard = waiting.popleft()
+            if guard.slot_granted():
+                return  # the count stays: the slot moved to the waiting connection
+        self._waiting.pop(fingerprint, None)
         count = self._per_client.get(fingerprint, 0) - 1
         if count > 0:
             self._per_client[fingerprint] = count
         else:
             self._per_client.pop(fingerprint, None)
+
+    def cancel_wait(self, fingerprint: str, guard: GuardedProtocol) -> None:
+        waiting = self._waiting.get(fingerprint)
+        if waiting and guard in waiting:
+            waiting.remove(guard)
+            if not waiting:
+                del self._waiting[fingerprint]
+
+    def waiting(self) -> int:
+        return sum(len(w) for w in self._waiting.values())
 
     def clients(self) -> dict[str, int]:
         return dict(self._per_client)
@@ -126,6 +150,9 @@ class GuardedProtocol(asyncio.Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._check_task: asyncio.Task[None] | None = None
         self._peer = ""
+        self._der: bytes | None = None
+        self._waiting = False  # over the per-certificate limit, in line for a slot
+        self._paused = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------------
 
@@ -134,26 +161,26 @@ class GuardedProtocol(asyncio.Protocol):
         self._transport = transport
         peername = transport.get_extra_info("peername")
         self._peer = str(peername[0]) if peername else "?"
-        self._fingerprint, der = peer_fingerprint(transport)
+        self._fingerprint, self._der = peer_fingerprint(transport)
+        self._registry.register(transport, self)
         if self._fingerprint:
-            if not self._registry.add_client(self._fingerprint):
-                log.warning(
-                    "closed a connection from %s: client certificate %s already holds %d connections",
-                    self._peer,
-                    self._fingerprint[:16],
-                    self._registry.limits.max_connections_per_client,
-                )
-                transport.abort()
+            if not self._registry.add_client(self._fingerprint, self):
+                self._waiting = True
+                self._pause()
+                self._arm()  # closed when no connection of this certificate frees up in time
                 return
             self._counted = True
-        self._registry.register(transport, self)
-        self._arm()
-        check = self._registry.check
-        if check is not None and der is not None:
-            transport.pause_reading()
-            self._check_task = asyncio.get_running_loop().create_task(self._run_check(check, der))
-            return
-        self._pass()
+        self._proceed()
+
+    def slot_granted(self) -> bool:
+        """Called by the registry when a connection of the same certificate closed; False when
+        this connection is not waiting any more (then the slot goes to the next in line)."""
+        if not self._waiting or self._transport is None or self._transport.is_closing():
+            return False
+        self._waiting = False
+        self._counted = True
+        self._proceed()
+        return True
 
     def data_received(self, data: bytes) -> None:
         if not self._passed:
@@ -170,6 +197,9 @@ class GuardedProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._waiting:
+            self._registry.cancel_wait(self._fingerprint, self)
+            self._waiting = False
         if self._check_task is not None:
             self._check_task.cancel()
         if self._transport is not None:
@@ -206,10 +236,28 @@ class GuardedProtocol(asyncio.Protocol):
 
     # -- internals ----------------------------------------------------------------------------------
 
+    def _proceed(self) -> None:
+        """The connection has its place: the post-handshake check (reading paused), then HTTP."""
+        self._arm()
+        check = self._registry.check
+        if check is not None and self._der is not None:
+            self._pause()
+            self._check_task = asyncio.get_running_loop().create_task(self._run_check(check, self._der))
+            return
+        self._pass()
+
+    def _pause(self) -> None:
+        if not self._paused and self._transport is not None:
+            self._transport.pause_reading()
+            self._paused = True
+
     def _pass(self) -> None:
         assert self._transport is not None
         self._passed = True
         self._inner.connection_made(self._transport)
+        if self._paused:
+            self._paused = False
+            self._transport.resume_reading()
 
     async def _run_check(self, check: ConnectionCheck, der: bytes) -> None:
         try:
@@ -225,7 +273,6 @@ class GuardedProtocol(asyncio.Protocol):
             transport.abort()
             return
         self._pass()
-        transport.resume_reading()
 
     def _arm(self, seconds: float | None = None) -> None:
         self._disarm()
@@ -241,6 +288,15 @@ class GuardedProtocol(asyncio.Protocol):
     def _header_timeout(self) -> None:
         self._deadline = None
         if self._transport is None or self._transport.is_closing() or self._in_request:
+            return
+        if self._waiting:
+            log.warning(
+                "closed a connection from %s: client certificate %s held %d connections all along",
+                self._peer,
+                self._fingerprint[:16],
+                self._registry.limits.max_connections_per_client,
+            )
+            self._transport.abort()
             return
         log.info("closed a connection from %s: no complete request headers in time", self._peer)
         self._transport.abort()
