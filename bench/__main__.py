@@ -9,14 +9,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from bench.berichtenlog import COLUMNS as BERICHTENLOG_COLUMNS
+from bench.berichtenlog import run_berichtenlog
 from bench.common import Report
 from bench.databases import BACKENDS, DatabaseUnavailable
 from bench.endtoend import COLUMNS as ENDTOEND_COLUMNS
 from bench.endtoend import run_endtoend
 from bench.inbound import COLUMNS as INBOUND_COLUMNS
 from bench.inbound import InboundArgs, run_inbound
+from bench.memory import MEMORY_COLUMNS, run_memory
 from bench.outbound import COLUMNS as OUTBOUND_COLUMNS
-from bench.outbound import MEMORY_COLUMNS, run_memory, run_outbound
+from bench.outbound import run_outbound
 from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
 from bench.pipeline import run_pipeline
 from bench.profile import COLUMNS as PROFILE_COLUMNS
@@ -91,6 +94,10 @@ def _endtoend(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_endtoend(db=ns.db, count=ns.count, concurrency=ns.concurrency), ENDTOEND_COLUMNS
 
 
+def _berichtenlog(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_berichtenlog(db=ns.db, count=ns.count, repeat=ns.repeat), BERICHTENLOG_COLUMNS
+
+
 def _soak(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_soak(db=ns.db, minutes=10.0 if ns.long else ns.minutes), SOAK_COLUMNS
 
@@ -131,7 +138,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_outbound)
 
-    p = sub.add_parser("memory", help="peak RSS growth sending and receiving one 25 MB StUF envelope")
+    p = sub.add_parser("memory", help="peak RSS growth receiving+delivering and sending 25 MB of StUF")
     p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
     p.add_argument("--size", type=int, default=24_999_000, help="StUF envelope size in bytes")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
@@ -148,6 +155,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cprofile", action="store_true", help="also print the top of a cProfile")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_pipeline)
+
+    p = sub.add_parser("berichtenlog", help="filtered berichtenlog queries over a generated log")
+    p.add_argument("--db", choices=BACKENDS, default="postgres", help="database backend")
+    p.add_argument("--count", type=int, default=1_000_000, help="messages in the generated log")
+    p.add_argument("--repeat", type=int, default=20, help="runs per query")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_berichtenlog)
 
     p = sub.add_parser("soak", help="mixed valid and hostile traffic; the server's RSS curve")
     p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")

@@ -9,8 +9,7 @@ Acknowledgment arrived) or not. The rate is messages Delivered per second of tha
 With ``ack="sync"`` the CPA asks for signals in the HTTP response (one round trip per message);
 with ``ack="async"`` the counterpart answers 204 and its own worker sends the Acknowledgment back.
 
-The memory scenario reuses this set-up: one ~25 MB StUF envelope is sent while the peak resident
-set of both server processes is watched (the gemeente sending, RINIS receiving).
+The memory scenario (bench/memory.py) reuses this set-up for its sending side.
 """
 
 from __future__ import annotations
@@ -28,14 +27,10 @@ from bench.common import ACTION_DI01, SERVICE, Report, ratio
 from bench.databases import private_database
 from bench.messages import SMALL, build_mix, stuf_di01
 from bench.servers import (
-    ServerProcess,
     baseline_process,
     endpoint_process,
     free_port,
     party_settings,
-    peak_rss_bytes,
-    reset_peak,
-    rss_bytes,
 )
 from bench.setup import bench_cpa, cpa_folder, status_counts, work_folder
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
@@ -47,14 +42,6 @@ from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import NewPart
 
 COLUMNS: Final = ("target", "messages", "delivered", "seconds", "msg_per_s", "vs_baseline", "failed")
-MEMORY_COLUMNS: Final = (
-    "side",
-    "message_bytes",
-    "rss_before_mb",
-    "peak_rss_mb",
-    "growth_mb",
-    "growth_x_message",
-)
 # The sending worker claims this many jobs per round and sends them concurrently (pipeline.worker).
 WORKER_BATCH: Final = 10
 _FINAL: Final = ("Delivered", "DeliveryFailed", "Expired")
@@ -177,45 +164,6 @@ def run_outbound(
     )
     if failed or delivered < count:
         report.note(f"NOT ALL DELIVERED: statuses {counts}")
-    return report
-
-
-def _watch_peak(server: ServerProcess) -> tuple[int, int]:
-    reset_peak(server.pid)
-    return server.pid, rss_bytes(server.pid)
-
-
-def run_memory(*, db: str, size: int = 24_999_000, timeout: float = 300) -> Report:
-    """Peak RSS growth of the sender and the receiver for one StUF envelope of ``size`` bytes."""
-    report = Report("memory", {"db": db, "size": size})
-    stuf = stuf_di01(size)
-    with pair(db, sync=True) as p:
-        queue_messages(p, stuf_di01(SMALL), 3)  # warm-up: imports, caches, pools on both sides
-        with (
-            endpoint_process(p.rinis, p.work, "rinis") as rinis,
-            endpoint_process(p.gemeente, p.work, "gemeente") as gemeente,
-        ):
-            wait_until_final(p.gemeente_db, 3, timeout)
-            time.sleep(0.5)
-            before = {"gemeente (sending)": _watch_peak(gemeente), "rinis (receiving)": _watch_peak(rinis)}
-            # Queued from this process: the gemeente's worker picks it up at its next poll.
-            queue_messages_more(p, stuf)
-            counts = wait_until_final(p.gemeente_db, 4, timeout)
-            time.sleep(0.5)
-            for side, (pid, rss) in before.items():
-                peak = peak_rss_bytes(pid)
-                growth = max(0, peak - rss)
-                report.add(
-                    side=side,
-                    message_bytes=len(stuf),
-                    rss_before_mb=round(rss / 1e6, 1),
-                    peak_rss_mb=round(peak / 1e6, 1),
-                    growth_mb=round(growth / 1e6, 1),
-                    growth_x_message=round(growth / len(stuf), 2),
-                )
-    if counts.get("Delivered", 0) != 4:
-        report.note(f"NOT DELIVERED: statuses {counts}")
-    report.note("growth = peak RSS (VmHWM, reset just before) minus RSS before the message")
     return report
 
 

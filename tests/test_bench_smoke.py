@@ -87,12 +87,17 @@ def test_outbound_delivers_everything() -> None:
     _no_mismatch(report)
 
 
-def test_memory_reports_both_sides() -> None:
-    from bench.outbound import run_memory
+def test_memory_reports_every_side() -> None:
+    from bench.memory import run_memory
 
     report = run_memory(db="sqlite", size=2_000_000)
     sides = {r["side"] for r in report.rows}
-    assert sides == {"gemeente (sending)", "rinis (receiving)"}
+    assert sides == {
+        "baseline: no-op TLS server receiving",
+        "gemeente receiving + delivering",
+        "gemeente sending",
+        "rinis receiving (stores only)",
+    }
     assert all(
         r["message_bytes"] >= 1_900_000 and r["peak_rss_mb"] >= r["rss_before_mb"] for r in report.rows
     )

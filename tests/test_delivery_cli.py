@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ggk_ebms.cli.main import cli
-from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.delivery.submit import scan_outbox
 from ggk_ebms.delivery.worker import DeliveryWorker
 from ggk_ebms.store.db import Database
@@ -48,7 +48,7 @@ def config(tmp_path: Path) -> Path:
     path = tmp_path / "ggk-ebms.toml"
     path.write_text(
         f'data_dir = "{tmp_path / "var"}"\ncpa_dir = "{cpa}"\noutbox_dir = "{tmp_path / "outbox"}"\n'
-        f'stuf_applicatie = "Wmo Zaaksysteem"\n',
+        f'stuf_applicatie = "Wmo Zaaksysteem"\nserved_gemeentecodes = ["0363", "0384"]\n',
         encoding="utf-8",
     )
     return path
@@ -114,7 +114,7 @@ def test_mailbox_list_and_fetch(config: Path, tmp_path: Path) -> None:
         cpa_id="ggk-berichtenverkeer-1-0_00000099000003630000_00000099000001000000_osb-rm-1",
         deliver=True,
     )
-    DeliveryWorker(settings, db).run_once()
+    DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
     db.dispose()
     listing = run(config, "mailbox", "list", "--gemeentecode", "0363")
     assert "WMO305" in listing.output and "no" in listing.output
@@ -173,3 +173,76 @@ def test_outbox_moves_files_to_done_and_failed(config: Path) -> None:
     assert (outbox / "failed" / "b.xml").is_file()
     assert "not XML" in (outbox / "failed" / "b.xml.reason.txt").read_text()
     assert not list(outbox.glob("*.xml"))
+
+
+def test_outbox_takes_upper_case_xml_refuses_other_files_and_zip_without_aanleveren(config: Path) -> None:
+    from ggk_ebms.config import load
+
+    settings = load(config)
+    run(config, "cpa", "import", str(config.parent / "cpa" / "dev-osb-rm.xml"))
+    outbox = settings.outbox_dir
+    outbox.mkdir(parents=True)
+    shutil.copy(require_shared("spec", "istandaarden", "ijw_3_2", "berichten", "JW319.xml"), outbox / "A.XML")
+    (outbox / "notes.txt").write_text("niet voor het GGk", encoding="utf-8")
+    (outbox / "batch.zip").write_bytes(b"PK\x05\x06" + bytes(18))  # an empty ZIP archive
+    (outbox / ".half-written.xml").write_bytes(b"<")
+    db = database(config)
+
+    class Clock:
+        def now(self) -> datetime:
+            return datetime.now(UTC)
+
+    assert scan_outbox(settings, db, ids=UuidIdGenerator(), clock=Clock()) == 3
+    assert (outbox / "done" / "A.XML").is_file()
+    assert "queued Di01 JW319" in (outbox / "done" / "A.XML.reason.txt").read_text()
+    assert (
+        "takes .xml (or .XML) files and .zip batches only"
+        in (outbox / "failed" / "notes.txt.reason.txt").read_text()
+    )
+    try:
+        import ggk_ebms.services.aanleveren  # noqa: F401
+    except ModuleNotFoundError:
+        assert (
+            "ZIP batches need the aanleveren service"
+            in (outbox / "failed" / "batch.zip.reason.txt").read_text()
+        )
+    assert (outbox / ".half-written.xml").is_file()  # dot-files are still being written
+    # The operator takes the file out of failed/, fixes it and puts it back as an .xml: the stale
+    # reason file goes, and the file is judged afresh.
+    shutil.move(outbox / "failed" / "notes.txt", outbox / "notes.xml")
+    shutil.copy(
+        require_shared("spec", "istandaarden", "ijw_3_2", "berichten", "JW319.xml"), outbox / "notes.xml"
+    )
+    assert scan_outbox(settings, db, ids=UuidIdGenerator(), clock=Clock()) == 1
+    db.dispose()
+    assert not (outbox / "failed" / "notes.txt.reason.txt").exists()
+    assert (outbox / "done" / "notes.xml").is_file()
+
+
+def test_outbox_zip_for_a_portaal_exchange_is_not_sent_automatically(config: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    from ggk_ebms.config import load
+    from ggk_ebms.store.exchanges import ExchangeStore
+    from ggk_ebms.store.messages import MessageStore
+
+    settings = load(config)
+    run(config, "cpa", "import", str(config.parent / "cpa" / "dev-osb-rm.xml"))
+    outbox = settings.outbox_dir
+    outbox.mkdir(parents=True)
+    example = require_shared("spec", "istandaarden", "ijw_3_2", "berichten", "JW319.xml")
+    with zipfile.ZipFile(outbox / "batch.zip", "w") as archive:
+        archive.write(example, "JW319.xml")
+    db = database(config)
+    ExchangeStore(db).set("JW319", {"via": "Portaal"})
+
+    class Clock:
+        def now(self) -> datetime:
+            return datetime.now(UTC)
+
+    scan_outbox(settings, db, ids=UuidIdGenerator(), clock=Clock())
+    sent = [m for m in MessageStore(db).list(direction="out") if m.kind == "business"]
+    db.dispose()
+    assert sent == []
+    verslag = (outbox / "failed" / "batch.zip.verslag.json").read_text(encoding="utf-8")
+    assert "Portaal" in verslag

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.submit import Submitter
 from ggk_ebms.delivery.worker import DeliveryWorker
+from ggk_ebms.errors import StufError
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Party
 from ggk_ebms.payloads.detect import detect
+from ggk_ebms.store.exchanges import ExchangeStore
 from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.stuf import StufStore
@@ -125,16 +127,27 @@ async def test_every_received_example_lands_in_its_gemeente_folder(
 ) -> None:
     inbox = tmp_path / "in"
     sent: dict[str, tuple[Path, str]] = {}
+    wanted = [
+        path
+        for path in examples()
+        if (path.parent.parent.name, path.name) not in FAULTY and _receiver_side(path)
+    ]
     async with running(settings) as endpoint:
         RouteStore(endpoint.database).replace(routes_toml(inbox), source="routes.toml", base_dir=tmp_path)
-        for path in examples():
-            if (path.parent.parent.name, path.name) in FAULTY or not _receiver_side(path):
-                continue
-            envelope, action, ref = wrap(path.read_bytes())
-            header = await send(url(endpoint), envelope, action)
-            sent[header.message_id] = (path, ref)
-        worker = DeliveryWorker(settings, endpoint.database)
-        await asyncio.to_thread(worker.run_once)
+        worker = DeliveryWorker(settings, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator())
+        # Each exchange accepts one payload release (3.2 by default): the 2.3 examples go in a
+        # second round, after their exchanges are set to XML 2.3 as the GGk routing page would.
+        for release in ("current", "2.3"):
+            for path in wanted:
+                info = detect(path.read_bytes())
+                if (info.release == "2.3") != (release == "2.3"):
+                    continue
+                if release == "2.3":
+                    ExchangeStore(endpoint.database).set(info.berichttype, {"payload_version": "2.3"})
+                envelope, action, ref = wrap(path.read_bytes())
+                header = await send(url(endpoint), envelope, action)
+                sent[header.message_id] = (path, ref)
+            await asyncio.to_thread(worker.run_once)
         store = MessageStore(endpoint.database)
         received = {m.message_id: m for m in store.list(direction="in", kind="business", limit=500)}
     assert len(sent) >= 20  # A->G and CAK->G messages of iWmo/iJw 3.2, 2.3 and iEb 1.0
@@ -164,7 +177,9 @@ async def test_known_faulty_examples_are_refused_with_fo01_stuf055(
             routes_toml(tmp_path / "in"), source="routes.toml", base_dir=None
         )
         header = await send(url(endpoint), envelope, action)
-        await asyncio.to_thread(DeliveryWorker(settings, endpoint.database).run_once)
+        await asyncio.to_thread(
+            DeliveryWorker(settings, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator()).run_once
+        )
         store = MessageStore(endpoint.database)
         message = store.find("in", header.message_id)
         assert message is not None
@@ -192,7 +207,9 @@ async def test_retour_round_trip_305_to_306(settings: Settings, tmp_path: Path) 
             routes_toml(tmp_path / "in"), source="routes.toml", base_dir=None
         )
         await send(url(endpoint), envelope, action)
-        await asyncio.to_thread(DeliveryWorker(settings, endpoint.database).run_once)
+        await asyncio.to_thread(
+            DeliveryWorker(settings, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator()).run_once
+        )
         delivered = list((tmp_path / "in" / "0363").glob("0363_JW305_*.xml"))
         assert [p.name for p in delivered if not p.name.endswith(".envelope.xml")] == [
             f"0363_JW305_{ref}.xml"
@@ -215,3 +232,48 @@ async def test_retour_round_trip_305_to_306(settings: Settings, tmp_path: Path) 
 class _Clock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+async def test_every_sent_example_is_wrapped_and_queued_after_its_heen_came_in(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Every example a gemeente sends (heen 301/319/401/403, retours 306/308/316/318, antwoord 325,
+    legacy 304 in release 2.3) is wrapped and queued; a retour finds the heen example received
+    first. Each release round sets the exchanges to that XML version."""
+    wanted = [p for p in examples() if (p.parent.parent.name, p.name) not in FAULTY]
+    served = settings.replace(served_gemeentecodes=list(GEMEENTECODES))
+    queued: dict[str, str] = {}
+    skipped: list[str] = []
+    async with running(served) as endpoint:
+        RouteStore(endpoint.database).replace(
+            routes_toml(tmp_path / "in"), source="routes.toml", base_dir=tmp_path
+        )
+        worker = DeliveryWorker(served, endpoint.database, clock=SystemClock(), ids=UuidIdGenerator())
+        for release in ("2.3", "3.2", "1.0"):
+            ours = [p for p in wanted if detect(p.read_bytes()).release == release]
+            for path in ours:
+                info = detect(path.read_bytes())
+                ExchangeStore(endpoint.database).set(info.berichttype, {"payload_version": release})
+                if _receiver_side(path):
+                    envelope, action, _ = wrap(path.read_bytes())
+                    await send(url(endpoint), envelope, action)
+            await asyncio.to_thread(worker.run_once)
+            submitter = Submitter(served, endpoint.database, ids=UuidIdGenerator(), clock=_Clock())
+            for path in ours:
+                if _receiver_side(path):
+                    continue
+                label = f"{path.parent.parent.name}/{path.name}"
+                try:
+                    done = await asyncio.to_thread(submitter.submit, path.read_bytes())
+                except StufError as exc:
+                    # A retour whose heen example is not in the shared set cannot be paired.
+                    if exc.code != "StUF043":
+                        raise
+                    skipped.append(label)
+                    continue
+                queued[label] = done.stuf.kind.value
+    heen = {k for k, v in queued.items() if v == "Di01"}
+    retour = {k for k, v in queued.items() if v == "Du01"}
+    assert {"iwmo_3_2/WMO301.xml", "ijw_3_2/JW319.xml", "ieb_1_0/WMO401.xml", "ieb_1_0/WMO403.xml"} <= heen
+    assert {"ijw_3_2/JW306.xml", "ijw_2_3/JW304.xml"} <= retour, (queued, skipped)  # legacy 304 too
+    assert len(queued) >= 12, (queued, skipped)

@@ -9,7 +9,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,13 @@ import zeep
 from aiohttp import web
 from lxml import etree
 
-from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.forwarders.http import BINDING, wsdl_path
 from ggk_ebms.delivery.retry import retry_message
 from ggk_ebms.delivery.worker import DeliveryWorker
+from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE
+from ggk_ebms.payloads.detect import detect
 from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
@@ -32,6 +34,7 @@ from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.stuf import StufRecord, StufStore
 from ggk_ebms.stuf.envelope import build_di01, build_fo01, parse_envelope
 from ggk_ebms.stuf.model import Systeem
+from tests.conftest import require_shared
 from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
 
 AGB = "65656055"
@@ -90,6 +93,35 @@ def receive(
         .receive(message, [part], response=None, deliver=deliver, send_response_async=False)
         .message_pk
     )
+
+
+def sent_di01(db: Database, referentienummer: str, berichttype: str = "WMO301") -> int:
+    """An outbound Di01 as ``submit`` stores it: message, StUF record and send job in one step."""
+    now = datetime.now(UTC)
+    message = NewMessage(
+        direction="out",
+        message_id=f"{uuid.uuid4()}@gemeente.test",
+        cpa_id=CPA_RM,
+        conversation_id=str(uuid.uuid4()),
+        from_party_id=GEMEENTE,
+        to_party_id=RINIS,
+        service=SERVICE,
+        action="envelopHeenbericht-ggk_Di01",
+        kind="business",
+        timestamp=now,
+        status="Created",
+    )
+    record = StufRecord(
+        message_pk=0,
+        direction="out",
+        berichtcode="Di01",
+        referentienummer=referentienummer,
+        zender="0363",
+        ontvanger=AGB,
+        berichttype=berichttype,
+    )
+    part = NewPart(f"{uuid.uuid4()}@gemeente.test", "application/xml", b"<di01/>")
+    return MessageStore(db).submit(message, [part], due_at=now + timedelta(days=1), stuf=record)
 
 
 ROUTES = """
@@ -157,7 +189,7 @@ def use_routes(db: Database, text: str, tmp_path: Path) -> None:
 
 
 def run(settings: Settings, db: Database) -> None:
-    DeliveryWorker(settings, db).run_once()
+    DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
 
 
 def fo01s(db: Database) -> list[Any]:
@@ -177,10 +209,10 @@ def fo01s(db: Database) -> list[Any]:
     [
         ("0363", "WMO305", "0363", RINIS, "Forwarded", None, "exact"),  # exact/exact wins
         ("0014", "WMO305", "0014", RINIS, "Processed", None, "mailbox"),  # */WMO305 (mailbox)
-        ("0014", "WMO307", "0014", RINIS, "Failed", "StUF037", None),  # only an inactive route
-        ("0599", "WMO305", "0599", RINIS, "Failed", "StUF010", None),  # gemeente not served
-        ("0384", "WMO305", "0384", RINIS, "Failed", "StUF052", None),  # sender's scope lacks 0384
-        ("0363", "WMO305", "0363", OTHER_OIN, "Failed", "StUF052", None),  # unknown sender
+        ("0014", "WMO307", "0014", RINIS, "Failed", "IB023", None),  # only an inactive route
+        ("0599", "WMO305", "0599", RINIS, "Failed", "IB005", None),  # gemeente not served
+        ("0384", "WMO305", "0384", RINIS, "Failed", "IB007", None),  # sender's scope lacks 0384
+        ("0363", "WMO305", "0363", OTHER_OIN, "Failed", "IB002", None),  # unknown sender
     ],
 )
 def test_routing_outcomes(
@@ -233,7 +265,7 @@ def test_no_route_is_held_for_an_operator_without_fo01(
     assert MessageStore(db).get(pk).status == "Forwarded"
 
 
-def test_duplicates_same_payload_is_a_no_op_other_payload_is_stuf016(
+def test_duplicates_same_payload_is_a_no_op_other_payload_is_ib016(
     settings: Settings, db: Database, tmp_path: Path
 ) -> None:
     use_routes(db, ROUTES, tmp_path)
@@ -256,7 +288,7 @@ def test_duplicates_same_payload_is_a_no_op_other_payload_is_stuf016(
     assert store.get(first).status == "Forwarded"
     assert store.get(again).status == "Processed"
     assert f"message {first}" in (store.get(again).status_reason or "")
-    assert store.get(third).error_code == "StUF016"
+    assert store.get(third).error_code == "IB016"
     assert len(list((tmp_path / "exact").glob("*.xml"))) == 1
 
 
@@ -420,19 +452,9 @@ def test_mailbox_item_is_processed_until_fetched(settings: Settings, db: Databas
 
 def test_received_fo01_is_matched_to_our_message(settings: Settings, db: Database, tmp_path: Path) -> None:
     use_routes(db, ROUTES, tmp_path)
-    ours = receive(db, envelope(), deliver=False)  # stands in for a message we sent
     our_ref = str(uuid.uuid4())
-    StufStore(db).record(
-        StufRecord(
-            message_pk=ours,
-            direction="out",
-            berichtcode="Di01",
-            referentienummer=our_ref,
-            zender="0363",
-            ontvanger=AGB,
-            berichttype="WMO301",
-        )
-    )
+    ours = sent_di01(db, our_ref)
+    assert MessageStore(db).get(ours).business_status == "sent"
     fo01 = build_fo01(
         zender=Systeem("VECOZO", "VECOZOWebservice"),
         ontvanger=Systeem("0363", "GGk"),
@@ -449,6 +471,16 @@ def test_received_fo01_is_matched_to_our_message(settings: Settings, db: Databas
     assert "IB014" in (message.status_reason or "") and f"our message {ours}" in (message.status_reason or "")
     marked = StufStore(db).for_message(ours)
     assert marked is not None and marked.fout_code == "IB014"
+    # The business layer: our Di01 is refused with the Fo01's code, linked to the Fo01 message.
+    sent = MessageStore(db).get(ours)
+    assert (sent.business_status, sent.business_code, sent.business_ref_pk) == ("refused", "IB014", pk)
+    assert [m.pk for m in MessageStore(db).list(direction="out", status="refused")] == [ours]
+    history = [(h.layer, h.event, h.to_status) for h in MessageStore(db).history(ours)]
+    assert history == [
+        ("ebms", "submitted", "Created"),
+        ("business", "stuf-sent", "sent"),
+        ("business", "stuf-refused", "refused"),
+    ]
 
 
 def test_non_stuf_payload_is_quarantined(settings: Settings, db: Database, tmp_path: Path) -> None:
@@ -459,3 +491,45 @@ def test_non_stuf_payload_is_quarantined(settings: Settings, db: Database, tmp_p
     assert message.status == "Failed" and message.error_code is None
     assert "no payload part is a StUF-GGk message" in (message.status_reason or "")
     assert fo01s(db) == []
+
+
+def test_retour_links_to_its_heenbericht(settings: Settings, db: Database, tmp_path: Path) -> None:
+    """Our WMO301 (Di01) is answered by a WMO302 (Du01) whose crossRefnummer is its
+    referentienummer: once the WMO302 is delivered, ours is 'answered', linked to it."""
+    from tests.test_delivery_endpoint import wrap
+
+    wmo302 = require_shared("spec", "istandaarden", "iwmo_3_2", "berichten", "WMO302.xml").read_bytes()
+    info = detect(wmo302)
+    entry = DEFAULT_CATALOGUE.get(info.berichttype)
+    assert entry is not None
+    gemeente = info.header_value(entry.gemeente_field.value)
+    assert gemeente is not None
+    routes = (
+        f'[endpoint]\ngemeentecodes = ["{gemeente}"]\n[[sender]]\nid = "{{rinis}}"\ngemeentecodes = ["*"]\n'
+        '[[route]]\nname = "all"\ngemeentecode = "*"\nberichttype = "*"\ntarget = { type = "mailbox" }\n'
+    )
+    use_routes(db, routes.replace("{ type", "{{ type").replace(" }\n", " }}\n"), tmp_path)
+    our_ref = str(uuid.uuid4())
+    ours = sent_di01(db, our_ref, "WMO301")
+    data, _, _ = wrap(wmo302, cross_ref=our_ref)
+    pk = receive(db, data)
+    run(settings, db)
+    answer = MessageStore(db).get(pk)
+    assert (answer.status, answer.business_status) == ("Processed", "delivered"), answer.status_reason
+    heen = MessageStore(db).get(ours)
+    assert (heen.business_status, heen.business_ref_pk) == ("answered", pk)
+    assert "WMO302" in (heen.business_reason or "")
+    assert [m.pk for m in MessageStore(db).list(direction="out", status="answered")] == [ours]
+
+
+def test_a_bv03_about_our_message_makes_it_accepted(settings: Settings, db: Database, tmp_path: Path) -> None:
+    use_routes(db, ROUTES, tmp_path)
+    bv03 = require_shared("spec", "stuf-ggk", "constructed", "constructed_Bv03.xml").read_bytes()
+    cross_ref = parse_envelope(bv03).stuurgegevens.cross_refnummer
+    assert cross_ref is not None
+    ours = sent_di01(db, cross_ref)
+    pk = receive(db, bv03)
+    run(settings, db)
+    assert MessageStore(db).get(pk).status == "Processed"
+    sent = MessageStore(db).get(ours)
+    assert (sent.business_status, sent.business_ref_pk) == ("accepted", pk)

@@ -29,6 +29,8 @@ from ggk_ebms.ebms.parse import parse_envelope
 from ggk_ebms.ebms.validate import InboundContext, validate_inbound
 from ggk_ebms.errors import EbmsError, ErrorCode, SoapFaultError
 from ggk_ebms.mime.related import MimePart, build_related, split_body
+from ggk_ebms.pipeline.signal_decisions import status_of
+from ggk_ebms.store.messages import StoredMessage
 
 MH = "//Header/MessageHeader"
 MAX_BYTES = 1024 * 1024
@@ -300,7 +302,11 @@ def test_catalogue_5_status_request_is_accepted() -> None:
     message, _ = receive(render_template("EbMSMessageStatus.xml"))
     assert message.kind == "StatusRequest"
     assert message.status_request is not None
-    assert message.status_request.ref_to_message_id == f"{catalogue_values().ref_to_message_id}@localhost"
+    ref = message.status_request.ref_to_message_id
+    assert ref == f"{catalogue_values().ref_to_message_id}@localhost"
+    # The decision itself, with its lookup injected: nothing stored under that id.
+    nothing: dict[str, StoredMessage] = {}
+    assert status_of(ref, message.header.cpa_id, find_received=nothing.get) == ("NotRecognized", None)
 
 
 def test_catalogue_37_missing_manifest_is_valid() -> None:

@@ -121,20 +121,19 @@ def test_serve_refuses_dev_material_on_a_public_address(tmp_path: Path) -> None:
     assert "allow_dev_certificates_public" in result.stderr
 
 
-def test_config_check_warns_about_expiring_cpas(tmp_path: Path) -> None:
-    from ggk_ebms.cli.config_cmd import run_checks
-    from ggk_ebms.server.autoimport import import_cpa_dir
-    from ggk_ebms.store.db import Database
+def test_config_check_warns_about_our_certificate_within_the_window(tmp_path: Path) -> None:
+    from ggk_ebms.cli.config_cmd import WARN, run_checks
 
-    settings = Settings(
-        data_dir=tmp_path, cpa_dir=PROJECT_ROOT / "cpa", expiry_warning_days=365 * 30, routes_file=None
-    )
-    database = Database.from_settings(settings)
-    try:
-        database.upgrade()
-        list(import_cpa_dir(settings, database))
-    finally:
-        database.dispose()
-    findings = run_checks(settings, datetime.now(UTC))
-    expiry_lines = [f.text for f in findings if f.subject == "expiry"]
-    assert any(line.startswith("CPA ") and "expires in" in line for line in expiry_lines), expiry_lines
+    now = datetime.now(UTC)
+    ca = create_ca("short TEST CA", not_before=now - timedelta(days=1), not_after=now + timedelta(days=5))
+    cert = tmp_path / "server.pem"
+    cert.write_bytes(ca.certificate_pem())
+    settings = Settings(data_dir=tmp_path, tls_server_cert=cert, routes_file=None, cpa_autoimport=False)
+    warned = [
+        f for f in run_checks(settings.replace(expiry_warning_days=7), now) if f.subject == "tls_server_cert"
+    ]
+    assert warned and warned[0].level == WARN and "expires on" in warned[0].text
+    quiet = [
+        f for f in run_checks(settings.replace(expiry_warning_days=3), now) if f.subject == "tls_server_cert"
+    ]
+    assert quiet and quiet[0].level != WARN

@@ -9,8 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from ggk_ebms.cli.main import cli
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.stuf import StufRecord
 
 BSN = "999993653"
 
@@ -94,3 +96,48 @@ def test_show_unknown_message_is_a_clear_error(env: dict[str, str]) -> None:
     result = CliRunner().invoke(cli, ["messages", "show", "nope@peer"], env=env)
     assert result.exit_code == 1
     assert "no message nope@peer" in result.output
+
+
+def test_a_di01_refused_by_a_fo01_shows_both_layers_and_its_history(
+    db: Database, env: dict[str, str]
+) -> None:
+    store = MessageStore(db)
+    now = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
+    ours = store.submit(
+        _received("di01@gemeente", direction="out", status="Created", envelope=None),
+        [],
+        due_at=now,
+        stuf=StufRecord(
+            message_pk=0,
+            direction="out",
+            berichtcode="Di01",
+            referentienummer="ref-1",
+            zender="0363",
+            ontvanger="12345678",
+            berichttype="WMO301",
+        ),
+    )
+    store.transition(ours, Event.ATTEMPT_STARTED, "attempt 1 started")
+    store.transition(ours, Event.ACCEPTED, "Acknowledgment received")
+    fo01 = store.receive(_received("fo01@peer"), [], response=None, deliver=False, send_response_async=False)
+    store.business_transition(
+        ours, Event.STUF_REFUSED, "Fo01 IB014: payload voldoet niet", "IB014", ref_pk=fo01.message_pk
+    )
+
+    listed = CliRunner().invoke(cli, ["messages", "list", "--status", "refused"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "di01@gemeente" in listed.output and "m1@peer" not in listed.output
+    assert f"refused (IB014), message {fo01.message_pk}" in listed.output
+    assert "Delivered" in listed.output  # the ebMS layer: the Acknowledgment came
+
+    shown = CliRunner().invoke(cli, ["messages", "show", "di01@gemeente"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "business status" in shown.output and "refused (IB014)" in shown.output
+    lines = shown.output.split("history:")[1].strip().splitlines()
+    assert [line.split()[2:5] for line in lines] == [
+        ["(new)", "->", "Created"],
+        ["(new)", "->", "sent"],
+        ["Created", "->", "Sending"],
+        ["Sending", "->", "Delivered"],
+        ["sent", "->", "refused"],
+    ]

@@ -53,13 +53,13 @@ def test_purge_once_forgets_only_old_final_messages(db: Database) -> None:
     CpaRepository(db).add_agreement(_dev_rm())
     old = FixedClock(NOW - timedelta(days=61))
     MessageStore(db, old).receive(
-        _received("old@peer", "Forwarded"), [], response=None, deliver=False, send_response_async=False
+        _received("old@peer", "Processed"), [], response=None, deliver=False, send_response_async=False
     )
     MessageStore(db, old).receive(
         _received("old-pending@peer", "Received"), [], response=None, deliver=True, send_response_async=False
     )
     MessageStore(db, FixedClock(NOW - timedelta(days=2))).receive(
-        _received("recent@peer", "Forwarded"), [], response=None, deliver=False, send_response_async=False
+        _received("recent@peer", "Processed"), [], response=None, deliver=False, send_response_async=False
     )
     settings = Settings(retention_days=60)
     assert purge_once(settings, db, FixedClock(NOW)) == 1

@@ -86,7 +86,7 @@ async def test_305_in_306_back_over_ebms(tmp_path: Path) -> None:
         )
 
         # The gemeente routes it to the domain application's folder.
-        delivery = DeliveryWorker(gemeente, us.database)
+        delivery = DeliveryWorker(gemeente, us.database, clock=SystemClock(), ids=UuidIdGenerator())
         await eventually(
             lambda: delivery.run_once() >= 0 and (list(inbox.glob("0363_JW305_*.xml")) or None),
             what="JW305 in the inbox",

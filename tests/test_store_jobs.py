@@ -9,6 +9,7 @@ import pytest
 
 from ggk_ebms.clock import FixedClock
 from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore, NewMessage
@@ -92,7 +93,7 @@ def test_complete_retry_fail(store: MessageStore, queue: JobQueue) -> None:
     a, b, c = _submit(store, 3)
     jobs = {job.message_pk: job for job in queue.claim("send", now=T0, worker_id="w", lease=LEASE)}
 
-    queue.complete(jobs[a].pk, message_status="Delivered")
+    queue.complete(jobs[a].pk, event=Event.ACCEPTED)
     assert queue.get(jobs[a].pk).status == "done"
     assert store.get(a).status == "Delivered"
 
@@ -109,7 +110,7 @@ def test_complete_retry_fail(store: MessageStore, queue: JobQueue) -> None:
     queue.fail(
         jobs[c].pk,
         "MessageError DeliveryFailure",
-        message_status="DeliveryFailed",
+        event=Event.MESSAGE_ERROR,
         error_code="DeliveryFailure",
     )
     failed = queue.get(jobs[c].pk)
@@ -130,8 +131,6 @@ def test_unknown_job_and_values(queue: JobQueue) -> None:
         queue.get(999_999)
     with pytest.raises(ValueError, match="queue"):
         queue.claim("elsewhere", now=T0, worker_id="w", lease=LEASE)
-    with pytest.raises(ValueError, match="status"):
-        queue.complete(1, message_status="Whatever")
 
 
 def test_attempts_are_recorded_in_order(store: MessageStore, queue: JobQueue) -> None:
@@ -199,3 +198,23 @@ def test_concurrent_claims_never_share_a_job(db: Database, store: MessageStore, 
     every = [pk for pks in claimed.values() for pk in pks]
     assert len(every) == total
     assert len(set(every)) == total
+
+
+def test_a_renewed_claim_is_kept_and_a_released_one_is_claimable_at_once(
+    store: MessageStore, queue: JobQueue, clock: FixedClock
+) -> None:
+    _submit(store, 2)
+    first, second = queue.claim("send", now=T0, worker_id="alive", lease=LEASE)
+    # The worker renews the claim on the job it works on; the other one lapses.
+    assert queue.heartbeat("alive", [first.pk], now=T0 + LEASE - timedelta(seconds=1)) == 1
+    assert queue.heartbeat("someone-else", [first.pk], now=T0 + LEASE) == 0
+    [taken] = queue.claim("send", now=T0 + LEASE, worker_id="other", lease=LEASE)
+    assert taken.pk == second.pk
+    assert queue.get(first.pk).claimed_by == "alive"
+    # After a failed database call the worker hands its claims back: due at once, for anyone.
+    clock.advance(timedelta(seconds=10))
+    assert queue.release("alive") == 1
+    back = queue.get(first.pk)
+    assert (back.status, back.claimed_by, back.due_at) == ("pending", None, clock.now())
+    [again] = queue.claim("send", now=clock.now(), worker_id="other", lease=LEASE)
+    assert again.pk == first.pk

@@ -10,6 +10,7 @@ import pytest
 
 from ggk_ebms.clock import FixedClock
 from ggk_ebms.errors import DuplicateMessageError, StoreError
+from ggk_ebms.lifecycle import Event, IllegalTransition
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart, ReceiveResult, StoredMessage
@@ -190,18 +191,18 @@ def test_response_to_finds_the_stored_signal_for_replay(store: MessageStore) -> 
 def test_find_and_status_of(store: MessageStore) -> None:
     result = store.receive(inbound(), [], response=None, deliver=True, send_response_async=False)
     assert store.status_of("m1@rinis") == "Received"
-    store.set_status(result.message_pk, "Forwarded")
+    store.transition(result.message_pk, Event.FORWARDED)
     assert store.status_of("m1@rinis") == "Forwarded"
     assert store.status_of("never@rinis") is None
     assert store.find("out", "m1@rinis") is None
 
 
-def test_set_status_keeps_reason_and_code(store: MessageStore, clock: FixedClock) -> None:
+def test_transition_keeps_reason_and_code(store: MessageStore, clock: FixedClock) -> None:
     pk = store.submit(
         dataclasses.replace(ack_for("x"), kind="business", action="Verzenden"), PARTS, due_at=T0
     )
     clock.advance(timedelta(minutes=5))
-    store.set_status(pk, "DeliveryFailed", reason="MessageError from peer", error_code="DeliveryFailure")
+    store.transition(pk, Event.MESSAGE_ERROR, reason="MessageError from peer", error_code="DeliveryFailure")
     stored = store.get(pk)
     assert (stored.status, stored.status_reason, stored.error_code) == (
         "DeliveryFailed",
@@ -210,10 +211,14 @@ def test_set_status_keeps_reason_and_code(store: MessageStore, clock: FixedClock
     )
     assert stored.updated_at == T0 + timedelta(minutes=5)
     assert stored.created_at == T0
-    with pytest.raises(ValueError, match="status"):
-        store.set_status(pk, "Lost")
+    with pytest.raises(IllegalTransition):
+        store.transition(pk, Event.FORWARDED)  # a received message's event, not a sent one's
+    with pytest.raises(IllegalTransition):
+        store.transition(pk, Event.OPERATOR_RETRY)
     with pytest.raises(StoreError, match="no message"):
-        store.set_status(pk + 1000, "Delivered")
+        store.transition(pk + 1000, Event.ACCEPTED)
+    history = [(h.from_status, h.event, h.to_status) for h in store.history(pk)]
+    assert history == [(None, "submitted", "Created"), ("Created", "message-error", "DeliveryFailed")]
 
 
 def test_submit_stores_outbound_with_send_job(store: MessageStore, queue: JobQueue) -> None:
@@ -275,7 +280,7 @@ def test_purge_forgets_old_final_inbound_and_their_signals(
         send_response_async=False,
     )
     [job] = queue.claim("deliver", now=T0, worker_id="w", lease=timedelta(minutes=5))
-    queue.complete(job.pk, message_status="Forwarded")
+    queue.complete(job.pk, event=Event.FORWARDED)
     queue.record_attempt(done.message_pk, job_pk=job.pk, started_at=T0, finished_at=T0, outcome="ok")
     waiting = store.receive(
         inbound("waiting@rinis"),
@@ -286,7 +291,7 @@ def test_purge_forgets_old_final_inbound_and_their_signals(
     )
     clock.advance(timedelta(days=2))
     young = store.receive(inbound("young@rinis"), [], response=None, deliver=False, send_response_async=False)
-    store.set_status(young.message_pk, "Processed")
+    store.transition(young.message_pk, Event.SETTLED)
 
     assert store.purge(T0 + timedelta(days=1)) == 1
 
@@ -310,7 +315,7 @@ def test_resend_requeues_a_stored_async_signal_once(
     )
     assert result.response_pk is not None
     [first] = queue.claim("send", now=T0, worker_id="w", lease=timedelta(minutes=5))
-    queue.complete(first.pk, message_status="Sent")
+    queue.complete(first.pk, event=Event.SIGNAL_SENT)
 
     clock.advance(timedelta(minutes=10))
     job_pk = store.resend(result.response_pk, due_at=clock.now())

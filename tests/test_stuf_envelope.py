@@ -274,9 +274,21 @@ def test_refusal_after_stuurgegevens_carries_them_for_a_fo01() -> None:
     assert sg.zender.organisatie == "0363"
 
 
-def test_size_limit_applies_before_parsing() -> None:
-    with pytest.raises(XmlTooLargeError):
+def test_size_limit_applies_before_parsing_and_names_the_sender() -> None:
+    # Over the limit: refused with the GGk's "over 25 MB" code, addressed from the head alone.
+    with pytest.raises(StufError) as caught:
         parse_envelope(_di01(), max_bytes=100)
+    assert caught.value.code == "IB003"
+    sg = caught.value.stuurgegevens
+    assert isinstance(sg, Stuurgegevens)
+    assert sg.referentienummer == parse_envelope(_di01()).referentienummer
+
+
+def test_oversized_non_envelope_is_only_too_large() -> None:
+    with pytest.raises(XmlTooLargeError):
+        parse_envelope(b"<other>" + b"x" * 200 + b"</other>", max_bytes=100)
+    with pytest.raises(XmlTooLargeError):  # a DOCTYPE in the head: not even looked into
+        parse_envelope(b"<!DOCTYPE x []>" + _di01(), max_bytes=100)
 
 
 def test_bom_in_payload_is_stripped_with_a_warning() -> None:

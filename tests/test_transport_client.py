@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ggk_ebms.errors import TransportError
 from ggk_ebms.security import pki
 from ggk_ebms.security.tls import client_context
-from ggk_ebms.transport.client import EbmsClient, PinningConnector, matches_cpa_certificate
+from ggk_ebms.transport.client import STREAM_ABOVE, EbmsClient, PinningConnector, matches_cpa_certificate
 from ggk_ebms.transport.result import Layer
 from ggk_ebms.transport.retry import ResponseClass, classify_response
 
@@ -455,3 +455,25 @@ async def test_supplied_connector_is_used_and_closed(
     assert connector.closed
     with pytest.raises(RuntimeError):
         await client.post(url, body=ENVELOPE, content_type="text/xml")
+
+
+async def test_large_body_in_pieces_is_streamed_with_its_content_length(
+    test_pki: Pki, server_cert: pki.IssuedCertificate, serve: Serve
+) -> None:
+    """A SwA body given as pieces arrives byte for byte, with Content-Length (not chunked)."""
+    seen: list[tuple[str | None, str | None, bytes]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.content.read()  # past the app's 1 MiB client_max_size of read()
+        seen.append((request.headers.get("Content-Length"), request.headers.get("Transfer-Encoding"), body))
+        return web.Response(status=204)
+
+    pieces = [b"--head\r\n", bytes(range(256)) * (100 * 1024), b"\r\n", b"x" * STREAM_ABOVE, b"--\r\n"]
+    url = await serve(test_pki.server_context(server_cert), handler)
+    async with EbmsClient(test_pki.client_context()) as client:
+        result = await client.post(url, body=pieces, content_type="multipart/related; boundary=head")
+        single = await client.post(url, body=b"y" * (STREAM_ABOVE + 1), content_type="text/xml")
+    assert result.status == 204 and single.status == 204
+    total = b"".join(pieces)
+    assert seen[0] == (str(len(total)), None, total)
+    assert seen[1] == (str(STREAM_ABOVE + 1), None, b"y" * (STREAM_ABOVE + 1))

@@ -6,21 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ggk_ebms.errors import StateTransitionError, TransportError
+from ggk_ebms.errors import TransportError
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.transport.result import HttpResult, Layer
 from ggk_ebms.transport.retry import (
     DEFAULT_POLICY,
-    OutboundEvent,
-    OutboundState,
     ResponseClass,
     RetryPolicy,
     SignalKind,
     classify_error,
     classify_response,
     classify_signal,
-    event_for,
     next_attempt,
-    on_result,
     record_attempt,
     time_to_live,
     transport_retry_at,
@@ -259,76 +256,10 @@ def test_quick_retries_stay_inside_one_retry_interval_and_before_ttl() -> None:
 
 def test_when_retries_end() -> None:
     ttl = T0 + timedelta(hours=27)
-    assert when_retries_end(time_to_live=ttl, now=T0 + timedelta(hours=24)) == (OutboundEvent.EXPIRED, ttl)
+    assert when_retries_end(time_to_live=ttl, now=T0 + timedelta(hours=24)) == (Event.EXPIRED, ttl)
     late = T0 + timedelta(hours=28)
-    assert when_retries_end(time_to_live=ttl, now=late) == (OutboundEvent.EXPIRED, late)
-    assert when_retries_end(time_to_live=None, now=T0) == (OutboundEvent.FAILED, T0)
-
-
-S, E = OutboundState, OutboundEvent
-
-
-@pytest.mark.parametrize(
-    ("state", "event", "expected"),
-    [
-        (S.CREATED, E.SEND_STARTED, S.SENDING),
-        (S.CREATED, E.FAILED, S.DELIVERY_FAILED),
-        (S.CREATED, E.EXPIRED, S.EXPIRED),
-        (S.SENDING, E.SEND_STARTED, S.SENDING),
-        (S.SENDING, E.DELIVERED, S.DELIVERED),
-        (S.SENDING, E.AWAITING_ACK, S.SENDING),
-        (S.SENDING, E.RETRY_SCHEDULED, S.SENDING),
-        (S.SENDING, E.FAILED, S.DELIVERY_FAILED),
-        (S.SENDING, E.ACK_RECEIVED, S.DELIVERED),
-        (S.SENDING, E.MESSAGE_ERROR_RECEIVED, S.DELIVERY_FAILED),
-        (S.SENDING, E.EXPIRED, S.EXPIRED),
-        (S.DELIVERED, E.ACK_RECEIVED, S.DELIVERED),  # duplicate Ack: log, drop (digest §4.2)
-    ],
-)
-def test_legal_transitions(state: S, event: E, expected: S) -> None:
-    new_state, reason = on_result(state, event)
-    assert new_state is expected
-    assert reason
-
-
-@pytest.mark.parametrize(
-    ("state", "event"),
-    [
-        (S.CREATED, E.DELIVERED),
-        (S.CREATED, E.ACK_RECEIVED),
-        (S.DELIVERED, E.SEND_STARTED),
-        (S.DELIVERED, E.MESSAGE_ERROR_RECEIVED),
-        (S.DELIVERY_FAILED, E.ACK_RECEIVED),
-        (S.DELIVERY_FAILED, E.SEND_STARTED),
-        (S.EXPIRED, E.ACK_RECEIVED),
-        (S.EXPIRED, E.SEND_STARTED),
-    ],
-)
-def test_illegal_transitions_are_refused(state: S, event: E) -> None:
-    with pytest.raises(StateTransitionError, match=str(state)):
-        on_result(state, event)
-
-
-def test_final_states() -> None:
-    assert {state for state in S if state.final} == {S.DELIVERED, S.DELIVERY_FAILED, S.EXPIRED}
-
-
-@pytest.mark.parametrize(
-    ("response_class", "event"),
-    [
-        (C.DELIVERED, E.DELIVERED),
-        (C.AWAIT_ACK, E.AWAITING_ACK),
-        (C.RETRY, E.RETRY_SCHEDULED),
-        (C.FAILED, E.FAILED),
-    ],
-)
-def test_event_for_a_classified_attempt(response_class: C, event: E) -> None:
-    assert event_for(response_class) is event
-
-
-def test_event_for_refuses_an_uninspected_envelope() -> None:
-    with pytest.raises(ValueError, match="classify_signal"):
-        event_for(C.INSPECT)
+    assert when_retries_end(time_to_live=ttl, now=late) == (Event.EXPIRED, late)
+    assert when_retries_end(time_to_live=None, now=T0) == (Event.SEND_FAILED, T0)
 
 
 def test_attempt_records_keep_time_status_and_error_text() -> None:

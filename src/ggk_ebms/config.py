@@ -250,6 +250,11 @@ class Settings:
     # --- sending --------------------------------------------------------------------------------
     worker_enabled: bool = setting(True, "Run the delivery/outbound worker inside `serve`.")
     worker_poll_seconds: float = setting(0.5, "How often an idle worker looks for due jobs.")
+    job_lease_seconds: float = setting(
+        20.0,
+        "A claimed job whose worker has not renewed its claim for this long is taken over by "
+        "another worker (a worker renews its claims every third of it while it works).",
+    )
     http_connect_timeout: float = setting(10.0, "Seconds to set up a TCP+TLS connection to a partner.")
     http_timeout: float = setting(120.0, "Seconds a whole outbound request may take.")
     # --- testing --------------------------------------------------------------------------------
@@ -285,12 +290,114 @@ class Settings:
         "zender/applicatie in the StUF envelopes and Fo01s we build (3-50 characters, no version).",
     )
     fo01_codes: list[str] = setting(
-        ["StUF055", "StUF010", "StUF037", "StUF040", "StUF052", "StUF016"],
-        "Refusals answered with a Fo01 to the sender. The GGk spec names StUF055 only; the others "
-        "need agreement with BIDN (else: message Failed and an operator alerted, no Fo01).",
+        [
+            "StUF055",
+            "StUF010",
+            "StUF037",
+            "StUF040",
+            "StUF052",
+            "StUF016",
+            "IB001",
+            "IB002",
+            "IB003",
+            "IB004",
+            "IB005",
+            "IB006",
+            "IB007",
+            "IB010",
+            "IB014",
+            "IB016",
+            "IB023",
+        ],
+        "Refusals answered with a Fo01 to the sender: StUF055 (the GGk spec) and the codes of the "
+        "GGk Fo01 code table (docs/exchanges.md). A code left out: message Failed and an operator "
+        "alerted, no Fo01.",
     )
+    test_gemeentecodes: list[str] = setting(
+        [], "Codes that are no CBS gemeentecode but are served anyway (the GGk portal's test 9999)."
+    )
+    cpa_expiry_warn_days: int = setting(
+        30,
+        "`config check`, `cpa list` and the log warn this many days before a CPA or a certificate "
+        "in it expires, and report an error once it has.",
+    )
+    # --- the portal's daily work (docs/operations.md) ------------------------------------------
+    served_gemeentecodes: list[str] = setting(
+        [],
+        "Gemeentecodes this installation serves, both ways (a samenwerkingsverband serves several); "
+        "each must be a CBS gemeentecode or in test_gemeentecodes. Outbound messages (submit, outbox, "
+        "send, Aanleveren: 'Organisatie is niet geautoriseerd') for another code are refused before "
+        "sending, inbound ones answered with a Fo01 IB005. Empty: the gemeentecodes of the routing "
+        "table in force. Per exchange: `ggk-ebms exchanges set KEY --gemeentecodes`.",
+    )
+    aanlever_max_zip_bytes: int = setting(
+        1_000_000_000, "Largest ZIP accepted by `aanleveren` (the GGk portal: 1 GB); larger: refused."
+    )
+    aanlever_max_entries: int = setting(
+        10_000, "Most files in one ZIP; more and the whole batch is Afgekeurd (zip-bomb guard)."
+    )
+    aanlever_max_ratio: int = setting(
+        200, "Highest uncompressed/compressed size ratio of one ZIP entry before it counts as a zip bomb."
+    )
+    aanlever_max_total_bytes: int = setting(
+        4_000_000_000, "Most bytes all files of one ZIP may unpack to; beyond it the rest is refused."
+    )
+    mailbox_gelezen_hours: int = setting(
+        168, "Ophalen: an item marked gelezen is removed this many hours later unless unmarked (GGk: 168)."
+    )
+    mailbox_max_days: int = setting(90, "Ophalen: every item is removed after this many days (GGk: 90).")
+    mailbox_removed_log_days: int = setting(
+        60, "A message removed from Ophalen stays findable in the berichtenlog this many days (GGk: 60)."
+    )
+    # --- Ketendata (docs/ketendata.md) ---------------------------------------------------------
+    ketendata_key_file: Path | None = setting(
+        None,
+        "File with the secret HMAC-SHA-256 key that hashes BSNs and other identifiers in Ketendata "
+        "files. Empty: ketendata.key in data_dir. Kept outside the database; created at the first "
+        "export; `ggk-ebms ketendata rotate-key` replaces it.",
+    )
+    ketendata_schedule: bool = setting(True, "Make the weekly Ketendata export inside `serve`.")
+    ketendata_schedule_day: str = setting(
+        "sunday", "Day of the weekly Ketendata export (e.g. sunday, zondag)."
+    )
+    ketendata_schedule_time: str = setting("06:00", "Local time (HH:MM) of the weekly Ketendata export.")
+    ketendata_timezone: str = setting("Europe/Amsterdam", "Time zone of the Ketendata schedule.")
+    ketendata_retention_days: int = setting(
+        60, "Ketendata files are deleted this many days after their export (the IB keeps them 60 days)."
+    )
+    # --- CBS Monitor Sociaal Domein and notifications (docs/cbs.md) ------------------------------
+    cbs_cpa_id: str = setting(
+        "", "CPAId of the CPA with RINIS over which CSV files and opt-ins go to CBS. Empty: not configured."
+    )
+    cbs_functie: str = setting("CBSMSD", "StUF functie of a CSV delivery to CBS (agree with BIDN).")
+    cbs_toestemming_functie: str = setting(
+        "CBSMSDToestemming", "StUF functie of the opt-in CSV to CBS (agree with BIDN)."
+    )
+    cbs_rapport_functie: str = setting(
+        "CBSMSDRapport", "StUF functie of a PDF report from CBS; such messages land in the mailbox."
+    )
+    cbs_delivery_offset_months: int = setting(
+        1, "The CBS delivery period starts this many months after the verslagperiode ends (first day)."
+    )
+    cbs_toestemming_after_days: int = setting(
+        28, "The opt-in is asked this many days after the start of the delivery period."
+    )
+    cbs_reminder_days: int = setting(7, "Days between two reminders about the same CBS delivery or opt-in.")
+    smtp_host: str = setting("", "SMTP server for notifications. Empty: no e-mail is sent.")
+    smtp_port: int = setting(25, "Port of the SMTP server.")
+    smtp_starttls: bool = setting(
+        False, "Use STARTTLS towards the SMTP server (checked against the system CAs)."
+    )
+    smtp_username: str = setting("", "SMTP user name. Empty: no login.")
+    smtp_password_file: Path | None = setting(None, "File holding the SMTP password.")
+    smtp_from: str = setting("ggk-ebms@localhost", "Sender address of notifications.")
+    notify_to: list[str] = setting([], "Addresses that receive notifications (CBS reminders and reports).")
     # --- logging --------------------------------------------------------------------------------
     log_level: str = setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+
+    @property
+    def effective_ketendata_key_file(self) -> Path:
+        return self.ketendata_key_file or self.data_dir / "ketendata.key"
 
     @property
     def effective_database_url(self) -> str:

@@ -9,12 +9,24 @@ Rules (digest §12 "XXE, entity expansion, XSD loader reading files"; ebms-core 
 - a byte limit checked before parsing, and libxml2's own nesting limit (256 levels without
   ``huge_tree``) left in force;
 - no processing instructions other than the XML declaration are ever interpreted.
+
+``parse_large_text`` is the one exception to libxml2's default resource limits, for documents
+whose legitimate content is one very large text node: the StUF-GGk envelope carries its payload
+base64-encoded in ``xmlBestand``/``tekstBestand`` and the GGk allows the whole envelope up to 25 MB
+(Specificaties GGk 2.1.04, versie 4, on the message size), while libxml2 refuses any text
+node over 10 MB unless ``XML_PARSE_HUGE`` is set. ``huge_tree`` lifts that text-node cap and
+libxml2's depth cap (256 to 2048); everything that makes XML dangerous stays off (no DOCTYPE, no
+entities, no DTD, no network), the byte limit is still checked before parsing, so the memory a
+document can take is bounded by that limit, and the nesting depth is checked again by us against
+the same 256 levels the default parser enforces. See docs/security.md "Large StUF envelopes".
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+import threading
+from collections.abc import Callable
+from typing import Any, Final, Protocol, cast
 
 from lxml import etree
 
@@ -41,7 +53,37 @@ def _new_parser() -> etree.XMLParser:
     )
 
 
-_PARSER: Final = _new_parser()
+# One parser per thread: an lxml parser object serialises the threads that share it, and the
+# inbound server parses on a pool of threads.
+_PARSERS = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = _new_parser()
+    return parser
+
+
+# libxml2's default nesting limit without XML_PARSE_HUGE; parse_large_text keeps it.
+DEFAULT_MAX_DEPTH: Final = 256
+_LARGE = threading.local()  # one huge_tree parser per thread: lxml serialises a shared parser
+
+
+def _large_parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_LARGE, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=True,
+            remove_blank_text=False,
+            collect_ids=False,
+        )
+        _LARGE.parser = parser
+    return parser
 
 
 def parse(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML") -> etree._Element:
@@ -50,13 +92,217 @@ def parse(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "XML")
     ``what`` names the input in error messages ("CPA", "SOAP envelope"). Raises
     ``XmlTooLargeError``, ``UnsafeXmlError`` or ``XmlError``; never an lxml exception.
     """
+    return _parse_with(_parser(), data, max_bytes=max_bytes, what=what)
+
+
+def parse_large_text(
+    data: bytes, *, max_bytes: int, what: str = "XML", max_depth: int = DEFAULT_MAX_DEPTH
+) -> etree._Element:
+    """``parse`` for documents that may hold text nodes over libxml2's 10 MB (a StUF envelope's base64).
+
+    Same refusals as ``parse``; ``max_bytes`` has no default on purpose: the caller states the
+    limit of the document kind (the GGk envelope limit for StUF), which bounds the memory used.
+    """
+    root = _parse_with(_large_parser(), data, max_bytes=max_bytes, what=what)
+    # huge_tree raises libxml2's depth limit to 2048; hold the document to our own. One XPath in C
+    # (is there an element below max_depth levels?) instead of a Python walk over every element.
+    if root.xpath(f"boolean(/{'*/' * max_depth}*)"):
+        raise UnsafeXmlError(f"{what} nests elements deeper than {max_depth} levels")
+    return root
+
+
+class TextSink(Protocol):
+    """Takes the text of one element as it streams out of the parser, piece by piece."""
+
+    def feed(self, text: str) -> None: ...
+
+
+def parse_streaming_text(
+    data: bytes,
+    *,
+    max_bytes: int,
+    sink_for: Callable[[str], TextSink | None],
+    what: str = "XML",
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> tuple[etree._Element, dict[etree._Element, TextSink]]:
+    """``parse_large_text`` that hands the text of chosen elements to a sink instead of the tree.
+
+    ``sink_for(tag)`` (Clark notation) gives a sink for an element whose direct text should stream
+    out, or None. Such an element ends up in the tree without text, and the returned map leads from
+    it to its sink. A StUF envelope's base64 payload is decoded this way as libxml2 reads it, so
+    neither libxml2 nor Python ever holds the 25 MB of text whole. Same refusals as ``parse``; the
+    DOCTYPE callback refuses too, and the depth is counted while parsing.
+    """
+    if len(data) > max_bytes:
+        raise XmlTooLargeError(f"{what} is {len(data)} bytes, over the limit of {max_bytes} bytes")
+    head = data[:_PROLOG_SCAN]
+    if _DOCTYPE.search(head) or _ENTITY.search(head):
+        raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
+    target = _DivertingTarget(sink_for, what, max_depth)
+    root = _parse_target(data, target, what)
+    return root, target.sinks
+
+
+def parse_outline(
+    data: bytes,
+    *,
+    max_bytes: int,
+    keep: Callable[[str], bool],
+    what: str = "XML",
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> etree._Element:
+    """Check the whole document (well-formed, hardened as ``parse``) but build only its outline:
+    the root and those of its children ``keep(tag)`` accepts, with their subtrees.
+
+    For a payload of which only the header is read (an iWmo/iJw message's ``Header``), this keeps
+    memory at the size of that header instead of a tree of the whole message, which for 18 MB of
+    iStandaarden XML is several times the document itself.
+    """
+    if len(data) > max_bytes:
+        raise XmlTooLargeError(f"{what} is {len(data)} bytes, over the limit of {max_bytes} bytes")
+    head = data[:_PROLOG_SCAN]
+    if _DOCTYPE.search(head) or _ENTITY.search(head):
+        raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
+    target = _OutlineTarget(keep, what, max_depth)
+    return _parse_target(data, target, what)
+
+
+def _parse_target(data: bytes, target: _DivertingTarget | _OutlineTarget, what: str) -> etree._Element:
+    parser = etree.XMLParser(
+        target=cast(Any, target),  # lxml-stubs' ParserTarget wants every callback
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=True,
+        remove_blank_text=False,
+        collect_ids=False,
+    )
+    try:
+        root = etree.fromstring(data, parser=parser)
+    except (etree.XMLSyntaxError, UnsafeXmlError, ValueError) as exc:
+        # A refusal raised in a callback stops the parse; lxml reports it as a syntax error.
+        if target.refusal is not None:
+            raise target.refusal from None
+        if isinstance(exc, UnsafeXmlError):
+            raise
+        if isinstance(exc, etree.XMLSyntaxError):
+            raise XmlError(f"{what} is not well-formed XML: {_syntax_message(exc)}") from None
+        raise XmlError(f"{what} could not be parsed: {exc}") from None
+    if target.refusal is not None:
+        raise target.refusal
+    if not isinstance(root, etree._Element):
+        raise XmlError(f"{what} is empty")
+    return root
+
+
+class _Refusing:
+    """Shared by the targets: DOCTYPE and depth refusals, kept because lxml rewraps them."""
+
+    what: str
+    max_depth: int
+    refusal: UnsafeXmlError | None
+
+    def _refuse(self, message: str) -> None:
+        self.refusal = UnsafeXmlError(message)
+        raise self.refusal
+
+    def doctype(self, *args: object) -> None:
+        self._refuse(f"{self.what} contains a DOCTYPE, which is not allowed")
+
+    def _check_depth(self, depth: int) -> None:
+        if depth >= self.max_depth:
+            self._refuse(f"{self.what} nests elements deeper than {self.max_depth} levels")
+
+    def comment(self, text: str) -> None:
+        """Comments carry nothing our readers use; they stay out of the tree."""
+
+    def pi(self, target: str, data: str | None = None) -> None:
+        """Processing instructions are never interpreted (module rules); dropped."""
+
+
+def _namespaces(nsmap: dict[str | None, str] | None) -> dict[str | None, str]:
+    # lxml's target interface names the default namespace '', TreeBuilder wants None.
+    return {(prefix or None): uri for prefix, uri in (nsmap or {}).items()}
+
+
+class _OutlineTarget(_Refusing):
+    def __init__(self, keep: Callable[[str], bool], what: str, max_depth: int) -> None:
+        self.builder: Any = etree.TreeBuilder()
+        self.keep = keep
+        self.what = what
+        self.max_depth = max_depth
+        self.refusal = None
+        self.depth = 0
+        self.skipping_from: int | None = None  # depth of the dropped subtree's root
+
+    def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str | None, str] | None = None) -> None:
+        self._check_depth(self.depth)
+        if self.skipping_from is None and self.depth == 1 and not self.keep(tag):
+            self.skipping_from = self.depth
+        if self.skipping_from is None:
+            self.builder.start(tag, attrib, _namespaces(nsmap))
+        self.depth += 1
+
+    def data(self, text: str) -> None:
+        if self.skipping_from is None:
+            self.builder.data(text)
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+        if self.skipping_from is None:
+            self.builder.end(tag)
+        elif self.depth == self.skipping_from:
+            self.skipping_from = None
+
+    def close(self) -> etree._Element:
+        root: etree._Element = self.builder.close()
+        return root
+
+
+class _DivertingTarget(_Refusing):
+    """An lxml parser target: a TreeBuilder, except for the text of elements that have a sink."""
+
+    def __init__(self, sink_for: Callable[[str], TextSink | None], what: str, max_depth: int) -> None:
+        self.builder: Any = etree.TreeBuilder()
+        self.sink_for = sink_for
+        self.what = what
+        self.max_depth = max_depth
+        self.open: list[TextSink | None] = []
+        self.sinks: dict[etree._Element, TextSink] = {}
+        self.refusal = None
+
+    def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str | None, str] | None = None) -> None:
+        self._check_depth(len(self.open))
+        self.builder.start(tag, attrib, _namespaces(nsmap))
+        self.open.append(self.sink_for(tag))
+
+    def data(self, text: str) -> None:
+        sink = self.open[-1] if self.open else None
+        if sink is None:
+            self.builder.data(text)
+        else:
+            sink.feed(text)
+
+    def end(self, tag: str) -> None:
+        element: etree._Element = self.builder.end(tag)  # lxml-stubs say None; it is the element
+        sink = self.open.pop()
+        if sink is not None:
+            self.sinks[element] = sink
+
+    def close(self) -> etree._Element:
+        root: etree._Element = self.builder.close()
+        return root
+
+
+def _parse_with(parser: etree.XMLParser, data: bytes, *, max_bytes: int, what: str) -> etree._Element:
     if len(data) > max_bytes:
         raise XmlTooLargeError(f"{what} is {len(data)} bytes, over the limit of {max_bytes} bytes")
     head = data[:_PROLOG_SCAN]
     if _DOCTYPE.search(head) or _ENTITY.search(head):
         raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
     try:
-        root = etree.fromstring(data, parser=_PARSER)
+        root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
         raise XmlError(f"{what} is not well-formed XML: {_syntax_message(exc)}") from None
     except ValueError as exc:  # e.g. a str with an encoding declaration; we only take bytes

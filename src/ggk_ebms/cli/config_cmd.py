@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from rich.console import Console
 from rich.table import Table
 
-from ggk_ebms import expiry
 from ggk_ebms.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, ENV_PREFIX, Settings, declared, load, shown
 from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.parse import parse_agreement
@@ -297,32 +296,6 @@ def _check_keys_against_cpas(settings: Settings, database_ok: bool) -> Iterator[
             yield Finding(OK, f"CPA {entry.cpa_id}", "our keys and certificates match the CPA")
 
 
-def _check_expiry(settings: Settings, database_ok: bool, now: datetime) -> Iterator[Finding]:
-    """Partners' certificates in the stored CPAs and the CPAs themselves, expiry_warning_days
-    ahead (our own certificate files are checked with their pair above)."""
-    if not database_ok:
-        return
-    database = Database(settings.effective_database_url)
-    try:
-        stored = CpaRepository(database).list()
-    except GgkEbmsError:
-        return  # the CPA key check above reports an unreadable store
-    finally:
-        database.dispose()
-    agreements = []
-    for entry in stored:
-        try:
-            agreements.append(
-                parse_agreement(entry.raw, max_bytes=max(settings.max_cpa_bytes, len(entry.raw)))
-            )
-        except GgkEbmsError:
-            continue
-    for item in expiry.collect(settings, agreements, now):
-        if item.name in expiry.OWN_CERTIFICATE_SETTINGS:
-            continue
-        yield Finding(WARN, "expiry", item.describe())
-
-
 def _check_identity(settings: Settings) -> Iterator[Finding]:
     test_oins = [oin for oin in settings.party_ids if oin.startswith(TEST_OIN_PREFIX)]
     if not settings.party_ids:
@@ -359,6 +332,85 @@ def _check_dev_material(settings: Settings) -> Finding | None:
     return Finding(WARN, "dev material", f"certs/dev in use by {', '.join(names)}: {TEST_MATERIAL}")
 
 
+def _check_cpa_expiry(settings: Settings, database_ok: bool, now: datetime) -> Iterator[Finding]:
+    """A CPA or a certificate in it that expires within cpa_expiry_warn_days (WARN) or has (ERROR)."""
+    if not database_ok:
+        return
+    from ggk_ebms.cpa.hygiene import ERROR as EXPIRED
+    from ggk_ebms.store.cpa_expiry import stored_expiries
+
+    database = Database(settings.effective_database_url)
+    try:
+        found = stored_expiries(settings, database, now)
+    except GgkEbmsError as exc:
+        yield Finding(ERROR, "CPA expiry", f"stored CPAs cannot be read: {exc}")
+        return
+    finally:
+        database.dispose()
+    for expiry in found:
+        yield Finding(
+            ERROR if expiry.level == EXPIRED else WARN, f"CPA {expiry.cpa_id}", expiry.describe(now)
+        )
+
+
+def _check_exchanges(settings: Settings, database_ok: bool) -> Iterator[Finding]:
+    """The served gemeentecodes against the CBS list, and the stored exchange changes
+    (docs/exchanges.md): a stale change, or an exchange CPA profile that is not stored."""
+    from ggk_ebms.gemeentecodes import cbs_gemeentecodes
+    from ggk_ebms.store.exchanges import ExchangeStore
+    from ggk_ebms.store.routes import RouteStore
+    from ggk_ebms.stuf.generations import parse_generation
+
+    cbs = cbs_gemeentecodes()
+    for code in settings.served_gemeentecodes:
+        if code not in cbs and code not in settings.test_gemeentecodes:
+            yield Finding(
+                ERROR,
+                "served_gemeentecodes",
+                f"{code} is not in the CBS list {cbs.year} nor in test_gemeentecodes",
+            )
+    if settings.served_gemeentecodes:
+        yield Finding(OK, "served_gemeentecodes", ", ".join(settings.served_gemeentecodes))
+    if not database_ok:
+        return
+    database = Database(settings.effective_database_url)
+    try:
+        exchanges, problems = ExchangeStore(database).current()
+        stored = {entry.cpa_id for entry in CpaRepository(database).list()}
+        current_routes = RouteStore(database).current()
+        routes = current_routes.table().routes if current_routes is not None else ()
+    except GgkEbmsError as exc:
+        yield Finding(ERROR, "exchanges", f"cannot be read: {exc}")
+        return
+    finally:
+        database.dispose()
+    for problem in problems:
+        yield Finding(WARN, "exchanges", problem)
+    for exchange in exchanges:
+        if exchange.cpa_id and exchange.cpa_id not in stored:
+            yield Finding(ERROR, f"exchange {exchange.key}", f"CPA profile {exchange.cpa_id} is not stored")
+    # A route's stuf_version/payload_version are labels from before exchanges: the exchange decides,
+    # so a label that says otherwise misleads whoever reads the routes file.
+    for route in routes:
+        of_route = exchanges.for_berichttype(route.berichttype)
+        if of_route is None:
+            continue
+        labels = []
+        try:
+            if parse_generation(route.stuf_version) is not of_route.stuf_version:
+                labels.append(f"stuf_version {route.stuf_version}")
+        except ValueError:
+            labels.append(f"stuf_version {route.stuf_version}")
+        if route.payload_version and route.payload_version != of_route.payload_version:
+            labels.append(f"payload_version {route.payload_version}")
+        if labels:
+            yield Finding(
+                WARN,
+                f"route {route.name}",
+                f"{' and '.join(labels)} differ from exchange {of_route.describe()}; the exchange decides",
+            )
+
+
 def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     """Every check of ``config check``, in the order they are printed."""
     findings: list[Finding] = []
@@ -375,7 +427,8 @@ def run_checks(settings: Settings, now: datetime) -> list[Finding]:
     database = _check_database(settings)
     findings.append(database)
     findings += _check_keys_against_cpas(settings, database.level == OK)
-    findings += _check_expiry(settings, database.level == OK, now)
+    findings += _check_cpa_expiry(settings, database.level == OK, now)
+    findings += _check_exchanges(settings, database.level == OK)
     findings += _check_policy(settings)
     dev = _check_dev_material(settings)
     if dev is not None:

@@ -31,12 +31,15 @@ from ggk_ebms.cpa.create import (
 )
 from ggk_ebms.cpa.duration import format_duration, parse_duration
 from ggk_ebms.cpa.findings import Finding, Validation
+from ggk_ebms.cpa.hygiene import ERROR, require_our_party
 from ggk_ebms.cpa.lint import validate_cpa
 from ggk_ebms.cpa.model import Profile
+from ggk_ebms.cpa.overlap import Candidate, newest_for_pair
 from ggk_ebms.cpa.parse import parse_agreement, parse_datetime
 from ggk_ebms.cpa.schema import load_schema
 from ggk_ebms.cpa.summary import describe_agreement, validity_label
 from ggk_ebms.errors import CpaError, GgkEbmsError
+from ggk_ebms.store.cpa_expiry import stored_expiries
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 
@@ -165,12 +168,14 @@ def import_command(ctx: click.Context, files: tuple[Path, ...], overwrite: bool)
                 agreement = validation.agreement
                 assert agreement is not None
                 try:
+                    require_our_party(agreement, settings.party_ids)
                     repo.add_agreement(agreement, overwrite=overwrite)
                 except CpaError as exc:
                     click.secho(f"{path}: not imported: {exc}", fg="red")
                     failed = True
                     continue
                 click.secho(f"{path}: imported as {agreement.cpa_id}", fg="green")
+                _audit(settings, repo.db, "cpa-import", agreement.cpa_id, path.name)
     sys.exit(1 if failed else 0)
 
 
@@ -180,22 +185,51 @@ def list_command(ctx: click.Context) -> None:
     """List stored CPAs: id, parties, profiles, validity and status."""
     settings = settings_of(ctx)
     now = SystemClock().now()
+    from ggk_ebms.store.cpa_portal import CpaPortalStore
+
     with _repository(settings) as repo:
         stored = repo.list()
+        expiring = stored_expiries(settings, repo.db, now)
+        portals = CpaPortalStore(repo.db).all()
     if not stored:
         click.echo("no CPAs stored")
         return
-    rows = [("CPAId", "parties", "profiles", "validity", "status")]
+    rows = [("CPAId", "parties", "profiles", "validity", "status", "actief (Ping Pong)", "profielnaam")]
     for item in stored:
         validity = f"{item.start:%Y-%m-%d} .. {item.end:%Y-%m-%d}"
         if item.end <= now:
             validity += " EXPIRED"
         elif item.start > now:
             validity += " not yet valid"
-        rows.append((item.cpa_id, " ".join(item.party_ids), ",".join(item.profiles), validity, item.status))
+        portal = portals.get(item.cpa_id)
+        actief = f"{portal.geactiveerd_op:%Y-%m-%d %H:%M}" if portal and portal.geactiveerd_op else "no"
+        rows.append(
+            (
+                item.cpa_id,
+                " ".join(item.party_ids),
+                ",".join(item.profiles),
+                validity,
+                item.status,
+                actief,
+                (portal.profielnaam if portal else None) or "",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    # A renewal overlap: several valid CPAs join the same parties; the newest is the one we use.
+    pairs: dict[frozenset[str], list[Candidate]] = {}
+    for item in stored:
+        if item.start <= now < item.end:
+            key = frozenset(item.party_ids)
+            pairs.setdefault(key, []).append(Candidate(item.cpa_id, key, item.start, item.imported_at))
+    for candidates in pairs.values():
+        choice = newest_for_pair(candidates) if len(candidates) > 1 else None
+        if choice is not None:
+            click.echo(f"in use for {' '.join(sorted(choice.chosen.party_ids))}: {choice.describe()}")
+    for expiry in expiring:
+        label = "error" if expiry.level == ERROR else "warning"
+        click.secho(f"{label}: {expiry.describe(now)}", fg="red" if expiry.level == ERROR else "yellow")
 
 
 @cpa.command("show")
@@ -216,6 +250,86 @@ def show_command(ctx: click.Context, cpa_id: str) -> None:
     click.echo("")
     click.echo(f"stored: sha256 {stored.sha256}, imported {stored.imported_at:%Y-%m-%d %H:%M}, "
                f"updated {stored.updated_at:%Y-%m-%d %H:%M}")  # fmt: skip
+    _show_portal(settings, cpa_id)
+
+
+def _show_portal(settings: Settings, cpa_id: str) -> None:
+    """The portal request fields and the activation (docs/operations.md "CPA beheer")."""
+    from ggk_ebms.store.cpa_portal import CpaPortalStore
+
+    with _repository(settings) as repo:
+        portal = CpaPortalStore(repo.db).get(cpa_id)
+    click.echo("")
+    if portal is None or portal.geactiveerd_op is None:
+        click.echo("actief: no (not yet activated by a successful Ping Pong: `ggk-ebms ping --cpa ...`)")
+    else:
+        click.echo(f"actief: since {portal.geactiveerd_op:%Y-%m-%d %H:%M:%S} UTC (Ping Pong)")
+    if portal is None:
+        click.echo("portal request fields: none stored (`ggk-ebms cpa portal CPA_ID ...`)")
+        return
+    click.echo("portal request fields:")
+    for label, value in (
+        ("profielnaam", portal.profielnaam),
+        ("OIN/HRN", portal.oin_of_hrn),
+        ("ingangsdatum", portal.ingangsdatum and f"{portal.ingangsdatum:%Y-%m-%d}"),
+        ("einddatum", portal.einddatum and f"{portal.einddatum:%Y-%m-%d}"),
+        ("connectietype", portal.connectietype),
+        ("endpoint", portal.endpoint),
+        ("server certificate", "PEM, stored" if portal.server_certificaat else None),
+        ("client certificate", "PEM, stored" if portal.client_certificaat else None),
+    ):
+        click.echo(f"  {label:<20} {value or ''}")
+
+
+@cpa.command("portal")
+@click.argument("cpa_id")
+@click.option("--profielnaam", default=None, help="e.g. gemeente + product.")
+@click.option("--oin", "oin_of_hrn", default=None, help="OIN (20 digits) or HRN (8 digits).")
+@click.option("--ingangsdatum", default=None, help="YYYY-MM-DD (UTC).")
+@click.option("--einddatum", default=None, help="YYYY-MM-DD (UTC).")
+@click.option("--connectietype", type=click.Choice(["Diginetwerk", "Internet"]), default=None)
+@click.option("--endpoint", default=None, help="https:// endpoint URL.")
+@click.option("--server-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None)
+@click.option("--client-cert", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None)
+@click.pass_context
+def portal_command(
+    ctx: click.Context,
+    cpa_id: str,
+    profielnaam: str | None,
+    oin_of_hrn: str | None,
+    ingangsdatum: str | None,
+    einddatum: str | None,
+    connectietype: str | None,
+    endpoint: str | None,
+    server_cert: Path | None,
+    client_cert: Path | None,
+) -> None:
+    """Store the GGk portal's CPA request fields with stored CPA CPA_ID (shown by list/show)."""
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.cpa_beheer import PortalFields, save_request
+
+    def day(value: str | None, option: str) -> datetime | None:
+        return None if value is None else _moment(value, option)
+
+    def pem(path: Path | None) -> str | None:
+        return None if path is None else path.read_text(encoding="ascii", errors="replace")
+
+    fields = PortalFields(
+        profielnaam=profielnaam,
+        oin_of_hrn=oin_of_hrn,
+        ingangsdatum=day(ingangsdatum, "--ingangsdatum"),
+        einddatum=day(einddatum, "--einddatum"),
+        connectietype=connectietype,
+        endpoint=endpoint,
+        server_certificaat=pem(server_cert),
+        client_certificaat=pem(client_cert),
+    )
+    with _repository(settings_of(ctx)) as repo:
+        try:
+            save_request(service_context(settings_of(ctx), repo.db), cpa_id, fields)
+        except GgkEbmsError as exc:
+            fail(str(exc))
+    click.echo(f"portal request fields of {cpa_id} stored")
 
 
 @cpa.command("export")
@@ -245,7 +359,15 @@ def delete_command(ctx: click.Context, cpa_id: str) -> None:
     settings = settings_of(ctx)
     with _repository(settings) as repo:
         repo.delete(cpa_id)
+        _audit(settings, repo.db, "cpa-delete", cpa_id, None)
     click.echo(f"{cpa_id} deleted")
+
+
+def _audit(settings: Settings, database: Database, action: str, subject: str, detail: str | None) -> None:
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.audit import record
+
+    record(service_context(settings, database), action, subject, detail)
 
 
 # --- create ----------------------------------------------------------------------------------------

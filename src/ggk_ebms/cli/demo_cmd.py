@@ -33,6 +33,7 @@ from ggk_ebms.config import DEV_GEMEENTE_OIN, DEV_RINIS_OIN, Settings
 from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.lifecycle import Status
 from ggk_ebms.pipeline.outbound import is_final, load_agreement, submit_message
 from ggk_ebms.pipeline.ping import ping
 from ggk_ebms.pipeline.worker import worker_task
@@ -196,13 +197,13 @@ async def _exchange(sender: _Side, receiver: _Side, cpa_id: str, steps: _Steps) 
         if is_final(current) and received is not None:
             break
         await asyncio.sleep(_POLL)
-    if received is not None and received.status == "Received":
+    if received is not None and received.status == Status.RECEIVED:
         steps.ok(f"{receiver.name} received it (status Received)")
     else:
         steps.bad(
             f"{receiver.name} did not receive it", f"status: {received.status if received else 'absent'}"
         )
-    if current.status == "Delivered":
+    if current.status == Status.DELIVERED:
         steps.ok(f"{sender.name} sees it Delivered: {current.status_reason}")
     else:
         steps.bad(f"{sender.name} sees it {current.status}", current.status_reason or "")

@@ -93,6 +93,10 @@ def fetch(ctx: click.Context, item_id: int, output: Path | None) -> None:
     database, box = _mailbox(ctx)
     try:
         item = box.fetch(item_id)
+        from ggk_ebms.cli.ops_support import service_context
+        from ggk_ebms.services.audit import record
+
+        record(service_context(settings_of(ctx), database), "mailbox-download", f"items {item_id}")
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
@@ -109,3 +113,126 @@ def fetch(ctx: click.Context, item_id: int, output: Path | None) -> None:
     click.echo(
         f"wrote {item.filename} ({item.size} bytes) to {output}; item {item.pk} marked gelezen", err=True
     )
+
+
+# --- Ophalen as the portal (docs/operations.md) ---------------------------------------------------
+
+
+def _ids(values: tuple[str, ...]) -> list[int]:
+    ids: list[int] = []
+    for value in values:
+        for part in value.split(","):
+            if part.strip():
+                if not part.strip().isdigit():
+                    fail(f"'{part}' is geen nummer")
+                ids.append(int(part))
+    if not ids:
+        fail("geef een of meer nummers")
+    return ids
+
+
+@mailbox.command("ophalen")
+@click.option("--gemeentecode", default=None)
+@click.option("--berichttype", default=None)
+@click.option("--unread", is_flag=True, help="Alleen niet gedownloade berichten.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def ophalen_list(
+    ctx: click.Context,
+    gemeentecode: str | None,
+    berichttype: str | None,
+    unread: bool,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Ophalen zoals het portaal: Gedownload, Publicatiedatum, Organisatie, Titel."""
+    from ggk_ebms.cli.ops_support import emit_json, service_context, when
+    from ggk_ebms.services.ophalen import OphaalQuery, list_items
+
+    settings = settings_of(ctx)
+    database = open_database(settings)
+    try:
+        items = list_items(
+            service_context(settings, database),
+            OphaalQuery(gemeentecode=gemeentecode, berichttype=berichttype, unread_only=unread, limit=limit),
+        )
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    if as_json:
+        emit_json(items)
+        return
+    if not items:
+        click.echo("geen berichten om op te halen")
+        return
+    for item in items:
+        click.echo(
+            f"{item.id:>6}  {when(item.gedownload) or 'nee':<19}  {when(item.publicatiedatum)}  "
+            f"{item.organisatie}  {item.titel}"
+        )
+
+
+@mailbox.command("download")
+@click.argument("ids", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True, help="ZIP-bestand."
+)
+@click.pass_context
+def download_command(ctx: click.Context, ids: tuple[str, ...], output: Path) -> None:
+    """Download berichten IDS (nummers, ook 1,2,3) als één ZIP en markeer ze als gelezen."""
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.ophalen import download
+
+    settings = settings_of(ctx)
+    database = open_database(settings)
+    try:
+        result = download(service_context(settings, database), _ids(ids))
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    try:
+        write_atomically(output.parent.resolve(), output.name, result.data)
+    except OSError as exc:
+        fail(f"kan {output} niet schrijven: {exc.strerror or exc}")
+    click.echo(f"{len(result.items)} bericht(en) in {output}; gemarkeerd als gelezen", err=True)
+
+
+@mailbox.command("unmark")
+@click.argument("ids", nargs=-1, required=True)
+@click.pass_context
+def unmark_command(ctx: click.Context, ids: tuple[str, ...]) -> None:
+    """Haal de gelezen-markering weg, zodat de berichten niet na 168 uur verdwijnen."""
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.ophalen import unmark
+
+    settings = settings_of(ctx)
+    database = open_database(settings)
+    try:
+        changed = unmark(service_context(settings, database), _ids(ids))
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    click.echo(f"markering weggehaald: {', '.join(map(str, changed)) or 'geen'}")
+
+
+@mailbox.command("delete")
+@click.argument("ids", nargs=-1, required=True)
+@click.pass_context
+def delete_command(ctx: click.Context, ids: tuple[str, ...]) -> None:
+    """Verwijder berichten uit Ophalen (ze blijven een tijd vindbaar in de berichtenlog)."""
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.ophalen import delete
+
+    settings = settings_of(ctx)
+    database = open_database(settings)
+    try:
+        removed = delete(service_context(settings, database), _ids(ids))
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    click.echo(f"verwijderd: {', '.join(map(str, removed)) or 'geen'}")

@@ -29,12 +29,17 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.serve_cmd", "serve"),
     ("ggk_ebms.cli.messages_cmd", "messages"),
     ("ggk_ebms.cli.routes_cmd", "routes"),
+    ("ggk_ebms.cli.exchanges_cmd", "exchanges"),
     ("ggk_ebms.cli.mailbox_cmd", "mailbox"),
     ("ggk_ebms.cli.submit_cmd", "submit"),
+    ("ggk_ebms.cli.aanleveren_cmd", "aanleveren"),
+    ("ggk_ebms.cli.audit_cmd", "audit"),
     ("ggk_ebms.cli.send_cmd", "send"),
     ("ggk_ebms.cli.ping_cmd", "ping_command"),
     ("ggk_ebms.cli.worker_cmd", "worker"),
     ("ggk_ebms.cli.demo_cmd", "demo"),
+    ("ggk_ebms.cli.ketendata_cmd", "ketendata"),
+    ("ggk_ebms.cli.cbs_cmd", "cbs"),
 ]
 
 

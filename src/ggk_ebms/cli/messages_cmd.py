@@ -6,6 +6,7 @@ for with ``show --part N -o FILE`` (payloads hold personal data, stuf-ggk digest
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.message_view import history_rows, lifecycle_fields
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
@@ -28,57 +30,132 @@ def _when(message: StoredMessage) -> str:
     return message.created_at.strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return f"{value:%Y-%m-%d %H:%M:%S}" if isinstance(value, datetime) else str(value)
+
+
 @click.group("messages")
 def messages() -> None:
     """The message log: what was received and sent, with status."""
 
 
 @messages.command("list")
+@click.option("--since", type=click.DateTime(), default=None, help="From (UTC). Default: --until - 7 days.")
+@click.option("--until", type=click.DateTime(), default=None, help="Until (UTC). Default: now.")
+@click.option("--berichttype", default=None, help="Only this berichttype (e.g. WMO301).")
+@click.option("--gemeentecode", default=None, help="Only this gemeentecode.")
 @click.option("--direction", type=click.Choice(["in", "out"]), default=None, help="Only received or sent.")
 @click.option(
-    "--status", default=None, help="Only this status (Received, Processed, Failed, Delivered, ...)."
+    "--status",
+    default=None,
+    help="Only this status, of either layer: Received, Failed, Delivered, ... (ebMS), sent, accepted, "
+    "refused, answered, delivered, held (StUF business), or Geweigerd (refused before sending).",
 )
+@click.option("--referentienummer", default=None, help="Only this StUF referentienummer.")
+@click.option("--batch", type=int, default=None, help="Only messages of this aanlevering.")
 @click.option("--kind", default=None, help="Only this kind (business, Ping, Acknowledgment, ...).")
+@click.option("--signals", is_flag=True, help="Show ebMS signals too (default: business messages only).")
 @click.option("--cpa", "cpa_id", default=None, help="Only messages of this CPA.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many (paging).")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="As CSV (semicolon-separated).")
 @click.pass_context
 def list_messages(
     ctx: click.Context,
+    since: datetime | None,
+    until: datetime | None,
+    berichttype: str | None,
+    gemeentecode: str | None,
     direction: str | None,
     status: str | None,
+    referentienummer: str | None,
+    batch: int | None,
     kind: str | None,
+    signals: bool,
     cpa_id: str | None,
     limit: int,
+    offset: int,
+    as_json: bool,
+    as_csv: bool,
 ) -> None:
-    """List messages, newest first."""
-    database, store = _store(ctx)
+    """The berichtenlog, newest first: sent and received, refused submissions too (docs/operations.md)."""
+    from ggk_ebms.cli.ops_support import emit_csv, emit_json, service_context
+    from ggk_ebms.clock import utc
+    from ggk_ebms.services.berichtenlog import LogFilter, berichtenlog
+
+    settings = settings_of(ctx)
+    database = open_database(settings)
     try:
-        rows = store.list(direction=direction, status=status, kind=kind, cpa_id=cpa_id, limit=limit)
+        page = berichtenlog(
+            service_context(settings, database),
+            LogFilter(
+                since=utc(since) if since else None,
+                until=utc(until) if until else None,
+                berichttype=berichttype,
+                gemeentecode=gemeentecode,
+                direction=direction,
+                status=status,
+                referentienummer=referentienummer,
+                batch=batch,
+                include_signals=signals,
+                kind=kind,
+                cpa_id=cpa_id,
+                limit=limit,
+                offset=offset,
+            ),
+        )
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
         database.dispose()
-    table = Table(show_lines=False)
-    for column in ("id", "time (UTC)", "dir", "kind", "action", "MessageId", "CPAId", "status"):
-        table.add_column(column, overflow="fold")
-    for m in rows:
-        table.add_row(
-            str(m.pk),
-            _when(m),
-            m.direction,
-            m.kind,
-            m.action,
-            m.message_id,
-            m.cpa_id,
-            m.status + (f" ({m.error_code})" if m.error_code else ""),
+    header = (
+        "id", "time (UTC)", "dir", "berichttype", "gemeentecode", "referentienummer", "status",
+        "business", "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
+    )  # fmt: skip
+    rows = [
+        (
+            r.message_pk if r.message_pk is not None else f"f{r.aanlever_file_pk}",
+            r.tijdstip,
+            r.direction,
+            r.berichttype or ("" if r.kind == "business" else r.kind),
+            r.gemeentecode,
+            r.referentienummer,
+            r.status
+            + (f" ({r.error_code})" if r.error_code else "")
+            + (f": {r.status_reason}" if r.message_pk is None and r.status_reason else ""),
+            (r.business_status or "") + (f" ({r.business_code})" if r.business_code else ""),
+            r.stuf_fout,
+            r.batch_pk,
+            r.message_id,
+            r.cpa_id,
+            r.gelezen,
+            r.verwijderd,
         )
+        for r in page.rows
+    ]
+    if as_json:
+        emit_json(page)
+        return
+    if as_csv:
+        emit_csv(header, rows)
+        return
+    table = Table(show_lines=False)
+    for column in header:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
     console = Console()
     if not console.is_terminal:
         # Piped into grep or a file: one message per line instead of folding at 80 columns.
         console = Console(width=250)
     console.print(table)
     if not rows:
-        click.echo("no messages")
+        click.echo(f"no messages between {page.since:%Y-%m-%d %H:%M} and {page.until:%Y-%m-%d %H:%M} UTC")
+    elif page.more:
+        click.echo(f"more: --offset {offset + limit}")
 
 
 @messages.command("show")
@@ -100,6 +177,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         parts = store.parts(message.pk)
         related = store.list_related(message.message_id)
         attempts = JobQueue(database).attempts(message.pk)
+        history = history_rows(store.history(message.pk))
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
@@ -116,8 +194,7 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         ("id", str(message.pk)),
         ("direction", "received" if message.direction == "in" else "sent"),
         ("kind", message.kind),
-        ("status", message.status + (f" — {message.status_reason}" if message.status_reason else "")),
-        ("error code", message.error_code or ""),
+        *lifecycle_fields(message).items(),
         ("MessageId", message.message_id),
         ("RefToMessageId", message.ref_to_message_id or ""),
         ("CPAId", message.cpa_id),
@@ -152,12 +229,20 @@ def show_message(ctx: click.Context, ident: str, part_no: int | None, output: Pa
         for a in attempts:
             status = f"HTTP {a.http_status}" if a.http_status else ""
             click.echo(f"  {a.started_at.isoformat()}  {a.outcome}  {status}  {a.error or ''}")
+    if history:
+        click.echo("\nhistory:")
+        for h in history:
+            code = f" ({h['code']})" if h["code"] else ""
+            reason = f" — {h['reason']}" if h["reason"] else ""
+            click.echo(f"  {h['at']}  {h['layer']}  {h['from']} -> {h['to']}{code}  [{h['event']}]{reason}")
 
 
 @messages.command("retry")
 @click.argument("ident")
+@click.option("--force", is_flag=True, help="Also re-try a message that was refused with a Fo01.")
+@click.option("--reason", default=None, help="Why a refused message is forced again (recorded).")
 @click.pass_context
-def retry_message_command(ctx: click.Context, ident: str) -> None:
+def retry_message_command(ctx: click.Context, ident: str, force: bool, reason: str | None) -> None:
     """Queue a Failed message again, by number or MessageId (received: deliver; sent: send)."""
     from ggk_ebms.clock import SystemClock
     from ggk_ebms.delivery.retry import retry_message
@@ -171,7 +256,14 @@ def retry_message_command(ctx: click.Context, ident: str) -> None:
             message = store.find("in", ident) or store.find("out", ident)
         if message is None:
             fail(f"no message {ident}")
-        click.echo(retry_message(database, message.pk, now=SystemClock().now()))
+        if force and not (reason or "").strip():
+            fail("--force vraagt om --reason TEKST: waarom wordt een geweigerd bericht opnieuw verwerkt?")
+        click.echo(retry_message(database, message.pk, now=SystemClock().now(), force=force, reason=reason))
+        from ggk_ebms.cli.ops_support import service_context
+        from ggk_ebms.services.audit import record
+
+        forced = f"forced: {reason}" if force and reason else None
+        record(service_context(settings_of(ctx), database), "message-retry", f"message {message.pk}", forced)
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:

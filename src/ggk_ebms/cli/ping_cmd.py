@@ -12,25 +12,26 @@ import asyncio
 import click
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
-from ggk_ebms.clock import SystemClock, UuidIdGenerator
+from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.pipeline.ping import DEFAULT_PONG_WAIT, PingResult, find_cpa_for_partner, ping
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.security.tls import client_context_from_settings
-from ggk_ebms.server.run import message_id_host
 from ggk_ebms.store.db import Database
 from ggk_ebms.transport.client import EbmsClient
 
 
 async def _ping(settings: Settings, database: Database, cpa_id: str, pong_wait: float) -> PingResult:
+    runtime = Runtime.build(settings, database)
     async with EbmsClient.from_settings(settings, client_context_from_settings(settings)) as client:
         return await ping(
             settings,
             database,
             client,
             cpa_id=cpa_id,
-            ids=UuidIdGenerator(host=message_id_host(settings)),
-            clock=SystemClock(),
+            ids=runtime.ids,
+            clock=runtime.clock,
             pong_wait=pong_wait,
         )
 
@@ -72,6 +73,12 @@ def ping_command(ctx: click.Context, cpa_id: str | None, partner: str | None, po
             assert partner is not None
             cpa_id = find_cpa_for_partner(database, settings, partner, SystemClock().now())
         result = asyncio.run(_ping(settings, database, cpa_id, pong_wait))
+        if result.ok:
+            # The GGk activates a CPA after a successful Ping Pong (stuf-ggk digest §5.4).
+            from ggk_ebms.cli.ops_support import service_context
+            from ggk_ebms.services.cpa_beheer import register_pong
+
+            register_pong(service_context(settings, database), cpa_id)
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:

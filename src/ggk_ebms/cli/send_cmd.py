@@ -18,12 +18,11 @@ from typing import Final
 import click
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
-from ggk_ebms.clock import SystemClock, UuidIdGenerator
-from ggk_ebms.config import Settings
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.lifecycle import Status
 from ggk_ebms.pipeline.outbound import is_final, submit_message
 from ggk_ebms.pipeline.worker import SendWorker
-from ggk_ebms.server.run import message_id_host
+from ggk_ebms.runtime import Runtime, message_id_host
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore, NewPart, StoredMessage
@@ -43,12 +42,11 @@ def content_type_of(path: Path) -> str:
     return guessed or _FALLBACK_TYPE
 
 
-async def wait_for_outcome(
-    settings: Settings, database: Database, message: StoredMessage, timeout: float
-) -> StoredMessage:
+async def wait_for_outcome(runtime: Runtime, message: StoredMessage, timeout: float) -> StoredMessage:
     """Run a worker here until ``message`` is final or ``timeout`` seconds have passed."""
-    store = MessageStore(database)
-    worker = SendWorker(settings, database)
+    settings, database = runtime.settings, runtime.database
+    store = MessageStore(database, runtime.clock)
+    worker = SendWorker(settings, database, clock=runtime.clock, agreements=runtime.agreements)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
     deadline = time.monotonic() + timeout
@@ -100,13 +98,22 @@ def send(
     With --wait, exit status 0 only when the message is Delivered.
     """
     settings = settings_of(ctx)
-    ids = UuidIdGenerator(host=message_id_host(settings))
-    try:
-        parts = [NewPart(f"{ids.uuid()}@{ids.host}", content_type_of(p), p.read_bytes()) for p in files]
-    except OSError as exc:
-        fail(f"cannot read {exc.filename}: {exc.strerror}")
     database = open_database(settings)
+    runtime = Runtime.build(settings, database)
+    ids = runtime.ids
     try:
+        parts = [
+            NewPart(f"{ids.uuid()}@{message_id_host(settings)}", content_type_of(p), p.read_bytes())
+            for p in files
+        ]
+    except OSError as exc:
+        database.dispose()
+        fail(f"cannot read {exc.filename}: {exc.strerror}")
+    try:
+        from ggk_ebms.delivery.submit import check_raw_part  # StUF rules also on the raw path
+
+        for part in parts:
+            check_raw_part(settings, database, part.data)
         message = submit_message(
             settings,
             database,
@@ -117,12 +124,12 @@ def send(
             conversation_id=conversation_id,
             role=role,
             ids=ids,
-            clock=SystemClock(),
+            clock=runtime.clock,
         )
         click.echo(message.message_id)
         if not wait:
             return
-        final = asyncio.run(wait_for_outcome(settings, database, message, timeout))
+        final = asyncio.run(wait_for_outcome(runtime, message, timeout))
         print_attempts(database, final)
     except (GgkEbmsError, ValueError) as exc:
         fail(str(exc))
@@ -133,5 +140,5 @@ def send(
         raise SystemExit(2)
     code = f" ({final.error_code})" if final.error_code else ""
     click.echo(f"{final.status}{code}: {final.status_reason or ''}".rstrip(": "))
-    if final.status != "Delivered":
+    if final.status != Status.DELIVERED:
         raise SystemExit(1)

@@ -19,13 +19,18 @@ from types import FrameType
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
+from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.pipeline.mailbox_retention import mailbox_retention_task
 from ggk_ebms.pipeline.retention import retention_task
 from ggk_ebms.pipeline.worker import worker_task
 from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
 from ggk_ebms.server.run import run_child_process, serve_forever
+from ggk_ebms.services.cbs import reminder_task
+from ggk_ebms.services.ketendata import ketendata_task
+from ggk_ebms.store.cpa_expiry import log_expiries
 from ggk_ebms.store.db import Database
 
 
@@ -63,6 +68,7 @@ def _import_cpas(settings: Settings, database: Database) -> None:
             click.echo(line, err=True)
     for line in import_routes_file(settings, database):
         click.echo(line, err=True)
+    log_expiries(settings, database, SystemClock().now())  # warn ahead of a CPA renewal
 
 
 def _serve_one(settings: Settings) -> None:
@@ -75,6 +81,12 @@ def _serve_one(settings: Settings) -> None:
         # the queues.
         workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
         workers.append(retention_task(settings))
+        workers.append(mailbox_retention_task(settings))
+        if settings.ketendata_schedule:
+            # One process makes the weekly Ketendata export (docs/ketendata.md "Schedule").
+            workers.append(ketendata_task(settings))
+        if settings.smtp_host:
+            workers.append(reminder_task(settings))  # CBS reminders by e-mail (docs/cbs.md)
         asyncio.run(serve_forever(settings, on_database=on_database, workers=workers))
     except GgkEbmsError as exc:
         fail(str(exc))

@@ -13,10 +13,9 @@ from pathlib import Path
 import click
 
 from ggk_ebms.cli.main import fail, settings_of
-from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.delivery.submit import Submitter
 from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.server.run import message_id_host
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.store.db import Database
 
 
@@ -25,8 +24,13 @@ from ggk_ebms.store.db import Database
     "files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
 )
 @click.option("--cpa", "cpa_id", default=None, help="Send under this CPAId (default: looked up, see docs).")
+@click.option(
+    "--manual",
+    is_flag=True,
+    help="A manual aanlevering: also for exchanges via Portaal, which send nothing automatically.",
+)
 @click.pass_context
-def submit(ctx: click.Context, files: tuple[Path, ...], cpa_id: str | None) -> None:
+def submit(ctx: click.Context, files: tuple[Path, ...], cpa_id: str | None, manual: bool) -> None:
     """Wrap (if needed) and queue FILES for sending to the GGk."""
     settings = settings_of(ctx)
     database = Database.from_settings(settings)
@@ -34,12 +38,11 @@ def submit(ctx: click.Context, files: tuple[Path, ...], cpa_id: str | None) -> N
     try:
         if settings.auto_migrate:
             database.upgrade()
-        submitter = Submitter(
-            settings, database, ids=UuidIdGenerator(host=message_id_host(settings)), clock=SystemClock()
-        )
+        runtime = Runtime.build(settings, database)
+        submitter = Submitter(settings, database, ids=runtime.ids, clock=runtime.clock)
         for path in files:
             try:
-                submitted = submitter.submit(path.read_bytes(), cpa_id=cpa_id)
+                submitted = submitter.submit(path.read_bytes(), cpa_id=cpa_id, manual=manual)
             except (GgkEbmsError, OSError) as exc:
                 refused += 1
                 click.secho(f"{path}: refused: {exc}", fg="red", err=True)

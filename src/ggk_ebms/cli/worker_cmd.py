@@ -18,8 +18,8 @@ from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import DeliveryWorker, delivery_task
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.pipeline.worker import SendWorker
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.security.tls import client_context_from_settings
-from ggk_ebms.store.db import Database
 
 
 def apply_log_level(settings: Settings) -> None:
@@ -27,21 +27,23 @@ def apply_log_level(settings: Settings) -> None:
     logging.getLogger("ggk_ebms").setLevel(settings.log_level.upper())
 
 
-async def _work(settings: Settings, database: Database, once: bool) -> int:
-    """Both queues: 'send' (issue 4) and 'deliver' (received messages to their routes, issue 6)."""
-    worker = SendWorker(settings, database)
+async def _work(runtime: Runtime, once: bool) -> int:
+    """Both queues: 'send' and 'deliver' (received messages to their routes)."""
+    settings, database = runtime.settings, runtime.database
+    worker = SendWorker(settings, database, clock=runtime.clock, agreements=runtime.agreements)
     if once:
         try:
             sent = await worker.run_once()
         finally:
             await worker.close()
-        delivered = await asyncio.to_thread(DeliveryWorker(settings, database).run_once)
+        delivery_worker = DeliveryWorker(settings, database, clock=runtime.clock, ids=runtime.ids)
+        delivered = await asyncio.to_thread(delivery_worker.run_once)
         return sent + delivered
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    delivery = asyncio.create_task(delivery_task(settings)(database))
+    delivery = asyncio.create_task(delivery_task(settings)(runtime))
     try:
         await worker.run(stop)
     finally:
@@ -64,7 +66,7 @@ def worker(ctx: click.Context, once: bool) -> None:
         fail(str(exc))
     database = open_database(settings)
     try:
-        done = asyncio.run(_work(settings, database, once))
+        done = asyncio.run(_work(Runtime.build(settings, database), once))
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:

@@ -20,7 +20,7 @@ from ggk_ebms.errors import CpaError
 from ggk_ebms.pipeline.outbound import load_agreement, submit_message
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import NewPart, StoredMessage
-from ggk_ebms.store.stuf import StufRecord, StufStore
+from ggk_ebms.store.stuf import StufRecord
 from ggk_ebms.stuf.model import MessageKind, StufMessage
 
 STUF_CONTENT_TYPE: Final = "application/xml"
@@ -56,7 +56,10 @@ def queue_stuf(
     agreement = load_agreement(database, cpa_id, max_cpa_bytes=settings.max_cpa_bytes)
     binding = stuf_binding(agreement, settings.party_ids, stuf.kind)
     part = NewPart(content_id=f"{ids.uuid()}@ggk-ebms", content_type=STUF_CONTENT_TYPE, data=data)
-    stored = submit_message(
+    sg = stuf.stuurgegevens
+    # One transaction (MessageStore.submit): the message, its StUF record and its send job, so a
+    # Fo01 or retour about it can always be correlated (StUF-GGk crossRefnummer).
+    return submit_message(
         settings,
         database,
         cpa_id=cpa_id,
@@ -67,11 +70,8 @@ def queue_stuf(
         ids=ids,
         clock=clock,
         role=binding.role,
-    )
-    sg = stuf.stuurgegevens
-    StufStore(database, clock).record(
-        StufRecord(
-            message_pk=stored.pk,
+        stuf=StufRecord(
+            message_pk=0,
             direction="out",
             berichtcode=stuf.kind.value,
             referentienummer=sg.referentienummer,
@@ -83,6 +83,5 @@ def queue_stuf(
             tijdstip_bericht=sg.tijdstip_bericht,
             bericht_identificatie=bericht_identificatie,
             payload_sha256=payload_sha256,
-        )
+        ),
     )
-    return stored

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
-
+from ggk_ebms.delivery.outcome import refusal_outcome
 from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import RETRIABLE_INBOUND, RETRIABLE_OUTBOUND
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import JobQueue, insert_job
+from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import UNFINISHED_JOB_STATUSES, MessageStore
-from ggk_ebms.store.tables import message
-
-RETRIABLE_INBOUND = ("Failed",)
-RETRIABLE_OUTBOUND = ("DeliveryFailed", "Expired", "Failed")
 
 
-def retry_message(database: Database, pk: int, *, now: datetime) -> str:
-    """Queue message ``pk`` again; returns what was done, or raises StoreError saying why not."""
+def retry_message(
+    database: Database, pk: int, *, now: datetime, force: bool = False, reason: str | None = None
+) -> str:
+    """Queue message ``pk`` again; returns what was done, or raises StoreError saying why not.
+
+    ``force`` with a ``reason``: re-try even a message whose outcome is a refusal (recorded)."""
     store = MessageStore(database)
     stored = store.get(pk)
     if stored.kind != "business":
@@ -32,12 +32,26 @@ def retry_message(database: Database, pk: int, *, now: datetime) -> str:
     jobs = JobQueue(database).jobs_for(pk)
     if any(j.status in UNFINISHED_JOB_STATUSES for j in jobs):
         raise StoreError(f"message {pk} is still queued (status {stored.status}); nothing to re-try")
+    refused = refusal_outcome(database, pk)
+    if refused is not None:
+        if not force or not (reason or "").strip():
+            raise StoreError(
+                f"message {pk} was refused: {refused}; re-trying repeats what was refused. "
+                "If that is what you want: --force --reason TEXT (the reason is recorded)"
+            )
+        JobQueue(database).record_attempt(
+            pk,
+            job_pk=None,
+            started_at=now,
+            finished_at=now,
+            outcome="retry",
+            error=f"re-try forced by an operator although {refused}: {(reason or '').strip()}"[:2000],
+        )
     if stored.direction == "out":
         if stored.status not in RETRIABLE_OUTBOUND:
-            raise StoreError(
-                f"sent message {pk} is {stored.status}; only {', '.join(RETRIABLE_OUTBOUND)} are re-sent"
-            )
-        send_job = store.resend(pk, due_at=now)
+            allowed = ", ".join(sorted(RETRIABLE_OUTBOUND))
+            raise StoreError(f"sent message {pk} is {stored.status}; only {allowed} are re-sent")
+        send_job = store.resend(pk, due_at=now, reason="re-send asked by an operator")
         return f"message {pk} queued for sending again (job {send_job})"
     if stored.status not in RETRIABLE_INBOUND:
         raise StoreError(f"received message {pk} is {stored.status}; only Failed messages are re-tried")
@@ -48,17 +62,5 @@ def retry_message(database: Database, pk: int, *, now: datetime) -> str:
             f"received message {pk} was refused with ebMS error {stored.error_code or 'unknown'} and "
             "never accepted for delivery; it cannot be re-tried"
         )
-    with database.session() as session:
-        # One transaction: the message is Received again exactly when its new job exists.
-        job_pk = insert_job(session, "deliver", pk, due_at=now, now=now)
-        session.execute(
-            sa.update(message)
-            .where(message.c.pk == pk)
-            .values(
-                status="Received",
-                status_reason=f"re-try asked by an operator (job {job_pk})",
-                error_code=None,
-                updated_at=now,
-            )
-        )
+    job_pk = store.redeliver(pk, due_at=now)
     return f"message {pk} queued for delivery again (job {job_pk})"

@@ -8,16 +8,26 @@ Order (digest §4.2 table; docs/delivery.md has the same table with our outcomes
 
  1-4  size, hardened parse, root kind, envelope structure     parse_envelope (quarantine / StUF055)
  3    Fo01 in -> correlate (step 11); Bv03/Fo03 -> ignore
- 5    ontvanger/organisatie served                            StUF010 (cf. IB005)
- 6    functie known and enabled; heen in Di01, retour in Du01 StUF037 (IB004/IB023); StUF040 (IB240)
- 7    zender fits the functie; sending party authorised       StUF052 (IB002/IB006/IB007)
- 8    (zender, referentienummer) seen: same payload -> no-op; other payload -> StUF016
+ 5    ontvanger/organisatie a CBS code served here and by the exchange   IB005
+ 6    functie has an actief exchange and route; heen in Di01, retour in Du01 IB004/IB023; IB006
+ 4b   envelope generation is the exchange's                   IB001
+ 7    zender fits the functie; sending party authorised       IB007 (IB002/IB006)
+ 8    (zender, referentienummer) seen: same payload -> no-op; other payload -> IB016
  9    Du01 crossRefnummer is a message we sent                keep and flag (StUF043 not sent)
- 10   base64 (parse_envelope); xmlBestand for iWmo/iJw/iEb   StUF055
+ 10   base64 (parse_envelope); xmlBestand for iWmo/iJw/iEb   StUF055 (PGB: routed on the envelope)
  12   payload detect (namespace -> standard, release, message)  StUF055
+ 12a  payload release is the exchange's                       IB014
  13   payload XSD (when payload_schemas is set)               StUF055
- 12b  payload header agrees with the envelope                 refuse without Fo01 + alert
+ 12b  payload header agrees with the envelope                 IB006 / IB005 / IB010
  15   route (gemeentecode, berichttype) -> target             no route: hold + alert (cf. IB102)
+
+The exchange of the berichttype (ggk_ebms.exchanges, docs/exchanges.md) adds its rules: the
+gemeentecode must be a CBS code served by this installation and the exchange (IB005), the
+exchange must be actief (IB023), the envelope in its generation (IB001) and the payload in its
+release (IB014); a payload that contradicts its envelope is IB006 (functie, berichtcode) or IB005
+(gemeentecode), a re-used referentienummer IB016. Refusals carry the GGk Fo01 table's code when
+the GGk has one for the situation (digest §2.5), StUF055 for an XSD-invalid payload (§2.3). An
+exchange via Portaal holds every message in the mailbox for manual pick-up.
 
 Every reason names codes, element names and stuurgegevens only, never payload content (§3.5).
 """
@@ -31,13 +41,23 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 from ggk_ebms.errors import StufError, XmlError
+from ggk_ebms.exchanges import rules as exchange_rules
+from ggk_ebms.exchanges.model import Exchange, Via
+from ggk_ebms.exchanges.rules import Rules
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Catalogue, CatalogueEntry, Party
-from ggk_ebms.payloads.detect import PayloadInfo, Severity, check_against_envelope, detect
-from ggk_ebms.payloads.validate import PayloadSchemas, validate
-from ggk_ebms.routing.table import Route, RoutingTable
+from ggk_ebms.payloads.detect import (
+    MAX_PAYLOAD_BYTES,
+    PayloadInfo,
+    Severity,
+    check_against_envelope,
+    detect_root,
+)
+from ggk_ebms.payloads.validate import PayloadSchemas, structural_errors, validate
+from ggk_ebms.routing.table import MailboxTarget, Route, RoutingTable
 from ggk_ebms.stuf.codes import StufCode
 from ggk_ebms.stuf.envelope import MAX_RECEIVE_BYTES, parse_envelope
 from ggk_ebms.stuf.model import MessageKind, PayloadKind, StufMessage, Stuurgegevens
+from ggk_ebms.xml import parse_outline
 
 AGB: Final = re.compile(r"[0-9]{8}")
 GEMEENTECODE: Final = re.compile(r"[0-9]{4}")
@@ -76,6 +96,7 @@ class Decision:
     info: PayloadInfo | None = None
     entry: CatalogueEntry | None = None
     route: Route | None = None
+    exchange: Exchange | None = None
     duplicate_of: int | None = None
     cross_ref_unknown: bool = False
     warnings: tuple[str, ...] = ()
@@ -133,6 +154,10 @@ def find_envelope(parts: Sequence[bytes], *, max_bytes: int = MAX_RECEIVE_BYTES)
     return Decision(Verdict.QUARANTINE, f"no payload part is a StUF-GGk message ({detail})", 3)
 
 
+def _is_header(tag: str) -> bool:
+    return tag.endswith("}Header") or tag == "Header"
+
+
 def _stub(stuurgegevens: object) -> StufMessage | None:
     if not isinstance(stuurgegevens, Stuurgegevens):
         return None
@@ -164,9 +189,12 @@ def unwrap(
     schemas: PayloadSchemas | None = None,
     catalogue: Catalogue = DEFAULT_CATALOGUE,
     max_bytes: int = MAX_RECEIVE_BYTES,
+    rules: Rules | None = None,
 ) -> Decision:
     """Run §4.2 on the parts of one received business message. ``sender_ids``: the ebMS From
-    PartyId (OIN) first, then the CPAId, as ``RoutingTable.authorize`` accepts either."""
+    PartyId (OIN) first, then the CPAId, as ``RoutingTable.authorize`` accepts either.
+    ``rules``: the exchanges and served gemeentecodes (default: the shipped exchanges)."""
+    rules = rules if rules is not None else Rules()
     found = find_envelope(parts, max_bytes=max_bytes)
     if isinstance(found, Decision):
         return found
@@ -183,7 +211,7 @@ def unwrap(
         entry: CatalogueEntry | None = None,
         cross_ref_unknown: bool = False,
     ) -> Decision:
-        error = StufError(code, text, stuurgegevens=sg)
+        error = StufError(code, text[:200], stuurgegevens=sg)
         return Decision(
             Verdict.REFUSE,
             f"{code}: {text}",
@@ -218,36 +246,43 @@ def unwrap(
 
     gemeentecode = sg.ontvanger.organisatie
     functie = stuf.functie or ""
+    exchange, refusal = rules.exchange_refusal(functie)  # step 6: the exchange of the functie
+    gemeente_refusal = rules.gemeente_refusal(gemeentecode, exchange, fallback=table.served_gemeentecodes)
+    if gemeente_refusal is not None:  # step 5, with the CBS list and the served-codes setting
+        return refuse(5, gemeente_refusal.code, gemeente_refusal.text)
+    if refusal is not None:
+        return refuse(6, refusal.code, refusal.text)
+    assert exchange is not None
     match = table.match(gemeentecode, functie)  # steps 5 and 6
     if match.code is not None:
         step = 5 if match.code == StufCode.ONTVANGER_UNKNOWN else 6
-        suffix = f" (cf. {match.ggk_code})" if match.ggk_code else ""
-        return refuse(step, match.code, match.reason + suffix)
+        return refuse(step, match.ggk_code or match.code, match.reason)
     entry = catalogue.get(functie)
     if entry is None:  # match() checked the table's catalogue; ours may be narrower
-        return refuse(6, StufCode.FUNCTIE_UNSUPPORTED, f"berichttype {functie} is not supported")
+        return refuse(6, exchange_rules.FUNCTIE_UNSUPPORTED, f"berichttype {functie} is not supported")
+    version_refusal = exchange_rules.envelope_refusal(exchange, stuf)
+    if version_refusal is not None:
+        return refuse(4, version_refusal.code, version_refusal.text, entry=entry)
     if stuf.kind is not entry.envelope:
         text = f"{functie} ({entry.soort.value}) travels in {entry.envelope.value}, not in {stuf.kind.value}"
         if not entry.envelope_inferred:
-            return refuse(6, StufCode.COMBINATION_UNSUPPORTED, text + " (cf. IB240)", entry=entry)
+            return refuse(6, exchange_rules.COMBINATION_NOT_ALLOWED, text, entry=entry)
         warnings.append(text + " (inferred rule, accepted)")
 
     if not zender_fits(entry, sg.zender.organisatie):  # step 7
         return refuse(
             7,
-            StufCode.NOT_AUTHORISED,
+            "IB007",  # Combinatie functie en organisatie is niet toegestaan
             f"zender {sg.zender.organisatie} cannot send {functie}: "
-            f"a {counterpart(entry).value} sends it to a gemeente (cf. IB007)",
+            f"a {counterpart(entry).value} sends it to a gemeente",
             entry=entry,
         )
     if match.route is not None:
         verdicts = [table.authorize(sender, gemeentecode, match.route) for sender in sender_ids]
         if not any(v.allowed for v in verdicts):
             first = verdicts[0] if verdicts else None
-            code = (first.code if first else None) or StufCode.NOT_AUTHORISED
+            code = (first.ggk_code or first.code if first else None) or StufCode.NOT_AUTHORISED
             text = first.reason if first else "no sending party identified"
-            if first is not None and first.ggk_code:
-                text += f" (cf. {first.ggk_code})"
             return refuse(7, code, text, entry=entry)
 
     payload = stuf.payload
@@ -267,7 +302,7 @@ def unwrap(
             )
         return refuse(
             8,
-            StufCode.REFERENTIE_NOT_UNIQUE,
+            exchange_rules.REFERENTIE_NOT_UNIQUE,
             f"referentienummer {sg.referentienummer} of zender {sg.zender.organisatie} was used for "
             f"another message (message {earlier_pk})",
             entry=entry,
@@ -278,6 +313,23 @@ def unwrap(
         cross_ref_unknown = True  # step 9: keep and flag; StUF043 needs BIDN agreement
         warnings.append(f"crossRefnummer {sg.cross_refnummer} matches no message we sent (cf. StUF043)")
 
+    if not entry.standaard.detectable:
+        # PGB: no payload format is known here (digest §1), so it is routed on the envelope alone.
+        if payload is None:
+            return refuse(10, StufCode.NOT_SCHEMA_CONFORM, f"{functie} carries no payload", entry=entry)
+        warnings.append(f"{functie}: payload format unknown, routed on the envelope only")
+        return _routed(
+            match.route,
+            match.reason,
+            match.ggk_code,
+            stuf,
+            data,
+            None,
+            entry,
+            exchange,
+            cross_ref_unknown,
+            warnings,
+        )
     if payload is None or payload.kind is not PayloadKind.XML:  # step 10
         return refuse(
             10,
@@ -286,12 +338,23 @@ def unwrap(
             entry=entry,
         )
     try:
-        info = detect(payload.data)  # step 12
+        # Only the root and Header are read; the rest is checked for well-formedness but not
+        # built: a tree of 18 MB of iWmo XML would take several times the payload's size.
+        outline = parse_outline(payload.data, max_bytes=MAX_PAYLOAD_BYTES, keep=_is_header, what="payload")
+        info = detect_root(outline)  # step 12
+    except XmlError as exc:
+        return refuse(12, StufCode.NOT_SCHEMA_CONFORM, f"payload: {exc}", entry=entry)
     except StufError as exc:
         return refuse(12, StufCode.NOT_SCHEMA_CONFORM, f"payload: {exc.omschrijving}", entry=entry)
+    release_refusal = exchange_rules.payload_refusal(exchange, info.release)
+    if release_refusal is not None:
+        return refuse(12, release_refusal.code, release_refusal.text, info=info, entry=entry)
     # Step 13 before the agreement half of step 12: the header of a payload that fails its own
     # XSD cannot be trusted to compare, and the GGk answer to it is Fo01 StUF055 (§2.3).
-    schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13
+    if schemas is not None and schemas.has_schema(info):
+        schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13: the XSD needs a tree
+    else:
+        schema_errors = structural_errors(outline, info, catalogue)
     if schema_errors:
         checked = (
             f"{info.schema_folder}/xsd/{info.berichttype}.xsd"
@@ -311,45 +374,82 @@ def unwrap(
     errors = [f for f in findings if f.severity is Severity.ERROR]
     warnings.extend(f"{f.rule}: {f.message}" for f in findings if f.severity is Severity.WARNING)
     if errors:
-        # Design choice of digest §4.2 step 12: a payload that contradicts its envelope is not a
-        # schema error; no Fo01 (StUF055 would mislead), the message is Failed and an operator
-        # alerted, who answers with a retour 0001 from the domain application if needed.
-        return Decision(
-            Verdict.REFUSE,
-            "payload disagrees with its envelope: " + "; ".join(f"{f.rule}: {f.message}" for f in errors),
+        # A payload that contradicts its envelope is refused with the GGk code for the situation
+        # (IB006 functie/berichtcode, IB005 gemeentecode, IB010 addressee): the sender must hear
+        # of it, the GGk itself does not open the payload (digest §0.3, §4.1).
+        return refuse(
             12,
-            stuf=stuf,
-            envelope=data,
+            exchange_rules.disagreement_code(errors[0].rule),
+            "payload disagrees with its envelope: " + "; ".join(f"{f.rule}: {f.message}" for f in errors),
             info=info,
             entry=entry,
             cross_ref_unknown=cross_ref_unknown,
-            warnings=tuple(warnings),
         )
 
     if schemas is None:
         warnings.append("payload_schemas not set: structural payload checks only")
 
-    if match.route is None:  # step 15
+    return _routed(
+        match.route,
+        match.reason,
+        match.ggk_code,
+        stuf,
+        data,
+        info,
+        entry,
+        exchange,
+        cross_ref_unknown,
+        warnings,
+    )
+
+
+def _routed(
+    route: Route | None,
+    reason: str,
+    ggk_code: str | None,
+    stuf: StufMessage,
+    data: bytes,
+    info: PayloadInfo | None,
+    entry: CatalogueEntry,
+    exchange: Exchange,
+    cross_ref_unknown: bool,
+    warnings: list[str],
+) -> Decision:
+    """Step 15: the route's target, or the mailbox when the exchange goes via Portaal."""
+    if exchange.via is Via.PORTAAL:
+        # Portaal: received messages are held for manual pick-up (the portal's Ophalen), whatever
+        # target a route names; no route is needed.
+        sg = stuf.stuurgegevens
+        held = Route(
+            name=route.name if route is not None else f"portaal-{exchange.key}",
+            gemeentecode=sg.ontvanger.organisatie,
+            berichttype=entry.berichttype,
+            target=MailboxTarget(),
+        )
+        route, reason = held, f"exchange {exchange.key} goes via Portaal: held in the mailbox for pick-up"
+    if route is None:  # step 15
         return Decision(
             Verdict.HOLD,
-            match.reason + (f" (cf. {match.ggk_code})" if match.ggk_code else ""),
+            reason + (f" (cf. {ggk_code})" if ggk_code else ""),
             15,
             stuf=stuf,
             envelope=data,
             info=info,
             entry=entry,
+            exchange=exchange,
             cross_ref_unknown=cross_ref_unknown,
             warnings=tuple(warnings),
         )
     return Decision(
         Verdict.DELIVER,
-        match.reason,
+        reason,
         15,
         stuf=stuf,
         envelope=data,
         info=info,
         entry=entry,
-        route=match.route,
+        route=route,
+        exchange=exchange,
         cross_ref_unknown=cross_ref_unknown,
         warnings=tuple(warnings),
     )

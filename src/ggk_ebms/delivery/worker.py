@@ -31,7 +31,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from ggk_ebms.clock import Clock, IdGenerator, SystemClock, UuidIdGenerator
+from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.fo01 import fo01_wanted, queue_fo01
 from ggk_ebms.delivery.forwarders.base import Delivery, Forwarder
@@ -41,6 +41,7 @@ from ggk_ebms.delivery.forwarders.http import HttpForwarder
 from ggk_ebms.delivery.forwarders.mailbox import MailboxForwarder
 from ggk_ebms.delivery.unwrap import Decision, Verdict, unwrap
 from ggk_ebms.errors import ConfigError, GgkEbmsError, TransportError
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.payloads.validate import PayloadSchemas
 from ggk_ebms.routing.table import (
     DirectoryTarget,
@@ -50,17 +51,22 @@ from ggk_ebms.routing.table import (
     RoutingTable,
     Target,
 )
+from ggk_ebms.runtime import Runtime
+from ggk_ebms.services.cbs import take_report
+from ggk_ebms.store.claims import ClaimKeeper
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.exchanges import load_rules
 from ggk_ebms.store.jobs import Job, JobQueue
+from ggk_ebms.store.lifecycle import BusinessChange
 from ggk_ebms.store.mailbox import Mailbox
 from ggk_ebms.store.messages import MessageStore, StoredMessage
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.stuf import StufRecord, StufStore
 from ggk_ebms.stuf.codes import describe
+from ggk_ebms.stuf.model import MessageKind
 
 log = logging.getLogger(__name__)
 
-LEASE: Final = timedelta(minutes=10)  # a claim older than this belongs to a dead worker
 BATCH: Final = 10
 
 
@@ -91,14 +97,16 @@ class DeliveryWorker:
         settings: Settings,
         database: Database,
         *,
-        clock: Clock | None = None,
-        ids: IdGenerator | None = None,
+        clock: Clock,
+        ids: IdGenerator,
         worker_id: str | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
-        self.clock = clock or SystemClock()
-        self.ids = ids or UuidIdGenerator(host=settings.host)
+        # No defaults: a MessageId generator built here from settings.host would ignore
+        # message_id_host (Digikoppeling EB013); the composition root hands in the one in force.
+        self.clock = clock
+        self.ids = ids
         self.worker_id = worker_id or f"deliver-{socket.gethostname()}-{os.getpid()}"
         self.messages = MessageStore(database, self.clock)
         self.jobs = JobQueue(database, self.clock)
@@ -111,27 +119,43 @@ class DeliveryWorker:
     # --- the loop ------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Handle every due 'deliver' job (in batches); returns how many were handled."""
+        """Handle every due 'deliver' job (in batches); returns how many were handled.
+
+        Claims are a heartbeat lease (store.claims): renewed while a job is handled, so a killed
+        worker's jobs are taken over within job_lease_seconds.
+        """
         handled = 0
-        while True:
-            jobs = self.jobs.claim(
-                "deliver", now=self.clock.now(), worker_id=self.worker_id, limit=BATCH, lease=LEASE
-            )
-            for job in jobs:
-                self.handle(job)
-            handled += len(jobs)
-            if len(jobs) < BATCH:
-                return handled
+        lease = timedelta(seconds=self.settings.job_lease_seconds)
+        with ClaimKeeper(self.jobs, self.worker_id, lease, self.clock) as keeper:
+            while True:
+                jobs = self.jobs.claim(
+                    "deliver", now=self.clock.now(), worker_id=self.worker_id, limit=BATCH, lease=lease
+                )
+                keeper.hold(job.pk for job in jobs)
+                for job in jobs:
+                    try:
+                        self.handle(job)
+                    finally:
+                        keeper.drop(job.pk)
+                handled += len(jobs)
+                if len(jobs) < BATCH:
+                    return handled
 
     def handle(self, job: Job) -> None:
         try:
             self._handle(job)
         except GgkEbmsError as exc:
-            # The database or a CPA failed under us: try the whole job again later.
+            # The database or a CPA failed under us: try the whole job again later. If the
+            # database is gone, the claim is no longer renewed and lapses after the lease.
             log.warning("delivery of message %s interrupted, retrying later: %s", job.message_pk, exc)
-            self.jobs.retry(
-                job.pk, due_at=self.clock.now() + retry_delay(self.settings, job.attempts), error=str(exc)
-            )
+            try:
+                self.jobs.retry(
+                    job.pk, due_at=self.clock.now() + retry_delay(self.settings, job.attempts), error=str(exc)
+                )
+            except GgkEbmsError as again:
+                log.warning(
+                    "delivery job %s not put back (%s); it is taken over after the lease", job.pk, again
+                )
 
     def routing_table(self) -> RoutingTable | None:
         """The routing table in force, parsed once per imported version."""
@@ -148,6 +172,11 @@ class DeliveryWorker:
             self.jobs.complete(job.pk)
             return
         parts = [part.data for part in self.messages.parts(message.pk)]
+        if take_report(self.settings, self.database, message, parts, self.clock):
+            # A CBS Monitor Sociaal Domein report (a PDF, docs/cbs.md): kept in the mailbox for
+            # pick-up; the iWmo/iJw checks below would refuse it as no XML payload.
+            self.jobs.complete(job.pk, event=Event.KEPT_FOR_PICKUP, reason="CBS rapport kept in the mailbox")
+            return
         try:
             table = self.routing_table()
         except ConfigError as exc:  # e.g. the CBS list of a new year no longer has a code
@@ -159,6 +188,7 @@ class DeliveryWorker:
             table=table,
             history=_StoreHistory(self.stufs, message.pk),
             schemas=self.schemas,
+            rules=load_rules(self.settings, self.database),
         )
         self._record(message, decision)
         for warning in decision.warnings:
@@ -194,14 +224,17 @@ class DeliveryWorker:
                 bericht_identificatie=decision.info.identificatie if decision.info else None,
                 payload_sha256=decision.payload_sha256,
                 cross_ref_unknown=decision.cross_ref_unknown,
-            )
+            ),
+            business=Event.STUF_RECEIVED,
         )
 
     # --- outcomes ------------------------------------------------------------------------------
 
     def _done(self, job: Job, message: StoredMessage, decision: Decision) -> None:
         log.info("message %s: %s", message.pk, decision.reason)
-        self.jobs.complete(job.pk, message_status="Processed", reason=decision.reason)
+        self.jobs.complete(
+            job.pk, event=Event.SETTLED, reason=decision.reason, business=self._bv03(message, decision)
+        )
 
     def _park(self, job: Job, message: StoredMessage, decision: Decision) -> None:
         # Quarantine or hold: nobody to answer, or our own configuration is at fault. An operator
@@ -210,11 +243,13 @@ class DeliveryWorker:
             "ALERT message %s (%s) not delivered: %s", message.pk, message.message_id, decision.reason
         )
         code = None if decision.verdict is Verdict.QUARANTINE else "IB102"
-        self.jobs.fail(job.pk, decision.reason, message_status="Failed", error_code=code)
+        held = [BusinessChange(message.pk, Event.STUF_HELD, decision.reason, code)] if decision.stuf else []
+        self.jobs.fail(job.pk, decision.reason, event=Event.NOT_DELIVERED, error_code=code, business=held)
 
     def _refuse(self, job: Job, message: StoredMessage, decision: Decision) -> None:
         reason = decision.reason
         code = decision.fout.code if decision.fout is not None else None
+        fo01_pk: int | None = None
         if fo01_wanted(self.settings, decision):
             try:
                 fo01 = queue_fo01(
@@ -225,6 +260,7 @@ class DeliveryWorker:
                     ids=self.ids,
                     clock=self.clock,
                 )
+                fo01_pk = fo01.pk
                 reason += f"; Fo01 {code} queued to the sender as message {fo01.pk}"
             except GgkEbmsError as exc:
                 log.warning("ALERT message %s: no Fo01 could be queued: %s", message.pk, exc)
@@ -232,7 +268,12 @@ class DeliveryWorker:
         else:
             log.warning("ALERT message %s refused without Fo01: %s", message.pk, reason)
         log.info("message %s refused: %s", message.pk, reason)
-        self.jobs.fail(job.pk, reason, message_status="Failed", error_code=code)
+        refused = (
+            [BusinessChange(message.pk, Event.STUF_REFUSED, reason, code, ref_pk=fo01_pk)]
+            if decision.stuf is not None
+            else []
+        )
+        self.jobs.fail(job.pk, reason, event=Event.NOT_DELIVERED, error_code=code, business=refused)
 
     def _fo01_received(self, job: Job, message: StoredMessage, decision: Decision) -> None:
         stuf = decision.stuf
@@ -241,15 +282,27 @@ class DeliveryWorker:
         fout, cross_ref = stuf.fout, stuf.stuurgegevens.cross_refnummer or ""
         sent = self.stufs.sent(cross_ref) if cross_ref else None
         text = f"Fo01 {describe(fout.code)}: {fout.omschrijving}"
+        changes: list[BusinessChange] = []
         if sent is None:
             reason = f"{text}; crossRefnummer {cross_ref or '(none)'} matches no message we sent"
             log.warning("ALERT message %s: %s", message.pk, reason)
         else:
-            self.stufs.record_fout(sent.message_pk, fout.code, fout.omschrijving)
             about = f"{sent.berichttype or sent.berichtcode}, referentienummer {cross_ref}"
             reason = f"{text}; about our message {sent.message_pk} ({about})"
             log.warning("message %s: %s", message.pk, reason)
-        self.jobs.complete(job.pk, message_status="Processed", reason=reason[:2000])
+            # StUF 03.01: a Fo01 names the message it refuses by crossRefnummer; ours becomes
+            # refused with the code, in the same transaction that settles the Fo01 itself.
+            changes.append(
+                BusinessChange(
+                    sent.message_pk,
+                    Event.STUF_REFUSED,
+                    f"Fo01 received as message {message.pk}: {text}",
+                    fout.code,
+                    ref_pk=message.pk,
+                    fout=(fout.code, fout.omschrijving),
+                )
+            )
+        self.jobs.complete(job.pk, event=Event.SETTLED, reason=reason[:2000], business=changes)
 
     def _deliver(self, job: Job, message: StoredMessage, decision: Decision) -> None:
         route, stuf = decision.route, decision.stuf
@@ -284,10 +337,14 @@ class DeliveryWorker:
             http_status=forwarded.http_status,
         )
         flags = "; crossRefnummer matches no message we sent (flagged)" if decision.cross_ref_unknown else ""
-        status = "Processed" if forwarded.picked_up_later else "Forwarded"
+        event = Event.KEPT_FOR_PICKUP if forwarded.picked_up_later else Event.FORWARDED
         reason = f"{decision.reason}; delivered to {forwarded.where}{flags}"
-        log.info("message %s %s: %s", message.pk, status, reason)
-        self.jobs.complete(job.pk, message_status=status, reason=reason)
+        log.info("message %s %s: %s", message.pk, event, reason)
+        changes = [BusinessChange(message.pk, Event.STUF_DELIVERED, f"delivered to {forwarded.where}")]
+        answered = self._answers(message, decision)
+        if answered is not None:
+            changes.append(answered)
+        self.jobs.complete(job.pk, event=event, reason=reason, business=changes)
 
     def _failed_try(self, job: Job, message: StoredMessage, started: datetime, exc: TransportError) -> None:
         now = self.clock.now()
@@ -305,18 +362,72 @@ class DeliveryWorker:
             why = "not retryable" if not exc.retryable else f"after {job.attempts} tries"
             reason = f"delivery failed ({why}): {exc}; re-try with `ggk-ebms messages retry {message.pk}`"
             log.warning("ALERT message %s parked as Failed: %s", message.pk, reason)
-            self.jobs.fail(job.pk, reason, message_status="Failed", error_code="DeliveryFailure")
+            self.jobs.fail(
+                job.pk,
+                reason,
+                event=Event.NOT_DELIVERED,
+                error_code="DeliveryFailure",
+                business=[BusinessChange(message.pk, Event.STUF_HELD, reason, "DeliveryFailure")],
+            )
             return
         due = now + retry_delay(self.settings, job.attempts)
         log.info(
             "message %s: delivery try %s failed (%s); next try at %s", message.pk, job.attempts, exc, due
         )
-        self.jobs.retry(job.pk, due_at=due, error=str(exc))
-        self.messages.set_status(
-            message.pk,
-            "Received",
-            f"delivery try {job.attempts} failed: {exc}; next try at {due:%Y-%m-%d %H:%M:%S} UTC",
+        self.jobs.retry(
+            job.pk,
+            due_at=due,
+            error=str(exc),
+            event=Event.DELIVERY_RETRY,
+            reason=f"delivery try {job.attempts} failed: {exc}; next try at {due:%Y-%m-%d %H:%M:%S} UTC",
         )
+
+    def _answers(self, message: StoredMessage, decision: Decision) -> BusinessChange | None:
+        """A retour (Du01) whose crossRefnummer is the referentienummer of a Di01 we sent answers
+        it (StUF-GGk heen/retour pairing): ours becomes answered, linked to this message."""
+        stuf = decision.stuf
+        if stuf is None or stuf.kind is not MessageKind.DU01 or decision.cross_ref_unknown:
+            return None
+        cross_ref = stuf.stuurgegevens.cross_refnummer
+        sent = self.stufs.sent(cross_ref) if cross_ref else None
+        if sent is None:
+            return None
+        return BusinessChange(
+            sent.message_pk,
+            Event.STUF_ANSWERED,
+            f"answered by {stuf.functie or stuf.kind.value} in message {message.pk}",
+            ref_pk=message.pk,
+        )
+
+    def _bv03(self, message: StoredMessage, decision: Decision) -> list[BusinessChange]:
+        """A Bv03 (or Fo03) about a message we sent: accepted (or refused) at the business layer
+        (StUF 03.01 Bv03/Fo03, crossRefnummer)."""
+        stuf = decision.stuf
+        if decision.verdict is not Verdict.IGNORE or stuf is None:
+            return []
+        cross_ref = stuf.stuurgegevens.cross_refnummer
+        sent = self.stufs.sent(cross_ref) if cross_ref else None
+        if sent is None:
+            return []
+        if stuf.kind is MessageKind.BV03:
+            return [
+                BusinessChange(
+                    sent.message_pk, Event.STUF_ACCEPTED, f"Bv03 in message {message.pk}", ref_pk=message.pk
+                )
+            ]
+        if stuf.kind is MessageKind.FO03 and stuf.fout is not None:
+            fout = stuf.fout
+            return [
+                BusinessChange(
+                    sent.message_pk,
+                    Event.STUF_REFUSED,
+                    f"Fo03 received as message {message.pk}: {describe(fout.code)}: {fout.omschrijving}",
+                    fout.code,
+                    ref_pk=message.pk,
+                    fout=(fout.code, fout.omschrijving),
+                )
+            ]
+        return []
 
     def forwarder(self, target: Target) -> Forwarder:
         if isinstance(target, DirectoryTarget):
@@ -332,12 +443,13 @@ class DeliveryWorker:
         raise ConfigError(f"unknown route target {target!r}")  # pragma: no cover - Target is closed
 
 
-def delivery_task(settings: Settings, **options: Any) -> Callable[[Database], Coroutine[Any, Any, None]]:
+def delivery_task(settings: Settings, **options: Any) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
     """A factory for ``server.run.start_endpoint(workers=[...])``: deliver jobs and the outbox."""
     from ggk_ebms.delivery.submit import scan_outbox  # submit builds on this module's neighbours
 
-    async def run(database: Database) -> None:
-        worker = DeliveryWorker(settings, database, **options)
+    async def run(runtime: Runtime) -> None:
+        database = runtime.database
+        worker = DeliveryWorker(settings, database, clock=runtime.clock, ids=runtime.ids, **options)
         while True:
             busy = 0
             try:

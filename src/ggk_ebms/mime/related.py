@@ -131,7 +131,22 @@ def build_related(
     boundary: str | None = None,
     start_id: str | None = None,
 ) -> tuple[str, bytes]:
-    """Build a SwA body: returns (Content-Type header value, body bytes).
+    """Build a SwA body: returns (Content-Type header value, body bytes); see ``related_pieces``."""
+    header, pieces = related_pieces(soap, attachments, boundary=boundary, start_id=start_id)
+    return header, b"".join(pieces)
+
+
+def related_pieces(
+    soap: bytes,
+    attachments: Sequence[MimePart],
+    *,
+    boundary: str | None = None,
+    start_id: str | None = None,
+) -> tuple[str, list[bytes]]:
+    """Build a SwA body as consecutive pieces: (Content-Type header value, pieces).
+
+    The parts' bytes are pieces of their own, not copied into one body: a sender can stream them
+    one after the other, so a 25 MB StUF envelope is not held a second time for the request.
 
     Parts are written raw (no Content-Transfer-Encoding), with CRLF line ends, ``Content-ID: <id>``
     and their own Content-Type; the start part is ``text/xml; charset=UTF-8`` (digest §3.1). Without
@@ -174,7 +189,7 @@ def build_related(
         chunks.append(b"\r\n")
     chunks.append(delimiter + b"--\r\n")
     header = f'multipart/related; type="text/xml"; boundary="{boundary}"; start="<{start_id}>"'
-    return header, b"".join(chunks)
+    return header, chunks
 
 
 # --- splitting -------------------------------------------------------------------------------------

@@ -21,6 +21,15 @@ class Standaard(StrEnum):
     IWMO = "iwmo"
     IJW = "ijw"
     IEB = "ieb"
+    # PGB 1.0 (G <-> SVB, digest §1): no namespace or BerichtCode is known here, so these payloads
+    # are carried and routed on the envelope alone, never detected from their content.
+    PGB_WMO = "pgb-wmo"
+    PGB_JW = "pgb-jw"
+
+    @property
+    def detectable(self) -> bool:
+        """Whether the payload is an iStandaarden ``Bericht`` we can read (digest §3.1)."""
+        return self in (Standaard.IWMO, Standaard.IJW, Standaard.IEB)
 
 
 class Soort(StrEnum):
@@ -35,6 +44,7 @@ class Party(StrEnum):
     GEMEENTE = "gemeente"  # 4-digit CBS gemeentecode
     AANBIEDER = "aanbieder"  # 8-digit AGB code, via VECOZO
     CAK = "CAK"  # party code CAK (iEb)
+    SVB = "SVB"  # party code SVB (PGB, digest §1)
 
 
 class HeaderField(StrEnum):
@@ -50,7 +60,7 @@ class CatalogueEntry:
     berichttype: str  # WMO301, JW315, WMO401: the StUF functie
     standaard: Standaard
     omschrijving: str
-    berichtcodes: tuple[str, ...]  # COD002; legacy 303/304 have a declaratie and a factuur code
+    berichtcodes: tuple[str, ...]  # COD002; legacy 303/304 have two; empty: not known, not checked
     soort: Soort
     sender: Party
     receiver: Party
@@ -64,7 +74,7 @@ class CatalogueEntry:
     @property
     def other_field(self) -> str | None:
         """The header element with the other party's code (AGB); iEb headers have none."""
-        if self.standaard is Standaard.IEB:
+        if self.standaard is Standaard.IEB or not self.standaard.detectable:
             return None
         return {
             HeaderField.AFZENDER: "Ontvanger",
@@ -104,7 +114,7 @@ class Catalogue:
         return Catalogue([*self._entries.values(), *extra])
 
 
-G, A, CAK = Party.GEMEENTE, Party.AANBIEDER, Party.CAK
+G, A, CAK, SVB = Party.GEMEENTE, Party.AANBIEDER, Party.CAK, Party.SVB
 AFZ, ONTV, GEM = HeaderField.AFZENDER, HeaderField.ONTVANGER, HeaderField.GEMEENTE
 DI, DU = MessageKind.DI01, MessageKind.DU01
 HEEN, RETOUR = Soort.HEEN, Soort.RETOUR
@@ -157,6 +167,19 @@ _LEGACY: Final = (
         ("2.3",),
     ),
 )
+# Declaratie Jeugd met DBC/Basis-GGZ and its retour: listed by the Inlichtingenbureau manual (seed
+# 000) but with no known BerichtCode or XSD here, so BerichtCode is not checked (digest §1).
+_JW_DBC: Final = (
+    ("JW321", "Declaratie Jeugd DBC/Basis-GGZ", HEEN, A, G, DI, "JW322", ONTV),
+    ("JW322", "Retour declaratie Jeugd DBC/Basis-GGZ", RETOUR, G, A, DU, "JW321", ONTV),
+)
+# PGB-Wmo / PGB-Jw 1.0 (G ↔ SVB): TKB Toekenningsbeschikking G->SVB, BAB Budget Afsluitingsbericht
+# SVB->G; soort "n.v.t.", no pair (digest §1). The functie names are ours (*inferred*: the shared
+# sources give none); each is carried in a Di01.
+PGB_FUNCTIES: Final = {
+    Standaard.PGB_WMO: ("PGBWMO-TKB", "PGBWMO-BAB"),
+    Standaard.PGB_JW: ("PGBJW-TKB", "PGBJW-BAB"),
+}
 # iEb 1.0 (G ↔ CAK): header has Afzender = gemeente and no Ontvanger.
 _IEB: Final = (
     ("401", "Start eigen bijdrage", HEEN, G, CAK, DI, "402", ("470",)),
@@ -199,6 +222,39 @@ def _default_entries() -> Iterator[CatalogueEntry]:
             gemeente_field=AFZ,
             releases=("1.0",),
         )
+    for berichttype, omschrijving, soort, sender, receiver, envelope, pair, field in _JW_DBC:
+        yield CatalogueEntry(
+            berichttype=berichttype,
+            standaard=Standaard.IJW,
+            omschrijving=omschrijving,
+            berichtcodes=(),
+            soort=soort,
+            sender=sender,
+            receiver=receiver,
+            envelope=envelope,
+            pair=pair,
+            gemeente_field=field,
+            releases=(),
+            legacy=True,
+        )
+    for standaard, (tkb, bab) in PGB_FUNCTIES.items():
+        for berichttype, omschrijving, sender, receiver, field in (
+            (tkb, "Toekenningsbeschikking", G, SVB, AFZ),
+            (bab, "Budget Afsluitingsbericht", SVB, G, ONTV),
+        ):
+            yield CatalogueEntry(
+                berichttype=berichttype,
+                standaard=standaard,
+                omschrijving=omschrijving,
+                berichtcodes=(),
+                soort=HEEN,
+                sender=sender,
+                receiver=receiver,
+                envelope=DI,
+                pair=None,
+                gemeente_field=field,
+                releases=("1.0",),
+            )
 
 
 DEFAULT_CATALOGUE: Final = Catalogue(_default_entries())

@@ -105,6 +105,11 @@ def detect_root(root: etree._Element) -> PayloadInfo:
             elif name == "BerichtIdentificatie":
                 values["Identificatie"] = _child_text(child, "Identificatie") or ""
                 values["Dagtekening"] = _child_text(child, "Dagtekening") or ""
+            elif name == "DeclaratieFactuurIdentificatie" and "Identificatie" not in values:
+                # Legacy 303/304 (iWmo/iJw 2.x) name no BerichtIdentificatie: the declarant's
+                # factuurnummer identifies the declaratie and is copied into its 304 retour.
+                values["Identificatie"] = _child_text(child, "DeclarantFactuurNummer") or ""
+                values["Dagtekening"] = _child_text(child, "FactuurDagtekening") or ""
             elif name == "XsdVersie":
                 values["BasisschemaXsdVersie"] = _child_text(child, "BasisschemaXsdVersie") or ""
                 values["BerichtXsdVersie"] = _child_text(child, "BerichtXsdVersie") or ""
@@ -168,7 +173,7 @@ def check_against_envelope(
         error(
             "standaard", f"{info.berichttype} belongs to {entry.standaard.value}, not {info.standaard.value}"
         )
-    if info.bericht_code not in entry.berichtcodes:
+    if entry.berichtcodes and info.bericht_code not in entry.berichtcodes:
         expected = "/".join(entry.berichtcodes)
         error(
             "berichtcode",

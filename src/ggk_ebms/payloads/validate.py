@@ -144,6 +144,14 @@ def validate(
     return errors
 
 
+def structural_errors(
+    root: etree._Element, info: PayloadInfo, catalogue: Catalogue = DEFAULT_CATALOGUE
+) -> list[str]:
+    """The checks that run without an XSD; they read only the root and its Header, so ``root`` may
+    be an outline of the payload (``ggk_ebms.xml.parse_outline``)."""
+    return _structural_errors(root, info, catalogue)
+
+
 def _structural_errors(root: etree._Element, info: PayloadInfo, catalogue: Catalogue) -> list[str]:
     errors: list[str] = []
     if etree.QName(root).localname != "Bericht":
@@ -153,7 +161,7 @@ def _structural_errors(root: etree._Element, info: PayloadInfo, catalogue: Catal
     entry = catalogue.get(info.berichttype)
     if entry is None:
         errors.append(f"berichttype {info.berichttype} is not in the message catalogue")
-    elif info.bericht_code not in entry.berichtcodes:
+    elif entry.berichtcodes and info.bericht_code not in entry.berichtcodes:
         expected = "/".join(entry.berichtcodes)
         errors.append(f"Header/BerichtCode {info.bericht_code!r} is not {expected} for {info.berichttype}")
     return errors

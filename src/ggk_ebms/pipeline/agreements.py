@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.cpa.parse import parse_agreement
-from ggk_ebms.store.cpas import CpaRepository
+from ggk_ebms.store.cpas import CpaRepository, on_cpa_change
+from ggk_ebms.store.db import Database
 
 
 @dataclass
@@ -41,6 +42,8 @@ class AgreementCache:
         self._monotonic = monotonic
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        # An import or delete made by this process is seen at once, not after ``recheck``.
+        self._stop_listening = on_cpa_change(self.invalidate)
 
     def get(self, cpa_id: str) -> Agreement | None:
         """The agreement with this CPAId, or None when no such CPA is stored."""
@@ -68,3 +71,19 @@ class AgreementCache:
                 self._entries.clear()
             else:
                 self._entries.pop(cpa_id, None)
+
+
+_PROCESS_CACHES: dict[str, AgreementCache] = {}
+_PROCESS_LOCK = threading.Lock()
+
+
+def process_cache(database: Database, *, max_cpa_bytes: int) -> AgreementCache:
+    """The one parsed-CPA cache of this process for ``database`` (keyed by its URL), so every
+    service of a process, and every call of a CLI command, parses a CPA once."""
+    with _PROCESS_LOCK:
+        cache = _PROCESS_CACHES.get(database.url)
+        if cache is None:
+            cache = _PROCESS_CACHES[database.url] = AgreementCache(
+                CpaRepository(database), max_cpa_bytes=max_cpa_bytes
+            )
+        return cache

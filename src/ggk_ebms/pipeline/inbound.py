@@ -38,28 +38,18 @@ from ggk_ebms.errors import (
     StoreUnavailableError,
     XmlError,
 )
+from ggk_ebms.lifecycle import Event, Status
 from ggk_ebms.mime.related import MimePart, RelatedBody, split_body
-from ggk_ebms.pipeline import outbound
+from ggk_ebms.pipeline import signal_decisions
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_built, new_message_from_received
 from ggk_ebms.pipeline.reply import InboundRequest, Reply, fault_reply
 from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.security.identity import authorize_client
 from ggk_ebms.security.xmldsig import VerifiedSignature, ack_references
-from ggk_ebms.store.jobs import JobQueue
-from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart, SignalEffect
 
 log = logging.getLogger(__name__)
-
-# StatusResponse messageStatus values (ebMS 2.0 §7.1.2; digest §5)
-_STATUS_FOR_RECEIVED = {
-    "Received": "Received",
-    "Processed": "Processed",
-    "Forwarded": "Forwarded",
-    # We did receive it and answered with a MessageError; "Received" is the honest answer the
-    # StatusResponse enumeration allows.
-    "Failed": "Received",
-}
 
 
 @dataclass(frozen=True)
@@ -71,6 +61,7 @@ class _Outcome:
     response: build.BuiltMessage | None
     sync: bool
     deliver: bool
+    effect: SignalEffect | None = None
 
 
 class InboundPipeline:
@@ -247,6 +238,8 @@ class InboundPipeline:
         if existing is None or existing.content_digest != received.content_digest:
             # Same MessageId, other content: no delivery, no Ack.
             raise fault.message_id_reused_fault(received.message_id)
+        # ebMS 2.0 §6.5.6: an identical copy is not delivered again; it is part of the history.
+        self._store.transition(existing.pk, Event.DUPLICATE, "identical copy received, not delivered again")
         if received.kind in ("Acknowledgment", "MessageError", "Pong", "StatusResponse"):
             log.info("duplicate %s %s dropped", received.kind, received.message_id)
             return Reply.accepted()
@@ -291,7 +284,7 @@ class InboundPipeline:
             message,
             request.content_type,
             digest,
-            status="Failed",
+            status=Status.FAILED,
             reason=first.description,
             error_code=str(first.code),
             envelope=body.soap.data,
@@ -314,26 +307,24 @@ class InboundPipeline:
         kind = message.kind
         header = message.header
         response: build.BuiltMessage | None = None
-        status = "Received"
+        status = Status.RECEIVED
         deliver = False
+        effect: SignalEffect | None = None
         if kind == "Ping":
             response = build.build_pong(message, ids=self._ids, clock=self._clock)
-            status = "Processed"
+            status = Status.PROCESSED
         elif kind == "StatusRequest":
             assert message.status_request is not None
             status_value, at = self._status_of(message.status_request.ref_to_message_id, header.cpa_id)
             response = build.build_status_response(
                 message, status=status_value, status_timestamp=at, ids=self._ids, clock=self._clock
             )
-            status = "Processed"
-        elif kind == "Acknowledgment":
-            self._apply_signal(message, delivered=True)
-            status = "Processed"
-        elif kind == "MessageError":
-            self._apply_signal(message, delivered=False)
-            status = "Processed"
+            status = Status.PROCESSED
+        elif kind == "Acknowledgment" or kind == "MessageError":
+            effect = self._signal_effect(message)
+            status = Status.PROCESSED
         elif kind in ("Pong", "StatusResponse"):
-            status = "Processed"
+            status = Status.PROCESSED
         else:
             deliver = True
             if message.ack_requested is not None or context.sender_channel.ack_requested:
@@ -357,47 +348,16 @@ class InboundPipeline:
         )
         if response is not None:
             response = self._signed(response, context.our_party)
-        return _Outcome(record, _parts(parts), response, sync=sync, deliver=deliver)
+        return _Outcome(record, _parts(parts), response, sync=sync, deliver=deliver, effect=effect)
 
     def _status_of(self, ref: str, cpa_id: str) -> tuple[str, datetime | None]:
-        stored = self._store.find("in", ref)
-        if stored is None or stored.kind != "business":
-            return "NotRecognized", None  # digest §5: unknown ids and signals
-        if stored.cpa_id != cpa_id:
-            return "UnAuthorized", None  # another CPA's message
-        return _STATUS_FOR_RECEIVED.get(stored.status, "Received"), stored.timestamp
+        return signal_decisions.status_of(ref, cpa_id, find_received=lambda i: self._store.find("in", i))
 
-    def _apply_signal(self, message: EbmsMessage, *, delivered: bool) -> None:
-        """An Acknowledgment or MessageError about a message we sent (digest §4.1, §6)."""
-        ref = message.header.ref_to_message_id
-        if ref is None:
-            return
-        sent = self._store.find("out", ref)
-        if sent is None or sent.cpa_id != message.header.cpa_id:
-            log.info("%s for unknown message %s ignored", message.kind, ref)
-            return
-        if sent.status in ("Delivered", "DeliveryFailed", "Expired"):
-            return  # digest §4.2: a duplicate or late Ack/MessageError is logged and dropped
-        if delivered:
-            ours = self._store.get(sent.pk)
-            if not outbound.acknowledgment_matches(message, outbound.references_we_signed(ours.envelope)):
-                return  # digest §4.1: an invalid Ack is ignored; the retries go on
-            self._store.set_status(sent.pk, "Delivered", "Acknowledgment received")
-        else:
-            first = message.error_list.errors[0] if message.error_list and message.error_list.errors else None
-            self._store.set_status(
-                sent.pk,
-                "DeliveryFailed",
-                first.description if first else "MessageError received",
-                error_code=first.code if first else None,
-            )
-        # The send job waiting for this signal (a retry at RetryInterval, or Expired at
-        # TimeToLive) has nothing left to do. A job a worker holds right now is left to it: the
-        # worker sees the final state and finishes the job without touching the status.
-        jobs = JobQueue(self._store.db, self._clock)
-        for waiting in jobs.jobs_for(sent.pk):
-            if waiting.queue == "send" and waiting.status == "pending":
-                jobs.complete(waiting.pk)
+    def _signal_effect(self, message: EbmsMessage) -> SignalEffect | None:
+        effect = signal_decisions.signal_effect(message, find_sent=lambda i: self._store.find("out", i))
+        if effect is None:
+            log.info("%s about %s changes nothing", message.kind, message.header.ref_to_message_id)
+        return effect
 
     def _signed(self, built: build.BuiltMessage, ours: PartyInfo) -> build.BuiltMessage:
         """Our signals are signed when our MSH signal channel signs (digest §7.4 Decision)."""
@@ -418,6 +378,7 @@ class InboundPipeline:
                 response=response_record,
                 deliver=outcome.deliver,
                 send_response_async=outcome.response is not None and not outcome.sync,
+                effect=outcome.effect,
             )
         except DuplicateMessageError:
             return self._duplicate(outcome.message)

@@ -21,30 +21,30 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol
 
+from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.model import ActionBinding, Agreement, PartyInfo
-from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.ebms.build import build_business_message, content_digest
 from ggk_ebms.ebms.model import EbmsMessage, PartyId
 from ggk_ebms.ebms.parse import parse_envelope, peer_fault
 from ggk_ebms.errors import CpaError, CpaNotFoundError, EbmsError, GgkEbmsError, TransportError
-from ggk_ebms.mime.related import MimePart, build_related, split_body
+from ggk_ebms.lifecycle import Event, Status
+from ggk_ebms.mime.related import MimePart, related_pieces, split_body
 from ggk_ebms.ns import PARTY_TYPE_OIN
-from ggk_ebms.pipeline.agreements import AgreementCache
+from ggk_ebms.pipeline.agreements import AgreementCache, process_cache
 from ggk_ebms.pipeline.records import new_message_from_built
 from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
 from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.security.xmldsig import SignedReference, check_ack_references, signed_references
-from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Attempt
 from ggk_ebms.store.messages import MessageStore, NewPart, StoredMessage, StoredPart
+from ggk_ebms.store.stuf import StufRecord
 from ggk_ebms.transport.result import HttpResult, Layer
 from ggk_ebms.transport.retry import (
     DEFAULT_POLICY,
-    OutboundEvent,
     ResponseClass,
     RetryPolicy,
     SignalKind,
@@ -59,9 +59,6 @@ from ggk_ebms.transport.retry import (
 
 log = logging.getLogger(__name__)
 
-# Send-side final states (digest §4.4); a job for a message in one of these has nothing to do.
-FINAL_SEND_STATUSES: Final = frozenset({"Delivered", "DeliveryFailed", "Expired"})
-FINAL_SIGNAL_STATUSES: Final = frozenset({"Sent", "Failed"})
 # digest §8.3 step 2: only an agreed (or agreed and signed) CPA may carry messages.
 _USABLE_CPA_STATUS: Final = frozenset({"agreed", "signed"})
 # Appended to an attempt's error text when a quick transport retry follows inside the same
@@ -128,16 +125,10 @@ def _notify_submitted() -> None:
 def load_agreement(
     database: Database, cpa_id: str, *, max_cpa_bytes: int, agreements: AgreementCache | None = None
 ) -> Agreement:
-    """The stored CPA ``cpa_id``, parsed. Raises CpaNotFoundError when it is not imported."""
-    if agreements is not None:
-        agreement = agreements.get(cpa_id)
-    else:
-        stored = CpaRepository(database).find(cpa_id)
-        agreement = (
-            None
-            if stored is None
-            else parse_agreement(stored.raw, max_bytes=max(max_cpa_bytes, len(stored.raw)))
-        )
+    """The stored CPA ``cpa_id``, parsed once per process (``agreements``, or the process's cache
+    for this database). Raises CpaNotFoundError when it is not imported."""
+    cache = agreements if agreements is not None else process_cache(database, max_cpa_bytes=max_cpa_bytes)
+    agreement = cache.get(cpa_id)
     if agreement is None:
         raise CpaNotFoundError(f"no CPA with CPAId {cpa_id!r} is imported; see `ggk-ebms cpa list`")
     return agreement
@@ -218,6 +209,7 @@ def submit_message(
     clock: Clock,
     role: str | None = None,
     agreements: AgreementCache | None = None,
+    stuf: StufRecord | None = None,
 ) -> StoredMessage:
     """Queue a business message to the other party of CPA ``cpa_id``; returns it as stored.
 
@@ -265,25 +257,27 @@ def submit_message(
         built.envelope, mime_parts, ours=channel, peer=route.peer_channel
     )
     record = replace(
-        new_message_from_built(built, sync=channel.sync_reply, status="Created"),
+        new_message_from_built(built, sync=channel.sync_reply, status=Status.CREATED),
         envelope=envelope,
         content_digest=content_digest(EbmsMessage(header=built.header), mime_parts),
         content_type="multipart/related" if parts else SOAP_CONTENT_TYPE,
     )
     store = MessageStore(database, clock)
     stored_parts = [NewPart(p.content_id or "", p.content_type, p.data) for p in sealed]
-    pk = store.submit(record, stored_parts, due_at=now)
+    pk = store.submit(record, stored_parts, due_at=now, stuf=stuf)
     log.info("queued %s (%s/%s) on CPA %s", built.header.message_id, service, action, cpa_id)
     _notify_submitted()
     return store.get(pk)
 
 
-def http_body(envelope: bytes, parts: Sequence[StoredPart]) -> tuple[str, bytes]:
+def http_body(envelope: bytes, parts: Sequence[StoredPart]) -> tuple[str, bytes | list[bytes]]:
     """(Content-Type, body) of a stored message: text/xml alone, or SwA when it has parts
-    (digest §3.1). The boundary is derived from the content, so every retry sends the same bytes."""
+    (SwA 1.1; Digikoppeling ebMS2 carries payloads as MIME parts). The boundary is derived from
+    the content, so every retry sends the same bytes. A SwA body comes as pieces (the parts' own
+    bytes between MIME headers) for the HTTP client to stream: no joined copy of a large payload."""
     if not parts:
         return SOAP_CONTENT_TYPE, envelope
-    return build_related(envelope, [MimePart(p.content_id, p.content_type, p.data) for p in parts])
+    return related_pieces(envelope, [MimePart(p.content_id, p.content_type, p.data) for p in parts])
 
 
 # --- reading the answer ------------------------------------------------------------------------------
@@ -409,7 +403,7 @@ class Verdict:
     error: str | None  # the attempt's error text
     job: Literal["complete", "retry", "fail"]
     due_at: datetime | None  # for job == "retry"
-    status: str | None  # new message status, or None to leave it
+    event: Event | None  # the lifecycle event for the message, or None to leave it
     reason: str
     error_code: str | None = None
 
@@ -439,7 +433,7 @@ def expiry_verdict(time_to_live_at: datetime | None, now: datetime) -> Verdict |
     """Before an attempt: past TimeToLive nothing is sent any more; Expired (digest §4.3)."""
     if time_to_live_at is not None and now >= time_to_live_at:
         return Verdict(
-            "fail", None, "complete", None, "Expired", "TimeToLive passed without an Acknowledgment"
+            "fail", None, "complete", None, Event.EXPIRED, "TimeToLive passed without an Acknowledgment"
         )
     return None
 
@@ -476,13 +470,13 @@ def business_verdict(
             if signal is not None and signal.kind is SignalKind.ACKNOWLEDGMENT
             else "accepted by the partner (best effort)"
         )
-        return Verdict("ok", None, "complete", None, "Delivered", reason)
+        return Verdict("ok", None, "complete", None, Event.ACCEPTED, reason)
     if response_class is ResponseClass.FAILED:
         if signal is not None and signal.kind is SignalKind.MESSAGE_ERROR:
             text = f"MessageError {signal.error_code}: {signal.description or 'no description'}"[:500]
-            return Verdict("fail", text, "fail", None, "DeliveryFailed", text, signal.error_code)
+            return Verdict("fail", text, "fail", None, Event.MESSAGE_ERROR, text, signal.error_code)
         text = describe_failure(outcome)
-        return Verdict("fail", text, "fail", None, "DeliveryFailed", f"{text} (not recoverable)")
+        return Verdict("fail", text, "fail", None, Event.SEND_FAILED, f"{text} (not recoverable)")
     retry_interval = facts.retry_interval or timedelta(0)
     later = next_attempt(
         policy=policy,
@@ -494,18 +488,20 @@ def business_verdict(
     )
     if response_class is ResponseClass.AWAIT_ACK:
         if later is not None:
-            return Verdict("ok", None, "retry", later, None, "accepted; waiting for the Acknowledgment")
+            return Verdict(
+                "ok", None, "retry", later, Event.AWAITING_ACK, "accepted; waiting for the Acknowledgment"
+            )
         event, at = when_retries_end(time_to_live=time_to_live_at, now=now)
-        if event is OutboundEvent.EXPIRED:
+        if event is Event.EXPIRED:
             return Verdict(
                 "ok",
                 None,
                 "retry",
                 at,
-                None,
+                Event.AWAITING_ACK,
                 "retries used up; waiting for the Acknowledgment until TimeToLive",
             )
-        return Verdict("ok", None, "fail", None, "DeliveryFailed", "no Acknowledgment and no retries left")
+        return Verdict("ok", None, "fail", None, Event.SEND_FAILED, "no Acknowledgment and no retries left")
     text = describe_failure(outcome)
     if isinstance(outcome, TransportError):
         quick = transport_retry_at(
@@ -519,13 +515,20 @@ def business_verdict(
             now=now,
         )
         if quick is not None:
-            return Verdict("retry", text + TRANSPORT_RETRY_MARK, "retry", quick, None, text)
+            return Verdict("retry", text + TRANSPORT_RETRY_MARK, "retry", quick, Event.RETRY_SCHEDULED, text)
     if later is not None:
-        return Verdict("retry", text, "retry", later, None, text)
+        return Verdict("retry", text, "retry", later, Event.RETRY_SCHEDULED, text)
     event, at = when_retries_end(time_to_live=time_to_live_at, now=now)
-    if event is OutboundEvent.EXPIRED:
-        return Verdict("retry", text, "retry", at, None, f"{text}; no retries left, Expired at TimeToLive")
-    return Verdict("fail", text, "fail", None, "DeliveryFailed", f"{text}; no retries left")
+    if event is Event.EXPIRED:
+        return Verdict(
+            "retry",
+            text,
+            "retry",
+            at,
+            Event.RETRY_SCHEDULED,
+            f"{text}; no retries left, Expired at TimeToLive",
+        )
+    return Verdict("fail", text, "fail", None, Event.SEND_FAILED, f"{text}; no retries left")
 
 
 def signal_verdict(
@@ -539,7 +542,7 @@ def signal_verdict(
     """A signal we send: 2xx is Sent; a recoverable failure is retried ``len(delays)`` times
     (digest §3.3 table, best effort: the signal carries no AckRequested), then Failed."""
     if isinstance(outcome, HttpResult) and 200 <= outcome.status <= 299:
-        return Verdict("ok", None, "complete", None, "Sent", "sent to the partner's MSH channel")
+        return Verdict("ok", None, "complete", None, Event.SIGNAL_SENT, "sent to the partner's MSH channel")
     text = describe_failure(outcome)
     if isinstance(outcome, TransportError):
         response_class = classify_error(outcome)
@@ -549,9 +552,8 @@ def signal_verdict(
         )
     if response_class is ResponseClass.RETRY and attempt <= len(delays):
         return Verdict("retry", text, "retry", now + delays[attempt - 1], None, text)
-    return Verdict("fail", text, "fail", None, "Failed", f"{text}; given up")
+    return Verdict("fail", text, "fail", None, Event.SIGNAL_GIVEN_UP, f"{text}; given up")
 
 
 def is_final(message: StoredMessage) -> bool:
-    finals = FINAL_SEND_STATUSES if message.kind == "business" else FINAL_SIGNAL_STATUSES
-    return message.status in finals
+    return lifecycle.is_final(lifecycle.flow_of(message.direction, message.kind), message.status)

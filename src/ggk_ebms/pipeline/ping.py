@@ -24,6 +24,7 @@ from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.ebms.build import BuiltMessage, build_ping
 from ggk_ebms.errors import CpaError, CpaNotFoundError, TransportError
+from ggk_ebms.lifecycle import Event, Status
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.outbound import check_usable, load_agreement, typed_party_id
 from ggk_ebms.pipeline.records import new_message_from_built
@@ -111,11 +112,11 @@ def _record_ping(database: Database, built: BuiltMessage, clock: Clock) -> None:
     this one is sent by the check itself, so its job is finished at once and never claimed (it
     is due in a year, far beyond the few milliseconds it exists as pending)."""
     store = MessageStore(database, clock)
-    record = new_message_from_built(built, sync=True, status="Created")
+    record = new_message_from_built(built, sync=True, status=Status.CREATED)
     pk = store.submit(record, [], due_at=clock.now() + timedelta(days=365))
     jobs = JobQueue(database, clock)
     for job in jobs.jobs_for(pk):
-        jobs.complete(job.pk, message_status="Sent", reason="sent by the ping check")
+        jobs.complete(job.pk, event=Event.SIGNAL_SENT, reason="sent by the ping check")
 
 
 def _async_pong(database: Database, ping_message_id: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ggk_ebms.ebms.build import BuiltMessage
 from ggk_ebms.ebms.model import EbmsMessage, MessageHeader
+from ggk_ebms.lifecycle import Status
 from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
 from ggk_ebms.store.messages import NewMessage
 
@@ -59,7 +60,7 @@ def new_message_from_built(built: BuiltMessage, *, sync: bool, status: str | Non
     return NewMessage(
         direction="out",
         kind=built.kind,
-        status=status or ("Sent" if sync else "Created"),
+        status=status or (Status.SENT if sync else Status.CREATED),
         status_reason=None,
         content_digest=None,
         envelope=built.envelope,

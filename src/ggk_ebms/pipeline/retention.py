@@ -15,12 +15,13 @@ from collections.abc import Callable, Coroutine, Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.clock import Clock
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
@@ -76,15 +77,14 @@ def purge_once(settings: Settings, database: Database, clock: Clock) -> int:
 
 
 def retention_task(
-    settings: Settings, *, clock: Clock | None = None, interval: float = PURGE_INTERVAL_SECONDS
-) -> Callable[[Database], Coroutine[Any, Any, None]]:
+    settings: Settings, *, interval: float = PURGE_INTERVAL_SECONDS
+) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
     """A factory for ``server.run.start_endpoint(workers=[...])``: purge now and every hour."""
-    the_clock = clock or SystemClock()
 
-    async def run(database: Database) -> None:
+    async def run(runtime: Runtime) -> None:
         while True:
             try:
-                await asyncio.to_thread(purge_once, settings, database, the_clock)
+                await asyncio.to_thread(purge_once, settings, runtime.database, runtime.clock)
             except GgkEbmsError as exc:
                 log.error("retention: purge failed, trying again later: %s", exc)
             await asyncio.sleep(interval)

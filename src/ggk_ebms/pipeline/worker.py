@@ -29,7 +29,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
 from typing import Any, Final
 
-from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.clock import Clock
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
 from ggk_ebms.ebms.build import content_digest
@@ -41,13 +41,15 @@ from ggk_ebms.errors import (
     StoreError,
     TransportError,
 )
+from ggk_ebms.lifecycle import Event, Status
 from ggk_ebms.pipeline import outbound
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_received
 from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
 from ggk_ebms.pipeline.security import MessageSecurity
+from ggk_ebms.runtime import Runtime
 from ggk_ebms.security.tls import client_context_from_settings
-from ggk_ebms.store.cpas import CpaRepository
+from ggk_ebms.store.claims import ClaimKeeper
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Job, JobQueue
 from ggk_ebms.store.messages import MessageStore, StoredMessage
@@ -79,8 +81,9 @@ class SendWorker:
         settings: Settings,
         database: Database,
         *,
+        clock: Clock,
+        agreements: AgreementCache,
         client: EbmsClient | None = None,
-        clock: Clock | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
         signal_retry_delays: Sequence[timedelta] = outbound.SIGNAL_RETRY_DELAYS,
         worker_id: str | None = None,
@@ -89,21 +92,23 @@ class SendWorker:
     ) -> None:
         self.settings = settings
         self.database = database
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.policy = policy
         self.signal_retry_delays = tuple(signal_retry_delays)
         self.worker_id = worker_id or default_worker_id()
         self.batch = batch
-        # A claim must outlive the slowest request (http_timeout bounds it, connection set-up
-        # included), or another worker would take the job over and send it a second time.
-        self.lease = lease or timedelta(seconds=settings.http_timeout + settings.http_connect_timeout + 15)
+        # A heartbeat lease (store.claims): renewed while we work on a job, so it can be short and
+        # a killed worker's jobs are taken over within job_lease_seconds.
+        self.lease = lease or timedelta(seconds=settings.job_lease_seconds)
         self.store = MessageStore(database, self.clock)
         self.jobs = JobQueue(database, self.clock)
-        self.agreements = AgreementCache(CpaRepository(database), max_cpa_bytes=settings.max_cpa_bytes)
+        self.agreements = agreements
         self.security = MessageSecurity(settings)
         self._client = client
         self._owns_client = client is None
         self._wake = asyncio.Event()
+        # Set after a failed database call: our claims are handed back at the next chance.
+        self._release_claims = False
 
     def _http(self) -> EbmsClient:
         if self._client is None:
@@ -138,6 +143,7 @@ class SendWorker:
                     done = await self.run_once()
                 except StoreError as exc:
                     log.error("send worker: database problem, trying again shortly: %s", exc)
+                    self._release_claims = True
                     done = 0
                 if done:
                     continue
@@ -157,6 +163,13 @@ class SendWorker:
 
     async def run_once(self) -> int:
         """Claim the due jobs (up to ``batch``) and carry them out concurrently; returns how many."""
+        if self._release_claims:
+            released = await asyncio.to_thread(self.jobs.release, self.worker_id)
+            self._release_claims = False
+            if released:
+                log.warning(
+                    "send worker %s handed %d job(s) back after a database failure", self.worker_id, released
+                )
         claimed = await asyncio.to_thread(
             self.jobs.claim,
             QUEUE,
@@ -166,14 +179,25 @@ class SendWorker:
             lease=self.lease,
         )
         if claimed:
-            await asyncio.gather(*(self._guarded(job) for job in claimed))
+            with ClaimKeeper(self.jobs, self.worker_id, self.lease, self.clock) as keeper:
+                keeper.hold(job.pk for job in claimed)
+                await asyncio.gather(*(self._guarded(job, keeper) for job in claimed))
         return len(claimed)
 
-    async def _guarded(self, job: Job) -> None:
+    async def _guarded(self, job: Job, keeper: ClaimKeeper) -> None:
         try:
             await self._process(job)
         except asyncio.CancelledError:
             raise
+        except StoreError as exc:
+            # The database failed under this job: how far it got is unknown, so it goes back to
+            # the queue (now, or after the lease if the database stays away).
+            log.error("send job %d interrupted by a database failure: %s", job.pk, exc)
+            keeper.drop(job.pk)
+            try:
+                await asyncio.to_thread(self.jobs.release, self.worker_id, [job.pk])
+            except GgkEbmsError:
+                self._release_claims = True
         except Exception as exc:
             log.exception("send job %d failed unexpectedly; retried later", job.pk)
             try:
@@ -185,6 +209,9 @@ class SendWorker:
                 )
             except GgkEbmsError:
                 log.exception("could not put send job %d back", job.pk)
+                self._release_claims = True
+        finally:
+            keeper.drop(job.pk)
 
     # -- one job ----------------------------------------------------------------------------------
 
@@ -225,14 +252,19 @@ class SendWorker:
             )
         except CpaError as exc:
             await self._apply(
-                job, message, outbound.Verdict("fail", str(exc), "fail", None, "DeliveryFailed", str(exc))
+                job, message, outbound.Verdict("fail", str(exc), "fail", None, Event.SEND_FAILED, str(exc))
             )
             return
         peer = route.peer_channel
         previous = await asyncio.to_thread(self.jobs.attempts, message.pk)
         slot = outbound.current_slot(previous, now)
-        if message.status == "Created":
-            await asyncio.to_thread(self.store.set_status, message.pk, "Sending", "first attempt started")
+        started_step = await asyncio.to_thread(
+            self.store.transition, message.pk, Event.ATTEMPT_STARTED, f"attempt {slot.number} started"
+        )
+        if not started_step.writes:
+            # An Acknowledgment made it final since the job was claimed: nothing to send.
+            await asyncio.to_thread(self.jobs.complete, job.pk)
+            return
         parts = await asyncio.to_thread(self.store.parts, message.pk)
         content_type, body = outbound.http_body(message.envelope or b"", parts)
         started, result = await self._post(
@@ -295,7 +327,9 @@ class SendWorker:
                 raise CpaError(f"CPA {agreement.cpa_id!r}: the partner's MSH signal channel has no endpoint")
         except CpaError as exc:
             await self._apply(
-                job, message, outbound.Verdict("fail", str(exc), "fail", None, "Failed", str(exc))
+                job,
+                message,
+                outbound.Verdict("fail", str(exc), "fail", None, Event.SIGNAL_GIVEN_UP, str(exc)),
             )
             return
         previous = await asyncio.to_thread(self.jobs.attempts, message.pk)
@@ -313,7 +347,7 @@ class SendWorker:
         await self._apply(job, message, verdict)
 
     async def _post(
-        self, url: str, body: bytes, content_type: str, server_certificate: Any
+        self, url: str, body: bytes | list[bytes], content_type: str, server_certificate: Any
     ) -> tuple[Any, HttpResult | TransportError]:
         started = self.clock.now()
         expected = server_certificate.der if server_certificate is not None else None
@@ -334,7 +368,7 @@ class SendWorker:
             signal.message,
             content_type or SOAP_CONTENT_TYPE,
             content_digest(signal.message, []),
-            status="Processed",
+            status=Status.PROCESSED,
             envelope=signal.soap,
         )
         # A DuplicateMessageError means the same signal was kept already (a replayed Ack).
@@ -370,28 +404,32 @@ class SendWorker:
         )
 
     async def _apply(self, job: Job, message: StoredMessage, verdict: outbound.Verdict) -> None:
-        def apply() -> None:
-            # An asynchronous Acknowledgment or MessageError may have arrived while we were
-            # sending (inbound _apply_signal): a final state is never overwritten.
-            current = self.store.get(message.pk)
-            if outbound.is_final(current):
-                self.jobs.complete(job.pk)
-                return
-            if verdict.job == "complete":
-                self.jobs.complete(job.pk, message_status=verdict.status, reason=verdict.reason)
-            elif verdict.job == "fail":
-                self.jobs.fail(
-                    job.pk, verdict.reason, message_status=verdict.status, error_code=verdict.error_code
-                )
-            else:
-                assert verdict.due_at is not None
-                self.jobs.retry(job.pk, due_at=verdict.due_at, error=verdict.reason)
+        """Finish the job and apply the verdict's lifecycle event in ONE transaction.
 
-        await asyncio.to_thread(apply)
+        The status write is guarded (store.lifecycle): an asynchronous Acknowledgment or
+        MessageError committed while we were sending (inbound) has made the message final, and
+        the table keeps a final state, so the stale verdict is recorded in the history and dropped.
+        """
+        if verdict.job == "complete":
+            await asyncio.to_thread(self.jobs.complete, job.pk, event=verdict.event, reason=verdict.reason)
+        elif verdict.job == "fail":
+            await asyncio.to_thread(
+                self.jobs.fail, job.pk, verdict.reason, event=verdict.event, error_code=verdict.error_code
+            )
+        else:
+            assert verdict.due_at is not None
+            await asyncio.to_thread(
+                self.jobs.retry,
+                job.pk,
+                due_at=verdict.due_at,
+                error=verdict.reason,
+                event=verdict.event,
+                reason=verdict.reason,
+            )
 
 
-def worker_task(settings: Settings, **options: Any) -> Callable[[Database], Coroutine[Any, Any, None]]:
-    """A factory for ``server.run.start_endpoint(workers=[...])``: a SendWorker on that database.
+def worker_task(settings: Settings, **options: Any) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
+    """A factory for ``server.run.start_endpoint(workers=[...])``: a SendWorker on that runtime.
 
     Our client certificate is loaded here, so a bad tls_client_cert stops ``serve`` at start
     (ConfigError) instead of failing every send later.
@@ -399,7 +437,9 @@ def worker_task(settings: Settings, **options: Any) -> Callable[[Database], Coro
     if "client" not in options:
         client_context_from_settings(settings)
 
-    async def run(database: Database) -> None:
-        await SendWorker(settings, database, **options).run()
+    async def run(runtime: Runtime) -> None:
+        await SendWorker(
+            settings, runtime.database, clock=runtime.clock, agreements=runtime.agreements, **options
+        ).run()
 
     return run

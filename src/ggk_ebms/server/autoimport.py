@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
+from ggk_ebms.cpa.hygiene import require_our_party
 from ggk_ebms.cpa.lint import validate_cpa
 from ggk_ebms.cpa.schema import load_schema
 from ggk_ebms.errors import ConfigError, CpaError
@@ -47,6 +48,7 @@ def import_cpa_dir(settings: Settings, database: Database) -> Iterator[str]:
         if repository.find(agreement.cpa_id) is not None:
             continue
         try:
+            require_our_party(agreement, settings.party_ids)
             repository.add_agreement(agreement)
         except CpaError as exc:  # another process imported it a moment ago
             yield f"cpa auto-import: {path}: not imported: {exc}"

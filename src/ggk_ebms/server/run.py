@@ -8,27 +8,23 @@ worker threads and the database are closed.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import signal
-import socket
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from ggk_ebms import expiry, logsafe
-from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.faults import FaultyHandler, parse_test_faults
 from ggk_ebms.pipeline.inbound import InboundPipeline
+from ggk_ebms.runtime import Runtime, message_id_host
 from ggk_ebms.security.devguard import refuse_public_dev_material
 from ggk_ebms.security.revocation import RevocationChecker
 from ggk_ebms.security.tls import server_context_from_settings
@@ -40,6 +36,8 @@ from ggk_ebms.server.listener import Listener, bind
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
+
+__all__ = ["Endpoint", "message_id_host", "run_child_process", "serve_forever", "start_endpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -72,31 +70,15 @@ class Endpoint:
         self.database.dispose()
 
 
-def message_id_host(settings: Settings) -> str:
-    """Host part of our MessageIds (digest EB013: UUID@URI; [ref] uses its endpoint host).
-
-    The ``message_id_host`` setting when given; else the bind host when it is a name; else
-    ``localhost`` for a loopback bind (the dev CPAs' endpoint host) and this machine's name for a
-    wildcard or other address.
-    """
-    if settings.message_id_host:
-        return settings.message_id_host
-    host = urlsplit(f"https://{settings.host}").hostname or ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host or socket.getfqdn()
-    return "localhost" if address.is_loopback else socket.getfqdn()
-
-
-async def _expiry_task(settings: Settings, repository: CpaRepository, agreements: AgreementCache) -> None:
-    """Log what expires within expiry_warning_days (ggk_ebms/expiry.py): now, then daily."""
+async def _expiry_task(settings: Settings) -> None:
+    """Log our own certificate files that expire within expiry_warning_days (ggk_ebms/expiry.py):
+    now, then daily. CPAs and the certificates in them are logged by the CPA expiry check
+    (store/cpa_expiry.py, cpa_expiry_warn_days), so they are left out here."""
     while True:
 
         def check() -> None:
-            stored = [agreements.get(entry.cpa_id) for entry in repository.list()]
-            parsed = [agreement for agreement in stored if agreement is not None]
-            expiry.log_expiring(expiry.collect(settings, parsed, datetime.now(UTC)))
+            items = expiry.collect(settings, [], datetime.now(UTC))
+            expiry.log_expiring(i for i in items if i.name in expiry.OWN_CERTIFICATE_SETTINGS)
 
         try:
             await asyncio.to_thread(check)
@@ -124,7 +106,7 @@ async def start_endpoint(
     settings: Settings,
     *,
     on_database: Callable[[Database], None] | None = None,
-    workers: list[Callable[[Database], Coroutine[Any, Any, None]]] | None = None,
+    workers: list[Callable[[Runtime], Coroutine[Any, Any, None]]] | None = None,
     connection_check: ConnectionCheck | None = None,
 ) -> Endpoint:
     logsafe.install()  # partner-controlled values in log lines are escaped from here on
@@ -136,13 +118,13 @@ async def start_endpoint(
         await asyncio.to_thread(database.upgrade)
     if on_database is not None:
         await asyncio.to_thread(on_database, database)
-    agreements = AgreementCache(CpaRepository(database), max_cpa_bytes=settings.max_cpa_bytes)
+    runtime = Runtime.build(settings, database)
     pipeline = InboundPipeline(
         settings,
-        MessageStore(database),
-        agreements,
-        clock=SystemClock(),
-        ids=UuidIdGenerator(host=message_id_host(settings)),
+        MessageStore(database, runtime.clock),
+        runtime.agreements,
+        clock=runtime.clock,
+        ids=runtime.ids,
     )
     handler: Handler = pipeline
     if faults.active:
@@ -151,15 +133,15 @@ async def start_endpoint(
         handler = FaultyHandler(
             pipeline,
             faults,
-            clock=SystemClock(),
-            ids=UuidIdGenerator(host=message_id_host(settings)),
+            clock=runtime.clock,
+            ids=runtime.ids,
             max_body_bytes=settings.max_body_bytes,
         )
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ebms-inbound")
     repository = CpaRepository(database)
 
     def stored_agreements() -> list[Agreement]:
-        found = (agreements.get(stored.cpa_id) for stored in repository.list())
+        found = (runtime.agreements.get(stored.cpa_id) for stored in repository.list())
         return [agreement for agreement in found if agreement is not None]
 
     gate = IdentityGate(
@@ -198,8 +180,8 @@ async def start_endpoint(
     )
     listener.start()
     port = sockets[0].getsockname()[1]
-    background: list[asyncio.Task[None]] = [asyncio.create_task(w(database)) for w in (workers or [])]
-    background.append(asyncio.create_task(_expiry_task(settings, repository, agreements)))
+    background: list[asyncio.Task[None]] = [asyncio.create_task(w(runtime)) for w in (workers or [])]
+    background.append(asyncio.create_task(_expiry_task(settings)))
     return Endpoint(settings, database, runner, executor, pipeline, port, background, listener, registry)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,21 @@ from ggk_ebms.cpa.summary import agreement_profiles, party_id_labels
 from ggk_ebms.errors import CpaExistsError, CpaNotFoundError, StoreError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import CPA_ID_MAX, cpa
+
+# Called with the CPAId after a CPA was stored, replaced or deleted by this process, so the
+# per-process parsed-CPA caches drop it at once (pipeline.agreements registers here).
+_CHANGE_LISTENERS: list[Callable[[str], None]] = []
+
+
+def on_cpa_change(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``listener(cpa_id)`` after every import or delete in this process; returns a remover."""
+    _CHANGE_LISTENERS.append(listener)
+    return lambda: _CHANGE_LISTENERS.remove(listener)
+
+
+def _changed(cpa_id: str) -> None:
+    for listener in list(_CHANGE_LISTENERS):
+        listener(cpa_id)
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,7 @@ class CpaRepository:
                 except exc.IntegrityError:
                     # A concurrent import of the same CPAId committed first.
                     raise CpaExistsError(f"CPA {cpa_id!r} is stored already") from None
+        _changed(cpa_id)
 
     def find(self, cpa_id: str) -> StoredCpa | None:
         with self.db.session() as session:
@@ -140,3 +157,4 @@ class CpaRepository:
             result = session.execute(sa.delete(cpa).where(cpa.c.cpa_id == cpa_id))
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise CpaNotFoundError(f"no CPA with CPAId {cpa_id!r}")
+        _changed(cpa_id)

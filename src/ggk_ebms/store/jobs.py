@@ -16,6 +16,7 @@ and are decided by the worker, not by the queue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,10 +24,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import Event, Step
+from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.tables import OUTCOMES, QUEUES, STATUSES, attempt, job, message
+from ggk_ebms.store.tables import OUTCOMES, QUEUES, attempt, job
 
 
 @dataclass(frozen=True)
@@ -156,45 +160,53 @@ class JobQueue:
         self,
         job_pk: int,
         values: dict[str, Any],
-        message_status: str | None,
+        event: Event | None,
         reason: str | None,
         error_code: str | None,
-    ) -> None:
-        if message_status is not None and message_status not in STATUSES:
-            raise ValueError(f"unknown message status {message_status!r}")
+        business: Sequence[steps.BusinessChange] = (),
+    ) -> Step | None:
         now = self.clock.now()
         with self.db.session() as session:
             message_pk = session.execute(
-                sa.update(job)
-                .where(job.c.pk == job_pk)
-                .values(**values, updated_at=now)
-                .returning(job.c.message_pk)
+                sa.select(job.c.message_pk).where(job.c.pk == job_pk)
             ).scalar_one_or_none()
             if message_pk is None:
                 raise StoreError(f"no job with pk {job_pk}")
-            if message_status is not None:
+            for change in business:
+                steps.apply_business(session, change, now=now)
+            step = None
+            if event is not None:
                 # Same transaction: the message's status never disagrees with its job's outcome.
-                session.execute(
-                    sa.update(message)
-                    .where(message.c.pk == message_pk)
-                    .values(
-                        status=message_status, status_reason=reason, error_code=error_code, updated_at=now
-                    )
-                )
+                # The update is guarded, so a final state another transaction wrote is kept...
+                step = steps.transition(session, message_pk, event, now=now, reason=reason, code=error_code)
+                if not step.writes and lifecycle.is_final(step.flow, step.target):
+                    # ...and the job has nothing left to do (an Acknowledgment settled it).
+                    values = {"status": "done", "last_error": None, "claimed_by": None, "claimed_at": None}
+            session.execute(sa.update(job).where(job.c.pk == job_pk).values(**values, updated_at=now))
+            return step
 
     def complete(
         self,
         job_pk: int,
         *,
-        message_status: str | None = None,
+        event: Event | None = None,
         reason: str | None = None,
-    ) -> None:
-        """The job is done; optionally move its message to ``message_status`` at the same time."""
-        self._finish(job_pk, {"status": "done", "last_error": None}, message_status, reason, None)
+        business: Sequence[steps.BusinessChange] = (),
+    ) -> Step | None:
+        """The job is done; optionally apply a lifecycle ``event`` (and business steps) at once."""
+        return self._finish(job_pk, {"status": "done", "last_error": None}, event, reason, None, business)
 
-    def retry(self, job_pk: int, *, due_at: datetime, error: str) -> None:
+    def retry(
+        self,
+        job_pk: int,
+        *,
+        due_at: datetime,
+        error: str,
+        event: Event | None = None,
+        reason: str | None = None,
+    ) -> Step | None:
         """Put the job back as pending until ``due_at``, keeping the reason it failed this time."""
-        self._finish(
+        return self._finish(
             job_pk,
             {
                 "status": "pending",
@@ -203,8 +215,8 @@ class JobQueue:
                 "claimed_by": None,
                 "claimed_at": None,
             },
-            None,
-            None,
+            event,
+            reason if reason is not None else (error if event is not None else None),
             None,
         )
 
@@ -213,11 +225,51 @@ class JobQueue:
         job_pk: int,
         error: str,
         *,
-        message_status: str | None = None,
+        event: Event | None = None,
         error_code: str | None = None,
-    ) -> None:
-        """Give the job up for good; optionally mark its message (e.g. DeliveryFailed + ebMS code)."""
-        self._finish(job_pk, {"status": "failed", "last_error": error}, message_status, error, error_code)
+        business: Sequence[steps.BusinessChange] = (),
+    ) -> Step | None:
+        """Give the job up for good; optionally apply ``event`` (e.g. SEND_FAILED + ebMS code)."""
+        return self._finish(
+            job_pk, {"status": "failed", "last_error": error}, event, error, error_code, business
+        )
+
+    def heartbeat(self, worker_id: str, job_pks: Sequence[int], *, now: datetime) -> int:
+        """Renew ``worker_id``'s claims on ``job_pks`` (still running); returns how many.
+
+        A claim is a heartbeat lease: a worker renews the claims of the jobs it is working on, so
+        the lease can be short (job_lease_seconds) and a dead worker's jobs are taken over soon,
+        while a slow but living one keeps its job however long its request takes.
+        """
+        if not job_pks:
+            return 0
+        with self.db.session() as session:
+            result = session.execute(
+                sa.update(job)
+                .where(job.c.pk.in_(list(job_pks)), job.c.status == "running", job.c.claimed_by == worker_id)
+                .values(claimed_at=now)
+            )
+        renewed: int = result.rowcount  # type: ignore[attr-defined]
+        return renewed
+
+    def release(self, worker_id: str, job_pks: Sequence[int] | None = None) -> int:
+        """Give ``worker_id``'s running jobs (or only ``job_pks``) back as pending, due at once.
+
+        After a failed database call a worker cannot tell how far its jobs got; handing them back
+        lets any worker (itself included) start them again without waiting for the lease.
+        """
+        now = self.clock.now()
+        mine = sa.and_(job.c.status == "running", job.c.claimed_by == worker_id)
+        if job_pks is not None:
+            mine = sa.and_(mine, job.c.pk.in_(list(job_pks)))
+        with self.db.session() as session:
+            result = session.execute(
+                sa.update(job)
+                .where(mine)
+                .values(status="pending", claimed_by=None, claimed_at=None, due_at=now, updated_at=now)
+            )
+        released: int = result.rowcount  # type: ignore[attr-defined]
+        return released
 
     def get(self, job_pk: int) -> Job:
         with self.db.session() as session:

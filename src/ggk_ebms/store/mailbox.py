@@ -17,6 +17,8 @@ import sqlalchemy as sa
 
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import Event, Status
+from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import mailbox_item, message
 
@@ -35,6 +37,8 @@ class MailboxItem:
     size: int
     created_at: datetime
     fetched_at: datetime | None
+    removed_at: datetime | None = None  # removed from Ophalen (retention or by hand)
+    removed_reason: str | None = None
     payload: bytes | None = None  # personal data: only loaded by ``fetch``
     envelope: bytes | None = None
 
@@ -111,7 +115,7 @@ class Mailbox:
         include_fetched: bool = True,
         limit: int = 100,
     ) -> builtins.list[MailboxItem]:
-        query = sa.select(*_LISTED)
+        query = sa.select(*_LISTED).where(mailbox_item.c.removed_at.is_(None))
         if gemeentecode is not None:
             query = query.where(mailbox_item.c.gemeentecode == gemeentecode)
         if berichttype is not None:
@@ -126,19 +130,23 @@ class Mailbox:
         """The item with its payload; marks it gelezen and its message Forwarded (delivered)."""
         now = self.clock.now()
         with self.db.session() as session:
-            row = session.execute(sa.select(mailbox_item).where(mailbox_item.c.pk == pk)).first()
+            row = session.execute(
+                sa.select(mailbox_item).where(mailbox_item.c.pk == pk, mailbox_item.c.removed_at.is_(None))
+            ).first()
             if row is None:
                 raise StoreError(f"no mailbox item {pk}")
             item = _row(row)
             if item.fetched_at is None:
                 session.execute(sa.update(mailbox_item).where(mailbox_item.c.pk == pk).values(fetched_at=now))
-                session.execute(
-                    sa.update(message)
-                    .where(message.c.pk == item.message_pk, message.c.status == "Processed")
-                    .values(
-                        status="Forwarded",
-                        status_reason=f"fetched from the mailbox (item {pk})",
-                        updated_at=now,
+                current = session.execute(
+                    sa.select(message.c.status).where(message.c.pk == item.message_pk)
+                ).scalar_one_or_none()
+                if current == Status.PROCESSED:
+                    steps.transition(
+                        session,
+                        item.message_pk,
+                        Event.PICKED_UP,
+                        now=now,
+                        reason=f"fetched from the mailbox (item {pk})",
                     )
-                )
         return item

@@ -16,16 +16,21 @@ import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
+from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import DuplicateMessageError, StoreError
+from ggk_ebms.lifecycle import Event, Status, Step
+from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import insert_job
+from ggk_ebms.store.large_parts import PART_SLICE, read_part_data
+from ggk_ebms.store.stuf import StufRecord, upsert_record
 from ggk_ebms.store.tables import (
     DIRECTIONS,
     KINDS,
@@ -33,16 +38,13 @@ from ggk_ebms.store.tables import (
     SIGNAL_KINDS,
     STATUSES,
     job,
+    mailbox_item,
     message_part,
 )
 from ggk_ebms.store.tables import (
     message as message_table,
 )
 
-# digest §4.4: receive-side states after which the message needs nothing more from us.
-FINAL_RECEIVE_STATUSES = ("Processed", "Forwarded", "Failed")
-# Signals we sent that are finished (sent in the HTTP response or by a job, or given up).
-FINAL_SIGNAL_STATUSES = ("Sent", "Failed")
 UNFINISHED_JOB_STATUSES = ("pending", "running")
 
 
@@ -84,6 +86,11 @@ class StoredMessage(NewMessage):
     pk: int
     created_at: datetime
     updated_at: datetime
+    # The business layer of a StUF-GGk message (ggk_ebms.lifecycle.Business), None otherwise.
+    business_status: str | None = None
+    business_code: str | None = None
+    business_reason: str | None = None
+    business_ref_pk: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,17 @@ class StoredPart:
     data: bytes
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class SignalEffect:
+    """What a received Acknowledgment or MessageError does to the message we sent (ebMS 2.0
+    §6.5.3, §4.2): applied in the same transaction that stores the signal."""
+
+    message_pk: int
+    event: Event
+    reason: str
+    code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +170,7 @@ def _row_to_part(row: sa.Row[Any]) -> StoredPart:
         seq=row.seq,
         content_id=row.content_id,
         content_type=row.content_type,
-        data=bytes(row.data),
+        data=b"" if row.data is None else bytes(row.data),
         sha256=row.sha256,
         size=row.size,
     )
@@ -171,13 +189,27 @@ class MessageStore:
 
     # --- writing ----------------------------------------------------------------------------------
 
-    def _insert(self, session: Session, new: NewMessage, now: datetime) -> int:
+    def _insert(
+        self, session: Session, new: NewMessage, now: datetime, events: builtins.list[dict[str, Any]]
+    ) -> int:
+        """Insert ``new``; its first history entry is added to ``events`` for one insert later."""
         values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
         values.update(created_at=now, updated_at=now)
         try:
             pk: int = session.execute(_INSERT_MESSAGE, values).scalar_one()
         except exc.IntegrityError as error:
             raise _Conflict from error
+        events.append(
+            steps.creation_row(
+                pk,
+                direction=new.direction,
+                kind=new.kind,
+                status=new.status,
+                now=now,
+                reason=new.status_reason,
+                code=new.error_code,
+            )
+        )
         return pk
 
     def _insert_parts(self, session: Session, message_pk: int, parts: Sequence[NewPart]) -> None:
@@ -224,6 +256,7 @@ class MessageStore:
         response: NewMessage | None,
         deliver: bool,
         send_response_async: bool,
+        effect: SignalEffect | None = None,
     ) -> ReceiveResult:
         """Store a received message, its parts, our answer to it and its jobs, all or nothing.
 
@@ -232,7 +265,10 @@ class MessageStore:
         with a 'send' job when ``send_response_async`` (digest §4.5: syncReplyMode none). With
         ``deliver`` a 'deliver' job hands the message to routing.
 
-        Raises DuplicateMessageError when this MessageId was received before (digest §4.2);
+        ``effect`` is what a received Acknowledgment/MessageError does to the message we sent;
+        it is applied in the same transaction, so the signal and its effect are stored together.
+
+        Raises DuplicateMessageError when this MessageId was received before (ebMS 2.0 §6.5.6);
         nothing is stored then, and the caller replays the stored signal or refuses.
         """
         _check(message, "in")
@@ -240,29 +276,62 @@ class MessageStore:
             _check(response, "out")
             if response.kind not in SIGNAL_KINDS:
                 raise ValueError(f"a response must be an MSH signal, not {response.kind!r}")
-            response = dataclasses.replace(response, status="Created" if send_response_async else "Sent")
+            response = dataclasses.replace(
+                response, status=Status.CREATED if send_response_async else Status.SENT
+            )
         now = self.clock.now()
         try:
             with self.db.session() as session:
                 # No SELECT first: the UNIQUE (direction, message_id) constraint finds a
                 # duplicate atomically, even between concurrent copies (hot path: one round
                 # trip less per received message).
-                message_pk = self._insert(session, message, now)
+                events: builtins.list[dict[str, Any]] = []
+                message_pk = self._insert(session, message, now, events)
                 self._insert_parts(session, message_pk, parts)
                 response_pk = None
                 if response is not None:
-                    response_pk = self._insert(session, response, now)
+                    response_pk = self._insert(session, response, now, events)
                     if send_response_async:
                         self._enqueue(session, "send", response_pk, now, now)
                 if deliver:
                     self._enqueue(session, "deliver", message_pk, now, now)
+                steps.insert_events(session, events)
+                if effect is not None:
+                    self._apply_effect(session, effect, now)
         except _Conflict:
             self._raise_conflict(message, *([response] if response is not None else []))
             raise  # pragma: no cover - _raise_conflict always raises
         return ReceiveResult(message_pk, response_pk)
 
-    def submit(self, message: NewMessage, parts: Sequence[NewPart], *, due_at: datetime) -> int:
-        """Store an outbound message with its parts and a 'send' job due at ``due_at``, atomically."""
+    def _apply_effect(self, session: Session, effect: SignalEffect, now: datetime) -> None:
+        step = steps.transition(
+            session, effect.message_pk, effect.event, now=now, reason=effect.reason, code=effect.code
+        )
+        if step.writes and lifecycle.is_final(step.flow, step.target):
+            # The send job waiting for this signal (a retry at RetryInterval, or Expired at
+            # TimeToLive) has nothing left to do. A job a worker holds right now is left to it:
+            # its guarded update finds the final state and keeps it.
+            session.execute(
+                sa.update(job)
+                .where(
+                    job.c.message_pk == effect.message_pk, job.c.queue == "send", job.c.status == "pending"
+                )
+                .values(status="done", last_error=None, updated_at=now)
+            )
+
+    def submit(
+        self,
+        message: NewMessage,
+        parts: Sequence[NewPart],
+        *,
+        due_at: datetime,
+        stuf: StufRecord | None = None,
+    ) -> int:
+        """Store an outbound message with its parts and a 'send' job due at ``due_at``, atomically.
+
+        ``stuf``: the stuurgegevens of the StUF message it carries (``message_pk`` is filled in
+        here), stored in the same transaction with the business status 'sent'.
+        """
         _check(message, "out")
         now = self.clock.now()
         try:
@@ -270,15 +339,20 @@ class MessageStore:
                 existing = self._existing_pk(session, "out", message.message_id)
                 if existing is not None:
                     raise DuplicateMessageError(message.message_id, existing)
-                pk = self._insert(session, message, now)
+                events: builtins.list[dict[str, Any]] = []
+                pk = self._insert(session, message, now, events)
+                steps.insert_events(session, events)
                 self._insert_parts(session, pk, parts)
                 self._enqueue(session, "send", pk, due_at, now)
+                if stuf is not None:
+                    upsert_record(session, dataclasses.replace(stuf, message_pk=pk), now=now)
+                    steps.business_transition(session, pk, Event.STUF_SENT, now=now)
         except _Conflict:
             self._raise_conflict(message)
             raise  # pragma: no cover - _raise_conflict always raises
         return pk
 
-    def resend(self, pk: int, *, due_at: datetime) -> int:
+    def resend(self, pk: int, *, due_at: datetime, reason: str | None = None) -> int:
         """Queue a stored outbound message (an asynchronous signal) to be sent again; returns the job pk.
 
         For a duplicate whose answer went out asynchronously (digest §4.2: the stored signal is
@@ -287,10 +361,12 @@ class MessageStore:
         """
         now = self.clock.now()
         with self.db.session() as session:
-            direction = session.execute(
-                sa.select(message_table.c.direction).where(message_table.c.pk == pk).with_for_update()
-            ).scalar_one_or_none()
-            if direction != "out":
+            row = session.execute(
+                sa.select(message_table.c.direction, message_table.c.kind)
+                .where(message_table.c.pk == pk)
+                .with_for_update()
+            ).first()
+            if row is None or row.direction != "out":
                 raise StoreError(f"no outbound message with pk {pk}")
             waiting = session.execute(
                 sa.select(job.c.pk)
@@ -301,30 +377,54 @@ class MessageStore:
             ).scalar_one_or_none()
             if waiting is not None:
                 return int(waiting)
-            session.execute(
-                sa.update(message_table)
-                .where(message_table.c.pk == pk)
-                .values(status="Created", status_reason=None, error_code=None, updated_at=now)
-            )
             job_pk = insert_job(session, "send", pk, due_at=due_at, now=now)
+            event = Event.OPERATOR_RESEND if row.kind == "business" else Event.SIGNAL_RESEND
+            steps.transition(session, pk, event, now=now, reason=reason)
         return job_pk
 
-    def set_status(
-        self, pk: int, status: str, reason: str | None = None, error_code: str | None = None
-    ) -> None:
-        """Move a message to ``status`` (digest §4.4); reason and error code replace the old ones."""
-        if status not in STATUSES:
-            raise ValueError(f"unknown message status {status!r}")
+    def redeliver(self, pk: int, *, due_at: datetime) -> int:
+        """Queue a parked received message for delivery again; returns the new job's pk.
+
+        One transaction: the message is Received again (and its business status back to
+        received) exactly when its new 'deliver' job exists.
+        """
+        now = self.clock.now()
         with self.db.session() as session:
-            result = session.execute(
-                sa.update(message_table)
-                .where(message_table.c.pk == pk)
-                .values(
-                    status=status, status_reason=reason, error_code=error_code, updated_at=self.clock.now()
-                )
+            job_pk = insert_job(session, "deliver", pk, due_at=due_at, now=now)
+            reason = f"re-try asked by an operator (job {job_pk})"
+            steps.transition(session, pk, Event.OPERATOR_RETRY, now=now, reason=reason)
+            business = session.execute(
+                sa.select(message_table.c.business_status).where(message_table.c.pk == pk)
+            ).scalar_one()
+            if business is not None:
+                steps.business_transition(session, pk, Event.STUF_RETRY, now=now, reason=reason)
+        return job_pk
+
+    def transition(
+        self, pk: int, event: Event, reason: str | None = None, error_code: str | None = None
+    ) -> Step:
+        """Apply a lifecycle ``event`` to message ``pk`` in a transaction of its own."""
+        with self.db.session() as session:
+            return steps.transition(session, pk, event, now=self.clock.now(), reason=reason, code=error_code)
+
+    def business_transition(
+        self,
+        pk: int,
+        event: Event,
+        reason: str | None = None,
+        code: str | None = None,
+        ref_pk: int | None = None,
+    ) -> Step:
+        """Apply a business-layer ``event`` to message ``pk`` in a transaction of its own."""
+        with self.db.session() as session:
+            return steps.business_transition(
+                session, pk, event, now=self.clock.now(), reason=reason, code=code, ref_pk=ref_pk
             )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                raise StoreError(f"no message with pk {pk}")
+
+    def history(self, pk: int) -> builtins.list[steps.HistoryEntry]:
+        """The message's lifecycle steps, oldest first."""
+        with self.db.session() as session:
+            return steps.history(session, pk)
 
     def purge(self, before: datetime) -> int:
         """Forget inbound messages created before ``before`` that need nothing more; returns how many.
@@ -337,11 +437,14 @@ class MessageStore:
         busy = sa.exists().where(
             job.c.message_pk == message_table.c.pk, job.c.status.in_(UNFINISHED_JOB_STATUSES)
         )
+        # A message kept for Ophalen lives by the mailbox's own retention (store/ophalen.py).
+        in_mailbox = sa.exists().where(mailbox_item.c.message_pk == message_table.c.pk)
         inbound = sa.and_(
             message_table.c.direction == "in",
-            message_table.c.status.in_(FINAL_RECEIVE_STATUSES),
+            message_table.c.status.in_(sorted(lifecycle.FINAL_RECEIVE)),
             message_table.c.created_at < before,
             ~busy,
+            ~in_mailbox,
         )
         answered_ids = sa.select(message_table.c.message_id).where(inbound).scalar_subquery()
         with self.db.session() as session:
@@ -349,7 +452,7 @@ class MessageStore:
                 sa.delete(message_table).where(
                     message_table.c.direction == "out",
                     message_table.c.kind.in_(SIGNAL_KINDS),
-                    message_table.c.status.in_(FINAL_SIGNAL_STATUSES),
+                    message_table.c.status.in_(sorted(lifecycle.FINAL_SIGNAL)),
                     message_table.c.ref_to_message_id.in_(answered_ids),
                     ~busy,
                 )
@@ -373,12 +476,25 @@ class MessageStore:
         return _row_to_message(row)
 
     def parts(self, pk: int) -> builtins.list[StoredPart]:
-        """The MIME parts of a message in their original order."""
+        """The MIME parts of a message in their original order.
+
+        A part over ``PART_SLICE`` bytes is read in slices of that size into one buffer
+        (large_parts.py): fetched whole, PostgreSQL sends a bytea as hex text, so a 25 MB StUF
+        envelope took 50 MB in the driver's buffer, 25 MB decoded and 25 MB more as the part.
+        """
         with self.db.session() as session:
+            small = sa.case((message_part.c.size <= PART_SLICE, message_part.c.data), else_=sa.null())
+            columns = [c for c in message_part.c if c.name != "data"]
             rows = session.execute(
-                sa.select(message_part).where(message_part.c.message_pk == pk).order_by(message_part.c.seq)
+                sa.select(*columns, small.label("data"))
+                .where(message_part.c.message_pk == pk)
+                .order_by(message_part.c.seq)
             ).all()
-            return [_row_to_part(row) for row in rows]
+            parts = [_row_to_part(cast(sa.Row[Any], row)) for row in rows]
+            for index, p in enumerate(parts):
+                if p.size > PART_SLICE:
+                    parts[index] = dataclasses.replace(p, data=read_part_data(session, p.pk, p.size))
+            return parts
 
     def response_to(self, message_id: str, kinds: Collection[str]) -> StoredMessage | None:
         """The signal of one of ``kinds`` we stored in answer to inbound ``message_id``.
@@ -425,9 +541,13 @@ class MessageStore:
         kind: str | None,
         cpa_id: str | None,
     ) -> sa.Select[Any]:
+        if status is not None:
+            # Either layer: "Delivered" finds the ebMS status, "refused" the business status.
+            query = query.where(
+                sa.or_(message_table.c.status == status, message_table.c.business_status == status)
+            )
         for column, value in (
             (message_table.c.direction, direction),
-            (message_table.c.status, status),
             (message_table.c.kind, kind),
             (message_table.c.cpa_id, cpa_id),
         ):

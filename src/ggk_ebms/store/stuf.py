@@ -17,8 +17,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from ggk_ebms.clock import Clock, SystemClock
+from ggk_ebms.lifecycle import Event
+from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import message, stuf_message
 
@@ -61,31 +64,36 @@ def _row(row: sa.Row[Any]) -> StoredStuf:
 _COLUMNS = (*stuf_message.c, message.c.status.label("message_status"))
 
 
+def upsert_record(session: Session, record: StufRecord, *, now: datetime) -> int:
+    """Store (or replace) the stuurgegevens of one message inside the caller's transaction."""
+    values = {name: getattr(record, name) for name in StufRecord.__dataclass_fields__}
+    existing = session.execute(
+        sa.select(stuf_message.c.pk).where(stuf_message.c.message_pk == record.message_pk)
+    ).scalar_one_or_none()
+    if existing is not None:
+        session.execute(
+            sa.update(stuf_message).where(stuf_message.c.pk == existing).values(**values, updated_at=now)
+        )
+        return int(existing)
+    pk: int = session.execute(
+        sa.insert(stuf_message).values(**values, created_at=now, updated_at=now).returning(stuf_message.c.pk)
+    ).scalar_one()
+    return pk
+
+
 class StufStore:
     def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
 
-    def record(self, record: StufRecord) -> int:
-        """Store (or, for a re-delivered message, replace) the stuurgegevens of one message."""
+    def record(self, record: StufRecord, *, business: Event | None = None) -> int:
+        """Store (or, for a re-delivered message, replace) the stuurgegevens of one message;
+        ``business``: the business-layer event to apply to it in the same transaction."""
         now = self.clock.now()
-        values = {name: getattr(record, name) for name in StufRecord.__dataclass_fields__}
         with self.db.session() as session:
-            existing = session.execute(
-                sa.select(stuf_message.c.pk).where(stuf_message.c.message_pk == record.message_pk)
-            ).scalar_one_or_none()
-            if existing is not None:
-                session.execute(
-                    sa.update(stuf_message)
-                    .where(stuf_message.c.pk == existing)
-                    .values(**values, updated_at=now)
-                )
-                return int(existing)
-            pk: int = session.execute(
-                sa.insert(stuf_message)
-                .values(**values, created_at=now, updated_at=now)
-                .returning(stuf_message.c.pk)
-            ).scalar_one()
+            pk = upsert_record(session, record, now=now)
+            if business is not None:
+                steps.business_transition(session, record.message_pk, business, now=now)
         return pk
 
     def _select(self) -> sa.Select[Any]:

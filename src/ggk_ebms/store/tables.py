@@ -16,6 +16,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
+from ggk_ebms.lifecycle import Status
+
 # Lengths. An ebMS MessageId has no length limit of its own (RFC 2822 msg-id); 1024 is far beyond
 # anything a real MSH sends and keeps the unique index within PostgreSQL's btree entry limit.
 CPA_ID_MAX: Final = 255
@@ -34,16 +36,15 @@ KINDS: Final = (
     "StatusResponse",
 )
 SIGNAL_KINDS: Final = KINDS[1:]
-# Status model (digest §4.4): receive side, send side, and the signals we send.
-RECEIVE_STATUSES: Final = ("Received", "Processed", "Forwarded", "Failed")
-SEND_STATUSES: Final = ("Created", "Sending", "Delivered", "DeliveryFailed", "Expired")
-SIGNAL_STATUSES: Final = ("Created", "Sent", "Failed")
-STATUSES: Final = tuple(dict.fromkeys(RECEIVE_STATUSES + SEND_STATUSES + SIGNAL_STATUSES))
+# The ebMS-layer statuses: defined once, by the lifecycle (ggk_ebms.lifecycle.Status).
+STATUSES: Final = tuple(status.value for status in Status)
 # Queues: 'deliver' hands received business messages to routing; 'send' carries outbound
 # business messages and asynchronous signals.
 QUEUES: Final = ("deliver", "send")
 JOB_STATUSES: Final = ("pending", "running", "done", "failed")
 OUTCOMES: Final = ("ok", "retry", "fail")
+# message_event.layer: the ebMS layer (message.status) or the business layer (business_status).
+LAYERS: Final = ("ebms", "business")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -129,7 +130,14 @@ message = sa.Table(
     sa.Column("error_code", sa.String(64), nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
-    # digest §4.2: duplicate elimination is on MessageId, per direction.
+    # The business layer of a StUF-GGk message (ggk_ebms.lifecycle.Business; migration 0003):
+    # its status, the StUF code of a refusal, and the message that decided it (the Fo01
+    # received, or the retour that answers it).
+    sa.Column("business_status", sa.String(16), nullable=True),
+    sa.Column("business_code", sa.String(16), nullable=True),
+    sa.Column("business_reason", sa.Text, nullable=True),
+    sa.Column("business_ref_pk", sa.BigInteger, nullable=True),
+    # ebMS 2.0 §6.5.6: duplicate elimination is on MessageId, per direction.
     sa.UniqueConstraint("direction", "message_id"),
     sa.CheckConstraint(_in("direction", DIRECTIONS), name="direction"),
     sa.CheckConstraint(_in("kind", KINDS), name="kind"),
@@ -138,6 +146,31 @@ message = sa.Table(
     sa.Index(None, "ref_to_message_id"),
     sa.Index(None, "cpa_id"),
     sa.Index(None, "conversation_id"),
+    sa.Index(None, "business_status"),
+)
+
+message_event = sa.Table(
+    "message_event",
+    metadata,
+    # A message's history (migration 0003): one row per lifecycle step, written in the same
+    # transaction as the status it records (ggk_ebms.store.lifecycle).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("layer", sa.String(8), nullable=False),
+    sa.Column("event", sa.String(32), nullable=False),
+    sa.Column("from_status", sa.String(16), nullable=True),
+    sa.Column("to_status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("code", sa.String(64), nullable=True),
+    sa.Column("rule", sa.String(255), nullable=False),
+    sa.CheckConstraint(_in("layer", LAYERS), name="layer"),
+    sa.Index(None, "message_pk"),
 )
 
 message_part = sa.Table(
@@ -287,6 +320,246 @@ mailbox_item = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("fetched_at", UtcDateTime, nullable=True),
+    # Ophalen retention (migration 0005): a removed item keeps its row without payload, so the
+    # berichtenlog still finds the message for mailbox_removed_log_days (docs/operations.md).
+    sa.Column("removed_at", UtcDateTime, nullable=True),
+    sa.Column("removed_reason", sa.String(64), nullable=True),
     sa.UniqueConstraint("message_pk"),
     sa.Index(None, "gemeentecode", "berichttype"),
+    sa.Index(None, "created_at"),
+)
+
+exchange_setting = sa.Table(
+    "exchange_setting",
+    metadata,
+    # An operator's change to one shipped exchange default (`exchanges set`): one row per exchange
+    # key and setting name; absent rows keep the shipped default (docs/exchanges.md).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("exchange_key", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("value", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("exchange_key", "name"),
+)
+# --- The portal's daily work (migration 0005): aanleveren, ophalen, CPA beheer, audit ----------
+# docs/operations.md. Batch statuses are the GGk portal's own words (Aanleveren, seed 000).
+BATCH_STATUSES: Final = ("Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd")
+FILE_OUTCOMES: Final = ("correct", "al verzonden", "incorrect")
+CONNECTIETYPES: Final = ("Diginetwerk", "Internet")
+FOUT_MAX: Final = 255
+DETAIL_MAX: Final = 2000
+
+aanlever_batch = sa.Table(
+    "aanlever_batch",
+    metadata,
+    # One upload (a ZIP or a single XML) and its verwerkingsverslag; kept forever.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("bestandsnaam", sa.String(NAME_MAX), nullable=False),
+    sa.Column("verzender", sa.String(NAME_MAX), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("aangeleverd", sa.Integer, nullable=False),
+    sa.Column("correct", sa.Integer, nullable=False),
+    sa.Column("incorrect", sa.Integer, nullable=False),
+    sa.Column("ingeleverd_op", UtcDateTime, nullable=False),
+    sa.Column("begin_verwerking", UtcDateTime, nullable=True),
+    sa.Column("verwacht_einde", UtcDateTime, nullable=True),
+    sa.Column("einde_verwerking", UtcDateTime, nullable=True),
+    sa.CheckConstraint(_in("status", BATCH_STATUSES), name="status"),
+    sa.Index(None, "ingeleverd_op"),
+)
+
+aanlever_file = sa.Table(
+    "aanlever_file",
+    metadata,
+    # One file of a batch and what became of it. A refused file never becomes a message, so this
+    # row is its only trace (the berichtenlog shows it as refused before sending).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "batch_pk",
+        sa.BigInteger,
+        sa.ForeignKey("aanlever_batch.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("bestand", sa.String(NAME_MAX), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("foutomschrijving", sa.String(FOUT_MAX), nullable=True),
+    sa.Column("fout_detail", sa.String(DETAIL_MAX), nullable=True),
+    sa.Column("berichttype", sa.String(32), nullable=True),
+    sa.Column("gemeentecode", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("referentienummer", sa.String(STUF_REF_MAX), nullable=True),
+    sa.Column("payload_sha256", sa.String(64), nullable=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("batch_pk", "seq"),
+    sa.CheckConstraint(_in("outcome", FILE_OUTCOMES), name="outcome"),
+    sa.Index(None, "message_pk"),
+    sa.Index(None, "created_at"),
+)
+
+audit_event = sa.Table(
+    "audit_event",
+    metadata,
+    # Every operator action: who, when, what (docs/operations.md "Audit trail"). Never personal
+    # data: subjects are ids, file names and codes.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(NAME_MAX), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("subject", sa.String(NAME_MAX), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index(None, "at"),
+    sa.Index(None, "action", "at"),
+)
+
+cpa_portal = sa.Table(
+    "cpa_portal",
+    metadata,
+    # The GGk portal's CPA request fields (CPA Beheer) and the activation after a Ping Pong.
+    sa.Column(
+        "cpa_id", sa.String(CPA_ID_MAX), sa.ForeignKey("cpa.cpa_id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("profielnaam", sa.String(NAME_MAX), nullable=True),
+    sa.Column("oin_of_hrn", sa.String(64), nullable=True),
+    sa.Column("ingangsdatum", UtcDateTime, nullable=True),
+    sa.Column("einddatum", UtcDateTime, nullable=True),
+    sa.Column("connectietype", sa.String(16), nullable=True),
+    sa.Column("endpoint", sa.String(1024), nullable=True),
+    sa.Column("server_certificaat", sa.Text, nullable=True),
+    sa.Column("client_certificaat", sa.Text, nullable=True),
+    sa.Column("geactiveerd_op", UtcDateTime, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(_in("connectietype", CONNECTIETYPES), name="connectietype"),
+)
+
+# Berichtenlog filters (docs/operations.md): a time range first, then berichttype/gemeentecode.
+sa.Index("ix_message_created_at", message.c.created_at)
+sa.Index("ix_stuf_message_gemeentecode", stuf_message.c.gemeentecode)
+sa.Index("ix_stuf_message_payload_sha256", stuf_message.c.payload_sha256)
+# --- Ketendata (migration 0007, docs/ketendata.md) -----------------------------------------------
+# Exports and their CSV files for pick-up. The files hold hashed identifiers only; the HMAC key
+# lives outside the database (setting ketendata_key_file), so the database alone cannot undo them.
+KETENDATA_KINDS: Final = ("weekly", "period", "historie")
+
+ketendata_key = sa.Table(
+    "ketendata_key",
+    metadata,
+    # One row per key ever used: its public fingerprint and the moment it came into use.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("activated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("key_id"),
+)
+
+ketendata_export = sa.Table(
+    "ketendata_export",
+    metadata,
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("period_since", UtcDateTime, nullable=True),
+    sa.Column("period_until", UtcDateTime, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=False),
+    sa.Column("messages", sa.Integer, nullable=False),
+    sa.Column("duplicates", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint(_in("kind", KETENDATA_KINDS), name="kind"),
+    sa.Index(None, "kind", "period_until"),
+)
+
+ketendata_file = sa.Table(
+    "ketendata_file",
+    metadata,
+    # fetched_at is the "gelezen" mark of the pick-up (Ophalen).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "export_pk",
+        sa.BigInteger,
+        sa.ForeignKey("ketendata_export.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("filename", sa.String(NAME_MAX), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("fetched_at", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("export_pk", "filename"),
+    sa.Index(None, "fetched_at"),
+)
+
+ketendata_seen = sa.Table(
+    "ketendata_seen",
+    metadata,
+    # Duplicate keys (keyed hashes) of messages delivered by a weekly export, so a message sent
+    # again in a later week is not delivered twice ('geschoond').
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("dedupe_key", sa.String(64), nullable=False),
+    sa.Column("export_pk", sa.BigInteger, nullable=True),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("dedupe_key"),
+)
+
+# --- CBS Monitor Sociaal Domein (migration 0007, docs/cbs.md) ------------------------------------
+CBS_KINDS: Final = ("aanlevering", "toestemming")
+
+cbs_delivery = sa.Table(
+    "cbs_delivery",
+    metadata,
+    # One CSV sent to CBS: its CBS referentienummer (yyyymmdd-hhmmss, unique) given back to the
+    # gemeente, and the ebMS message that carries it (its status is the file's status).
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("referentienummer", sa.String(15), nullable=False),
+    sa.Column("filename", sa.String(NAME_MAX), nullable=False),
+    sa.Column("cbs_set", sa.String(32), nullable=True),
+    sa.Column("gemeentecode", sa.String(4), nullable=False),
+    sa.Column("verslagperiode", sa.String(6), nullable=True),
+    sa.Column("stuf_referentienummer", sa.String(STUF_REF_MAX), nullable=False),
+    sa.Column("message_pk", sa.BigInteger, sa.ForeignKey("message.pk", ondelete="SET NULL"), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("referentienummer"),
+    sa.CheckConstraint(_in("kind", CBS_KINDS), name="kind"),
+    sa.Index(None, "stuf_referentienummer"),
+)
+
+cbs_report = sa.Table(
+    "cbs_report",
+    metadata,
+    # A PDF report from CBS kept in the mailbox (Ophalen), linked to the delivery it answers.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "mailbox_item_pk",
+        sa.BigInteger,
+        sa.ForeignKey("mailbox_item.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "delivery_pk", sa.BigInteger, sa.ForeignKey("cbs_delivery.pk", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column("filename", sa.String(NAME_MAX), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("mailbox_item_pk"),
+)
+
+cbs_notification = sa.Table(
+    "cbs_notification",
+    metadata,
+    # The last reminder sent per kind and verslagperiode, so reminders repeat at an interval.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("verslagperiode", sa.String(6), nullable=False),
+    sa.Column("sent_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("kind", "verslagperiode"),
 )

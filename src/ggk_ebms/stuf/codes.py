@@ -84,6 +84,11 @@ GGK_FOUTCODES: Final[dict[str, str]] = {
 }
 
 
+# The GGk's code for an envelope over 25 MB (IB003, current generation). We answer an oversized
+# envelope with it too, so the sender reads the refusal in the words the GGk itself uses.
+GGK_TOO_LARGE: Final = "IB003"
+
+
 def describe(code: str) -> str:
     """``code`` with its meaning when we know it, for logs (``StUF055 (Berichtbody is niet…)``)."""
     try:

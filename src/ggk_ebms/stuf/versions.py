@@ -1,8 +1,9 @@
 """The three StUF-GGk envelope versions we accept, told apart by the GGK namespace (digest §2.1).
 
-We always *send* the current one (ggk0210, spec 2.1.04 patch 4); the older two are read so a
-partner that has not moved yet is still understood. The GGk portal fixes the version per
-berichtuitwisseling (IB798 when it differs), so accepting is not the same as agreeing to use.
+All three are read. We send ggk0210 (spec 2.1.04 patch 4) or, when an exchange is set to it,
+the 2.1.02/2.1.03 form (stuf/generations.py). The GGk portal fixes the version per
+berichtuitwisseling (IB798 when it differs), so each exchange accepts only its own generation
+(docs/exchanges.md): being able to read a version is not agreeing to use it.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import SimpleNamespace, TracebackType
@@ -51,6 +52,16 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 1024 * 1024
 DEFAULT_LIMIT_PER_HOST: Final = 8
 KEEPALIVE_SECONDS: Final = 30.0
 _CHUNK: Final = 64 * 1024
+# Bodies above this go out as a stream of _CHUNK slices; below, one write is cheaper.
+STREAM_ABOVE: Final = 1024 * 1024
+
+
+async def _slices(pieces: Sequence[bytes]) -> AsyncIterator[memoryview]:
+    """The pieces in _CHUNK slices, as views (no copies); aiohttp awaits the socket between them."""
+    for piece in pieces:
+        view = memoryview(piece)
+        for start in range(0, len(view), _CHUNK):
+            yield view[start : start + _CHUNK]
 
 
 def public_key_der(cert_der: bytes) -> bytes | None:
@@ -210,11 +221,16 @@ class EbmsClient:
         self,
         url: str,
         *,
-        body: bytes,
+        body: bytes | Sequence[bytes],
         content_type: str,
         expected_server_cert_der: bytes | None = None,
     ) -> HttpResult:
         """POST ``body`` to ``url`` and return the response, whatever its status.
+
+        ``body`` may come as pieces (a SwA message from ``mime.related.related_pieces``); a body
+        of pieces or over ``STREAM_ABOVE`` bytes is streamed in 64 KiB slices with its
+        Content-Length, so the TLS layer encrypts and sends as the socket drains instead of
+        buffering the whole message (three copies of a 25 MB message in asyncio's SSL transport).
 
         ``expected_server_cert_der``: the CPA's ServerCertificateRef certificate for this endpoint;
         when given, a partner presenting another certificate (and another key) gets nothing.
@@ -227,10 +243,18 @@ class EbmsClient:
         token = _current.set(exchange)
         started = time.perf_counter()
         try:
+            headers = {"Content-Type": content_type, "SOAPAction": SOAP_ACTION_EBXML}
+            data: bytes | AsyncIterator[memoryview]
+            if isinstance(body, bytes) and len(body) <= STREAM_ABOVE:
+                data = body
+            else:
+                pieces = [body] if isinstance(body, bytes) else list(body)
+                headers["Content-Length"] = str(sum(len(p) for p in pieces))
+                data = _slices(pieces)
             async with session.post(
                 target,
-                data=body,
-                headers={"Content-Type": content_type, "SOAPAction": SOAP_ACTION_EBXML},
+                data=data,
+                headers=headers,
                 allow_redirects=False,
                 trace_request_ctx=exchange,
             ) as response:

@@ -1,18 +1,20 @@
-"""Retry decisions for outbound messages: the retry table, retry timing and the send status model.
+"""Retry decisions for outbound messages: the retry table and the retry timing.
 
 Pure: every function takes the facts (status, attempt number, CPA values, ``now``) and returns a
 decision; nothing here reads the clock, sleeps or touches the database. The outbound worker
 composes them:
 
 1. before the first attempt: ``time_to_live(timestamp, retries, retry_interval)`` for RM messages;
-2. per attempt: ``on_result(state, SEND_STARTED)``, POST, then ``classify_response`` (and, for a
+2. per attempt: POST, then ``classify_response`` (and, for a
    2xx with an envelope, ``classify_signal``) or ``classify_error`` for a ``TransportError``;
    ``record_attempt`` keeps time, HTTP status and error text of every attempt (issue 4);
 3. on ``RETRY``: ``transport_retry_at`` first (a quick retry inside the current RetryInterval for
    connection-level failures), else ``next_attempt``; when both say None, ``when_retries_end``
    says whether to wait for TimeToLive (then Expired) or fail now.
 
-Sources: digest §3.3 (retry table), §4.3 (retries and TimeToLive), §4.4 (status model).
+The status a message moves to is the lifecycle's business (ggk_ebms.lifecycle, docs/rules.md);
+these functions only say when to try again. Sources: ebMS 2.0 §6.4.3-6.4.5 (Retries,
+RetryInterval, TimeToLive) and the Digikoppeling Koppelvlakstandaard ebMS2 HTTP status table.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
-from ggk_ebms.errors import StateTransitionError, TransportError
+from ggk_ebms.errors import TransportError
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.transport.result import HttpResult, Layer
 
 
@@ -192,84 +195,15 @@ def transport_retry_at(
     return at
 
 
-class OutboundEvent(StrEnum):
-    """What can happen to an outbound message (digest §4.4 transitions)."""
-
-    SEND_STARTED = "send-started"
-    DELIVERED = "delivered"  # ResponseClass.DELIVERED
-    AWAITING_ACK = "awaiting-ack"  # ResponseClass.AWAIT_ACK
-    RETRY_SCHEDULED = "retry-scheduled"  # ResponseClass.RETRY with a next attempt
-    FAILED = "failed"  # ResponseClass.FAILED, or retries over without TimeToLive (BE)
-    ACK_RECEIVED = "ack-received"  # asynchronous Acknowledgment
-    MESSAGE_ERROR_RECEIVED = "message-error-received"  # asynchronous MessageError
-    EXPIRED = "expired"  # TimeToLive passed without an Acknowledgment
-
-
-def when_retries_end(*, time_to_live: datetime | None, now: datetime) -> tuple[OutboundEvent, datetime]:
+def when_retries_end(*, time_to_live: datetime | None, now: datetime) -> tuple[Event, datetime]:
     """What to do when ``next_attempt`` says None: the event and when it becomes due.
 
     [ref] (digest §4.3) waits for TimeToLive before marking Expired, since an Acknowledgment for an
     earlier attempt can still arrive. A message without TimeToLive (BE: one attempt) fails now.
     """
     if time_to_live is None:
-        return OutboundEvent.FAILED, now
-    return OutboundEvent.EXPIRED, max(time_to_live, now)
-
-
-class OutboundState(StrEnum):
-    """Send-side status (digest §4.4), plus Sending for "attempted, outcome pending"."""
-
-    CREATED = "Created"
-    SENDING = "Sending"
-    DELIVERED = "Delivered"
-    DELIVERY_FAILED = "DeliveryFailed"
-    EXPIRED = "Expired"
-
-    @property
-    def final(self) -> bool:
-        return self in (OutboundState.DELIVERED, OutboundState.DELIVERY_FAILED, OutboundState.EXPIRED)
-
-
-_S, _E = OutboundState, OutboundEvent
-_TRANSITIONS: Final[dict[tuple[OutboundState, OutboundEvent], tuple[OutboundState, str]]] = {
-    (_S.CREATED, _E.SEND_STARTED): (_S.SENDING, "first attempt started"),
-    (_S.CREATED, _E.FAILED): (_S.DELIVERY_FAILED, "could not be sent at all"),
-    (_S.CREATED, _E.EXPIRED): (_S.EXPIRED, "TimeToLive passed before the first attempt"),
-    (_S.SENDING, _E.SEND_STARTED): (_S.SENDING, "retry started"),
-    (_S.SENDING, _E.DELIVERED): (_S.DELIVERED, "partner accepted the message"),
-    (_S.SENDING, _E.AWAITING_ACK): (_S.SENDING, "partner accepted the request; Acknowledgment follows"),
-    (_S.SENDING, _E.RETRY_SCHEDULED): (_S.SENDING, "recoverable failure; retry scheduled"),
-    (_S.SENDING, _E.FAILED): (_S.DELIVERY_FAILED, "fatal failure"),
-    (_S.SENDING, _E.ACK_RECEIVED): (_S.DELIVERED, "Acknowledgment received"),
-    (_S.SENDING, _E.MESSAGE_ERROR_RECEIVED): (_S.DELIVERY_FAILED, "partner answered with a MessageError"),
-    (_S.SENDING, _E.EXPIRED): (_S.EXPIRED, "TimeToLive passed without an Acknowledgment"),
-    # digest §4.2 "duplicate Ack/MessageError: log, drop": a second Ack changes nothing.
-    (_S.DELIVERED, _E.ACK_RECEIVED): (_S.DELIVERED, "duplicate Acknowledgment ignored"),
-}
-
-
-def on_result(state: OutboundState, event: OutboundEvent) -> tuple[OutboundState, str]:
-    """The next state and the reason to record with it; refuses events that do not fit.
-
-    Raises ``StateTransitionError`` for anything not in the table, e.g. an Acknowledgment after
-    Expired or DeliveryFailed (the message stays as it is; the caller logs and drops the event).
-    """
-    try:
-        return _TRANSITIONS[(state, event)]
-    except KeyError:
-        raise StateTransitionError(f"event {event} does not apply to a message in state {state}") from None
-
-
-def event_for(response_class: ResponseClass) -> OutboundEvent:
-    """The event a classified attempt records; INSPECT must be resolved with classify_signal first."""
-    if response_class is ResponseClass.INSPECT:
-        raise ValueError("classify the response envelope with classify_signal first")
-    return {
-        ResponseClass.DELIVERED: OutboundEvent.DELIVERED,
-        ResponseClass.AWAIT_ACK: OutboundEvent.AWAITING_ACK,
-        ResponseClass.RETRY: OutboundEvent.RETRY_SCHEDULED,
-        ResponseClass.FAILED: OutboundEvent.FAILED,
-    }[response_class]
+        return Event.SEND_FAILED, now
+    return Event.EXPIRED, max(time_to_live, now)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 The application implements our WSDL ``wsdl/ggk-ontvang-asynchroon.wsdl`` (operations
 ``ontvangDi01``, ``ontvangDu01``, ``ontvangFo01``; document/literal; the StUF message is the SOAP
-body, as on the GGk's own OntvangAsynchroon interface). zeep builds the request from that WSDL,
-with the route's url as the address, over mutual TLS when the route names a client certificate.
+body, as on the GGk's own OntvangAsynchroon interface), at the route's url, over mutual TLS when
+the route names a client certificate. The request is streamed from the envelope as received
+(``soap_request``): a 25 MB envelope is not parsed, re-serialised or copied on its way out.
 
 Outcomes, in the terms of the retry rule (forwarders/base.py): a StUF Bv03 answer is delivered;
 connection problems, timeouts, HTTP 5xx and a SOAP Fault with faultcode Server are worth another
@@ -12,23 +13,24 @@ try; HTTP 4xx and any other Fault are not (the application refuses this message)
 
 from __future__ import annotations
 
-import threading
-from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import requests
-import zeep
-import zeep.exceptions
-from zeep.transports import Transport
 
 from ggk_ebms import ns
 from ggk_ebms.delivery.forwarders.base import Delivery, Forwarded
+from ggk_ebms.delivery.forwarders.soap_request import (
+    CONTENT_TYPE,
+    MAX_ANSWER_BYTES,
+    SOAP_ACTIONS,
+    read_answer,
+    request_body,
+)
 from ggk_ebms.errors import TransportError
 from ggk_ebms.routing.table import HttpTarget
 from ggk_ebms.stuf.model import MessageKind
-from ggk_ebms.xml import parse
 
 WSDL_NAME: Final = "ggk-ontvang-asynchroon.wsdl"
 BINDING: Final = f"{{{ns.GGK_0210}}}OntvangAsynchroonSoap11"
@@ -42,11 +44,6 @@ OPERATIONS: Final = {
 def wsdl_path() -> Path:
     """Our WSDL inside the installed package."""
     return Path(str(resources.files("ggk_ebms.delivery") / "wsdl" / WSDL_NAME))
-
-
-@cache
-def _wsdl_lock() -> threading.Lock:
-    return threading.Lock()
 
 
 class HttpForwarder:
@@ -64,43 +61,23 @@ class HttpForwarder:
             session.verify = str(self.target.trust_store)
         return session
 
-    def _client(self, session: requests.Session) -> zeep.Client:
-        transport = Transport(  # type: ignore[no-untyped-call]
-            session=session, timeout=self.connect_timeout, operation_timeout=self.timeout
-        )
-        # Strict settings: no DTDs or external entities in the application's answer either.
-        settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-        with _wsdl_lock():
-            return zeep.Client(str(wsdl_path()), transport=transport, settings=settings)  # type: ignore[no-untyped-call]
-
     def forward(self, delivery: Delivery) -> Forwarded:
-        operation = OPERATIONS.get(delivery.stuf.kind)
+        kind = delivery.stuf.kind
+        operation = OPERATIONS.get(kind)
         if operation is None:
-            raise TransportError(f"no operation for a {delivery.stuf.kind.value}", retryable=False)
-        # The envelope passed the hardened parser before; parse again for a private element tree.
-        root = parse(delivery.envelope, max_bytes=max(len(delivery.envelope), 1), what="StUF envelope")
+            raise TransportError(f"no operation for a {kind.value}", retryable=False)
+        headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": f'"{SOAP_ACTIONS[kind]}"'}
         session = self._session()
         try:
-            client = self._client(session)
-            service: Any = client.create_service(BINDING, self.target.url)  # type: ignore[no-untyped-call]
-            result = getattr(service, operation)(_value_1=list(root))
-        except zeep.exceptions.Fault as fault:
-            code = str(fault.code or "")
-            retryable = code.endswith("Server")
-            raise TransportError(
-                f"{self.target.url} answered {operation} with a SOAP Fault ({code or 'no faultcode'})",
-                retryable=retryable,
-                http_status=500,
-                layer="http",
-            ) from None
-        except zeep.exceptions.TransportError as exc:
-            status = exc.status_code
-            raise TransportError(
-                f"{self.target.url} answered {operation} with HTTP {status}",
-                retryable=status >= 500 or status in (408, 429),
-                http_status=status,
-                layer="http",
-            ) from None
+            with session.post(
+                self.target.url,
+                data=request_body(delivery.envelope, kind),
+                headers=headers,
+                timeout=(self.connect_timeout, self.timeout),
+                stream=True,
+            ) as response:
+                status = response.status_code
+                answer_bytes = response.raw.read(MAX_ANSWER_BYTES + 1, decode_content=True)
         except requests.exceptions.SSLError as exc:
             raise TransportError(
                 f"TLS to {self.target.url} failed: {_first_line(exc)}", retryable=True, layer="tls"
@@ -113,7 +90,7 @@ class HttpForwarder:
             raise TransportError(
                 f"cannot reach {self.target.url}: {_first_line(exc)}", retryable=True, layer="connect"
             ) from None
-        except (zeep.exceptions.Error, requests.exceptions.RequestException) as exc:
+        except (requests.exceptions.RequestException, OSError) as exc:
             raise TransportError(
                 f"{self.target.url}: unusable answer to {operation}: {_first_line(exc)}",
                 retryable=True,
@@ -121,7 +98,14 @@ class HttpForwarder:
             ) from None
         finally:
             session.close()
-        del result  # a Bv03 carries nothing we keep
+        answer = read_answer(status, answer_bytes)
+        if not answer.delivered:
+            raise TransportError(
+                f"{self.target.url} answered {operation} with {answer.reason}",
+                retryable=answer.retryable,
+                http_status=status,
+                layer="http",
+            )
         return Forwarded(where=f"{self.target.url} ({operation})", http_status=200)
 
 

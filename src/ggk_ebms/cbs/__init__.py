@@ -1,0 +1,1 @@
+"""CBS Monitor Sociaal Domein deliveries through RINIS (pure core; docs/cbs.md)."""

@@ -1,0 +1,1 @@
+"""Berichtuitwisselingen (exchanges): what each pair of berichttypen may do (docs/exchanges.md)."""

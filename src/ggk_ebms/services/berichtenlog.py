@@ -1,0 +1,77 @@
+"""Berichtenlog: messages sent and received, regular and refused, with the portal's filters.
+
+The GGk portal filters its berichtenlog by berichttype and a start/end date and looks one week
+back by default (stuf-ggk digest §5.3); we add gemeentecode, direction, status,
+referentienummer and aanlever batch. Both layers are shown: the ebMS status of the message and
+the StUF layer (a Fo01 about it), plus whether it was collected from or removed from Ophalen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from ggk_ebms.services.context import ServiceContext, ServiceError
+from ggk_ebms.store.berichtenlog import REFUSED, LogQuery, LogRow, query_log
+
+DEFAULT_LOOK_BACK: Final = timedelta(days=7)
+MAX_PAGE: Final = 10_000
+
+__all__ = ["REFUSED", "LogFilter", "LogPage", "LogRow", "berichtenlog"]
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    since: datetime | None = None  # default: until - 7 days
+    until: datetime | None = None  # default: now; inclusive
+    berichttype: str | None = None
+    gemeentecode: str | None = None
+    direction: str | None = None  # in | out
+    status: str | None = None  # a message status, or "Geweigerd"
+    referentienummer: str | None = None
+    batch: int | None = None
+    include_signals: bool = False
+    kind: str | None = None  # one kind only (business, Ping, Acknowledgment, ...)
+    cpa_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class LogPage:
+    since: datetime
+    until: datetime
+    rows: tuple[LogRow, ...]
+    offset: int
+    more: bool  # another page follows
+
+
+def berichtenlog(ctx: ServiceContext, query: LogFilter) -> LogPage:
+    """One page of the log, newest first."""
+    until = query.until or ctx.clock.now()
+    since = query.since or until - DEFAULT_LOOK_BACK
+    if since >= until:
+        raise ServiceError("de begindatum moet voor de einddatum liggen")
+    if not 1 <= query.limit <= MAX_PAGE or query.offset < 0:
+        raise ServiceError(f"paginagrootte 1 tot {MAX_PAGE}, offset 0 of meer")
+    if query.direction not in (None, "in", "out"):
+        raise ServiceError("richting is 'in' of 'out'")
+    rows, more = query_log(
+        ctx.database,
+        LogQuery(
+            since=since,
+            until=until,
+            berichttype=query.berichttype,
+            gemeentecode=query.gemeentecode,
+            direction=query.direction,
+            status=query.status,
+            referentienummer=query.referentienummer,
+            batch=query.batch,
+            kind=query.kind or (None if query.include_signals else "business"),
+            cpa_id=query.cpa_id,
+            limit=query.limit,
+            offset=query.offset,
+        ),
+    )
+    return LogPage(since, until, tuple(rows), query.offset, more)

@@ -1,0 +1,224 @@
+"""The one writer of message status: lifecycle steps applied with guarded updates, with history.
+
+``ggk_ebms.lifecycle`` decides; this module carries the decision out inside the caller's
+transaction. The update is guarded (``UPDATE ... WHERE status = :expected``): when another
+transaction changed the status between our read and our write (an asynchronous Acknowledgment
+committed while the send worker was busy), no row matches, the current status is read again and
+the step decided anew, so a final state is never overwritten by a stale decision. Every step,
+including an ignored one, appends a row to ``message_event``: the message's history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ggk_ebms import lifecycle
+from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import Event, Step
+from ggk_ebms.store.tables import message, message_event, stuf_message
+
+# A guard can only miss when another transaction moved the message in between; each retry reads
+# the newer status. More misses than this in one call means something rewrites it in a loop.
+_GUARD_TRIES: Final = 5
+_REASON_MAX: Final = 2000
+
+_INSERT_EVENT = sa.insert(message_event)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One row of a message's history."""
+
+    at: datetime
+    layer: str
+    event: str
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    code: str | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class BusinessChange:
+    """A business-layer step to apply with a delivery outcome, in the same transaction.
+
+    ``fout`` (code, omschrijving) is kept on the message's StUF record too: what a Fo01 we
+    received says about it (StUF 03.01 Fo01 body).
+    """
+
+    message_pk: int
+    event: Event
+    reason: str | None = None
+    code: str | None = None
+    ref_pk: int | None = None
+    fout: tuple[str, str] | None = None
+
+
+def apply_business(session: Session, change: BusinessChange, *, now: datetime) -> Step:
+    step = business_transition(
+        session,
+        change.message_pk,
+        change.event,
+        now=now,
+        reason=change.reason,
+        code=change.code,
+        ref_pk=change.ref_pk,
+    )
+    if change.fout is not None and step.writes:
+        code, omschrijving = change.fout
+        session.execute(
+            sa.update(stuf_message)
+            .where(stuf_message.c.message_pk == change.message_pk)
+            .values(fout_code=code[:16], fout_omschrijving=omschrijving[:255], updated_at=now)
+        )
+    return step
+
+
+def _event_row(
+    message_pk: int, step: Step, layer: str, now: datetime, reason: str | None, code: str | None
+) -> dict[str, Any]:
+    return {
+        "message_pk": message_pk,
+        "at": now,
+        "layer": layer,
+        "event": step.event.value,
+        "from_status": step.source,
+        "to_status": step.target,
+        "reason": None if reason is None else reason[:_REASON_MAX],
+        "code": code,
+        "rule": step.rule.cite[:255],
+    }
+
+
+def creation_row(
+    message_pk: int,
+    *,
+    direction: str,
+    kind: str,
+    status: str,
+    now: datetime,
+    reason: str | None = None,
+    code: str | None = None,
+) -> dict[str, Any]:
+    """The first history entry of a message stored with ``status``, for ``insert_events``.
+
+    Raises ``IllegalTransition`` when no event may create a message of that flow in that status.
+    """
+    step = lifecycle.creation_step(lifecycle.flow_of(direction, kind), status)
+    return _event_row(message_pk, step, "ebms", now, reason, code)
+
+
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Append history entries in one statement (the receive hot path stores two at once)."""
+    if rows:
+        session.execute(_INSERT_EVENT, rows)
+
+
+def transition(
+    session: Session,
+    message_pk: int,
+    event: Event,
+    *,
+    now: datetime,
+    reason: str | None = None,
+    code: str | None = None,
+) -> Step:
+    """Apply ``event`` to the ebMS-layer status of a stored message; returns the step taken.
+
+    ``reason`` and ``code`` replace the message's status reason and error code when the status
+    is written. Raises ``IllegalTransition`` for an event the table refuses in the current status.
+    """
+    for _ in range(_GUARD_TRIES):
+        row = session.execute(
+            sa.select(message.c.direction, message.c.kind, message.c.status).where(message.c.pk == message_pk)
+        ).first()
+        if row is None:
+            raise StoreError(f"no message with pk {message_pk}")
+        step = lifecycle.decide(lifecycle.flow_of(row.direction, row.kind), row.status, event)
+        if step.writes:
+            result = session.execute(
+                sa.update(message)
+                .where(message.c.pk == message_pk, message.c.status == row.status)
+                .values(
+                    status=step.target,
+                    status_reason=None if reason is None else reason[:_REASON_MAX],
+                    error_code=code,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                continue  # moved under us: decide again on the newer status
+        session.execute(_INSERT_EVENT, _event_row(message_pk, step, "ebms", now, reason, code))
+        return step
+    raise StoreError(f"message {message_pk}: status kept changing, {event} not applied")
+
+
+def business_transition(
+    session: Session,
+    message_pk: int,
+    event: Event,
+    *,
+    now: datetime,
+    reason: str | None = None,
+    code: str | None = None,
+    ref_pk: int | None = None,
+) -> Step:
+    """Apply ``event`` to the business-layer status of a StUF message, guarded the same way.
+
+    ``ref_pk`` names the message that decided the step (the Fo01 received, the retour).
+    """
+    for _ in range(_GUARD_TRIES):
+        row = session.execute(
+            sa.select(message.c.direction, message.c.business_status).where(message.c.pk == message_pk)
+        ).first()
+        if row is None:
+            raise StoreError(f"no message with pk {message_pk}")
+        step = lifecycle.decide(lifecycle.business_flow(row.direction), row.business_status, event)
+        if step.writes:
+            guard = (
+                message.c.business_status.is_(None)
+                if row.business_status is None
+                else message.c.business_status == row.business_status
+            )
+            result = session.execute(
+                sa.update(message)
+                .where(message.c.pk == message_pk, guard)
+                .values(
+                    business_status=step.target,
+                    business_code=code,
+                    business_reason=None if reason is None else reason[:_REASON_MAX],
+                    business_ref_pk=ref_pk,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+        session.execute(_INSERT_EVENT, _event_row(message_pk, step, "business", now, reason, code))
+        return step
+    raise StoreError(f"message {message_pk}: business status kept changing, {event} not applied")
+
+
+def history(session: Session, message_pk: int) -> list[HistoryEntry]:
+    """Every step of a message, oldest first."""
+    rows = session.execute(
+        sa.select(message_event).where(message_event.c.message_pk == message_pk).order_by(message_event.c.pk)
+    ).all()
+    return [
+        HistoryEntry(
+            at=r.at,
+            layer=r.layer,
+            event=r.event,
+            from_status=r.from_status,
+            to_status=r.to_status,
+            reason=r.reason,
+            code=r.code,
+            rule=r.rule,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,217 @@
+"""The lost-status race, made deterministic: an Acknowledgment committed between the moment the
+send worker read the message and the moment it writes its verdict must win (ebMS 2.0 §6.5.3:
+an acknowledged message is delivered; a later attempt's outcome changes nothing).
+
+Two barriers: one inside the guarded update itself (between its read and its write; PostgreSQL,
+where two transactions can really interleave there), and one on the wire: the partner holds its
+HTTP answer until the Acknowledgment is committed, then answers with a fatal status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from ggk_ebms import lifecycle
+from ggk_ebms.clock import SystemClock
+from ggk_ebms.errors import StoreError
+from ggk_ebms.lifecycle import Event, Status
+from ggk_ebms.pipeline.worker import SendWorker
+from ggk_ebms.runtime import Runtime
+from ggk_ebms.security.tls import server_context_from_settings
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.messages import MessageStore, NewMessage, SignalEffect, StoredMessage
+from tests.outbound_support import FAST_POLICY, free_port, make_cpa, side_settings, started, submit
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def _ack_for(sent: StoredMessage) -> NewMessage:
+    """The Acknowledgment the partner sends about ``sent``, as the inbound pipeline stores it."""
+    return NewMessage(
+        direction="in",
+        message_id=f"{uuid.uuid4()}@rinis.test",
+        cpa_id=sent.cpa_id,
+        conversation_id=sent.conversation_id,
+        ref_to_message_id=sent.message_id,
+        from_party_id=sent.to_party_id,
+        to_party_id=sent.from_party_id,
+        service="urn:oasis:names:tc:ebxml-msg:service",
+        action="Acknowledgment",
+        kind="Acknowledgment",
+        timestamp=datetime.now(UTC),
+        status=Status.PROCESSED,
+    )
+
+
+def commit_ack(database: Database, sent: StoredMessage) -> None:
+    MessageStore(database).receive(
+        _ack_for(sent),
+        [],
+        response=None,
+        deliver=False,
+        send_response_async=False,
+        effect=SignalEffect(sent.pk, Event.ACCEPTED, "Acknowledgment received"),
+    )
+
+
+def _ebms_history(database: Database, pk: int) -> list[tuple[str | None, str, str]]:
+    return [
+        (h.from_status, h.event, h.to_status) for h in MessageStore(database).history(pk) if h.layer == "ebms"
+    ]
+
+
+async def test_ack_committed_while_the_attempt_is_answered_ends_delivered(
+    tmp_path: Path, db_url: str
+) -> None:
+    g_port, r_port = free_port(), free_port()
+    cpa_id, cpa = make_cpa(g_port, r_port)
+    gemeente = side_settings("gemeente", tmp_path, db_url, cpa, g_port)
+    rinis = side_settings("rinis", tmp_path, f"sqlite:///{tmp_path / 'rinis.db'}", cpa, r_port)
+    async with started(gemeente, worker=False) as us:
+        message = submit(gemeente, us.database, cpa_id)
+        answered = asyncio.Event()
+
+        async def partner(request: web.Request) -> web.Response:
+            await request.read()
+            # The barrier: the worker has read the message (it is Sending) and waits for this
+            # answer; the asynchronous Acknowledgment commits before the answer leaves.
+            await asyncio.to_thread(commit_ack, us.database, message)
+            answered.set()
+            return web.Response(status=400, text="refused")  # fatal: the verdict is DeliveryFailed
+
+        app = web.Application()
+        app.router.add_post("/ebms", partner)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "localhost", r_port, ssl_context=server_context_from_settings(rinis))
+        await site.start()
+        runtime = Runtime.build(gemeente, us.database)
+        worker = SendWorker(
+            gemeente, us.database, clock=runtime.clock, agreements=runtime.agreements, policy=FAST_POLICY
+        )
+        try:
+            assert await worker.run_once() == 1
+        finally:
+            await worker.close()
+            await runner.cleanup()
+        assert answered.is_set()
+        final = MessageStore(us.database).get(message.pk)
+        assert (final.status, final.status_reason) == ("Delivered", "Acknowledgment received")
+        assert _ebms_history(us.database, message.pk) == [
+            (None, "submitted", "Created"),
+            ("Created", "attempt-started", "Sending"),
+            ("Sending", "accepted", "Delivered"),
+            ("Delivered", "send-failed", "Delivered"),  # the stale verdict, recorded and dropped
+        ]
+        [job] = JobQueue(us.database).jobs_for(message.pk)
+        assert job.status == "done"
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_guarded_update_rereads_when_the_row_moved_between_read_and_write(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL only: there the worker's transaction and the Ack's really interleave (SQLite
+    takes its write lock at BEGIN IMMEDIATE, so two writers never overlap at all)."""
+    store = MessageStore(db)
+    queue = JobQueue(db)
+    sent = _submitted(store)
+    store.transition(sent.pk, Event.ATTEMPT_STARTED, "attempt 1 started")
+    [job] = queue.claim("send", now=datetime.now(UTC), worker_id="w", lease=_LEASE)
+
+    decided = threading.Event()
+    ack_committed = threading.Event()
+    real_decide: Callable[..., Any] = lifecycle.decide
+    worker_thread: list[threading.Thread] = []
+
+    def decide_then_wait(flow: lifecycle.Flow, current: str | None, event: Event) -> lifecycle.Step:
+        step = real_decide(flow, current, event)
+        if threading.current_thread() is worker_thread[0] and not decided.is_set():
+            decided.set()  # the worker has read 'Sending' and decided DeliveryFailed...
+            assert ack_committed.wait(30), "the Acknowledgment did not commit"
+        return step  # ...and now writes, guarded on 'Sending'
+
+    monkeypatch.setattr(lifecycle, "decide", decide_then_wait)
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            queue.fail(job.pk, "HTTP 400", event=Event.SEND_FAILED, error_code=None)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    worker_thread.append(threading.Thread(target=worker))
+    worker_thread[0].start()
+    assert decided.wait(30)
+    commit_ack(db, sent)
+    ack_committed.set()
+    worker_thread[0].join(30)
+    assert not worker_thread[0].is_alive() and failures == []
+    final = store.get(sent.pk)
+    assert final.status == "Delivered"
+    assert _ebms_history(db, sent.pk)[-2:] == [
+        ("Sending", "accepted", "Delivered"),
+        ("Delivered", "send-failed", "Delivered"),
+    ]
+    assert queue.get(job.pk).status == "done"
+
+
+_LEASE = timedelta(minutes=5)
+
+
+def _submitted(store: MessageStore) -> StoredMessage:
+    now = SystemClock().now()
+    pk = store.submit(
+        NewMessage(
+            direction="out",
+            message_id=f"{uuid.uuid4()}@gemeente.test",
+            cpa_id="cpa-race",
+            conversation_id=str(uuid.uuid4()),
+            from_party_id="00000099000003630000",
+            to_party_id="00000099000001000000",
+            service="ggk:berichtenverkeer:1.0",
+            action="envelopHeenbericht-ggk_Di01",
+            kind="business",
+            timestamp=now,
+            status=Status.CREATED,
+        ),
+        [],
+        due_at=now,
+    )
+    return store.get(pk)
+
+
+async def test_a_failed_database_call_hands_the_claim_back(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The send worker's database call fails in the middle of a job: the job goes back to the
+    queue at once (pending, unclaimed), instead of waiting out the lease."""
+    g_port, r_port = free_port(), free_port()
+    cpa_id, cpa = make_cpa(g_port, r_port)
+    gemeente = side_settings("gemeente", tmp_path, db_url, cpa, g_port)
+    async with started(gemeente, worker=False) as us:
+        message = submit(gemeente, us.database, cpa_id)
+        runtime = Runtime.build(gemeente, us.database)
+        worker = SendWorker(gemeente, us.database, clock=runtime.clock, agreements=runtime.agreements)
+
+        def database_gone(*args: object, **kwargs: object) -> None:
+            raise StoreError("connection lost")
+
+        monkeypatch.setattr(worker.store, "parts", database_gone)
+        try:
+            assert await worker.run_once() == 1
+        finally:
+            await worker.close()
+        [job] = JobQueue(us.database).jobs_for(message.pk)
+        assert (job.status, job.claimed_by, job.attempts) == ("pending", None, 1)
+        assert MessageStore(us.database).get(message.pk).status == "Sending"
