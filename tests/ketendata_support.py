@@ -36,6 +36,7 @@ _EVENTS_TO: dict[str, tuple[Event, ...]] = {
     "Processed": (Event.SETTLED,),
     "Forwarded": (Event.FORWARDED,),
     "Failed": (Event.NOT_DELIVERED,),
+    "Sending": (Event.ATTEMPT_STARTED,),
     "Delivered": (Event.ATTEMPT_STARTED, Event.ACCEPTED),
 }
 

@@ -119,7 +119,7 @@ def test_submit_and_send_commands_use_the_configured_host(tmp_path: Path) -> Non
     config = tmp_path / "ggk-ebms.toml"
     config.write_text(
         f'data_dir = "{tmp_path / "var"}"\ncpa_dir = "{cpa}"\nmessage_id_host = "{HOST}"\n'
-        f'party_ids = ["{GEMEENTE}"]\n',
+        f'party_ids = ["{GEMEENTE}"]\nserved_gemeentecodes = ["0384"]\n',  # JW319's gemeente
         encoding="utf-8",
     )
     runner = CliRunner()

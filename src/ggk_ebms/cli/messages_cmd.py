@@ -126,7 +126,9 @@ def list_messages(
             r.status
             + (f" ({r.error_code})" if r.error_code else "")
             + (f": {r.status_reason}" if r.message_pk is None and r.status_reason else ""),
-            (r.business_status or "") + (f" ({r.business_code})" if r.business_code else ""),
+            (r.business_status or "")
+            + (f" ({r.business_code})" if r.business_code else "")
+            + (f", message {r.business_ref_pk}" if r.business_ref_pk is not None else ""),
             r.stuf_fout,
             r.batch_pk,
             r.message_id,

@@ -52,6 +52,7 @@ class LogRow:
     error_code: str | None
     business_status: str | None  # the StUF business layer of the lifecycle (lifecycle.Business)
     business_code: str | None
+    business_ref_pk: int | None  # the Fo01, Bv03 or retour that set the business status
     cpa_id: str | None
     message_id: str | None
     berichttype: str | None
@@ -81,6 +82,7 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
             message.c.error_code,
             message.c.business_status,
             message.c.business_code,
+            message.c.business_ref_pk,
             message.c.cpa_id,
             message.c.message_id,
             stuf_message.c.berichttype,
@@ -141,6 +143,7 @@ def _refused(q: LogQuery, cut: int) -> sa.Select[Any] | None:
         sa.cast(sa.null(), sa.String).label("error_code"),
         sa.cast(sa.null(), sa.String).label("business_status"),
         sa.cast(sa.null(), sa.String).label("business_code"),
+        sa.cast(sa.null(), sa.BigInteger).label("business_ref_pk"),
         sa.cast(sa.null(), sa.String).label("cpa_id"),
         sa.cast(sa.null(), sa.String).label("message_id"),
         aanlever_file.c.berichttype,
