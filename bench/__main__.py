@@ -26,6 +26,8 @@ from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
 from bench.pipeline import run_pipeline
 from bench.profile import COLUMNS as PROFILE_COLUMNS
 from bench.profile import run_profile
+from bench.soak import COLUMNS as SOAK_COLUMNS
+from bench.soak import run_soak
 
 
 def _print(report: Report, columns: Sequence[str], write: bool) -> None:
@@ -102,6 +104,10 @@ def _berichtenlog(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_berichtenlog(db=ns.db, count=ns.count, repeat=ns.repeat), BERICHTENLOG_COLUMNS
 
 
+def _soak(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_soak(db=ns.db, minutes=10.0 if ns.long else ns.minutes), SOAK_COLUMNS
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = root.add_subparsers(dest="scenario", required=True)
@@ -167,6 +173,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=20, help="runs per query")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_berichtenlog)
+
+    p = sub.add_parser("soak", help="mixed valid and hostile traffic; the server's RSS curve")
+    p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
+    p.add_argument("--minutes", type=float, default=1.0, help="length of the run")
+    p.add_argument("--long", action="store_true", help="the 10-minute run")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_soak)
     return root
 
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ggk_ebms.config import DEV_RINIS_OIN, Settings
 from ggk_ebms.errors import ConfigError
+from ggk_ebms.security import tls as tls_module
 from ggk_ebms.security.identity import PeerIdentity
 from ggk_ebms.security.keys import load_private_key
 from ggk_ebms.security.tls import (
@@ -248,7 +249,50 @@ def test_every_enabled_suite_is_on_the_safe_list() -> None:
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.options & ssl.OP_NO_COMPRESSION
         assert context.options & ssl.OP_NO_RENEGOTIATION
-    assert gemeente_server().options & ssl.OP_CIPHER_SERVER_PREFERENCE
+    # Only good suites are enabled, so the client's order decides.
+    assert not gemeente_server().options & ssl.OP_CIPHER_SERVER_PREFERENCE
+
+
+def _only_group(context: ssl.SSLContext, group: str) -> ssl.SSLContext:
+    """Make a client offer one key exchange group only (via the same OpenSSL call as the server)."""
+    lib = tls_module._libssl()
+    pointer = tls_module._ssl_ctx_pointer(context, lib)
+    assert pointer is not None
+    assert lib.SSL_CTX_ctrl(pointer, 92, 0, group.encode("ascii")) == 1
+    return context
+
+
+@pytest.mark.parametrize("group", ["ffdhe2048", "secp521r1", "X448"])
+@pytest.mark.parametrize("maximum", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+def test_groups_outside_the_shortlist_are_refused(group: str, maximum: ssl.TLSVersion) -> None:
+    client = rinis_client()
+    client.maximum_version = maximum
+    server_side, client_side = handshake(gemeente_server(), _only_group(client, group))
+    assert not server_side.ok and not client_side.ok
+
+
+@pytest.mark.parametrize("group", ["X25519", "secp256r1", "secp384r1"])
+def test_groups_on_the_shortlist_are_accepted(group: str) -> None:
+    server_side, client_side = handshake(gemeente_server(), _only_group(rinis_client(), group))
+    assert server_side.ok and client_side.ok, (server_side.error, client_side.error)
+
+
+def test_server_groups_are_the_shortlist() -> None:
+    groups = tls_module.set_groups(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+    assert groups[-3:] == ("X25519", "secp256r1", "secp384r1")
+    assert set(groups) <= {"X25519MLKEM768", "X25519", "secp256r1", "secp384r1"}
+
+
+def test_the_client_order_of_suites_decides() -> None:
+    for first, second in (TLS12_CIPHERS[4:6], TLS12_CIPHERS[0:2]):
+        client = rinis_client()
+        client.maximum_version = ssl.TLSVersion.TLSv1_2
+        client.set_ciphers(f"{first}:{second}:{':'.join(TLS12_CIPHERS)}")
+        _server_side, client_side = handshake(gemeente_server(), client)
+        assert client_side.ok, client_side.error
+        # The dev certificates are RSA: the first RSA suite in the client's list wins.
+        rsa_first = first if "RSA" in first else second
+        assert client_side.cipher == rsa_first
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,26 @@ class Settings:
         secret=True,
     )
     auto_migrate: bool = setting(True, "Apply database migrations when the server or worker starts.")
+    db_connect_timeout: int = setting(
+        2,
+        "PostgreSQL: seconds to set up a connection (libpq connect_timeout, at least 2). Together "
+        "with db_ping_timeout this bounds how long a request waits on a vanished database.",
+    )
+    db_ping_timeout: float = setting(
+        2.0,
+        "PostgreSQL: seconds a pooled connection gets to answer its liveness check before each "
+        "use; a silent one is dropped and a new one tried (then 503 if that fails too).",
+    )
+    db_statement_timeout: float = setting(
+        30.0,
+        "PostgreSQL: longest statement or commit, in seconds: the server cancels it "
+        "(statement_timeout) and our side gives up on a connection that stays silent 1 s longer.",
+    )
+    db_idle_in_transaction_timeout: float = setting(
+        60.0,
+        "PostgreSQL: the server ends a session that sits idle inside a transaction this long "
+        "(idle_in_transaction_session_timeout), so a stuck client holds no locks.",
+    )
     # --- CPAs -----------------------------------------------------------------------------------
     cpa_dir: Path = setting(Path("cpa"), "Folder of CPA files imported at start when cpa_autoimport is on.")
     cpa_autoimport: bool = setting(True, "At start, import CPAs from cpa_dir whose CPAId is not stored yet.")
@@ -112,6 +132,67 @@ class Settings:
     proxy_allowlist: list[str] = setting(
         [], "Proxy addresses whose proxy_client_cert_header is trusted. Nobody else's is read."
     )
+    # --- limits (docs/security.md, "Limits") ---------------------------------------------------
+    max_connections: int = setting(
+        512,
+        "Most TCP connections the server holds at once (all clients together); further clients "
+        "wait in the kernel's accept queue until one closes.",
+    )
+    max_connections_per_client: int = setting(
+        64,
+        "Most connections one TLS client certificate may hold at once; a further one waits for one "
+        "of them to close (closed after header_timeout if none does). A hub such as RINIS sends "
+        "everything over one certificate: keep it above its connection pool.",
+    )
+    tls_handshake_timeout: float = setting(
+        10.0, "Seconds a client gets to complete the TLS handshake after connecting."
+    )
+    header_timeout: float = setting(
+        10.0,
+        "Seconds from a new connection, or from the first byte of a next request, until its HTTP "
+        "request line and headers must be complete (slow-loris guard).",
+    )
+    body_timeout: float = setting(
+        20.0,
+        "Longest pause, in seconds, while a request body is arriving; also the grace period "
+        "before body_min_rate applies.",
+    )
+    body_min_rate: int = setting(
+        8192,
+        "Least average speed of a request body, in bytes per second, once it has taken longer "
+        "than body_timeout; a slower body gets 408 and the connection is closed.",
+    )
+    keepalive_timeout: float = setting(
+        15.0, "Seconds an idle keep-alive connection stays open after a response."
+    )
+    spool_threshold_bytes: int = setting(
+        1024 * 1024,
+        "Request bodies above this size are spooled to a temporary file while they arrive, so "
+        "unfinished bodies do not hold memory.",
+    )
+    spool_dir: Path | None = setting(
+        None, "Folder for spooled request bodies. Empty: the system temp folder."
+    )
+    max_parallel_per_client: int = setting(
+        4,
+        "Requests of one client certificate processed at once (MIME split, XML parse, signature "
+        "checks, storage); more wait for a free turn up to request_timeout.",
+    )
+    request_timeout: float = setting(
+        30.0,
+        "Seconds a request may wait for its turn and be processed before it is answered with "
+        "503 (the sender retries; nothing acknowledged is lost).",
+    )
+    allow_compressed_bodies: bool = setting(
+        False,
+        "Accept request bodies with a Content-Encoding (gzip, deflate, br). Off: refused with 415 "
+        "before any decompression (a 1 MB gzip body can inflate to 1 GiB).",
+    )
+    accept_backoff_max_seconds: float = setting(
+        1.0,
+        "Longest pause of the accept loop after an accept error (out of file descriptors); the "
+        "pause doubles from 10 ms per error in a row, and the error is logged at most every 10 s.",
+    )
     # --- TLS and keys ---------------------------------------------------------------------------
     tls_server_cert: Path = setting(
         Path("certs/dev/gemeente/server.pem"), "Our TLS server certificate (PEM)."
@@ -125,6 +206,32 @@ class Settings:
         Path("certs/dev/ca.pem"),
         "CA certificates (PEM bundle) that partner TLS certificates must chain to. Production: "
         "Staat der Nederlanden Private Root CA - G1 and its intermediates.",
+    )
+    revocation_mode: str = setting(
+        "fail-closed",
+        "Revocation checks (CRL, and OCSP where a certificate names a responder) of partners' TLS "
+        "client and signing certificates: 'fail-closed' refuses when no CRL/OCSP answer can be "
+        "had, 'fail-open' accepts then (with a warning), 'off' checks nothing. A certificate "
+        "naming neither CRL nor OCSP is not checked.",
+    )
+    revocation_cache_seconds: float = setting(
+        3600.0, "Longest time a CRL or OCSP answer is reused (never past its nextUpdate)."
+    )
+    revocation_fetch_timeout: float = setting(5.0, "Seconds to download a CRL or get an OCSP answer.")
+    signing_chain_check: bool = setting(
+        True,
+        "A partner's signing certificate (from the CPA) must chain to tls_trust_store; off only "
+        "for partners that sign with a certificate outside that trust store.",
+    )
+    expiry_warning_days: int = setting(
+        30,
+        "Warn this many days before our own or a partner's certificate or a CPA expires "
+        "(`config check` and the log at start and daily).",
+    )
+    allow_dev_certificates_public: bool = setting(
+        False,
+        "Let `serve` bind a non-loopback address while using the dev certificates of certs/dev/ "
+        "(their private keys are public). Only for a closed test network.",
     )
     signing_key: Path = setting(
         Path("certs/dev/gemeente/client-key.pem"),
@@ -367,6 +474,26 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
+# Limits that make no sense at 0 or below (a 0 would mean "refuse everything" or "wait forever").
+_POSITIVE: Final = (
+    "max_connections",
+    "max_connections_per_client",
+    "tls_handshake_timeout",
+    "header_timeout",
+    "body_timeout",
+    "keepalive_timeout",
+    "max_parallel_per_client",
+    "request_timeout",
+    "accept_backoff_max_seconds",
+    "db_ping_timeout",
+    "revocation_cache_seconds",
+    "expiry_warning_days",
+    "revocation_fetch_timeout",
+    "db_statement_timeout",
+    "db_idle_in_transaction_timeout",
+)
+
+
 def declared() -> list[dataclasses.Field[Any]]:
     """The settings, in declaration order."""
     return list(dataclasses.fields(Settings))
@@ -460,6 +587,16 @@ def load(
         raise ConfigError(f"setting 'processes' must be at least 1, not {settings.processes}")
     if settings.log_format not in ("text", "json"):
         raise ConfigError(f"setting 'log_format' must be 'text' or 'json', not {settings.log_format!r}")
+    if settings.db_connect_timeout < 2:
+        raise ConfigError("setting 'db_connect_timeout' must be at least 2 (libpq's minimum)")
+    for name in _POSITIVE:
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"setting {name!r} must be above 0, not {getattr(settings, name)}")
+    if settings.revocation_mode not in ("fail-closed", "fail-open", "off"):
+        raise ConfigError(
+            "setting 'revocation_mode' must be 'fail-closed', 'fail-open' or 'off', "
+            f"not {settings.revocation_mode!r}"
+        )
     if settings.client_cert_mode not in ("strict", "cpa-or-oin"):
         raise ConfigError(
             f"setting 'client_cert_mode' must be 'strict' or 'cpa-or-oin', not {settings.client_cert_mode!r}"

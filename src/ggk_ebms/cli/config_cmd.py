@@ -104,14 +104,16 @@ def _certificates(path: Path) -> list[x509.Certificate]:
     return [x509.load_der_x509_certificate(data)]
 
 
-def _validity(name: str, certificate: x509.Certificate, now: datetime) -> Finding | None:
+def _validity(
+    name: str, certificate: x509.Certificate, now: datetime, warning: timedelta = EXPIRY_WARNING
+) -> Finding | None:
     if certificate.not_valid_after_utc < now:
         return Finding(ERROR, name, f"certificate expired on {certificate.not_valid_after_utc:%Y-%m-%d}")
     if certificate.not_valid_before_utc > now:
         return Finding(
             ERROR, name, f"certificate not valid before {certificate.not_valid_before_utc:%Y-%m-%d}"
         )
-    if certificate.not_valid_after_utc < now + EXPIRY_WARNING:
+    if certificate.not_valid_after_utc < now + warning:
         return Finding(WARN, name, f"certificate expires on {certificate.not_valid_after_utc:%Y-%m-%d}")
     return None
 
@@ -128,7 +130,7 @@ def _check_pair(settings: Settings, cert_setting: str, key_setting: str, now: da
     except (OSError, ValueError) as exc:
         yield Finding(ERROR, cert_setting, f"{cert_path} is not a readable certificate: {exc}")
         return
-    yield _validity(cert_setting, leaf, now) or Finding(
+    yield _validity(cert_setting, leaf, now, timedelta(days=settings.expiry_warning_days)) or Finding(
         OK, cert_setting, f"{cert_path} (valid until {leaf.not_valid_after_utc:%Y-%m-%d})"
     )
     try:

@@ -462,8 +462,11 @@ def _pem(path: Path | None, what: str) -> bytes | None:
 
 
 def _moment(value: str, option: str) -> datetime:
+    text = value.strip()
+    if len(text) == 10:  # a bare date (2026-01-01) means its first instant, UTC
+        text += "T00:00:00Z"
     try:
-        return parse_datetime(value)
+        return parse_datetime(text)
     except ValueError:
         fail(f"{option} {value!r} is not a date (2026-01-01) or date-time (2026-01-01T00:00:00Z)")
 

@@ -20,7 +20,7 @@ from typing import TypeVar
 from lxml import etree
 
 from ggk_ebms import ns
-from ggk_ebms.clock import utc
+from ggk_ebms.clock import parse_xsd_datetime
 from ggk_ebms.cpa.certs import decode_key_info, der_of
 from ggk_ebms.cpa.duration import parse_duration
 from ggk_ebms.cpa.model import (
@@ -116,11 +116,11 @@ def agreement_from_element(root: etree._Element, *, raw: bytes = b"") -> Agreeme
 
 
 def parse_datetime(text: str) -> datetime:
-    """xsd:dateTime as an aware UTC datetime; a zone-less value is taken as UTC (digest §3.4)."""
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    return utc(datetime.fromisoformat(value))
+    """xsd:dateTime as an aware UTC datetime; a zone-less value is taken as UTC (digest §3.4).
+
+    ValueError for anything else, out-of-range values included (clock.parse_xsd_datetime).
+    """
+    return parse_xsd_datetime(text)[0]
 
 
 def _datetime(element: etree._Element | None, name: str) -> datetime:

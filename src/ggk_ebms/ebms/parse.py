@@ -16,13 +16,13 @@ reads no files, and a hand check gives messages that say which element is wrong.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Final, TypeVar
 
 from lxml import etree
 
+from ggk_ebms import clock
 from ggk_ebms.ebms.model import (
     Acknowledgment,
     AckReference,
@@ -47,11 +47,6 @@ from ggk_ebms.errors import SoapFaultError, XmlError, XmlTooLargeError
 from ggk_ebms.ns import DS, EB, SOAP_ACTOR_NEXT, SOAP_ENV, XLINK, XML
 from ggk_ebms.xml import parse, tostring
 
-_XSD_DATETIME: Final = re.compile(
-    r"(?P<year>-?\d{4,})-(?P<month>\d{2})-(?P<day>\d{2})"
-    r"T(?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})(?P<fraction>\.\d+)?"
-    r"(?P<zone>Z|[+-]\d{2}:\d{2})?"
-)
 _T = TypeVar("_T")
 _SEVERITIES: Final = frozenset({"Warning", "Error"})
 _MESSAGE_STATUSES: Final = frozenset(s.value for s in MessageStatus)
@@ -161,40 +156,9 @@ def parse_xsd_datetime(text: str) -> tuple[datetime, bool]:
     """An xsd:dateTime as an aware UTC datetime, and whether it carried a time zone.
 
     Digest §3.4 Decision: 'Z' or an offset are honoured; a zone-less value is UTC. Raises
-    ValueError for anything that is not an xsd:dateTime.
+    ValueError for anything that is not an xsd:dateTime or out of range (clock.py: total).
     """
-    match = _XSD_DATETIME.fullmatch(text.strip())
-    if match is None:
-        raise ValueError(f"not an xsd:dateTime: {text[:40]!r}")
-    parts = {k: int(v) for k, v in match.groupdict().items() if k not in ("fraction", "zone")}
-    fraction = match["fraction"]
-    micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
-    extra_day = False
-    if parts["hour"] == 24:  # XSD 1.0: 24:00:00 is the first instant of the next day
-        if parts["minute"] or parts["second"] or micro:
-            raise ValueError("hour 24 is only allowed as 24:00:00")
-        parts["hour"], extra_day = 0, True
-    zone = match["zone"]
-    tz = UTC
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        if hours > 14 or minutes > 59 or (hours == 14 and minutes):
-            raise ValueError("time zone offset out of range")
-        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    value = datetime(
-        parts["year"],
-        parts["month"],
-        parts["day"],
-        parts["hour"],
-        parts["minute"],
-        parts["second"],
-        micro,
-        tz,
-    )
-    if extra_day:
-        value += timedelta(days=1)
-    return value.astimezone(UTC), zone is not None
+    return clock.parse_xsd_datetime(text)
 
 
 # --- envelope --------------------------------------------------------------------------------------

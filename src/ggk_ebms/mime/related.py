@@ -16,6 +16,7 @@ builder is strict: raw binary parts, CRLF, ``Content-ID: <id>``, start part
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
@@ -234,14 +235,20 @@ def _first_delimiter(body: bytes, delimiter: bytes) -> int:
 
 
 def _next_delimiter(body: bytes, delimiter: bytes, start: int) -> int:
-    """Position of the next ``--boundary`` that starts a line and is a real delimiter line."""
-    needle = b"\n" + delimiter
-    pos = body.find(needle, start)
-    while pos >= 0:
-        if _is_delimiter(body, delimiter, pos + 1):
-            return pos + 1
-        pos = body.find(needle, pos + 1)
-    return -1
+    """Position of the next ``--boundary`` that starts a line and is a real delimiter line.
+
+    One compiled pattern finds the next real delimiter line (RFC 2046 §5.1.1: ``--`` or transport
+    padding and a line end after the boundary) in a single pass of the regex engine, so a body
+    full of near-delimiters (``\n--boundaryX``) costs no Python-level step per near miss: linear
+    in the body size at C speed.
+    """
+    match = _delimiter_pattern(delimiter).search(body, start)
+    return -1 if match is None else match.start() + 1
+
+
+@functools.lru_cache(maxsize=64)
+def _delimiter_pattern(delimiter: bytes) -> re.Pattern[bytes]:
+    return re.compile(b"\n" + re.escape(delimiter) + rb"(?:--|[ \t]*[\r\n])")
 
 
 def _is_delimiter(body: bytes, delimiter: bytes, pos: int) -> bool:

@@ -32,6 +32,7 @@ from ggk_ebms.security.algorithms import (
     signature_policy,
 )
 from ggk_ebms.security.keys import load_private_key
+from ggk_ebms.security.revocation import RevocationChecker
 from ggk_ebms.security.xmldsig import VerifiedSignature, sign_envelope, verify_envelope
 from ggk_ebms.security.xmlenc import decrypt_part, encrypt_part, is_encrypted_part
 
@@ -52,6 +53,13 @@ class MessageSecurity:
         self._lock = threading.Lock()
         self._signing_key: PrivateKeyTypes | None = None
         self._encryption_key: PrivateKeyTypes | None = None
+        self._revocation: RevocationChecker | None = None
+
+    def _checker(self) -> RevocationChecker:
+        with self._lock:
+            if self._revocation is None:
+                self._revocation = RevocationChecker.from_settings(self._settings)
+            return self._revocation
 
     def _key(self, which: str) -> PrivateKeyTypes:
         with self._lock:
@@ -103,6 +111,17 @@ class MessageSecurity:
             # The CPA promises signed messages but names no certificate to check them with.
             raise EbmsError(
                 ErrorCode.SECURITY_FAILURE, "//Header/Signature", "No signing certificate in the CPA."
+            )
+        # A pinned certificate is still only as good as its CA says (PKI001): its chain to the
+        # trust store and its revocation status (security/revocation.py) come first.
+        verdict = self._checker().check_der(
+            certificate.der, what="signing certificate", chain=self._settings.signing_chain_check
+        )
+        if not verdict.ok:
+            raise EbmsError(
+                ErrorCode.SECURITY_FAILURE,
+                "//Header/Signature",
+                f"Signing certificate refused: {verdict.reason}",
             )
         policy_s = signature_policy(
             sender.signature_algorithm, sender.hash_function, allow_sha1=self._settings.allow_sha1

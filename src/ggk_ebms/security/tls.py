@@ -8,7 +8,12 @@ Policy (digest §9, BEV4/BEV5):
 - cipher suites from the NCSC "goed"/"voldoende" list only (TLS006/TLSCIPH001): the TLS 1.3 suites,
   and for TLS 1.2 only ECDHE key exchange with AES-GCM or CHACHA20-POLY1305, so no RSA key exchange,
   no CBC, no 3DES;
-- no TLS compression (CRIME) and no renegotiation; on the server our suite order wins.
+- key exchange groups X25519, secp256r1 and secp384r1 only (NCSC "goed"), plus the hybrid
+  X25519MLKEM768 where the installed OpenSSL offers it: no finite-field groups, no secp521r1/X448
+  (``set_groups``);
+- no TLS compression (CRIME) and no renegotiation; the client's suite order is honoured: every
+  enabled suite is good (NCSC TLS guidelines 2025: then the client may choose, e.g. CHACHA20 on
+  hardware without AES instructions).
 
 Building a context reads the certificate and key files; every file problem becomes a ConfigError
 that names the file, checked up front so OpenSSL's terse errors never reach the operator.
@@ -16,6 +21,8 @@ that names the file, checked up front so OpenSSL's terse errors never reach the 
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import ssl
 from collections.abc import Mapping
@@ -46,6 +53,14 @@ TLS13_CIPHERS: Final = (
     "TLS_AES_128_GCM_SHA256",
 )
 MINIMUM_VERSION: Final = ssl.TLSVersion.TLSv1_2
+# Key exchange groups (OpenSSL names), preferred first. The post-quantum hybrid goes first when the
+# library knows it (OpenSSL 3.5+); otherwise the classic three.
+TLS_GROUPS: Final = ("X25519", "secp256r1", "secp384r1")
+HYBRID_GROUP: Final = "X25519MLKEM768"
+
+log = logging.getLogger(__name__)
+
+_SSL_CTRL_SET_GROUPS_LIST: Final = 92  # OpenSSL ssl.h: SSL_CTX_set1_groups_list is this ctrl
 
 
 def is_safe_cipher(name: str, protocol: str) -> bool:
@@ -62,6 +77,64 @@ def _apply_policy(context: ssl.SSLContext) -> None:
     context.set_ciphers(":".join(TLS12_CIPHERS))
     context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     context.verify_mode = ssl.CERT_REQUIRED
+    set_groups(context)
+
+
+def _libssl() -> ctypes.CDLL:
+    import _ssl
+
+    # The _ssl extension is linked against the libssl Python uses; its handle resolves libssl's
+    # symbols, so this is the same library instance that owns the context.
+    lib = ctypes.CDLL(_ssl.__file__)
+    lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    lib.SSL_CTX_ctrl.restype = ctypes.c_long
+    lib.SSL_CTX_get_options.argtypes = [ctypes.c_void_p]
+    lib.SSL_CTX_get_options.restype = ctypes.c_uint64
+    return lib
+
+
+def _ssl_ctx_pointer(context: ssl.SSLContext, lib: ctypes.CDLL) -> int | None:
+    """The SSL_CTX* inside a Python SSLContext, or None when it cannot be found safely.
+
+    Python 3.11/3.12 have no ``set_groups`` (3.15 adds one); the SSL_CTX pointer is the first
+    field after the object header of ``PySSLContext``. It is only used after a check: OpenSSL's
+    options of that pointer must equal the ones Python reports for the context.
+    """
+    header = ctypes.sizeof(ctypes.c_ssize_t) + ctypes.sizeof(ctypes.c_void_p)  # PyObject_HEAD
+    pointer = ctypes.c_void_p.from_address(id(context) + header).value
+    if not pointer:
+        return None
+    if int(lib.SSL_CTX_get_options(pointer)) != int(context.options):
+        return None
+    return pointer
+
+
+def set_groups(context: ssl.SSLContext) -> tuple[str, ...]:
+    """Restrict key exchange to ``TLS_GROUPS`` (+ ``HYBRID_GROUP`` when offered); the groups set.
+
+    Returns () and logs a warning when the groups cannot be set (then OpenSSL's defaults apply,
+    which include ffdhe groups, secp521r1 and X448: all still safe, only not NCSC's shortlist).
+    """
+    setter = getattr(context, "set_groups", None)
+    candidates = ((HYBRID_GROUP, *TLS_GROUPS), TLS_GROUPS)
+    if callable(setter):  # Python 3.15+
+        for groups in candidates:
+            try:
+                setter(":".join(groups))
+            except ssl.SSLError:
+                continue
+            return groups
+    try:
+        lib = _libssl()
+        pointer = _ssl_ctx_pointer(context, lib)
+    except (OSError, AttributeError, ValueError):
+        pointer = None
+    if pointer is not None:
+        for groups in candidates:
+            if lib.SSL_CTX_ctrl(pointer, _SSL_CTRL_SET_GROUPS_LIST, 0, ":".join(groups).encode("ascii")) == 1:
+                return groups
+    log.warning("TLS key exchange groups could not be restricted; OpenSSL's defaults apply")
+    return ()
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -121,7 +194,8 @@ def server_context(
     """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _apply_policy(context)
-    context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    # Only good suites are enabled, so the client's preference may decide (see module docstring).
+    context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     _load_identity(context, cert, key, passphrase, "TLS server")
     _load_trust(context, trust_store)
     return context

@@ -5,27 +5,47 @@ bodies too, digest §12 "5 MB cap bypassed by chunked encoding"), takes the peer
 the TLS session (or, only from allow-listed proxies, from a header: digest §9 "Proxy header"),
 and hands an ``InboundRequest`` to the pipeline, which runs in a thread pool because it parses
 XML and talks to the database synchronously. The pipeline's ``Reply`` goes back as is.
+
+Before any of that work (docs/security.md, "Limits" and "Identity first"):
+
+- a body with a Content-Encoding is refused (415) before a byte of it is decompressed, unless
+  ``allow_compressed_bodies``;
+- the client certificate must belong to a party of one of our CPAs (server/gate.py), else 403
+  before the body is read;
+- the body must keep arriving (``body_timeout``, ``body_min_rate``), else 408; above
+  ``spool_threshold_bytes`` it is spooled to a temporary file while it arrives, and only read into
+  memory when its turn comes;
+- each client certificate gets ``max_parallel_per_client`` turns at once for the expensive work;
+  a request that gets no turn, or whose processing is not done, within ``request_timeout`` gets
+  503 (the sender retries; nothing was acknowledged).
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import ssl
+import tempfile
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
 
 from aiohttp import web
 
+from ggk_ebms.config import Settings
 from ggk_ebms.errors import SoapFaultError
 from ggk_ebms.pipeline.reply import InboundRequest, Reply, fault_reply
 from ggk_ebms.security.identity import PeerIdentity
 from ggk_ebms.security.proxy import client_cert_from_proxy
+from ggk_ebms.server.gate import IdentityGate
+from ggk_ebms.server.limits import ConnectionRegistry
 
 log = logging.getLogger(__name__)
 
 _READ_CHUNK = 256 * 1024
+_GATE_UNAVAILABLE = "the stored CPAs cannot be read"
 
 
 class Handler(Protocol):
@@ -36,21 +56,124 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_capped(request: web.Request, limit: int) -> bytes:
-    """Read the whole body, refusing it as soon as more than ``limit`` bytes have arrived."""
+class _TooSlow(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """How a request body must arrive (settings of the same names)."""
+
+    max_bytes: int
+    timeout: float = 20.0
+    min_rate: int = 8192
+    spool_threshold: int = 1024 * 1024
+    spool_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Guards:
+    """The request-level limits of docs/security.md; see the module docstring."""
+
+    gate: IdentityGate | None = None
+    registry: ConnectionRegistry | None = None
+    max_parallel_per_client: int = 4
+    request_timeout: float = 30.0
+    allow_compressed_bodies: bool = False
+    body_timeout: float = 20.0
+    body_min_rate: int = 8192
+    spool_threshold: int = 1024 * 1024
+    spool_dir: Path | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, gate: IdentityGate | None, registry: ConnectionRegistry | None
+    ) -> Guards:
+        return cls(
+            gate=gate,
+            registry=registry,
+            max_parallel_per_client=settings.max_parallel_per_client,
+            request_timeout=settings.request_timeout,
+            allow_compressed_bodies=settings.allow_compressed_bodies,
+            body_timeout=settings.body_timeout,
+            body_min_rate=settings.body_min_rate,
+            spool_threshold=settings.spool_threshold_bytes,
+            spool_dir=settings.spool_dir,
+        )
+
+
+async def _read_capped(request: web.Request, limits: BodyLimits) -> IO[bytes]:
+    """Read the whole body into a (spooled) file, refusing it as soon as more than
+    ``max_bytes`` have arrived (_TooLarge) or when it arrives too slowly (_TooSlow)."""
+    limit = limits.max_bytes
     if request.content_length is not None and request.content_length > limit:
         raise _TooLarge
-    # One growing buffer instead of a list of chunks joined at the end: joining held the body twice
-    # at its peak, 50 MB for a 25 MB StUF envelope. getvalue() hands the buffer over without a copy.
-    body = io.BytesIO()
-    while True:
-        chunk = await request.content.read(_READ_CHUNK)
-        if not chunk:
-            break
-        if body.tell() + len(chunk) > limit:
-            raise _TooLarge
-        body.write(chunk)
-    return body.getvalue()
+    loop = asyncio.get_running_loop()
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - handed to the caller
+        max_size=limits.spool_threshold, dir=str(limits.spool_dir) if limits.spool_dir else None
+    )
+    try:
+        size = 0
+        started = loop.time()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(request.content.read(_READ_CHUNK), limits.timeout)
+            except TimeoutError:
+                raise _TooSlow from None
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            spool.write(chunk)
+            elapsed = loop.time() - started
+            if elapsed > limits.timeout and size < limits.min_rate * elapsed:
+                raise _TooSlow
+        spool.seek(0)
+        return spool
+    except BaseException:
+        spool.close()
+        raise
+
+
+class _Budget:
+    """Per-identity turns for the expensive work (one asyncio.Semaphore per certificate).
+
+    A turn is held until the work itself ends, not until the answer is sent: a request answered
+    503 at request_timeout keeps its turn while its thread still runs, so one identity can never
+    have more than ``per_identity`` threads busy.
+    """
+
+    def __init__(self, per_identity: int) -> None:
+        self._per_identity = per_identity
+        self._semaphores: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    async def acquire(self, identity: str, timeout: float) -> Callable[[], None]:
+        """Wait for a turn (TimeoutError after ``timeout``); returns the call that gives it back."""
+        semaphore, users = self._semaphores.get(identity, (asyncio.Semaphore(self._per_identity), 0))
+        self._semaphores[identity] = (semaphore, users + 1)
+        try:
+            await asyncio.wait_for(semaphore.acquire(), timeout)
+        except BaseException:
+            self._forget(identity)
+            raise
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                semaphore.release()
+                self._forget(identity)
+
+        return release
+
+    def _forget(self, identity: str) -> None:
+        semaphore, users = self._semaphores[identity]
+        if users <= 1:
+            del self._semaphores[identity]  # no memory per identity once it is quiet
+        else:
+            self._semaphores[identity] = (semaphore, users - 1)
 
 
 def _peer_identity(
@@ -79,6 +202,14 @@ def _response(reply: Reply) -> web.Response:
     return web.Response(status=reply.status, body=reply.body or None, headers=headers)
 
 
+def _fault(message: str, status: int, headers: dict[str, str] | None = None) -> web.Response:
+    response = _response(
+        fault_reply(SoapFaultError(message, "Client" if status < 500 else "Server", http_status=status))
+    )
+    response.headers.update(headers or {})
+    return response
+
+
 def create_app(
     handler: Handler,
     *,
@@ -87,36 +218,132 @@ def create_app(
     executor: ThreadPoolExecutor,
     proxy_client_cert_header: str = "",
     proxy_allowlist: list[str] | None = None,
+    guards: Guards | None = None,
 ) -> web.Application:
     allowlist = list(proxy_allowlist or [])
+    limits = guards or Guards()
+    body_limits = BodyLimits(
+        max_body_bytes, limits.body_timeout, limits.body_min_rate, limits.spool_threshold, limits.spool_dir
+    )
+    budget = _Budget(limits.max_parallel_per_client)
+    gate = limits.gate
+
+    refreshing: set[asyncio.Future[None]] = set()
+
+    async def _gate_check(gate: IdentityGate, peer: PeerIdentity | None) -> str | None:
+        """The gate's answer. A stale index that admits the peer is refreshed in the background
+        (a silent database must not delay admitted partners twice); one that refuses is
+        refreshed first, so a CPA imported a moment ago is honoured at once."""
+        loop = asyncio.get_running_loop()
+        if gate.ready:
+            refusal = gate.check(peer)
+            if not gate.stale():
+                return refusal
+            if refusal is None:
+                if not refreshing:
+                    future = loop.run_in_executor(executor, gate.refresh)
+                    refreshing.add(future)
+                    future.add_done_callback(_refreshed)
+                return None
+        try:
+            await asyncio.wait_for(loop.run_in_executor(executor, gate.refresh), limits.request_timeout)
+        except Exception as exc:  # the database is away: an old index still serves
+            log.warning("cannot load the CPAs to check a client certificate: %s", exc)
+            if not gate.ready:
+                return _GATE_UNAVAILABLE
+        return gate.check(peer)
+
+    def _refreshed(future: asyncio.Future[None]) -> None:
+        refreshing.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("cannot reload the CPAs for the client certificate gate: %s", future.exception())
 
     async def ebms(request: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity") and not limits.allow_compressed_bodies:
+            log.info("refused a %s-encoded request body from %s", encoding, request.remote)
+            return _fault("Compressed request bodies are not accepted.", 415)
+        peer = _peer_identity(request, proxy_client_cert_header, allowlist)
+        if gate is not None:
+            refusal = await _gate_check(gate, peer)
+            if refusal is not None:
+                log.warning("refused a request from %s before reading it: %s", request.remote, refusal)
+                status = 503 if refusal == _GATE_UNAVAILABLE else 403
+                if status == 503:
+                    return _fault("Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"})
+                return _fault(f"Invalid TLS client certificate: {refusal}", 403)
         try:
-            body = await _read_capped(request, max_body_bytes)
+            body_file = await _read_capped(request, body_limits)
         except _TooLarge:
             log.warning("refused a request body over %d bytes from %s", max_body_bytes, request.remote)
             # Decision (digest §3.2): 413 where the reference adapter gives 500.
-            return _response(
-                fault_reply(SoapFaultError(f"Request body exceeds {max_body_bytes} bytes", http_status=413))
+            return _fault(f"Request body exceeds {max_body_bytes} bytes", 413)
+        except _TooSlow:
+            log.info("refused a request body from %s: arriving too slowly", request.remote)
+            response = _fault("Request body arrived too slowly.", 408)
+            response.force_close()
+            return response
+        identity = peer.fingerprint_sha256 if peer is not None else request.remote or ""
+        content_type = request.headers.get("Content-Type", "")
+        soap_action = request.headers.get("SOAPAction")
+        remote = request.remote or ""
+
+        def run() -> Reply:
+            # The body enters memory only now, inside this identity's turn and a worker thread.
+            with body_file:
+                body = body_file.read()
+            return handler.handle(
+                InboundRequest(
+                    content_type=content_type, soap_action=soap_action, body=body, peer=peer, remote=remote
+                )
             )
-        inbound = InboundRequest(
-            content_type=request.headers.get("Content-Type", ""),
-            soap_action=request.headers.get("SOAPAction"),
-            body=body,
-            peer=_peer_identity(request, proxy_client_cert_header, allowlist),
-            remote=request.remote or "",
-        )
-        loop = asyncio.get_running_loop()
-        reply = await loop.run_in_executor(executor, handler.handle, inbound)
+
+        deadline = loop.time() + limits.request_timeout
+        try:
+            release = await budget.acquire(identity, limits.request_timeout)
+        except TimeoutError:
+            body_file.close()
+            log.warning("request from %s got no turn within %g s: 503", remote, limits.request_timeout)
+            return _fault("Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"})
+        try:
+            work = loop.run_in_executor(executor, run)
+        except BaseException:
+            release()
+            raise
+        work.add_done_callback(lambda _: release())
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(work), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            # The thread cannot be stopped; it finishes (and commits or not) on its own, holding
+            # its turn. The sender retries; duplicate elimination recognises a copy (digest §4.2).
+            log.warning("request from %s not processed within %g s: 503", remote, limits.request_timeout)
+            return _fault("Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"})
         return _response(reply)
 
     async def not_allowed(request: web.Request) -> web.Response:
         # Decision (digest §3.2): 405 for anything but POST.
         return web.Response(status=405, headers={"Allow": "POST"}, text="Only POST is allowed here.\n")
 
+    registry = limits.registry
+
+    @web.middleware
+    async def connection_guard(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        # A complete request line and headers are here: stop the header deadline (server/limits.py).
+        guard = registry.guard_for(request.transport) if registry is not None else None
+        if guard is not None:
+            guard.request_started()
+        try:
+            return await handler(request)
+        finally:
+            if guard is not None:
+                guard.request_finished()
+
     # The whole body is read by _read_capped; aiohttp's own cap is set just above ours so that it
     # never answers first with a response of its own.
-    app = web.Application(client_max_size=max_body_bytes + 1)
+    app = web.Application(client_max_size=max_body_bytes + 1, middlewares=[connection_guard])
     app.router.add_post(path, ebms)
     app.router.add_route("*", path, not_allowed)
     return app

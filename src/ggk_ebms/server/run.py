@@ -13,18 +13,29 @@ import signal
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from ggk_ebms import expiry, logsafe
 from ggk_ebms.api.health import heartbeat_task, worker_kind
 from ggk_ebms.api.server import ApiServer, start_api
 from ggk_ebms.config import Settings
+from ggk_ebms.cpa.model import Agreement
+from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.logformat import configure_logging
 from ggk_ebms.pipeline.inbound import InboundPipeline
 from ggk_ebms.runtime import Runtime, message_id_host
+from ggk_ebms.security.devguard import refuse_public_dev_material
+from ggk_ebms.security.revocation import RevocationChecker
 from ggk_ebms.security.tls import server_context_from_settings
-from ggk_ebms.server.app import Handler, create_app
+from ggk_ebms.server import allocator
+from ggk_ebms.server.app import Guards, Handler, create_app
+from ggk_ebms.server.gate import IdentityGate
+from ggk_ebms.server.limits import ConnectionCheck, ConnectionRegistry, Limits
+from ggk_ebms.server.listener import Listener, bind
+from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
 
@@ -44,6 +55,8 @@ class Endpoint:
     pipeline: InboundPipeline
     port: int
     background: list[asyncio.Task[None]]
+    listener: Listener
+    registry: ConnectionRegistry
     api: ApiServer | None = None
 
     @property
@@ -56,9 +69,42 @@ class Endpoint:
         await asyncio.gather(*self.background, return_exceptions=True)
         if self.api is not None:
             await self.api.stop()
+        await self.listener.close()
         await self.runner.cleanup()
         self.executor.shutdown(wait=True)
         self.database.dispose()
+
+
+async def _expiry_task(settings: Settings) -> None:
+    """Log our own certificate files that expire within expiry_warning_days (ggk_ebms/expiry.py):
+    now, then daily. CPAs and the certificates in them are logged by the CPA expiry check
+    (store/cpa_expiry.py, cpa_expiry_warn_days), so they are left out here."""
+    while True:
+
+        def check() -> None:
+            items = expiry.collect(settings, [], datetime.now(UTC))
+            expiry.log_expiring(i for i in items if i.name in expiry.OWN_CERTIFICATE_SETTINGS)
+
+        try:
+            await asyncio.to_thread(check)
+        except GgkEbmsError as exc:
+            log.warning("expiry check skipped: %s", exc)
+        await asyncio.sleep(24 * 3600)
+
+
+def revocation_check(checker: RevocationChecker) -> ConnectionCheck:
+    """The post-handshake check of a TLS client certificate (docs/security.md, "Revocation").
+
+    Python's ssl module cannot give one server context a CRL source that is fetched over HTTP and
+    refreshed, so the check runs right after the handshake, with reading paused: a revoked
+    certificate's connection is closed before a byte of HTTP is parsed (server/limits.py).
+    """
+
+    async def check(der: bytes) -> str | None:
+        verdict = await asyncio.to_thread(checker.check_der, der, what="TLS client certificate")
+        return None if verdict.ok else verdict.reason
+
+    return check
 
 
 async def start_endpoint(
@@ -66,7 +112,11 @@ async def start_endpoint(
     *,
     on_database: Callable[[Database], None] | None = None,
     workers: list[Callable[[Runtime], Coroutine[Any, Any, None]]] | None = None,
+    connection_check: ConnectionCheck | None = None,
 ) -> Endpoint:
+    logsafe.install()  # partner-controlled values in log lines are escaped from here on
+    refuse_public_dev_material(settings)
+    allocator.limit_arenas()  # before the worker threads start (server/allocator.py)
     faults = None
     if settings.test_faults:
         # Test-only code (ggk_ebms.testing) is imported only when the test_faults setting asks
@@ -104,6 +154,21 @@ async def start_endpoint(
             max_body_bytes=settings.max_body_bytes,
         )
     executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ebms-inbound")
+    repository = CpaRepository(database)
+
+    def stored_agreements() -> list[Agreement]:
+        found = (runtime.agreements.get(stored.cpa_id) for stored in repository.list())
+        return [agreement for agreement in found if agreement is not None]
+
+    gate = IdentityGate(
+        stored_agreements,
+        our_party_ids=settings.party_ids,
+        mode="strict" if settings.client_cert_mode == "strict" else "cpa-or-oin",
+        gateway_oins=settings.gateway_oins,
+    )
+    if connection_check is None and settings.revocation_mode != "off":
+        connection_check = revocation_check(RevocationChecker.from_settings(settings))
+    registry = ConnectionRegistry(Limits.from_settings(settings), connection_check)
     app = create_app(
         handler,
         path=settings.path,
@@ -111,6 +176,7 @@ async def start_endpoint(
         executor=executor,
         proxy_client_cert_header=settings.proxy_client_cert_header,
         proxy_allowlist=settings.proxy_allowlist,
+        guards=Guards.from_settings(settings, gate=gate, registry=registry),
     )
     context = server_context_from_settings(settings)
     worker_tasks: list[asyncio.Task[None]] = []
@@ -126,28 +192,28 @@ async def start_endpoint(
             ids=runtime.ids,
             workers=lambda: worker_tasks,
         )
-    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=settings.shutdown_grace_seconds,
+        access_log=None,
+        keepalive_timeout=settings.keepalive_timeout,
+    )
     await runner.setup()
     # With several server processes on one port (setting 'processes') each binds with
-    # SO_REUSEPORT and the kernel spreads incoming connections over them.
-    site = web.TCPSite(
-        runner,
-        settings.host,
-        settings.port,
-        ssl_context=context,
-        reuse_address=True,
-        reuse_port=settings.processes > 1 or None,
+    # SO_REUSEPORT and the kernel spreads incoming connections over them. Our own accept loop
+    # (server/listener.py) instead of aiohttp's site: it bounds connections and handshakes.
+    sockets = bind(settings.host, settings.port, reuse_port=settings.processes > 1)
+    assert runner.server is not None
+    listener = Listener(
+        sockets, runner.server, context, registry, backoff_max=settings.accept_backoff_max_seconds
     )
     try:
-        await site.start()
+        listener.start()
     except BaseException:
         if api is not None:
             await api.stop()
         raise
-    port = settings.port
-    server = site._server  # the asyncio Server: tells the real port when 0 was asked for
-    if port == 0 and server is not None and server.sockets:  # type: ignore[attr-defined]
-        port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    port = sockets[0].getsockname()[1]
     background: list[asyncio.Task[None]] = [
         asyncio.create_task(w(runtime), name=worker_kind(w)) for w in (workers or [])
     ]
@@ -158,11 +224,13 @@ async def start_endpoint(
         background.append(
             asyncio.create_task(heartbeat_task(settings, runtime.clock, lambda: worker_tasks)(database))
         )
-    return Endpoint(settings, database, runner, executor, pipeline, port, background, api)
+    background.append(asyncio.create_task(_expiry_task(settings)))
+    return Endpoint(settings, database, runner, executor, pipeline, port, background, listener, registry, api)
 
 
 async def serve_forever(settings: Settings, **kwargs: object) -> None:
     endpoint = await start_endpoint(settings, **kwargs)  # type: ignore[arg-type]
+    logsafe.install_rate_limit()
     log.warning("ggk-ebms listening on %s as party %s", endpoint.url, ", ".join(settings.party_ids))
     if endpoint.api is not None:
         log.warning("management API on %s (docs/api.md)", endpoint.api.url)

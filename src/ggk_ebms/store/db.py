@@ -9,6 +9,12 @@ Durability first (architecture "Nothing is acknowledged before its transaction h
 SQLite runs with ``synchronous=FULL`` in WAL mode, and every SQLite transaction starts with
 ``BEGIN IMMEDIATE`` so a transaction that reads and then writes (duplicate check, job claim)
 cannot fail half-way on a lock upgrade; writers queue on ``busy_timeout`` instead.
+
+Bounded waits on PostgreSQL (docs/storage.md, "Timeouts"): libpq's connect_timeout, the server's
+statement_timeout and idle_in_transaction_session_timeout, TCP keepalives, and a client-side
+deadline on every round trip (store/watchdog.py) including a short liveness check before each use
+of a pooled connection, so that a database that goes silent yields 503 within seconds instead of
+a hung request.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import ConfigError, StoreError, StoreUnavailableError
 from ggk_ebms.store.revisions import database_revisions, script_heads
+from ggk_ebms.store.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -35,7 +43,32 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
-PG_CONNECT_TIMEOUT_S: Final = 10
+
+
+@dataclass(frozen=True)
+class PgTimeouts:
+    """PostgreSQL waits, in seconds (settings db_*; see config.py for what each one does)."""
+
+    connect: int = 2
+    ping: float = 2.0
+    statement: float = 30.0
+    idle_in_transaction: float = 60.0
+    # TCP keepalives on idle pooled connections: first probe after 10 s, then every 5 s, 3 tries.
+    keepalive_idle: int = 10
+    keepalive_interval: int = 5
+    keepalive_count: int = 3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PgTimeouts:
+        return cls(
+            connect=settings.db_connect_timeout,
+            ping=settings.db_ping_timeout,
+            statement=settings.db_statement_timeout,
+            idle_in_transaction=settings.db_idle_in_transaction_timeout,
+        )
+
+
+_WATCHDOG = Watchdog()
 
 # SQLite reports a schema problem as OperationalError too; these are not outages.
 _SQLITE_SCHEMA_HINTS: Final = ("no such table", "no such column", "has no column")
@@ -61,7 +94,7 @@ def _sqlite_begin(connection: sa.Connection) -> None:
 SUPPORTED_BACKENDS: Final = ("sqlite", "postgresql")
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, timeouts: PgTimeouts) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
         # The job queue and the migrations are tested on these two only (SKIP LOCKED, WAL).
@@ -73,10 +106,92 @@ def _create_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    connect_args: dict[str, Any] = {}
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
-        connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-    return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    return _create_pg_engine(parsed, timeouts)
+
+
+def _create_pg_engine(parsed: sa.URL, timeouts: PgTimeouts) -> Engine:
+    server_options = (
+        f"-c statement_timeout={int(timeouts.statement * 1000)} "
+        f"-c idle_in_transaction_session_timeout={int(timeouts.idle_in_transaction * 1000)}"
+    )
+    url_options = parsed.query.get("options")
+    if isinstance(url_options, str) and url_options:
+        server_options = f"{url_options} {server_options}"
+    connect_args: dict[str, Any] = {
+        "connect_timeout": int(str(parsed.query.get("connect_timeout", timeouts.connect))),
+        "options": server_options,
+        "keepalives": 1,
+        "keepalives_idle": timeouts.keepalive_idle,
+        "keepalives_interval": timeouts.keepalive_interval,
+        "keepalives_count": timeouts.keepalive_count,
+        # Unacknowledged data for this long ends the connection (kernel-level, Linux).
+        "tcp_user_timeout": int((timeouts.statement + 1) * 1000),
+    }
+    # Our own liveness check under a deadline instead of pool_pre_ping (which has none).
+    engine = sa.create_engine(parsed, pool_pre_ping=False, connect_args=connect_args)
+    _guard_round_trips(engine, timeouts)
+    return engine
+
+
+def _fd(dbapi_connection: Any) -> int | None:
+    try:
+        return int(dbapi_connection.fileno())
+    except Exception:  # a closed or broken connection has no descriptor
+        return None
+
+
+def _guard_round_trips(engine: Engine, timeouts: PgTimeouts) -> None:
+    """Arm the watchdog around every round trip of this engine's connections."""
+    statement_deadline = timeouts.statement + 1.0  # the server's own cancel comes first
+
+    def arm(record_info: dict[str, Any], dbapi_connection: Any, seconds: float) -> None:
+        disarm(record_info)
+        fd = _fd(dbapi_connection)
+        if fd is not None:
+            record_info["watchdog"] = _WATCHDOG.arm(fd, seconds)
+
+    def disarm(record_info: dict[str, Any]) -> None:
+        token = record_info.pop("watchdog", None)
+        if token is not None:
+            _WATCHDOG.disarm(token)
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        arm(record.info, dbapi_connection, timeouts.ping)
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as error:
+            # SQLAlchemy drops this connection and tries a new one (connect_timeout bounds it).
+            raise exc.DisconnectionError(f"liveness check failed: {type(error).__name__}") from None
+        finally:
+            disarm(record.info)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: sa.Connection, *_args: Any) -> None:
+        arm(conn.info, conn.connection.dbapi_connection, statement_deadline)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn: sa.Connection, *_args: Any) -> None:
+        disarm(conn.info)
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn: sa.Connection) -> None:
+        arm(conn.info, conn.connection.dbapi_connection, statement_deadline)
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn: sa.Connection) -> None:
+        arm(conn.info, conn.connection.dbapi_connection, statement_deadline)
+
+    @event.listens_for(engine, "handle_error")
+    def _error(context: Any) -> None:
+        if context.connection is not None:
+            disarm(context.connection.info)
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        disarm(record.info)
 
 
 def _describe(error: exc.SQLAlchemyError) -> str:
@@ -106,10 +221,10 @@ def translate(error: exc.SQLAlchemyError, backend: str) -> StoreError:
 class Database:
     """One database: an engine, sessions with commit/rollback, and its migrations."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: PgTimeouts | None = None) -> None:
         self.url = url
         try:
-            self.engine = _create_engine(url)
+            self.engine = _create_engine(url, timeouts or PgTimeouts())
         except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as error:
             # Never echo the URL itself: it may carry a password.
             raise ConfigError(f"database_url is not a usable SQLAlchemy URL: {error}") from None
@@ -129,7 +244,7 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise StoreUnavailableError(f"cannot create the database folder: {error}") from None
-        return cls(url)
+        return cls(url, PgTimeouts.from_settings(settings))
 
     @property
     def display_url(self) -> str:

@@ -1,0 +1,1 @@
+"""Fuzz targets for the parsers that read partner input (docs/security.md, "Fuzzing")."""
