@@ -18,12 +18,12 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field
 
-from ggk_ebms.api.operations import Call, Operation, json_response
+from ggk_ebms.api.operations import MAX_ID, Call, Operation, json_response
 from ggk_ebms.api.problem import ProblemError
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.services import aanleveren, audit, berichtenlog, exchanges, ophalen, routeren
@@ -82,7 +82,7 @@ class LogQueryModel(Paging):
     direction: Literal["in", "out"] | None = None
     status: str | None = Field(default=None, max_length=32, description="a message status or Geweigerd")
     referentienummer: str | None = Field(default=None, max_length=NAME_MAX)
-    batch: int | None = Field(default=None, ge=0, le=2**63 - 1)
+    batch: int | None = Field(default=None, ge=0, le=MAX_ID)
     include_signals: bool = False
     kind: str | None = Field(default=None, max_length=32)
     cpa_id: str | None = Field(default=None, max_length=NAME_MAX)
@@ -101,7 +101,8 @@ class OphaalQueryModel(BaseModel):
 
 
 class Selection(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=MAX_SELECTION)
+    # Primary keys: a bigint at most, as the path parameters.
+    ids: list[Annotated[int, Field(ge=0, le=MAX_ID)]] = Field(min_length=1, max_length=MAX_SELECTION)
 
 
 class Changed(BaseModel):
