@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -84,6 +85,14 @@ async def test_aanleveren_verslag_berichtenlog_audit_and_metrics(tmp_path: Path,
         assert {f["bestand"] for f in verslag["fouten"]} == {"andere-gemeente.xml", "foto.png"}
         batch = verslag["batch"]
 
+        # The same ZIP again, as a browser form sends it: harmless, the sent file is recognised.
+        form = aiohttp.FormData()
+        form.add_field("bestand", data, filename="C:\\map\\0363_WMO301.zip", content_type="application/zip")
+        again = await _json(endpoint, "POST", "/api/v1/aanleveringen", uploader, 201, data=form)
+        assert again["bestandsnaam"] == "0363_WMO301.zip" and again["batch"] != batch
+        assert {f["bestand"]: f["uitkomst"] for f in again["bestanden"]}["goed.xml"] == "al verzonden"
+        await _problem(endpoint, "POST", "/api/v1/aanleveringen", uploader, 400, data=data)
+
         # A file-level refusal: no batch, a problem with the manual's reason.
         detail = await _problem(
             endpoint, "POST", "/api/v1/aanleveringen?bestandsnaam=a.txt", uploader, 422, data=b"x"
@@ -92,8 +101,10 @@ async def test_aanleveren_verslag_berichtenlog_audit_and_metrics(tmp_path: Path,
         await _problem(endpoint, "POST", "/api/v1/aanleveringen?bestandsnaam=b.zip", reader, 403, data=data)
 
         page = await _json(endpoint, "GET", "/api/v1/aanleveringen?limit=1", reader, 200)
-        assert [b["batch"] for b in page["items"]] == [batch] and page["more"] is False
+        assert [b["batch"] for b in page["items"]] == [again["batch"]] and page["more"] is True
         assert page["items"][0]["bestanden"] == []  # the list has no per-file lines
+        rest = await _json(endpoint, "GET", "/api/v1/aanleveringen?limit=1&offset=1", reader, 200)
+        assert [b["batch"] for b in rest["items"]] == [batch] and rest["more"] is False
         shown = await _json(endpoint, "GET", f"/api/v1/aanleveringen/{batch}", reader, 200)
         assert shown["bestanden"] == verslag["bestanden"]
         await _problem(endpoint, "GET", "/api/v1/aanleveringen/999999", reader, 404)
@@ -131,11 +142,14 @@ async def test_aanleveren_verslag_berichtenlog_audit_and_metrics(tmp_path: Path,
         await _problem(endpoint, "GET", "/api/v1/berichtenlog?since=2026-12-05T10:00:00", reader, 400)
 
         trail = await _json(endpoint, "GET", "/api/v1/audit?action=aanlevering", admin, 200)
-        assert [(e["actor"], e["subject"]) for e in trail["items"]] == [("api:leverancier", f"batch {batch}")]
+        assert [(e["actor"], e["subject"]) for e in trail["items"]] == [
+            ("api:leverancier", f"batch {again['batch']}"),
+            ("api:leverancier", f"batch {batch}"),
+        ]
         await _problem(endpoint, "GET", "/api/v1/audit", reader, 403)
 
         after = await _samples(endpoint, reader, "ggk_ebms_aanlever_batches")
-        assert after[(("status", "Afgekeurd"),)] == 1.0
+        assert after[(("status", "Afgekeurd"),)] == 2.0
         business = await _samples(endpoint, reader, "ggk_ebms_messages_business")
         # The queued WMO301 is counted under its lifecycle business status.
         assert sum(v for labels, v in business.items() if ("direction", "out") in labels) == 1.0

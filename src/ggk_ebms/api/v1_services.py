@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import email.policy
 import io
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from urllib.parse import unquote
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field
@@ -63,8 +66,11 @@ class Paging(BaseModel):
 
 
 class UploadQuery(BaseModel):
-    bestandsnaam: str = Field(
-        min_length=5, max_length=NAME_MAX, description="the file name as uploaded: *.zip or *.xml"
+    bestandsnaam: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=NAME_MAX,
+        description="the file name as uploaded: *.zip or *.xml (a multipart upload: its filename)",
     )
 
 
@@ -194,9 +200,40 @@ def _upload(ctx: ServiceContext, name: str, data: bytes) -> Verslag:
         return aanleveren.aanleveren(ctx, Upload(name, path))
 
 
+def multipart_file(content_type: str, body: bytes) -> tuple[str, bytes]:
+    """The first file part of a multipart/form-data body (RFC 7578): its filename and bytes.
+
+    The body is already within the upload limit; the stdlib MIME parser reads it as one message.
+    """
+    parsed = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not parsed.is_multipart():
+        raise ProblemError(400, "a multipart/form-data body without parts")
+    for part in parsed.iter_parts():
+        filename = part.get_filename()
+        if filename:
+            payload = part.get_payload(decode=True)
+            if not isinstance(payload, bytes):
+                break
+            # Some clients percent-encode the filename (aiohttp does), and old browsers send
+            # the whole Windows path: keep only the last segment, decoded.
+            name = unquote(filename).replace("\\", "/").rsplit("/", 1)[-1]
+            return name[:NAME_MAX], payload
+    raise ProblemError(400, "the multipart/form-data body has no file part (a part with a filename)")
+
+
 async def upload(call: Call) -> Any:
     q: UploadQuery = call.query
-    return json_response(OPS["aanleveringen.upload"], await run(call, _upload, q.bestandsnaam, call.raw))
+    content_type = call.request.headers.get("Content-Type", "")
+    if content_type.lower().startswith("multipart/form-data"):
+        name, data = multipart_file(content_type, call.raw)
+        name = q.bestandsnaam or name
+    elif q.bestandsnaam is None:
+        raise ProblemError(400, "bestandsnaam is required when the body is the file itself")
+    else:
+        name, data = q.bestandsnaam, call.raw
+    return json_response(OPS["aanleveringen.upload"], await run(call, _upload, name, data))
 
 
 async def list_batches(call: Call) -> Any:
@@ -420,7 +457,7 @@ OPERATIONS: list[Operation] = [
         "/aanleveringen",
         "send",
         upload,
-        "Aanleveren: a ZIP or one XML as the body; answers the verwerkingsverslag",
+        "Aanleveren: a ZIP or one XML as the body (or multipart); answers the verwerkingsverslag",
         "aanleveren",
         query=UploadQuery,
         raw_body="application/octet-stream",
