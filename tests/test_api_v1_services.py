@@ -1,7 +1,7 @@
 """/api/v1 over the operations services, end to end over HTTPS with tokens on SQLite and
 PostgreSQL: aanleveren (upload, list, verslag as JSON and CSV), berichtenlog, ophalen (list,
 download as ZIP, unmark, delete), exchanges, routes and the audit trail with the token's name;
-/metrics moving with a batch."""
+Ketendata list and download; /metrics moving with a batch."""
 
 from __future__ import annotations
 
@@ -17,10 +17,13 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ggk_ebms.clock import FixedClock
 from ggk_ebms.server.autoimport import import_routes_file
 from ggk_ebms.server.run import Endpoint
+from ggk_ebms.services import ketendata
 from tests.api_support import call, token
 from tests.endpoint import PROJECT_ROOT, running
+from tests.ketendata_support import WEEK_START, Traffic, a_week
 from tests.ops_support import make_zip, ops_settings, wmo301
 from tests.test_ops_berichtenlog_ophalen import received
 
@@ -251,3 +254,33 @@ async def test_ophalen_exchanges_and_routes(tmp_path: Path, db_url: str) -> None
             "route-enable",
             "route-set",
         } <= actions
+
+
+async def test_ketendata_list_and_download(tmp_path: Path, db_url: str) -> None:
+    settings = ops_settings(tmp_path, db_url, ketendata_key_file=tmp_path / "keys" / "ketendata.key")
+    async with running(settings) as endpoint:
+        clock = FixedClock(WEEK_START)
+        a_week(Traffic(endpoint.database, clock))
+        kctx = ketendata.KetendataContext(settings, endpoint.database, clock, actor="test")
+        made = ketendata.export(kctx, ketendata.ExportRequest("period", since=WEEK_START, until=clock.now()))
+        reader = token(endpoint, "lezer", "read")
+        operator = token(endpoint, "operator", "operate")
+
+        exports = await _json(endpoint, "GET", "/api/v1/ketendata/exports", reader, 200)
+        assert [e["pk"] for e in exports["items"]] == [made.export_pk]
+        files = await _json(endpoint, "GET", "/api/v1/ketendata/files?unread=true", reader, 200)
+        assert len(files["items"]) == len(made.files) and all(f["data"] is None for f in files["items"])
+        ids = [f["pk"] for f in files["items"]]
+
+        await _problem(endpoint, "POST", "/api/v1/ketendata/download", reader, 403, json={"ids": ids})
+        await _problem(endpoint, "POST", "/api/v1/ketendata/download", operator, 404, json={"ids": [999999]})
+        status, headers, body = await call(
+            endpoint, "POST", "/api/v1/ketendata/download", operator, json={"ids": ids}
+        )
+        assert status == 200 and headers["Content-Type"] == "application/zip"
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            names = archive.namelist()
+        assert sorted(n.rsplit("/", 1)[-1] for n in names) == sorted(f["filename"] for f in files["items"])
+        assert (await _json(endpoint, "GET", "/api/v1/ketendata/files?unread=true", reader, 200))[
+            "items"
+        ] == []

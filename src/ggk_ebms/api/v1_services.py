@@ -1,5 +1,5 @@
-"""/api/v1 over the operations services: aanleveren, berichtenlog, ophalen, exchanges, routes
-and the audit trail (docs/api.md, "/api/v1 over the services").
+"""/api/v1 over the operations services: aanleveren, berichtenlog, ophalen, exchanges, routes,
+Ketendata and the audit trail (docs/api.md, "/api/v1 over the services").
 
 Every handler calls the same service function the CLI calls (``ggk_ebms.services``), with a
 ``ServiceContext`` whose actor is ``api:<token name>``, so the audit trail names the token. The
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import email.policy
 import io
 import tempfile
@@ -28,8 +29,9 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from ggk_ebms.api.operations import MAX_ID, Call, Operation, json_response
 from ggk_ebms.api.problem import ProblemError
-from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.services import aanleveren, audit, berichtenlog, exchanges, ophalen, routeren
+from ggk_ebms.errors import GgkEbmsError, StoreError, StoreUnavailableError
+from ggk_ebms.ketendata.fileset import zip_files
+from ggk_ebms.services import aanleveren, audit, berichtenlog, exchanges, ketendata, ophalen, routeren
 from ggk_ebms.services.aanleveren import BatchQuery, FileResult, Upload, UploadRefused, Verslag
 from ggk_ebms.services.audit import AuditQuery
 from ggk_ebms.services.berichtenlog import LogFilter, LogRow
@@ -38,6 +40,7 @@ from ggk_ebms.services.exchanges import ExchangeView
 from ggk_ebms.services.ophalen import OphaalItem, OphaalQuery
 from ggk_ebms.services.routeren import RouteChange, RouteChanged, TargetSpec
 from ggk_ebms.store.audit import AuditEvent
+from ggk_ebms.store.ketendata import ExportInfo, FileInfo
 from ggk_ebms.store.tables import BATCH_STATUSES, NAME_MAX
 
 PREFIX = "/api/v1"
@@ -427,6 +430,67 @@ async def disable_route(call: Call) -> Any:
     return json_response(OPS["routes.disable"], await run(call, routeren.disable_route, call.path("name")))
 
 
+# --- Ketendata --------------------------------------------------------------------------------------------
+
+
+class KetendataQuery(BaseModel):
+    unread: bool = False
+
+
+def _ketendata(ctx: ServiceContext) -> ketendata.KetendataContext:
+    return ketendata.KetendataContext(ctx.settings, ctx.database, ctx.clock, actor=ctx.actor)
+
+
+def _ketendata_files(ctx: ServiceContext, unread: bool) -> list[FileInfo]:
+    return ketendata.list_files(_ketendata(ctx), include_fetched=not unread)
+
+
+def _ketendata_exports(ctx: ServiceContext) -> list[ExportInfo]:
+    return ketendata.list_exports(_ketendata(ctx))
+
+
+def _ketendata_zip(ctx: ServiceContext, ids: list[int]) -> bytes:
+    try:
+        files = ketendata.fetch_files(_ketendata(ctx), list(dict.fromkeys(ids)))
+    except StoreError as exc:
+        if isinstance(exc, StoreUnavailableError):
+            raise
+        raise NotFoundError(str(exc)) from None
+    # The same entry names as `ggk-ebms ketendata fetch`: <export>/<file>.
+    return zip_files(
+        ((f"ketendata-{f.export_pk}/{f.filename}", f.data or b"") for f in files), ctx.clock.now()
+    )
+
+
+async def list_ketendata_files(call: Call) -> Any:
+    q: KetendataQuery = call.query
+    found = await run(call, _ketendata_files, q.unread)
+    items = [dataclasses.replace(f, data=None) for f in found]
+    n = len(items)
+    return json_response(
+        OPS["ketendata.files"], MorePage[FileInfo](items=items, total=n, limit=n or 1, offset=0, more=False)
+    )
+
+
+async def list_ketendata_exports(call: Call) -> Any:
+    found = await run(call, _ketendata_exports)
+    n = len(found)
+    return json_response(
+        OPS["ketendata.exports"],
+        MorePage[ExportInfo](items=found, total=n, limit=n or 1, offset=0, more=False),
+    )
+
+
+async def download_ketendata(call: Call) -> Any:
+    body: Selection = call.body
+    data = await run(call, _ketendata_zip, body.ids)
+    return web.Response(
+        body=data,
+        content_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="ketendata.zip"'},
+    )
+
+
 # --- audit trail -------------------------------------------------------------------------------------------
 
 
@@ -648,6 +712,39 @@ OPERATIONS: list[Operation] = [
         "routes",
         response=RouteChanged,
         errors=(404, 422),
+    ),
+    _op(
+        "ketendata.files",
+        "GET",
+        "/ketendata/files",
+        "read",
+        list_ketendata_files,
+        "Ketendata files (no contents); unread: not downloaded yet",
+        "ketendata",
+        query=KetendataQuery,
+        response=MorePage[FileInfo],
+    ),
+    _op(
+        "ketendata.exports",
+        "GET",
+        "/ketendata/exports",
+        "read",
+        list_ketendata_exports,
+        "Ketendata exports",
+        "ketendata",
+        response=MorePage[ExportInfo],
+    ),
+    _op(
+        "ketendata.download",
+        "POST",
+        "/ketendata/download",
+        "operate",
+        download_ketendata,
+        "Download Ketendata files as one ZIP; marks each gelezen",
+        "ketendata",
+        response=bytes,
+        response_media="application/zip",
+        **_IDS,
     ),
     _op(
         "audit.list",
