@@ -17,6 +17,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ggk_ebms.api.problem import ProblemError
+from ggk_ebms.api.v1_services import multipart_file
 from ggk_ebms.clock import FixedClock
 from ggk_ebms.server.autoimport import import_routes_file
 from ggk_ebms.server.run import Endpoint
@@ -284,3 +286,18 @@ async def test_ketendata_list_and_download(tmp_path: Path, db_url: str) -> None:
         assert (await _json(endpoint, "GET", "/api/v1/ketendata/files?unread=true", reader, 200))[
             "items"
         ] == []
+
+
+def test_multipart_file_takes_the_file_part_and_refuses_a_form_without_one() -> None:
+    boundary = "grens"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="toelichting"\r\n\r\nweek 49\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="bestand"; filename="/tmp/a.xml"\r\n'
+        f"Content-Type: application/xml\r\n\r\n<a>\xe9</a>\r\n--{boundary}--\r\n"
+    ).encode("latin-1")
+    content_type = f"multipart/form-data; boundary={boundary}"
+    assert multipart_file(content_type, body) == ("a.xml", "<a>\xe9</a>".encode("latin-1"))
+    without = f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--{boundary}--\r\n'
+    with pytest.raises(ProblemError) as refused:
+        multipart_file(content_type, without.encode())
+    assert refused.value.status == 400
