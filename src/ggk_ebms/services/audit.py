@@ -31,6 +31,8 @@ ACTIONS: Final = (
     "user-create",
     "user-change",
     "cpa-ping",
+    "exchange-set",
+    "exchange-reset",
 )
 
 
