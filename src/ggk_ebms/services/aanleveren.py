@@ -54,8 +54,10 @@ __all__ = [
     "UploadRefused",
     "Verslag",
     "aanleveren",
+    "identify_file",
     "list_batches",
     "ontvang",
+    "refusal_of",
     "verslag",
     "verwerk",
 ]
@@ -302,6 +304,20 @@ def _identify_payload(data: bytes) -> _Identity:
             identity,
         )
     return identity
+
+
+def identify_file(data: bytes) -> _Identity | None:
+    """Berichttype, gemeentecode and referentienummer of a file as far as they can be read (for
+    recording a refused submission, ``services.indienen``); None when nothing can be read."""
+    try:
+        return _identify(data)
+    except _Refused as exc:
+        return exc.identity
+
+
+def refusal_of(exc: GgkEbmsError) -> Fout:
+    """The verslag's foutomschrijving and detail for a refusal by the submit path."""
+    return _fout_of(exc)
 
 
 def _fout_of(exc: GgkEbmsError) -> Fout:
