@@ -401,6 +401,11 @@ class Settings:
     aanlever_max_total_bytes: int = setting(
         4_000_000_000, "Most bytes all files of one ZIP may unpack to; beyond it the rest is refused."
     )
+    aanlever_idle_seconds: int = setting(
+        600,
+        "An aanlevering still Ontvangen or Bezig without progress for this long was left by a crash "
+        "or stop: `serve` marks it Onderbroken (at start and every few minutes).",
+    )
     mailbox_gelezen_hours: int = setting(
         168, "Ophalen: an item marked gelezen is removed this many hours later unless unmarked (GGk: 168)."
     )
@@ -488,6 +493,7 @@ _POSITIVE: Final = (
     "db_ping_timeout",
     "revocation_cache_seconds",
     "expiry_warning_days",
+    "aanlever_idle_seconds",
     "revocation_fetch_timeout",
     "db_statement_timeout",
     "db_idle_in_transaction_timeout",
