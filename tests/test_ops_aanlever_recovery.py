@@ -112,3 +112,31 @@ def test_revision_0015_downgrade_keeps_interrupted_batches_as_afgekeurd(ops: Ops
         session.execute(sa.update(aanlever_batch).values(status="Onderbroken"))
         with pytest.raises(sa.exc.IntegrityError), session.begin_nested():
             session.execute(sa.update(aanlever_batch).values(status="Kwijt"))
+
+
+def test_the_serve_task_marks_a_left_batch_at_start(ops: Ops) -> None:
+    import asyncio
+
+    from ggk_ebms.pipeline.aanlever_recovery import aanlever_recovery_task
+    from ggk_ebms.runtime import Runtime
+
+    waiting = aanleveren.ontvang(ops.ctx, Upload("x.zip", ops.file("x.zip", make_zip([("a.xml", wmo301())]))))
+    ops.clock.advance(IDLE * 2)
+    runtime = Runtime.build(ops.ctx.settings, ops.ctx.database, clock=ops.clock, ids=ops.ctx.ids)
+    task = aanlever_recovery_task(ops.ctx.settings.replace(aanlever_idle_seconds=int(IDLE.total_seconds())))
+
+    async def run() -> str:
+        running = asyncio.create_task(task(runtime))
+        try:
+            for _ in range(600):  # a generous deadline; the first pass runs at once
+                status = aanleveren.verslag(ops.ctx, waiting.batch).status
+                if status != "Ontvangen":
+                    return status
+                await asyncio.sleep(0.05)
+            return "Ontvangen"
+        finally:
+            running.cancel()
+
+    assert asyncio.run(run()) == "Onderbroken"
+    [event] = list_audit(ops.ctx, AuditQuery(action="aanlevering-onderbroken")).events
+    assert event.actor == "serve"
