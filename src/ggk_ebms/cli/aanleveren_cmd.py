@@ -95,7 +95,11 @@ def upload(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
 
 
 @aanleveren.command("list")
-@click.option("--status", type=click.Choice(["Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd"]), default=None)
+@click.option(
+    "--status",
+    type=click.Choice(["Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd", "Onderbroken"]),
+    default=None,
+)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0)
 @click.option("--json", "as_json", is_flag=True)

@@ -22,6 +22,7 @@ ACTIONS: Final = (
     "message-retry",
     "aanlevering",
     "aanlevering-geweigerd",
+    "aanlevering-onderbroken",
     "mailbox-download",
     "mailbox-unmark",
     "mailbox-delete",
