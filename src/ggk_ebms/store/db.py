@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -33,9 +33,15 @@ from ggk_ebms.errors import ConfigError, StoreError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 PG_CONNECT_TIMEOUT_S: Final = 10
+# Pooled PostgreSQL connections are replaced after this age instead of being pinged on every
+# checkout (a pre-ping is one round trip per transaction, about a tenth of the receive path's
+# round trips; docs/performance.md). A connection that died anyway is caught by ``run``'s retry.
+PG_POOL_RECYCLE_S: Final = 300
 
 # SQLite reports a schema problem as OperationalError too; these are not outages.
 _SQLITE_SCHEMA_HINTS: Final = ("no such table", "no such column", "has no column")
@@ -76,7 +82,9 @@ def _create_engine(url: str) -> Engine:
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
-    return sa.create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
+    return sa.create_engine(
+        parsed, pool_pre_ping=False, pool_recycle=PG_POOL_RECYCLE_S, connect_args=connect_args
+    )
 
 
 def _describe(error: exc.SQLAlchemyError) -> str:
@@ -159,6 +167,29 @@ class Database:
                 yield session
         except exc.SQLAlchemyError as error:
             raise translate(error, self.backend) from error
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """``work`` in one transaction, tried once more on a fresh connection if the pooled one
+        turned out to be dead (server restart, idle timeout, failover).
+
+        Without a pre-ping per checkout a dead pooled connection shows itself on the first
+        statement; SQLAlchemy then invalidates it (and the rest of the pool), so the second try
+        connects anew. ``work`` must be safe to repeat: everything it did in the failed try was
+        rolled back, or, if the connection died during COMMIT, was committed and is found again
+        (a receive then meets its own row under the UNIQUE MessageId and is answered as the
+        duplicate it is, from what was stored: ack-after-commit still holds).
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                return work(session)
+        except exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise translate(error, self.backend) from error
+            log.warning("database connection was dead, trying once more: %s", _describe(error))
+        except exc.SQLAlchemyError as error:
+            raise translate(error, self.backend) from error
+        with self.session() as session:
+            return work(session)
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[sa.Connection]:

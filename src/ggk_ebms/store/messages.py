@@ -280,28 +280,33 @@ class MessageStore:
                 response, status=Status.CREATED if send_response_async else Status.SENT
             )
         now = self.clock.now()
+        answer = response
+
+        def store(session: Session) -> ReceiveResult:
+            # No SELECT first: the UNIQUE (direction, message_id) constraint finds a duplicate
+            # atomically, even between concurrent copies (hot path: one round trip less per
+            # received message).
+            events: builtins.list[dict[str, Any]] = []
+            message_pk = self._insert(session, message, now, events)
+            self._insert_parts(session, message_pk, parts)
+            response_pk = None
+            if answer is not None:
+                response_pk = self._insert(session, answer, now, events)
+                if send_response_async:
+                    self._enqueue(session, "send", response_pk, now, now)
+            if deliver:
+                self._enqueue(session, "deliver", message_pk, now, now)
+            steps.insert_events(session, events)
+            if effect is not None:
+                self._apply_effect(session, effect, now)
+            return ReceiveResult(message_pk, response_pk)
+
         try:
-            with self.db.session() as session:
-                # No SELECT first: the UNIQUE (direction, message_id) constraint finds a
-                # duplicate atomically, even between concurrent copies (hot path: one round
-                # trip less per received message).
-                events: builtins.list[dict[str, Any]] = []
-                message_pk = self._insert(session, message, now, events)
-                self._insert_parts(session, message_pk, parts)
-                response_pk = None
-                if response is not None:
-                    response_pk = self._insert(session, response, now, events)
-                    if send_response_async:
-                        self._enqueue(session, "send", response_pk, now, now)
-                if deliver:
-                    self._enqueue(session, "deliver", message_pk, now, now)
-                steps.insert_events(session, events)
-                if effect is not None:
-                    self._apply_effect(session, effect, now)
+            # ``run``: one retry on a fresh connection if the pooled one was dead (no pre-ping).
+            return self.db.run(store)
         except _Conflict:
             self._raise_conflict(message, *([response] if response is not None else []))
             raise  # pragma: no cover - _raise_conflict always raises
-        return ReceiveResult(message_pk, response_pk)
 
     def _apply_effect(self, session: Session, effect: SignalEffect, now: datetime) -> None:
         step = steps.transition(
