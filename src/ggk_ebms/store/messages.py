@@ -30,6 +30,7 @@ from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import insert_job
 from ggk_ebms.store.large_parts import PART_SLICE, read_part_data
+from ggk_ebms.store.receive_pg import RowSet, insert_received
 from ggk_ebms.store.stuf import StufRecord, upsert_record
 from ggk_ebms.store.tables import (
     DIRECTIONS,
@@ -318,6 +319,64 @@ class MessageStore:
         now = self.clock.now()
         answer = response
 
+        def store_at_once(session: Session) -> ReceiveResult:
+            # PostgreSQL, hot path: every row in one statement (store/receive_pg.py).
+            news = [message] if answer is None else [message, answer]
+            rows = []
+            events = []
+            for new in news:
+                values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
+                values.update(created_at=now, updated_at=now)
+                rows.append(values)
+                event = steps.creation_row(
+                    0,
+                    direction=new.direction,
+                    kind=new.kind,
+                    status=new.status,
+                    now=now,
+                    reason=new.status_reason,
+                    code=new.error_code,
+                )
+                events.append(RowSet(new.direction, event))
+            part_rows = [
+                RowSet(
+                    "in",
+                    {
+                        "seq": seq,
+                        "content_id": part.content_id,
+                        "content_type": part.content_type,
+                        "data": part.data,
+                        "sha256": hashlib.sha256(part.data).hexdigest(),
+                        "size": len(part.data),
+                    },
+                )
+                for seq, part in enumerate(parts)
+            ]
+            job_rows = []
+            for direction, queue, wanted in (
+                ("in", "deliver", deliver),
+                ("out", "send", send_response_async),
+            ):
+                if wanted and (direction == "in" or answer is not None):
+                    job_rows.append(
+                        RowSet(
+                            direction,
+                            {
+                                "queue": queue,
+                                "status": "pending",
+                                "due_at": now,
+                                "attempts": 0,
+                                "created_at": now,
+                                "updated_at": now,
+                            },
+                        )
+                    )
+            try:
+                pks = insert_received(session, rows, part_rows, job_rows, events)
+            except exc.IntegrityError as error:
+                raise _Conflict from error
+            return ReceiveResult(pks["in"], pks.get("out"))
+
         def store(session: Session) -> ReceiveResult:
             # No SELECT first: the UNIQUE (direction, message_id) constraint finds a duplicate
             # atomically, even between concurrent copies (hot path: one round trip less per
@@ -340,7 +399,8 @@ class MessageStore:
 
         try:
             # ``run``: one retry on a fresh connection if the pooled one was dead (no pre-ping).
-            return self.db.run(store)
+            at_once = self.db.backend == "postgresql" and effect is None
+            return self.db.run(store_at_once if at_once else store)
         except _Conflict:
             self._raise_conflict(message, *([response] if response is not None else []))
             raise  # pragma: no cover - _raise_conflict always raises
