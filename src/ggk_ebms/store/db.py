@@ -191,6 +191,26 @@ class Database:
         with self.session() as session:
             return work(session)
 
+    def run_statement(self, work: Callable[[sa.Connection], T]) -> T:
+        """``work`` that is ONE statement, run on its own (autocommit), with ``run``'s retry.
+
+        A single statement is atomic and, with autocommit, durable when it returns: this saves
+        the separate BEGIN and COMMIT round trips of a transaction (docs/performance.md). Only
+        for work that executes exactly one statement; anything more needs ``run``.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.engine.connect() as plain:
+                    conn = plain.execution_options(isolation_level="AUTOCOMMIT")
+                    return work(conn)
+            except exc.DBAPIError as error:
+                if attempt == 2 or not error.connection_invalidated:
+                    raise translate(error, self.backend) from error
+                log.warning("database connection was dead, trying once more: %s", _describe(error))
+            except exc.SQLAlchemyError as error:
+                raise translate(error, self.backend) from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
     @contextlib.contextmanager
     def connection(self) -> Iterator[sa.Connection]:
         """A plain connection in a transaction, for schema inspection and migrations."""

@@ -319,7 +319,7 @@ class MessageStore:
         now = self.clock.now()
         answer = response
 
-        def store_at_once(session: Session) -> ReceiveResult:
+        def store_at_once(session: sa.Connection) -> ReceiveResult:
             # PostgreSQL, hot path: every row in one statement (store/receive_pg.py).
             news = [message] if answer is None else [message, answer]
             rows = []
@@ -399,8 +399,10 @@ class MessageStore:
 
         try:
             # ``run``: one retry on a fresh connection if the pooled one was dead (no pre-ping).
-            at_once = self.db.backend == "postgresql" and effect is None
-            return self.db.run(store_at_once if at_once else store)
+            if self.db.backend == "postgresql" and effect is None:
+                # One statement: autocommit, no BEGIN/COMMIT round trips (store/receive_pg.py).
+                return self.db.run_statement(store_at_once)
+            return self.db.run(store)
         except _Conflict:
             self._raise_conflict(message, *([response] if response is not None else []))
             raise  # pragma: no cover - _raise_conflict always raises

@@ -6,7 +6,8 @@ statement together, so the message rows go in with ``INSERT ... RETURNING`` and 
 and history rows take their keys from it in the same statement: BEGIN, one statement, COMMIT.
 The rules of ``MessageStore.receive`` are unchanged: all or nothing (one statement inside its
 transaction), and the UNIQUE (direction, message_id) constraint refuses a duplicate with an
-IntegrityError before anything is stored.
+IntegrityError before anything is stored. Being one statement, it runs in autocommit
+(``Database.run_statement``): atomic and durable when it returns, without BEGIN and COMMIT.
 
 Only the hot path uses it: a received message with at most one signal and no effect on a sent
 message. The rows are the ones ``MessageStore`` builds; this module only joins them.
@@ -100,7 +101,7 @@ def _statement(message_columns: tuple[str, ...], messages: int, shapes: _Shape) 
 
 
 def insert_received(
-    session: Session,
+    session: Session | sa.Connection,
     messages: Sequence[Mapping[str, Any]],
     parts: Sequence[RowSet],
     jobs: Sequence[RowSet],
