@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event, exc
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
@@ -69,6 +71,9 @@ class PgTimeouts:
 
 
 _WATCHDOG = Watchdog()
+# Pooled PostgreSQL connections are also replaced after this age; a connection that died anyway
+# is caught by the liveness check at checkout, or by ``run``'s one retry (docs/storage.md).
+PG_POOL_RECYCLE_S: Final = 300
 
 # SQLite reports a schema problem as OperationalError too; these are not outages.
 _SQLITE_SCHEMA_HINTS: Final = ("no such table", "no such column", "has no column")
@@ -128,7 +133,9 @@ def _create_pg_engine(parsed: sa.URL, timeouts: PgTimeouts) -> Engine:
         "tcp_user_timeout": int((timeouts.statement + 1) * 1000),
     }
     # Our own liveness check under a deadline instead of pool_pre_ping (which has none).
-    engine = sa.create_engine(parsed, pool_pre_ping=False, connect_args=connect_args)
+    engine = sa.create_engine(
+        parsed, pool_pre_ping=False, pool_recycle=PG_POOL_RECYCLE_S, connect_args=connect_args
+    )
     _guard_round_trips(engine, timeouts)
     return engine
 
@@ -274,6 +281,49 @@ class Database:
                 yield session
         except exc.SQLAlchemyError as error:
             raise translate(error, self.backend) from error
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """``work`` in one transaction, tried once more on a fresh connection if the pooled one
+        turned out to be dead (server restart, idle timeout, failover).
+
+        Without a pre-ping per checkout a dead pooled connection shows itself on the first
+        statement; SQLAlchemy then invalidates it (and the rest of the pool), so the second try
+        connects anew. ``work`` must be safe to repeat: everything it did in the failed try was
+        rolled back, or, if the connection died during COMMIT, was committed and is found again
+        (a receive then meets its own row under the UNIQUE MessageId and is answered as the
+        duplicate it is, from what was stored: ack-after-commit still holds).
+        """
+        try:
+            with self._sessions() as session, session.begin():
+                return work(session)
+        except exc.DBAPIError as error:
+            if not error.connection_invalidated:
+                raise translate(error, self.backend) from error
+            log.warning("database connection was dead, trying once more: %s", _describe(error))
+        except exc.SQLAlchemyError as error:
+            raise translate(error, self.backend) from error
+        with self.session() as session:
+            return work(session)
+
+    def run_statement(self, work: Callable[[sa.Connection], T]) -> T:
+        """``work`` that is ONE statement, run on its own (autocommit), with ``run``'s retry.
+
+        A single statement is atomic and, with autocommit, durable when it returns: this saves
+        the separate BEGIN and COMMIT round trips of a transaction (docs/performance.md). Only
+        for work that executes exactly one statement; anything more needs ``run``.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.engine.connect() as plain:
+                    conn = plain.execution_options(isolation_level="AUTOCOMMIT")
+                    return work(conn)
+            except exc.DBAPIError as error:
+                if attempt == 2 or not error.connection_invalidated:
+                    raise translate(error, self.backend) from error
+                log.warning("database connection was dead, trying once more: %s", _describe(error))
+            except exc.SQLAlchemyError as error:
+                raise translate(error, self.backend) from error
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[sa.Connection]:
