@@ -638,3 +638,75 @@ worker_heartbeat = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("beat_at", UtcDateTime, nullable=False),
 )
+
+# --- koppeltabel (ggk_ebms.koppeltabel; docs/koppeltabel.md) ----------------------------------------
+KOPPEL_VALUE_MAX: Final = 255
+
+koppel_message = sa.Table(
+    "koppel_message",
+    metadata,
+    # The keys of a business message read for the koppeltabel: one row per message taken in, so
+    # the catch-up knows what is done and a relation can be judged without parsing again.
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("berichtcode", sa.String(8), nullable=True),  # NULL: no StUF message (nothing to link)
+    sa.Column("berichttype", sa.String(32), nullable=True),
+    sa.Column("referentienummer", sa.String(STUF_REF_MAX), nullable=True),
+    sa.Column("cross_refnummer", sa.String(STUF_REF_MAX), nullable=True),
+    sa.Column("zender", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("ontvanger", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("gemeentecode", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("aanbieder", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("afzender", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("identificatie", sa.String(KOPPEL_VALUE_MAX), nullable=True),
+    sa.Column("indexed_at", UtcDateTime, nullable=False),
+    sa.Index(None, "berichttype"),
+)
+
+koppel_key = sa.Table(
+    "koppel_key",
+    metadata,
+    # Identifiers under which a message finds the messages it relates to (koppeltabel.Keys.probes)
+    # and the body identifiers themselves. Personal data in the sense of the iStandaarden: never log.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("value", sa.String(KOPPEL_VALUE_MAX), nullable=False),
+    sa.UniqueConstraint("message_pk", "name", "value"),
+    sa.Index(None, "name", "value"),
+)
+
+koppel_relation = sa.Table(
+    "koppel_relation",
+    metadata,
+    # One relation: ``later_pk`` is ``relation`` of ``earlier_pk`` (a retour of its heenbericht, a
+    # start on a toewijzing), established ``via`` the shared identifier ``value``.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "earlier_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "later_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("relation", sa.String(16), nullable=False),
+    sa.Column("via", sa.String(32), nullable=False),
+    sa.Column("value", sa.String(KOPPEL_VALUE_MAX), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("earlier_pk", "later_pk", "relation"),
+    sa.Index(None, "later_pk"),
+)
