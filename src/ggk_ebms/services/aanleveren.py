@@ -37,7 +37,7 @@ from ggk_ebms.delivery.submit import Submitter
 from ggk_ebms.errors import CpaError, GgkEbmsError, StoreUnavailableError, StufError, XmlError
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Party
 from ggk_ebms.payloads.detect import detect
-from ggk_ebms.services import audit
+from ggk_ebms.services import audit, koppeltabel
 from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
 from ggk_ebms.store.aanlevering import BatchStore, NewFile, StoredBatch, StoredFile
 from ggk_ebms.store.routes import RouteStore
@@ -188,6 +188,8 @@ def verwerk(ctx: ServiceContext, batch_pk: int, upload: Upload) -> Verslag:
         for seq, entry in enumerate(entries, 1):
             store.add_file(batch_pk, _judge(ctx, submitter, served, seq, entry), at=ctx.clock.now())
     batch = store.finish(batch_pk, at=ctx.clock.now())
+    # The koppeltabel links what was just submitted to the traffic before it (docs/koppeltabel.md).
+    koppeltabel.catch_up(ctx.database, ctx.clock)
     return _verslag(batch, store.files(batch_pk))
 
 

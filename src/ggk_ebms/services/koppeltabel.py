@@ -108,6 +108,12 @@ def related(ctx: ServiceContext, message_id: str, direction: str | None = None) 
     return Related(message_id, tuple(KoppelStore(ctx.database).related(stored.pk)))
 
 
+def related_of(ctx: ServiceContext, pk: int) -> list[RelatedMessage]:
+    """The messages related to stored message ``pk``, oldest first."""
+    catch_up(ctx.database, ctx.clock)
+    return KoppelStore(ctx.database).related(pk)
+
+
 def toewijzingen_zonder_start(
     ctx: ServiceContext, days: int, gemeentecodes: frozenset[str] | None = None
 ) -> list[KoppelMessage]:
