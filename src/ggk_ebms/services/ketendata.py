@@ -21,12 +21,15 @@ from ggk_ebms.ketendata.dedupe import dedupe_key, geschoond
 from ggk_ebms.ketendata.fileset import build_files, zip_files
 from ggk_ebms.ketendata.flatten import MessageMeta, Row, flatten
 from ggk_ebms.ketendata.hashing import KeyedHasher, new_key, read_key, write_key
+from ggk_ebms.ketendata.koppel import koppel_file
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE
 from ggk_ebms.payloads.detect import PayloadInfo, detect
 from ggk_ebms.runtime import Runtime
+from ggk_ebms.services import koppeltabel
 from ggk_ebms.store.audit import AuditLog
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.ketendata import ExportInfo, FileInfo, KetendataStore, NewFile, SourceMessage
+from ggk_ebms.store.koppeltabel import KoppelStore
 from ggk_ebms.stuf.envelope import parse_envelope
 from ggk_ebms.stuf.model import PayloadKind
 
@@ -178,7 +181,11 @@ def export(ctx: KetendataContext, request: ExportRequest) -> ExportResult:
     rows: list[Row] = []
     for item in kept:
         rows.extend(flatten(item.payload, _meta(item), hasher))
-    files = build_files(rows, removed=removed, since=since, until=until)
+    # The koppeltabel of the set: relations whose later message is in it (docs/ketendata.md).
+    koppeltabel.catch_up(ctx.database, ctx.clock)
+    relations = KoppelStore(ctx.database).relations([item.source.pk for item in kept])
+    extra = [koppel_file(relations, hasher)]
+    files = build_files(rows, removed=removed, since=since, until=until, extra=extra)
     duplicates = sum(removed.values())
     export_pk = store.save_export(
         kind=request.kind,
