@@ -44,6 +44,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("ggk_ebms.cli.backup_cmd", "backup"),
     ("ggk_ebms.cli.backup_cmd", "restore"),
     ("ggk_ebms.cli.init_cmd", "init"),
+    ("ggk_ebms.cli.zorgaanbieders_cmd", "zorgaanbieders"),
 ]
 
 

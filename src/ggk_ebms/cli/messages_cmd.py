@@ -112,8 +112,8 @@ def list_messages(
     finally:
         database.dispose()
     header = (
-        "id", "time (UTC)", "dir", "berichttype", "gemeentecode", "referentienummer", "status",
-        "business", "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
+        "id", "time (UTC)", "dir", "berichttype", "gemeentecode", "aanbieder", "referentienummer",
+        "status", "business", "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
     )  # fmt: skip
     rows = [
         (
@@ -122,6 +122,7 @@ def list_messages(
             r.direction,
             r.berichttype or ("" if r.kind == "business" else r.kind),
             r.gemeentecode,
+            r.aanbieder_naam or (r.ontvanger if r.direction == "out" else r.zender),
             r.referentienummer,
             r.status
             + (f" ({r.error_code})" if r.error_code else "")

@@ -63,6 +63,7 @@ class LogRow:
     stuf_fout: str | None  # the StUF layer: a Fo01 code and text about this message
     gelezen: datetime | None
     verwijderd: datetime | None
+    aanbieder_naam: str | None = None  # from the zorgaanbieder register (services.berichtenlog)
 
 
 def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:

@@ -138,6 +138,18 @@ class KoppelStore:
             ).first()
         return row is not None
 
+    def aanbieders(self, pks: Sequence[int]) -> dict[int, str]:
+        """The aanbieder (payload header AGB code) of each of these messages that has one."""
+        if not pks:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(
+                sa.select(koppel_message.c.message_pk, koppel_message.c.aanbieder).where(
+                    koppel_message.c.message_pk.in_(list(pks)), koppel_message.c.aanbieder.is_not(None)
+                )
+            ).all()
+        return {r.message_pk: r.aanbieder for r in rows}
+
     def candidates(self, pk: int, probes: Iterable[tuple[str, str]]) -> list[tuple[int, Keys]]:
         """Other messages sharing any probe with message ``pk``, with their keys."""
         probe_list = list(probes)

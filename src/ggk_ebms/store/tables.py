@@ -710,3 +710,15 @@ koppel_relation = sa.Table(
     sa.UniqueConstraint("earlier_pk", "later_pk", "relation"),
     sa.Index(None, "later_pk"),
 )
+
+zorgaanbieder = sa.Table(
+    "zorgaanbieder",
+    metadata,
+    # The register of zorgaanbieders (docs/zorgaanbieders.md): AGB code, name and, where known,
+    # whether the aanbieder is reachable through VECOZO. Imported from a CSV; first and last
+    # message per AGB code come from the traffic itself (koppel_message), not from this table.
+    sa.Column("agb", sa.String(8), primary_key=True),
+    sa.Column("naam", sa.String(NAME_MAX), nullable=False),
+    sa.Column("bereikbaar", sa.Boolean, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -1,4 +1,5 @@
-"""The koppeltabel: keys read per message, and the relations between messages.
+"""The koppeltabel (keys read per message, the relations between messages) and the register of
+zorgaanbieders.
 
 Written by hand to match ggk_ebms/store/tables.py at this revision (the metadata/migration test
 compares them). Values are spelled out, not imported, so later edits of tables.py do not rewrite
@@ -21,6 +22,7 @@ depends_on = None
 REF = 64
 ORG = 200
 VALUE = 255
+NAME = 255
 
 
 def _pk() -> sa.Column[int]:
@@ -84,9 +86,18 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_koppel_relation_later_pk", "koppel_relation", ["later_pk"])
+    op.create_table(
+        "zorgaanbieder",
+        sa.Column("agb", sa.String(8), nullable=False),
+        sa.Column("naam", sa.String(NAME), nullable=False),
+        sa.Column("bereikbaar", sa.Boolean, nullable=True),
+        _when("updated_at"),
+        sa.PrimaryKeyConstraint("agb", name="pk_zorgaanbieder"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("zorgaanbieder")
     op.drop_table("koppel_relation")
     op.drop_table("koppel_key")
     op.drop_table("koppel_message")
