@@ -28,6 +28,7 @@ from ggk_ebms.store.cpas import CpaRepository, StoredCpa
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.mailbox import Mailbox, MailboxItem
 from ggk_ebms.store.messages import MessageStore, StoredMessage
+from ggk_ebms.store.rights import mailbox_gemeentecode, message_gemeentecode, visible_messages
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.tables import KINDS, STATUSES
 
@@ -257,9 +258,25 @@ async def list_messages(call: Call) -> Any:
     q: MessageQuery = call.query
     store = MessageStore(call.ctx.database)
 
+    codes = call.token.gemeentecodes if call.token is not None else None
+
     def page() -> Page[MessageSummary]:
-        found = store.list(q.direction, q.status, q.kind, q.cpa_id, limit=q.limit, offset=q.offset)
-        total = store.count(q.direction, q.status, q.kind, q.cpa_id)
+        if codes is not None:
+            # Rights per gemeentecode (docs/koppeltabel.md): only this token's gemeenten.
+            pks, total = visible_messages(
+                call.ctx.database,
+                codes,
+                direction=q.direction,
+                status=q.status,
+                kind=q.kind,
+                cpa_id=q.cpa_id,
+                limit=q.limit,
+                offset=q.offset,
+            )
+            found = [store.get(pk) for pk in pks]
+        else:
+            found = store.list(q.direction, q.status, q.kind, q.cpa_id, limit=q.limit, offset=q.offset)
+            total = store.count(q.direction, q.status, q.kind, q.cpa_id)
         return Page[MessageSummary](
             items=[_summary(m) for m in found], total=total, limit=q.limit, offset=q.offset
         )
@@ -276,6 +293,8 @@ async def show_message(call: Call) -> Any:
             message = store.get(pk)
         except GgkEbmsError:
             raise ProblemError(404, "no such message") from None
+        if call.token is not None and not call.token.may_act_for(message_gemeentecode(call.ctx.database, pk)):
+            raise ProblemError(404, "no such message")  # another gemeente's: not even its existence
         parts = store.parts(pk)
         attempts = JobQueue(call.ctx.database).attempts(pk)
         related = store.list_related(message.message_id)
@@ -444,6 +463,8 @@ async def list_mailbox(call: Call) -> Any:
         include_fetched=not q.unread,
         limit=q.limit,
     )
+    if call.token is not None:
+        found = [i for i in found if call.token.may_act_for(i.gemeentecode)]
     items = [MailboxEntry(**_mailbox(i)) for i in found]
     return json_response(
         OPS["mailbox.list"], Page[MailboxEntry](items=items, total=len(items), limit=q.limit, offset=0)
@@ -452,6 +473,10 @@ async def list_mailbox(call: Call) -> Any:
 
 async def fetch_mailbox(call: Call) -> Any:
     pk = int(call.path("pk"))
+    if call.token is not None and not call.token.may_act_for(
+        await _thread(mailbox_gemeentecode, call.ctx.database, pk)
+    ):
+        raise ProblemError(404, "no such mailbox item")  # checked before fetch marks it gelezen
     try:
         item = await _thread(Mailbox(call.ctx.database, call.ctx.clock).fetch, pk)
     except GgkEbmsError:

@@ -349,7 +349,9 @@ def _judge(
         identity = _identify(entry.data)
     except _Refused as exc:
         return refused(exc.fout, exc.identity)
-    if identity.gemeentecode not in served:
+    if identity.gemeentecode not in served or not ctx.may_act_for(identity.gemeentecode):
+        # The GGk portal's check: the gemeentecode must be one the sender may act for (the
+        # installation's, narrowed to the actor's rights per gemeentecode).
         detail = (
             f"Organisatie {identity.gemeentecode} is niet geautoriseerd voor deze aansluiting"
             if served

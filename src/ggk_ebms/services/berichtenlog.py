@@ -68,6 +68,7 @@ def berichtenlog(ctx: ServiceContext, query: LogFilter) -> LogPage:
             until=until,
             berichttype=query.berichttype,
             gemeentecode=query.gemeentecode,
+            gemeentecodes=ctx.gemeentecodes,
             direction=query.direction,
             status=query.status,
             referentienummer=query.referentienummer,

@@ -114,6 +114,13 @@ def related_of(ctx: ServiceContext, pk: int) -> list[RelatedMessage]:
     return KoppelStore(ctx.database).related(pk)
 
 
+def _narrow(ctx: ServiceContext, asked: frozenset[str] | None) -> frozenset[str] | None:
+    """The gemeentecodes asked for, within the actor's rights."""
+    if ctx.gemeentecodes is None:
+        return asked
+    return ctx.gemeentecodes if asked is None else asked & ctx.gemeentecodes
+
+
 def toewijzingen_zonder_start(
     ctx: ServiceContext, days: int, gemeentecodes: frozenset[str] | None = None
 ) -> list[KoppelMessage]:
@@ -124,7 +131,7 @@ def toewijzingen_zonder_start(
     catch_up(ctx.database, ctx.clock)
     before = ctx.clock.now() - timedelta(days=days)
     return KoppelStore(ctx.database).without_relation(
-        "301", Relation.START, before=before, gemeentecodes=gemeentecodes
+        "301", Relation.START, before=before, gemeentecodes=_narrow(ctx, gemeentecodes)
     )
 
 
@@ -138,7 +145,7 @@ def declaraties_zonder_antwoord(
     catch_up(ctx.database, ctx.clock)
     before = ctx.clock.now() - timedelta(days=days)
     return KoppelStore(ctx.database).without_relation(
-        "323", Relation.ANTWOORD, before=before, gemeentecodes=gemeentecodes
+        "323", Relation.ANTWOORD, before=before, gemeentecodes=_narrow(ctx, gemeentecodes)
     )
 
 

@@ -29,6 +29,7 @@ class LogQuery:
     until: datetime
     berichttype: str | None = None
     gemeentecode: str | None = None
+    gemeentecodes: frozenset[str] | None = None  # the actor's rights; None: every gemeente
     direction: str | None = None  # in | out
     status: str | None = None  # a message status, or "Geweigerd"
     referentienummer: str | None = None
@@ -120,6 +121,8 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
         query = query.where(stuf_message.c.berichttype == q.berichttype)
     if q.gemeentecode is not None:
         query = query.where(stuf_message.c.gemeentecode == q.gemeentecode)
+    if q.gemeentecodes is not None:  # a message without a known gemeente is nobody's to see
+        query = query.where(stuf_message.c.gemeentecode.in_(sorted(q.gemeentecodes)))
     if q.referentienummer is not None:
         query = query.where(stuf_message.c.referentienummer == q.referentienummer)
     if q.batch is not None:
@@ -164,6 +167,8 @@ def _refused(q: LogQuery, cut: int) -> sa.Select[Any] | None:
         query = query.where(aanlever_file.c.berichttype == q.berichttype)
     if q.gemeentecode is not None:
         query = query.where(aanlever_file.c.gemeentecode == q.gemeentecode)
+    if q.gemeentecodes is not None:
+        query = query.where(aanlever_file.c.gemeentecode.in_(sorted(q.gemeentecodes)))
     if q.referentienummer is not None:
         query = query.where(aanlever_file.c.referentienummer == q.referentienummer)
     if q.batch is not None:

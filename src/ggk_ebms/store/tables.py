@@ -579,6 +579,8 @@ api_token = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False),
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("scopes", sa.JSON, nullable=False),
+    # The gemeentecodes the token may act for (a sorted list); NULL: every gemeente.
+    sa.Column("gemeentecodes", sa.JSON, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=True),
     sa.Column("revoked_at", UtcDateTime, nullable=True),

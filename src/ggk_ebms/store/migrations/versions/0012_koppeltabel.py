@@ -1,5 +1,5 @@
 """The koppeltabel (keys read per message, the relations between messages) and the register of
-zorgaanbieders.
+zorgaanbieders, and the gemeentecodes an API token may act for.
 
 Written by hand to match ggk_ebms/store/tables.py at this revision (the metadata/migration test
 compares them). Values are spelled out, not imported, so later edits of tables.py do not rewrite
@@ -95,8 +95,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("agb", name="pk_zorgaanbieder"),
     )
 
+    with op.batch_alter_table("api_token") as batch:
+        batch.add_column(sa.Column("gemeentecodes", sa.JSON, nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_token") as batch:
+        batch.drop_column("gemeentecodes")
     op.drop_table("zorgaanbieder")
     op.drop_table("koppel_relation")
     op.drop_table("koppel_key")

@@ -1,0 +1,110 @@
+"""Rights per gemeentecode: in a two-gemeente installation a token of gemeente A sees and fetches
+nothing of gemeente B through the API, and an aanlevering for B by an actor of A is refused with
+"Organisatie … is niet geautoriseerd" in its verslag."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ggk_ebms.clock import FixedClock
+from ggk_ebms.services import aanleveren, berichtenlog
+from ggk_ebms.services import koppeltabel as koppel_service
+from ggk_ebms.services.aanleveren import Upload
+from ggk_ebms.store.api_tokens import TokenStore
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.mailbox import Mailbox
+from tests.api_support import call
+from tests.endpoint import cpa_folder, party_settings, running
+from tests.ketendata_support import CLIENTS, jw305
+from tests.koppeltabel_support import Traffic
+from tests.ops_support import Ops, ops_context, ops_settings, wmo301
+
+A, B = "0363", "0599"
+
+
+async def test_api_answers_never_cross_gemeenten(tmp_path: Path) -> None:
+    settings = party_settings("gemeente", tmp_path, f"sqlite:///{tmp_path / 'g.db'}", cpa_folder(tmp_path))
+    async with running(settings) as endpoint:
+        db = endpoint.database
+        traffic = Traffic(db, FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)))
+        ours = traffic.di01(jw305("S-1", CLIENTS[0], "1"), "JW305", "in", gemeente=A)
+        theirs = traffic.di01(
+            jw305("S-2", CLIENTS[0], "2").replace(b">0363<", b">0599<"), "JW305", "in", gemeente=B
+        )
+        koppel_service.catch_up(db, traffic.clock)
+        items = {}
+        for pk, code in ((ours, A), (theirs, B)):
+            items[code] = Mailbox(db).put(
+                message_pk=pk,
+                route_name="r",
+                gemeentecode=code,
+                berichttype="JW305",
+                referentienummer=traffic.refs[pk],
+                zender="12345678",
+                filename=f"{code}.xml",
+                payload=b"<x/>",
+                envelope=None,
+            )
+        tokens = TokenStore(db)
+        secret_a = tokens.create("medewerker-a", ("read", "send"), gemeentecodes=[A])[1]
+        secret_all = tokens.create("beheer", ("read", "send"))[1]
+
+        status, _, body = await call(endpoint, "GET", "/api/v1/messages", secret_a)
+        assert status == 200
+        page = json.loads(body)
+        assert [m["pk"] for m in page["items"]] == [ours] and page["total"] == 1
+        status, _, body = await call(endpoint, "GET", "/api/v1/messages", secret_all)
+        assert {m["pk"] for m in json.loads(body)["items"]} >= {ours, theirs}
+
+        assert (await call(endpoint, "GET", f"/api/v1/messages/{ours}", secret_a))[0] == 200
+        status, _, body = await call(endpoint, "GET", f"/api/v1/messages/{theirs}", secret_a)
+        assert status == 404 and traffic.message_ids[theirs].encode() not in body
+
+        status, _, body = await call(endpoint, "GET", "/api/v1/mailbox", secret_a)
+        assert [i["gemeentecode"] for i in json.loads(body)["items"]] == [A]
+        status, _, _ = await call(endpoint, "POST", f"/api/v1/mailbox/{items[B]}/fetch", secret_a)
+        assert status == 404
+        assert Mailbox(db).list(gemeentecode=B, include_fetched=False)  # still unread for B
+        assert (await call(endpoint, "POST", f"/api/v1/mailbox/{items[A]}/fetch", secret_a))[0] == 200
+
+
+def test_token_gemeentecodes_are_checked(db: Database) -> None:
+    tokens = TokenStore(db)
+    with pytest.raises(ValueError, match="4 digits"):
+        tokens.create("x", ("read",), gemeentecodes=["363"])
+    with pytest.raises(ValueError, match="4 digits"):
+        tokens.create("y", ("read",), gemeentecodes=[])
+    token, _ = tokens.create("z", ("read",), gemeentecodes=[B, A, A])
+    assert token.gemeentecodes == frozenset({A, B})
+    assert TokenStore(db).find_by_name("z").gemeentecodes == frozenset({A, B})  # type: ignore[union-attr]
+    assert tokens.create("all", ("read",))[0].gemeentecodes is None
+
+
+@pytest.fixture
+def ops(db: Database, db_url: str, tmp_path: Path) -> Ops:
+    return ops_context(ops_settings(tmp_path, db_url, served_gemeentecodes=[A, B]), db, tmp_path)
+
+
+def test_aanlevering_and_berichtenlog_of_another_gemeente(ops: Ops, tmp_path: Path) -> None:
+    import dataclasses
+
+    medewerker_b = dataclasses.replace(ops.ctx, actor="medewerker-b", gemeentecodes=frozenset({B}))
+    upload = tmp_path / "toewijzing.xml"
+    upload.write_bytes(wmo301(gemeente=A, ident="R-1"))
+    [file] = aanleveren.aanleveren(medewerker_b, Upload("toewijzing.xml", upload)).bestanden
+    assert file.uitkomst == "incorrect" and file.message_pk is None
+    assert f"Organisatie {A} is niet geautoriseerd" in (file.fout_detail or "")
+    # The same file from an actor of A (or without restriction) is sent.
+    medewerker_a = dataclasses.replace(ops.ctx, actor="medewerker-a", gemeentecodes=frozenset({A}))
+    [sent] = aanleveren.aanleveren(medewerker_a, Upload("toewijzing.xml", upload)).bestanden
+    assert sent.uitkomst == "correct"
+
+    query = berichtenlog.LogFilter(until=ops.clock.now(), status=None)
+    rows_b = berichtenlog.berichtenlog(medewerker_b, query).rows
+    assert rows_b == ()  # the refused file and the sent message are both about A
+    rows_a = berichtenlog.berichtenlog(medewerker_a, query).rows
+    assert {r.gemeentecode for r in rows_a} == {A}
