@@ -4,6 +4,7 @@ nothing of gemeente B through the API, and an aanlevering for B by an actor of A
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from ggk_ebms.services.aanleveren import Upload
 from ggk_ebms.store.api_tokens import TokenStore
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.mailbox import Mailbox
+from ggk_ebms.store.messages import MessageStore
 from tests.api_support import call
 from tests.endpoint import cpa_folder, party_settings, running
 from tests.ketendata_support import CLIENTS, jw305
@@ -70,6 +72,37 @@ async def test_api_answers_never_cross_gemeenten(tmp_path: Path) -> None:
         assert status == 404
         assert Mailbox(db).list(gemeentecode=B, include_fetched=False)  # still unread for B
         assert (await call(endpoint, "POST", f"/api/v1/mailbox/{items[A]}/fetch", secret_a))[0] == 200
+
+        # The ebms-core REST v19 API: the same rights.
+        v19 = "/service/rest/v19/ebms"
+        status, _, body = await call(endpoint, "GET", f"{v19}/messages/unprocessed", secret_a)
+        assert status == 200 and json.loads(body) == [traffic.message_ids[ours]]
+        status, _, body = await call(endpoint, "GET", f"{v19}/messages/unprocessed", secret_all)
+        assert set(json.loads(body)) == {traffic.message_ids[ours], traffic.message_ids[theirs]}
+        assert (await call(endpoint, "GET", f"{v19}/messages/{traffic.message_ids[ours]}", secret_a))[
+            0
+        ] == 200
+        for path in (
+            f"/messages/{traffic.message_ids[theirs]}",
+            f"/messages/{traffic.message_ids[theirs]}/status",
+        ):
+            assert (await call(endpoint, "GET", v19 + path, secret_a))[0] == 404
+        status, _, body = await call(endpoint, "GET", f"{v19}/events/unprocessed", secret_a)
+        assert traffic.message_ids[theirs] not in body.decode()
+        envelope_b = MessageStore(db).parts(theirs)[0].data.replace(b">12345678<", b">0599<", 1)
+        request = {
+            "properties": {
+                "cpaId": "any",
+                "fromPartyId": "x",
+                "service": "s",
+                "action": "a",
+            },
+            "dataSources": [
+                {"contentType": "application/xml", "content": base64.b64encode(envelope_b).decode()}
+            ],
+        }
+        status, _, body = await call(endpoint, "POST", f"{v19}/messages", secret_a, json=request)
+        assert status == 403 and b"Organisatie 0599 is niet geautoriseerd" in body
 
 
 def test_token_gemeentecodes_are_checked(db: Database) -> None:

@@ -74,3 +74,25 @@ def visible_messages(
         pks = list(session.execute(base.order_by(message.c.pk.desc()).limit(limit).offset(offset)).scalars())
         total = session.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one()
     return pks, int(total)
+
+
+def gemeentecodes_by_message_id(db: Database, message_ids: Collection[str]) -> dict[str, str | None]:
+    """The gemeentecode of each business message with one of these MessageIds (either direction:
+    a MessageId of two directions takes the gemeente of either, and both must be allowed)."""
+    wanted = sorted(set(message_ids))
+    found: dict[str, str | None] = {}
+    with db.session() as session:
+        for start in range(0, len(wanted), 500):
+            rows = session.execute(
+                sa.select(message.c.message_id, _gemeente_of_message().label("gemeente"))
+                .select_from(message)
+                .outerjoin(stuf_message, stuf_message.c.message_pk == message.c.pk)
+                .outerjoin(koppel_message, koppel_message.c.message_pk == message.c.pk)
+                .where(message.c.message_id.in_(wanted[start : start + 500]))
+            ).all()
+            for row in rows:
+                if row.message_id in found and found[row.message_id] != row.gemeente:
+                    found[row.message_id] = None  # two gemeenten: nobody restricted may see it
+                else:
+                    found[row.message_id] = row.gemeente
+    return found
