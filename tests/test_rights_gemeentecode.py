@@ -141,3 +141,40 @@ def test_aanlevering_and_berichtenlog_of_another_gemeente(ops: Ops, tmp_path: Pa
     assert rows_b == ()  # the refused file and the sent message are both about A
     rows_a = berichtenlog.berichtenlog(medewerker_a, query).rows
     assert {r.gemeentecode for r in rows_a} == {A}
+
+
+def test_ketendata_set_per_gemeente_holds_nothing_of_the_other(db: Database, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from ggk_ebms.config import Settings
+    from ggk_ebms.errors import ConfigError
+    from ggk_ebms.services import ketendata
+    from tests.ketendata_support import WEEK_START, a_week
+    from tests.ketendata_support import Traffic as WeekTraffic
+
+    clock = FixedClock(WEEK_START)
+    week = WeekTraffic(db, clock)
+    a_week(week)  # gemeente A: toewijzingen, start, stop, declaratie
+    other = Traffic(db, clock)
+    theirs = other.di01(
+        jw305("S-2", CLIENTS[0], "300200").replace(b">0363<", b">0599<"), "JW305", "in", gemeente=B
+    )
+    settings = Settings(data_dir=tmp_path, ketendata_key_file=tmp_path / "keys" / "ketendata.key")
+    ctx = ketendata.KetendataContext(settings, db, FixedClock(WEEK_START + timedelta(days=7)), actor="test")
+    period = (WEEK_START - timedelta(days=1), WEEK_START + timedelta(days=7))
+    ours_ids = {i for ids in week.message_ids.values() for i in ids}
+
+    def files(codes: frozenset[str]) -> str:
+        result = ketendata.export(ctx, ketendata.ExportRequest("period", *period, codes))
+        listed = [f for f in ketendata.list_files(ctx) if f.export_pk == result.export_pk]
+        fetched = ketendata.fetch_files(ctx, [f.pk for f in listed])
+        return "\n".join((f.data or b"").decode() for f in fetched)
+
+    only_b = files(frozenset({B}))
+    assert other.message_ids[theirs] in only_b
+    assert A not in only_b.replace(B, "") and not any(i in only_b for i in ours_ids)
+    only_a = files(frozenset({A}))
+    assert other.message_ids[theirs] not in only_a and B not in only_a
+    assert "start" in only_a  # A's koppeltabel is there
+    with pytest.raises(ConfigError):
+        ketendata.export(ctx, ketendata.ExportRequest("weekly", gemeentecodes=frozenset({A})))

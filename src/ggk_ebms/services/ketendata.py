@@ -93,6 +93,9 @@ class ExportRequest:
     kind: str  # "weekly" (all not delivered before), "period" or "historie"
     since: datetime | None = None
     until: datetime | None = None
+    # Only messages of these gemeenten (a samenwerkingsverband's set per gemeente); None: all.
+    # Not for the weekly set, whose 'geschoond' bookkeeping covers the whole installation.
+    gemeentecodes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,8 @@ def export(ctx: KetendataContext, request: ExportRequest) -> ExportResult:
         since = store.last_until("weekly")
     elif request.kind == "historie" and since is None:
         raise ConfigError("a historie export needs a start date (--since)")
+    if request.gemeentecodes is not None and request.kind == "weekly":
+        raise ConfigError("a Ketendata set per gemeente is a period or historie export (--since)")
     if since is not None and since >= until:
         raise ConfigError("the Ketendata period is empty: since is not before until")
     hasher = _hasher(ctx, create=True)
@@ -172,7 +177,7 @@ def export(ctx: KetendataContext, request: ExportRequest) -> ExportResult:
         item = _prepare(source, hasher)
         if item is None:
             skipped += 1
-        else:
+        elif request.gemeentecodes is None or _meta(item).gemeentecode in request.gemeentecodes:
             prepared.append(item)
     seen = store.seen({p.key for p in prepared}) if request.kind == "weekly" else frozenset()
     kept, removed, kept_keys = geschoond(
@@ -183,7 +188,9 @@ def export(ctx: KetendataContext, request: ExportRequest) -> ExportResult:
         rows.extend(flatten(item.payload, _meta(item), hasher))
     # The koppeltabel of the set: relations whose later message is in it (docs/ketendata.md).
     koppeltabel.catch_up(ctx.database, ctx.clock)
-    relations = KoppelStore(ctx.database).relations([item.source.pk for item in kept])
+    relations = KoppelStore(ctx.database).relations(
+        [item.source.pk for item in kept], gemeentecodes=request.gemeentecodes
+    )
     extra = [koppel_file(relations, hasher)]
     files = build_files(rows, removed=removed, since=since, until=until, extra=extra)
     duplicates = sum(removed.values())
