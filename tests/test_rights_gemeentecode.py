@@ -19,6 +19,8 @@ from ggk_ebms.store.api_tokens import TokenStore
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.mailbox import Mailbox
 from ggk_ebms.store.messages import MessageStore
+from ggk_ebms.store.zorgaanbieders import ZorgaanbiederStore
+from ggk_ebms.zorgaanbieders import Aanbieder
 from tests.api_support import call
 from tests.endpoint import cpa_folder, party_settings, running
 from tests.ketendata_support import CLIENTS, jw305
@@ -55,10 +57,15 @@ async def test_api_answers_never_cross_gemeenten(tmp_path: Path) -> None:
         secret_a = tokens.create("medewerker-a", ("read", "send"), gemeentecodes=[A])[1]
         secret_all = tokens.create("beheer", ("read", "send"))[1]
 
+        ZorgaanbiederStore(db).upsert(
+            [Aanbieder("12345678", "Jeugdhulp De Linde", True)], traffic.clock.now()
+        )
         status, _, body = await call(endpoint, "GET", "/api/v1/messages", secret_a)
         assert status == 200
         page = json.loads(body)
         assert [m["pk"] for m in page["items"]] == [ours] and page["total"] == 1
+        # The berichtenlog of the API names the aanbieder from the register.
+        assert page["items"][0]["aanbieder_naam"] == "Jeugdhulp De Linde"
         status, _, body = await call(endpoint, "GET", "/api/v1/messages", secret_all)
         assert {m["pk"] for m in json.loads(body)["items"]} >= {ours, theirs}
 

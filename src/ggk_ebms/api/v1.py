@@ -25,12 +25,15 @@ from ggk_ebms.errors import CpaError, CpaExistsError, GgkEbmsError
 from ggk_ebms.pipeline import outbound
 from ggk_ebms.store.api_marks import MarkStore, event_condition
 from ggk_ebms.store.cpas import CpaRepository, StoredCpa
+from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.koppeltabel import KoppelStore
 from ggk_ebms.store.mailbox import Mailbox, MailboxItem
 from ggk_ebms.store.messages import MessageStore, StoredMessage
 from ggk_ebms.store.rights import mailbox_gemeentecode, message_gemeentecode, visible_messages
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.tables import KINDS, STATUSES
+from ggk_ebms.store.zorgaanbieders import ZorgaanbiederStore
 
 PREFIX = "/api/v1"
 T = TypeVar("T")
@@ -73,6 +76,10 @@ class MessageSummary(BaseModel):
     timestamp: datetime
     created_at: datetime
     updated_at: datetime
+    # The zorgaanbieder (payload header AGB code) and its name from the register
+    # (docs/zorgaanbieders.md); None when unknown.
+    aanbieder: str | None = None
+    aanbieder_naam: str | None = None
 
 
 class PartInfo(BaseModel):
@@ -229,6 +236,16 @@ def _summary(m: StoredMessage) -> MessageSummary:
     return MessageSummary.model_validate(m, from_attributes=True)
 
 
+def _named(database: Database, summaries: list[MessageSummary]) -> list[MessageSummary]:
+    """The summaries with their aanbieder and its name from the register (docs/zorgaanbieders.md)."""
+    agb = KoppelStore(database).aanbieders([m.pk for m in summaries])
+    names = ZorgaanbiederStore(database).names(set(agb.values()))
+    return [
+        m.model_copy(update={"aanbieder": agb.get(m.pk), "aanbieder_naam": names.get(agb.get(m.pk, ""))})
+        for m in summaries
+    ]
+
+
 def _cpa(c: StoredCpa) -> CpaSummary:
     return CpaSummary(
         cpa_id=c.cpa_id,
@@ -278,7 +295,10 @@ async def list_messages(call: Call) -> Any:
             found = store.list(q.direction, q.status, q.kind, q.cpa_id, limit=q.limit, offset=q.offset)
             total = store.count(q.direction, q.status, q.kind, q.cpa_id)
         return Page[MessageSummary](
-            items=[_summary(m) for m in found], total=total, limit=q.limit, offset=q.offset
+            items=_named(call.ctx.database, [_summary(m) for m in found]),
+            total=total,
+            limit=q.limit,
+            offset=q.offset,
         )
 
     return json_response(OPS["messages.list"], await _thread(page))
@@ -299,7 +319,7 @@ async def show_message(call: Call) -> Any:
         attempts = JobQueue(call.ctx.database).attempts(pk)
         related = store.list_related(message.message_id)
         return MessageDetail(
-            **_summary(message).model_dump(),
+            **_named(call.ctx.database, [_summary(message)])[0].model_dump(),
             parts=[
                 PartInfo(content_id=p.content_id, content_type=p.content_type, size=p.size, sha256=p.sha256)
                 for p in parts
