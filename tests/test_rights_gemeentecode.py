@@ -23,7 +23,7 @@ from ggk_ebms.store.zorgaanbieders import ZorgaanbiederStore
 from ggk_ebms.zorgaanbieders import Aanbieder
 from tests.api_support import call
 from tests.endpoint import cpa_folder, party_settings, running
-from tests.ketendata_support import CLIENTS, jw305
+from tests.ketendata_support import CLIENTS, jw301, jw305
 from tests.koppeltabel_support import Traffic
 from tests.ops_support import Ops, ops_context, ops_settings, wmo301
 
@@ -35,6 +35,7 @@ async def test_api_answers_never_cross_gemeenten(tmp_path: Path) -> None:
     async with running(settings) as endpoint:
         db = endpoint.database
         traffic = Traffic(db, FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC)))
+        toewijzing = traffic.di01(jw301("T-1", CLIENTS[0], ["1"]), "JW301", "out", gemeente=A)
         ours = traffic.di01(jw305("S-1", CLIENTS[0], "1"), "JW305", "in", gemeente=A)
         theirs = traffic.di01(
             jw305("S-2", CLIENTS[0], "2").replace(b">0363<", b">0599<"), "JW305", "in", gemeente=B
@@ -63,13 +64,17 @@ async def test_api_answers_never_cross_gemeenten(tmp_path: Path) -> None:
         status, _, body = await call(endpoint, "GET", "/api/v1/messages", secret_a)
         assert status == 200
         page = json.loads(body)
-        assert [m["pk"] for m in page["items"]] == [ours] and page["total"] == 1
+        assert [m["pk"] for m in page["items"]] == [ours, toewijzing] and page["total"] == 2
         # The berichtenlog of the API names the aanbieder from the register.
-        assert page["items"][0]["aanbieder_naam"] == "Jeugdhulp De Linde"
+        assert [m["aanbieder_naam"] for m in page["items"]] == ["Jeugdhulp De Linde"] * 2
         status, _, body = await call(endpoint, "GET", "/api/v1/messages", secret_all)
         assert {m["pk"] for m in json.loads(body)["items"]} >= {ours, theirs}
 
-        assert (await call(endpoint, "GET", f"/api/v1/messages/{ours}", secret_a))[0] == 200
+        status, _, body = await call(endpoint, "GET", f"/api/v1/messages/{ours}", secret_a)
+        assert status == 200
+        assert [(k["pk"], k["relation"], k["via"], k["role"]) for k in json.loads(body)["koppeltabel"]] == [
+            (toewijzing, "start", "ToewijzingNummer", "earlier")
+        ]
         status, _, body = await call(endpoint, "GET", f"/api/v1/messages/{theirs}", secret_a)
         assert status == 404 and traffic.message_ids[theirs].encode() not in body
 

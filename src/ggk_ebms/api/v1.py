@@ -97,10 +97,23 @@ class AttemptInfo(BaseModel):
     error: str | None
 
 
+class KoppelInfo(BaseModel):
+    """One koppeltabel relation seen from the message shown (docs/koppeltabel.md)."""
+
+    pk: int
+    message_id: str
+    direction: str
+    berichttype: str | None
+    relation: str  # retour, antwoord, start, stop, declaratie, toewijzing, fout
+    via: str  # the element that links them (never its value)
+    role: str  # "earlier": the other message came first (the heen, the toewijzing)
+
+
 class MessageDetail(MessageSummary):
     parts: list[PartInfo]
     attempts: list[AttemptInfo]
     related: list[MessageSummary]
+    koppeltabel: list[KoppelInfo] = []
 
 
 class CpaSummary(BaseModel):
@@ -326,6 +339,19 @@ async def show_message(call: Call) -> Any:
             ],
             attempts=[AttemptInfo.model_validate(a, from_attributes=True) for a in attempts],
             related=[_summary(r) for r in related],
+            koppeltabel=[
+                KoppelInfo(
+                    pk=k.pk,
+                    message_id=k.message_id,
+                    direction=k.direction,
+                    berichttype=k.berichttype or k.berichtcode,
+                    relation=k.relation.value,
+                    via=k.via.value,
+                    role=k.role,
+                )
+                for k in KoppelStore(call.ctx.database).related(pk)
+                if call.token is None or call.token.may_act_for(message_gemeentecode(call.ctx.database, k.pk))
+            ],
         )
 
     return json_response(OPS["messages.show"], await _thread(detail))
