@@ -190,7 +190,8 @@ def verwerk(ctx: ServiceContext, batch_pk: int, upload: Upload) -> Verslag:
             store.add_file(batch_pk, _judge(ctx, submitter, served, seq, entry), at=ctx.clock.now())
     batch = store.finish(batch_pk, at=ctx.clock.now())
     # The koppeltabel links what was just submitted to the traffic before it (docs/koppeltabel.md).
-    koppeltabel.catch_up(ctx.database, ctx.clock)
+    # Bounded: the batch's own messages are the newest; serve reads any older backlog.
+    koppeltabel.catch_up(ctx.database, ctx.clock, limit=max(1000, 2 * batch.aangeleverd))
     return _verslag(batch, store.files(batch_pk))
 
 

@@ -21,6 +21,7 @@ from ggk_ebms.store.zorgaanbieders import ZorgaanbiederStore
 
 DEFAULT_LOOK_BACK: Final = timedelta(days=7)
 MAX_PAGE: Final = 10_000
+CATCH_UP_LIMIT: Final = 500
 
 __all__ = ["REFUSED", "LogFilter", "LogPage", "LogRow", "berichtenlog"]
 
@@ -80,8 +81,9 @@ def berichtenlog(ctx: ServiceContext, query: LogFilter) -> LogPage:
         ),
     )
     # The aanbieder's name from the register (docs/zorgaanbieders.md): the payload header's AGB
-    # code as the koppeltabel read it, else the zender or ontvanger that is an AGB code.
-    koppeltabel.catch_up(ctx.database, ctx.clock)
+    # code as the koppeltabel read it, else the zender or ontvanger that is an AGB code. A bounded
+    # catch-up: a page must not wait for the whole backlog after an upgrade (serve reads that).
+    koppeltabel.catch_up(ctx.database, ctx.clock, limit=CATCH_UP_LIMIT)
     agb = KoppelStore(ctx.database).aanbieders([r.message_pk for r in rows if r.message_pk is not None])
 
     def candidates(r: LogRow) -> tuple[str, ...]:

@@ -49,7 +49,6 @@ def unknown_warning(ctx: ServiceContext, agb: str | None) -> str | None:
     not in the register (a typing error in the AGB code, or an aanbieder not yet connected)."""
     if not agb:
         return None
-    koppeltabel.catch_up(ctx.database, ctx.clock)
     if ZorgaanbiederStore(ctx.database).known(agb):
         return None
     return (

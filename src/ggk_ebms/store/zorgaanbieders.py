@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.tables import koppel_message, message, zorgaanbieder
+from ggk_ebms.store.tables import koppel_message, message, stuf_message, zorgaanbieder
 from ggk_ebms.zorgaanbieders import Aanbieder
 
 
@@ -64,13 +64,20 @@ class ZorgaanbiederStore:
         return {r.agb: r.naam for r in rows}
 
     def known(self, agb: str) -> bool:
-        """In the register, or seen in any stored message as the aanbieder."""
+        """In the register, or seen in any stored message as the aanbieder (payload header) or as a
+        StUF zender/ontvanger."""
         with self.db.session() as session:
             if session.execute(sa.select(zorgaanbieder.c.agb).where(zorgaanbieder.c.agb == agb)).first():
                 return True
             seen = session.execute(
                 sa.select(koppel_message.c.message_pk).where(koppel_message.c.aanbieder == agb).limit(1)
             ).first()
+            if seen is None:  # the StUF parties the endpoint recorded (no koppeltabel needed)
+                seen = session.execute(
+                    sa.select(stuf_message.c.pk)
+                    .where(sa.or_(stuf_message.c.zender == agb, stuf_message.c.ontvanger == agb))
+                    .limit(1)
+                ).first()
         return seen is not None
 
     def entries(self) -> builtins.list[RegisterEntry]:
