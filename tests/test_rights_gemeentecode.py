@@ -190,3 +190,34 @@ def test_ketendata_set_per_gemeente_holds_nothing_of_the_other(db: Database, tmp
     assert "start" in only_a  # A's koppeltabel is there
     with pytest.raises(ConfigError):
         ketendata.export(ctx, ketendata.ExportRequest("weekly", gemeentecodes=frozenset({A})))
+
+
+def test_ophalen_of_another_gemeente(ops: Ops, db: Database) -> None:
+    import dataclasses
+
+    from ggk_ebms.services import ophalen
+    from ggk_ebms.services.context import NotFoundError
+
+    traffic = Traffic(db, ops.clock)
+    items = {}
+    for code in (A, B):
+        pk = traffic.di01(jw305(f"S-{code}", CLIENTS[0], "1"), "JW305", "in", gemeente=code)
+        items[code] = Mailbox(db).put(
+            message_pk=pk,
+            route_name="r",
+            gemeentecode=code,
+            berichttype="JW305",
+            referentienummer=traffic.refs[pk],
+            zender="12345678",
+            filename=f"{code}.xml",
+            payload=b"<x/>",
+            envelope=None,
+        )
+    medewerker_a = dataclasses.replace(ops.ctx, actor="medewerker-a", gemeentecodes=frozenset({A}))
+    listed = ophalen.list_items(medewerker_a, ophalen.OphaalQuery())
+    assert [i.organisatie for i in listed] == [A]
+    for action in (ophalen.download, ophalen.unmark, ophalen.delete):
+        with pytest.raises(NotFoundError):
+            action(medewerker_a, [items[B]])
+    assert Mailbox(db).list(gemeentecode=B, include_fetched=False)  # untouched
+    assert [i.id for i in ophalen.download(medewerker_a, [items[A]]).items] == [items[A]]
