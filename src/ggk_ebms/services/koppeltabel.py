@@ -58,14 +58,12 @@ def index_message(database: Database, clock: Clock, pk: int, envelope: bytes | N
     """Read one message into the koppeltabel; the number of new relations."""
     store = KoppelStore(database)
     keys = read_keys(envelope)
-    now = clock.now()
-    store.save_keys(pk, keys, now)
-    if keys is None:
-        return 0
     links = []
-    for other_pk, other in store.candidates(pk, keys.probes()):
-        links.extend(relate_either((other_pk, other), (pk, keys)))
-    return store.add_links(links, now)
+    if keys is not None:
+        # Candidates first, then keys and relations in one transaction (one commit per message).
+        for other_pk, other in store.candidates(pk, keys.probes()):
+            links.extend(relate_either((other_pk, other), (pk, keys)))
+    return store.save_keys(pk, keys, clock.now(), links)
 
 
 def catch_up(database: Database, clock: Clock, *, limit: int | None = None) -> int:

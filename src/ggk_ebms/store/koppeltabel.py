@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Final
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Link, Relation, Via
 from ggk_ebms.store.db import Database
@@ -106,8 +107,9 @@ class KoppelStore:
             rows = session.execute(query).all()
         return [Unindexed(r.pk, None if r.data is None else bytes(r.data)) for r in rows]
 
-    def save_keys(self, pk: int, keys: Keys | None, now: datetime) -> None:
-        """Record what was read of message ``pk`` (None: no StUF message, nothing to relate)."""
+    def save_keys(self, pk: int, keys: Keys | None, now: datetime, links: Sequence[Link] = ()) -> int:
+        """Record what was read of message ``pk`` (None: no StUF message, nothing to relate) and
+        its new relations, in one transaction; the number of relations added."""
         values: dict[str, object] = {"message_pk": pk, "indexed_at": now}
         if keys is not None:
             values.update(
@@ -130,6 +132,7 @@ class KoppelStore:
                     sa.insert(koppel_key),
                     [{"message_pk": pk, "name": n, "value": v[:KOPPEL_VALUE_MAX]} for n, v in pairs],
                 )
+            return self._add_links(session, links, now)
 
     def is_indexed(self, pk: int) -> bool:
         with self.db.session() as session:
@@ -211,29 +214,33 @@ class KoppelStore:
 
     def add_links(self, links: Iterable[Link], now: datetime) -> int:
         """Store new relations; one already known (same pair and relation) is kept. The number added."""
-        added = 0
         with self.db.session() as session:
-            for link in links:
-                exists = session.execute(
-                    sa.select(koppel_relation.c.pk).where(
-                        koppel_relation.c.earlier_pk == link.earlier,
-                        koppel_relation.c.later_pk == link.later,
-                        koppel_relation.c.relation == link.relation.value,
-                    )
-                ).first()
-                if exists is not None:
-                    continue
-                session.execute(
-                    sa.insert(koppel_relation).values(
-                        earlier_pk=link.earlier,
-                        later_pk=link.later,
-                        relation=link.relation.value,
-                        via=link.via.value,
-                        value=link.value[:KOPPEL_VALUE_MAX],
-                        created_at=now,
-                    )
+            return self._add_links(session, links, now)
+
+    @staticmethod
+    def _add_links(session: Session, links: Iterable[Link], now: datetime) -> int:
+        added = 0
+        for link in links:
+            exists = session.execute(
+                sa.select(koppel_relation.c.pk).where(
+                    koppel_relation.c.earlier_pk == link.earlier,
+                    koppel_relation.c.later_pk == link.later,
+                    koppel_relation.c.relation == link.relation.value,
                 )
-                added += 1
+            ).first()
+            if exists is not None:
+                continue
+            session.execute(
+                sa.insert(koppel_relation).values(
+                    earlier_pk=link.earlier,
+                    later_pk=link.later,
+                    relation=link.relation.value,
+                    via=link.via.value,
+                    value=link.value[:KOPPEL_VALUE_MAX],
+                    created_at=now,
+                )
+            )
+            added += 1
         return added
 
     # --- reading --------------------------------------------------------------------------------
