@@ -87,9 +87,27 @@ def test_a_week_gives_the_documented_file_set(ctx: service.KetendataContext) -> 
         "WMO301_ToegewezenProduct.csv",
         "WMO315.csv",
         "WMO315_AangevraagdProduct.csv",
+        "Koppeltabel.csv",
         "Samenvatting.csv",
     }
     assert_no_personal_data(files)
+
+    # The koppeltabel: start, stop and declaratie on the JW301's toewijzingen, by ToewijzingNummer,
+    # hashed as in the message files. The resend of the JW301 links alike (it was removed as a
+    # duplicate, so its MessageId is in no message file).
+    first_301 = traffic.message_ids["jw301"][0]
+    koppel = [r for r in read(files, "Koppeltabel.csv") if r["EerderEbmsMessageId"] == first_301]
+    assert sorted((r["Relatie"], r["LaterBerichttype"], r["VastgesteldVia"]) for r in koppel) == [
+        ("declaratie", "JW323", "ToewijzingNummer"),
+        ("start", "JW305", "ToewijzingNummer"),
+        ("stop", "JW307", "ToewijzingNummer"),
+    ]
+    start_row = next(r for r in koppel if r["Relatie"] == "start")
+    assert start_row["LaterEbmsMessageId"] == traffic.message_ids["jw305"][0]
+    assert start_row["Gemeentecode"] == "0363"
+    (start_product,) = read(files, "JW305_StartProduct.csv")
+    assert start_row["Sleutel"] == start_product["ToewijzingNummer"]  # joins on the hash
+    assert "300200" not in files["Koppeltabel.csv"].decode()
 
     # Exchange metadata and header columns, named after the element names.
     (jw301_row,) = read(files, "JW301.csv")
@@ -112,7 +130,7 @@ def test_a_week_gives_the_documented_file_set(ctx: service.KetendataContext) -> 
     message_ids = {
         name: {r["EbmsMessageId"] for r in read(files, name)}
         for name in files
-        if "_" not in name and name != "Samenvatting.csv"
+        if "_" not in name and name not in ("Samenvatting.csv", "Koppeltabel.csv")
     }
     for name in files:
         if "_" not in name.removesuffix(".csv") or name == "Samenvatting.csv":
@@ -185,7 +203,9 @@ def test_schedule_next_week_has_only_new_data_and_cross_week_duplicates_go(
     assert {name for name in files if not name.startswith("Samenvatting")} == {
         "JW305.csv",
         "JW305_StartProduct.csv",
+        "Koppeltabel.csv",  # always in the set; this week's JW305 is on no toewijzing we know
     }
+    assert read(files, "Koppeltabel.csv") == []
     summary = read(files, "Samenvatting.csv")
     assert {"Bestand": "", "Berichttype": "JW301", "DubbelVerwijderd": "1"}.items() <= summary[-1].items()
     assert_no_personal_data(files)

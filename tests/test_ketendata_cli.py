@@ -26,7 +26,7 @@ def test_cli_export_list_fetch_zip_and_rotate(db: Database, tmp_path: Path) -> N
     run = CliRunner().invoke
     result = run(cli, ["ketendata", "export", "--since", "2026-11-30", "--until", "2026-12-07"], env=env)
     assert result.exit_code == 0, result.output
-    assert "6 berichten, 1 dubbel verwijderd, 17 bestanden" in result.output
+    assert "6 berichten, 1 dubbel verwijderd, 18 bestanden" in result.output
     assert key.exists()
 
     result = run(cli, ["ketendata", "list", "--nieuw"], env=env)
@@ -41,7 +41,7 @@ def test_cli_export_list_fetch_zip_and_rotate(db: Database, tmp_path: Path) -> N
     archive_path = tmp_path / "nieuw.zip"
     result = run(cli, ["ketendata", "fetch", "--nieuw", "-o", str(archive_path)], env=env)
     assert result.exit_code == 0, result.output
-    assert "15 bestanden" in result.output
+    assert "16 bestanden" in result.output
     with zipfile.ZipFile(io.BytesIO(archive_path.read_bytes())) as archive:
         text = b"".join(archive.read(n) for n in archive.namelist()).decode()
     assert not any(secret in text for secret in NAMES | BSNS)
@@ -57,6 +57,6 @@ def test_cli_export_list_fetch_zip_and_rotate(db: Database, tmp_path: Path) -> N
 
     result = run(cli, ["ketendata", "delete", "1"], env=env)
     assert result.exit_code == 0, result.output
-    assert "export 1 verwijderd (17 bestanden)" in result.output
+    assert "export 1 verwijderd (18 bestanden)" in result.output
     result = run(cli, ["ketendata", "list"], env=env)
     assert "geen Ketendata-bestanden" in result.output

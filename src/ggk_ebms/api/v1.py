@@ -26,11 +26,15 @@ from ggk_ebms.errors import CpaError, CpaExistsError, GgkEbmsError
 from ggk_ebms.pipeline import outbound
 from ggk_ebms.store.api_marks import MarkStore, event_condition
 from ggk_ebms.store.cpas import CpaRepository, StoredCpa
+from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.koppeltabel import KoppelStore
 from ggk_ebms.store.mailbox import Mailbox, MailboxItem
 from ggk_ebms.store.messages import MessageStore, StoredMessage
+from ggk_ebms.store.rights import mailbox_gemeentecode, message_gemeentecode, visible_messages
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.tables import KINDS, STATUSES
+from ggk_ebms.store.zorgaanbieders import ZorgaanbiederStore
 
 PREFIX = "/api/v1"
 T = TypeVar("T")
@@ -73,6 +77,10 @@ class MessageSummary(BaseModel):
     timestamp: datetime
     created_at: datetime
     updated_at: datetime
+    # The zorgaanbieder (payload header AGB code) and its name from the register
+    # (docs/zorgaanbieders.md); None when unknown.
+    aanbieder: str | None = None
+    aanbieder_naam: str | None = None
 
 
 class PartInfo(BaseModel):
@@ -90,10 +98,23 @@ class AttemptInfo(BaseModel):
     error: str | None
 
 
+class KoppelInfo(BaseModel):
+    """One koppeltabel relation seen from the message shown (docs/koppeltabel.md)."""
+
+    pk: int
+    message_id: str
+    direction: str
+    berichttype: str | None
+    relation: str  # retour, antwoord, start, stop, declaratie, toewijzing, fout
+    via: str  # the element that links them (never its value)
+    role: str  # "earlier": the other message came first (the heen, the toewijzing)
+
+
 class MessageDetail(MessageSummary):
     parts: list[PartInfo]
     attempts: list[AttemptInfo]
     related: list[MessageSummary]
+    koppeltabel: list[KoppelInfo] = []
 
 
 class CpaSummary(BaseModel):
@@ -229,6 +250,16 @@ def _summary(m: StoredMessage) -> MessageSummary:
     return MessageSummary.model_validate(m, from_attributes=True)
 
 
+def _named(database: Database, summaries: list[MessageSummary]) -> list[MessageSummary]:
+    """The summaries with their aanbieder and its name from the register (docs/zorgaanbieders.md)."""
+    agb = KoppelStore(database).aanbieders([m.pk for m in summaries])
+    names = ZorgaanbiederStore(database).names(set(agb.values()))
+    return [
+        m.model_copy(update={"aanbieder": agb.get(m.pk), "aanbieder_naam": names.get(agb.get(m.pk, ""))})
+        for m in summaries
+    ]
+
+
 def _cpa(c: StoredCpa) -> CpaSummary:
     return CpaSummary(
         cpa_id=c.cpa_id,
@@ -258,11 +289,30 @@ async def list_messages(call: Call) -> Any:
     q: MessageQuery = call.query
     store = MessageStore(call.ctx.database)
 
+    codes = call.token.gemeentecodes if call.token is not None else None
+
     def page() -> Page[MessageSummary]:
-        found = store.list(q.direction, q.status, q.kind, q.cpa_id, limit=q.limit, offset=q.offset)
-        total = store.count(q.direction, q.status, q.kind, q.cpa_id)
+        if codes is not None:
+            # Rights per gemeentecode (docs/koppeltabel.md): only this token's gemeenten.
+            pks, total = visible_messages(
+                call.ctx.database,
+                codes,
+                direction=q.direction,
+                status=q.status,
+                kind=q.kind,
+                cpa_id=q.cpa_id,
+                limit=q.limit,
+                offset=q.offset,
+            )
+            found = [store.get(pk) for pk in pks]
+        else:
+            found = store.list(q.direction, q.status, q.kind, q.cpa_id, limit=q.limit, offset=q.offset)
+            total = store.count(q.direction, q.status, q.kind, q.cpa_id)
         return Page[MessageSummary](
-            items=[_summary(m) for m in found], total=total, limit=q.limit, offset=q.offset
+            items=_named(call.ctx.database, [_summary(m) for m in found]),
+            total=total,
+            limit=q.limit,
+            offset=q.offset,
         )
 
     return json_response(OPS["messages.list"], await _thread(page))
@@ -277,17 +327,32 @@ async def show_message(call: Call) -> Any:
             message = store.get(pk)
         except GgkEbmsError:
             raise ProblemError(404, "no such message") from None
+        if call.token is not None and not call.token.may_act_for(message_gemeentecode(call.ctx.database, pk)):
+            raise ProblemError(404, "no such message")  # another gemeente's: not even its existence
         parts = store.parts(pk)
         attempts = JobQueue(call.ctx.database).attempts(pk)
         related = store.list_related(message.message_id)
         return MessageDetail(
-            **_summary(message).model_dump(),
+            **_named(call.ctx.database, [_summary(message)])[0].model_dump(),
             parts=[
                 PartInfo(content_id=p.content_id, content_type=p.content_type, size=p.size, sha256=p.sha256)
                 for p in parts
             ],
             attempts=[AttemptInfo.model_validate(a, from_attributes=True) for a in attempts],
             related=[_summary(r) for r in related],
+            koppeltabel=[
+                KoppelInfo(
+                    pk=k.pk,
+                    message_id=k.message_id,
+                    direction=k.direction,
+                    berichttype=k.berichttype or k.berichtcode,
+                    relation=k.relation.value,
+                    via=k.via.value,
+                    role=k.role,
+                )
+                for k in KoppelStore(call.ctx.database).related(pk)
+                if call.token is None or call.token.may_act_for(message_gemeentecode(call.ctx.database, k.pk))
+            ],
         )
 
     return json_response(OPS["messages.show"], await _thread(detail))
@@ -445,6 +510,8 @@ async def list_mailbox(call: Call) -> Any:
         include_fetched=not q.unread,
         limit=q.limit,
     )
+    if call.token is not None:
+        found = [i for i in found if call.token.may_act_for(i.gemeentecode)]
     items = [MailboxEntry(**_mailbox(i)) for i in found]
     return json_response(
         OPS["mailbox.list"], Page[MailboxEntry](items=items, total=len(items), limit=q.limit, offset=0)
@@ -453,6 +520,10 @@ async def list_mailbox(call: Call) -> Any:
 
 async def fetch_mailbox(call: Call) -> Any:
     pk = int(call.path("pk"))
+    if call.token is not None and not call.token.may_act_for(
+        await _thread(mailbox_gemeentecode, call.ctx.database, pk)
+    ):
+        raise ProblemError(404, "no such mailbox item")  # checked before fetch marks it gelezen
     try:
         item = await _thread(Mailbox(call.ctx.database, call.ctx.clock).fetch, pk)
     except GgkEbmsError:

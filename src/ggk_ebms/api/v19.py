@@ -31,11 +31,13 @@ from ggk_ebms.api.states import (
     ebms_core_status,
     event_type,
 )
-from ggk_ebms.errors import CpaError, CpaExistsError, DuplicateMessageError, GgkEbmsError
+from ggk_ebms.errors import CpaError, CpaExistsError, DuplicateMessageError, GgkEbmsError, StufError, XmlError
 from ggk_ebms.store.api_marks import MarkStore, event_condition
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.mappings import MappingStore
 from ggk_ebms.store.messages import MessageStore, StoredMessage
+from ggk_ebms.store.rights import gemeentecodes_by_message_id, message_gemeentecode
+from ggk_ebms.stuf.envelope import parse_envelope
 
 PREFIX = "/service/rest/v19"
 TAG = "ebms-core REST v19"
@@ -338,6 +340,11 @@ async def send_message(call: Call) -> Any:
         )
         for n, d in enumerate(request.data_sources)
     ]
+    if call.token is not None and call.token.gemeentecodes is not None:
+        gemeente = _sent_for(parts[0].data) if parts else None
+        if not call.token.may_act_for(gemeente):
+            # The GGk portal's refusal for a gemeentecode outside the user's rights.
+            raise ProblemError(403, f"Organisatie {gemeente or '(onbekend)'} is niet geautoriseerd")
     try:
         stored = await _thread(
             actions.send,
@@ -365,8 +372,30 @@ def _find(call: Call, message_id: str, *directions: str) -> StoredMessage:
     for direction in directions:
         found = store.find(direction, message_id)
         if found is not None and found.kind == "business":
+            # Rights per gemeentecode (docs/koppeltabel.md): another gemeente's message is unknown.
+            if call.token is not None and not call.token.may_act_for(
+                message_gemeentecode(call.ctx.database, found.pk)
+            ):
+                break
             return found
     raise ProblemError(404, "no such message")
+
+
+def _visible_ids(call: Call, message_ids: list[str]) -> list[str]:
+    """``message_ids`` without those of gemeenten the token may not act for."""
+    token = call.token
+    if token is None or token.gemeentecodes is None:
+        return message_ids
+    codes = gemeentecodes_by_message_id(call.ctx.database, message_ids)
+    return [i for i in message_ids if token.may_act_for(codes.get(i))]
+
+
+def _sent_for(data: bytes) -> str | None:
+    """The gemeentecode a message to send is for: the zender of its StUF envelope."""
+    try:
+        return parse_envelope(data).stuurgegevens.zender.organisatie
+    except (StufError, XmlError):
+        return None
 
 
 async def resend_message(call: Call) -> Any:
@@ -389,6 +418,7 @@ async def unprocessed_messages(call: Call) -> Any:
         not_statuses=NOT_OFFERED_RECEIVED,
         limit=query.limit,
     )
+    ids = await _thread(_visible_ids, call, list(ids))
     return json_response(OPS["messages.unprocessed"], ids)
 
 
@@ -476,8 +506,11 @@ async def unprocessed_events(call: Call) -> Any:
         unprocessed_only=True,
         limit=query.limit,
     )
+    visible = set(await _thread(_visible_ids, call, [row.message_id for row in rows]))
     events = []
     for row in rows:
+        if row.message_id not in visible:
+            continue
         kind = event_type(row.direction, row.status)
         if kind is not None:
             events.append(MessageEventModel(message_id=row.message_id, type=kind))

@@ -179,6 +179,9 @@ def service_context(call: Call) -> ServiceContext:
         actor=f"api:{call.actor}"[:NAME_MAX],
         clock=c.clock,
         ids=c.ids,
+        # The token's rights per gemeentecode narrow every list, download and aanlevering
+        # (docs/api.md "Rights per gemeentecode"); a client certificate acts for every gemeente.
+        gemeentecodes=call.token.gemeentecodes if call.token is not None else None,
     )
 
 
@@ -239,7 +242,21 @@ async def upload(call: Call) -> Any:
     return json_response(OPS["aanleveringen.upload"], await run(call, _upload, name, data))
 
 
+def _whole_installation(call: Call) -> None:
+    """Refuse a token limited to some gemeentecodes where the data is not split per gemeente.
+
+    Batches (their names and counts), the weekly Ketendata files and the audit trail cover every
+    gemeente of the installation; a token with rights per gemeentecode (docs/api.md) gets 403
+    rather than another gemeente's data.
+    """
+    if call.token is not None and call.token.gemeentecodes is not None:
+        raise ProblemError(
+            403, "Organisatie is niet geautoriseerd: this resource covers every gemeente of the installation"
+        )
+
+
 async def list_batches(call: Call) -> Any:
+    _whole_installation(call)
     q: BatchListQuery = call.query
     query = BatchQuery(since=q.since, until=q.until, status=q.status, limit=q.limit + 1, offset=q.offset)
     found = await run(call, aanleveren.list_batches, query)
@@ -250,6 +267,7 @@ async def list_batches(call: Call) -> Any:
 
 
 async def show_batch(call: Call) -> Any:
+    _whole_installation(call)
     found = await run(call, aanleveren.verslag, int(call.path("batch")))
     return json_response(OPS["aanleveringen.show"], found)
 
@@ -287,6 +305,7 @@ def verslag_csv(files: tuple[FileResult, ...]) -> str:
 
 
 async def batch_csv(call: Call) -> Any:
+    _whole_installation(call)
     batch = int(call.path("batch"))
     found = await run(call, aanleveren.verslag, batch)
     return web.Response(
@@ -463,6 +482,7 @@ def _ketendata_zip(ctx: ServiceContext, ids: list[int]) -> bytes:
 
 
 async def list_ketendata_files(call: Call) -> Any:
+    _whole_installation(call)
     q: KetendataQuery = call.query
     found = await run(call, _ketendata_files, q.unread)
     items = [dataclasses.replace(f, data=None) for f in found]
@@ -473,6 +493,7 @@ async def list_ketendata_files(call: Call) -> Any:
 
 
 async def list_ketendata_exports(call: Call) -> Any:
+    _whole_installation(call)
     found = await run(call, _ketendata_exports)
     n = len(found)
     return json_response(
@@ -482,6 +503,7 @@ async def list_ketendata_exports(call: Call) -> Any:
 
 
 async def download_ketendata(call: Call) -> Any:
+    _whole_installation(call)
     body: Selection = call.body
     data = await run(call, _ketendata_zip, body.ids)
     return web.Response(
@@ -495,6 +517,7 @@ async def download_ketendata(call: Call) -> Any:
 
 
 async def list_audit(call: Call) -> Any:
+    _whole_installation(call)
     q: AuditQueryModel = call.query
     query = AuditQuery(
         since=q.since, until=q.until, actor=q.actor, action=q.action, limit=q.limit, offset=q.offset

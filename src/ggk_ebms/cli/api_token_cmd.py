@@ -51,15 +51,23 @@ def api_token() -> None:
     default=None,
     help="Geldig voor zoveel dagen (standaard: geen einde).",
 )
+@click.option(
+    "--gemeentecode",
+    "gemeentecodes",
+    multiple=True,
+    help="Gemeentecode waarvoor het token mag handelen (herhaalbaar; standaard: alle gemeenten).",
+)
 @click.pass_context
-def create(ctx: click.Context, name: str, scopes: tuple[str, ...], days: int | None) -> None:
+def create(
+    ctx: click.Context, name: str, scopes: tuple[str, ...], days: int | None, gemeentecodes: tuple[str, ...]
+) -> None:
     """Maak een token NAME aan; het geheim wordt één keer getoond."""
     from ggk_ebms.cli.main import fail
 
     store = _store(ctx)
     expires = SystemClock().now() + timedelta(days=days) if days else None
     try:
-        token, secret = store.create(name, scopes, expires_at=expires)
+        token, secret = store.create(name, scopes, expires_at=expires, gemeentecodes=gemeentecodes or None)
     except (GgkEbmsError, ValueError) as exc:
         fail(str(exc))
         _audit(ctx, store, "token.create", token.name, ",".join(sorted(token.scopes)))
@@ -90,7 +98,10 @@ def list_tokens(ctx: click.Context) -> None:
             "ingetrokken" if t.revoked_at else ("verlopen" if not t.usable(SystemClock().now()) else "actief")
         )
         used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "nooit"
-        click.echo(f"{t.name}\t{t.prefix}…\t{','.join(sorted(t.scopes))}\t{state}\tlaatst gebruikt: {used}")
+        codes = ",".join(sorted(t.gemeentecodes)) if t.gemeentecodes is not None else "alle gemeenten"
+        click.echo(
+            f"{t.name}\t{t.prefix}…\t{','.join(sorted(t.scopes))}\t{codes}\t{state}\tlaatst gebruikt: {used}"
+        )
 
 
 @api_token.command("revoke")

@@ -52,8 +52,16 @@ def ketendata() -> None:
 @click.option("--since", default=None, help="Begin (JJJJ-MM-DD of ISO-tijdstip, UTC).")
 @click.option("--until", default=None, help="Einde, niet inbegrepen (standaard: nu).")
 @click.option("--historie", is_flag=True, help="Eenmalig historiebestand vanaf --since.")
+@click.option(
+    "--gemeentecode",
+    "gemeentecodes",
+    multiple=True,
+    help="Alleen berichten van deze gemeente (herhaalbaar; met --since).",
+)
 @click.pass_context
-def export(ctx: click.Context, since: str | None, until: str | None, historie: bool) -> None:
+def export(
+    ctx: click.Context, since: str | None, until: str | None, historie: bool, gemeentecodes: tuple[str, ...]
+) -> None:
     """Maak een bestandenset. Zonder opties: alles wat nog niet eerder geleverd is."""
     since_at, until_at = _moment(since, "--since"), _moment(until, "--until")
     if historie:
@@ -64,7 +72,8 @@ def export(ctx: click.Context, since: str | None, until: str | None, historie: b
         kind = "weekly"
     context = _context(ctx)
     try:
-        result = service.export(context, service.ExportRequest(kind, since_at, until_at))
+        codes = frozenset(gemeentecodes) if gemeentecodes else None
+        result = service.export(context, service.ExportRequest(kind, since_at, until_at, codes))
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:

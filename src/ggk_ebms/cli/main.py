@@ -91,6 +91,8 @@ _COMMANDS: list[CommandEntry] = [
                  "Restore a backup into the configured database, which must be empty."),
     CommandEntry("user", "ggk_ebms.cli.user_cmd", "user",
                  "Accounts van de webconsole: aanmaken, tonen, wijzigen."),
+    CommandEntry("zorgaanbieders", "ggk_ebms.cli.zorgaanbieders_cmd", "zorgaanbieders",
+                 "The zorgaanbieders: AGB code, name, reachable, and first/last message seen."),
 ]  # fmt: skip
 
 

@@ -158,8 +158,8 @@ def list_messages(
     finally:
         database.dispose()
     header = (
-        "id", "time (UTC)", "dir", "berichttype", "gemeentecode", "referentienummer", "status",
-        "business", "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
+        "id", "time (UTC)", "dir", "berichttype", "gemeentecode", "aanbieder", "referentienummer",
+        "status", "business", "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",
     )  # fmt: skip
     rows = [
         (
@@ -168,6 +168,7 @@ def list_messages(
             r.direction,
             r.berichttype or ("" if r.kind == "business" else r.kind),
             r.gemeentecode,
+            r.aanbieder_naam or (r.ontvanger if r.direction == "out" else r.zender),
             r.referentienummer,
             r.status
             + (f" ({r.error_code})" if r.error_code else "")
@@ -209,7 +210,12 @@ def list_messages(
 def show_message(
     ctx: click.Context, ident: str, part_no: int | None, output: Path | None, as_json: bool
 ) -> None:
-    """Show one message by its number or its MessageId: headers, parts, signals, attempts."""
+    """Show one message by its number or its MessageId: headers, parts, signals, attempts, and the
+    messages it relates to (koppeltabel, docs/koppeltabel.md)."""
+    from ggk_ebms.cli.koppeltabel_view import related_line, related_rows
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.koppeltabel import related_of
+
     database, store = _store(ctx)
     try:
         message = (
@@ -223,6 +229,7 @@ def show_message(
         related = store.list_related(message.message_id)
         attempts = JobQueue(database).attempts(message.pk)
         history = history_rows(store.history(message.pk))
+        koppel = related_rows(related_of(service_context(settings_of(ctx), database), message.pk))
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
@@ -250,8 +257,17 @@ def show_message(
         ],
         "attempts": [_attempt_record(a) for a in attempts],
         "history": history,
+        "koppeltabel": koppel,
     }
-    emit(document, as_json=as_json, text=lambda: _show_text(message, parts, related, attempts, history))
+
+    def text() -> None:
+        _show_text(message, parts, related, attempts, history)
+        if koppel:
+            click.echo("\nkoppeltabel (related messages):")
+            for row in koppel:
+                click.echo(related_line(row))
+
+    emit(document, as_json=as_json, text=text)
 
 
 def _show_text(
@@ -324,3 +340,98 @@ def retry_message_command(ctx: click.Context, ident: str, force: bool, reason: s
         fail(str(exc))
     finally:
         database.dispose()
+
+
+@messages.command("related")
+@click.argument("ident")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+@click.pass_context
+def related_messages(ctx: click.Context, ident: str, as_json: bool) -> None:
+    """The koppeltabel of one message (number or MessageId): its retour, Fo01, the start, stop and
+    declaraties on a toewijzing, the antwoord on a declaratie (docs/koppeltabel.md)."""
+    from ggk_ebms.cli.koppeltabel_view import related_line, related_rows
+    from ggk_ebms.cli.ops_support import emit_json, service_context
+    from ggk_ebms.services.koppeltabel import related_of
+
+    database, store = _store(ctx)
+    try:
+        message = (
+            store.get(int(ident))
+            if ident.isdigit()
+            else (store.find("in", ident) or store.find("out", ident))
+        )
+        if message is None:
+            fail(f"no message {ident}")
+        rows = related_rows(related_of(service_context(settings_of(ctx), database), message.pk))
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    if as_json:
+        emit_json({"id": message.pk, "MessageId": message.message_id, "related": rows})
+        return
+    if not rows:
+        click.echo(f"geen gerelateerde berichten voor bericht {message.pk}")
+    for row in rows:
+        click.echo(related_line(row))
+
+
+def _open_ends(ctx: click.Context, which: str, days: int, gemeentecode: str | None, as_json: bool) -> None:
+    from ggk_ebms.cli.koppeltabel_view import open_rows
+    from ggk_ebms.cli.ops_support import emit_csv, emit_json, service_context
+    from ggk_ebms.services import koppeltabel
+
+    settings = settings_of(ctx)
+    database = open_database(settings)
+    codes = frozenset({gemeentecode}) if gemeentecode else None
+    try:
+        service = service_context(settings, database)
+        found = (
+            koppeltabel.toewijzingen_zonder_start(service, days, codes)
+            if which == "start"
+            else koppeltabel.declaraties_zonder_antwoord(service, days, codes)
+        )
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    rows = open_rows(found)
+    if as_json:
+        emit_json(rows)
+        return
+    header = ("id", "MessageId", "direction", "berichttype", "gemeentecode", "aanbieder", "stored")
+    emit_csv(header, ([row[h] for h in header] for row in rows))
+
+
+@messages.command("toewijzingen-zonder-start")
+@click.option(
+    "--days",
+    type=click.IntRange(0, 3660),
+    default=10,
+    show_default=True,
+    help="Only toewijzingen stored more than this many days ago.",
+)
+@click.option("--gemeentecode", default=None, help="Only this gemeentecode.")
+@click.option("--json", "as_json", is_flag=True, help="As JSON (default: CSV, semicolon-separated).")
+@click.pass_context
+def toewijzingen_zonder_start(ctx: click.Context, days: int, gemeentecode: str | None, as_json: bool) -> None:
+    """301 toewijzingen with no 305 start zorg linked to them after N days."""
+    _open_ends(ctx, "start", days, gemeentecode, as_json)
+
+
+@messages.command("declaraties-zonder-antwoord")
+@click.option(
+    "--days",
+    type=click.IntRange(0, 3660),
+    default=0,
+    show_default=True,
+    help="Only declaraties stored more than this many days ago.",
+)
+@click.option("--gemeentecode", default=None, help="Only this gemeentecode.")
+@click.option("--json", "as_json", is_flag=True, help="As JSON (default: CSV, semicolon-separated).")
+@click.pass_context
+def declaraties_zonder_antwoord(
+    ctx: click.Context, days: int, gemeentecode: str | None, as_json: bool
+) -> None:
+    """323 declaraties with no 325 declaratie-antwoord linked to them."""
+    _open_ends(ctx, "antwoord", days, gemeentecode, as_json)

@@ -32,6 +32,7 @@ from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
 from ggk_ebms.server.run import run_child_process, serve_forever
 from ggk_ebms.services.cbs import reminder_task
 from ggk_ebms.services.ketendata import ketendata_task
+from ggk_ebms.services.koppeltabel import koppeltabel_task
 from ggk_ebms.store.cpa_expiry import log_expiries
 from ggk_ebms.store.db import Database
 
@@ -89,6 +90,7 @@ def _serve_one(settings: Settings) -> None:
         workers.append(mailbox_retention_task(settings))
         # Aanleveringen a crash or stop left Bezig become Onderbroken (docs/operations.md).
         workers.append(aanlever_recovery_task(settings))
+        workers.append(koppeltabel_task())  # keeps the koppeltabel filled (docs/koppeltabel.md)
         if settings.ketendata_schedule:
             # One process makes the weekly Ketendata export (docs/ketendata.md "Schedule").
             workers.append(ketendata_task(settings))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -33,7 +33,7 @@ class CsvFile:
         return f"CsvFile({self.name!r}, rows={self.rows}, bytes={len(self.data)})"
 
 
-def _csv(columns: list[str], rows: Iterable[Mapping[str, str]]) -> bytes:
+def csv_bytes(columns: list[str], rows: Iterable[Mapping[str, str]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(columns)
@@ -52,8 +52,10 @@ def build_files(
     removed: Mapping[str, int],
     since: datetime | None,
     until: datetime,
+    extra: Sequence[CsvFile] = (),
 ) -> list[CsvFile]:
-    """One CSV per file name in ``rows`` (sorted by name), then the summary file."""
+    """One CSV per file name in ``rows`` (sorted by name), the ``extra`` files made elsewhere
+    (the koppeltabel), then the summary file."""
     by_file: dict[str, list[Row]] = {}
     for row in rows:
         by_file.setdefault(row.file, []).append(row)
@@ -72,7 +74,7 @@ def build_files(
             for column in row.values:
                 if column not in columns:
                     columns.append(column)
-        files.append(CsvFile(name, _csv(columns, (r.values for r in file_rows)), len(file_rows)))
+        files.append(CsvFile(name, csv_bytes(columns, (r.values for r in file_rows)), len(file_rows)))
         berichttype = _berichttype_of(name)
         berichttypes_with_file.add(berichttype)
         summary.append(
@@ -81,6 +83,17 @@ def build_files(
                 "Berichttype": berichttype,
                 "Regels": str(len(file_rows)),
                 "DubbelVerwijderd": "" if is_part else str(removed.get(berichttype, 0)),
+                **period,
+            }
+        )
+    for file in extra:
+        files.append(file)
+        summary.append(
+            {
+                "Bestand": file.name,
+                "Berichttype": "",
+                "Regels": str(file.rows),
+                "DubbelVerwijderd": "",
                 **period,
             }
         )
@@ -95,7 +108,7 @@ def build_files(
                 **period,
             }
         )
-    files.append(CsvFile(SUMMARY_FILE, _csv(list(SUMMARY_COLUMNS), summary), len(summary)))
+    files.append(CsvFile(SUMMARY_FILE, csv_bytes(list(SUMMARY_COLUMNS), summary), len(summary)))
     return files
 
 

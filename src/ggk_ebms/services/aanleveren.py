@@ -37,13 +37,14 @@ from ggk_ebms.delivery.submit import Submitter
 from ggk_ebms.errors import CpaError, GgkEbmsError, StoreUnavailableError, StufError, XmlError
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Party
 from ggk_ebms.payloads.detect import detect
-from ggk_ebms.services import audit
+from ggk_ebms.services import audit, koppeltabel, zorgaanbieders
 from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
 from ggk_ebms.store.aanlevering import BatchStore, NewFile, StoredBatch, StoredFile
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.stuf.codes import StufCode
 from ggk_ebms.stuf.envelope import MAX_SEND_BYTES, parse_envelope
 from ggk_ebms.stuf.model import MessageKind
+from ggk_ebms.zorgaanbieders import AGB
 
 AUTOMATIC_ACTOR = "outbox"  # aanlevering.outbox.ACTOR: the outbox folder, no person
 
@@ -195,6 +196,9 @@ def verwerk(ctx: ServiceContext, batch_pk: int, upload: Upload) -> Verslag:
             judged = _judge(ctx, submitter, served, seq, entry, upload.berichttypes)
             store.add_file(batch_pk, judged, at=ctx.clock.now())
     batch = store.finish(batch_pk, at=ctx.clock.now())
+    # The koppeltabel links what was just submitted to the traffic before it (docs/koppeltabel.md).
+    # Bounded: the batch's own messages are the newest; serve reads any older backlog.
+    koppeltabel.catch_up(ctx.database, ctx.clock, limit=max(1000, 2 * batch.aangeleverd))
     return _verslag(batch, store.files(batch_pk))
 
 
@@ -269,6 +273,7 @@ class _Identity:
     gemeentecode: str | None
     referentienummer: str | None
     payload_sha256: str
+    aanbieder: str | None = None  # the addressed AGB code (iStandaarden LDT_AgbCode), if any
 
 
 class _Refused(Exception):
@@ -294,6 +299,7 @@ def _identify(data: bytes) -> _Identity:
         gemeentecode=sg.zender.organisatie,
         referentienummer=sg.referentienummer,
         payload_sha256=stuf.payload.sha256 if stuf.payload else hashlib.sha256(data).hexdigest(),
+        aanbieder=sg.ontvanger.organisatie if AGB.fullmatch(sg.ontvanger.organisatie) else None,
     )
     if stuf.kind not in (MessageKind.DI01, MessageKind.DU01, MessageKind.FO01):
         raise _Refused(
@@ -321,7 +327,10 @@ def _identify_payload(data: bytes) -> _Identity:
             _Identity(info.berichttype, None, None, digest),
         )
     gemeentecode = info.header_value(entry.gemeente_field.value)
-    identity = _Identity(info.berichttype, gemeentecode, None, digest)
+    other = info.header_value(entry.other_field) if entry.other_field else None
+    identity = _Identity(
+        info.berichttype, gemeentecode, None, digest, other if other and AGB.fullmatch(other) else None
+    )
     if entry.sender is not Party.GEMEENTE:
         raise _Refused(
             Fout(
@@ -397,7 +406,9 @@ def _judge(
         # Recorded without its identity: the uploader may not see that product's messages.
         detail = f"berichttype {identity.berichttype} hoort niet bij de producten van deze gebruiker"
         return refused(Fout(checks.NIET_GEAUTORISEERD, detail))
-    if identity.gemeentecode not in served:
+    if identity.gemeentecode not in served or not ctx.may_act_for(identity.gemeentecode):
+        # The GGk portal's check: the gemeentecode must be one the sender may act for (the
+        # installation's, narrowed to the actor's rights per gemeentecode).
         detail = (
             f"Organisatie {identity.gemeentecode} is niet geautoriseerd voor deze aansluiting"
             if served
@@ -427,6 +438,8 @@ def _judge(
             fout_detail=f"al verzonden als bericht {earlier}; niet opnieuw verzonden",
             message_pk=earlier,
         )
+    # Checked before sending: once sent, the message itself would make the AGB code "seen".
+    warning = zorgaanbieders.unknown_warning(ctx, identity.aanbieder)
     try:
         # A person's aanlevering may carry exchanges via Portaal; a ZIP the outbox picks up is
         # automatic and may not (docs/exchanges.md: Portaal sends nothing automatically).
@@ -439,6 +452,7 @@ def _judge(
         base,
         referentienummer=submitted.stuf.stuurgegevens.referentienummer,
         message_pk=submitted.message.pk,
+        fout_detail=warning,  # a correct file's detail holds its warning (docs/zorgaanbieders.md)
     )
 
 

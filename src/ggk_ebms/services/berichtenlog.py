@@ -8,15 +8,20 @@ the StUF layer (a Fo01 about it), plus whether it was collected from or removed 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from ggk_ebms.services import koppeltabel
 from ggk_ebms.services.context import ServiceContext, ServiceError
 from ggk_ebms.store.berichtenlog import REFUSED, LogQuery, LogRow, query_log
+from ggk_ebms.store.koppeltabel import KoppelStore
+from ggk_ebms.store.zorgaanbieders import ZorgaanbiederStore
 
 DEFAULT_LOOK_BACK: Final = timedelta(days=7)
 MAX_PAGE: Final = 10_000
+CATCH_UP_LIMIT: Final = 500
 
 __all__ = ["REFUSED", "LogFilter", "LogPage", "LogRow", "berichtenlog"]
 
@@ -66,6 +71,7 @@ def berichtenlog(ctx: ServiceContext, query: LogFilter) -> LogPage:
             berichttype=query.berichttype,
             berichttypes=query.berichttypes,
             gemeentecode=query.gemeentecode,
+            gemeentecodes=ctx.gemeentecodes,
             direction=query.direction,
             status=query.status,
             referentienummer=query.referentienummer,
@@ -76,4 +82,19 @@ def berichtenlog(ctx: ServiceContext, query: LogFilter) -> LogPage:
             offset=query.offset,
         ),
     )
-    return LogPage(since, until, tuple(rows), query.offset, more)
+    # The aanbieder's name from the register (docs/zorgaanbieders.md): the payload header's AGB
+    # code as the koppeltabel read it, else the zender or ontvanger that is an AGB code. A bounded
+    # catch-up: a page must not wait for the whole backlog after an upgrade (serve reads that).
+    koppeltabel.catch_up(ctx.database, ctx.clock, limit=CATCH_UP_LIMIT)
+    agb = KoppelStore(ctx.database).aanbieders([r.message_pk for r in rows if r.message_pk is not None])
+
+    def candidates(r: LogRow) -> tuple[str, ...]:
+        first = agb.get(r.message_pk) if r.message_pk is not None else None
+        return tuple(p for p in (first, r.zender, r.ontvanger) if p)
+
+    names = ZorgaanbiederStore(ctx.database).names({p for r in rows for p in candidates(r)})
+    named = [
+        dataclasses.replace(r, aanbieder_naam=next((names[p] for p in candidates(r) if p in names), None))
+        for r in rows
+    ]
+    return LogPage(since, until, tuple(named), query.offset, more)

@@ -25,3 +25,9 @@ class ServiceContext:
     actor: str  # who acts: an OS user for the CLI, the authenticated user for the API
     clock: Clock = field(default_factory=SystemClock)
     ids: IdGenerator = field(default_factory=UuidIdGenerator)
+    # The gemeentecodes the actor may act for (an API token's or account's rights,
+    # docs/koppeltabel.md "Rights per gemeentecode"); None: every gemeente of the installation.
+    gemeentecodes: frozenset[str] | None = None
+
+    def may_act_for(self, gemeentecode: str | None) -> bool:
+        return self.gemeentecodes is None or (gemeentecode is not None and gemeentecode in self.gemeentecodes)

@@ -21,12 +21,15 @@ from ggk_ebms.ketendata.dedupe import dedupe_key, geschoond
 from ggk_ebms.ketendata.fileset import build_files, zip_files
 from ggk_ebms.ketendata.flatten import MessageMeta, Row, flatten
 from ggk_ebms.ketendata.hashing import KeyedHasher, new_key, read_key, write_key
+from ggk_ebms.ketendata.koppel import koppel_file
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE
 from ggk_ebms.payloads.detect import PayloadInfo, detect
 from ggk_ebms.runtime import Runtime
+from ggk_ebms.services import koppeltabel
 from ggk_ebms.store.audit import AuditLog
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.ketendata import ExportInfo, FileInfo, KetendataStore, NewFile, SourceMessage
+from ggk_ebms.store.koppeltabel import KoppelStore
 from ggk_ebms.stuf.envelope import parse_envelope
 from ggk_ebms.stuf.model import PayloadKind
 
@@ -90,6 +93,9 @@ class ExportRequest:
     kind: str  # "weekly" (all not delivered before), "period" or "historie"
     since: datetime | None = None
     until: datetime | None = None
+    # Only messages of these gemeenten (a samenwerkingsverband's set per gemeente); None: all.
+    # Not for the weekly set, whose 'geschoond' bookkeeping covers the whole installation.
+    gemeentecodes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +165,8 @@ def export(ctx: KetendataContext, request: ExportRequest) -> ExportResult:
         since = store.last_until("weekly")
     elif request.kind == "historie" and since is None:
         raise ConfigError("a historie export needs a start date (--since)")
+    if request.gemeentecodes is not None and request.kind == "weekly":
+        raise ConfigError("a Ketendata set per gemeente is a period or historie export (--since)")
     if since is not None and since >= until:
         raise ConfigError("the Ketendata period is empty: since is not before until")
     hasher = _hasher(ctx, create=True)
@@ -169,7 +177,7 @@ def export(ctx: KetendataContext, request: ExportRequest) -> ExportResult:
         item = _prepare(source, hasher)
         if item is None:
             skipped += 1
-        else:
+        elif request.gemeentecodes is None or _meta(item).gemeentecode in request.gemeentecodes:
             prepared.append(item)
     seen = store.seen({p.key for p in prepared}) if request.kind == "weekly" else frozenset()
     kept, removed, kept_keys = geschoond(
@@ -178,7 +186,13 @@ def export(ctx: KetendataContext, request: ExportRequest) -> ExportResult:
     rows: list[Row] = []
     for item in kept:
         rows.extend(flatten(item.payload, _meta(item), hasher))
-    files = build_files(rows, removed=removed, since=since, until=until)
+    # The koppeltabel of the set: relations whose later message is in it (docs/ketendata.md).
+    koppeltabel.catch_up(ctx.database, ctx.clock)
+    relations = KoppelStore(ctx.database).relations(
+        [item.source.pk for item in kept], gemeentecodes=request.gemeentecodes
+    )
+    extra = [koppel_file(relations, hasher)]
+    files = build_files(rows, removed=removed, since=since, until=until, extra=extra)
     duplicates = sum(removed.values())
     export_pk = store.save_export(
         kind=request.kind,

@@ -21,6 +21,7 @@ from ggk_ebms.services import audit
 from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
 from ggk_ebms.store.mailbox import Mailbox, MailboxItem
 from ggk_ebms.store.ophalen import MailboxAdmin, RetentionResult
+from ggk_ebms.store.rights import mailbox_gemeentecode
 
 __all__ = [
     "Download",
@@ -92,13 +93,24 @@ def list_items(ctx: ServiceContext, query: OphaalQuery) -> tuple[OphaalItem, ...
         include_fetched=not query.unread_only,
         limit=query.limit,
     )
-    return tuple(_item(i) for i in items)
+    # Rights per gemeentecode (docs/koppeltabel.md): only the actor's gemeenten.
+    return tuple(_item(i) for i in items if ctx.may_act_for(i.gemeentecode))
+
+
+def _check_rights(ctx: ServiceContext, ids: Sequence[int]) -> None:
+    """Another gemeente's item is unknown to a restricted actor (checked before anything is marked)."""
+    if ctx.gemeentecodes is None:
+        return
+    for pk in ids:
+        if not ctx.may_act_for(mailbox_gemeentecode(ctx.database, pk)):
+            raise NotFoundError(f"geen bericht {pk} in Ophalen")
 
 
 def download(ctx: ServiceContext, ids: Sequence[int]) -> Download:
     """The payloads of ``ids`` as one ZIP (names: the portal's titel + .xml); marks them gelezen."""
     if not ids:
         raise ServiceError("geen berichten gekozen")
+    _check_rights(ctx, ids)
     box = Mailbox(ctx.database, ctx.clock)
     fetched: list[MailboxItem] = []
     for pk in dict.fromkeys(ids):
@@ -123,6 +135,7 @@ def download(ctx: ServiceContext, ids: Sequence[int]) -> Download:
 
 def unmark(ctx: ServiceContext, ids: Sequence[int]) -> tuple[int, ...]:
     """Clear the gelezen mark, so retention keeps the items; returns those changed."""
+    _check_rights(ctx, ids)
     changed = MailboxAdmin(ctx.database).unmark(ids)
     audit.record(ctx, "mailbox-unmark", "items " + ",".join(str(i) for i in changed))
     return tuple(changed)
@@ -130,6 +143,7 @@ def unmark(ctx: ServiceContext, ids: Sequence[int]) -> tuple[int, ...]:
 
 def delete(ctx: ServiceContext, ids: Sequence[int]) -> tuple[int, ...]:
     """Remove items from Ophalen by hand; they stay findable in the berichtenlog for a while."""
+    _check_rights(ctx, ids)
     removed = MailboxAdmin(ctx.database).remove(ids, at=ctx.clock.now(), reason="verwijderd")
     audit.record(ctx, "mailbox-delete", "items " + ",".join(str(i) for i in removed))
     return tuple(removed)

@@ -37,6 +37,10 @@ class ApiToken:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None
+    gemeentecodes: frozenset[str] | None = None  # None: may act for every gemeente
+
+    def may_act_for(self, gemeentecode: str | None) -> bool:
+        return self.gemeentecodes is None or (gemeentecode is not None and gemeentecode in self.gemeentecodes)
 
     def usable(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
@@ -71,6 +75,7 @@ def _row(row: sa.Row[Any]) -> ApiToken:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        gemeentecodes=None if row.gemeentecodes is None else frozenset(row.gemeentecodes),
     )
 
 
@@ -80,12 +85,20 @@ class TokenStore:
         self.clock = clock or SystemClock()
 
     def create(
-        self, name: str, scopes: Iterable[str], *, expires_at: datetime | None = None
+        self,
+        name: str,
+        scopes: Iterable[str],
+        *,
+        expires_at: datetime | None = None,
+        gemeentecodes: Iterable[str] | None = None,
     ) -> tuple[ApiToken, str]:
         """A new token called ``name``; returns it and the secret (never stored, shown once)."""
         if not name or len(name) > NAME_MAX or not name.isprintable():
             raise ValueError(f"a token name is 1 to {NAME_MAX} printable characters")
         chosen = check_scopes(scopes)
+        codes = None if gemeentecodes is None else sorted(set(gemeentecodes))
+        if codes is not None and (not codes or not all(len(c) == 4 and c.isdigit() for c in codes)):
+            raise ValueError("gemeentecodes are one or more codes of 4 digits")
         secret = new_token()
         now = self.clock.now()
         try:
@@ -96,6 +109,7 @@ class TokenStore:
                         token_hash=hash_token(secret),
                         prefix=secret[:_SHOWN_PREFIX],
                         scopes=sorted(chosen),
+                        gemeentecodes=codes,
                         created_at=now,
                         expires_at=expires_at,
                     )

@@ -32,6 +32,7 @@ class LogQuery:
     # berichttype (a refused file that could not be read) matches no restriction.
     berichttypes: tuple[str, ...] | None = None
     gemeentecode: str | None = None
+    gemeentecodes: frozenset[str] | None = None  # the actor's rights; None: every gemeente
     direction: str | None = None  # in | out
     status: str | None = None  # a message status, or "Geweigerd"
     referentienummer: str | None = None
@@ -68,6 +69,7 @@ class LogRow:
     stuf_fout: str | None  # the StUF layer: a Fo01 code and text about this message
     gelezen: datetime | None
     verwijderd: datetime | None
+    aanbieder_naam: str | None = None  # from the zorgaanbieder register (services.berichtenlog)
 
 
 def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
@@ -126,6 +128,8 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
         query = query.where(stuf_message.c.berichttype.in_(q.berichttypes))
     if q.gemeentecode is not None:
         query = query.where(stuf_message.c.gemeentecode == q.gemeentecode)
+    if q.gemeentecodes is not None:  # a message without a known gemeente is nobody's to see
+        query = query.where(stuf_message.c.gemeentecode.in_(sorted(q.gemeentecodes)))
     if q.referentienummer is not None:
         query = query.where(stuf_message.c.referentienummer == q.referentienummer)
     if q.batch is not None:
@@ -172,6 +176,8 @@ def _refused(q: LogQuery, cut: int) -> sa.Select[Any] | None:
         query = query.where(aanlever_file.c.berichttype.in_(q.berichttypes))
     if q.gemeentecode is not None:
         query = query.where(aanlever_file.c.gemeentecode == q.gemeentecode)
+    if q.gemeentecodes is not None:
+        query = query.where(aanlever_file.c.gemeentecode.in_(sorted(q.gemeentecodes)))
     if q.referentienummer is not None:
         query = query.where(aanlever_file.c.referentienummer == q.referentienummer)
     if q.batch is not None:

@@ -580,6 +580,8 @@ api_token = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False),
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("scopes", sa.JSON, nullable=False),
+    # The gemeentecodes the token may act for (a sorted list); NULL: every gemeente.
+    sa.Column("gemeentecodes", sa.JSON, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=True),
     sa.Column("revoked_at", UtcDateTime, nullable=True),
@@ -688,4 +690,88 @@ console_login_throttle = sa.Table(
     sa.Column("username", sa.String(USERNAME_MAX), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("locked_until", UtcDateTime, nullable=True),
+)
+
+# --- koppeltabel (ggk_ebms.koppeltabel; docs/koppeltabel.md) ----------------------------------------
+KOPPEL_VALUE_MAX: Final = 255
+
+koppel_message = sa.Table(
+    "koppel_message",
+    metadata,
+    # The keys of a business message read for the koppeltabel: one row per message taken in, so
+    # the catch-up knows what is done and a relation can be judged without parsing again.
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("berichtcode", sa.String(8), nullable=True),  # NULL: no StUF message (nothing to link)
+    sa.Column("berichttype", sa.String(32), nullable=True),
+    sa.Column("referentienummer", sa.String(STUF_REF_MAX), nullable=True),
+    sa.Column("cross_refnummer", sa.String(STUF_REF_MAX), nullable=True),
+    sa.Column("zender", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("ontvanger", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("gemeentecode", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("aanbieder", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("afzender", sa.String(STUF_ORG_MAX), nullable=True),
+    sa.Column("identificatie", sa.String(KOPPEL_VALUE_MAX), nullable=True),
+    sa.Column("indexed_at", UtcDateTime, nullable=False),
+    sa.Index(None, "berichttype"),
+)
+
+koppel_key = sa.Table(
+    "koppel_key",
+    metadata,
+    # Identifiers under which a message finds the messages it relates to (koppeltabel.Keys.probes)
+    # and the body identifiers themselves. Personal data in the sense of the iStandaarden: never log.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "message_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(32), nullable=False),
+    sa.Column("value", sa.String(KOPPEL_VALUE_MAX), nullable=False),
+    sa.UniqueConstraint("message_pk", "name", "value"),
+    sa.Index(None, "name", "value"),
+)
+
+koppel_relation = sa.Table(
+    "koppel_relation",
+    metadata,
+    # One relation: ``later_pk`` is ``relation`` of ``earlier_pk`` (a retour of its heenbericht, a
+    # start on a toewijzing), established ``via`` the shared identifier ``value``.
+    sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
+    sa.Column(
+        "earlier_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "later_pk",
+        sa.BigInteger,
+        sa.ForeignKey("message.pk", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("relation", sa.String(16), nullable=False),
+    sa.Column("via", sa.String(32), nullable=False),
+    sa.Column("value", sa.String(KOPPEL_VALUE_MAX), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("earlier_pk", "later_pk", "relation"),
+    sa.Index(None, "later_pk"),
+)
+
+zorgaanbieder = sa.Table(
+    "zorgaanbieder",
+    metadata,
+    # The register of zorgaanbieders (docs/zorgaanbieders.md): AGB code, name and, where known,
+    # whether the aanbieder is reachable through VECOZO. Imported from a CSV; first and last
+    # message per AGB code come from the traffic itself (koppel_message), not from this table.
+    sa.Column("agb", sa.String(8), primary_key=True),
+    sa.Column("naam", sa.String(NAME_MAX), nullable=False),
+    sa.Column("bereikbaar", sa.Boolean, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )

@@ -1,0 +1,163 @@
+"""Koppeltabel use cases: take messages in, show a message's relations, and the two open-ends
+queries ("toewijzingen without a start within N days", "declaraties without an antwoord").
+
+Taking in is a catch-up over the stored traffic (``catch_up``): every business message not yet
+read is read once, its keys stored and its relations to earlier (or, out of order, later)
+messages recorded. ``serve`` runs it continually (``koppeltabel_task``); submitting through the
+services layer and every query here run it first, so an answer never misses a stored message.
+docs/koppeltabel.md describes the rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Final
+
+from ggk_ebms.clock import Clock
+from ggk_ebms.errors import GgkEbmsError, StufError, XmlError
+from ggk_ebms.koppeltabel import Keys, Relation, keys_of, relate_either
+from ggk_ebms.payloads.detect import MAX_PAYLOAD_BYTES, detect_root
+from ggk_ebms.runtime import Runtime
+from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.koppeltabel import BATCH, KoppelMessage, KoppelStore, RelatedMessage
+from ggk_ebms.store.messages import MessageStore
+from ggk_ebms.stuf.envelope import parse_envelope
+from ggk_ebms.stuf.model import PayloadKind
+from ggk_ebms.xml import parse
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS: Final = 5.0
+MAX_DAYS: Final = 3660
+
+
+def read_keys(envelope: bytes | None) -> Keys | None:
+    """The koppeltabel keys of a stored first part; None when it is no StUF message."""
+    if envelope is None:
+        return None
+    try:
+        stuf = parse_envelope(envelope)
+    except (StufError, XmlError):
+        return None
+    root = info = None
+    if stuf.payload is not None and stuf.payload.kind is PayloadKind.XML:
+        try:
+            root = parse(stuf.payload.data, max_bytes=MAX_PAYLOAD_BYTES, what="payload")
+            info = detect_root(root)
+        except (StufError, XmlError):
+            root = info = None  # not an iStandaarden payload: the stuurgegevens still link
+    return keys_of(stuf, info, root)
+
+
+def index_message(database: Database, clock: Clock, pk: int, envelope: bytes | None) -> int:
+    """Read one message into the koppeltabel; the number of new relations."""
+    store = KoppelStore(database)
+    keys = read_keys(envelope)
+    links = []
+    if keys is not None:
+        # Candidates first, then keys and relations in one transaction (one commit per message).
+        for other_pk, other in store.candidates(pk, keys.probes()):
+            links.extend(relate_either((other_pk, other), (pk, keys)))
+    return store.save_keys(pk, keys, clock.now(), links)
+
+
+def catch_up(database: Database, clock: Clock, *, limit: int | None = None) -> int:
+    """Read every business message not yet in the koppeltabel (at most ``limit``); the number read."""
+    store = KoppelStore(database)
+    done = 0
+    while limit is None or done < limit:
+        batch = store.unindexed(BATCH if limit is None else min(BATCH, limit - done))
+        if not batch:
+            break
+        for item in batch:
+            try:
+                index_message(database, clock, item.pk, item.envelope)
+            except GgkEbmsError as exc:
+                # Another process read it at the same moment (unique key): its work stands.
+                log.info("koppeltabel: message %d skipped: %s", item.pk, type(exc).__name__)
+                if not KoppelStore(database).is_indexed(item.pk):
+                    raise
+            done += 1
+    return done
+
+
+@dataclass(frozen=True)
+class Related:
+    message_id: str
+    related: tuple[RelatedMessage, ...]
+
+
+def related(ctx: ServiceContext, message_id: str, direction: str | None = None) -> Related:
+    """The messages related to one message (by ebMS MessageId), oldest first."""
+    catch_up(ctx.database, ctx.clock)
+    messages = MessageStore(ctx.database)
+    stored = None
+    for way in (direction,) if direction else ("in", "out"):
+        stored = messages.find(way, message_id)
+        if stored is not None:
+            break
+    if stored is None:
+        raise NotFoundError(f"bericht {message_id!r} niet gevonden")
+    return Related(message_id, tuple(KoppelStore(ctx.database).related(stored.pk)))
+
+
+def related_of(ctx: ServiceContext, pk: int) -> list[RelatedMessage]:
+    """The messages related to stored message ``pk``, oldest first."""
+    catch_up(ctx.database, ctx.clock)
+    return KoppelStore(ctx.database).related(pk)
+
+
+def _narrow(ctx: ServiceContext, asked: frozenset[str] | None) -> frozenset[str] | None:
+    """The gemeentecodes asked for, within the actor's rights."""
+    if ctx.gemeentecodes is None:
+        return asked
+    return ctx.gemeentecodes if asked is None else asked & ctx.gemeentecodes
+
+
+def toewijzingen_zonder_start(
+    ctx: ServiceContext, days: int, gemeentecodes: frozenset[str] | None = None
+) -> list[KoppelMessage]:
+    """301 toewijzingen older than ``days`` days with no 305 start zorg linked to them (iWmo/iJw
+    procesbeschrijving: the aanbieder reports the start of the care it was assigned)."""
+    if not 0 <= days <= MAX_DAYS:
+        raise ServiceError(f"aantal dagen 0 tot {MAX_DAYS}")
+    catch_up(ctx.database, ctx.clock)
+    before = ctx.clock.now() - timedelta(days=days)
+    return KoppelStore(ctx.database).without_relation(
+        "301", Relation.START, before=before, gemeentecodes=_narrow(ctx, gemeentecodes)
+    )
+
+
+def declaraties_zonder_antwoord(
+    ctx: ServiceContext, days: int = 0, gemeentecodes: frozenset[str] | None = None
+) -> list[KoppelMessage]:
+    """323 declaraties older than ``days`` days with no 325 declaratie-antwoord (the gemeente
+    answers a declaratie within 10 werkdagen, iWmo/iJw 3.2 procesbeschrijving)."""
+    if not 0 <= days <= MAX_DAYS:
+        raise ServiceError(f"aantal dagen 0 tot {MAX_DAYS}")
+    catch_up(ctx.database, ctx.clock)
+    before = ctx.clock.now() - timedelta(days=days)
+    return KoppelStore(ctx.database).without_relation(
+        "323", Relation.ANTWOORD, before=before, gemeentecodes=_narrow(ctx, gemeentecodes)
+    )
+
+
+def koppeltabel_task(*, interval: float = POLL_SECONDS) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
+    """A factory for ``server.run.start_endpoint(workers=[...])``: keep the koppeltabel filled."""
+
+    async def run(runtime: Runtime) -> None:
+        while True:
+            try:
+                read = await asyncio.to_thread(catch_up, runtime.database, runtime.clock, limit=1000)
+                if read:
+                    log.info("koppeltabel: %d messages read", read)
+            except GgkEbmsError as exc:
+                log.error("koppeltabel: catch-up failed, trying again later: %s", type(exc).__name__)
+            await asyncio.sleep(interval)
+
+    return run

@@ -1,0 +1,372 @@
+"""The koppeltabel in the database: keys read per message and the relations found between them.
+
+The relations are decided by the pure ``ggk_ebms.koppeltabel``; this module only reads and writes.
+Identifier values (``koppel_key.value``, ``koppel_relation.value``) are personal data in the
+sense of the iStandaarden: they are never logged and leave the installation only hashed
+(Ketendata).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Link, Relation, Via
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.tables import (
+    KOPPEL_VALUE_MAX,
+    koppel_key,
+    koppel_message,
+    koppel_relation,
+    message,
+    message_part,
+)
+
+BATCH: Final = 200
+MAX_CANDIDATES: Final = 1000
+
+
+@dataclass(frozen=True)
+class Unindexed:
+    pk: int
+    envelope: bytes | None  # the first part; personal data: never log
+
+    def __repr__(self) -> str:
+        return f"Unindexed(pk={self.pk})"
+
+
+@dataclass(frozen=True)
+class RelatedMessage:
+    """One relation seen from one message: ``role`` 'earlier' when the other message came first."""
+
+    pk: int
+    message_id: str
+    direction: str
+    berichttype: str | None
+    berichtcode: str | None
+    created_at: datetime
+    relation: Relation
+    via: Via
+    role: str  # "earlier": the other message is the heen/toewijzing; "later": it answers this one
+
+
+@dataclass(frozen=True)
+class KoppelMessage:
+    pk: int
+    message_id: str
+    direction: str
+    berichttype: str | None
+    gemeentecode: str | None
+    aanbieder: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RelationRow:
+    """A relation with both messages' ebMS MessageIds, for the Ketendata file."""
+
+    earlier_message_id: str
+    earlier_berichttype: str | None
+    later_message_id: str
+    later_berichttype: str | None
+    gemeentecode: str | None
+    relation: str
+    via: str
+    value: str  # personal data: hash before it leaves
+    created_at: datetime
+
+
+def _clip(value: str | None) -> str | None:
+    return None if value is None else value[:KOPPEL_VALUE_MAX]
+
+
+class KoppelStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- taking messages in -------------------------------------------------------------------
+    def unindexed(self, limit: int = BATCH) -> list[Unindexed]:
+        """Business messages not yet read for the koppeltabel, oldest first."""
+        query = (
+            sa.select(message.c.pk, message_part.c.data)
+            .select_from(message)
+            .outerjoin(
+                message_part, sa.and_(message_part.c.message_pk == message.c.pk, message_part.c.seq == 0)
+            )
+            .outerjoin(koppel_message, koppel_message.c.message_pk == message.c.pk)
+            .where(message.c.kind == "business", koppel_message.c.message_pk.is_(None))
+            .order_by(message.c.pk)
+            .limit(limit)
+        )
+        with self.db.session() as session:
+            rows = session.execute(query).all()
+        return [Unindexed(r.pk, None if r.data is None else bytes(r.data)) for r in rows]
+
+    def save_keys(self, pk: int, keys: Keys | None, now: datetime, links: Sequence[Link] = ()) -> int:
+        """Record what was read of message ``pk`` (None: no StUF message, nothing to relate) and
+        its new relations, in one transaction; the number of relations added."""
+        values: dict[str, object] = {"message_pk": pk, "indexed_at": now}
+        if keys is not None:
+            values.update(
+                berichtcode=keys.berichtcode,
+                berichttype=keys.berichttype,
+                referentienummer=keys.referentienummer,
+                cross_refnummer=keys.cross_refnummer,
+                zender=keys.zender,
+                ontvanger=keys.ontvanger,
+                gemeentecode=keys.gemeentecode,
+                aanbieder=keys.aanbieder,
+                afzender=keys.afzender,
+                identificatie=_clip(keys.identificatie),
+            )
+        pairs = sorted(keys.probes() | keys.values) if keys is not None else []
+        with self.db.session() as session:
+            session.execute(sa.insert(koppel_message).values(**values))
+            if pairs:
+                session.execute(
+                    sa.insert(koppel_key),
+                    [{"message_pk": pk, "name": n, "value": v[:KOPPEL_VALUE_MAX]} for n, v in pairs],
+                )
+            return self._add_links(session, links, now)
+
+    def is_indexed(self, pk: int) -> bool:
+        with self.db.session() as session:
+            row = session.execute(
+                sa.select(koppel_message.c.message_pk).where(koppel_message.c.message_pk == pk)
+            ).first()
+        return row is not None
+
+    def aanbieders(self, pks: Sequence[int]) -> dict[int, str]:
+        """The aanbieder (payload header AGB code) of each of these messages that has one."""
+        if not pks:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(
+                sa.select(koppel_message.c.message_pk, koppel_message.c.aanbieder).where(
+                    koppel_message.c.message_pk.in_(list(pks)), koppel_message.c.aanbieder.is_not(None)
+                )
+            ).all()
+        return {r.message_pk: r.aanbieder for r in rows}
+
+    def candidates(self, pk: int, probes: Iterable[tuple[str, str]]) -> list[tuple[int, Keys]]:
+        """Other messages sharing any probe with message ``pk``, with their keys."""
+        probe_list = list(probes)
+        if not probe_list:
+            return []
+        match = sa.or_(
+            *(
+                sa.and_(koppel_key.c.name == n, koppel_key.c.value == v[:KOPPEL_VALUE_MAX])
+                for n, v in probe_list
+            )
+        )
+        with self.db.session() as session:
+            pks = list(
+                session.execute(
+                    sa.select(koppel_key.c.message_pk)
+                    .where(match, koppel_key.c.message_pk != pk)
+                    .distinct()
+                    .order_by(koppel_key.c.message_pk)
+                    .limit(MAX_CANDIDATES)
+                ).scalars()
+            )
+        return self.keys_of(pks)
+
+    def keys_of(self, pks: Sequence[int]) -> list[tuple[int, Keys]]:
+        if not pks:
+            return []
+        with self.db.session() as session:
+            heads = session.execute(
+                sa.select(koppel_message).where(
+                    koppel_message.c.message_pk.in_(pks), koppel_message.c.berichtcode.is_not(None)
+                )
+            ).all()
+            body: dict[int, set[tuple[str, str]]] = {}
+            for row in session.execute(
+                sa.select(koppel_key.c.message_pk, koppel_key.c.name, koppel_key.c.value).where(
+                    koppel_key.c.message_pk.in_(pks), koppel_key.c.name.in_(BODY_IDENTIFIERS)
+                )
+            ):
+                body.setdefault(row.message_pk, set()).add((row.name, row.value))
+        return [
+            (
+                h.message_pk,
+                Keys(
+                    berichtcode=h.berichtcode,
+                    referentienummer=h.referentienummer or "",
+                    cross_refnummer=h.cross_refnummer,
+                    zender=h.zender or "",
+                    ontvanger=h.ontvanger or "",
+                    berichttype=h.berichttype,
+                    gemeentecode=h.gemeentecode,
+                    aanbieder=h.aanbieder,
+                    afzender=h.afzender,
+                    identificatie=h.identificatie,
+                    values=frozenset(body.get(h.message_pk, set())),
+                ),
+            )
+            for h in heads
+        ]
+
+    def add_links(self, links: Iterable[Link], now: datetime) -> int:
+        """Store new relations; one already known (same pair and relation) is kept. The number added."""
+        with self.db.session() as session:
+            return self._add_links(session, links, now)
+
+    @staticmethod
+    def _add_links(session: Session, links: Iterable[Link], now: datetime) -> int:
+        added = 0
+        for link in links:
+            exists = session.execute(
+                sa.select(koppel_relation.c.pk).where(
+                    koppel_relation.c.earlier_pk == link.earlier,
+                    koppel_relation.c.later_pk == link.later,
+                    koppel_relation.c.relation == link.relation.value,
+                )
+            ).first()
+            if exists is not None:
+                continue
+            session.execute(
+                sa.insert(koppel_relation).values(
+                    earlier_pk=link.earlier,
+                    later_pk=link.later,
+                    relation=link.relation.value,
+                    via=link.via.value,
+                    value=link.value[:KOPPEL_VALUE_MAX],
+                    created_at=now,
+                )
+            )
+            added += 1
+        return added
+
+    # --- reading --------------------------------------------------------------------------------
+    def related(self, pk: int) -> list[RelatedMessage]:
+        """Every message related to ``pk``, either way, oldest first."""
+        found: list[RelatedMessage] = []
+        with self.db.session() as session:
+            for mine, other, role in (
+                (koppel_relation.c.later_pk, koppel_relation.c.earlier_pk, "earlier"),
+                (koppel_relation.c.earlier_pk, koppel_relation.c.later_pk, "later"),
+            ):
+                rows = session.execute(
+                    sa.select(
+                        message.c.pk,
+                        message.c.message_id,
+                        message.c.direction,
+                        message.c.created_at,
+                        koppel_message.c.berichttype,
+                        koppel_message.c.berichtcode,
+                        koppel_relation.c.relation,
+                        koppel_relation.c.via,
+                    )
+                    .select_from(koppel_relation)
+                    .join(message, message.c.pk == other)
+                    .outerjoin(koppel_message, koppel_message.c.message_pk == other)
+                    .where(mine == pk)
+                ).all()
+                found.extend(
+                    RelatedMessage(
+                        r.pk,
+                        r.message_id,
+                        r.direction,
+                        r.berichttype,
+                        r.berichtcode,
+                        r.created_at,
+                        Relation(r.relation),
+                        Via(r.via),
+                        role,
+                    )
+                    for r in rows
+                )
+        return sorted(found, key=lambda r: (r.created_at, r.pk))
+
+    def without_relation(
+        self,
+        number: str,
+        relation: Relation,
+        *,
+        before: datetime | None = None,
+        gemeentecodes: frozenset[str] | None = None,
+    ) -> list[KoppelMessage]:
+        """Messages of berichttype ``*<number>`` stored before ``before`` that have no later
+        message in ``relation`` (a 301 without a 305 'start', a 323 without a 325 'antwoord')."""
+        has = sa.exists().where(
+            koppel_relation.c.earlier_pk == koppel_message.c.message_pk,
+            koppel_relation.c.relation == relation.value,
+        )
+        query = (
+            sa.select(
+                message.c.pk,
+                message.c.message_id,
+                message.c.direction,
+                koppel_message.c.berichttype,
+                koppel_message.c.gemeentecode,
+                koppel_message.c.aanbieder,
+                message.c.created_at,
+            )
+            .select_from(koppel_message)
+            .join(message, message.c.pk == koppel_message.c.message_pk)
+            .where(koppel_message.c.berichttype.in_([f"WMO{number}", f"JW{number}"]), ~has)
+            .order_by(message.c.created_at, message.c.pk)
+        )
+        if before is not None:
+            query = query.where(message.c.created_at < before)
+        if gemeentecodes is not None:
+            query = query.where(koppel_message.c.gemeentecode.in_(sorted(gemeentecodes)))
+        with self.db.session() as session:
+            rows = session.execute(query).all()
+        return [KoppelMessage(*r) for r in rows]
+
+    def relations(
+        self, message_pks: Sequence[int], *, gemeentecodes: frozenset[str] | None = None
+    ) -> list[RelationRow]:
+        """The relations whose later message is one of ``message_pks`` (an export's messages)."""
+        earlier_m = message.alias("earlier_m")
+        later_m = message.alias("later_m")
+        earlier_k = koppel_message.alias("earlier_k")
+        later_k = koppel_message.alias("later_k")
+        found: list[RelationRow] = []
+        with self.db.session() as session:
+            for start in range(0, len(message_pks), 500):
+                part = list(message_pks[start : start + 500])
+                query = (
+                    sa.select(
+                        earlier_m.c.message_id.label("earlier_id"),
+                        earlier_k.c.berichttype.label("earlier_type"),
+                        later_m.c.message_id.label("later_id"),
+                        later_k.c.berichttype.label("later_type"),
+                        sa.func.coalesce(later_k.c.gemeentecode, earlier_k.c.gemeentecode).label("gemeente"),
+                        koppel_relation.c.relation,
+                        koppel_relation.c.via,
+                        koppel_relation.c.value,
+                        koppel_relation.c.created_at,
+                    )
+                    .select_from(koppel_relation)
+                    .join(earlier_m, earlier_m.c.pk == koppel_relation.c.earlier_pk)
+                    .join(later_m, later_m.c.pk == koppel_relation.c.later_pk)
+                    .outerjoin(earlier_k, earlier_k.c.message_pk == koppel_relation.c.earlier_pk)
+                    .outerjoin(later_k, later_k.c.message_pk == koppel_relation.c.later_pk)
+                    .where(koppel_relation.c.later_pk.in_(part))
+                    .order_by(koppel_relation.c.pk)
+                )
+                for r in session.execute(query):
+                    if gemeentecodes is not None and r.gemeente not in gemeentecodes:
+                        continue
+                    found.append(
+                        RelationRow(
+                            r.earlier_id,
+                            r.earlier_type,
+                            r.later_id,
+                            r.later_type,
+                            r.gemeente,
+                            r.relation,
+                            r.via,
+                            r.value,
+                            r.created_at,
+                        )
+                    )
+        return found
