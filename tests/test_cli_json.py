@@ -47,6 +47,7 @@ MESSAGE_KEYS = {
     "ref_to_message_id", "cpa_id", "conversation_id", "from_party_id", "from_party_type",
     "from_role", "to_party_id", "to_party_type", "to_role", "service", "service_type", "action",
     "timestamp", "time_to_live", "sync_reply", "created_at", "updated_at",
+    "business_status", "business_code", "business_reason", "business_ref_id",
 }  # fmt: skip
 
 
@@ -88,11 +89,11 @@ def as_json(config: Path, *args: str, exit_code: int = 0) -> Any:
 
 def test_cpa_list_and_show(config: Path) -> None:
     listed = as_json(config, "cpa", "list")
-    assert set(listed) == {"cpas"}
+    assert set(listed) == {"cpas", "in_use", "expiry"}
     (cpa,) = listed["cpas"]
     assert set(cpa) == {
         "cpa_id", "party_ids", "profiles", "start", "end", "validity", "status", "sha256",
-        "imported_at", "updated_at", "activated_at", "profielnaam",
+        "imported_at", "updated_at", "activated_at", "profielnaam", "connectietype",
     }  # fmt: skip
     assert cpa["activated_at"] is None  # no successful Ping Pong yet
     assert cpa["cpa_id"] == CPA_ID
@@ -121,6 +122,7 @@ LOG_ROW_KEYS = {
     "tijdstip", "message_pk", "aanlever_file_pk", "batch_pk", "direction", "kind", "status",
     "status_reason", "error_code", "cpa_id", "message_id", "berichttype", "gemeentecode",
     "referentienummer", "zender", "ontvanger", "stuf_fout", "gelezen", "verwijderd",
+    "business_status", "business_code", "business_ref_pk", "aanbieder_naam",
 }  # fmt: skip
 
 
@@ -134,7 +136,7 @@ def test_messages_list_and_show(config: Path) -> None:
     assert row["berichttype"] == "WMO305"
 
     shown = as_json(config, "messages", "show", str(row["message_pk"]))
-    assert set(shown) == {"message", "parts", "related", "attempts"}
+    assert set(shown) == {"message", "parts", "related", "attempts", "history", "koppeltabel"}
     assert set(shown["message"]) == MESSAGE_KEYS
     assert shown["message"]["message_id"] == row["message_id"]
     assert [set(p) for p in shown["parts"]] == [{"seq", "content_id", "content_type", "size", "sha256"}]
