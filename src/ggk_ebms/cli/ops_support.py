@@ -11,14 +11,16 @@ import csv
 import getpass
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
+from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.services.context import ServiceContext
 from ggk_ebms.store.db import Database
 
@@ -64,6 +66,25 @@ def service_context(settings: Settings, database: Database) -> ServiceContext:
         clock=SystemClock(),
         ids=_SettingsIds(settings),
     )
+
+
+T = TypeVar("T")
+
+
+def call_service(ctx: click.Context, action: Callable[[ServiceContext], T]) -> T:
+    """Run one service call on a database opened for this command, closed again afterwards.
+
+    A refusal from the service (``GgkEbmsError``) ends the command with its message and exit
+    code 1 (docs/cli.md), the same for every portal-work command.
+    """
+    settings = settings_of(ctx)
+    database = open_database(settings)
+    try:
+        return action(service_context(settings, database))
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
 
 
 def emit_json(value: Any) -> None:
