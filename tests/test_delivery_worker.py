@@ -36,6 +36,7 @@ from ggk_ebms.stuf.envelope import build_di01, build_fo01, parse_envelope
 from ggk_ebms.stuf.model import Systeem
 from tests.conftest import require_shared
 from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
+from tests.message_support import received_di01
 
 AGB = "65656055"
 OTHER_OIN = "00000099000009990000"
@@ -74,19 +75,7 @@ def receive(
     db: Database, data: bytes, *, sender: str = RINIS, cpa_id: str = CPA_RM, deliver: bool = True
 ) -> int:
     now = datetime.now(UTC)
-    message = NewMessage(
-        direction="in",
-        message_id=f"{uuid.uuid4()}@peer.test",
-        cpa_id=cpa_id,
-        conversation_id=str(uuid.uuid4()),
-        from_party_id=sender,
-        to_party_id=GEMEENTE,
-        service=SERVICE,
-        action="envelopHeenbericht-ggk_Di01",
-        kind="business",
-        timestamp=now,
-        status="Received",
-    )
+    message = received_di01(now, sender=sender, cpa_id=cpa_id)
     part = NewPart(f"{uuid.uuid4()}@peer.test", "application/xml", data)
     return (
         MessageStore(db)
