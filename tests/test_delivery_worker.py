@@ -4,9 +4,7 @@ our WSDL with zeep, and a received Fo01 matched to the message we sent."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -36,6 +34,7 @@ from ggk_ebms.stuf.envelope import build_di01, build_fo01, parse_envelope
 from ggk_ebms.stuf.model import Systeem
 from tests.conftest import require_shared
 from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
+from tests.http_target import BV03_SOAP, LoopbackTarget
 from tests.message_support import received_di01
 
 AGB = "65656055"
@@ -316,18 +315,15 @@ def test_directory_that_cannot_be_written_parks_then_retry_delivers(
     assert len(list((tmp_path / "exact").glob("0363_WMO305_*.xml"))) == 1
 
 
-class SoapService:
+class SoapService(LoopbackTarget):
     """A domain application on loopback: checks each request against our WSDL with zeep."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.fail_next = 0
         self.received: list[tuple[str, str]] = []  # (operation, referentienummer)
         client = zeep.Client(str(wsdl_path()))
         self.binding = client.wsdl.bindings[BINDING]
-        self.port = _free_port()
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
     async def handle(self, request: web.Request) -> web.Response:
         if self.fail_next:
@@ -340,34 +336,7 @@ class SoapService:
         body = document.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
         stuf = parse_envelope(etree.tostring(body[0]))
         self.received.append((operation.name, stuf.referentienummer))
-        answer = (
-            '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
-            '<StUF:Bv03Bericht xmlns:StUF="http://www.egem.nl/StUF/StUF0301"/></s:Body></s:Envelope>'
-        )
-        return web.Response(text=answer, content_type="text/xml")
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/ggk", self.handle)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._started.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> SoapService:
-        self._thread.start()
-        self._started.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/ggk"
+        return web.Response(text=BV03_SOAP, content_type="text/xml")
 
 
 def _free_port() -> int:
