@@ -27,15 +27,15 @@ from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.mailbox import Mailbox
-from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.messages import MessageStore, NewPart
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.stuf import StufRecord, StufStore
 from ggk_ebms.stuf.envelope import build_di01, build_fo01, parse_envelope
 from ggk_ebms.stuf.model import Systeem
 from tests.conftest import require_shared
-from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
+from tests.endpoint import CPA_RM, RINIS, cpa_folder, party_settings
 from tests.http_target import BV03_SOAP, LoopbackTarget
-from tests.message_support import received_di01
+from tests.message_support import outbound_di01, received_di01
 
 AGB = "65656055"
 OTHER_OIN = "00000099000009990000"
@@ -86,19 +86,7 @@ def receive(
 def sent_di01(db: Database, referentienummer: str, berichttype: str = "WMO301") -> int:
     """An outbound Di01 as ``submit`` stores it: message, StUF record and send job in one step."""
     now = datetime.now(UTC)
-    message = NewMessage(
-        direction="out",
-        message_id=f"{uuid.uuid4()}@gemeente.test",
-        cpa_id=CPA_RM,
-        conversation_id=str(uuid.uuid4()),
-        from_party_id=GEMEENTE,
-        to_party_id=RINIS,
-        service=SERVICE,
-        action="envelopHeenbericht-ggk_Di01",
-        kind="business",
-        timestamp=now,
-        status="Created",
-    )
+    message = outbound_di01(now)
     record = StufRecord(
         message_pk=0,
         direction="out",
