@@ -28,6 +28,7 @@ from tests.console_support import (
     PASSWORD,
     RunningEndpoint,
     endpoints,
+    login,
     make_user,
     require_browser,
     screenshots_dir,
@@ -77,13 +78,6 @@ def page(browser: Any) -> Iterator[Any]:
 @pytest.fixture
 def shots(tmp_path: Path) -> Path:
     return screenshots_dir(tmp_path)
-
-
-def login(page: Any, site: RunningEndpoint, username: str, password: str = PASSWORD) -> None:
-    page.goto(site.console + "/login")
-    page.get_by_label("Gebruikersnaam").fill(username)
-    page.get_by_label("Wachtwoord").fill(password)
-    page.get_by_role("button", name="Inloggen").click()
 
 
 def received(
