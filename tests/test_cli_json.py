@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ggk_ebms.cli.main import cli
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import load
 from ggk_ebms.delivery.worker import DeliveryWorker
 from ggk_ebms.store.db import Database
@@ -69,7 +70,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db.upgrade()
     try:
         receive(db, envelope("0363"), cpa_id=CPA_ID, deliver=True)
-        DeliveryWorker(load(path), db).run_once()
+        DeliveryWorker(load(path), db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
     finally:
         db.dispose()
     return path

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ggk_ebms.clock import UuidIdGenerator
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.delivery.worker import DeliveryWorker
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.stuf.envelope import build_di01
@@ -98,7 +98,9 @@ def test_a_received_message_in_the_berichtenlog_and_ophalen(site: RunningEndpoin
         functie_subversie=2,
     )
     site.background.run(_send(url(site.endpoint), built.data))
-    worker = DeliveryWorker(site.endpoint.settings, site.endpoint.database)
+    worker = DeliveryWorker(
+        site.endpoint.settings, site.endpoint.database, clock=SystemClock(), ids=UuidIdGenerator()
+    )
     site.background.run(asyncio.to_thread(worker.run_once))
     shots = screenshots_dir(tmp_path)
     with sync_playwright() as p:

@@ -192,3 +192,52 @@ def test_create_refuses_bad_input_and_writes_nothing(tmp_path: Path, env: dict[s
     assert result.exit_code == 1
     assert "https" in result.output
     assert not out.exists()
+
+
+def test_create_import_stores_the_portal_fields_shown_by_list_and_show(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    import json
+
+    out = tmp_path / "new.xml"
+    result = run(
+        env, "create", "--profielnaam", "Gemeente Test iJw", "--connectietype", "Internet",
+        "--party-name", "Gemeente Test", "--party-oin", "00000099000003630000",
+        "--party-endpoint", "https://gemeente.example/ebms",
+        "--party-server-cert", str(DEV / "gemeente" / "server.pem"),
+        "--party-client-cert", str(DEV / "gemeente" / "client.pem"),
+        "--partner-name", "RINIS", "--partner-oin", "00000099000001000000",
+        "--partner-endpoint", "https://rinis.example/ebms",
+        "--partner-server-cert", str(DEV / "rinis" / "server.pem"),
+        "--partner-client-cert", str(DEV / "rinis" / "client.pem"),
+        "--start", "2026-01-01", "--end", "2030-01-01", "--import", "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    cpa_id = parse_agreement(out.read_bytes()).cpa_id
+    assert b"connectietype Internet" in out.read_bytes()  # --connectietype drives the CPA itself
+    listed = json.loads(run(env, "list", "--json").output)
+    [record] = listed["cpas"]
+    assert record["cpa_id"] == cpa_id
+    assert record["profielnaam"] == "Gemeente Test iJw" and record["connectietype"] == "Internet"
+    table = run(env, "list").output
+    assert "Gemeente Test iJw" in table and "Internet" in table
+    portal = json.loads(run(env, "show", cpa_id, "--json").output)["portal"]
+    assert portal["oin_of_hrn"] == "00000099000003630000"
+    assert portal["endpoint"] == "https://gemeente.example/ebms"
+    assert portal["ingangsdatum"].startswith("2026-01-01") and portal["einddatum"].startswith("2030-01-01")
+    assert portal["server_certificate_stored"] and portal["client_certificate_stored"]
+    shown = run(env, "show", cpa_id).output
+    assert "profielnaam" in shown and "Gemeente Test iJw" in shown and "Internet" in shown
+    # Without --import nothing is stored; the CPA goes to stdout as before.
+    again = run(
+        env, "create", "--profielnaam", "X", "--party-name", "G", "--party-oin", "00000099000003630000",
+        "--party-endpoint", "https://gemeente.example/ebms",
+        "--party-server-cert", str(DEV / "gemeente" / "server.pem"),
+        "--party-client-cert", str(DEV / "gemeente" / "client.pem"),
+        "--partner-name", "R", "--partner-oin", "00000099000001000001",
+        "--partner-endpoint", "https://rinis.example/ebms",
+        "--partner-server-cert", str(DEV / "rinis" / "server.pem"),
+        "--partner-client-cert", str(DEV / "rinis" / "client.pem"),
+    )  # fmt: skip
+    assert again.exit_code == 0 and b"CollaborationProtocolAgreement" in again.stdout_bytes
+    assert len(json.loads(run(env, "list", "--json").output)["cpas"]) == 1

@@ -225,8 +225,8 @@ class Settings:
     )
     expiry_warning_days: int = setting(
         30,
-        "Warn this many days before our own or a partner's certificate or a CPA expires "
-        "(`config check` and the log at start and daily).",
+        "Warn this many days before our own certificate files, a CPA or a certificate in a CPA "
+        "expire (`config check`, `cpa list` and the log at start and daily); the one expiry setting.",
     )
     allow_dev_certificates_public: bool = setting(
         False,
@@ -375,10 +375,10 @@ class Settings:
     test_gemeentecodes: list[str] = setting(
         [], "Codes that are no CBS gemeentecode but are served anyway (the GGk portal's test 9999)."
     )
-    cpa_expiry_warn_days: int = setting(
-        30,
-        "`config check`, `cpa list` and the log warn this many days before a CPA or a certificate "
-        "in it expires, and report an error once it has.",
+    cpa_expiry_warn_days: int | None = setting(
+        None,
+        "Deprecated: the old name of `expiry_warning_days`, used for it only when that is not set; "
+        "`config check` warns while it is set.",
     )
     # --- the portal's daily work (docs/operations.md) ------------------------------------------
     served_gemeentecodes: list[str] = setting(
@@ -400,6 +400,11 @@ class Settings:
     )
     aanlever_max_total_bytes: int = setting(
         4_000_000_000, "Most bytes all files of one ZIP may unpack to; beyond it the rest is refused."
+    )
+    aanlever_idle_seconds: int = setting(
+        600,
+        "An aanlevering still Ontvangen or Bezig without progress for this long was left by a crash "
+        "or stop: `serve` marks it Onderbroken (at start and every few minutes).",
     )
     mailbox_gelezen_hours: int = setting(
         168, "Ophalen: an item marked gelezen is removed this many hours later unless unmarked (GGk: 168)."
@@ -488,6 +493,7 @@ _POSITIVE: Final = (
     "db_ping_timeout",
     "revocation_cache_seconds",
     "expiry_warning_days",
+    "aanlever_idle_seconds",
     "revocation_fetch_timeout",
     "db_statement_timeout",
     "db_idle_in_transaction_timeout",
@@ -545,6 +551,25 @@ def _coerce(name: str, typ: Any, value: Any, source: str) -> Any:
     raise ConfigError(f"setting {name!r}: unsupported type {typ!r}")  # pragma: no cover
 
 
+def _deprecated_expiry_alias(values: dict[str, Any]) -> None:
+    """``cpa_expiry_warn_days`` is the old name of ``expiry_warning_days``: one setting governs CPAs,
+    the certificates in them and our own certificate files (docs/configuration.md). The old name
+    still counts when the new one is not given; given both, they must agree."""
+    old = values.get("cpa_expiry_warn_days")
+    if old is None:
+        return
+    if old <= 0:
+        raise ConfigError(f"setting 'cpa_expiry_warn_days' must be above 0, not {old}")
+    new = values.get("expiry_warning_days")
+    if new is None:
+        values["expiry_warning_days"] = old
+    elif new != old:
+        raise ConfigError(
+            f"settings 'expiry_warning_days' ({new}) and its deprecated old name 'cpa_expiry_warn_days' "
+            f"({old}) disagree: keep expiry_warning_days only"
+        )
+
+
 def load(
     config_file: Path | None = None,
     environ: typing.Mapping[str, str] | None = None,
@@ -582,6 +607,7 @@ def load(
         env_key = ENV_PREFIX + key.upper()
         if env_key in env:
             values[key] = _coerce(key, typ, env[env_key], f"${env_key}")
+    _deprecated_expiry_alias(values)
     settings = Settings(**values)
     if settings.processes < 1:
         raise ConfigError(f"setting 'processes' must be at least 1, not {settings.processes}")

@@ -22,6 +22,7 @@ TE_VEEL: Final = "ZIP-bestand bevat te veel bestanden"
 LEEG: Final = "ZIP-bestand bevat geen bestanden"
 NIET_VERZONDEN: Final = "Bericht kan niet worden verzonden"
 HEENBERICHT: Final = "Heenbericht is onbekend"
+ONLEESBAAR: Final = "Bestand kan niet worden gelezen"
 
 
 @dataclass(frozen=True)

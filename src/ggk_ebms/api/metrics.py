@@ -23,7 +23,15 @@ from prometheus_client.registry import Collector
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.tables import UtcDateTime, attempt, cpa, job, message, worker_heartbeat
+from ggk_ebms.store.tables import (
+    UtcDateTime,
+    aanlever_batch,
+    attempt,
+    cpa,
+    job,
+    message,
+    worker_heartbeat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +102,28 @@ class StoreCollector(Collector):
             "Seconds since each worker last said it is alive",
             labels=["worker"],
         )
+        business = GaugeMetricFamily(
+            "ggk_ebms_messages_business",
+            "Stored business messages by direction and lifecycle business status (the StUF layer: "
+            "none until a Fo01, retour or ketendata outcome sets it)",
+            labels=["direction", "business_status"],
+        )
+        batches = GaugeMetricFamily(
+            "ggk_ebms_aanlever_batches",
+            "Aanleveringen by the portal's status (Ontvangen, Bezig, Afgeleverd, Afgekeurd)",
+            labels=["status"],
+        )
         with self.database.session() as session:
+            for direction, business_status, count in session.execute(
+                sa.select(message.c.direction, message.c.business_status, sa.func.count())
+                .where(message.c.kind == "business")
+                .group_by(message.c.direction, message.c.business_status)
+            ).all():
+                business.add_metric([direction, business_status or "none"], float(count))
+            for status, count in session.execute(
+                sa.select(aanlever_batch.c.status, sa.func.count()).group_by(aanlever_batch.c.status)
+            ).all():
+                batches.add_metric([status], float(count))
             rows = session.execute(
                 sa.select(
                     message.c.direction,
@@ -170,7 +199,19 @@ class StoreCollector(Collector):
             cert_days.add_metric(["settings", setting_name], _days(certificate.not_valid_after_utc, now))
         up = GaugeMetricFamily("ggk_ebms_database_up", "1 when the last scrape could read the database")
         up.add_metric([], 1.0)
-        yield from (messages, signals, depth, oldest, failures, cpa_days, cert_days, beats, up)
+        yield from (
+            messages,
+            business,
+            batches,
+            signals,
+            depth,
+            oldest,
+            failures,
+            cpa_days,
+            cert_days,
+            beats,
+            up,
+        )
 
 
 def _not_after(der: bytes) -> datetime:

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from ggk_ebms.api import v1, v19
+from ggk_ebms.api import v1, v1_services, v19
 from ggk_ebms.api.app import create_api_app
 from ggk_ebms.api.certs import parse_client_certificates
 from ggk_ebms.api.context import ApiContext
@@ -94,6 +94,7 @@ def route_table() -> RouteTable:
         )
     )
     table.extend(v1.OPERATIONS)
+    table.extend(v1_services.OPERATIONS)
     document = json.dumps(openapi_document(table.under(v1.PREFIX))).encode()
 
     async def openapi(call: Call) -> web.StreamResponse:

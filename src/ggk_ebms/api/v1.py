@@ -1,8 +1,9 @@
 """/api/v1: our own REST API over what the endpoint has (docs/api.md, "/api/v1").
 
 Listings share one shape: ``{"items": [...], "total": n, "limit": l, "offset": o}`` with
-``limit`` (1-500) and ``offset`` query parameters. Routes for the services layer (aanleveren,
-berichtenlog, ophalen, audit trail) are added to ``OPERATIONS`` the same way.
+``limit`` (1-500) and ``offset`` query parameters. The routes over the services layer
+(aanleveren, berichtenlog, ophalen, exchanges, routes, Ketendata, audit trail) are in
+``api.v1_services``.
 """
 
 from __future__ import annotations

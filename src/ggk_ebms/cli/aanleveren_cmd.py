@@ -96,7 +96,11 @@ def upload(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
 
 
 @aanleveren.command("list")
-@click.option("--status", type=click.Choice(["Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd"]), default=None)
+@click.option(
+    "--status",
+    type=click.Choice(["Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd", "Onderbroken"]),
+    default=None,
+)
 @paging_options(default_limit=50)
 @json_option
 @csv_option

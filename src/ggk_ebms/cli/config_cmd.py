@@ -342,7 +342,15 @@ def _check_dev_material(settings: Settings) -> Finding | None:
 
 
 def _check_cpa_expiry(settings: Settings, database_ok: bool, now: datetime) -> Iterator[Finding]:
-    """A CPA or a certificate in it that expires within cpa_expiry_warn_days (WARN) or has (ERROR)."""
+    """A CPA or a certificate in it that expires within expiry_warning_days (WARN) or has (ERROR)."""
+    if settings.cpa_expiry_warn_days is not None:
+        yield Finding(
+            WARN,
+            "cpa_expiry_warn_days",
+            f"deprecated: the old name of expiry_warning_days (now {settings.expiry_warning_days} days), "
+            "which governs CPAs, their certificates and our own certificate files alike; "
+            "rename it to expiry_warning_days",
+        )
     if not database_ok:
         return
     from ggk_ebms.cpa.hygiene import ERROR as EXPIRED

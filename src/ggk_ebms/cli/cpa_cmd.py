@@ -43,6 +43,7 @@ from ggk_ebms.cpa.summary import describe_agreement, validity_label
 from ggk_ebms.errors import CpaError, GgkEbmsError
 
 if TYPE_CHECKING:
+    from ggk_ebms.cpa.model import Agreement
     from ggk_ebms.store.cpas import CpaRepository
     from ggk_ebms.store.db import Database
 
@@ -194,6 +195,7 @@ CPA_COLUMNS = [
     Column("status", "status"),
     Column("actief", "actief (Ping Pong)"),
     Column("profielnaam", "profielnaam"),
+    Column("connectietype", "connectietype"),
 ]
 
 
@@ -228,6 +230,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
                 "updated_at": item.updated_at,
                 "activated_at": portal.geactiveerd_op if portal else None,
                 "profielnaam": portal.profielnaam if portal else None,
+                "connectietype": portal.connectietype if portal else None,
             }
         )
     # A renewal overlap: several valid CPAs join the same parties; the newest is the one we use.
@@ -491,7 +494,12 @@ _CONNECTIONS = ["diginetwerk", "internet"]
     show_default=True,
     help="Digikoppeling profile.",
 )
-@click.option("--profile-name", help="Profielnaam from the GGk portal request (kept as a Comment).")
+@click.option(
+    "--profielnaam",
+    "--profile-name",
+    "profile_name",
+    help="Profielnaam of the GGk portal request (a Comment; stored with the CPA by --import).",
+)
 @click.option("--party-name", required=True, help="Our party's name (partyName).")
 @click.option("--party-oin", help="Our OIN. Default: the first of the party_ids setting.")
 @click.option("--party-role", default="Gemeente", show_default=True, help="Our role name (EB007).")
@@ -509,6 +517,12 @@ _CONNECTIONS = ["diginetwerk", "internet"]
     help="Default: the client certificate.",
 )
 @click.option("--connection", type=click.Choice(_CONNECTIONS), default="diginetwerk", show_default=True)
+@click.option(
+    "--connectietype",
+    type=click.Choice(["Diginetwerk", "Internet"]),
+    default=None,
+    help="The portal's name for our --connection (overrides it).",
+)
 @click.option("--partner-name", required=True, help="The counterpart's name (partyName).")
 @click.option("--partner-oin", required=True, help="The counterpart's OIN.")
 @click.option("--partner-role", default="GGk", show_default=True, help="The counterpart's role name.")
@@ -537,6 +551,13 @@ _CONNECTIONS = ["diginetwerk", "internet"]
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="File to write (default stdout)."
 )
+@click.option(
+    "--import",
+    "import_",
+    is_flag=True,
+    help="Also store the CPA, with the portal request fields (profielnaam, OIN, dates, connectietype, "
+    "endpoint, certificates), as `cpa import` and `cpa portal` would.",
+)
 @click.pass_context
 def create_command(ctx: click.Context, /, **opts: object) -> None:  # fmt: skip
     """Create a Digikoppeling CPA between our party and a partner, validated before it is written."""
@@ -560,7 +581,8 @@ def create_command(ctx: click.Context, /, **opts: object) -> None:  # fmt: skip
             encryption_cert_pem=_pem(_path(opts[f"{prefix}_encryption_cert"]), f"--{prefix}-encryption-cert"),
         )
 
-    party = side("party", party_oin, opts["connection"])
+    connection = str(opts["connectietype"]).lower() if opts["connectietype"] else opts["connection"]
+    party = side("party", party_oin, connection)
     partner = side("partner", str(opts["partner_oin"]), opts["partner_connection"])
     start = (
         _moment(str(opts["start"]), "--start")
@@ -595,20 +617,50 @@ def create_command(ctx: click.Context, /, **opts: object) -> None:  # fmt: skip
         _print_findings("created CPA", validation.findings)
         fail("the created CPA does not pass validation; nothing written")
     output = _path(opts["output"])
+    agreement = validation.agreement
+    assert agreement is not None
+    if opts["import_"]:
+        profielnaam = str(opts["profile_name"]) if opts["profile_name"] else None
+        _import_created(settings, agreement, request, profielnaam)
     if output is None:
-        _write_stdout(data)
+        if not opts["import_"]:
+            _write_stdout(data)
         return
     try:
         output.write_bytes(data)
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror}")
-    agreement = validation.agreement
-    assert agreement is not None
     click.echo(
         f"{output}: CPA {agreement.cpa_id} ({request.profile.value}), valid "
         f"{validity_label(agreement, SystemClock().now())}, {len(validation.warnings)} warning(s)",
         err=True,
     )
+
+
+def _import_created(
+    settings: Settings, agreement: Agreement, request: AgreementRequest, profielnaam: str | None
+) -> None:
+    """Store a created CPA and its portal request fields (docs/operations.md "CPA beheer")."""
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.cpa_beheer import check_request, fields_of_request, save_request
+
+    try:
+        fields = fields_of_request(request, profielnaam)
+        check_request(fields)  # before the CPA is stored: both or neither
+    except GgkEbmsError as exc:
+        fail(f"created CPA not imported: {exc}")
+    with _repository(settings) as repo:
+        try:
+            require_our_party(agreement, settings.party_ids)
+            repo.add_agreement(agreement)
+        except CpaError as exc:
+            fail(f"created CPA not imported: {exc}")
+        _audit(settings, repo.db, "cpa-import", agreement.cpa_id, "cpa create --import")
+        try:
+            save_request(service_context(settings, repo.db), agreement.cpa_id, fields)
+        except GgkEbmsError as exc:
+            fail(f"CPA {agreement.cpa_id} imported, but its portal request fields were not stored: {exc}")
+    click.echo(f"imported as {agreement.cpa_id}, with its portal request fields", err=True)
 
 
 def _write_stdout(data: bytes) -> None:

@@ -12,7 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.ops_support import service_context
 from ggk_ebms.exchanges.model import Exchange
+from ggk_ebms.services import exchanges as service
+from ggk_ebms.services.context import ServiceError
 from ggk_ebms.store.exchanges import ExchangeStore
 
 
@@ -104,7 +107,6 @@ def set_exchange(
     reset: bool,
 ) -> None:
     """Change the settings of one exchange (only the options given)."""
-    store = _store(ctx)
     given = {
         "via": via,
         "status": status,
@@ -114,18 +116,16 @@ def set_exchange(
         "gemeentecodes": gemeentecodes,
     }
     changes = {name: value for name, value in given.items() if value is not None}
+    if reset and changes:
+        fail("--reset gaat niet samen met andere opties")
+    if not reset and not changes:
+        fail("geef minstens één instelling om te wijzigen (zie --help)")
+    settings = settings_of(ctx)
+    database = open_database(settings)
+    sctx = service_context(settings, database)
     try:
-        if reset:
-            if changes:
-                fail("--reset gaat niet samen met andere opties")
-            store.reset(key)
-        elif not changes:
-            fail("geef minstens één instelling om te wijzigen (zie --help)")
-        else:
-            store.set(key, changes)
-    except ValueError as exc:
+        # The service checks every value, stores the change and writes the audit trail.
+        shown = service.reset_exchange(sctx, key) if reset else service.set_exchange(sctx, key, changes)
+    except ServiceError as exc:
         fail(str(exc))
-    current, _ = store.current()
-    exchange = current.get(key)
-    assert exchange is not None  # set/reset checked the key
-    click.echo(f"opgeslagen: {exchange.describe()}")
+    click.echo(f"opgeslagen: {shown.samenvatting}")

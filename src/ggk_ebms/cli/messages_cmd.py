@@ -303,26 +303,13 @@ def _show_text(
 @click.pass_context
 def retry_message_command(ctx: click.Context, ident: str, force: bool, reason: str | None) -> None:
     """Queue a Failed message again, by number or MessageId (received: deliver; sent: send)."""
-    from ggk_ebms.clock import SystemClock
-    from ggk_ebms.delivery.retry import retry_message
+    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.services.opnieuw import Retry, retry
 
-    database, store = _store(ctx)
+    database, _ = _store(ctx)
     try:
-        message: StoredMessage | None = None
-        if ident.isdigit():
-            message = store.get(int(ident))
-        else:
-            message = store.find("in", ident) or store.find("out", ident)
-        if message is None:
-            fail(f"no message {ident}")
-        if force and not (reason or "").strip():
-            fail("--force vraagt om --reason TEKST: waarom wordt een geweigerd bericht opnieuw verwerkt?")
-        click.echo(retry_message(database, message.pk, now=SystemClock().now(), force=force, reason=reason))
-        from ggk_ebms.cli.ops_support import service_context
-        from ggk_ebms.services.audit import record
-
-        forced = f"forced: {reason}" if force and reason else None
-        record(service_context(settings_of(ctx), database), "message-retry", f"message {message.pk}", forced)
+        result = retry(service_context(settings_of(ctx), database), Retry(ident, force, reason))
+        click.echo(result.gedaan)
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:

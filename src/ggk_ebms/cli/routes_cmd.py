@@ -177,10 +177,16 @@ def list_routes(ctx: click.Context, as_json: bool) -> None:
 def test_route(
     ctx: click.Context, gemeentecode: str, berichttype: str, sender: str | None, as_json: bool
 ) -> None:
-    """Show which route would take a message and why (exit 1 when none would)."""
+    """Show which route would take a message and why, and the Fo01 the delivery would send
+    instead (exit 1 when it would not deliver)."""
+    from ggk_ebms.exchanges.model import Via
+    from ggk_ebms.routing.fo01 import expected_fo01
+    from ggk_ebms.store.exchanges import load_rules
+
     database = _database(ctx)
     try:
         table = _current(database)
+        rules = load_rules(settings_of(ctx), database)  # the exchange rules in force
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
@@ -188,6 +194,9 @@ def test_route(
     match = table.match(gemeentecode, berichttype)
     verdict = (
         table.authorize(sender, gemeentecode, match.route) if sender is not None and match.route else None
+    )
+    fo01 = expected_fo01(
+        rules, table, gemeentecode, berichttype, match=match, sender_ids=(sender,) if sender else ()
     )
     if as_json:
         # One document whatever the outcome; the exit status still says routed/allowed (1 if not).
@@ -200,6 +209,11 @@ def test_route(
                     "explanation": match.explain(),
                     "code": match.code,
                     "ggk_code": match.ggk_code,
+                    "fo01": (
+                        {"step": fo01.step, "code": fo01.code, "reason": fo01.reason}
+                        if fo01 is not None
+                        else None
+                    ),
                     "route": route_record(match.route) if match.route else None,
                     "sender": sender,
                     "authorisation": (
@@ -215,17 +229,28 @@ def test_route(
                 }
             )
         )
-        ctx.exit(0 if match.route is not None and (verdict is None or verdict.allowed) else 1)
+        delivered = match.route is not None and (verdict is None or verdict.allowed) and fo01 is None
+        ctx.exit(0 if delivered else 1)
     click.echo(match.explain())
-    if match.route is None:
-        code = f"{match.code} " if match.code else ""
-        ggk = f"(cf. {match.ggk_code})" if match.ggk_code else ""
-        fail(f"not routed: {code}{ggk}".strip())
-    click.echo(f"target: {describe_target(match.route.target)}")
+    if match.route is not None:
+        click.echo(f"target: {describe_target(match.route.target)}")
     if verdict is not None:
         click.echo(f"authorisation: {verdict.reason}")
-        if not verdict.allowed:
-            fail(f"sender refused: {verdict.code} (cf. {verdict.ggk_code})")
+    if fo01 is not None:
+        # The code the delivery sends (docs/exchanges.md); the routing table's own StUF code is
+        # named too, because older notes and partners may refer to it.
+        table_code = (verdict.code if verdict and not verdict.allowed else None) or match.code
+        own = f" (routing table: {table_code})" if table_code and table_code != fo01.code else ""
+        fail(f"not delivered: Fo01 {fo01.code} at step {fo01.step}: {fo01.reason}{own}")
+    exchange = rules.exchanges.for_berichttype(berichttype)
+    if exchange is not None and exchange.via is Via.PORTAAL:
+        # docs/exchanges.md: received messages of a Portaal exchange wait in the mailbox, any route.
+        click.echo(f"exchange {exchange.key} goes via Portaal: held in the mailbox for pick-up")
+        return
+    if match.route is None:
+        fail("not routed: the message would be held (no route, no Fo01)")
+    if verdict is not None and not verdict.allowed:
+        fail(f"sender refused: {verdict.code} (cf. {verdict.ggk_code})")
 
 
 # --- one route at a time (docs/operations.md "Routeren") ----------------------------------------

@@ -24,6 +24,7 @@ from ggk_ebms.config import Settings
 from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.logformat import configure_logging
+from ggk_ebms.pipeline.aanlever_recovery import aanlever_recovery_task
 from ggk_ebms.pipeline.mailbox_retention import mailbox_retention_task
 from ggk_ebms.pipeline.retention import retention_task
 from ggk_ebms.pipeline.worker import worker_task
@@ -86,6 +87,8 @@ def _serve_one(settings: Settings) -> None:
         workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
         workers.append(retention_task(settings))
         workers.append(mailbox_retention_task(settings))
+        # Aanleveringen a crash or stop left Bezig become Onderbroken (docs/operations.md).
+        workers.append(aanlever_recovery_task(settings))
         if settings.ketendata_schedule:
             # One process makes the weekly Ketendata export (docs/ketendata.md "Schedule").
             workers.append(ketendata_task(settings))

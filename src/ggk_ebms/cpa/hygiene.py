@@ -3,7 +3,7 @@
 A CPA in which none of the parties carries one of our OINs (setting ``party_ids``) cannot be used
 by this endpoint and is refused at import. Expiry: Digikoppeling CPAs and the PKIoverheid
 certificates in them have an end date; a renewal must be arranged in time, so we warn a
-configurable number of days (setting ``cpa_expiry_warn_days``) before the CPA's ``end`` or any
+configurable number of days (setting ``expiry_warning_days``) before the CPA's ``end`` or any
 certificate's notAfter, and report an error once it has passed (Digikoppeling Koppelvlakstandaard
 ebMS2: an expired CPA may not be used; docs/cpa.md).
 """

@@ -486,21 +486,34 @@ def scan_outbox(settings: Settings, database: Database, *, ids: IdGenerator, clo
     )
     if not files:
         return zips
+    from ggk_ebms.aanlevering import checks
+    from ggk_ebms.aanlevering.outbox import ACTOR
+    from ggk_ebms.services.context import ServiceContext
+    from ggk_ebms.services.indienen import Indiening, indienen, unreadable
+
+    # Refusals are recorded as one-file aanleveringen, so the berichtenlog shows them as
+    # Geweigerd with their reason, as it shows a refused ZIP file (docs/operations.md).
+    ctx = ServiceContext(database=database, settings=settings, actor=ACTOR, clock=clock, ids=ids)
     submitter: Submitter | None = None
     for path in files:
-        try:
-            if path.suffix.lower() != OUTBOX_XML:
-                raise StufError(
-                    StufCode.NOT_SCHEMA_CONFORM,
-                    f"{path.name}: the outbox takes .xml (or .XML) files and .zip batches only",
-                )
-            submitter = submitter or Submitter(settings, database, ids=ids, clock=clock)
-            done = submitter.submit(path.read_bytes()).describe()
-        except (GgkEbmsError, OSError) as exc:
+        if path.suffix.lower() != OUTBOX_XML:
+            result = unreadable(
+                ctx, path.name, f"{path.name}: the outbox takes .xml (or .XML) files and .zip batches only",
+                checks.GEEN_XML,
+            )
+        else:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                result = unreadable(ctx, path.name, f"{path.name}: cannot be read ({exc.strerror})")
+            else:
+                submitter = submitter or Submitter(settings, database, ids=ids, clock=clock)
+                result = indienen(ctx, Indiening(path.name, data), submitter)
+        if result.submitted is None:
             moved = _move(path, folder / "failed")
-            _reason(moved, str(exc))
-            log.warning("outbox file %s refused: %s", path.name, exc)
+            _reason(moved, f"{result.reden} (aanlevering {result.batch})")
+            log.warning("outbox file %s refused: %s", path.name, result.reden)
             continue
         moved = _move(path, folder / "done")
-        _reason(moved, done)
+        _reason(moved, result.submitted.describe())
     return zips + len(files)

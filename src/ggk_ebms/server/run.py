@@ -78,7 +78,7 @@ class Endpoint:
 async def _expiry_task(settings: Settings) -> None:
     """Log our own certificate files that expire within expiry_warning_days (ggk_ebms/expiry.py):
     now, then daily. CPAs and the certificates in them are logged by the CPA expiry check
-    (store/cpa_expiry.py, cpa_expiry_warn_days), so they are left out here."""
+    (store/cpa_expiry.py, the same expiry_warning_days), so they are left out here."""
     while True:
 
         def check() -> None:

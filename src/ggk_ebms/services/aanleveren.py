@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ggk_ebms.aanlevering import checks
@@ -54,8 +54,11 @@ __all__ = [
     "UploadRefused",
     "Verslag",
     "aanleveren",
+    "identify_file",
     "list_batches",
+    "onderbroken",
     "ontvang",
+    "refusal_of",
     "verslag",
     "verwerk",
 ]
@@ -218,6 +221,32 @@ def list_batches(ctx: ServiceContext, query: BatchQuery) -> tuple[Verslag, ...]:
     return tuple(_verslag(batch, []) for batch in batches)
 
 
+def onderbroken(ctx: ServiceContext, idle: timedelta) -> tuple[Verslag, ...]:
+    """Mark batches that a crash or stop left in Ontvangen or Bezig as Onderbroken (``serve``
+    does this at start and then regularly; docs/operations.md).
+
+    A batch is taken as left behind once it has shown no progress for ``idle``: a running batch
+    adds a file every few milliseconds, so another process's work is not cut off. It is not
+    resumed: the uploaded file is not kept. The files it got to keep their verslag lines and
+    their queued messages (nothing is queued again); uploading the same file again finishes the
+    work, the files already sent being recognised as *al verzonden* and not sent twice."""
+    store = BatchStore(ctx.database)
+    done: list[Verslag] = []
+    for pk in store.idle_unfinished(idle_before=ctx.clock.now() - idle):
+        batch = store.interrupt(pk, at=ctx.clock.now())
+        if batch is None:
+            continue
+        files = store.files(pk)
+        audit.record(
+            ctx,
+            "aanlevering-onderbroken",
+            f"batch {pk}",
+            f"{len(files)} van {batch.aangeleverd or '?'} bestanden verwerkt",
+        )
+        done.append(_verslag(batch, files))
+    return tuple(done)
+
+
 def served_gemeentecodes(ctx: ServiceContext) -> frozenset[str]:
     """The gemeentecodes we may send for: the setting, else those of the routing table in force."""
     if ctx.settings.served_gemeentecodes:
@@ -302,6 +331,20 @@ def _identify_payload(data: bytes) -> _Identity:
             identity,
         )
     return identity
+
+
+def identify_file(data: bytes) -> _Identity | None:
+    """Berichttype, gemeentecode and referentienummer of a file as far as they can be read (for
+    recording a refused submission, ``services.indienen``); None when nothing can be read."""
+    try:
+        return _identify(data)
+    except _Refused as exc:
+        return exc.identity
+
+
+def refusal_of(exc: GgkEbmsError) -> Fout:
+    """The verslag's foutomschrijving and detail for a refusal by the submit path."""
+    return _fout_of(exc)
 
 
 def _fout_of(exc: GgkEbmsError) -> Fout:

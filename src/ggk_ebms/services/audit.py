@@ -22,6 +22,7 @@ ACTIONS: Final = (
     "message-retry",
     "aanlevering",
     "aanlevering-geweigerd",
+    "aanlevering-onderbroken",
     "mailbox-download",
     "mailbox-unmark",
     "mailbox-delete",
@@ -31,6 +32,8 @@ ACTIONS: Final = (
     "user-create",
     "user-change",
     "cpa-ping",
+    "exchange-set",
+    "exchange-reset",
 )
 
 

@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Final
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from ggk_ebms.cpa.create import AgreementRequest, certificates_from_pem
 from ggk_ebms.errors import CpaNotFoundError
 from ggk_ebms.services import audit
 from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
@@ -22,7 +24,16 @@ from ggk_ebms.store.cpa_portal import CpaPortalStore, PortalFields, StoredPortal
 from ggk_ebms.store.cpas import CpaRepository, StoredCpa
 from ggk_ebms.store.tables import CONNECTIETYPES
 
-__all__ = ["CpaOverview", "PortalFields", "list_cpas", "register_pong", "save_request", "show_cpa"]
+__all__ = [
+    "CpaOverview",
+    "PortalFields",
+    "check_request",
+    "fields_of_request",
+    "list_cpas",
+    "register_pong",
+    "save_request",
+    "show_cpa",
+]
 
 _OIN: Final = re.compile(r"[0-9]{20}")
 _HRN: Final = re.compile(r"[0-9]{8}")  # KvK handelsregisternummer
@@ -58,6 +69,11 @@ def _overview(stored: StoredCpa, portal: StoredPortal | None) -> CpaOverview:
     )
 
 
+def check_request(fields: PortalFields) -> None:
+    """ServiceError (Dutch) when a field breaks the portal's rules; before anything is stored."""
+    _check(fields)
+
+
 def _check(fields: PortalFields) -> None:
     if fields.connectietype is not None and fields.connectietype not in CONNECTIETYPES:
         raise ServiceError(f"connectietype is {' of '.join(CONNECTIETYPES)}, niet {fields.connectietype!r}")
@@ -82,6 +98,28 @@ def _check(fields: PortalFields) -> None:
             x509.load_pem_x509_certificate(text.encode("ascii"))
         except ValueError as exc:
             raise ServiceError(f"{name} is geen leesbaar certificaat: {exc}") from None
+
+
+def _leaf_pem(pem: bytes, what: str) -> str:
+    # The portal asks for one certificate per field; a PEM file with a chain gives its leaf.
+    leaf = certificates_from_pem(pem, what)[0]
+    return leaf.public_bytes(Encoding.PEM).decode("ascii")
+
+
+def fields_of_request(request: AgreementRequest, profielnaam: str | None) -> PortalFields:
+    """The portal request fields that a created CPA answers (``cpa create``): our side's OIN,
+    endpoint, connectietype and certificates, and the agreed ingangsdatum and einddatum."""
+    party = request.party
+    return PortalFields(
+        profielnaam=profielnaam,
+        oin_of_hrn=party.oin,
+        ingangsdatum=request.start,
+        einddatum=request.end,
+        connectietype="Internet" if party.connection == "internet" else "Diginetwerk",
+        endpoint=party.endpoint,
+        server_certificaat=_leaf_pem(party.server_cert_pem, "server certificate"),
+        client_certificaat=_leaf_pem(party.client_cert_pem, "client certificate"),
+    )
 
 
 def save_request(ctx: ServiceContext, cpa_id: str, fields: PortalFields) -> CpaOverview:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 
@@ -17,6 +17,10 @@ from ggk_ebms.errors import StoreError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import aanlever_batch, aanlever_file, stuf_message
 from ggk_ebms.store.tables import message as message_table
+
+UNFINISHED: Final = ("Ontvangen", "Bezig")
+# Not a portal status: the batch stopped part-way (docs/operations.md "Aanleveren", Onderbroken).
+INTERRUPTED: Final = "Onderbroken"
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,51 @@ class BatchStore:
                 .returning(*aanlever_batch.c)
             ).one()
         return _batch(row)
+
+    def idle_unfinished(self, *, idle_before: datetime) -> builtins.list[int]:
+        """Batches still Ontvangen or Bezig whose last sign of work (the newest file, else the start
+        of processing, else the upload) is older than ``idle_before``: left by a crash or stop."""
+        last_file = (
+            sa.select(sa.func.max(aanlever_file.c.created_at))
+            .where(aanlever_file.c.batch_pk == aanlever_batch.c.pk)
+            .scalar_subquery()
+        )
+        activity = sa.func.coalesce(
+            last_file, aanlever_batch.c.begin_verwerking, aanlever_batch.c.ingeleverd_op
+        )
+        query = (
+            sa.select(aanlever_batch.c.pk)
+            .where(aanlever_batch.c.status.in_(UNFINISHED), activity < idle_before)
+            .order_by(aanlever_batch.c.pk)
+        )
+        with self.db.session() as session:
+            return [int(pk) for pk in session.execute(query).scalars()]
+
+    def interrupt(self, pk: int, *, at: datetime) -> StoredBatch | None:
+        """Mark an unfinished batch Onderbroken with the counts of the files it got to; None when
+        it finished meanwhile (another process completed it)."""
+        with self.db.session() as session:
+            counts: dict[str, int] = dict(
+                session.execute(
+                    sa.select(aanlever_file.c.outcome, sa.func.count())
+                    .where(aanlever_file.c.batch_pk == pk)
+                    .group_by(aanlever_file.c.outcome)
+                ).all()
+            )
+            incorrect = int(counts.get("incorrect", 0))
+            correct = int(counts.get("correct", 0)) + int(counts.get("al verzonden", 0))
+            row = session.execute(
+                sa.update(aanlever_batch)
+                .where(aanlever_batch.c.pk == pk, aanlever_batch.c.status.in_(UNFINISHED))
+                .values(
+                    status=INTERRUPTED,
+                    correct=correct,
+                    incorrect=incorrect,
+                    einde_verwerking=at,
+                )
+                .returning(*aanlever_batch.c)
+            ).first()
+        return None if row is None else _batch(row)
 
     def get(self, pk: int) -> StoredBatch:
         with self.db.session() as session:

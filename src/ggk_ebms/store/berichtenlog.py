@@ -53,9 +53,11 @@ class LogRow:
     status: str
     status_reason: str | None
     error_code: str | None
-    business_status: str | None  # the StUF business layer of the lifecycle (lifecycle.Business)
-    business_code: str | None
-    business_ref_pk: int | None  # the Fo01, Bv03 or retour that set the business status
+    # The StUF business layer of the lifecycle (lifecycle.Business); None for signals, non-StUF
+    # messages and refused submissions. business_ref_pk: the Fo01, Bv03 or retour that set it.
+    business_status: str | None = None
+    business_code: str | None = None
+    business_ref_pk: int | None = None
     cpa_id: str | None
     message_id: str | None
     berichttype: str | None

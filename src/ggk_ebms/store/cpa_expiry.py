@@ -27,7 +27,7 @@ def stored_expiries(settings: Settings, database: Database, now: datetime) -> li
         except GgkEbmsError as exc:
             log.warning("CPA %s cannot be read to check its expiry: %s", entry.cpa_id, exc)
             continue
-        found.extend(expiries(agreement, now, settings.cpa_expiry_warn_days))
+        found.extend(expiries(agreement, now, settings.expiry_warning_days))
     return found
 
 

@@ -343,7 +343,8 @@ exchange_setting = sa.Table(
 )
 # --- The portal's daily work (migration 0005): aanleveren, ophalen, CPA beheer, audit ----------
 # docs/operations.md. Batch statuses are the GGk portal's own words (Aanleveren, seed 000).
-BATCH_STATUSES: Final = ("Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd")
+# Onderbroken: not the portal's; a batch a crash or stop left in Ontvangen or Bezig (docs/operations.md).
+BATCH_STATUSES: Final = ("Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd", "Onderbroken")
 FILE_OUTCOMES: Final = ("correct", "al verzonden", "incorrect")
 CONNECTIETYPES: Final = ("Diginetwerk", "Internet")
 FOUT_MAX: Final = 255
