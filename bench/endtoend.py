@@ -20,7 +20,8 @@ from bench.common import GEMEENTE, RINIS, Report, ratio
 from bench.databases import private_database
 from bench.messages import build_mix
 from bench.servers import baseline_process, endpoint_process, free_port, party_settings
-from bench.setup import inbound_cpa, status_counts, status_reasons, work_folder
+from bench.setup import inbound_cpa, status_reasons, wait_for_statuses, work_folder
+from ggk_ebms.config import Settings
 
 COLUMNS: Final = ("target", "messages", "delivered", "seconds", "msg_per_s", "vs_baseline", "failed", "files")
 _FINAL: Final = ("Forwarded", "Processed", "Failed")
@@ -55,24 +56,35 @@ def routes_file(work: Path, inbox: Path) -> Path:
     return path
 
 
+def delivering_gemeente(work: Path, db_url: str, cpa_dir: Path, port: int) -> tuple[Settings, Path]:
+    """The gemeente's settings with its delivery worker on, delivering into the returned inbox."""
+    inbox = work / "inbox"
+    inbox.mkdir()
+    settings = party_settings(
+        "gemeente",
+        work,
+        db_url,
+        cpa_dir,
+        port,
+        party_ids=[GEMEENTE],
+        worker_enabled=True,
+        worker_poll_seconds=0.1,
+        routes_file=routes_file(work, inbox),
+    )
+    return settings, inbox
+
+
+def wait_until_delivered(db_url: str, count: int, timeout: float) -> dict[str, int]:
+    """Status counts once ``count`` received business messages are final (or at ``timeout``)."""
+    return wait_for_statuses(db_url, direction="in", statuses=_FINAL, count=count, timeout=timeout)
+
+
 def run_endtoend(*, db: str, count: int, concurrency: int, timeout: float = 600) -> Report:
     report = Report("endtoend", {"db": db, "count": count, "concurrency": concurrency})
     with work_folder() as work, private_database(db, work, "gemeente") as db_url:
         port, base_port = free_port(), free_port()
         cpa_dir, agreement = inbound_cpa(work, sync=True, port=port)
-        inbox = work / "inbox"
-        inbox.mkdir()
-        gemeente = party_settings(
-            "gemeente",
-            work,
-            db_url,
-            cpa_dir,
-            port,
-            party_ids=[GEMEENTE],
-            worker_enabled=True,
-            worker_poll_seconds=0.1,
-            routes_file=routes_file(work, inbox),
-        )
+        gemeente, inbox = delivering_gemeente(work, db_url, cpa_dir, port)
         # WMO305 (aanbieder to gemeente): what a gemeente receives and delivers; a WMO301 is one
         # it sends, and delivery rightly refuses one addressed to it.
         rinis = party_settings("rinis", work, "sqlite://", cpa_dir, 0)
@@ -94,12 +106,7 @@ def run_endtoend(*, db: str, count: int, concurrency: int, timeout: float = 600)
                     f"https://localhost:{port}/ebms", mix, expect="ack", concurrency=concurrency, count=count
                 )
             )
-            deadline = time.monotonic() + timeout
-            while True:
-                counts = status_counts(db_url, direction="in", kind="business")
-                if sum(counts.get(s, 0) for s in _FINAL) >= sent.ok or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
+            counts = wait_until_delivered(db_url, sent.ok, timeout)
             elapsed = time.perf_counter() - started
         files = sum(1 for _ in inbox.rglob("*") if _.is_file())
         reasons = status_reasons(db_url, direction="in", kind="business")

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Final
 
 from bench import loadgen
-from bench.common import GEMEENTE, Report
+from bench.common import Report
 from bench.databases import private_database
-from bench.endtoend import routes_file
+from bench.endtoend import delivering_gemeente, wait_until_delivered
 from bench.messages import SMALL, MessageMix, ebms_template, stuf_di01
 from bench.outbound import pair, queue_messages, queue_messages_more, wait_until_final
 from bench.servers import (
@@ -39,7 +39,7 @@ from bench.servers import (
     reset_peak,
     rss_bytes,
 )
-from bench.setup import inbound_cpa, status_counts, work_folder
+from bench.setup import inbound_cpa, work_folder
 
 MEMORY_COLUMNS: Final = (
     "side",
@@ -49,7 +49,6 @@ MEMORY_COLUMNS: Final = (
     "growth_mb",
     "growth_x_message",
 )
-_DELIVERED: Final = ("Forwarded", "Processed", "Failed")
 
 
 @contextmanager
@@ -76,19 +75,7 @@ def _receive_and_deliver(report: Report, db: str, size: int, timeout: float) -> 
     with work_folder() as work, private_database(db, work, "gemeente") as db_url:
         port, base_port = free_port(), free_port()
         cpa_dir, agreement = inbound_cpa(work, sync=True, port=port)
-        inbox = work / "inbox"
-        inbox.mkdir()
-        gemeente = party_settings(
-            "gemeente",
-            work,
-            db_url,
-            cpa_dir,
-            port,
-            party_ids=[GEMEENTE],
-            worker_enabled=True,
-            worker_poll_seconds=0.1,
-            routes_file=routes_file(work, inbox),
-        )
+        gemeente, inbox = delivering_gemeente(work, db_url, cpa_dir, port)
         rinis = party_settings("rinis", work, "sqlite://", cpa_dir, 0)
         small = MessageMix(ebms_template(agreement, stuf_di01(SMALL, "WMO305"), sender=rinis), None)
         stuf = stuf_di01(size, "WMO305")
@@ -102,23 +89,14 @@ def _receive_and_deliver(report: Report, db: str, size: int, timeout: float) -> 
         with endpoint_process(gemeente, work, "gemeente") as server:
             url = f"https://localhost:{port}/ebms"
             asyncio.run(loadgen.closed_loop(url, small, expect="ack", concurrency=1, count=3))
-            _wait_delivered(db_url, 3, timeout)
+            wait_until_delivered(db_url, 3, timeout)
             with _watched(report, "gemeente receiving + delivering", server, size):
                 sent = asyncio.run(loadgen.closed_loop(url, large, expect="ack", concurrency=1, count=1))
-                counts = _wait_delivered(db_url, 4, timeout)
+                counts = wait_until_delivered(db_url, 4, timeout)
         files = sorted(p.stat().st_size for p in Path(inbox).iterdir())
     if sent.ok != 1 or counts.get("Forwarded", 0) != 4:
         report.note(f"RECEIVE NOT DELIVERED: load {sent.ok} ok {dict(sent.errors)}; statuses {counts}")
     report.note(f"delivered payload files (bytes): {files[-1] if files else 'none'} largest")
-
-
-def _wait_delivered(db_url: str, count: int, timeout: float) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = status_counts(db_url, direction="in", kind="business")
-        if sum(counts.get(s, 0) for s in _DELIVERED) >= count or time.monotonic() > deadline:
-            return counts
-        time.sleep(0.1)
 
 
 def _send(report: Report, db: str, size: int, timeout: float) -> None:

@@ -32,7 +32,7 @@ from bench.servers import (
     free_port,
     party_settings,
 )
-from bench.setup import bench_cpa, cpa_folder, status_counts, work_folder
+from bench.setup import bench_cpa, cpa_folder, wait_for_statuses, work_folder
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.model import Agreement
@@ -102,12 +102,7 @@ def queue_messages(p: Pair, stuf: bytes, count: int) -> None:
 
 
 def wait_until_final(db_url: str, count: int, timeout: float) -> dict[str, int]:
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = status_counts(db_url, direction="out", kind="business")
-        if sum(counts.get(s, 0) for s in _FINAL) >= count or time.monotonic() > deadline:
-            return counts
-        time.sleep(0.1)
+    return wait_for_statuses(db_url, direction="out", statuses=_FINAL, count=count, timeout=timeout)
 
 
 def run_outbound(

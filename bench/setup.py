@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -117,6 +118,22 @@ def status_counts(url: str, *, direction: str, kind: str) -> dict[str, int]:
             return {str(s): int(n) for s, n in conn.execute(query)}
     finally:
         engine.dispose()
+
+
+def wait_for_statuses(
+    url: str, *, direction: str, statuses: tuple[str, ...], count: int, timeout: float
+) -> dict[str, int]:
+    """Poll the business messages of ``direction`` until ``count`` of them have one of ``statuses``.
+
+    Gives the status counts then, or when ``timeout`` seconds have passed (the bench reports
+    what did not arrive rather than hanging).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = status_counts(url, direction=direction, kind="business")
+        if sum(counts.get(s, 0) for s in statuses) >= count or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)
 
 
 def status_reasons(url: str, *, direction: str, kind: str, limit: int = 3) -> list[str]:

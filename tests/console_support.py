@@ -112,3 +112,11 @@ def screenshots_dir(tmp: Path) -> Path:
     folder = Path(os.environ.get("GGK_EBMS_SCREENSHOTS") or tmp / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def login(page: Any, site: RunningEndpoint, username: str, password: str = PASSWORD) -> None:
+    """Sign in on the console's login form as a browser user would (docs/console.md)."""
+    page.goto(site.console + "/login")
+    page.get_by_label("Gebruikersnaam").fill(username)
+    page.get_by_label("Wachtwoord").fill(password)
+    page.get_by_role("button", name="Inloggen").click()

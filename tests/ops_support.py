@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +14,8 @@ from ggk_ebms.config import Settings
 from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.services.context import ServiceContext
 from ggk_ebms.store.db import Database
-from tests.endpoint import PROJECT_ROOT, party_settings
+from tests.cli_support import dev_cpa_folder
+from tests.endpoint import party_settings
 
 AGB = "42420001"
 # A WMO301 (Toewijzing Wmo-ondersteuning, gemeente -> aanbieder), header only, written for these
@@ -49,9 +49,7 @@ def make_zip(entries: list[tuple[str, bytes]], *, compression: int = zipfile.ZIP
 
 def ops_settings(tmp: Path, db_url: str, **changes: Any) -> Settings:
     """The dev gemeente with one CPA (dev-osb-rm), serving 0363 only."""
-    folder = tmp / "cpa"
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT_ROOT / "cpa" / "dev-osb-rm.xml", folder / "dev-osb-rm.xml")
+    folder = dev_cpa_folder(tmp / "cpa")
     values: dict[str, Any] = {"served_gemeentecodes": ["0363"], "outbox_dir": tmp / "outbox"}
     values.update(changes)
     return party_settings("gemeente", tmp, db_url, folder, **values)

@@ -70,6 +70,24 @@ def _settings(tmp: Path, url: str, side: str) -> Settings:
     return settings.replace(ketendata_key_file=tmp / side / "ketendata.key")
 
 
+def _outgoing(name: str, conversation: str, at: datetime, envelope: bytes | None = None) -> NewMessage:
+    """A business message the gemeente sends; ``name`` makes its MessageId, so reruns compare."""
+    return NewMessage(
+        direction="out",
+        message_id=f"{name}@gemeente.example",
+        cpa_id="dev-osb-rm",
+        conversation_id=conversation,
+        from_party_id="00000099000003630000",
+        to_party_id="00000099000001000000",
+        service="urn:osb:services:osb:ggk",
+        action="Bericht",
+        kind="business",
+        timestamp=at,
+        status="Created",
+        envelope=envelope,
+    )
+
+
 def _fill(settings: Settings) -> None:
     database = Database.from_settings(settings)
     try:
@@ -79,19 +97,8 @@ def _fill(settings: Settings) -> None:
         mailbox = Mailbox(database)
         for n in range(MESSAGES):
             pk = store.submit(
-                NewMessage(
-                    direction="out",
-                    message_id=f"backup-{n}@gemeente.example",
-                    cpa_id="dev-osb-rm",
-                    conversation_id=f"conv-{n}",
-                    from_party_id="00000099000003630000",
-                    to_party_id="00000099000001000000",
-                    service="urn:osb:services:osb:ggk",
-                    action="Bericht",
-                    kind="business",
-                    timestamp=T0 + timedelta(minutes=n),
-                    status="Created",
-                    envelope=f"<env n='{n}'/>".encode(),
+                _outgoing(
+                    f"backup-{n}", f"conv-{n}", T0 + timedelta(minutes=n), envelope=f"<env n='{n}'/>".encode()
                 ),
                 [NewPart(f"p{n}@gemeente.example", "application/xml", f"<p>{n}</p>".encode() * 20)],
                 due_at=T0,
@@ -250,19 +257,7 @@ def test_backup_while_messages_are_written_is_consistent(url_pair: tuple[str, st
         nonlocal count
         while not stop.is_set():
             store.submit(
-                NewMessage(
-                    direction="out",
-                    message_id=f"online-{count}@gemeente.example",
-                    cpa_id="dev-osb-rm",
-                    conversation_id=f"online-{count}",
-                    from_party_id="00000099000003630000",
-                    to_party_id="00000099000001000000",
-                    service="urn:osb:services:osb:ggk",
-                    action="Bericht",
-                    kind="business",
-                    timestamp=T0,
-                    status="Created",
-                ),
+                _outgoing(f"online-{count}", f"online-{count}", T0),
                 [
                     NewPart(f"o{count}@x", "application/xml", b"<o/>" * 100),
                     NewPart(f"p{count}@x", "text/plain", b"p"),

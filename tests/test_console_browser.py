@@ -19,7 +19,7 @@ import pytest
 from ggk_ebms.clock import FixedClock, SystemClock, UuidIdGenerator
 from ggk_ebms.store.audit import AuditLog
 from ggk_ebms.store.mailbox import Mailbox
-from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.messages import MessageStore, NewPart
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.stuf import StufRecord, StufStore
 from ggk_ebms.stuf.envelope import build_di01
@@ -28,11 +28,12 @@ from tests.console_support import (
     PASSWORD,
     RunningEndpoint,
     endpoints,
+    login,
     make_user,
     require_browser,
     screenshots_dir,
 )
-from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE
+from tests.message_support import received_di01
 from tests.ops_support import make_zip, ops_settings, wmo301
 
 pytestmark = pytest.mark.slow
@@ -79,13 +80,6 @@ def shots(tmp_path: Path) -> Path:
     return screenshots_dir(tmp_path)
 
 
-def login(page: Any, site: RunningEndpoint, username: str, password: str = PASSWORD) -> None:
-    page.goto(site.console + "/login")
-    page.get_by_label("Gebruikersnaam").fill(username)
-    page.get_by_label("Wachtwoord").fill(password)
-    page.get_by_role("button", name="Inloggen").click()
-
-
 def received(
     site: RunningEndpoint, berichttype: str, ref: str, payload: bytes, *, mailbox: bool = False
 ) -> int:
@@ -106,19 +100,7 @@ def received(
     pk = (
         MessageStore(db, clock)
         .receive(
-            NewMessage(
-                direction="in",
-                message_id=f"{uuid.uuid4()}@peer.test",
-                cpa_id=CPA_RM,
-                conversation_id=str(uuid.uuid4()),
-                from_party_id=RINIS,
-                to_party_id=GEMEENTE,
-                service=SERVICE,
-                action="envelopHeenbericht-ggk_Di01",
-                kind="business",
-                timestamp=at,
-                status="Processed",
-            ),
+            received_di01(at, status="Processed"),
             [NewPart("p@peer.test", "application/xml", envelope)],
             response=None,
             deliver=False,

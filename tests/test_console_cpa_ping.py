@@ -13,9 +13,9 @@ import pytest
 from ggk_ebms.api import actions
 from ggk_ebms.config import DEV_RINIS_OIN
 from tests.console_support import (
-    PASSWORD,
     RunningEndpoint,
     endpoints,
+    login,
     make_user,
     require_browser,
     screenshots_dir,
@@ -57,10 +57,7 @@ def page(pair: Any) -> Iterator[Any]:
 def test_create_a_cpa_from_the_form_and_ping_pong(page: Any, pair: Any, tmp_path: Path) -> None:
     us, partner, g_port, r_port = pair
     shots = screenshots_dir(tmp_path)
-    page.goto(us.console + "/login")
-    page.get_by_label("Gebruikersnaam").fill("product")
-    page.get_by_label("Wachtwoord").fill(PASSWORD)
-    page.get_by_role("button", name="Inloggen").click()
+    login(page, us, "product")
     page.wait_for_url("**/console/dashboard")
     page.goto(us.console + "/p/iwmo/cpa")
     form = page.locator("#aanvraag")
@@ -95,10 +92,7 @@ def test_ping_without_a_counterpart_shows_the_diagnosis(page: Any, pair: Any, tm
     us, _, g_port, _ = pair
     shots = screenshots_dir(tmp_path)
     nowhere = free_port()  # nobody listens here
-    page.goto(us.console + "/login")
-    page.get_by_label("Gebruikersnaam").fill("product")
-    page.get_by_label("Wachtwoord").fill(PASSWORD)
-    page.get_by_role("button", name="Inloggen").click()
+    login(page, us, "product")
     page.wait_for_url("**/console/dashboard")
     page.goto(us.console + "/p/iwmo/cpa")
     form = page.locator("#aanvraag")
@@ -124,10 +118,7 @@ def test_upload_and_validate_a_cpa_shows_findings(page: Any, pair: Any, tmp_path
     us, _, _, _ = pair
     broken = tmp_path / "kapot.xml"
     broken.write_text("<CollaborationProtocolAgreement/>")
-    page.goto(us.console + "/login")
-    page.get_by_label("Gebruikersnaam").fill("product")
-    page.get_by_label("Wachtwoord").fill(PASSWORD)
-    page.get_by_role("button", name="Inloggen").click()
+    login(page, us, "product")
     page.wait_for_url("**/console/dashboard")
     page.goto(us.console + "/p/iwmo/cpa")
     page.get_by_label("CPA (XML)").set_input_files(str(broken))

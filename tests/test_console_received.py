@@ -19,9 +19,9 @@ from ggk_ebms.stuf.envelope import build_di01
 from ggk_ebms.stuf.model import Systeem
 from tests import peer
 from tests.console_support import (
-    PASSWORD,
     RunningEndpoint,
     endpoints,
+    login,
     make_user,
     require_browser,
     screenshots_dir,
@@ -107,10 +107,7 @@ def test_a_received_message_in_the_berichtenlog_and_ophalen(site: RunningEndpoin
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page: Any = browser.new_context(accept_downloads=True).new_page()
         page.set_default_timeout(60_000)
-        page.goto(site.console + "/login")
-        page.get_by_label("Gebruikersnaam").fill("wmo")
-        page.get_by_label("Wachtwoord").fill(PASSWORD)
-        page.get_by_role("button", name="Inloggen").click()
+        login(page, site, "wmo")
         page.wait_for_url("**/console/dashboard")
         page.goto(site.console + "/p/iwmo/berichtenlog")
         page.get_by_label("Referentienummer").fill(built.referentienummer)

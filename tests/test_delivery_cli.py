@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from ggk_ebms.cli.main import cli
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.delivery.submit import scan_outbox
 from ggk_ebms.delivery.worker import DeliveryWorker
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.stuf.envelope import parse_envelope
-from tests.conftest import PROJECT_ROOT, require_shared
+from tests.cli_support import invoke, settings_file
+from tests.conftest import require_shared
 from tests.test_delivery_worker import envelope, payload, receive
 
 ROUTES = """[endpoint]
@@ -42,23 +42,15 @@ target = { type = "directory", path = "in" }
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    cpa = tmp_path / "cpa"
-    cpa.mkdir()
-    shutil.copy(PROJECT_ROOT / "cpa" / "dev-osb-rm.xml", cpa / "dev-osb-rm.xml")
-    path = tmp_path / "ggk-ebms.toml"
-    path.write_text(
-        f'data_dir = "{tmp_path / "var"}"\ncpa_dir = "{cpa}"\noutbox_dir = "{tmp_path / "outbox"}"\n'
+    return settings_file(
+        tmp_path,
+        f'outbox_dir = "{tmp_path / "outbox"}"\n'
         f'stuf_applicatie = "Wmo Zaaksysteem"\nserved_gemeentecodes = ["0363", "0384"]\n',
-        encoding="utf-8",
     )
-    return path
 
 
 def run(config: Path, *args: str) -> Result:
-    # Wide enough that rich does not fold table cells.
-    return CliRunner().invoke(
-        cli, ["--config", str(config), *args], catch_exceptions=False, env={"COLUMNS": "250"}
-    )
+    return invoke(config, *args)
 
 
 def database(config: Path) -> Database:

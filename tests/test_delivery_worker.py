@@ -4,9 +4,7 @@ our WSDL with zeep, and a received Fo01 matched to the message we sent."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,13 +27,15 @@ from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.mailbox import Mailbox
-from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.messages import MessageStore, NewPart
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.store.stuf import StufRecord, StufStore
 from ggk_ebms.stuf.envelope import build_di01, build_fo01, parse_envelope
 from ggk_ebms.stuf.model import Systeem
 from tests.conftest import require_shared
-from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
+from tests.endpoint import CPA_RM, RINIS, cpa_folder, party_settings
+from tests.http_target import BV03_SOAP, LoopbackTarget
+from tests.message_support import outbound_di01, received_di01
 
 AGB = "65656055"
 OTHER_OIN = "00000099000009990000"
@@ -74,19 +74,7 @@ def receive(
     db: Database, data: bytes, *, sender: str = RINIS, cpa_id: str = CPA_RM, deliver: bool = True
 ) -> int:
     now = datetime.now(UTC)
-    message = NewMessage(
-        direction="in",
-        message_id=f"{uuid.uuid4()}@peer.test",
-        cpa_id=cpa_id,
-        conversation_id=str(uuid.uuid4()),
-        from_party_id=sender,
-        to_party_id=GEMEENTE,
-        service=SERVICE,
-        action="envelopHeenbericht-ggk_Di01",
-        kind="business",
-        timestamp=now,
-        status="Received",
-    )
+    message = received_di01(now, sender=sender, cpa_id=cpa_id)
     part = NewPart(f"{uuid.uuid4()}@peer.test", "application/xml", data)
     return (
         MessageStore(db)
@@ -98,19 +86,7 @@ def receive(
 def sent_di01(db: Database, referentienummer: str, berichttype: str = "WMO301") -> int:
     """An outbound Di01 as ``submit`` stores it: message, StUF record and send job in one step."""
     now = datetime.now(UTC)
-    message = NewMessage(
-        direction="out",
-        message_id=f"{uuid.uuid4()}@gemeente.test",
-        cpa_id=CPA_RM,
-        conversation_id=str(uuid.uuid4()),
-        from_party_id=GEMEENTE,
-        to_party_id=RINIS,
-        service=SERVICE,
-        action="envelopHeenbericht-ggk_Di01",
-        kind="business",
-        timestamp=now,
-        status="Created",
-    )
+    message = outbound_di01(now)
     record = StufRecord(
         message_pk=0,
         direction="out",
@@ -327,18 +303,15 @@ def test_directory_that_cannot_be_written_parks_then_retry_delivers(
     assert len(list((tmp_path / "exact").glob("0363_WMO305_*.xml"))) == 1
 
 
-class SoapService:
+class SoapService(LoopbackTarget):
     """A domain application on loopback: checks each request against our WSDL with zeep."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.fail_next = 0
         self.received: list[tuple[str, str]] = []  # (operation, referentienummer)
         client = zeep.Client(str(wsdl_path()))
         self.binding = client.wsdl.bindings[BINDING]
-        self.port = _free_port()
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
     async def handle(self, request: web.Request) -> web.Response:
         if self.fail_next:
@@ -351,34 +324,7 @@ class SoapService:
         body = document.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
         stuf = parse_envelope(etree.tostring(body[0]))
         self.received.append((operation.name, stuf.referentienummer))
-        answer = (
-            '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
-            '<StUF:Bv03Bericht xmlns:StUF="http://www.egem.nl/StUF/StUF0301"/></s:Body></s:Envelope>'
-        )
-        return web.Response(text=answer, content_type="text/xml")
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/ggk", self.handle)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._started.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> SoapService:
-        self._thread.start()
-        self._started.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/ggk"
+        return web.Response(text=BV03_SOAP, content_type="text/xml")
 
 
 def _free_port() -> int:

@@ -13,8 +13,9 @@ from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.ebms.build import build_acknowledgment, build_business_message, build_message_error
 from ggk_ebms.ebms.model import EbmsMessage, PartyId
 from ggk_ebms.ebms.parse import parse_envelope
-from ggk_ebms.ebms.validate import InboundContext, validate_inbound
+from ggk_ebms.ebms.validate import InboundContext
 from ggk_ebms.errors import EbmsError, ErrorCode
+from tests.validate_support import refusal, validate
 
 MH = "//Header/MessageHeader"
 DIGIPOORT = PartyId("00000000000000000000", "urn:osb:oin")
@@ -28,21 +29,21 @@ def _validate(
     our_party_ids: tuple[str, ...] = OUR_PARTY_IDS,
     known: set[str] | None = None,
 ) -> InboundContext:
-    message = parse_envelope(envelope, max_bytes=1024 * 1024)
-    return validate_inbound(
-        message,
-        agreement or catalogue_agreement(),
-        our_party_ids=our_party_ids,
-        now=NOW,
-        attachment_ids=[],
-        known_message_ids=None if known is None else known.__contains__,
+    return validate(
+        envelope, agreement or catalogue_agreement(), our_party_ids=our_party_ids, now=NOW, known=known
     )
 
 
-def _error(envelope: bytes, agreement: Agreement | None = None, **kwargs: object) -> tuple[str, str, str]:
-    with pytest.raises(EbmsError) as caught:
-        _validate(envelope, agreement, **kwargs)  # type: ignore[arg-type]
-    return caught.value.code, caught.value.location, caught.value.description
+def _error(
+    envelope: bytes,
+    agreement: Agreement | None = None,
+    *,
+    our_party_ids: tuple[str, ...] = OUR_PARTY_IDS,
+    known: set[str] | None = None,
+) -> tuple[str, str, str]:
+    return refusal(
+        envelope, agreement or catalogue_agreement(), our_party_ids=our_party_ids, now=NOW, known=known
+    )
 
 
 def _message() -> bytes:

@@ -23,10 +23,11 @@ from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.ebms.build import build_acknowledgment, build_business_message, build_message_error
 from ggk_ebms.ebms.model import EbmsMessage, PartyId
 from ggk_ebms.ebms.parse import parse_envelope
-from ggk_ebms.ebms.validate import InboundContext, validate_inbound
+from ggk_ebms.ebms.validate import InboundContext
 from ggk_ebms.errors import EbmsError, ErrorCode
 from tests import peer
 from tests.endpoint import ACTION, GEMEENTE, RINIS, SERVICE, sync_cpa
+from tests.validate_support import refusal, validate
 
 MH = "//Header/MessageHeader"
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -51,21 +52,17 @@ def _validate(
     our_party_ids: tuple[str, ...] = (GEMEENTE,),
     known: set[str] | None = None,
 ) -> InboundContext:
-    message = parse_envelope(envelope, max_bytes=1024 * 1024)
-    return validate_inbound(
-        message,
-        cpa or agreement(),
-        our_party_ids=our_party_ids,
-        now=NOW,
-        attachment_ids=[],
-        known_message_ids=None if known is None else known.__contains__,
-    )
+    return validate(envelope, cpa or agreement(), our_party_ids=our_party_ids, now=NOW, known=known)
 
 
-def _error(envelope: bytes, cpa: Agreement | None = None, **kwargs: object) -> tuple[str, str, str]:
-    with pytest.raises(EbmsError) as caught:
-        _validate(envelope, cpa, **kwargs)  # type: ignore[arg-type]
-    return caught.value.code, caught.value.location, caught.value.description
+def _error(
+    envelope: bytes,
+    cpa: Agreement | None = None,
+    *,
+    our_party_ids: tuple[str, ...] = (GEMEENTE,),
+    known: set[str] | None = None,
+) -> tuple[str, str, str]:
+    return refusal(envelope, cpa or agreement(), our_party_ids=our_party_ids, now=NOW, known=known)
 
 
 def _edit(envelope: bytes, old: bytes, new: bytes) -> bytes:
@@ -117,9 +114,7 @@ def test_untyped_party_id_that_is_no_uri_is_invalid_value() -> None:
 
 
 def test_untyped_uri_party_id_must_still_be_in_the_cpa() -> None:
-    envelope = _edit(
-        _message(), f' eb:type="urn:osb:oin">{RINIS}'.encode(), f">urn:osb:oin:{RINIS}".encode()
-    )
+    envelope = _edit(_message(), f' eb:type="urn:osb:oin">{RINIS}'.encode(), f">urn:osb:oin:{RINIS}".encode())
     assert _error(envelope) == (ErrorCode.INCONSISTENT, f"{MH}/From/PartyId", "Value not found.")
 
 

@@ -20,12 +20,13 @@ from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.exchanges import ExchangeStore
 from ggk_ebms.store.mailbox import Mailbox
-from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.messages import MessageStore, NewPart
 from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.stuf.envelope import parse_envelope
 from ggk_ebms.stuf.generations import Generation, build_envelope
 from ggk_ebms.stuf.model import MessageKind, Systeem
-from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings
+from tests.endpoint import CPA_RM, RINIS, SERVICE, cpa_folder, party_settings
+from tests.message_support import received_di01
 
 AGB = "65656055"
 # Our own WMO305/WMO307 (aanbieder -> gemeente) header-only payload, release and code as given.
@@ -85,19 +86,7 @@ def envelope(
 
 
 def receive(db: Database, data: bytes) -> int:
-    message = NewMessage(
-        direction="in",
-        message_id=f"{uuid.uuid4()}@peer.test",
-        cpa_id=CPA_RM,
-        conversation_id=str(uuid.uuid4()),
-        from_party_id=RINIS,
-        to_party_id=GEMEENTE,
-        service=SERVICE,
-        action="envelopHeenbericht-ggk_Di01",
-        kind="business",
-        timestamp=datetime.now(UTC),
-        status="Received",
-    )
+    message = received_di01(datetime.now(UTC))
     part = NewPart(f"{uuid.uuid4()}@peer.test", "application/xml", data)
     stored = MessageStore(db).receive(message, [part], response=None, deliver=True, send_response_async=False)
     return stored.message_pk

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -32,6 +30,7 @@ from ggk_ebms.stuf.envelope import parse_envelope
 from ggk_ebms.xml import parse_large_text
 from tests import peer
 from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings, running, url
+from tests.http_target import BV03_SOAP, LoopbackTarget
 from tests.large_support import MIB, Sized, sized_envelope
 from tests.outbound_support import eventually, free_port, make_cpa, side_settings, started, submit
 
@@ -150,44 +149,18 @@ async def test_25_mib_envelope_forwarded_over_ebms_unchanged(settings: Settings,
     assert [p.data for p in parts] == [sized.envelope]
 
 
-class SoapApplication:
+class SoapApplication(LoopbackTarget):
     """A domain application on loopback taking SOAP requests of any size; keeps what it got."""
 
+    client_max_size = 64 * MIB
+
     def __init__(self) -> None:
+        super().__init__()
         self.bodies: list[bytes] = []
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port: int = s.getsockname()[1]
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
     async def handle(self, request: web.Request) -> web.Response:
         self.bodies.append(await request.read())
-        answer = (
-            '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
-            '<StUF:Bv03Bericht xmlns:StUF="http://www.egem.nl/StUF/StUF0301"/></s:Body></s:Envelope>'
-        )
-        return web.Response(text=answer, content_type="text/xml")
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application(client_max_size=64 * MIB)
-        app.router.add_post("/ggk", self.handle)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._started.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> SoapApplication:
-        self._thread.start()
-        assert self._started.wait(30)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
+        return web.Response(text=BV03_SOAP, content_type="text/xml")
 
 
 @pytest.fixture

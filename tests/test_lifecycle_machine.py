@@ -30,6 +30,7 @@ from ggk_ebms.lifecycle import Event, Flow, Status
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import UNFINISHED_JOB_STATUSES, MessageStore, NewMessage, SignalEffect
+from tests.message_support import outbound_di01
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -50,20 +51,7 @@ class SendingMachine(RuleBasedStateMachine):
         self.resends = 0
         now = self.clock.now()
         self.pk = self.store.submit(
-            NewMessage(
-                direction="out",
-                message_id=f"{uuid.uuid4()}@gemeente.test",
-                cpa_id="cpa-machine",
-                conversation_id=str(uuid.uuid4()),
-                from_party_id="00000099000003630000",
-                to_party_id="00000099000001000000",
-                service="ggk:berichtenverkeer:1.0",
-                action="envelopHeenbericht-ggk_Di01",
-                kind="business",
-                timestamp=now,
-                time_to_live=now + TIME_TO_LIVE,
-                status=Status.CREATED,
-            ),
+            outbound_di01(now, cpa_id="cpa-machine", time_to_live=now + TIME_TO_LIVE),
             [],
             due_at=now,
         )

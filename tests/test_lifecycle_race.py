@@ -30,6 +30,7 @@ from ggk_ebms.security.tls import server_context_from_settings
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore, NewMessage, SignalEffect, StoredMessage
+from tests.message_support import outbound_di01
 from tests.outbound_support import FAST_POLICY, free_port, make_cpa, side_settings, started, submit
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -172,19 +173,7 @@ _LEASE = timedelta(minutes=5)
 def _submitted(store: MessageStore) -> StoredMessage:
     now = SystemClock().now()
     pk = store.submit(
-        NewMessage(
-            direction="out",
-            message_id=f"{uuid.uuid4()}@gemeente.test",
-            cpa_id="cpa-race",
-            conversation_id=str(uuid.uuid4()),
-            from_party_id="00000099000003630000",
-            to_party_id="00000099000001000000",
-            service="ggk:berichtenverkeer:1.0",
-            action="envelopHeenbericht-ggk_Di01",
-            kind="business",
-            timestamp=now,
-            status=Status.CREATED,
-        ),
+        outbound_di01(now, cpa_id="cpa-race"),
         [],
         due_at=now,
     )

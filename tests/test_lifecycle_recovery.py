@@ -24,29 +24,25 @@ from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore
 from tests.endpoint import cpa_folder, party_settings
+from tests.http_target import BV03_SOAP, LoopbackTarget
 from tests.outbound_support import WorkerProcess
-from tests.process import free_port, write_settings
+from tests.process import write_settings
 from tests.test_delivery_worker import envelope, http_routes, receive, use_routes
 
 pytestmark = pytest.mark.slow
 
-_BV03 = (
-    '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
-    '<StUF:Bv03Bericht xmlns:StUF="http://www.egem.nl/StUF/StUF0301"/></s:Body></s:Envelope>'
-)
 
-
-class HoldingTarget:
+class HoldingTarget(LoopbackTarget):
     """An HTTP target that keeps its first request open until the test ends, answers the rest."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__()
         self.requests = 0
         self.first_arrived = threading.Event()
         self._release: asyncio.Event | None = None
-        self._loop = asyncio.new_event_loop()
-        self._started = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def prepare(self) -> None:
+        self._release = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.Response:
         await request.read()
@@ -55,33 +51,12 @@ class HoldingTarget:
             self.first_arrived.set()
             assert self._release is not None
             await self._release.wait()  # the worker that sent this is killed meanwhile
-        return web.Response(text=_BV03, content_type="text/xml")
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._release = asyncio.Event()
-        app = web.Application()
-        app.router.add_post("/ggk", self.handle)
-        runner = web.AppRunner(app)
-        self._loop.run_until_complete(runner.setup())
-        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
-        self._started.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> HoldingTarget:
-        self._thread.start()
-        assert self._started.wait(10)
-        return self
+        return web.Response(text=BV03_SOAP, content_type="text/xml")
 
     def __exit__(self, *exc: object) -> None:
         assert self._release is not None
         self._loop.call_soon_threadsafe(self._release.set)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/ggk"
+        super().__exit__(*exc)
 
 
 def _poll(check: Callable[[], Any], *, timeout: float, what: str) -> Any:

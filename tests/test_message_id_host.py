@@ -25,7 +25,8 @@ from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore, StoredMessage
 from ggk_ebms.store.routes import RouteStore
 from tests import peer
-from tests.conftest import PROJECT_ROOT, require_shared
+from tests.cli_support import settings_file
+from tests.conftest import require_shared
 from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE, cpa_folder, party_settings, url
 from tests.outbound_support import eventually
 from tests.test_delivery_endpoint import DI01_ACTION, send, wrap
@@ -113,15 +114,12 @@ async def test_every_served_path_uses_the_configured_host(settings: Settings, tm
 
 
 def test_submit_and_send_commands_use_the_configured_host(tmp_path: Path) -> None:
-    cpa = tmp_path / "cpa"
-    cpa.mkdir()
-    shutil.copy(PROJECT_ROOT / "cpa" / "dev-osb-rm.xml", cpa / "dev-osb-rm.xml")
-    config = tmp_path / "ggk-ebms.toml"
-    config.write_text(
-        f'data_dir = "{tmp_path / "var"}"\ncpa_dir = "{cpa}"\nmessage_id_host = "{HOST}"\n'
+    config = settings_file(
+        tmp_path,
+        f'message_id_host = "{HOST}"\n'
         f'party_ids = ["{GEMEENTE}"]\nserved_gemeentecodes = ["0384"]\n',  # JW319's gemeente
-        encoding="utf-8",
     )
+    cpa = tmp_path / "cpa"
     runner = CliRunner()
 
     def run(*args: str) -> str:

@@ -4,7 +4,6 @@ SQLite and PostgreSQL, through the services."""
 from __future__ import annotations
 
 import io
-import uuid
 import zipfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,9 +18,9 @@ from ggk_ebms.services.berichtenlog import REFUSED, LogFilter, berichtenlog
 from ggk_ebms.services.context import ServiceError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.mailbox import Mailbox
-from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.messages import MessageStore, NewPart
 from ggk_ebms.store.stuf import StufRecord, StufStore
-from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE
+from tests.message_support import received_di01
 from tests.ops_support import START, Ops, make_zip, ops_context, ops_settings, wmo301
 
 
@@ -35,19 +34,7 @@ def received(
 ) -> int:
     """A received WMO message stored at ``at`` with its stuurgegevens (and a mailbox item)."""
     clock = FixedClock(at)
-    message = NewMessage(
-        direction="in",
-        message_id=f"{uuid.uuid4()}@peer.test",
-        cpa_id=CPA_RM,
-        conversation_id=str(uuid.uuid4()),
-        from_party_id=RINIS,
-        to_party_id=GEMEENTE,
-        service=SERVICE,
-        action="envelopHeenbericht-ggk_Di01",
-        kind="business",
-        timestamp=at,
-        status="Processed",
-    )
+    message = received_di01(at, status="Processed")
     pk = (
         MessageStore(db, clock)
         .receive(

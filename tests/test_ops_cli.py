@@ -7,14 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from ggk_ebms.cli.main import cli
+from tests.cli_support import invoke, settings_file
 from tests.conftest import PROJECT_ROOT, require_shared
 from tests.ops_support import make_zip, wmo301
 
@@ -31,27 +30,13 @@ target = { type = "mailbox" }
 
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
-    cpa = tmp_path / "cpa"
-    cpa.mkdir()
-    shutil.copy(PROJECT_ROOT / "cpa" / "dev-osb-rm.xml", cpa / "dev-osb-rm.xml")
     routes = tmp_path / "routes.toml"
     routes.write_text(ROUTES, encoding="utf-8")
-    path = tmp_path / "ggk-ebms.toml"
-    path.write_text(
-        f'data_dir = "{tmp_path / "var"}"\ncpa_dir = "{cpa}"\nroutes_file = "{routes}"\n'
-        f'served_gemeentecodes = ["0363"]\n',
-        encoding="utf-8",
-    )
-    return path
+    return settings_file(tmp_path, f'routes_file = "{routes}"\nserved_gemeentecodes = ["0363"]\n')
 
 
 def run(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(
-        cli,
-        ["--config", str(config), *args],
-        catch_exceptions=False,
-        env={"COLUMNS": "250", "GGK_EBMS_ACTOR": "medewerker-1"},
-    )
+    return invoke(config, *args, env={"GGK_EBMS_ACTOR": "medewerker-1"})
 
 
 def test_aanleveren_verslag_as_json_and_csv(config: Path, tmp_path: Path) -> None:

@@ -75,11 +75,15 @@ async def _until(condition: Any) -> None:
         await asyncio.sleep(0.02)
 
 
-def _ping_request() -> bytes:
+def _ping_request(*, close: bool = True) -> bytes:
+    """A raw HTTP/1.1 ebMS Ping; ``close`` False keeps the connection open after the answer."""
     body = peer.ping_envelope(CPA_RM, RINIS, GEMEENTE, sync_reply=True)
+    connection = b"Connection: close\r\n" if close else b""
     return (
         b'POST /ebms HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nSOAPAction: "ebXML"\r\n'
-        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + f"Content-Length: {len(body)}\r\n".encode()
+        + connection
+        + b"\r\n"
         + body
     )
 
@@ -186,12 +190,7 @@ def test_limits_must_be_positive(name: str, monkeypatch: pytest.MonkeyPatch) -> 
 async def test_idle_keep_alive_connection_is_closed_after_a_response(tmp_path: Path) -> None:
     async with running(make_settings(tmp_path, keepalive_timeout=0.5, header_timeout=60.0)) as endpoint:
         reader, writer = await tls_connect(endpoint.port)
-        body = peer.ping_envelope(CPA_RM, RINIS, GEMEENTE, sync_reply=True)
-        writer.write(
-            b'POST /ebms HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nSOAPAction: "ebXML"\r\n'
-            + f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+        writer.write(_ping_request(close=False))
         await writer.drain()
         answer = await closed_by_server(reader)  # the answer, then the close when idle
         writer.close()
@@ -209,13 +208,7 @@ async def test_bodies_above_the_threshold_are_spooled(tmp_path: Path) -> None:
 async def test_pipelined_partial_request_is_cut_off(tmp_path: Path) -> None:
     async with running(make_settings(tmp_path, keepalive_timeout=0.5, header_timeout=0.5)) as endpoint:
         reader, writer = await tls_connect(endpoint.port)
-        body = peer.ping_envelope(CPA_RM, RINIS, GEMEENTE, sync_reply=True)
-        writer.write(
-            b'POST /ebms HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nSOAPAction: "ebXML"\r\n'
-            + f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-            + b"POST /ebms HTTP/1.1\r\nHost: localhost\r\nX-Never-Ends: "
-        )
+        writer.write(_ping_request(close=False) + b"POST /ebms HTTP/1.1\r\nHost: localhost\r\nX-Never-Ends: ")
         await writer.drain()
         answer = await closed_by_server(reader)
         writer.close()

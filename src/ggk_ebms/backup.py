@@ -102,7 +102,10 @@ def _run(args: list[str], env: dict[str, str], what: str) -> None:
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:
-    """SQLite's online backup API: a consistent snapshot, also while the server writes."""
+    """SQLite's online backup API: a consistent snapshot, also while the server writes.
+
+    Backup and restore both copy this way; ``source`` is only read.
+    """
     src = sqlite3.connect(f"file:{quote(str(source.resolve()))}?mode=ro", uri=True)
     try:
         dst = sqlite3.connect(target)
@@ -274,15 +277,7 @@ def restore_backup(settings: Settings, archive: Path, *, extract_to: Path | None
                 if target is None:
                     raise BackupError("restore needs a SQLite database file, not an in-memory one")
                 database.dispose()
-                src = sqlite3.connect(tmp / SQLITE_MEMBER)
-                try:
-                    dst = sqlite3.connect(target)
-                    try:
-                        src.backup(dst)
-                    finally:
-                        dst.close()
-                finally:
-                    src.close()
+                _sqlite_copy(tmp / SQLITE_MEMBER, target)
             else:
                 _extract(archive, PG_MEMBER, tmp / PG_MEMBER)
                 uri, env = _libpq(settings.effective_database_url)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol
 
 from lxml import etree
 
@@ -41,13 +41,19 @@ _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _PROLOG_SCAN: Final = 64 * 1024
 
 
-def _new_parser() -> etree.XMLParser:
+def _new_parser(*, huge_tree: bool = False, target: Any = None) -> etree.XMLParser:
+    """The one hardened parser configuration: no entities, no DTD, no network, no ID table.
+
+    ``huge_tree`` lifts libxml2's text-node limit for the large-message paths, which bound the
+    input themselves; ``target`` receives the parse events instead of a tree being built.
+    """
     return etree.XMLParser(
+        target=target,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
-        huge_tree=False,
+        huge_tree=huge_tree,
         remove_blank_text=False,
         collect_ids=False,
     )
@@ -73,15 +79,7 @@ _LARGE = threading.local()  # one huge_tree parser per thread: lxml serialises a
 def _large_parser() -> etree.XMLParser:
     parser: etree.XMLParser | None = getattr(_LARGE, "parser", None)
     if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=True,
-            remove_blank_text=False,
-            collect_ids=False,
-        )
+        parser = _new_parser(huge_tree=True)
         _LARGE.parser = parser
     return parser
 
@@ -168,16 +166,7 @@ def parse_outline(
 
 
 def _parse_target(data: bytes, target: _DivertingTarget | _OutlineTarget, what: str) -> etree._Element:
-    parser = etree.XMLParser(
-        target=cast(Any, target),  # lxml-stubs' ParserTarget wants every callback
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=True,
-        remove_blank_text=False,
-        collect_ids=False,
-    )
+    parser = _new_parser(huge_tree=True, target=target)
     try:
         root = etree.fromstring(data, parser=parser)
     except (etree.XMLSyntaxError, UnsafeXmlError, ValueError) as exc:

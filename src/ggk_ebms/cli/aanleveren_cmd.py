@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
-from ggk_ebms.cli.ops_support import emit_csv, emit_json, service_context, when
+from ggk_ebms.cli.ops_support import call_service, emit_csv, emit_json, service_context, when
+from ggk_ebms.cli.output import csv_option, json_option, paging_options
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.services import aanleveren as service
 from ggk_ebms.services.aanleveren import BatchQuery, Upload, UploadRefused, Verslag
@@ -100,25 +101,16 @@ def upload(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
     type=click.Choice(["Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd", "Onderbroken"]),
     default=None,
 )
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--csv", "as_csv", is_flag=True)
+@paging_options(default_limit=50)
+@json_option
+@csv_option
 @click.pass_context
 def list_command(
     ctx: click.Context, status: str | None, limit: int, offset: int, as_json: bool, as_csv: bool
 ) -> None:
     """De aanleveringen, nieuwste eerst."""
-    settings = settings_of(ctx)
-    database = open_database(settings)
-    try:
-        batches = service.list_batches(
-            service_context(settings, database), BatchQuery(status=status, limit=limit, offset=offset)
-        )
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        database.dispose()
+    query = BatchQuery(status=status, limit=limit, offset=offset)
+    batches = call_service(ctx, lambda context: service.list_batches(context, query))
     header = (
         "aanlevering",
         "aanleverdatum",
@@ -160,14 +152,7 @@ def list_command(
 @click.pass_context
 def show_command(ctx: click.Context, batch: int, as_json: bool, as_csv: bool) -> None:
     """Het verwerkingsverslag van aanlevering BATCH."""
-    settings = settings_of(ctx)
-    database = open_database(settings)
-    try:
-        verslag = service.verslag(service_context(settings, database), batch)
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        database.dispose()
+    verslag = call_service(ctx, lambda context: service.verslag(context, batch))
     if as_json:
         emit_json(verslag)
     elif as_csv:

@@ -6,10 +6,9 @@ from datetime import datetime
 
 import click
 
-from ggk_ebms.cli.main import fail, open_database, settings_of
-from ggk_ebms.cli.ops_support import emit_csv, emit_json, service_context, when
+from ggk_ebms.cli.ops_support import call_service, emit_csv, emit_json, when
+from ggk_ebms.cli.output import csv_option, json_option, paging_options
 from ggk_ebms.clock import utc
-from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.services.audit import AuditQuery, list_audit
 
 
@@ -23,10 +22,9 @@ def audit() -> None:
 @click.option("--until", type=click.DateTime(), default=None, help="Tot (UTC).")
 @click.option("--actor", default=None, help="Alleen deze gebruiker.")
 @click.option("--action", default=None, help="Alleen deze handeling (route-set, mailbox-delete, ...).")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0)
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--csv", "as_csv", is_flag=True)
+@paging_options(default_limit=100)
+@json_option
+@csv_option
 @click.pass_context
 def list_command(
     ctx: click.Context,
@@ -40,24 +38,15 @@ def list_command(
     as_csv: bool,
 ) -> None:
     """Handelingen, nieuwste eerst."""
-    settings = settings_of(ctx)
-    database = open_database(settings)
-    try:
-        page = list_audit(
-            service_context(settings, database),
-            AuditQuery(
-                since=utc(since) if since else None,
-                until=utc(until) if until else None,
-                actor=actor,
-                action=action,
-                limit=limit,
-                offset=offset,
-            ),
-        )
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        database.dispose()
+    query = AuditQuery(
+        since=utc(since) if since else None,
+        until=utc(until) if until else None,
+        actor=actor,
+        action=action,
+        limit=limit,
+        offset=offset,
+    )
+    page = call_service(ctx, lambda context: list_audit(context, query))
     if as_json:
         emit_json(page)
         return

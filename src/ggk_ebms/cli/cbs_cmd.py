@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from ggk_ebms.cbs.names import TOESTEMMING_GROUPS
 from ggk_ebms.cbs.notify import periode_of
 from ggk_ebms.cbs.toestemming import CONCLUSIES, Gebruiker, Toestemming
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.ops_support import os_user, run_and_close
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.services import cbs as service
 
@@ -23,11 +23,7 @@ _OPTION_OF = {"wmo": _GROUPS[0], "jw": _GROUPS[1], "sbo": _GROUPS[2]}
 
 def _context(ctx: click.Context) -> service.CbsContext:
     settings = settings_of(ctx)
-    try:
-        actor = getpass.getuser()
-    except (KeyError, OSError):
-        actor = "cli"
-    return service.CbsContext(settings, open_database(settings), actor=actor)
+    return service.CbsContext(settings, open_database(settings), actor=os_user(fallback="cli"))
 
 
 @click.group("cbs")
@@ -42,13 +38,11 @@ def cbs() -> None:
 @click.pass_context
 def aanleveren(ctx: click.Context, files: tuple[Path, ...]) -> None:
     """Lever CSV-bestanden (of een ZIP met CSV's) ongewijzigd aan bij CBS."""
-    context = _context(ctx)
-    try:
-        results = service.aanleveren(context, service.read_uploads(list(files)))
-    except (GgkEbmsError, ValueError) as exc:
-        fail(str(exc))
-    finally:
-        context.database.dispose()
+    results = run_and_close(
+        _context(ctx),
+        lambda context: service.aanleveren(context, service.read_uploads(list(files))),
+        refusals=(GgkEbmsError, ValueError),
+    )
     for result in results:
         if result.accepted:
             click.echo(f"{result.name}: verzonden, referentienummer {result.referentienummer}")
@@ -93,18 +87,13 @@ def toestemming(
     current = periode or periode_of(today).previous().text
     periods = [current] + ([correctie_periode] if correctie_periode else [])
     rows = [Toestemming(p, _OPTION_OF[s], conclusie, today) for p in periods for s in sets]
-    context = _context(ctx)
-    try:
-        result = service.toestemming(
-            context,
-            gemeentecode=gemeentecode,
-            gebruiker=Gebruiker(organisatie, naam, email, telefoon),
-            rows=rows,
-        )
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        context.database.dispose()
+    gebruiker = Gebruiker(organisatie, naam, email, telefoon)
+    result = run_and_close(
+        _context(ctx),
+        lambda context: service.toestemming(
+            context, gemeentecode=gemeentecode, gebruiker=gebruiker, rows=rows
+        ),
+    )
     click.echo(f"{result.name}: verzonden, referentienummer {result.referentienummer}")
 
 
@@ -112,13 +101,7 @@ def toestemming(
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Toon de leveringen met hun status en rapporten."""
-    context = _context(ctx)
-    try:
-        rows = service.deliveries(context)
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        context.database.dispose()
+    rows = run_and_close(_context(ctx), service.deliveries)
     if not rows:
         click.echo("geen CBS-leveringen")
         return
@@ -141,11 +124,5 @@ def status(ctx: click.Context) -> None:
 @click.pass_context
 def herinneren(ctx: click.Context) -> None:
     """Verstuur de herinneringen die nu aan de beurt zijn (serve doet dit elk uur)."""
-    context = _context(ctx)
-    try:
-        sent = service.remind(context)
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        context.database.dispose()
+    sent = run_and_close(_context(ctx), service.remind)
     click.echo("\n".join(sent) if sent else "geen herinneringen nodig")

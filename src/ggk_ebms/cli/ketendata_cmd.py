@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
+from ggk_ebms.cli.ops_support import os_user, run_and_close
 from ggk_ebms.delivery.forwarders.directory import write_atomically
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.services import ketendata as service
@@ -18,14 +18,7 @@ from ggk_ebms.services import ketendata as service
 
 def _context(ctx: click.Context) -> service.KetendataContext:
     settings = settings_of(ctx)
-    return service.KetendataContext(settings, open_database(settings), actor=_operator())
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "cli"
+    return service.KetendataContext(settings, open_database(settings), actor=os_user(fallback="cli"))
 
 
 def _moment(value: str | None, name: str) -> datetime | None:
@@ -70,14 +63,9 @@ def export(
         kind = "period"
     else:
         kind = "weekly"
-    context = _context(ctx)
-    try:
-        codes = frozenset(gemeentecodes) if gemeentecodes else None
-        result = service.export(context, service.ExportRequest(kind, since_at, until_at, codes))
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        context.database.dispose()
+    codes = frozenset(gemeentecodes) if gemeentecodes else None
+    request = service.ExportRequest(kind, since_at, until_at, codes)
+    result = run_and_close(_context(ctx), lambda context: service.export(context, request))
     click.echo(
         f"export {result.export_pk} ({result.kind}) gemaakt: {result.messages} berichten, "
         f"{result.duplicates} dubbel verwijderd, {len(result.files)} bestanden "
@@ -92,13 +80,9 @@ def export(
 @click.pass_context
 def list_files(ctx: click.Context, nieuw: bool) -> None:
     """Toon de bestanden klaar om op te halen."""
-    context = _context(ctx)
-    try:
-        files = service.list_files(context, include_fetched=not nieuw)
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        context.database.dispose()
+    files = run_and_close(
+        _context(ctx), lambda context: service.list_files(context, include_fetched=not nieuw)
+    )
     if not files:
         click.echo("geen Ketendata-bestanden")
         return
@@ -161,13 +145,7 @@ def fetch(ctx: click.Context, file_ids: tuple[int, ...], nieuw: bool, output: Pa
 @click.pass_context
 def delete(ctx: click.Context, export_id: int) -> None:
     """Verwijder een export met zijn bestanden (eerder dan de bewaartermijn)."""
-    context = _context(ctx)
-    try:
-        removed = service.delete_export(context, export_id)
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        context.database.dispose()
+    removed = run_and_close(_context(ctx), lambda context: service.delete_export(context, export_id))
     click.echo(f"export {export_id} verwijderd ({removed} bestanden)")
 
 
@@ -175,13 +153,7 @@ def delete(ctx: click.Context, export_id: int) -> None:
 @click.pass_context
 def rotate_key(ctx: click.Context) -> None:
     """Vervang de hashsleutel; nieuwe hashes sluiten niet meer aan op eerdere exports."""
-    context = _context(ctx)
-    try:
-        rotation = service.rotate_key(context)
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        context.database.dispose()
+    rotation = run_and_close(_context(ctx), service.rotate_key)
     click.echo(
         f"nieuwe sleutel {rotation.new_key_id} in gebruik sinds {_stamp(rotation.activated_at)} UTC"
         + (f" (was {rotation.old_key_id})" if rotation.old_key_id else "")

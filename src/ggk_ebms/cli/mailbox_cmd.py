@@ -166,20 +166,11 @@ def ophalen_list(
     as_json: bool,
 ) -> None:
     """Ophalen zoals het portaal: Gedownload, Publicatiedatum, Organisatie, Titel."""
-    from ggk_ebms.cli.ops_support import emit_json, service_context, when
+    from ggk_ebms.cli.ops_support import call_service, emit_json, when
     from ggk_ebms.services.ophalen import OphaalQuery, list_items
 
-    settings = settings_of(ctx)
-    database = open_database(settings)
-    try:
-        items = list_items(
-            service_context(settings, database),
-            OphaalQuery(gemeentecode=gemeentecode, berichttype=berichttype, unread_only=unread, limit=limit),
-        )
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        database.dispose()
+    query = OphaalQuery(gemeentecode=gemeentecode, berichttype=berichttype, unread_only=unread, limit=limit)
+    items = call_service(ctx, lambda context: list_items(context, query))
     if as_json:
         emit_json(items)
         return
@@ -201,17 +192,11 @@ def ophalen_list(
 @click.pass_context
 def download_command(ctx: click.Context, ids: tuple[str, ...], output: Path) -> None:
     """Download berichten IDS (nummers, ook 1,2,3) als één ZIP en markeer ze als gelezen."""
-    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.cli.ops_support import call_service
     from ggk_ebms.services.ophalen import download
 
-    settings = settings_of(ctx)
-    database = open_database(settings)
-    try:
-        result = download(service_context(settings, database), _ids(ids))
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        database.dispose()
+    numbers = _ids(ids)
+    result = call_service(ctx, lambda context: download(context, numbers))
     try:
         write_atomically(output.parent.resolve(), output.name, result.data)
     except OSError as exc:
@@ -224,17 +209,11 @@ def download_command(ctx: click.Context, ids: tuple[str, ...], output: Path) -> 
 @click.pass_context
 def unmark_command(ctx: click.Context, ids: tuple[str, ...]) -> None:
     """Haal de gelezen-markering weg, zodat de berichten niet na 168 uur verdwijnen."""
-    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.cli.ops_support import call_service
     from ggk_ebms.services.ophalen import unmark
 
-    settings = settings_of(ctx)
-    database = open_database(settings)
-    try:
-        changed = unmark(service_context(settings, database), _ids(ids))
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        database.dispose()
+    numbers = _ids(ids)
+    changed = call_service(ctx, lambda context: unmark(context, numbers))
     click.echo(f"markering weggehaald: {', '.join(map(str, changed)) or 'geen'}")
 
 
@@ -243,15 +222,9 @@ def unmark_command(ctx: click.Context, ids: tuple[str, ...]) -> None:
 @click.pass_context
 def delete_command(ctx: click.Context, ids: tuple[str, ...]) -> None:
     """Verwijder berichten uit Ophalen (ze blijven een tijd vindbaar in de berichtenlog)."""
-    from ggk_ebms.cli.ops_support import service_context
+    from ggk_ebms.cli.ops_support import call_service
     from ggk_ebms.services.ophalen import delete
 
-    settings = settings_of(ctx)
-    database = open_database(settings)
-    try:
-        removed = delete(service_context(settings, database), _ids(ids))
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        database.dispose()
+    numbers = _ids(ids)
+    removed = call_service(ctx, lambda context: delete(context, numbers))
     click.echo(f"verwijderd: {', '.join(map(str, removed)) or 'geen'}")

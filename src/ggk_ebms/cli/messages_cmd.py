@@ -14,7 +14,7 @@ import click
 
 from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.cli.message_view import history_rows, lifecycle_fields
-from ggk_ebms.cli.output import Column, echo_fields, echo_table, emit, json_option
+from ggk_ebms.cli.output import Column, csv_option, echo_fields, echo_table, emit, json_option, paging_options
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Attempt, JobQueue
@@ -104,10 +104,9 @@ def messages() -> None:
 @click.option("--kind", default=None, help="Only this kind (business, Ping, Acknowledgment, ...).")
 @click.option("--signals", is_flag=True, help="Show ebMS signals too (default: business messages only).")
 @click.option("--cpa", "cpa_id", default=None, help="Only messages of this CPA.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many (paging).")
+@paging_options(default_limit=50)
 @json_option
-@click.option("--csv", "as_csv", is_flag=True, help="As CSV (semicolon-separated).")
+@csv_option
 @click.pass_context
 def list_messages(
     ctx: click.Context,
@@ -128,35 +127,26 @@ def list_messages(
     as_csv: bool,
 ) -> None:
     """The berichtenlog, newest first: sent and received, refused submissions too (docs/operations.md)."""
-    from ggk_ebms.cli.ops_support import emit_csv, emit_json, service_context
+    from ggk_ebms.cli.ops_support import call_service, emit_csv, emit_json
     from ggk_ebms.clock import utc
     from ggk_ebms.services.berichtenlog import LogFilter, berichtenlog
 
-    settings = settings_of(ctx)
-    database = open_database(settings)
-    try:
-        page = berichtenlog(
-            service_context(settings, database),
-            LogFilter(
-                since=utc(since) if since else None,
-                until=utc(until) if until else None,
-                berichttype=berichttype,
-                gemeentecode=gemeentecode,
-                direction=direction,
-                status=status,
-                referentienummer=referentienummer,
-                batch=batch,
-                include_signals=signals,
-                kind=kind,
-                cpa_id=cpa_id,
-                limit=limit,
-                offset=offset,
-            ),
-        )
-    except GgkEbmsError as exc:
-        fail(str(exc))
-    finally:
-        database.dispose()
+    query = LogFilter(
+        since=utc(since) if since else None,
+        until=utc(until) if until else None,
+        berichttype=berichttype,
+        gemeentecode=gemeentecode,
+        direction=direction,
+        status=status,
+        referentienummer=referentienummer,
+        batch=batch,
+        include_signals=signals,
+        kind=kind,
+        cpa_id=cpa_id,
+        limit=limit,
+        offset=offset,
+    )
+    page = call_service(ctx, lambda context: berichtenlog(context, query))
     header = (
         "id", "time (UTC)", "dir", "berichttype", "gemeentecode", "aanbieder", "referentienummer",
         "status", "business", "StUF", "batch", "MessageId", "CPAId", "gelezen", "removed",

@@ -11,23 +11,30 @@ import csv
 import getpass
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import click
 
+from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
+from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.services.context import ServiceContext
 from ggk_ebms.store.db import Database
 
 
 def actor() -> str:
+    return os.environ.get("GGK_EBMS_ACTOR") or os_user(fallback="onbekend")
+
+
+def os_user(*, fallback: str) -> str:
+    """The login name of whoever runs the command; ``fallback`` where the OS has none (containers)."""
     try:
-        return os.environ.get("GGK_EBMS_ACTOR") or getpass.getuser()
+        return getpass.getuser()
     except (KeyError, OSError):
-        return "onbekend"
+        return fallback
 
 
 class _SettingsIds:
@@ -64,6 +71,41 @@ def service_context(settings: Settings, database: Database) -> ServiceContext:
         clock=SystemClock(),
         ids=_SettingsIds(settings),
     )
+
+
+T = TypeVar("T")
+
+
+class _HasDatabase(Protocol):
+    @property
+    def database(self) -> Database: ...
+
+
+C = TypeVar("C", bound=_HasDatabase)
+
+
+def call_service(ctx: click.Context, action: Callable[[ServiceContext], T]) -> T:
+    """Run one service call on a database opened for this command (see ``run_and_close``)."""
+    settings = settings_of(ctx)
+    return run_and_close(service_context(settings, open_database(settings)), action)
+
+
+def run_and_close(
+    context: C,
+    action: Callable[[C], T],
+    refusals: tuple[type[Exception], ...] = (GgkEbmsError,),
+) -> T:
+    """Run ``action`` on ``context``, then close the context's database whatever happened.
+
+    A refusal (``GgkEbmsError`` unless told otherwise) ends the command with its message and exit
+    code 1 (docs/cli.md), the same for every command that calls a service.
+    """
+    try:
+        return action(context)
+    except refusals as exc:
+        fail(str(exc))
+    finally:
+        context.database.dispose()
 
 
 def emit_json(value: Any) -> None:

@@ -38,6 +38,25 @@ def json_option(function: F) -> F:
     )(function)
 
 
+def paging_options(default_limit: int) -> Callable[[F], F]:
+    """``--limit``/``--offset`` for a list command that pages through its results."""
+
+    def decorate(command: F) -> F:
+        command = click.option("--offset", type=click.IntRange(0), default=0, help="Sla er zoveel over.")(
+            command
+        )
+        return click.option(
+            "--limit", type=click.IntRange(1, 10_000), default=default_limit, show_default=True
+        )(command)
+
+    return decorate
+
+
+def csv_option(command: F) -> F:
+    """``--csv``: the rows as CSV (semicolon-separated, written by ``ops_support.emit_csv``)."""
+    return click.option("--csv", "as_csv", is_flag=True, help="Als CSV (puntkomma-gescheiden).")(command)
+
+
 def to_jsonable(value: Any) -> Any:
     """Plain JSON values: datetimes as ISO 8601, durations in seconds, paths and enums as text."""
     if value is None or isinstance(value, bool | int | float | str):

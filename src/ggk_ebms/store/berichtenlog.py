@@ -122,19 +122,34 @@ def _messages(q: LogQuery, cut: int) -> sa.Select[Any] | None:
     if q.status is not None:
         # Either layer: "--status refused" finds our messages a Fo01 refused (docs/rules.md).
         query = query.where(sa.or_(message.c.status == q.status, message.c.business_status == q.status))
-    if q.berichttype is not None:
-        query = query.where(stuf_message.c.berichttype == q.berichttype)
-    if q.berichttypes is not None:
-        query = query.where(stuf_message.c.berichttype.in_(q.berichttypes))
-    if q.gemeentecode is not None:
-        query = query.where(stuf_message.c.gemeentecode == q.gemeentecode)
-    if q.gemeentecodes is not None:  # a message without a known gemeente is nobody's to see
-        query = query.where(stuf_message.c.gemeentecode.in_(sorted(q.gemeentecodes)))
-    if q.referentienummer is not None:
-        query = query.where(stuf_message.c.referentienummer == q.referentienummer)
-    if q.batch is not None:
-        query = query.where(aanlever_file.c.batch_pk == q.batch)
+    query = _stuf_filters(query, q, stuf_message.c, aanlever_file.c.batch_pk)
     return query.order_by(message.c.created_at.desc(), message.c.pk.desc()).limit(cut)
+
+
+def _stuf_filters(
+    query: sa.Select[Any],
+    q: LogQuery,
+    columns: sa.ColumnCollection[str, Any],
+    batch_pk: sa.ColumnElement[Any],
+) -> sa.Select[Any]:
+    """The StUF filters of ``q`` on ``columns`` (berichttype, gemeentecode, referentienummer).
+
+    Both sides of the log carry these: a message through its stuf_message row, a refused file
+    through its own aanlever_file columns.
+    """
+    if q.berichttype is not None:
+        query = query.where(columns.berichttype == q.berichttype)
+    if q.berichttypes is not None:
+        query = query.where(columns.berichttype.in_(q.berichttypes))
+    if q.gemeentecode is not None:
+        query = query.where(columns.gemeentecode == q.gemeentecode)
+    if q.gemeentecodes is not None:  # rights per gemeentecode: a row without a gemeente is nobody's
+        query = query.where(columns.gemeentecode.in_(sorted(q.gemeentecodes)))
+    if q.referentienummer is not None:
+        query = query.where(columns.referentienummer == q.referentienummer)
+    if q.batch is not None:
+        query = query.where(batch_pk == q.batch)
+    return query
 
 
 def _refused(q: LogQuery, cut: int) -> sa.Select[Any] | None:
@@ -170,18 +185,7 @@ def _refused(q: LogQuery, cut: int) -> sa.Select[Any] | None:
         aanlever_file.c.created_at >= q.since,
         aanlever_file.c.created_at <= q.until,
     )
-    if q.berichttype is not None:
-        query = query.where(aanlever_file.c.berichttype == q.berichttype)
-    if q.berichttypes is not None:
-        query = query.where(aanlever_file.c.berichttype.in_(q.berichttypes))
-    if q.gemeentecode is not None:
-        query = query.where(aanlever_file.c.gemeentecode == q.gemeentecode)
-    if q.gemeentecodes is not None:
-        query = query.where(aanlever_file.c.gemeentecode.in_(sorted(q.gemeentecodes)))
-    if q.referentienummer is not None:
-        query = query.where(aanlever_file.c.referentienummer == q.referentienummer)
-    if q.batch is not None:
-        query = query.where(aanlever_file.c.batch_pk == q.batch)
+    query = _stuf_filters(query, q, aanlever_file.c, aanlever_file.c.batch_pk)
     return query.order_by(aanlever_file.c.created_at.desc(), aanlever_file.c.pk.desc()).limit(cut)
 
 

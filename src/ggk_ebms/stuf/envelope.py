@@ -18,7 +18,7 @@ import binascii
 import dataclasses
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -604,15 +604,66 @@ def _build_envelope(
     bestandsnaam: str | None,
     cross_ref: str | None,
 ) -> BuiltMessage:
-    ggk = ns.GGK_0210
-    _check_systeem(zender, "zender")
-    _check_systeem(ontvanger, "ontvanger")
-    _limited(functie, "functie", 1, 30)
     if cross_ref is not None and not UUID4.fullmatch(cross_ref):
         raise StufError(
             StufCode.NOT_SCHEMA_CONFORM,
             f"crossRefnummer {cross_ref!r} is no lowercase UUID v4, which a ggk0210 Du01 requires",
         )
+    return build_payload_envelope(
+        kind,
+        namespace=ns.GGK_0210,
+        zender=zender,
+        ontvanger=ontvanger,
+        functie=functie,
+        payload=payload,
+        ids=ids,
+        tijdstip=tijdstip,
+        versions=versions,
+        bestandsnaam=bestandsnaam,
+        cross_ref=cross_ref,
+        fill_bericht=_fill_bestand,
+    )
+
+
+def _fill_bestand(bericht: etree._Element, encoded: str, bestandsnaam: str | None) -> None:
+    """ggk0210: the base64 sits in ``xmlBestand``, or in ``tekstBestand`` with a bestandsnaam."""
+    ggk = ns.GGK_0210
+    if bestandsnaam is None:
+        bestand = etree.SubElement(bericht, qname(ggk, "xmlBestand"))
+    else:
+        bestand = etree.SubElement(bericht, qname(ggk, "tekstBestand"), bestandsnaam=bestandsnaam)
+    bestand.text = encoded
+
+
+# Writes the base64 payload (and the bestandsnaam, when given) into the ``bericht`` element: the one
+# part of a Di01/Du01 that differs between the envelope generations.
+FillBericht = Callable[[etree._Element, str, str | None], None]
+
+
+def build_payload_envelope(
+    kind: MessageKind,
+    *,
+    namespace: str,
+    zender: Systeem,
+    ontvanger: Systeem,
+    functie: str,
+    payload: bytes,
+    ids: IdGenerator,
+    tijdstip: datetime,
+    versions: tuple[int | str, int | str, int | str, int | str],
+    bestandsnaam: str | None,
+    cross_ref: str | None,
+    fill_bericht: FillBericht,
+    extra_namespaces: Mapping[str, str] | None = None,
+) -> BuiltMessage:
+    """A Di01/Du01 in the envelope namespace ``namespace``; ``fill_bericht`` writes the payload.
+
+    Both generations share the root names, the stuurgegevens (StUF 03.01), the four version
+    parameters and the 25 MB limit (spec 2.1.04 §2.2, §4.3); a Du01 carries ``cross_ref``.
+    """
+    _check_systeem(zender, "zender")
+    _check_systeem(ontvanger, "ontvanger")
+    _limited(functie, "functie", 1, 30)
     if bestandsnaam is not None and not BESTANDSNAAM.fullmatch(bestandsnaam):
         raise StufError(
             StufCode.NOT_SCHEMA_CONFORM, "bestandsnaam must be 4-255 characters from [A-Za-z0-9-._]"
@@ -626,8 +677,9 @@ def _build_envelope(
     stamp = format_tijdstip(tijdstip)
 
     local = _ROOT_DI01 if kind is MessageKind.DI01 else _ROOT_DU01
-    root = etree.Element(qname(ggk, local), nsmap={"GGK": ggk, "StUF": ns.STUF})
-    sg = etree.SubElement(root, qname(ggk, "stuurgegevens"))
+    nsmap = {"GGK": namespace, "StUF": ns.STUF, **(extra_namespaces or {})}
+    root = etree.Element(qname(namespace, local), nsmap=nsmap)
+    sg = etree.SubElement(root, qname(namespace, "stuurgegevens"))
     _sub(sg, "berichtcode", kind.value)
     _append_systeem(sg, "zender", zender)
     _append_systeem(sg, "ontvanger", ontvanger)
@@ -636,15 +688,11 @@ def _build_envelope(
     if cross_ref is not None:
         _sub(sg, "crossRefnummer", cross_ref)
     _sub(sg, "functie", functie)
-    params = etree.SubElement(root, qname(ggk, "parameters"))
+    params = etree.SubElement(root, qname(namespace, "parameters"))
     for name, text in zip(_VERSION_PARAMETERS, version_texts, strict=True):
-        etree.SubElement(params, qname(ggk, name)).text = text
-    bericht = etree.SubElement(params, qname(ggk, "bericht"))
-    if bestandsnaam is None:
-        bestand = etree.SubElement(bericht, qname(ggk, "xmlBestand"))
-    else:
-        bestand = etree.SubElement(bericht, qname(ggk, "tekstBestand"), bestandsnaam=bestandsnaam)
-    bestand.text = base64.b64encode(payload).decode("ascii")
+        etree.SubElement(params, qname(namespace, name)).text = text
+    bericht = etree.SubElement(params, qname(namespace, "bericht"))
+    fill_bericht(bericht, base64.b64encode(payload).decode("ascii"), bestandsnaam)
     return _finish(root, referentienummer, stamp)
 
 
@@ -779,10 +827,12 @@ def _finish(root: etree._Element, referentienummer: str, stamp: str) -> BuiltMes
 __all__ = [
     "MAX_RECEIVE_BYTES",
     "MAX_SEND_BYTES",
+    "FillBericht",
     "build_di01",
     "build_du01",
     "build_fo01",
     "build_fo01_reply",
+    "build_payload_envelope",
     "format_tijdstip",
     "parse_envelope",
     "versienr",

@@ -16,7 +16,6 @@ The 2.0-2.1.01 envelope (``http://www.egem.nl/StUF/sector/ggk/0310``) is still r
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from enum import StrEnum
 from typing import Final
@@ -27,16 +26,7 @@ from ggk_ebms import ns
 from ggk_ebms.clock import IdGenerator
 from ggk_ebms.errors import StufError
 from ggk_ebms.stuf.codes import StufCode
-from ggk_ebms.stuf.envelope import (
-    BESTANDSNAAM,
-    MAX_SEND_BYTES,
-    UTF8_BOM,
-    UUID4,
-    build_di01,
-    build_du01,
-    format_tijdstip,
-    versienr,
-)
+from ggk_ebms.stuf.envelope import build_di01, build_du01, build_payload_envelope
 from ggk_ebms.stuf.model import BuiltMessage, MessageKind, Systeem
 from ggk_ebms.stuf.versions import EnvelopeVersion
 from ggk_ebms.xml import qname
@@ -144,13 +134,6 @@ def build_envelope(
     )
 
 
-_VERSION_PARAMETERS: Final = ("applicatieVersie", "applicatieSubversie", "functieVersie", "functieSubversie")
-_ROOTS: Final = {
-    MessageKind.DI01: "envelopHeenbericht-ggk_Di01",
-    MessageKind.DU01: "envelopRetourbericht-ggk_Du01",
-}
-
-
 def _build_ggk0310(
     kind: MessageKind,
     *,
@@ -169,66 +152,34 @@ def _build_ggk0310(
     We still give it a lowercase UUID v4 referentienummer (allowed, not required by that XSD) so
     the same correlation works whichever generation an exchange uses.
     """
-    if kind not in _ROOTS:
+    if kind not in (MessageKind.DI01, MessageKind.DU01):
         raise StufError(StufCode.BERICHTCODE_UNSUPPORTED, f"a {kind.value} is no Di01/Du01 envelope")
     if kind is MessageKind.DU01 and not cross_ref:
         raise StufError(StufCode.NOT_SCHEMA_CONFORM, "a Du01 needs the crossRefnummer it answers")
-    for where, systeem in (("zender", zender), ("ontvanger", ontvanger)):
-        if not 1 <= len(systeem.organisatie) <= 200 or not 3 <= len(systeem.applicatie) <= 50:
-            raise StufError(StufCode.NOT_SCHEMA_CONFORM, f"{where}: organisatie 1-200, applicatie 3-50")
-    if not 1 <= len(functie) <= 30:
-        raise StufError(StufCode.NOT_SCHEMA_CONFORM, "functie must be 1-30 characters")
-    if bestandsnaam is not None and not BESTANDSNAAM.fullmatch(bestandsnaam):
-        raise StufError(
-            StufCode.NOT_SCHEMA_CONFORM, "bestandsnaam must be 4-255 characters from [A-Za-z0-9-._]"
-        )
-    if payload.startswith(UTF8_BOM):  # §4.3: UTF-8 payload without BOM
-        payload = payload[len(UTF8_BOM) :]
-    if not payload:
-        raise StufError(StufCode.NOT_SCHEMA_CONFORM, "payload is empty")
-    texts = [versienr(v) for v in versions]
-    referentienummer = ids.uuid().lower()
-    if not UUID4.fullmatch(referentienummer):
-        raise StufError(StufCode.PROCESSING_ERROR, "the id generator did not give a UUID v4", plek="server")
-    stamp = format_tijdstip(tijdstip)
+    return build_payload_envelope(
+        kind,
+        namespace=ns.GGK_0210_SECTOR,
+        extra_namespaces={"xmime": ns.XMIME},
+        zender=zender,
+        ontvanger=ontvanger,
+        functie=functie,
+        payload=payload,
+        ids=ids,
+        tijdstip=tijdstip,
+        versions=versions,
+        # A Di01 answers nothing: a cross_ref given with one is not written.
+        cross_ref=cross_ref if kind is MessageKind.DU01 else None,
+        bestandsnaam=bestandsnaam,
+        fill_bericht=_fill_bericht,
+    )
 
-    ggk = ns.GGK_0210_SECTOR
-    root = etree.Element(qname(ggk, _ROOTS[kind]), nsmap={"GGK": ggk, "StUF": ns.STUF, "xmime": ns.XMIME})
-    sg = etree.SubElement(root, qname(ggk, "stuurgegevens"))
-    _stuf(sg, "berichtcode", kind.value)
-    for name, systeem in (("zender", zender), ("ontvanger", ontvanger)):
-        el = etree.SubElement(sg, qname(ns.STUF, name))
-        _stuf(el, "organisatie", systeem.organisatie)
-        _stuf(el, "applicatie", systeem.applicatie)
-        if systeem.administratie:
-            _stuf(el, "administratie", systeem.administratie)
-        if systeem.gebruiker:
-            _stuf(el, "gebruiker", systeem.gebruiker)
-    _stuf(sg, "referentienummer", referentienummer)
-    _stuf(sg, "tijdstipBericht", stamp)
-    if kind is MessageKind.DU01:
-        assert cross_ref is not None
-        _stuf(sg, "crossRefnummer", cross_ref)
-    _stuf(sg, "functie", functie)
-    params = etree.SubElement(root, qname(ggk, "parameters"))
-    for name, text in zip(_VERSION_PARAMETERS, texts, strict=True):
-        etree.SubElement(params, qname(ggk, name)).text = text
-    bericht = etree.SubElement(params, qname(ggk, "bericht"))
+
+def _fill_bericht(bericht: etree._Element, encoded: str, bestandsnaam: str | None) -> None:
     # 2.1.03: text/plain for a CSV (tekstBestand's successor), else application/xml (digest §2.1).
     bericht.set(qname(ns.XMIME, "contentType"), "text/plain" if bestandsnaam else "application/xml")
     if bestandsnaam:
         bericht.set(qname(ns.STUF, "bestandsnaam"), bestandsnaam)
-    bericht.text = base64.b64encode(payload).decode("ascii")
-    data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    if len(data) > MAX_SEND_BYTES:
-        raise StufError(
-            "IB003", f"envelope would be {len(data)} bytes, over the GGk limit of {MAX_SEND_BYTES} bytes"
-        )
-    return BuiltMessage(data=data, referentienummer=referentienummer, tijdstip_bericht=stamp)
-
-
-def _stuf(parent: etree._Element, local: str, text: str) -> None:
-    etree.SubElement(parent, qname(ns.STUF, local)).text = text
+    bericht.text = encoded
 
 
 __all__ = ["Generation", "build_envelope", "generation_of", "parse_generation"]
