@@ -106,4 +106,6 @@ def test_listing_a_current_database_needs_no_alembic(tmp_path: Path) -> None:
     first = loaded_by(run_cli("messages", "list", "--json"), env)
     assert "alembic" in first  # a new database: migrated on first use (auto_migrate)
     again = loaded_by(run_cli("messages", "list", "--json"), env)
-    assert again == {"sqlalchemy"}
+    # No alembic (and no HTTP or signature stack) for a database at head. lxml and cryptography
+    # come with the berichtenlog's koppeltabel catch-up, which reads new payloads (docs/koppeltabel.md).
+    assert "sqlalchemy" in again and again <= {"sqlalchemy", "lxml", "cryptography"}
