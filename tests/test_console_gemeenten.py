@@ -117,6 +117,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         _user(endpoint, "medewerker-a", "medewerker", (A,))
         _user(endpoint, "beheer-a", "productbeheerder", (A,))
         _user(endpoint, "beheer", "productbeheerder", None)
+        _user(endpoint, "admin", "gebruikersbeheerder", None)
+        _user(endpoint, "admin-a", "gebruikersbeheerder", (A,))
         assert endpoint.api is not None
         base = endpoint.api.url.replace("127.0.0.1", "localhost") + "/console"
         yield Site(endpoint, base, pks, items, refs)
@@ -199,6 +201,41 @@ async def test_whole_installation_pages_need_an_account_for_every_gemeente(site:
         assert site.refs[A].encode() in page and site.refs[B].encode() in page
         status, page = await full.get("/dashboard")
         assert b"Wachtrijen" in page
+
+
+async def test_gemeentecodes_are_edited_on_the_gebruikers_page(site: Site) -> None:
+    users = UserStore(site.endpoint.database)
+    async with aiohttp.ClientSession() as session:
+        limited = Browser(session, site.base)
+        await limited.login("admin-a")
+        status, page = await limited.get("/gebruikers")
+        assert status == 403 and b"alle gemeenten" in page
+        form = {"csrf_token": limited.csrf, "role": "medewerker", "products": "ijw", "gemeentecodes": ""}
+        assert (await limited.post("/gebruikers/admin-a", form))[0] == 403
+        assert users.by_username("admin-a").gemeentecodes == frozenset({A})  # type: ignore[union-attr]
+    async with aiohttp.ClientSession() as session:
+        admin = Browser(session, site.base)
+        await admin.login("admin")
+        status, page = await admin.get("/gebruikers")
+        assert status == 200 and f'name="gemeentecodes" size="20" value="{A}"'.encode() in page
+        codes = f"{B}, {A}"
+        form = {"csrf_token": admin.csrf, "role": "medewerker", "products": "ijw", "gemeentecodes": codes}
+        assert (await admin.post("/gebruikers/medewerker-a", form))[0] == 303
+        assert users.by_username("medewerker-a").gemeentecodes == frozenset({A, B})  # type: ignore[union-attr]
+        form["gemeentecodes"] = "abc"
+        status, page, _ = await admin.post("/gebruikers/medewerker-a", form)
+        assert status == 400 and b"vier cijfers" in page
+        form = {
+            "csrf_token": admin.csrf, "username": "nieuw", "display_name": "", "password": PASSWORD,
+            "role": "medewerker", "products": "iwmo", "gemeentecodes": B,
+        }  # fmt: skip
+        assert (await admin.post("/gebruikers", form))[0] == 303
+        assert users.by_username("nieuw").gemeentecodes == frozenset({B})  # type: ignore[union-attr]
+    async with aiohttp.ClientSession() as session:
+        medewerker = Browser(session, site.base)
+        await medewerker.login("medewerker-a")  # now for A and B: sees both
+        status, page = await medewerker.get("/p/ijw/berichtenlog")
+        assert site.refs[A].encode() in page and site.refs[B].encode() in page
 
 
 def test_accounts_carry_checked_gemeentecodes(db: Database, tmp_path: Path) -> None:
