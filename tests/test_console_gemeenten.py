@@ -46,6 +46,7 @@ class Site:
     pks: dict[str, int]  # gemeentecode -> its JW305 message
     items: dict[str, int]  # gemeentecode -> its Ophalen item
     refs: dict[str, str]  # gemeentecode -> referentienummer of its message
+    day: str  # the day the messages were stored, as the dashboard writes it
 
 
 class Browser:
@@ -77,6 +78,13 @@ class Browser:
             self.base + path, data=data, ssl=ca_context(), allow_redirects=False
         ) as r:
             return r.status, await r.read(), dict(r.headers)
+
+
+def _on(day: str, dashboard: bytes) -> tuple[int, int]:
+    """The (in, out) of ``day`` from the dashboard's table of figures per day."""
+    found = re.search(rf"<td>{day}</td><td>(\d+)</td><td>(\d+)</td>", dashboard.decode())
+    assert found is not None
+    return int(found.group(1)), int(found.group(2))
 
 
 def _user(endpoint: Endpoint, username: str, role: str, codes: tuple[str, ...] | None) -> None:
@@ -121,7 +129,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         _user(endpoint, "admin-a", "gebruikersbeheerder", (A,))
         assert endpoint.api is not None
         base = endpoint.api.url.replace("127.0.0.1", "localhost") + "/console"
-        yield Site(endpoint, base, pks, items, refs)
+        yield Site(endpoint, base, pks, items, refs, f"{traffic.clock.now():%d-%m-%Y}")
 
 
 async def test_an_account_of_gemeente_a_sees_nothing_of_b(site: Site) -> None:
@@ -170,6 +178,7 @@ async def test_an_account_of_gemeente_a_sees_nothing_of_b(site: Site) -> None:
         # The dashboard counts A's message only, and shows no figures of the whole installation.
         status, page = await web.get("/dashboard")
         assert status == 200 and b"Wachtrijen" not in page and b"werkt voor gemeente 0363" in page
+        assert _on(site.day, page) == (1, 0)
 
 
 async def test_an_aanlevering_for_gemeente_b_is_refused_in_the_verslag(site: Site) -> None:
@@ -200,7 +209,7 @@ async def test_whole_installation_pages_need_an_account_for_every_gemeente(site:
         status, page = await full.get("/p/ijw/berichtenlog")
         assert site.refs[A].encode() in page and site.refs[B].encode() in page
         status, page = await full.get("/dashboard")
-        assert b"Wachtrijen" in page
+        assert b"Wachtrijen" in page and _on(site.day, page) == (2, 0)
 
 
 async def test_gemeentecodes_are_edited_on_the_gebruikers_page(site: Site) -> None:
