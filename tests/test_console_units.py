@@ -118,7 +118,7 @@ def test_user_create_command_makes_the_first_gebruikersbeheerder(tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert "gebruikersbeheerder" in result.output
     listed = runner.invoke(cli, ["--config", str(config), "user", "list"])
-    assert "admin\tgebruikersbeheerder\tieb,ijw,iwmo,pgb-jw,pgb-wmo\tactief" in listed.output
+    assert "admin\tgebruikersbeheerder\tieb,ijw,iwmo,pgb-jw,pgb-wmo\talle\tactief" in listed.output
 
 
 def test_masking_hides_bsn_and_names_only() -> None:

@@ -32,6 +32,12 @@ def user() -> None:
     help="Product waarvoor het account rechten krijgt (herhaalbaar; standaard: alle).",
 )
 @click.option("--personal-data/--no-personal-data", default=False, help="Mag BSN en namen zien.")
+@click.option(
+    "--gemeentecode",
+    "gemeentecodes",
+    multiple=True,
+    help="Gemeentecode waarvoor het account mag werken (herhaalbaar; standaard: alle gemeenten).",
+)
 @click.pass_context
 def create(
     ctx: click.Context,
@@ -40,6 +46,7 @@ def create(
     role: str,
     products: tuple[str, ...],
     personal_data: bool,
+    gemeentecodes: tuple[str, ...],
 ) -> None:
     """Maak account USERNAME aan (het eerste account: een gebruikersbeheerder)."""
     from ggk_ebms.cli.main import fail, open_database, settings_of
@@ -59,12 +66,16 @@ def create(
             role=role,
             products=products or tuple(PRODUCTS),
             personal_data=personal_data,
+            gemeentecodes=gemeentecodes or None,
         )
     except GgkEbmsError as exc:
         fail(str(exc))
     finally:
         database.dispose()
-    click.echo(f"account {made.username} ({made.role}; {', '.join(sorted(made.products))}) aangemaakt")
+    click.echo(
+        f"account {made.username} ({made.role}; {', '.join(sorted(made.products))}; "
+        f"gemeenten {_codes(made.gemeentecodes)}) aangemaakt"
+    )
 
 
 @user.command("list")
@@ -79,6 +90,42 @@ def list_users(ctx: click.Context) -> None:
     try:
         for u in gebruikers.list_users(service_context(settings, database)):
             state = "geblokkeerd" if u.disabled_at else "actief"
-            click.echo(f"{u.username}\t{u.role}\t{','.join(sorted(u.products))}\t{state}")
+            click.echo(
+                f"{u.username}\t{u.role}\t{','.join(sorted(u.products))}\t{_codes(u.gemeentecodes)}\t{state}"
+            )
     finally:
         database.dispose()
+
+
+def _codes(codes: frozenset[str] | None) -> str:
+    return "alle" if codes is None else ",".join(sorted(codes))
+
+
+@user.command("gemeenten")
+@click.argument("username")
+@click.option(
+    "--gemeentecode",
+    "gemeentecodes",
+    multiple=True,
+    help="Gemeentecode waarvoor het account mag werken (herhaalbaar).",
+)
+@click.option("--alle", is_flag=True, help="Het account mag voor alle gemeenten werken.")
+@click.pass_context
+def gemeenten(ctx: click.Context, username: str, gemeentecodes: tuple[str, ...], alle: bool) -> None:
+    """Zet de gemeentecodes waarvoor account USERNAME mag werken."""
+    from ggk_ebms.cli.main import fail, open_database, settings_of
+    from ggk_ebms.cli.ops_support import service_context
+
+    if alle == bool(gemeentecodes):
+        fail("geef --gemeentecode (een of meer keer) of --alle")
+    settings = settings_of(ctx)
+    database = open_database(settings)
+    try:
+        changed = gebruikers.update_user(
+            service_context(settings, database), username, gemeentecodes=None if alle else gemeentecodes
+        )
+    except GgkEbmsError as exc:
+        fail(str(exc))
+    finally:
+        database.dispose()
+    click.echo(f"account {changed.username}: gemeenten {_codes(changed.gemeentecodes)}")

@@ -18,7 +18,7 @@ from aiohttp import web
 from ggk_ebms.api.context import ApiContext
 from ggk_ebms.console import dashboard_view, tabs
 from ggk_ebms.console.oidc import OidcClient, OidcError
-from ggk_ebms.console.rights import ROLES, may_manage_users
+from ggk_ebms.console.rights import ROLES, covers_installation, may_manage_users
 from ggk_ebms.console.web import (
     BASE,
     COOKIE,
@@ -36,6 +36,7 @@ from ggk_ebms.console.web import (
     secure_cookie,
     service_context,
     set_cookie,
+    user_context,
 )
 from ggk_ebms.errors import GgkEbmsError, StoreUnavailableError
 from ggk_ebms.services import gebruikers
@@ -216,7 +217,7 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 @page
 async def dashboard(request: web.Request, who: Who) -> web.StreamResponse:
-    sctx = service_context(request, who.session.user.username)
+    sctx = user_context(request, who)
     view = await in_thread(dashboard_view.build, sctx, who.session.user.products)
     return render(request, "dashboard.html", who, view=view)
 
@@ -227,6 +228,10 @@ async def dashboard(request: web.Request, who: Who) -> web.StreamResponse:
 def _need_user_admin(who: Who) -> None:
     if not may_manage_users(who.session.user.role):
         raise Forbidden("Alleen een gebruikersbeheerder beheert accounts.")
+    if not covers_installation(who.session.user.gemeentecodes):
+        # Accounts cover the whole installation: an account limited to some gemeenten could
+        # otherwise widen its own rights (docs/console.md "Rechten per gemeentecode").
+        raise Forbidden("Alleen een account voor alle gemeenten beheert accounts.")
 
 
 @page
@@ -239,6 +244,13 @@ async def users_page(request: web.Request, who: Who) -> web.StreamResponse:
 
 def _products_of(form: Any) -> tuple[str, ...]:
     return tuple(p for p in form.getall("products", []) if isinstance(p, str))
+
+
+def _codes_of(form: Any) -> tuple[str, ...] | None:
+    """The gemeentecodes field: separated by spaces or commas; empty means every gemeente."""
+    text = str(form.get("gemeentecodes", ""))[:2000]
+    codes = tuple(c for c in text.replace(",", " ").split() if c)
+    return codes or None
 
 
 @page
@@ -256,6 +268,7 @@ async def users_create(request: web.Request, who: Who) -> web.StreamResponse:
             role=str(form.get("role", "")),
             products=_products_of(form),
             personal_data=form.get("personal_data") == "ja",
+            gemeentecodes=_codes_of(form),
         )
     )
     raise web.HTTPSeeOther(f"{BASE}/gebruikers")
@@ -278,6 +291,7 @@ async def users_update(request: web.Request, who: Who) -> web.StreamResponse:
             personal_data=form.get("personal_data") == "ja",
             password=password or None,
             disabled=form.get("disabled") == "ja",
+            gemeentecodes=_codes_of(form),
         )
     )
     raise web.HTTPSeeOther(f"{BASE}/gebruikers")

@@ -31,6 +31,7 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], tab: ProductTa
     @page
     async def cpa_page(request: web.Request, who: Who) -> web.StreamResponse:
         product, _, sctx = tab.product(request, who)
+        tab.whole_installation(who)
         cpas = await in_thread(cpa_beheer.list_cpas, sctx)
         now = sctx.clock.now()
         return render(
@@ -42,6 +43,7 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], tab: ProductTa
     @page
     async def cpa_download(request: web.Request, who: Who) -> web.StreamResponse:
         _, _, sctx = tab.product(request, who)
+        tab.whole_installation(who)
         cpa_id = request.match_info["cpa_id"]
         stored = await in_thread(CpaRepository(sctx.database).find, cpa_id)
         if stored is None:

@@ -65,6 +65,8 @@ class DashboardView:
     expiring: tuple[Expiring, ...]
     certificates: tuple[Certificate, ...]
     warn_days: int
+    # False for an account limited to some gemeenten: queues, CPAs and certificates not shown.
+    whole_installation: bool = True
 
 
 def chart(bars: tuple[Bar, ...], width: int = 700, height: int = 180) -> str:
@@ -94,7 +96,7 @@ def build(ctx: ServiceContext, products: Iterable[str]) -> DashboardView:
     visible = visible_berichttypes(products)
     now = ctx.clock.now()
     first = (now - timedelta(days=DAYS - 1)).date()
-    counts = per_day(ctx.database, now - timedelta(days=DAYS), visible) if visible else {}
+    counts = per_day(ctx.database, now - timedelta(days=DAYS), visible, ctx.gemeentecodes) if visible else {}
     bars = tuple(
         Bar(day, counts.get((day, "in"), 0), counts.get((day, "out"), 0))
         for day in (first + timedelta(days=i) for i in range(DAYS))
@@ -104,6 +106,13 @@ def build(ctx: ServiceContext, products: Iterable[str]) -> DashboardView:
         for status in NEEDS_ACTION:
             page = berichtenlog(ctx, LogFilter(status=status, berichttypes=visible, limit=1000))
             needs[status] = len(page.rows)
+    if ctx.gemeentecodes is not None:
+        # Queues, CPAs and our certificates are of the whole installation, as are the pages that
+        # manage them: an account for some gemeenten sees only its own message figures
+        # (docs/console.md "Rechten per gemeentecode").
+        return DashboardView(
+            bars, chart(bars), {}, needs, (), (), EXPIRY_WARNING.days, whole_installation=False
+        )
     expiring = tuple(
         Expiring(c.cpa_id, c.end.date(), (c.end - now).days)
         for c in cpa_beheer.list_cpas(ctx)

@@ -46,9 +46,9 @@ def verslag_csv(v: Verslag) -> bytes:
 def log_csv(rows: Iterable[LogRow]) -> bytes:
     return _csv(
         ["tijdstip", "richting", "status", "berichttype", "gemeentecode", "referentienummer", "zender",
-         "ontvanger", "message_id", "cpa_id", "stuf_fout", "gelezen"],
+         "ontvanger", "aanbieder_naam", "message_id", "cpa_id", "stuf_fout", "gelezen"],
         ([r.tijdstip, r.direction, r.status, r.berichttype, r.gemeentecode, r.referentienummer, r.zender,
-          r.ontvanger, r.message_id, r.cpa_id, r.stuf_fout, r.gelezen] for r in rows),
+          r.ontvanger, r.aanbieder_naam, r.message_id, r.cpa_id, r.stuf_fout, r.gelezen] for r in rows),
     )  # fmt: skip
 
 

@@ -53,3 +53,10 @@ def may_manage_users(role: str) -> bool:
 def may_manage_product(role: str) -> bool:
     """Routes and CPAs: productbeheerder (and gebruikersbeheerder, who also runs the installation)."""
     return role in (GEBRUIKERSBEHEERDER, PRODUCTBEHEERDER)
+
+
+def covers_installation(gemeentecodes: frozenset[str] | None) -> bool:
+    """An account without gemeentecode limits acts for every gemeente of the installation; only
+    such an account uses the pages that change the whole installation (routes, CPAs, accounts),
+    which are not per gemeente (docs/console.md "Rechten per gemeentecode")."""
+    return gemeentecodes is None

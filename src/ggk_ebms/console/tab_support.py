@@ -9,8 +9,8 @@ from typing import Any, BinaryIO
 
 from aiohttp import web
 
-from ggk_ebms.console.rights import PRODUCTS, berichttypes_of, may_manage_product
-from ggk_ebms.console.web import BASE, Who, service_context
+from ggk_ebms.console.rights import PRODUCTS, berichttypes_of, covers_installation, may_manage_product
+from ggk_ebms.console.web import BASE, Who, user_context
 from ggk_ebms.services.context import ServiceContext, ServiceError
 
 Page = Callable[[web.Request, Who], Awaitable[web.StreamResponse]]
@@ -27,11 +27,17 @@ class ProductTab:
             raise web.HTTPNotFound()
         if product not in who.session.user.products:
             raise self.forbidden(f"U heeft geen rechten voor {PRODUCTS[product]}.")
-        return product, berichttypes_of(product), service_context(request, who.session.user.username)
+        return product, berichttypes_of(product), user_context(request, who)
 
     def manager(self, who: Who) -> None:
         if not may_manage_product(who.session.user.role):
             raise self.forbidden("Alleen een productbeheerder mag dit wijzigen.")
+        self.whole_installation(who)
+
+    def whole_installation(self, who: Who) -> None:
+        """Routes and CPAs are of the whole installation, not of one gemeente."""
+        if not covers_installation(who.session.user.gemeentecodes):
+            raise self.forbidden("Deze pagina is alleen voor een account voor alle gemeenten.")
 
 
 def tab_url(product: str, tab: str) -> str:

@@ -36,11 +36,19 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
 
     # --- Aanleveren -----------------------------------------------------------------------------
 
-    def _visible_verslag(verslag: aanleveren.Verslag, types: tuple[str, ...]) -> aanleveren.Verslag:
+    def _visible_verslag(
+        verslag: aanleveren.Verslag, types: tuple[str, ...], sctx: ServiceContext
+    ) -> aanleveren.Verslag:
         # A file whose berichttype could not be read is the uploader's own problem and shown;
-        # a file of another product is not.
-        keep = tuple(f for f in verslag.bestanden if f.berichttype is None or f.berichttype in types)
-        fouten = tuple(f for f in verslag.fouten if f.berichttype is None or f.berichttype in types)
+        # a file of another product is not. Of another gemeente, a file is shown only to the
+        # uploader, whose verslag tells why it was refused ("niet geautoriseerd").
+        def shown(f: aanleveren.FileResult) -> bool:
+            uploader = verslag.verzender == sctx.actor
+            own = uploader or f.gemeentecode is None or sctx.may_act_for(f.gemeentecode)
+            return (f.berichttype is None or f.berichttype in types) and own
+
+        keep = tuple(f for f in verslag.bestanden if shown(f))
+        fouten = tuple(f for f in verslag.fouten if shown(f))
         return dataclasses.replace(verslag, bestanden=keep, fouten=fouten)
 
     def _own_batch(who: Who, verslag: aanleveren.Verslag) -> bool:
@@ -84,7 +92,7 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
         full = await in_thread(aanleveren.verslag, sctx, batch)
         if not _own_batch(who, full):
             raise tab.forbidden("Deze aanlevering is van een andere gebruiker.")
-        verslag = _visible_verslag(full, types)
+        verslag = _visible_verslag(full, types, sctx)
         fmt = request.match_info.get("fmt")
         if fmt == "csv":
             return exports.download(exports.verslag_csv(verslag), f"verslag_{batch}.csv", "text/csv")
@@ -209,6 +217,7 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
     @page
     async def routeren_page(request: web.Request, who: Who) -> web.StreamResponse:
         product, types, sctx = tab.product(request, who)
+        tab.whole_installation(who)
         routes = await in_thread(_routes, sctx, types)
         return render(
             request, "routeren.html", who, product=product, tab="routeren", routes=routes,

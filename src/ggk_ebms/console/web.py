@@ -9,6 +9,7 @@ form, which has no session yet, uses a double-submit cookie.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
@@ -69,6 +70,13 @@ def environment() -> jinja2.Environment:
 def service_context(request: web.Request, actor: str) -> ServiceContext:
     ctx = request.app[CTX_KEY]
     return ServiceContext(ctx.database, ctx.settings, actor, ctx.clock, ctx.ids)
+
+
+def user_context(request: web.Request, who: Who) -> ServiceContext:
+    """The context of the logged-in account: its gemeentecodes narrow every service it calls
+    (berichtenlog, bericht, Ophalen, aanleveren), as an API token's do."""
+    user = who.session.user
+    return dataclasses.replace(service_context(request, user.username), gemeentecodes=user.gemeentecodes)
 
 
 async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -56,7 +56,8 @@ def bericht(ctx: ServiceContext, pk: int, berichttypes: Collection[str]) -> Beri
     (also when it exists but is outside the caller's products: its existence is not told)."""
     store = MessageStore(ctx.database, ctx.clock)
     stuf = StufStore(ctx.database, ctx.clock).for_message(pk)
-    if stuf is None or stuf.berichttype not in berichttypes:
+    # Outside the actor's gemeentecodes is as unknown as outside its products.
+    if stuf is None or stuf.berichttype not in berichttypes or not ctx.may_act_for(stuf.gemeentecode):
         raise NotFoundError(f"geen bericht {pk}")
     try:
         message = store.get(pk)

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from types import EllipsisType
 from typing import Final
 
 from ggk_ebms.console.passwords import check_new_password, hash_password, verify_password
@@ -58,6 +59,22 @@ def _check(username: str, role: str, products: Iterable[str]) -> None:
         raise ServiceError(f"onbekend product: {', '.join(sorted(unknown))}")
 
 
+def gemeentecodes_of(codes: Iterable[str] | None) -> frozenset[str] | None:
+    """The gemeentecodes an account may act for, checked: four digits each (the CBS gemeentecode
+    as StUF-GGk carries it in the stuurgegevens). None or nothing given: every gemeente."""
+    if codes is None:
+        return None
+    chosen = frozenset(c.strip() for c in codes if c.strip())
+    wrong = sorted(c for c in chosen if len(c) != 4 or not c.isdigit() or not c.isascii())
+    if wrong:
+        raise ServiceError(f"een gemeentecode is vier cijfers, niet: {', '.join(wrong)[:200]}")
+    return chosen or None
+
+
+def _codes_text(codes: frozenset[str] | None) -> str:
+    return "alle" if codes is None else ",".join(sorted(codes))
+
+
 def create_user(
     ctx: ServiceContext,
     *,
@@ -67,9 +84,11 @@ def create_user(
     role: str,
     products: Iterable[str],
     personal_data: bool = False,
+    gemeentecodes: Iterable[str] | None = None,
 ) -> ConsoleUser:
     chosen = tuple(products)
     _check(username, role, chosen)
+    codes = gemeentecodes_of(gemeentecodes)
     if password is not None:
         why = check_new_password(password)
         if why:
@@ -82,9 +101,13 @@ def create_user(
         products=chosen,
         personal_data=personal_data,
         at=ctx.clock.now(),
+        gemeentecodes=codes,
     )
     audit.record(
-        ctx, "user-create", f"gebruiker {username}", f"rol {role}; producten {','.join(sorted(chosen))}"
+        ctx,
+        "user-create",
+        f"gebruiker {username}",
+        f"rol {role}; producten {','.join(sorted(chosen))}; gemeentecodes {_codes_text(codes)}",
     )
     return user
 
@@ -98,7 +121,10 @@ def update_user(
     personal_data: bool | None = None,
     password: str | None = None,
     disabled: bool | None = None,
+    gemeentecodes: Iterable[str] | EllipsisType | None = ...,
 ) -> ConsoleUser:
+    """Change the given fields; ``gemeentecodes`` left out (``...``) keeps them, None or an empty
+    list lets the account act for every gemeente."""
     store = UserStore(ctx.database)
     user = store.by_username(username)
     if user is None:
@@ -113,6 +139,9 @@ def update_user(
         if why:
             raise ServiceError(why)
         values["password_hash"] = hash_password(password)
+    if not isinstance(gemeentecodes, EllipsisType):
+        codes = gemeentecodes_of(gemeentecodes)
+        values["gemeentecodes"] = None if codes is None else sorted(codes)
     if disabled is not None:
         values["disabled_at"] = ctx.clock.now() if disabled else None
     changed = store.update(user.pk, **values)
@@ -122,6 +151,7 @@ def update_user(
         f"gebruiker {username}",
         f"rol {changed.role}; producten {','.join(sorted(changed.products))}; "
         f"persoonsgegevens {'ja' if changed.personal_data else 'nee'}; "
+        f"gemeentecodes {_codes_text(changed.gemeentecodes)}; "
         f"{'geblokkeerd' if changed.disabled_at else 'actief'}"
         + ("; wachtwoord gewijzigd" if password is not None else ""),
     )

@@ -28,6 +28,8 @@ class ConsoleUser:
     personal_data: bool  # may see BSN and names in payloads
     created_at: datetime
     disabled_at: datetime | None
+    # The gemeentecodes the account may act for; None: every gemeente of the installation.
+    gemeentecodes: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ def _user(row: sa.Row[Any]) -> ConsoleUser:
         personal_data=bool(row.personal_data),
         created_at=row.created_at,
         disabled_at=row.disabled_at,
+        gemeentecodes=None if row.gemeentecodes is None else frozenset(row.gemeentecodes),
     )
 
 
@@ -70,6 +73,7 @@ class UserStore:
         products: Iterable[str],
         personal_data: bool,
         at: datetime,
+        gemeentecodes: Iterable[str] | None = None,
     ) -> ConsoleUser:
         try:
             with self.db.session() as session:
@@ -82,6 +86,7 @@ class UserStore:
                         products=sorted(set(products)),
                         personal_data=personal_data,
                         created_at=at,
+                        gemeentecodes=None if gemeentecodes is None else sorted(set(gemeentecodes)),
                     )
                 )
         except StoreError as error:
@@ -114,6 +119,8 @@ class UserStore:
     def update(self, pk: int, **values: Any) -> ConsoleUser:
         if "products" in values:
             values["products"] = sorted(set(values["products"]))
+        if values.get("gemeentecodes") is not None:
+            values["gemeentecodes"] = sorted(set(values["gemeentecodes"]))
         with self.db.session() as session:
             session.execute(sa.update(console_user).where(console_user.c.pk == pk).values(**values))
             if "disabled_at" in values and values["disabled_at"] is not None:

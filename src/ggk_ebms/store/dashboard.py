@@ -16,8 +16,14 @@ from ggk_ebms.store.tables import job, message, stuf_message
 MAX_ROWS: Final = 200_000
 
 
-def per_day(db: Database, since: datetime, berichttypes: tuple[str, ...]) -> Counter[tuple[date, str]]:
-    """(day, direction) -> count of business messages of these berichttypes since ``since``."""
+def per_day(
+    db: Database,
+    since: datetime,
+    berichttypes: tuple[str, ...],
+    gemeentecodes: frozenset[str] | None = None,
+) -> Counter[tuple[date, str]]:
+    """(day, direction) -> count of business messages of these berichttypes since ``since``,
+    of these gemeentecodes only when given (None: every gemeente)."""
     query = (
         sa.select(message.c.created_at, message.c.direction)
         .select_from(message)
@@ -29,6 +35,8 @@ def per_day(db: Database, since: datetime, berichttypes: tuple[str, ...]) -> Cou
         )
         .limit(MAX_ROWS)
     )
+    if gemeentecodes is not None:
+        query = query.where(stuf_message.c.gemeentecode.in_(sorted(gemeentecodes)))
     with db.session() as session:
         rows = session.execute(query).all()
     counts: Counter[tuple[date, str]] = Counter()

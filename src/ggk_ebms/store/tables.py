@@ -661,6 +661,9 @@ console_user = sa.Table(
     sa.Column("personal_data", sa.Boolean, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("disabled_at", UtcDateTime, nullable=True),
+    # The gemeentecodes this account may act for (a sorted list); NULL: every gemeente of the
+    # installation (docs/console.md "Rechten per gemeentecode").
+    sa.Column("gemeentecodes", sa.JSON, nullable=True),
     sa.UniqueConstraint("username"),
     sa.CheckConstraint(_in("role", CONSOLE_ROLES), name="role"),
 )
