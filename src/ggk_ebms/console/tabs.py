@@ -53,8 +53,13 @@ def add_routes(app: web.Application, page: Callable[[Page], Any], forbidden: typ
 
     def _own_batch(who: Who, verslag: aanleveren.Verslag) -> bool:
         # A medewerker sees their own uploads; a beheerder every upload (the files of products
-        # they lack are still left out of the verslag).
-        return may_manage_product(who.session.user.role) or verslag.verzender == who.session.user.username
+        # they lack are still left out of the verslag). A batch may hold files of several
+        # gemeenten, so an account limited to some gemeentecodes sees only its own uploads: a
+        # batch's name and counts are not another gemeente's to see (docs/console.md).
+        user = who.session.user
+        if verslag.verzender == user.username:
+            return True
+        return may_manage_product(user.role) and user.gemeentecodes is None
 
     @page
     async def aanleveren_page(request: web.Request, who: Who) -> web.StreamResponse:
