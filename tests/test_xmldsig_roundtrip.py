@@ -1,4 +1,4 @@
-"""Sign -> verify round trips, the layout we write (digest §7.2) and signed acknowledgements (§7.4)."""
+"""Sign -> verify round trips, the layout we write (ebMS 2.0 §4.1.3) and signed acknowledgements (§7.4)."""
 
 from __future__ import annotations
 

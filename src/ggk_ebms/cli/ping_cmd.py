@@ -74,7 +74,7 @@ def ping_command(ctx: click.Context, cpa_id: str | None, partner: str | None, po
             cpa_id = find_cpa_for_partner(database, settings, partner, SystemClock().now())
         result = asyncio.run(_ping(settings, database, cpa_id, pong_wait))
         if result.ok:
-            # The GGk activates a CPA after a successful Ping Pong (stuf-ggk digest §5.4).
+            # The GGk activates a CPA after a successful Ping Pong (GGk handleiding: CPA Beheer).
             from ggk_ebms.cli.ops_support import service_context
             from ggk_ebms.services.cpa_beheer import register_pong
 

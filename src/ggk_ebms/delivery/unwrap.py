@@ -1,10 +1,11 @@
-"""The inbound StUF-GGk checks of stuf-ggk digest §4.2, in order, ending in one decision.
+"""The inbound StUF-GGk checks of GGk handleiding; docs/stuf-routing.md inbound checks, in order, ending in
+one decision.
 
 Pure: the message parts, the sender's identities, the routing table, the payload schemas and a
 ``History`` (what the store knows about earlier referentienummers) go in; a ``Decision`` comes out.
 The delivery worker does what the decision says: forward, answer with a Fo01, park, or ignore.
 
-Order (digest §4.2 table; docs/delivery.md has the same table with our outcomes):
+Order (docs/stuf-routing.md inbound checks; docs/delivery.md has the same table with our outcomes):
 
  1-4  size, hardened parse, root kind, envelope structure     parse_envelope (quarantine / StUF055)
  3    Fo01 in -> correlate (step 11); Bv03/Fo03 -> ignore
@@ -26,7 +27,7 @@ gemeentecode must be a CBS code served by this installation and the exchange (IB
 exchange must be actief (IB023), the envelope in its generation (IB001) and the payload in its
 release (IB014); a payload that contradicts its envelope is IB006 (functie, berichtcode) or IB005
 (gemeentecode), a re-used referentienummer IB016. Refusals carry the GGk Fo01 table's code when
-the GGk has one for the situation (digest §2.5), StUF055 for an XSD-invalid payload (§2.3). An
+the GGk has one for the situation (GGk Fo01 foutcodetabel), StUF055 for an XSD-invalid payload (§2.3). An
 exchange via Portaal holds every message in the mailbox for manual pick-up.
 
 Every reason names codes, element names and stuurgegevens only, never payload content (§3.5).
@@ -70,7 +71,7 @@ class Verdict(StrEnum):
     QUARANTINE = "quarantine"  # not a message we can address: Failed, no Fo01 possible
     HOLD = "hold"  # our fault (no routing table, no route): Failed + alert, retry after fixing
     FO01_RECEIVED = "fo01"  # a partner's Fo01 about one of our messages (step 11)
-    IGNORE = "ignore"  # Bv03/Fo03: only between RINIS, BIDN and VECOZO (digest §2.3)
+    IGNORE = "ignore"  # Bv03/Fo03: only between RINIS, BIDN and VECOZO (StUF 03.01: Fo01/Fo03/Bv03)
 
 
 class History(Protocol):
@@ -166,7 +167,8 @@ def _stub(stuurgegevens: object) -> StufMessage | None:
 
 def counterpart(entry: CatalogueEntry) -> Party:
     """Who sends ``entry`` to a gemeente endpoint: its sender, or, for a berichttype a gemeente
-    itself sends, the party it goes to (the digest's step 7 reads "AGB for 3xx, CAK for 402/404")."""
+    itself sends, the party it goes to (the GGk handleiding's inbound step reads "AGB for 3xx, CAK for
+    402/404")."""
     return entry.receiver if entry.sender is Party.GEMEENTE else entry.sender
 
 
@@ -314,7 +316,8 @@ def unwrap(
         warnings.append(f"crossRefnummer {sg.cross_refnummer} matches no message we sent (cf. StUF043)")
 
     if not entry.standaard.detectable:
-        # PGB: no payload format is known here (digest §1), so it is routed on the envelope alone.
+        # PGB: no payload format is known here (iWmo/iJw 3.2 message catalogue), so it is routed on the
+        # envelope alone.
         if payload is None:
             return refuse(10, StufCode.NOT_SCHEMA_CONFORM, f"{functie} carries no payload", entry=entry)
         warnings.append(f"{functie}: payload format unknown, routed on the envelope only")
@@ -376,7 +379,7 @@ def unwrap(
     if errors:
         # A payload that contradicts its envelope is refused with the GGk code for the situation
         # (IB006 functie/berichtcode, IB005 gemeentecode, IB010 addressee): the sender must hear
-        # of it, the GGk itself does not open the payload (digest §0.3, §4.1).
+        # of it, the GGk itself does not open the payload (GGk handleiding: routing).
         return refuse(
             12,
             exchange_rules.disagreement_code(errors[0].rule),

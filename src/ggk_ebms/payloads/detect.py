@@ -1,6 +1,6 @@
 """Tell what an iWmo/iJw/iEb payload is from its root namespace, and check it against its envelope.
 
-Detection (digest §3.1): the root is always ``Bericht`` in
+Detection (iStandaarden namespaces): the root is always ``Bericht`` in
 ``http://www.istandaarden.nl/<std>/<R>_<r>/<msg>/schema``; that gives standard, release and
 berichttype without opening anything else. The header then gives BerichtCode, versions, the two
 party codes and BerichtIdentificatie, all safe to log (§3.5); nothing below the header is read.
@@ -74,7 +74,8 @@ class Finding:
 
 
 def detect(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> PayloadInfo:
-    """Read the root namespace and header. Raises ``StufError`` StUF055 (digest §4.2 step 12)."""
+    """Read the root namespace and header. Raises ``StufError`` StUF055 (docs/stuf-routing.md inbound check
+    12)."""
     try:
         root = parse(payload, max_bytes=max_bytes, what="payload")
     except XmlError as exc:
@@ -153,7 +154,8 @@ def envelope_other_party(envelope: StufMessage, entry: CatalogueEntry) -> str:
 def check_against_envelope(
     info: PayloadInfo, envelope: StufMessage, catalogue: Catalogue = DEFAULT_CATALOGUE
 ) -> list[Finding]:
-    """Every way the payload disagrees with its envelope (digest §3.1 cross-check, §4.2 step 12)."""
+    """Every way the payload disagrees with its envelope (iStandaarden namespaces cross-check, §4.2 step
+    12)."""
     findings: list[Finding] = []
 
     def error(rule: str, message: str) -> None:

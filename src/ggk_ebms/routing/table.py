@@ -1,7 +1,7 @@
 """Routes keyed on (gemeentecode, berichttype), most specific first, with sender authorisation.
 
 The GGk routes on ``ontvanger/organisatie`` × ``functie`` and never opens the payload (stuf-ggk
-digest §0.3, §4.1); we do the same one hop further, from our endpoint to the domain application.
+GGk handleiding: routing); we do the same one hop further, from our endpoint to the domain application.
 A route row mirrors the GGk portal's routing page (§4.1): per gemeente and berichttype an
 *Uitwisseling via* channel, a *Status*, the StUF envelope version and the payload version.
 
@@ -73,7 +73,7 @@ class EbmsTarget:
 
 @dataclass(frozen=True)
 class MailboxTarget:
-    """Keep the message for collection (the portal's *Ophalen*, digest §5.3)."""
+    """Keep the message for collection (the portal's *Ophalen*, GGk handleiding: Ophalen/berichtenlog)."""
 
 
 Target = DirectoryTarget | HttpTarget | EbmsTarget | MailboxTarget
@@ -183,7 +183,7 @@ class RoutingTable:
                     )
 
     def match(self, gemeentecode: str, berichttype: str) -> Match:
-        """The route for a message: digest §4.2 steps 5 (StUF010), 6 (StUF037) and 15."""
+        """The route for a message: docs/stuf-routing.md inbound checks 5 (StUF010), 6 (StUF037) and 15."""
         if gemeentecode not in self.served_gemeentecodes:
             return Match(
                 gemeentecode,

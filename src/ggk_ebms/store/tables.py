@@ -25,7 +25,8 @@ MESSAGE_ID_MAX: Final = 1024
 NAME_MAX: Final = 255
 
 DIRECTIONS: Final = ("in", "out")
-# Message kinds: a business message or one of the ebMS MSH signals (digest §4.1, §5, §6).
+# Message kinds: a business message or one of the ebMS MSH signals (ebMS 2.0 §6.3; ebMS 2.0 §7-§8; ebMS 2.0
+# §4.2).
 KINDS: Final = (
     "business",
     "Acknowledgment",
@@ -239,7 +240,8 @@ attempt = sa.Table(
 )
 
 # --- StUF-GGk delivery (migration 0002) ----------------------------------------------------------
-# Routing data only: stuurgegevens and header values are named safe in stuf-ggk digest §3.5; the
+# Routing data only: stuurgegevens and header values are named safe in iStandaarden privacy elements,
+# docs/rules.md; the
 # payload itself stays in message_part (and mailbox_item for pick-up), never in these columns.
 STUF_REF_MAX: Final = 64  # referentienummer/crossRefnummer: UUID (36), older envelopes up to 40
 STUF_ORG_MAX: Final = 200  # StUF:Systeem/organisatie
@@ -299,7 +301,8 @@ stuf_message = sa.Table(
 mailbox_item = sa.Table(
     "mailbox_item",
     metadata,
-    # A delivered payload kept for pick-up (the portal's Ophalen, digest §5.3): fetched_at is the
+    # A delivered payload kept for pick-up (the portal's Ophalen, GGk handleiding: Ophalen/berichtenlog):
+    # fetched_at is the
     # "gelezen" mark. One item per message, so a retried delivery never stores it twice.
     sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
     sa.Column(

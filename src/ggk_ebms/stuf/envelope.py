@@ -1,6 +1,6 @@
 """Parse StUF-GGk Di01/Du01 envelopes and StUF Fo01/Fo03/Bv03; build ggk0210 Di01/Du01/Fo01.
 
-Reading follows the inbound table of the stuf-ggk digest (§4.2): the bytes go through the one
+Reading follows the inbound steps of the GGk handleiding (docs/stuf-routing.md): the bytes go through the one
 hardened parser (step 2), the root decides what the message is (step 3), the fields are checked
 against the envelope schema of that version (step 4, re-stated here field by field so no XSD has
 to be shipped) and the payload is decoded strictly (step 10). A refusal is a ``StufError`` with the
@@ -95,7 +95,8 @@ _BASE64_HOLDERS: Final = frozenset({"xmlBestand", "tekstBestand", "bericht"})
 def parse_envelope(data: bytes, *, max_bytes: int = MAX_RECEIVE_BYTES) -> StufMessage:
     """Read one StUF-GGk message. Raises ``XmlError`` (quarantine) or ``StufError`` (Fo01 or quarantine).
 
-    Accepts Di01/Du01 in the three GGK namespaces and StUF Fo01/Fo03/Bv03 (digest §4.2 step 3);
+    Accepts Di01/Du01 in the three GGK namespaces and StUF Fo01/Fo03/Bv03 (docs/stuf-routing.md inbound check
+    3);
     a SOAP 1.1 envelope around one of these (the WUS form of the examples) is unwrapped.
 
     Over ``max_bytes``: a ``StufError`` with the GGk code for "bericht is groter dan 25 MB"
@@ -310,7 +311,8 @@ def _parse_stuf_bericht(root: etree._Element, kind: MessageKind) -> StufMessage:
     """Fo01/Fo03/Bv03 (stuf0301.xsd): stuurgegevens with crossRefnummer; Fo0x add a body.
 
     On receipt neither UUID v4 nor ontvanger applicatie ``GGk`` is enforced: the VNG Fo01 example
-    has a v1 UUID crossRefnummer and ``JW Applicatie`` (digest §2.3). Correlate on crossRefnummer.
+    has a v1 UUID crossRefnummer and ``JW Applicatie`` (StUF 03.01: Fo01/Fo03/Bv03). Correlate on
+    crossRefnummer.
     """
     top = _Sequence(root, kind.value, None)
     seq = _Sequence(top.take(_s("stuurgegevens")), "stuurgegevens", None)
@@ -368,7 +370,7 @@ def _read_systeem(el: etree._Element, where: str, *, required_organisatie: bool)
 def _refnummer(value: str, name: str, version: EnvelopeVersion | None) -> str:
     _limited(value, name, 1, 40)
     if version is not None and version.requires_uuid4 and not UUID4.fullmatch(value):
-        # ggk0210 XSD pattern (spec 2.1.04); older envelopes used v1 UUIDs (digest §2.1).
+        # ggk0210 XSD pattern (spec 2.1.04); older envelopes used v1 UUIDs (StUF-GGk spec GGk0210/GGk0310).
         raise StufError(StufCode.NOT_SCHEMA_CONFORM, f"{name} {value!r} is not a lowercase UUID v4")
     return value
 
@@ -709,11 +711,12 @@ def build_fo01(
     details: str | None = None,
     details_xml: bytes | None = None,
 ) -> BuiltMessage:
-    """A StUF 03.01 Fo01Bericht (digest §2.3).
+    """A StUF 03.01 Fo01Bericht (StUF 03.01: Fo01/Fo03/Bv03).
 
     ``details_xml`` is the original message as XML bytes; it is embedded as plain XML (no base64,
     no CDATA) after a hardened parse. It holds personal data: the Fo01 itself must not be logged.
-    ``omschrijving`` and ``details`` must not quote payload values (digest §3.5).
+    ``omschrijving`` and ``details`` must not quote payload values (iStandaarden privacy elements,
+    docs/rules.md).
     """
     _check_systeem(zender, "zender")
     _check_systeem(ontvanger, "ontvanger")
@@ -754,7 +757,8 @@ def build_fo01_reply(
     tijdstip: datetime,
     original: bytes | None = None,
 ) -> BuiltMessage:
-    """The Fo01 a gemeente sends about a message it refuses, typically ``StUF055`` (digest §2.3).
+    """The Fo01 a gemeente sends about a message it refuses, typically ``StUF055`` (StUF 03.01:
+    Fo01/Fo03/Bv03).
 
     crossRefnummer = the failing message's referentienummer, ontvanger = its zender, details =
     ``functie-applicatieVersie+applicatieSubversie`` (``JW315-00010004``), detailsXML = the

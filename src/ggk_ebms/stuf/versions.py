@@ -1,4 +1,5 @@
-"""The three StUF-GGk envelope versions we accept, told apart by the GGK namespace (digest §2.1).
+"""The three StUF-GGk envelope versions we accept, told apart by the GGK namespace (StUF-GGk spec
+GGk0210/GGk0310).
 
 All three are read. We send ggk0210 (spec 2.1.04 patch 4) or, when an exchange is set to it,
 the 2.1.02/2.1.03 form (stuf/generations.py). The GGk portal fixes the version per
