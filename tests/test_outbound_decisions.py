@@ -296,7 +296,7 @@ def test_submit_refusals(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_signed_profile_is_stored_signed_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """An osb-rm-s channel: the envelope is signed at submit and stored as sent (issue 5), so
+    """An osb-rm-s channel: the envelope is signed at submit and stored as sent (docs/signing.md), so
     every retry sends the same signed bytes."""
     cpa_id, cpa = make_cpa(8443, 8444, profile=Profile.OSB_RM_S, version="s-t")
     settings, database = _database(tmp_path, cpa)

@@ -239,7 +239,7 @@ def _check_database(settings: Settings) -> Finding:
 
 
 def _check_keys_against_cpas(settings: Settings, database_ok: bool) -> Iterator[Finding]:
-    """Issue 5 (Keys): each configured key must match our certificate in every stored CPA that
+    """Keys (docs/signing.md): each configured key must match our certificate in every stored CPA that
     uses it — the signing key our SigningCertificateRef, the encryption key our
     EncryptionCertificateRef, the TLS client certificate our ClientCertificateRef."""
     if not database_ok:

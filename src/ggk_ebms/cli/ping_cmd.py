@@ -1,4 +1,4 @@
-"""``ggk-ebms ping``: the Ping/Pong connectivity check with a diagnosis in plain words (issue 4).
+"""``ggk-ebms ping``: the Ping/Pong connectivity check with a diagnosis in plain words (docs/sending.md).
 
 Exit status 0 only on a Pong that refers to our Ping; otherwise the layer where it failed (DNS,
 connection, TLS, HTTP, SOAP, ebMS, timeout), what it means and what to do

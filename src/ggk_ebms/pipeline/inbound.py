@@ -151,7 +151,8 @@ class InboundPipeline:
         except EbmsError as exc:
             return self._refuse(request, message, body, digest, [exc], sync, ours)
         try:
-            # Issue 5: decrypt, then verify, per the sender's channel; from here on only the
+            # Security profile (docs/signing.md): decrypt, then verify, per the sender's channel; from here on
+            # only the
             # verified plaintext is used (ebMS 2.0 §4.1.3: what is processed is what was verified).
             opened = self._security.open_inbound(
                 body.soap.data,

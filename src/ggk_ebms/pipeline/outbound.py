@@ -3,8 +3,8 @@
 ``submit_message`` is the one way in for everything we send (the CLI's ``send``, and later the
 StUF routing and management work): it resolves the CPA, builds the envelope ONCE and stores it
 with its parts and a 'send' job in one transaction. A retry sends the stored bytes again, same
-MessageId and all, so the partner's duplicate elimination recognises it (ebMS 2.0 §6.5.3; issue 4
-"nothing is sent twice as a new MessageId").
+MessageId and all, so the partner's duplicate elimination recognises it (ebMS 2.0 §6.5.3:
+a resend is never a new MessageId).
 
 The rest of this module is pure glue between one HTTP attempt and the retry module
 (``transport.retry``, KVS ch. 5 HTTP status handling; ebMS 2.0 §6.4, BP ch. 3; ebMS 2.0 §7.1.2,
@@ -254,7 +254,8 @@ def submit_message(
         content_ids=content_ids,
     )
     mime_parts = [MimePart(p.content_id, p.content_type, p.data) for p in parts]
-    # Issue 5: sign per our channel, then encrypt to the receiver (-e), once, at submit: what is
+    # Security profile (docs/signing.md): sign per our channel, then encrypt to the receiver (-e), once, at
+    # submit: what is
     # stored is exactly what every attempt sends, so a resend is byte-identical.
     envelope, sealed = MessageSecurity(settings).seal(
         built.envelope, mime_parts, ours=channel, peer=route.peer_channel
@@ -313,7 +314,7 @@ def read_response(
     (RefToMessageId, ebMS 2.0 §6.3; ebMS 2.0 §4.2); a MessageError of warnings only, a SOAP Fault, an
     unreadable body or a signal about another message are ``OTHER``. ``sent_references`` are
     the ds:References of what we signed: an Ack echoing references must echo exactly those
-    (issue 5, ebMS 2.0 §6.3, KVS ch. 5), else it is ``OTHER`` — ignored, and the retries go on (§4.1).
+    (ebMS 2.0 §6.3, KVS ch. 5), else it is ``OTHER`` — ignored, and the retries go on (ebMS 2.0 §6.5.3).
     """
     if not result.body.strip():
         return None

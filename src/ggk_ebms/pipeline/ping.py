@@ -1,4 +1,4 @@
-"""The Ping/Pong connectivity check (ebMS 2.0 §7-§8; issue 4): one Ping, and what its answer means.
+"""The Ping/Pong connectivity check (ebMS 2.0 §8; docs/sending.md): one Ping, and what its answer means.
 
 The Ping goes straight to the partner's MSH signal channel (not through the send queue: the
 answer is the point), with SyncReply so a partner that honours it puts the Pong in the HTTP
@@ -160,7 +160,7 @@ async def ping(
         clock=clock,
         sync_reply=True,
     )
-    # A Ping travels on our MSH signal channel and is signed when that channel signs (issue 5).
+    # A Ping travels on our MSH signal channel and is signed when that channel signs (docs/signing.md).
     built = MessageSecurity(settings).sign_signal(built, lookup.msh_signal_channel(ours, "Ping"))
     message_id = built.header.message_id
     await asyncio.to_thread(_record_ping, database, built, clock)

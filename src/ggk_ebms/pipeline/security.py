@@ -1,4 +1,4 @@
-"""Apply a channel's Digikoppeling security profile to messages in and out (issue 5).
+"""Apply a channel's Digikoppeling security profile to messages in and out (docs/signing.md).
 
 Which channel decides (ebMS 2.0 §4.1; CPPA 2.0, BP ch. 3): for a received message the sender's channel — its
 SenderNonRepudiation names the signing certificate and algorithms, its DigitalEnvelope the

@@ -152,7 +152,7 @@ def encryption_policy(
 ) -> EncryptionPolicy:
     """The policy for a channel whose CPA names ``encryption_algorithm`` (or none).
 
-    "The CPA's algorithm wins" (issue 5): AES-CBC is written when the CPA names it, and then also
+    The CPA's algorithm wins (docs/signing.md): AES-CBC is written when the CPA names it, and then also
     accepted; GCM is accepted in any case. ``key_transport`` overrides RSA-OAEP-MGF1P for sending;
     RSA v1.5 there needs ``legacy``.
     """

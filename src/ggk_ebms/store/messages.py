@@ -136,7 +136,7 @@ class ReceiveResult:
 _MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(NewMessage))
 # Statements built once, values passed as parameters: SQLAlchemy then finds the compiled form in
 # its cache by a fixed key. ``.values(**row)`` would embed every value in the statement and
-# rebuild its cache key per row (issue 7 profile: about a fifth of the pipeline's CPU time).
+# rebuild its cache key per row (docs/performance.md profile: about a fifth of the pipeline's CPU time).
 _INSERT_MESSAGE = sa.insert(message_table).returning(message_table.c.pk)
 # Several messages in one multi-row INSERT ... RETURNING (the received message and our signal):
 # one round trip instead of two; the keys come back in the order of the rows given.

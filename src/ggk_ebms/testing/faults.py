@@ -1,4 +1,4 @@
-"""Test-only misbehaviour of an endpoint: the knobs of the ``test_faults`` setting (issue 4).
+"""Test-only misbehaviour of an endpoint: the knobs of the ``test_faults`` setting (docs/sending.md).
 
 The RINIS counterpart that tests and ``ggk-ebms demo`` start is the same endpoint as the
 gemeente side. To exercise a sender's retries (KVS ch. 5 HTTP status handling; ebMS 2.0 §6.4, BP ch. 3) it can

@@ -1,4 +1,4 @@
-"""Plain-words diagnosis of one outbound exchange, for the Ping connectivity check (issue 4).
+"""Plain-words diagnosis of one outbound exchange, for the Ping connectivity check (docs/sending.md).
 
 ``diagnose`` takes what ``EbmsClient.post`` produced, a ``TransportError`` or an ``HttpResult``,
 and says at which layer it went wrong, what that means and what to do, from DNS up to the ebMS

@@ -7,7 +7,7 @@ composes them:
 1. before the first attempt: ``time_to_live(timestamp, retries, retry_interval)`` for RM messages;
 2. per attempt: POST, then ``classify_response`` (and, for a
    2xx with an envelope, ``classify_signal``) or ``classify_error`` for a ``TransportError``;
-   ``record_attempt`` keeps time, HTTP status and error text of every attempt (issue 4);
+   ``record_attempt`` keeps time, HTTP status and error text of every attempt (docs/sending.md);
 3. on ``RETRY``: ``transport_retry_at`` first (a quick retry inside the current RetryInterval for
    connection-level failures), else ``next_attempt``; when both say None, ``when_retries_end``
    says whether to wait for TimeToLive (then Expired) or fail now.
