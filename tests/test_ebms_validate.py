@@ -55,7 +55,8 @@ def _ping() -> bytes:
     return render_template("EbMSPing.xml")
 
 
-# --- §8.3 step 2: the CPA itself ---------------------------------------------------------------------
+# --- CPPA 2.0; docs/rules.md receive-side check 2: the CPA itself
+# ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -76,7 +77,8 @@ def test_step_2_signed_cpa_is_usable() -> None:
     assert _validate(_message(), replace(catalogue_agreement(), status="signed")).sync_reply
 
 
-# --- §3.4 PartyId, Role, Service --------------------------------------------------------------------
+# --- ebMS 2.0 §3.1, KVS ch. 5 PartyId, Role, Service
+# --------------------------------------------------------------------
 
 
 def test_untyped_party_id_that_is_no_uri_is_invalid_value() -> None:

@@ -8,7 +8,7 @@ A bare payload is checked (detect, XSD when payload_schemas is set) and wrapped 
   setting stuf_applicatie; ontvanger = the AGB from the other header field, or ``CAK`` for iEb,
   applicatie ``GGk``;
 - referentienummer a new lowercase UUID v4, tijdstipBericht now (Dutch local time);
-- functieVersie/Subversie from the payload's BerichtVersie/Subversie (*inferred*, §2.2);
+- functieVersie/Subversie from the payload's BerichtVersie/Subversie (*inferred*, StUF-GGk spec: Di01/Du01);
 - Du01 crossRefnummer = the referentienummer of the received heen message it answers, found by
   the copied header (iStandaarden header and retour pairing: same BerichtIdentificatie, gemeentecode and
 partner;

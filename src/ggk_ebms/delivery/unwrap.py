@@ -27,10 +27,12 @@ gemeentecode must be a CBS code served by this installation and the exchange (IB
 exchange must be actief (IB023), the envelope in its generation (IB001) and the payload in its
 release (IB014); a payload that contradicts its envelope is IB006 (functie, berichtcode) or IB005
 (gemeentecode), a re-used referentienummer IB016. Refusals carry the GGk Fo01 table's code when
-the GGk has one for the situation (GGk Fo01 foutcodetabel), StUF055 for an XSD-invalid payload (§2.3). An
+the GGk has one for the situation (GGk Fo01 foutcodetabel), StUF055 for an XSD-invalid payload (StUF 03.01:
+Fo01/Fo03/Bv03). An
 exchange via Portaal holds every message in the mailbox for manual pick-up.
 
-Every reason names codes, element names and stuurgegevens only, never payload content (§3.5).
+Every reason names codes, element names and stuurgegevens only, never payload content (iStandaarden privacy
+elements, docs/rules.md).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ class Verdict(StrEnum):
 
 
 class History(Protocol):
-    """What the store remembers of earlier StUF messages (§4.2 steps 8 and 9)."""
+    """What the store remembers of earlier StUF messages (docs/stuf-routing.md inbound checks 8 and 9)."""
 
     def earlier_payload(self, zender: str, referentienummer: str) -> tuple[int, str | None] | None:
         """(message pk, payload sha256) of an earlier received message with this pair, or None."""
@@ -128,7 +130,8 @@ class FoundEnvelope:
 
 
 def find_envelope(parts: Sequence[bytes], *, max_bytes: int = MAX_RECEIVE_BYTES) -> FoundEnvelope | Decision:
-    """The first payload part that is a StUF message (§4.2 steps 1-4 and 10 run inside the parse).
+    """The first payload part that is a StUF message (docs/stuf-routing.md inbound checks 1-4 and 10 run
+    inside the parse).
 
     A part that is no StUF message at all is passed over; a part that is one but is refused ends
     the search with that refusal (REFUSE when its stuurgegevens could be read, else QUARANTINE).
@@ -173,7 +176,7 @@ def counterpart(entry: CatalogueEntry) -> Party:
 
 
 def zender_fits(entry: CatalogueEntry, organisatie: str) -> bool:
-    """§4.2 step 7: an aanbieder sends with its AGB (8 digits), CAK as ``CAK``."""
+    """docs/stuf-routing.md inbound check 7: an aanbieder sends with its AGB (8 digits), CAK as ``CAK``."""
     party = counterpart(entry)
     if party is Party.AANBIEDER:
         return AGB.fullmatch(organisatie) is not None
@@ -193,7 +196,8 @@ def unwrap(
     max_bytes: int = MAX_RECEIVE_BYTES,
     rules: Rules | None = None,
 ) -> Decision:
-    """Run §4.2 on the parts of one received business message. ``sender_ids``: the ebMS From
+    """Run the inbound checks (GGk handleiding; docs/stuf-routing.md) on the parts of one received business
+    message. ``sender_ids``: the ebMS From
     PartyId (OIN) first, then the CPAId, as ``RoutingTable.authorize`` accepts either.
     ``rules``: the exchanges and served gemeentecodes (default: the shipped exchanges)."""
     rules = rules if rules is not None else Rules()
@@ -353,7 +357,7 @@ def unwrap(
     if release_refusal is not None:
         return refuse(12, release_refusal.code, release_refusal.text, info=info, entry=entry)
     # Step 13 before the agreement half of step 12: the header of a payload that fails its own
-    # XSD cannot be trusted to compare, and the GGk answer to it is Fo01 StUF055 (§2.3).
+    # XSD cannot be trusted to compare, and the GGk answer to it is Fo01 StUF055 (StUF 03.01: Fo01/Fo03/Bv03).
     if schemas is not None and schemas.has_schema(info):
         schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13: the XSD needs a tree
     else:

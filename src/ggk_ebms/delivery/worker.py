@@ -19,7 +19,7 @@ checks
   on it and shown.
 
 It also watches the outbox folder (``submit.scan_outbox``). Logs carry ids, codes and
-stuurgegevens, never payload bytes (§3.5).
+stuurgegevens, never payload bytes (iStandaarden privacy elements, docs/rules.md).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ def soap_action_fault(soap_action: str | None) -> SoapFaultError:
 
 
 def message_id_reused_fault(message_id: str) -> SoapFaultError:
-    """Digest §4.2: the MessageId arrived before with other content -> 500, no delivery, no Ack."""
+    """ebMS 2.0 §6.5.3: the MessageId arrived before with other content -> 500, no delivery, no Ack."""
     return SoapFaultError(f"MessageId {_echo(message_id)} already used!")
 
 

@@ -1,6 +1,6 @@
 """SOAP envelope bytes -> ``EbmsMessage``, and recognising a peer's SOAP Fault.
 
-Two kinds of wrong input, two outcomes (ebMS 2.0 §4.2 "HTTP 500 instead", §10):
+Two kinds of wrong input, two outcomes (ebMS 2.0 §4.2; docs/ebms.md catalogue):
 
 - what the ebMS header schema (msg-header-2_0.xsd) or SOAP 1.1 forbids — not XML, a DOCTYPE, not a
   SOAP envelope, no ``eb:MessageHeader``, a required element or attribute missing, a dateTime that
@@ -155,7 +155,8 @@ def peer_fault(soap: bytes, *, max_bytes: int = 1024 * 1024) -> SoapFault | None
 def parse_xsd_datetime(text: str) -> tuple[datetime, bool]:
     """An xsd:dateTime as an aware UTC datetime, and whether it carried a time zone.
 
-    Digest §3.4 Decision: 'Z' or an offset are honoured; a zone-less value is UTC. Raises
+    ebMS 2.0 §3.1, KVS ch. 5; our choice in docs/rules.md: 'Z' or an offset are honoured; a zone-less value is
+    UTC. Raises
     ValueError for anything that is not an xsd:dateTime or out of range (clock.py: total).
     """
     return clock.parse_xsd_datetime(text)

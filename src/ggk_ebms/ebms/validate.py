@@ -11,7 +11,7 @@ Order of the checks (one wrong thing per catalogue case, so the order only matte
 are wrong; it follows the reference's validators: CPA first, then the MessageHeader, then the
 channel flags, then the other header blocks, then the body):
 
-1. CPA status and period at the message Timestamp and now              §8.3 step 2
+1. CPA status and period at the message Timestamp and now CPPA 2.0; docs/rules.md receive-side check 2
 2. MessageHeader @eb:version                                           #12
 3. From/To PartyId: well-formed, in the CPA, To is us                  #14, #15, #19, #20
 4. Roles: present on business messages, absent on signals             #18
@@ -155,7 +155,8 @@ def validate_inbound(
 
 
 def _check_agreement(agreement: Agreement, timestamp: datetime, now: datetime) -> None:
-    """Digest §8.3 step 2: Status agreed and Start ≤ Timestamp ≤ End, else "Invalid CPA."."""
+    """CPPA 2.0; docs/rules.md receive-side check 2: Status agreed and Start ≤ Timestamp ≤ End, else "Invalid
+    CPA."."""
     usable = agreement.status in _USABLE_CPA_STATUS
     in_period = all(agreement.start <= moment <= agreement.end for moment in (timestamp, now))
     if not (usable and in_period):
@@ -163,7 +164,8 @@ def _check_agreement(agreement: Agreement, timestamp: datetime, now: datetime) -
 
 
 def _resolve_party(agreement: Agreement, party: Party, location: str) -> PartyInfo:
-    """Digest §3.4 PartyId rule and §8.3 step 3 (#14, #15, #19, #20).
+    """ebMS 2.0 §3.1, KVS ch. 5 PartyId rule and CPPA 2.0; docs/rules.md receive-side check 3 (#14, #15, #19,
+    #20).
 
     KVS5: ``eb:type`` must be present (``urn:osb:oin`` for OINs); an untyped PartyId must be a
     URI (ebMS 2.0 §3.1.1.1), else "Invalid value.". The party is the CPA party holding one of the
@@ -182,7 +184,8 @@ def _resolve_party(agreement: Agreement, party: Party, location: str) -> PartyIn
 def _business_bindings(
     message: EbmsMessage, their_party: PartyInfo, our_party: PartyInfo
 ) -> tuple[ActionBinding, ActionBinding]:
-    """Digest §8.3 step 4: sender CanSend, receiver CanReceive (Service, type, Action, Roles)."""
+    """CPPA 2.0; docs/rules.md receive-side check 4: sender CanSend, receiver CanReceive (Service, type,
+    Action, Roles)."""
     header = message.header
     from_role, to_role = header.from_party.role, header.to_party.role
     if from_role is None:
@@ -247,7 +250,7 @@ _ANSWERS_TO_A_MESSAGE: Final = frozenset(
 
 
 def _check_channel_flags(message: EbmsMessage, channel: ResolvedChannel) -> None:
-    """Digest §8.3 step 5 (#27–#35): the flags must match the sender's channel.
+    """CPPA 2.0; docs/rules.md receive-side check 5 (#27–#35): the flags must match the sender's channel.
 
     Business messages must carry exactly what the channel demands: DuplicateElimination and
     AckRequested per ``always``/``never`` (``perMessage`` allows both), SyncReply iff the channel's

@@ -179,7 +179,8 @@ class InboundPipeline:
     def _authenticate(
         self, request: InboundRequest, agreement: Agreement, header: MessageHeader, theirs: PartyInfo
     ) -> None:
-        """Digest §9 rule: the TLS client certificate must belong to the From party of this CPA.
+        """Digikoppeling BEV ch. 3-5 rule: the TLS client certificate must belong to the From party of this
+        CPA.
 
         When the From PartyId is not in the CPA at all, the certificate is checked against the
         CPA's counterpart, so that an authenticated partner with a wrong header still gets the

@@ -137,7 +137,8 @@ def load_agreement(
 
 
 def check_usable(agreement: Agreement, now: datetime) -> None:
-    """Digest §8.3 step 2: the CPA must be agreed and inside its validity period to send on it."""
+    """CPPA 2.0; docs/rules.md receive-side check 2: the CPA must be agreed and inside its validity period to
+    send on it."""
     if agreement.status not in _USABLE_CPA_STATUS:
         raise CpaError(f"CPA {agreement.cpa_id!r} has status {agreement.status!r}, not agreed or signed")
     if not agreement.start <= now < agreement.end:
@@ -459,7 +460,8 @@ def business_verdict(
     now: datetime,
     policy: RetryPolicy = DEFAULT_POLICY,
 ) -> Verdict:
-    """Apply the retry table (KVS ch. 5 HTTP status handling) and the retry timing (§4.3) to one attempt's
+    """Apply the retry table (KVS ch. 5 HTTP status handling) and the retry timing (ebMS 2.0 §6.4, BP ch. 3)
+    to one attempt's
     outcome."""
     if isinstance(outcome, TransportError):
         response_class = classify_error(outcome)

@@ -8,8 +8,9 @@ sends the stored envelope again, same MessageId, which the partner's duplicate e
 absorbs (ebMS 2.0 §6.5.3).
 
 Per job: a message that is final already (an asynchronous Acknowledgment arrived, ebMS 2.0 §6.3)
-only finishes the job; one past its TimeToLive becomes Expired (§4.3); otherwise the stored bytes
-go to the partner: business messages to the receiving channel of the CPA binding (§8.2), signals
+only finishes the job; one past its TimeToLive becomes Expired (ebMS 2.0 §6.4, BP ch. 3); otherwise the stored
+bytes
+go to the partner: business messages to the receiving channel of the CPA binding (CPPA 2.0, BP ch. 3), signals
 to the partner's MSH signal channel. The decision is ``pipeline.outbound``'s; every attempt is
 recorded (time, HTTP status, error text).
 
@@ -305,7 +306,7 @@ class SendWorker:
     ) -> outbound.ResponseSignal | None:
         """A synchronous Ack/MessageError counts only when its signature verifies, if the
         partner's MSH signal channel signs (ebMS 2.0 §6.3, KVS ch. 5); an invalid one is ignored and the
-        retries go on (§4.1)."""
+        retries go on (ebMS 2.0 §6.3)."""
         if signal is None or signal.kind is SignalKind.OTHER or signal.message is None:
             return signal
         try:

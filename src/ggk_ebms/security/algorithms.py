@@ -7,10 +7,10 @@ policy the signer, verifier, encrypter and decrypter apply to one channel:
 
 - signing: the CPA's HashFunction and SignatureAlgorithm are written and, on receipt, demanded
   exactly ("Invalid DigestMethod." / "Invalid SignatureMethod.", ebMS 2.0 §4.1.3); SHA-1 only behind
-  the ``allow_sha1`` legacy switch (§7.6 "digest");
+  the ``allow_sha1`` legacy switch (docs/signing.md "digest");
 - encryption: we write the CPA's EncryptionAlgorithm (AES-256-GCM when it names none) with
   RSA-OAEP key transport; we accept GCM always, AES-CBC only when the CPA names it, and RSA v1.5
-  key transport and 3DES (decrypt only) only behind the per-CPA legacy switch (§7.6 "key
+  key transport and 3DES (decrypt only) only behind the per-CPA legacy switch (docs/signing.md "key
   transport", "data cipher").
 
 Pure: URIs and switches in, frozen values out.
@@ -30,7 +30,8 @@ from ggk_ebms.ns import DS, XENC, XENC11
 
 C14N_INCLUSIVE: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 C14N_EXCLUSIVE: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
-# §7.6 "C14N": we send inclusive C14N 1.0 and accept inclusive or exclusive, both without comments.
+# docs/rules.md "Canonicalisation": we send inclusive C14N 1.0 and accept inclusive or exclusive, both without
+# comments.
 ACCEPTED_C14N: Final = frozenset({C14N_INCLUSIVE, C14N_EXCLUSIVE})
 ENVELOPED_SIGNATURE: Final = f"{DS}enveloped-signature"
 XPATH_FILTER: Final = "http://www.w3.org/TR/1999/REC-xpath-19991116"
@@ -66,7 +67,7 @@ ENCRYPTED_ELEMENT_TYPE: Final = f"{XENC}Element"
 WRITABLE_CIPHERS: Final = frozenset({AES128_GCM, AES256_GCM, AES128_CBC, AES256_CBC})
 # ENC004: RSA-OAEP in both spellings; RSA v1.5 only behind the legacy switch.
 OAEP_KEY_TRANSPORTS: Final = frozenset({RSA_OAEP_MGF1P, RSA_OAEP})
-# Algorithms no CPA value can switch on; only the legacy switch can (§7.6).
+# Algorithms no CPA value can switch on; only the legacy switch can (docs/signing.md).
 LEGACY_ONLY: Final = frozenset({RSA_1_5, TRIPLEDES_CBC})
 
 

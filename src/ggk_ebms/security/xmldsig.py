@@ -16,7 +16,7 @@ caller processes is what was verified:
   filter leaves out elements targeted at nextMSH or the next SOAP node: a MessageHeader carrying such
   an actor would be unsigned);
 - one ``URI=""`` Reference carrying exactly the three transforms above (exclusive C14N accepted
-  as well, §7.6); every other Reference is ``cid:`` naming a part of this message, each part
+  as well, docs/signing.md); every other Reference is ``cid:`` naming a part of this message, each part
   covered exactly once; file:, http:, same-document ``#id`` and every other URI refused;
 - algorithms equal to the CPA's and inside SIGN003/SIGN004 (SHA-1 only behind the legacy switch);
 - the key is the sender's CPA ``SigningCertificateRef`` certificate, never ``KeyInfo``.
@@ -217,7 +217,7 @@ def _signature_template(
     etree.SubElement(transforms, _ds("Transform"), Algorithm=alg.ENVELOPED_SIGNATURE)
     xpath_transform = etree.SubElement(transforms, _ds("Transform"), Algorithm=alg.XPATH_FILTER)
     # ebMS 2.0 §4.1.3: xmlns:SOAP declared on ds:XPath itself, so the expression keeps its meaning
-    # wherever the Reference is copied (a signed Acknowledgment echoes it, §7.4).
+    # wherever the Reference is copied (a signed Acknowledgment echoes it, ebMS 2.0 §6.3, KVS ch. 5).
     xpath = etree.SubElement(xpath_transform, _ds("XPath"), nsmap={"SOAP": SOAP_ENV})
     xpath.text = alg.EBMS_ACTOR_FILTER
     etree.SubElement(transforms, _ds("Transform"), Algorithm=alg.C14N_INCLUSIVE)
@@ -239,7 +239,7 @@ def _key_info(key: PrivateKeyTypes, certificate_der: bytes) -> etree._Element:
     """KeyInfo with KeyValue (RSA keys) and the leaf X509Certificate (ebMS 2.0 §4.1.3).
 
     Written after signing: KeyInfo is outside SignedInfo and inside the enveloped Signature, so it
-    is covered by no digest, and the receiver must not trust it anyway (§7.3).
+    is covered by no digest, and the receiver must not trust it anyway (ebMS 2.0 §4.1.3).
     """
     key_info = etree.Element(_ds("KeyInfo"))
     if isinstance(key, rsa.RSAPrivateKey):
@@ -291,7 +291,7 @@ def verify_envelope(
     ``certificate_der`` is the sender's CPA SigningCertificateRef certificate; ``expected_*`` are the
     CPA's HashFunction and SignatureAlgorithm (None: the CPA names none, the allowed sets decide);
     ``allow_sha1`` is the legacy switch without which SHA-1 is refused even when allowed. With
-    ``at`` (the message Timestamp) the certificate must be valid at that moment (§7.3).
+    ``at`` (the message Timestamp) the certificate must be valid at that moment (ebMS 2.0 §4.1.3).
     """
     root = _parse_received(envelope, max_bytes)
     header = _soap_header(root)
@@ -414,7 +414,7 @@ def _signed_info_parts(
 
 
 def _c14n_algorithm(element: etree._Element) -> str | None:
-    """The accepted C14N URI of a CanonicalizationMethod or Transform, or None (§7.6 "C14N")."""
+    """The accepted C14N URI of a CanonicalizationMethod or Transform, or None (docs/signing.md "C14N")."""
     uri = element.get("Algorithm", "")
     if uri not in alg.ACCEPTED_C14N:
         return None
@@ -435,7 +435,7 @@ def _algorithm_ok(uri: str, allowed: Collection[str], expected: str | None, allo
     if expected is not None and uri != expected.strip():
         return False  # ebMS 2.0 §4.1.3: algorithm differs from the CPA's
     if alg.is_sha1(uri) and not allow_sha1:
-        return False  # SIGN001, §7.6: SHA-1 only behind the legacy switch
+        return False  # SIGN001, docs/signing.md: SHA-1 only behind the legacy switch
     return uri in allowed
 
 
@@ -541,7 +541,7 @@ def _check_part_digests(references: Sequence[SignedReference], parts: Mapping[st
 
 
 def _verification_key(certificate_der: bytes, at: datetime | None) -> xmlsec.Key:
-    """The public key of the CPA's signing certificate, valid at the message Timestamp (§7.3)."""
+    """The public key of the CPA's signing certificate, valid at the message Timestamp (ebMS 2.0 §4.1.3)."""
     try:
         certificate = x509.load_der_x509_certificate(certificate_der)
         key = xmlsec.Key.from_memory(certificate_der, xmlsec.constants.KeyDataFormatCertDer)

@@ -10,7 +10,7 @@ session key wrapped for the recipient's CPA ``EncryptionCertificateRef`` certifi
 ``ds:KeyName`` = that certificate's subject DN. Despite ``Type`` the ciphertext is the part's raw
 bytes, so decryption always yields bytes and never splices XML into anything.
 
-Sign, then encrypt (§7.3): the signature's cid: digests are over the plaintext, so the receiver
+Sign, then encrypt (ebMS 2.0 §4.1.3): the signature's cid: digests are over the plaintext, so the receiver
 decrypts every part first and verifies afterwards.
 
 Decryption is strict before it is cryptographic: the part must be one EncryptedData with one
@@ -19,7 +19,7 @@ algorithm admitted by the channel's policy (``security.algorithms.encryption_pol
 always, AES-CBC only when the CPA names it, RSA v1.5 and 3DES only behind the legacy switch. Every
 failure is ``EbmsError(SecurityFailure, "cid:<id>")``; cryptographic failures (wrong key,
 truncated ciphertext, altered GCM tag, bad padding) all read "Decryption failed.", so the answer
-tells an attacker nothing about which step failed (§7.6 "uniform errors").
+tells an attacker nothing about which step failed (docs/signing.md "uniform errors").
 """
 
 from __future__ import annotations

@@ -5,9 +5,11 @@ and
 BerichtIdentificatie safe); the payload stays in ``message_part``. The rows answer three
 questions the delivery worker and ``submit`` ask:
 
-- §4.2 step 8: has this (zender, referentienummer) been received before, and with which payload?
-- §4.2 steps 9 and 11: is a crossRefnummer the referentienummer of a message we sent?
-- §4.3: which received heen message does a retour answer (BerichtIdentificatie, copied header)?
+- docs/stuf-routing.md inbound check 8: has this (zender, referentienummer) been received before, and with
+which payload?
+- docs/stuf-routing.md inbound checks 9 and 11: is a crossRefnummer the referentienummer of a message we sent?
+- iStandaarden header and retour: which received heen message does a retour answer (BerichtIdentificatie,
+copied header)?
 """
 
 from __future__ import annotations

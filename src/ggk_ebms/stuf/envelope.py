@@ -6,8 +6,9 @@ against the envelope schema of that version (step 4, re-stated here field by fie
 to be shipped) and the payload is decoded strictly (step 10). A refusal is a ``StufError`` with the
 foutcode; when the stuurgegevens could be read they travel along so a Fo01 can be addressed.
 
-Building always produces the current envelope (ggk0210, spec 2.1.04 patch 4) as §2.2 fills it and
-§4.3 orders it: lowercase UUID v4 referentienummer, ``yyyyMMddHHmmssfff`` local time, payload
+Building always produces the current envelope (ggk0210, spec 2.1.04 patch 4) as the StUF-GGk spec fills it and
+our outbound wrap (docs/stuf-routing.md) orders it: lowercase UUID v4 referentienummer, ``yyyyMMddHHmmssfff``
+local time, payload
 base64 in ``xmlBestand`` (or ``tekstBestand`` with a bestandsnaam), at most 25 000 000 bytes.
 """
 
@@ -242,7 +243,7 @@ def _read_parameters(
     ggk = version.namespace
     seq = _Sequence(el, "parameters", sg)
     ref_bericht = cross_bericht = None
-    if not version.current:  # 2.1.02/03 optional parameters, gone in patch 4 (§2.1)
+    if not version.current:  # 2.1.02/03 optional parameters, gone in patch 4 (StUF-GGk spec GGk0210/GGk0310)
         ref_bericht = _optional_text(seq.optional(qname(ggk, "referentienummerBericht")))
         if kind is MessageKind.DU01:
             cross_bericht = _optional_text(seq.optional(qname(ggk, "crossRefnummerBericht")))
@@ -259,7 +260,8 @@ def _read_parameters(
         payload = _read_bestand_choice(bericht, ggk, sg, sinks)
     warnings: list[str] = []
     if payload.kind is PayloadKind.XML and payload.data.startswith(UTF8_BOM):
-        # §2.2: payload is UTF-8 without BOM; a BOM is harmless to strip but worth telling.
+        # StUF-GGk spec: Di01/Du01: payload is UTF-8 without BOM; a BOM is harmless to strip but worth
+        # telling.
         payload = dataclasses.replace(payload, data=payload.data[len(UTF8_BOM) :])
         warnings.append("payload started with a UTF-8 byte order mark; it was removed")
     parameters = Parameters(
@@ -290,7 +292,8 @@ def _read_bestand_choice(bericht: etree._Element, ggk: str, sg: Stuurgegevens, s
 
 
 def _read_mime_bericht(bericht: etree._Element, sg: Stuurgegevens, sinks: _Sinks) -> Payload:
-    """Before 2.1.04: ``bericht`` is the base64 itself, ``xmime:contentType`` required (§2.1)."""
+    """Before 2.1.04: ``bericht`` is the base64 itself, ``xmime:contentType`` required (StUF-GGk spec
+    GGk0210/GGk0310)."""
     if _elements(bericht):
         raise _schema_error("parameters/bericht must hold base64 text, not elements", sg)
     content_type = bericht.get(qname(ns.XMIME, "contentType"))
@@ -436,7 +439,8 @@ class _Base64Sink:
 
 
 def _base64_sink_for(tag: str) -> _Base64Sink | None:
-    """The elements whose text is a payload's base64 (§2.1/§2.2 of the envelope versions)."""
+    """The elements whose text is a payload's base64 (StUF-GGk spec GGk0210/GGk0310: the Di01/Du01 of each
+    envelope version)."""
     namespace, local = _split(tag)
     if local in _BASE64_HOLDERS and version_for_namespace(namespace) is not None:
         return _Base64Sink()
@@ -661,7 +665,8 @@ def build_payload_envelope(
     """A Di01/Du01 in the envelope namespace ``namespace``; ``fill_bericht`` writes the payload.
 
     Both generations share the root names, the stuurgegevens (StUF 03.01), the four version
-    parameters and the 25 MB limit (spec 2.1.04 §2.2, §4.3); a Du01 carries ``cross_ref``.
+    parameters and the 25 MB limit (StUF-GGk spec 2.1.04; the GGk's 25 MB per envelope); a Du01 carries
+    ``cross_ref``.
     """
     _check_systeem(zender, "zender")
     _check_systeem(ontvanger, "ontvanger")
@@ -670,7 +675,7 @@ def build_payload_envelope(
         raise StufError(
             StufCode.NOT_SCHEMA_CONFORM, "bestandsnaam must be 4-255 characters from [A-Za-z0-9-._]"
         )
-    if payload.startswith(UTF8_BOM):  # §4.3: UTF-8 payload without BOM
+    if payload.startswith(UTF8_BOM):  # GGk handleiding: outbound wrap: UTF-8 payload without BOM
         payload = payload[len(UTF8_BOM) :]
     if not payload:
         raise StufError(StufCode.NOT_SCHEMA_CONFORM, "payload is empty")

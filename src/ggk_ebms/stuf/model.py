@@ -3,7 +3,7 @@
 Everything here is safe to log except ``Payload.data``, which is personal data (iStandaarden privacy elements,
 docs/rules.md): its
 ``repr`` shows only the size and a hash prefix, never bytes or base64. Stuurgegevens, functie and
-referentienummers are routing data and named as safe in §3.5.
+referentienummers are routing data and named as safe in docs/rules.md (Personal data).
 """
 
 from __future__ import annotations

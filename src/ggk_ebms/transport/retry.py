@@ -103,7 +103,8 @@ def classify_response(
         if body_is_envelope:
             return ResponseClass.INSPECT
         if reliable and sync_reply:
-            return ResponseClass.RETRY  # §3.3: RM + SyncReply, 2xx without Ack -> retry
+            # KVS ch. 5 HTTP status handling: RM + SyncReply, 2xx without Ack -> retry
+            return ResponseClass.RETRY
         return ResponseClass.AWAIT_ACK if reliable else ResponseClass.DELIVERED
     if 400 <= status <= 499:
         return ResponseClass.RETRY if status in policy.recoverable_client_statuses else ResponseClass.FAILED
