@@ -68,7 +68,7 @@ GEMEENTECODE: Final = re.compile(r"[0-9]{4}")
 
 class Verdict(StrEnum):
     DELIVER = "deliver"  # hand to the route's target
-    DUPLICATE = "duplicate"  # same zender + referentienummer + payload: done already (seed 000)
+    DUPLICATE = "duplicate"  # same zender + referentienummer + payload: done already (IB handleiding GGk)
     REFUSE = "refuse"  # the sender is at fault: Failed, and a Fo01 when ``fout`` has a code
     QUARANTINE = "quarantine"  # not a message we can address: Failed, no Fo01 possible
     HOLD = "hold"  # our fault (no routing table, no route): Failed + alert, retry after fixing

@@ -70,7 +70,7 @@ class CatalogueEntry:
     pair: str | None  # the berichttype this one answers or is answered by
     gemeente_field: HeaderField
     releases: tuple[str, ...]  # releases whose XSDs we know to contain it
-    legacy: bool = False  # only for periods before 01-01-2021 (seed 001)
+    legacy: bool = False  # only for periods before 01-01-2021 (IB handleiding berichtuitwisseling)
     envelope_inferred: bool = False  # 325 in Du01 is inferred, not stated (iWmo/iJw 3.2 message catalogue)
 
     @property
@@ -169,8 +169,8 @@ _LEGACY: Final = (
         ("2.3",),
     ),
 )
-# Declaratie Jeugd met DBC/Basis-GGZ and its retour: listed by the Inlichtingenbureau manual (seed
-# 000) but with no known BerichtCode or XSD here, so BerichtCode is not checked (iWmo/iJw 3.2 message
+# Declaratie Jeugd met DBC/Basis-GGZ and its retour: listed by the Inlichtingenbureau GGk
+# manual but with no known BerichtCode or XSD here, so BerichtCode is not checked (iWmo/iJw 3.2 message
 # catalogue).
 _JW_DBC: Final = (
     ("JW321", "Declaratie Jeugd DBC/Basis-GGZ", HEEN, A, G, DI, "JW322", ONTV),

@@ -1,6 +1,6 @@
 """Aanleveren: a ZIP (or one XML) of StUF envelopes or bare payloads becomes a batch with a verslag.
 
-The GGk portal's flow (Aanleveren manual, seed 000/001; GGk handleiding: Aanleveren; GGk handleiding:
+The GGk portal's flow (IB handleidingen GGk and berichtuitwisseling: Aanleveren and the
 verwerkingsverslag): the upload is
 *Ontvangen*, then *Bezig* with an expected end, then *Afgeleverd* (every file correct and queued
 for sending) or *Afgekeurd* (one or more files incorrect; the correct ones are still sent). Per

@@ -345,7 +345,7 @@ exchange_setting = sa.Table(
     sa.UniqueConstraint("exchange_key", "name"),
 )
 # --- The portal's daily work (migration 0005): aanleveren, ophalen, CPA beheer, audit ----------
-# docs/operations.md. Batch statuses are the GGk portal's own words (Aanleveren, seed 000).
+# docs/operations.md. Batch statuses are the GGk portal's own words (Aanleveren, IB handleiding GGk).
 # Onderbroken: not the portal's; a batch a crash or stop left in Ontvangen or Bezig (docs/operations.md).
 BATCH_STATUSES: Final = ("Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd", "Onderbroken")
 FILE_OUTCOMES: Final = ("correct", "al verzonden", "incorrect")

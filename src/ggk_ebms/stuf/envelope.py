@@ -825,7 +825,8 @@ def _sub(parent: etree._Element, local: str, text: str) -> None:
 def _finish(root: etree._Element, referentienummer: str, stamp: str) -> BuiltMessage:
     data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     if len(data) > MAX_SEND_BYTES:
-        # spec 2.1.04 v4 / seed 001: whole StUF XML incl. base64 at most 25 MB; the GGk answers IB003.
+        # spec 2.1.04 v4 / IB handleiding berichtuitwisseling: whole StUF XML incl. base64 at most 25 MB; the
+        # GGk answers IB003.
         raise StufError(
             "IB003",
             f"envelope would be {len(data)} bytes, over the GGk limit of {MAX_SEND_BYTES} bytes",
