@@ -1,5 +1,5 @@
 """Receive-side rules the reference templates do not cover (KVS ch. 5, CPPA 2.0; ebMS 2.0 §3.1, KVS ch. 5;
-ebMS 2.0 §6.3; ebMS 2.0 §7-§8; docs/ebms.md catalogue "also build")."""
+ebMS 2.0 §6.3, §7-§8; docs/ebms.md catalogue "also build")."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ def test_ping_expired_time_to_live() -> None:
     )
 
 
-# --- received Acknowledgment / MessageError about a message we sent (ebMS 2.0 §6.3; ebMS 2.0 §4.2)
+# --- received Acknowledgment / MessageError about a message we sent (ebMS 2.0 §6.3, §4.2)
 # ----------------
 
 

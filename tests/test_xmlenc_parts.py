@@ -244,7 +244,7 @@ def test_invalid_mime_type_is_a_mime_problem() -> None:
 
 
 def test_sign_then_encrypt_then_decrypt_then_verify() -> None:
-    """ebMS 2.0 §4.1.3; ebMS 2.0 §4.1.4, XML Encryption 1.0: the cid: digests are over the plaintext; decrypt
+    """ebMS 2.0 §4.1.3, §4.1.4, XML Encryption 1.0: the cid: digests are over the plaintext; decrypt
     before verifying."""
     parts = payload_parts(3)
     signed = sign(business_envelope(parts), parts)

@@ -75,7 +75,7 @@ class CpaExistsError(CpaError):
 
 
 class ErrorCode(StrEnum):
-    """ebMS 2.0 error codes (ebMS 2.0 §4.2.3.4.1; ebMS 2.0 §4.2). Only the default codeContext is used."""
+    """ebMS 2.0 error codes (ebMS 2.0 §4.2.3.4.1). Only the default codeContext is used."""
 
     VALUE_NOT_RECOGNIZED = "ValueNotRecognized"
     NOT_SUPPORTED = "NotSupported"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-# SOAP 1.1 and ebMS 2.0 (ebMS 2.0 §2.3; ebMS 2.0 §3.1, KVS ch. 5)
+# SOAP 1.1 and ebMS 2.0 (ebMS 2.0 §2.3, §3.1, KVS ch. 5)
 SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 EB: Final = "http://www.oasis-open.org/committees/ebxml-msg/schema/msg-header-2_0.xsd"
 XLINK: Final = "http://www.w3.org/1999/xlink"

@@ -31,7 +31,7 @@ from ggk_ebms.security.keys import key_matches_certificate, load_private_key, pa
 
 DOCS_FILE: Final = Path("docs/configuration.md")
 EXPIRY_WARNING: Final = timedelta(days=30)
-# OINs with this prefix are test OINs (Digikoppeling KVS ch. 5); a production endpoint never has one.
+# OINs with this prefix are test OINs (OIN-stelsel ch. 6); a production endpoint never has one.
 TEST_OIN_PREFIX: Final = "00000099"
 TEST_MATERIAL: Final = "test material, never for production"
 

@@ -170,7 +170,7 @@ def build_status_response(
     ids: IdGenerator,
     clock: Clock,
 ) -> BuiltMessage:
-    """StatusResponse to a StatusRequest (ebMS 2.0 §7-§8; ebMS 2.0 §7.3.2).
+    """StatusResponse to a StatusRequest (ebMS 2.0 §7-§8, §7.3.2).
 
     ``status`` is one of Received, Processed, Forwarded, NotRecognized, UnAuthorized;
     ``status_timestamp`` is the Timestamp of the asked-about message, given for the first three.

@@ -29,7 +29,7 @@ class SignalAction(StrEnum):
 
 
 class MessageStatus(StrEnum):
-    """``eb:StatusResponse/@eb:messageStatus`` values (ebMS 2.0 §7.3.2; ebMS 2.0 §7-§8)."""
+    """``eb:StatusResponse/@eb:messageStatus`` values (ebMS 2.0 §7.3.2, §7-§8)."""
 
     UNAUTHORIZED = "UnAuthorized"
     NOT_RECOGNIZED = "NotRecognized"
@@ -120,7 +120,7 @@ class AckReference:
 
 @dataclass(frozen=True)
 class Acknowledgment:
-    """``eb:Acknowledgment`` (ebMS 2.0 §6.3.2; ebMS 2.0 §6.3)."""
+    """``eb:Acknowledgment`` (ebMS 2.0 §6.3.2)."""
 
     timestamp: datetime
     ref_to_message_id: str

@@ -312,7 +312,7 @@ def read_response(
     """The signal in a response body, or None for an empty body.
 
     An Acknowledgment or MessageError counts only when it refers to ``message_id``
-    (RefToMessageId, ebMS 2.0 §6.3; ebMS 2.0 §4.2); a MessageError of warnings only, a SOAP Fault, an
+    (RefToMessageId, ebMS 2.0 §6.3, §4.2); a MessageError of warnings only, a SOAP Fault, an
     unreadable body or a signal about another message are ``OTHER``. ``sent_references`` are
     the ds:References of what we signed: an Ack echoing references must echo exactly those
     (ebMS 2.0 §6.3, KVS ch. 5), else it is ``OTHER`` — ignored, and the retries go on (ebMS 2.0 §6.5.3).

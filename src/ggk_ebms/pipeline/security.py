@@ -5,7 +5,7 @@ SenderNonRepudiation names the signing certificate and algorithms, its DigitalEn
 cipher; for what we send, our channel signs and the receiver's channel names the encryption
 certificate. Signals follow the MSH signal channel of whoever sends them.
 
-Order (ebMS 2.0 §4.1.3; ebMS 2.0 §4.1.4, XML Encryption 1.0): sign then encrypt on the way out, so digests
+Order (ebMS 2.0 §4.1.3, §4.1.4, XML Encryption 1.0): sign then encrypt on the way out, so digests
 cover the plaintext;
 decrypt then verify on the way in. What is stored and delivered is the verified plaintext.
 """

@@ -1,4 +1,4 @@
-"""Sign and verify ebMS 2.0 envelopes with XML Signature (OASIS ebMS 2.0 §4.1.3; ebMS 2.0 §6.3, KVS ch. 5).
+"""Sign and verify ebMS 2.0 envelopes with XML Signature (OASIS ebMS 2.0 §4.1.3, §6.3, KVS ch. 5).
 
 Layout we write (ebMS 2.0 §4.1.3): one ``ds:Signature`` as the last child of ``SOAP:Header``;
 ``CanonicalizationMethod`` inclusive C14N 1.0; ``SignatureMethod`` and every ``DigestMethod`` from
@@ -143,7 +143,7 @@ def sign_envelope(
 ) -> bytes:
     """``envelope`` with one ``ds:Signature`` appended to its SOAP Header (ebMS 2.0 §4.1.3).
 
-    ``attachments`` are the payload parts in plaintext (sign, then encrypt: ebMS 2.0 §4.1.3; ebMS 2.0 §4.1.4,
+    ``attachments`` are the payload parts in plaintext (sign, then encrypt: ebMS 2.0 §4.1.3, §4.1.4,
     XML Encryption 1.0).
     ``key`` must be the private half of ``certificate_der`` (our CPA SigningCertificateRef).
     Raises ConfigError for a key/certificate/algorithm that cannot sign, XmlError for an envelope

@@ -25,7 +25,7 @@ MESSAGE_ID_MAX: Final = 1024
 NAME_MAX: Final = 255
 
 DIRECTIONS: Final = ("in", "out")
-# Message kinds: a business message or one of the ebMS MSH signals (ebMS 2.0 §6.3; ebMS 2.0 §7-§8; ebMS 2.0
+# Message kinds: a business message or one of the ebMS MSH signals (ebMS 2.0 §6.3, §7-§8; ebMS 2.0
 # §4.2).
 KINDS: Final = (
     "business",

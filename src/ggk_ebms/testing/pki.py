@@ -1,7 +1,7 @@
 """A small test PKI: CAs and PKIoverheid-shaped leaf certificates, minted in memory.
 
 Everything this module makes is TEST MATERIAL. Subjects say so in their organisation name and the
-OIN in ``subject.serialNumber`` must be a test OIN (prefix ``00000099``, Digikoppeling KVS ch. 5, OIN6/IDA6),
+OIN in ``subject.serialNumber`` must be a test OIN (prefix ``00000099``, OIN-stelsel ch. 6, IDA6),
 so a
 certificate from here can never be mistaken for a production PKIoverheid certificate.
 
@@ -62,7 +62,7 @@ class IssuedCertificate:
 
 
 def check_test_oin(oin: str) -> str:
-    """Refuse anything but a 20-digit test OIN (Digikoppeling KVS ch. 5: prefix 00000099 marks a test OIN)."""
+    """Refuse anything but a 20-digit test OIN (OIN-stelsel ch. 6: prefix 00000099 marks a test OIN)."""
     if not _OIN.fullmatch(oin):
         raise ValueError(f"OIN must be 20 digits, got {oin!r}")
     if not oin.startswith(TEST_OIN_PREFIX):

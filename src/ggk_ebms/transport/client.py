@@ -9,7 +9,7 @@ What it guarantees:
   the partner presents must be that one (same DER) or carry the same public key (a renewed
   certificate for the same key). It is checked as soon as the connection is up, before a byte of
   the message is sent, on new and on pooled connections alike;
-- ``SOAPAction: "ebXML"`` with the quotes (KVS5; ebMS 2.0 §2.1, KVS ch. 5), no redirects (3xx is an error,
+- ``SOAPAction: "ebXML"`` with the quotes (ebMS 2.0 §2.1, KVS ch. 5), no redirects (3xx is an error,
   KVS ch. 5 HTTP status handling), no proxy taken from the environment;
 - keep-alive connections pooled per endpoint, a capped response body (responses to our POSTs are
   MSH signals, never business messages: KVS2 makes those asynchronous), and timeouts for the
