@@ -1,5 +1,5 @@
-"""The negative-case catalogue (docs/ebms.md catalogue), one test per rule, on the reference templates and
-CPA.
+"""The negative-case catalogue (docs/ebms.md catalogue),
+one test per rule, on the reference templates and CPA.
 
 Each case fills a template of the reference adapter's integration test (``../shared/interop``),
 runs it through what the inbound pipeline runs (MIME split, ``parse_envelope``, CPA lookup by

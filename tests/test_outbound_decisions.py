@@ -1,6 +1,6 @@
 """Pure outbound decisions: what one attempt leads to (KVS ch. 5 HTTP status handling; ebMS 2.0 §6.4, BP ch.
-3), how attempts group into
-ebMS attempts, how signals are retried, and what ``submit_message`` builds from the CPA."""
+3), how attempts group into ebMS attempts, how signals are retried, and what ``submit_message`` builds from
+the CPA."""
 
 from __future__ import annotations
 

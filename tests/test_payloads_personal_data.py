@@ -1,5 +1,5 @@
-"""iStandaarden privacy elements, docs/rules.md: nothing we log (reprs, findings, errors, validation texts)
-carries a BSN or name."""
+"""iStandaarden privacy elements, docs/rules.md: nothing we log
+(reprs, findings, errors, validation texts) carries a BSN or name."""
 
 from __future__ import annotations
 

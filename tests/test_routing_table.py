@@ -1,5 +1,5 @@
-"""Routing: most specific active route wins, refusals carry StUF codes, senders are authorised (GGk
-handleiding: routing)."""
+"""Routing: most specific active route wins, refusals carry StUF
+codes, senders are authorised (GGk handleiding: routing)."""
 
 from __future__ import annotations
 

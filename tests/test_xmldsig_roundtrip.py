@@ -1,5 +1,5 @@
-"""Sign -> verify round trips, the layout we write (ebMS 2.0 §4.1.3) and signed acknowledgements (ebMS 2.0
-§6.3, KVS ch. 5)."""
+"""Sign -> verify round trips, the layout we write (ebMS 2.0
+§4.1.3) and signed acknowledgements (ebMS 2.0 §6.3, KVS ch. 5)."""
 
 from __future__ import annotations
 

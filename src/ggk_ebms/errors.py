@@ -137,8 +137,8 @@ class SoapFaultError(GgkEbmsError):
 
 
 class AuthenticationError(SoapFaultError):
-    """The TLS client certificate may not act for the From party of the message (Digikoppeling BEV ch. 3-5:
-    403)."""
+    """The TLS client certificate may not act for the From
+    party of the message (Digikoppeling BEV ch. 3-5: 403)."""
 
     def __init__(self, faultstring: str) -> None:
         super().__init__(faultstring, faultcode="Client", http_status=403)
@@ -198,8 +198,8 @@ class DuplicateMessageError(StoreError):
 
 
 class TransportError(GgkEbmsError):
-    """Sending to a partner failed. ``retryable`` follows the retry table of Digikoppeling KVS ch. 5 (HTTP
-    status handling).
+    """Sending to a partner failed. ``retryable`` follows the
+    retry table of Digikoppeling KVS ch. 5 (HTTP status handling).
 
     ``layer`` names where it failed, so the ping check can explain it in plain words: one of the
     values of ``ggk_ebms.transport.result.Layer`` ("dns", "connect", "tls-server-untrusted",
@@ -221,8 +221,8 @@ class TransportError(GgkEbmsError):
 
 
 class StateTransitionError(GgkEbmsError):
-    """An event does not fit the current state of an outbound message (ebMS 2.0 §7.1.2, docs/rules.md status
-    model).
+    """An event does not fit the current state of an outbound
+    message (ebMS 2.0 §7.1.2, docs/rules.md status model).
 
     Raised, for example, when an Acknowledgment arrives for a message that has Expired already:
     the state stays as it is and the caller logs and drops the event.

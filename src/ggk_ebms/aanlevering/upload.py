@@ -1,8 +1,7 @@
 """Open an Aanleveren upload safely: a single ``.xml`` or a ``.zip`` of ``.xml`` files.
 
 The GGk portal's rules (Aanleveren manual, IB handleidingen GGk and berichtuitwisseling): one ``.zip`` of at
-most 1 GB, no
-folders, only ``.xml`` files, one StUF envelope of at most 25 MB per file. A file that is not a
+most 1 GB, no folders, only ``.xml`` files, one StUF envelope of at most 25 MB per file. A file that is not a
 ``.zip`` (or a single ``.xml``, which we accept too), over the size cap or not a valid ZIP is
 refused as a whole, without a verslag (``UploadRefused``). Everything else is judged per entry, so
 one bad entry never hides the good ones.

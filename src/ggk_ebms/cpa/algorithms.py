@@ -1,5 +1,5 @@
-"""Algorithm identifiers a CPA may name, judged against the Digikoppeling crypto rules (Digikoppeling BEV ch.
-5).
+"""Algorithm identifiers a CPA may name, judged against
+the Digikoppeling crypto rules (Digikoppeling BEV ch. 5).
 
 Each table maps a W3C algorithm URI to a verdict: ``ok`` (SIGN001-004, ENC001-004), ``sha1``
 (forbidden by SIGN001 but tolerated behind the ``allow_sha1`` switch for legacy peers), ``weak``

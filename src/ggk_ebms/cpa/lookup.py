@@ -76,8 +76,8 @@ class SendingRoute:
 
 
 def find_party(agreement: Agreement, party_id: str, party_type: str | None) -> PartyInfo | None:
-    """The PartyInfo with a PartyId of exactly this value and type (CPPA 2.0; docs/rules.md receive-side check
-    3)."""
+    """The PartyInfo with a PartyId of exactly this value and
+    type (CPPA 2.0; docs/rules.md receive-side check 3)."""
     for party in agreement.parties:
         for pid in party.party_ids:
             if pid.value == party_id and pid.type == party_type:
@@ -119,8 +119,8 @@ def find_action_binding(
     service_type: str | None,
     action: str,
 ) -> ActionBinding | None:
-    """The party's CanSend/CanReceive binding for (role, service, type, action) (CPPA 2.0; docs/rules.md
-    receive-side check 4)."""
+    """The party's CanSend/CanReceive binding for (role, service,
+    type, action) (CPPA 2.0; docs/rules.md receive-side check 4)."""
     for binding in party.bindings:
         if (
             binding.direction == direction

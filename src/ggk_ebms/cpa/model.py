@@ -84,8 +84,8 @@ class NonRepudiation:
 
 @dataclass(frozen=True)
 class DigitalEnvelope:
-    """SenderDigitalEnvelope / ReceiverDigitalEnvelope: XML Encryption settings (ebMS 2.0 §4.1.4, XML
-    Encryption 1.0)."""
+    """SenderDigitalEnvelope / ReceiverDigitalEnvelope: XML
+    Encryption settings (ebMS 2.0 §4.1.4, XML Encryption 1.0)."""
 
     protocol: str
     protocol_version: str | None

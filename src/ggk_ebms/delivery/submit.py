@@ -102,8 +102,8 @@ def _check_payload(
 
 
 def _declaratie_identificatie(payload: bytes, info: PayloadInfo) -> str | None:
-    """Header/DeclaratieIdentificatie/Identificatie of a 325 (iStandaarden header and retour): names the 323
-    it answers."""
+    """Header/DeclaratieIdentificatie/Identificatie of a 325
+    (iStandaarden header and retour): names the 323 it answers."""
     root = parse(payload, max_bytes=MAX_SEND_BYTES, what="payload")
     for element in root.iter(f"{{{info.namespace}}}DeclaratieIdentificatie"):
         for child in element:

@@ -1,5 +1,5 @@
-"""The inbound StUF-GGk checks of GGk handleiding; docs/stuf-routing.md inbound checks, in order, ending in
-one decision.
+"""The inbound StUF-GGk checks of GGk handleiding;
+docs/stuf-routing.md inbound checks, in order, ending in one decision.
 
 Pure: the message parts, the sender's identities, the routing table, the payload schemas and a
 ``History`` (what the store knows about earlier referentienummers) go in; a ``Decision`` comes out.
@@ -28,11 +28,10 @@ exchange must be actief (IB023), the envelope in its generation (IB001) and the 
 release (IB014); a payload that contradicts its envelope is IB006 (functie, berichtcode) or IB005
 (gemeentecode), a re-used referentienummer IB016. Refusals carry the GGk Fo01 table's code when
 the GGk has one for the situation (GGk Fo01 foutcodetabel), StUF055 for an XSD-invalid payload (StUF 03.01:
-Fo01/Fo03/Bv03). An
-exchange via Portaal holds every message in the mailbox for manual pick-up.
+Fo01/Fo03/Bv03). An exchange via Portaal holds every message in the mailbox for manual pick-up.
 
-Every reason names codes, element names and stuurgegevens only, never payload content (iStandaarden privacy
-elements, docs/rules.md).
+Every reason names codes, element names and stuurgegevens only,
+never payload content (iStandaarden privacy elements, docs/rules.md).
 """
 
 from __future__ import annotations
@@ -170,8 +169,8 @@ def _stub(stuurgegevens: object) -> StufMessage | None:
 
 def counterpart(entry: CatalogueEntry) -> Party:
     """Who sends ``entry`` to a gemeente endpoint: its sender, or, for a berichttype a gemeente
-    itself sends, the party it goes to (the GGk handleiding's inbound step reads "AGB for 3xx, CAK for
-    402/404")."""
+    itself sends, the party it goes to (the GGk handleiding's
+    inbound step reads "AGB for 3xx, CAK for 402/404")."""
     return entry.receiver if entry.sender is Party.GEMEENTE else entry.sender
 
 

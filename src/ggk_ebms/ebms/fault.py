@@ -16,8 +16,8 @@ _MAX_ECHO: Final = 100
 
 
 def cpa_not_found_fault(cpa_id: str) -> SoapFaultError:
-    """Catalogue #13: unknown CPAId -> 500, Fault Client "CPA <cpaId> not found!" (CPPA 2.0; docs/rules.md
-    receive-side check 1)."""
+    """Catalogue #13: unknown CPAId -> 500, Fault Client "CPA <cpaId>
+    not found!" (CPPA 2.0; docs/rules.md receive-side check 1)."""
     return SoapFaultError(f"CPA {_echo(cpa_id)} not found!")
 
 

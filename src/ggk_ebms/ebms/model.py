@@ -17,8 +17,8 @@ from ggk_ebms.ns import EBMS_SERVICE, EBMS_VERSION
 
 
 class SignalAction(StrEnum):
-    """Actions of the MSH signal service ``urn:oasis:names:tc:ebxml-msg:service`` (Digikoppeling KVS ch. 5;
-    ebMS 2.0 §7-§8)."""
+    """Actions of the MSH signal service ``urn:oasis:names:tc:ebxml-msg:service``
+    (Digikoppeling KVS ch. 5; ebMS 2.0 §7-§8)."""
 
     ACKNOWLEDGMENT = "Acknowledgment"
     MESSAGE_ERROR = "MessageError"

@@ -156,8 +156,7 @@ def parse_xsd_datetime(text: str) -> tuple[datetime, bool]:
     """An xsd:dateTime as an aware UTC datetime, and whether it carried a time zone.
 
     ebMS 2.0 §3.1, KVS ch. 5; our choice in docs/rules.md: 'Z' or an offset are honoured; a zone-less value is
-    UTC. Raises
-    ValueError for anything that is not an xsd:dateTime or out of range (clock.py: total).
+    UTC. Raises ValueError for anything that is not an xsd:dateTime or out of range (clock.py: total).
     """
     return clock.parse_xsd_datetime(text)
 

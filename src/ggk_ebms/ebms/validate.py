@@ -1,5 +1,5 @@
-"""Receive-side validation of a parsed ebMS message against its CPA (CPPA 2.0; docs/rules.md receive-side
-checks 2–5).
+"""Receive-side validation of a parsed ebMS message against
+its CPA (CPPA 2.0; docs/rules.md receive-side checks 2–5).
 
 ``validate_inbound`` raises the first ``EbmsError`` it finds, with the code, location and
 description of the negative-case catalogue (docs/ebms.md catalogue), or returns the ``InboundContext`` the
@@ -78,8 +78,8 @@ class InboundContext:
 
     ``sender_binding``/``receiver_binding`` are None for signals, which have no Role and travel
     on the parties' MSH channels (Digikoppeling KVS ch. 5; CPPA 2.0, BP ch. 3). ``sender_channel`` is the
-    channel the sender
-    used (its CanSend channel, or its MSH signal channel for a signal); ``receiver_channel`` ours.
+    channel the sender used (its CanSend channel, or its MSH signal channel for a signal);
+    ``receiver_channel`` ours.
     ``msh_signal_channel`` is the sender's channel for the signal we answer with: where an async
     Acknowledgment/Pong/StatusResponse goes. ``sync_reply``: answer in the HTTP response.
     """
@@ -133,8 +133,8 @@ def validate_inbound(
         raise _error(ErrorCode.TIME_TO_LIVE_EXPIRED, f"{MH}/MessageData/TimeToLive", TTL_EXPIRED)  # #26
     _check_channel_flags(message, sender_channel)
     if message.message_order:
-        # KVS3/BP2 EB011: MessageOrder strongly discouraged; Decision: unsupported (Digikoppeling KVS ch. 3,
-        # BP ch. 3).
+        # KVS3/BP2 EB011: MessageOrder strongly discouraged;
+        # Decision: unsupported (Digikoppeling KVS ch. 3, BP ch. 3).
         raise _error(ErrorCode.NOT_SUPPORTED, f"{H}/MessageOrder", MESSAGE_ORDER)  # #36
     _check_signal_blocks(message)
     _check_manifest(message, attachment_ids)
@@ -155,8 +155,8 @@ def validate_inbound(
 
 
 def _check_agreement(agreement: Agreement, timestamp: datetime, now: datetime) -> None:
-    """CPPA 2.0; docs/rules.md receive-side check 2: Status agreed and Start ≤ Timestamp ≤ End, else "Invalid
-    CPA."."""
+    """CPPA 2.0; docs/rules.md receive-side check 2: Status
+    agreed and Start ≤ Timestamp ≤ End, else "Invalid CPA."."""
     usable = agreement.status in _USABLE_CPA_STATUS
     in_period = all(agreement.start <= moment <= agreement.end for moment in (timestamp, now))
     if not (usable and in_period):
@@ -184,8 +184,8 @@ def _resolve_party(agreement: Agreement, party: Party, location: str) -> PartyIn
 def _business_bindings(
     message: EbmsMessage, their_party: PartyInfo, our_party: PartyInfo
 ) -> tuple[ActionBinding, ActionBinding]:
-    """CPPA 2.0; docs/rules.md receive-side check 4: sender CanSend, receiver CanReceive (Service, type,
-    Action, Roles)."""
+    """CPPA 2.0; docs/rules.md receive-side check 4: sender
+    CanSend, receiver CanReceive (Service, type, Action, Roles)."""
     header = message.header
     from_role, to_role = header.from_party.role, header.to_party.role
     if from_role is None:
@@ -255,9 +255,8 @@ def _check_channel_flags(message: EbmsMessage, channel: ResolvedChannel) -> None
     Business messages must carry exactly what the channel demands: DuplicateElimination and
     AckRequested per ``always``/``never`` (``perMessage`` allows both), SyncReply iff the channel's
     syncReplyMode is not ``none`` (ebms-core treats every non-none mode as synchronous; ebMS 2.0 §4.3, BP
-    EB015).
-    Signals never request Acks or carry DuplicateElimination (Digikoppeling KVS ch. 5), so for them only the
-    blocks that are present are judged.
+    EB015). Signals never request Acks or carry DuplicateElimination (Digikoppeling KVS ch. 5), so for them
+    only the blocks that are present are judged.
     """
     header = message.header
     characteristics = channel.channel.characteristics

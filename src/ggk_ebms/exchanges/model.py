@@ -17,8 +17,8 @@ What an exchange decides (docs/exchanges.md):
 - ``gemeentecodes``: narrows the gemeentecodes this installation serves for this exchange;
 - ``cpa_id``: the CPA profile messages of this exchange go out under.
 
-The shipped defaults (``default_exchanges``) are every exchange the GGk manuals list (iWmo/iJw 3.2 message
-catalogue).
+The shipped defaults (``default_exchanges``) are every
+exchange the GGk manuals list (iWmo/iJw 3.2 message catalogue).
 """
 
 from __future__ import annotations
@@ -102,8 +102,7 @@ class Exchange:
 
 
 # Product, heen, retour, payload version: iWmo/iJw 3.2 message catalogue (iWmo/iJw 3.2; legacy 303/304 and the
-# DBC
-# declaratie 321/322 only in 2.x; iEb 1.0; PGB 1.0 without a pair).
+# DBC declaratie 321/322 only in 2.x; iEb 1.0; PGB 1.0 without a pair).
 _PAIRS: Final = (
     ("301", "302", "3.2"),
     ("305", "306", "3.2"),

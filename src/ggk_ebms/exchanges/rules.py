@@ -114,8 +114,7 @@ class Rules:
 
 def envelope_refusal(exchange: Exchange, stuf: StufMessage) -> Refusal | None:
     """IB001 when the envelope is not in the exchange's generation (StUF-GGk spec GGk0210/GGk0310: the portal
-    fixes
-    the envelope version per berichtuitwisseling, for sending and receiving)."""
+    fixes the envelope version per berichtuitwisseling, for sending and receiving)."""
     generation = generation_of(stuf.version)
     if generation is exchange.stuf_version:
         return None

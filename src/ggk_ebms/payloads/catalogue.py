@@ -22,8 +22,7 @@ class Standaard(StrEnum):
     IJW = "ijw"
     IEB = "ieb"
     # PGB 1.0 (G <-> SVB, iWmo/iJw 3.2 message catalogue): no namespace or BerichtCode is known here, so these
-    # payloads
-    # are carried and routed on the envelope alone, never detected from their content.
+    # payloads are carried and routed on the envelope alone, never detected from their content.
     PGB_WMO = "pgb-wmo"
     PGB_JW = "pgb-jw"
 
@@ -170,16 +169,15 @@ _LEGACY: Final = (
     ),
 )
 # Declaratie Jeugd met DBC/Basis-GGZ and its retour: listed by the Inlichtingenbureau GGk
-# manual but with no known BerichtCode or XSD here, so BerichtCode is not checked (iWmo/iJw 3.2 message
-# catalogue).
+# manual but with no known BerichtCode or XSD here, so
+# BerichtCode is not checked (iWmo/iJw 3.2 message catalogue).
 _JW_DBC: Final = (
     ("JW321", "Declaratie Jeugd DBC/Basis-GGZ", HEEN, A, G, DI, "JW322", ONTV),
     ("JW322", "Retour declaratie Jeugd DBC/Basis-GGZ", RETOUR, G, A, DU, "JW321", ONTV),
 )
 # PGB-Wmo / PGB-Jw 1.0 (G ↔ SVB): TKB Toekenningsbeschikking G->SVB, BAB Budget Afsluitingsbericht
 # SVB->G; soort "n.v.t.", no pair (iWmo/iJw 3.2 message catalogue). The functie names are ours (*inferred*:
-# the shared
-# sources give none); each is carried in a Di01.
+# the shared sources give none); each is carried in a Di01.
 PGB_FUNCTIES: Final = {
     Standaard.PGB_WMO: ("PGBWMO-TKB", "PGBWMO-BAB"),
     Standaard.PGB_JW: ("PGBJW-TKB", "PGBJW-BAB"),

@@ -3,15 +3,14 @@
 Detection (iStandaarden namespaces): the root is always ``Bericht`` in
 ``http://www.istandaarden.nl/<std>/<R>_<r>/<msg>/schema``; that gives standard, release and
 berichttype without opening anything else. The header then gives BerichtCode, versions, the two
-party codes and BerichtIdentificatie, all safe to log (iStandaarden privacy elements, docs/rules.md); nothing
-below the header is read.
+party codes and BerichtIdentificatie, all safe to log (iStandaarden
+privacy elements, docs/rules.md); nothing below the header is read.
 
 ``check_against_envelope`` is step 12 of the inbound table (GGk handleiding; docs/stuf-routing.md inbound
 checks): the payload must say what the
 envelope says (functie, BerichtCode per catalogue, gemeentecode in the header field the iWmo/iJw 3.2 message
-catalogue names, and the
-addressee, cf. VECOZO CC09). Versions are compared as a warning only (*inferred*; the StUF-GGk spec does not
-say so).
+catalogue names, and the addressee, cf. VECOZO CC09). Versions are compared as a warning only (*inferred*; the
+StUF-GGk spec does not say so).
 """
 
 from __future__ import annotations

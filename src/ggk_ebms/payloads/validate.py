@@ -36,8 +36,8 @@ MAX_ERRORS: Final = 50
 
 
 def scrub_schema_error(message: str) -> str:
-    """Remove document values from an lxml XSD error, keeping names and the rule (iStandaarden privacy
-    elements, docs/rules.md)."""
+    """Remove document values from an lxml XSD error, keeping names
+    and the rule (iStandaarden privacy elements, docs/rules.md)."""
 
     def replace(match: re.Match[str]) -> str:
         preceding = message[max(0, match.start() - 12) : match.start()]
@@ -131,8 +131,8 @@ def validate(
     schemas: PayloadSchemas | None = None,
     catalogue: Catalogue = DEFAULT_CATALOGUE,
 ) -> list[str]:
-    """Error messages, free of personal data; empty when the payload is valid (docs/stuf-routing.md inbound
-    check 13)."""
+    """Error messages, free of personal data; empty when the
+    payload is valid (docs/stuf-routing.md inbound check 13)."""
     try:
         root = parse(payload, max_bytes=MAX_PAYLOAD_BYTES, what="payload")
     except XmlError as exc:

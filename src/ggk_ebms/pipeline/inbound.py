@@ -1,7 +1,7 @@
 """Inbound pipeline: one HTTP request in, one reply out, with the message durably stored first.
 
-Order of work (docs/architecture.md "Data flow", ebMS 2.0 §4.2; KVS ch. 5, CPPA 2.0; Digikoppeling BEV ch.
-3-5):
+Order of work (docs/architecture.md "Data flow", ebMS 2.0
+§4.2; KVS ch. 5, CPPA 2.0; Digikoppeling BEV ch. 3-5):
 
 1. SOAPAction must be "ebXML" (KVS5)                    -> else 500 Fault Client
 2. split multipart/related, hardened XML parse, ebMS    -> MIME/XML/XSD problems: 500 Fault / empty
@@ -152,8 +152,7 @@ class InboundPipeline:
             return self._refuse(request, message, body, digest, [exc], sync, ours)
         try:
             # Security profile (docs/signing.md): decrypt, then verify, per the sender's channel; from here on
-            # only the
-            # verified plaintext is used (ebMS 2.0 §4.1.3: what is processed is what was verified).
+            # only the verified plaintext is used (ebMS 2.0 §4.1.3: what is processed is what was verified).
             opened = self._security.open_inbound(
                 body.soap.data,
                 body.attachments,

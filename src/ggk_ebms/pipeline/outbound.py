@@ -137,8 +137,8 @@ def load_agreement(
 
 
 def check_usable(agreement: Agreement, now: datetime) -> None:
-    """CPPA 2.0; docs/rules.md receive-side check 2: the CPA must be agreed and inside its validity period to
-    send on it."""
+    """CPPA 2.0; docs/rules.md receive-side check 2: the CPA must
+    be agreed and inside its validity period to send on it."""
     if agreement.status not in _USABLE_CPA_STATUS:
         raise CpaError(f"CPA {agreement.cpa_id!r} has status {agreement.status!r}, not agreed or signed")
     if not agreement.start <= now < agreement.end:
@@ -256,8 +256,7 @@ def submit_message(
     )
     mime_parts = [MimePart(p.content_id, p.content_type, p.data) for p in parts]
     # Security profile (docs/signing.md): sign per our channel, then encrypt to the receiver (-e), once, at
-    # submit: what is
-    # stored is exactly what every attempt sends, so a resend is byte-identical.
+    # submit: what is stored is exactly what every attempt sends, so a resend is byte-identical.
     envelope, sealed = MessageSecurity(settings).seal(
         built.envelope, mime_parts, ours=channel, peer=route.peer_channel
     )

@@ -35,8 +35,8 @@ class Reply:
 
     @classmethod
     def signal(cls, envelope: bytes, content_type: str = SOAP_CONTENT_TYPE) -> Reply:
-        """200 carrying a synchronous MSH signal; SOAPAction "ebXML" as ebMS 2.0 App. B.2 and KVS ch. 4
-        say."""
+        """200 carrying a synchronous MSH signal; SOAPAction
+        "ebXML" as ebMS 2.0 App. B.2 and KVS ch. 4 say."""
         return cls(status=200, body=envelope, content_type=content_type, headers={"SOAPAction": '"ebXML"'})
 
 

@@ -6,8 +6,8 @@ cipher; for what we send, our channel signs and the receiver's channel names the
 certificate. Signals follow the MSH signal channel of whoever sends them.
 
 Order (ebMS 2.0 §4.1.3, §4.1.4, XML Encryption 1.0): sign then encrypt on the way out, so digests
-cover the plaintext;
-decrypt then verify on the way in. What is stored and delivered is the verified plaintext.
+cover the plaintext; decrypt then verify on the way in. What is stored and delivered is the verified
+plaintext.
 """
 
 from __future__ import annotations
@@ -146,8 +146,7 @@ class MessageSecurity:
         Encryption takes a fresh key each time, so a sender that re-encrypts its resend sends
         other bytes for the same message; the fingerprint must be over the plaintext (ebMS 2.0
         §6.5.3, docs/rules.md: identical means the same payloads). This is no security decision: the message
-        is
-        still decrypted and verified under its CPA's policy before anything is accepted. A part
+        is still decrypted and verified under its CPA's policy before anything is accepted. A part
         we cannot decrypt is taken as it came.
         """
         if not any(is_encrypted_part(p) for p in parts):

@@ -9,9 +9,8 @@ absorbs (ebMS 2.0 §6.5.3).
 
 Per job: a message that is final already (an asynchronous Acknowledgment arrived, ebMS 2.0 §6.3)
 only finishes the job; one past its TimeToLive becomes Expired (ebMS 2.0 §6.4, BP ch. 3); otherwise the stored
-bytes
-go to the partner: business messages to the receiving channel of the CPA binding (CPPA 2.0, BP ch. 3), signals
-to the partner's MSH signal channel. The decision is ``pipeline.outbound``'s; every attempt is
+bytes go to the partner: business messages to the receiving channel of the CPA binding (CPPA 2.0, BP ch. 3),
+signals to the partner's MSH signal channel. The decision is ``pipeline.outbound``'s; every attempt is
 recorded (time, HTTP status, error text).
 
 The database calls are synchronous and run in threads (``asyncio.to_thread``); the HTTP client

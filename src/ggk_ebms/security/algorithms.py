@@ -1,5 +1,5 @@
-"""Which XML Signature and XML Encryption algorithms we write and accept (Digikoppeling BEV ch. 5;
-docs/signing.md).
+"""Which XML Signature and XML Encryption algorithms we
+write and accept (Digikoppeling BEV ch. 5; docs/signing.md).
 
 The verdict of each algorithm URI (SIGN001-004, ENC001-004) lives in ``ggk_ebms.cpa.algorithms``,
 which also judges CPAs at import; this module turns those verdicts and the CPA's choice into the
@@ -30,8 +30,8 @@ from ggk_ebms.ns import DS, XENC, XENC11
 
 C14N_INCLUSIVE: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 C14N_EXCLUSIVE: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
-# docs/rules.md "Canonicalisation": we send inclusive C14N 1.0 and accept inclusive or exclusive, both without
-# comments.
+# docs/rules.md "Canonicalisation": we send inclusive C14N 1.0
+# and accept inclusive or exclusive, both without comments.
 ACCEPTED_C14N: Final = frozenset({C14N_INCLUSIVE, C14N_EXCLUSIVE})
 ENVELOPED_SIGNATURE: Final = f"{DS}enveloped-signature"
 XPATH_FILTER: Final = "http://www.w3.org/TR/1999/REC-xpath-19991116"
@@ -135,8 +135,8 @@ def _sha1_hint(uri: str) -> str:
 
 @dataclass(frozen=True)
 class EncryptionPolicy:
-    """What one channel encrypts with and which encrypted parts it accepts (ebMS 2.0 §4.1.4, XML Encryption
-    1.0; docs/signing.md).
+    """What one channel encrypts with and which encrypted parts it
+    accepts (ebMS 2.0 §4.1.4, XML Encryption 1.0; docs/signing.md).
 
     ``accepted`` holds data ciphers and key transports alike; ``legacy`` is the per-CPA switch
     that also admits RSA v1.5 and 3DES on receipt (and RSA v1.5 on sending, when asked for).

@@ -107,8 +107,8 @@ class SignedReference(NamedTuple):
 class VerifiedSignature:
     """The result of a successful ``verify_envelope``.
 
-    ``references`` are what the signature covers (echoed in a signed Acknowledgment, ebMS 2.0 §6.3, KVS ch.
-    5);
+    ``references`` are what the signature covers (echoed
+    in a signed Acknowledgment, ebMS 2.0 §6.3, KVS ch. 5);
     ``signed_info_element`` is the verified ``ds:SignedInfo`` of the parsed envelope.
     """
 
@@ -143,8 +143,8 @@ def sign_envelope(
 ) -> bytes:
     """``envelope`` with one ``ds:Signature`` appended to its SOAP Header (ebMS 2.0 §4.1.3).
 
-    ``attachments`` are the payload parts in plaintext (sign, then encrypt: ebMS 2.0 §4.1.3, §4.1.4,
-    XML Encryption 1.0).
+    ``attachments`` are the payload parts in plaintext (sign,
+    then encrypt: ebMS 2.0 §4.1.3, §4.1.4, XML Encryption 1.0).
     ``key`` must be the private half of ``certificate_der`` (our CPA SigningCertificateRef).
     Raises ConfigError for a key/certificate/algorithm that cannot sign, XmlError for an envelope
     that is not a SOAP envelope or is signed already, MimeError for parts without a unique

@@ -1,9 +1,8 @@
-"""Encrypt and decrypt ebMS payload parts with XML Encryption (ebMS 2.0 §4.1.4, XML Encryption 1.0;
-docs/signing.md; ENC001-004).
+"""Encrypt and decrypt ebMS payload parts with XML Encryption
+(ebMS 2.0 §4.1.4, XML Encryption 1.0; docs/signing.md; ENC001-004).
 
 Layout (the reference adapter's, ebMS 2.0 §4.1.4, XML Encryption 1.0): only payload parts are encrypted. Each
-keeps its
-Content-ID and becomes ``application/xml`` holding one ``xenc:EncryptedData`` with ``Id`` = the
+keeps its Content-ID and becomes ``application/xml`` holding one ``xenc:EncryptedData`` with ``Id`` = the
 Content-ID, ``MimeType`` = the original Content-Type, ``Type`` = ``…xmlenc#Element``, the data
 cipher in ``EncryptionMethod`` and, in ``ds:KeyInfo``, one ``xenc:EncryptedKey`` that carries the
 session key wrapped for the recipient's CPA ``EncryptionCertificateRef`` certificate, named by

@@ -1,5 +1,5 @@
-"""The mailbox: delivered payloads kept for pick-up (the GGk portal's *Ophalen*, GGk handleiding:
-Ophalen/berichtenlog).
+"""The mailbox: delivered payloads kept for pick-up (the GGk
+portal's *Ophalen*, GGk handleiding: Ophalen/berichtenlog).
 
 Fetching sets the "gelezen" mark (``fetched_at``) and moves the message from Processed to
 Forwarded in the same transaction: until a domain application has taken it, the message is not

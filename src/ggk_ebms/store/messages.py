@@ -72,8 +72,8 @@ class NewMessage:
     service_type: str | None = None
     time_to_live: datetime | None = None
     status_reason: str | None = None
-    # sha256 hex over the identity-relevant content (ebMS 2.0 §6.5.3; our choice in docs/rules.md), computed
-    # by the caller.
+    # sha256 hex over the identity-relevant content (ebMS 2.0
+    # §6.5.3; our choice in docs/rules.md), computed by the caller.
     content_digest: str | None = None
     envelope: bytes | None = None
     content_type: str | None = None

@@ -1,15 +1,14 @@
 """StUF stuurgegevens per stored message: duplicates, crossRefnummer correlation, retour pairing.
 
 Only routing data lives here (iStandaarden privacy elements, docs/rules.md names stuurgegevens, BerichtCode
-and
-BerichtIdentificatie safe); the payload stays in ``message_part``. The rows answer three
+and BerichtIdentificatie safe); the payload stays in ``message_part``. The rows answer three
 questions the delivery worker and ``submit`` ask:
 
-- docs/stuf-routing.md inbound check 8: has this (zender, referentienummer) been received before, and with
-which payload?
+- docs/stuf-routing.md inbound check 8: has this (zender,
+referentienummer) been received before, and with which payload?
 - docs/stuf-routing.md inbound checks 9 and 11: is a crossRefnummer the referentienummer of a message we sent?
-- iStandaarden header and retour: which received heen message does a retour answer (BerichtIdentificatie,
-copied header)?
+- iStandaarden header and retour: which received heen message
+does a retour answer (BerichtIdentificatie, copied header)?
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ MESSAGE_ID_MAX: Final = 1024
 NAME_MAX: Final = 255
 
 DIRECTIONS: Final = ("in", "out")
-# Message kinds: a business message or one of the ebMS MSH signals (ebMS 2.0 §6.3, §7-§8; ebMS 2.0
-# §4.2).
+# Message kinds: a business message or one of the ebMS
+# MSH signals (ebMS 2.0 §6.3, §7-§8; ebMS 2.0 §4.2).
 KINDS: Final = (
     "business",
     "Acknowledgment",
@@ -241,8 +241,8 @@ attempt = sa.Table(
 
 # --- StUF-GGk delivery (migration 0002) ----------------------------------------------------------
 # Routing data only: stuurgegevens and header values are named safe in iStandaarden privacy elements,
-# docs/rules.md; the
-# payload itself stays in message_part (and mailbox_item for pick-up), never in these columns.
+# docs/rules.md; the payload itself stays in message_part (and mailbox_item for pick-up), never in these
+# columns.
 STUF_REF_MAX: Final = 64  # referentienummer/crossRefnummer: UUID (36), older envelopes up to 40
 STUF_ORG_MAX: Final = 200  # StUF:Systeem/organisatie
 STUF_DIRECTIONS: Final = DIRECTIONS
@@ -302,8 +302,7 @@ mailbox_item = sa.Table(
     "mailbox_item",
     metadata,
     # A delivered payload kept for pick-up (the portal's Ophalen, GGk handleiding: Ophalen/berichtenlog):
-    # fetched_at is the
-    # "gelezen" mark. One item per message, so a retried delivery never stores it twice.
+    # fetched_at is the "gelezen" mark. One item per message, so a retried delivery never stores it twice.
     sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
     sa.Column(
         "message_pk",

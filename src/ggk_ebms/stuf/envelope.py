@@ -8,8 +8,8 @@ foutcode; when the stuurgegevens could be read they travel along so a Fo01 can b
 
 Building always produces the current envelope (ggk0210, spec 2.1.04 patch 4) as the StUF-GGk spec fills it and
 our outbound wrap (docs/stuf-routing.md) orders it: lowercase UUID v4 referentienummer, ``yyyyMMddHHmmssfff``
-local time, payload
-base64 in ``xmlBestand`` (or ``tekstBestand`` with a bestandsnaam), at most 25 000 000 bytes.
+local time, payload base64 in ``xmlBestand`` (or ``tekstBestand`` with a bestandsnaam), at most 25 000 000
+bytes.
 """
 
 from __future__ import annotations
@@ -97,8 +97,7 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_RECEIVE_BYTES) -> StufMe
     """Read one StUF-GGk message. Raises ``XmlError`` (quarantine) or ``StufError`` (Fo01 or quarantine).
 
     Accepts Di01/Du01 in the three GGK namespaces and StUF Fo01/Fo03/Bv03 (docs/stuf-routing.md inbound check
-    3);
-    a SOAP 1.1 envelope around one of these (the WUS form of the examples) is unwrapped.
+    3); a SOAP 1.1 envelope around one of these (the WUS form of the examples) is unwrapped.
 
     Over ``max_bytes``: a ``StufError`` with the GGk code for "bericht is groter dan 25 MB"
     (IB003) and the stuurgegevens read from the head, so a Fo01 can tell the sender; an
@@ -314,8 +313,8 @@ def _parse_stuf_bericht(root: etree._Element, kind: MessageKind) -> StufMessage:
     """Fo01/Fo03/Bv03 (stuf0301.xsd): stuurgegevens with crossRefnummer; Fo0x add a body.
 
     On receipt neither UUID v4 nor ontvanger applicatie ``GGk`` is enforced: the VNG Fo01 example
-    has a v1 UUID crossRefnummer and ``JW Applicatie`` (StUF 03.01: Fo01/Fo03/Bv03). Correlate on
-    crossRefnummer.
+    has a v1 UUID crossRefnummer and ``JW Applicatie`` (StUF
+    03.01: Fo01/Fo03/Bv03). Correlate on crossRefnummer.
     """
     top = _Sequence(root, kind.value, None)
     seq = _Sequence(top.take(_s("stuurgegevens")), "stuurgegevens", None)
@@ -665,8 +664,8 @@ def build_payload_envelope(
     """A Di01/Du01 in the envelope namespace ``namespace``; ``fill_bericht`` writes the payload.
 
     Both generations share the root names, the stuurgegevens (StUF 03.01), the four version
-    parameters and the 25 MB limit (StUF-GGk spec 2.1.04; the GGk's 25 MB per envelope); a Du01 carries
-    ``cross_ref``.
+    parameters and the 25 MB limit (StUF-GGk spec 2.1.04; the
+    GGk's 25 MB per envelope); a Du01 carries ``cross_ref``.
     """
     _check_systeem(zender, "zender")
     _check_systeem(ontvanger, "ontvanger")
@@ -720,8 +719,8 @@ def build_fo01(
 
     ``details_xml`` is the original message as XML bytes; it is embedded as plain XML (no base64,
     no CDATA) after a hardened parse. It holds personal data: the Fo01 itself must not be logged.
-    ``omschrijving`` and ``details`` must not quote payload values (iStandaarden privacy elements,
-    docs/rules.md).
+    ``omschrijving`` and ``details`` must not quote payload
+    values (iStandaarden privacy elements, docs/rules.md).
     """
     _check_systeem(zender, "zender")
     _check_systeem(ontvanger, "ontvanger")

@@ -2,8 +2,7 @@
 
 The GGk portal fixes the envelope version per berichtuitwisseling ("StUF 2.1") and the GGk answers
 IB798 when a message arrives in another one (StUF-GGk spec GGk0210/GGk0310; GGk Fo01 foutcodetabel 2017-2018
-generation). Two
-generations are in use and both are built here:
+generation). Two generations are in use and both are built here:
 
 - ``ggk0210``: spec 2.1.04 patch 4, the current one (namespace ``…/koppelvlak/ggk0210``); the payload
   sits base64 in ``bericht/xmlBestand`` or ``bericht/tekstBestand/@bestandsnaam``.

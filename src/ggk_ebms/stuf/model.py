@@ -1,7 +1,7 @@
 """A StUF-GGk message as values: stuurgegevens, parameters, payload, or the body of a Fo01/Fo03.
 
-Everything here is safe to log except ``Payload.data``, which is personal data (iStandaarden privacy elements,
-docs/rules.md): its
+Everything here is safe to log except ``Payload.data``, which is
+personal data (iStandaarden privacy elements, docs/rules.md): its
 ``repr`` shows only the size and a hash prefix, never bytes or base64. Stuurgegevens, functie and
 referentienummers are routing data and named as safe in docs/rules.md (Personal data).
 """
@@ -69,8 +69,8 @@ class Parameters:
 
 @dataclass(frozen=True)
 class Payload:
-    """The decoded payload. ``data`` is personal data: never log it (iStandaarden privacy elements,
-    docs/rules.md)."""
+    """The decoded payload. ``data`` is personal data: never
+    log it (iStandaarden privacy elements, docs/rules.md)."""
 
     kind: PayloadKind
     data: bytes = field(repr=False)

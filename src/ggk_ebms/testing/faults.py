@@ -2,8 +2,8 @@
 
 The RINIS counterpart that tests and ``ggk-ebms demo`` start is the same endpoint as the
 gemeente side. To exercise a sender's retries (KVS ch. 5 HTTP status handling; ebMS 2.0 §6.4, BP ch. 3) it can
-be told to misbehave on
-purpose. The knobs live in a ``Handler`` placed in front of the ``InboundPipeline``; the pipeline
+be told to misbehave on purpose. The knobs live in a ``Handler`` placed in front of the ``InboundPipeline``;
+the pipeline
 itself never misbehaves, and with an empty ``test_faults`` the wrapper is not installed at all.
 
 Only business messages are affected: Pings, Acknowledgments and other signals go through, so a

@@ -2,14 +2,12 @@
 
 Everything this module makes is TEST MATERIAL. Subjects say so in their organisation name and the
 OIN in ``subject.serialNumber`` must be a test OIN (prefix ``00000099``, OIN-stelsel ch. 6, IDA6),
-so a
-certificate from here can never be mistaken for a production PKIoverheid certificate.
+so a certificate from here can never be mistaken for a production PKIoverheid certificate.
 
 The shapes follow what the endpoint checks (Digikoppeling BEV ch. 3-5): the OIN in serialNumber (PKI001, OID
 2.5.4.5), RSA 2048 keys because the ``-s``/``-e`` profiles sign with rsa-sha256 and transport keys
 with RSA-OAEP (Digikoppeling BEV ch. 5), a server certificate for ``localhost`` and a client certificate that
-also
-serves as signing and encryption certificate in the dev CPAs.
+also serves as signing and encryption certificate in the dev CPAs.
 
 Pure: validity is always passed in (the core never reads the clock); only key generation and
 serial numbers use the operating system's random source, as they must.
@@ -229,8 +227,8 @@ def issue_client_certificate(
     keyUsage digitalSignature + nonRepudiation sign messages (``-s`` profiles); keyEncipherment lets
     the partner wrap the payload key with RSA-OAEP to it (``-e`` profiles; Digikoppeling BEV ch. 5).
     ``oin=None``
-    mints a certificate without OIN, which the client-certificate rule must refuse (Digikoppeling BEV ch.
-    3-5).
+    mints a certificate without OIN, which the client-certificate
+    rule must refuse (Digikoppeling BEV ch. 3-5).
     """
     return _issue_leaf(
         ca,

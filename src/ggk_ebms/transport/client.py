@@ -113,8 +113,8 @@ _current: ContextVar[_Exchange | None] = ContextVar("ggk_ebms_outbound_exchange"
 
 
 class PinningConnector(aiohttp.TCPConnector):
-    """A ``TCPConnector`` that holds each connection to the certificate the CPA names (Digikoppeling BEV ch.
-    3-5).
+    """A ``TCPConnector`` that holds each connection to the
+    certificate the CPA names (Digikoppeling BEV ch. 3-5).
 
     Also the seam for tests and special set-ups: build one with any ``TCPConnector`` arguments (a
     custom resolver, a local address) and hand it to ``EbmsClient``.

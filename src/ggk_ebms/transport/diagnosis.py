@@ -185,8 +185,8 @@ _TRANSPORT_TEXTS: Final[dict[Layer, tuple[str, str]]] = {
     ),
 }
 
-# What a status usually means when it answers an ebMS POST (ebMS 2.0 App. B.2, KVS ch. 4; Digikoppeling BEV
-# ch. 3-5; ebms-core).
+# What a status usually means when it answers an ebMS POST (ebMS
+# 2.0 App. B.2, KVS ch. 4; Digikoppeling BEV ch. 3-5; ebms-core).
 _STATUS_TEXTS: Final[dict[int, tuple[str, str]]] = {
     400: (
         "The partner could not read our request (HTTP 400).",

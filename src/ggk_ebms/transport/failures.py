@@ -70,8 +70,8 @@ def ssl_reason(exc: BaseException) -> str | None:
 
 
 def verification_layer(exc: ssl.SSLCertVerificationError) -> Layer:
-    """Our check of the partner's server certificate failed: wrong name, or not trusted (Digikoppeling BEV ch.
-    3-5)."""
+    """Our check of the partner's server certificate failed:
+    wrong name, or not trusted (Digikoppeling BEV ch. 3-5)."""
     if getattr(exc, "verify_code", None) in NAME_MISMATCH_VERIFY_CODES:
         return Layer.TLS_NAME_MISMATCH
     return Layer.TLS_SERVER_UNTRUSTED

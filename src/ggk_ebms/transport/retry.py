@@ -126,14 +126,14 @@ def classify_signal(signal: SignalKind, *, reliable: bool, sync_reply: bool = Fa
 
 
 def classify_error(error: TransportError) -> ResponseClass:
-    """A transport failure: retry unless the client said it cannot help (KVS ch. 5 HTTP status handling; our
-    choice in docs/rules.md)."""
+    """A transport failure: retry unless the client said it cannot help
+    (KVS ch. 5 HTTP status handling; our choice in docs/rules.md)."""
     return ResponseClass.RETRY if error.retryable else ResponseClass.FAILED
 
 
 def time_to_live(timestamp: datetime, retries: int, retry_interval: timedelta) -> datetime:
-    """``Timestamp + RetryInterval × (Retries + 1)`` (ebMS 2.0 §6.4, BP ch. 3 ebms-core): BP defaults give +27
-    h."""
+    """``Timestamp + RetryInterval × (Retries + 1)`` (ebMS
+    2.0 §6.4, BP ch. 3 ebms-core): BP defaults give +27 h."""
     if retries < 0:
         raise ValueError("retries must not be negative")
     return timestamp + retry_interval * (retries + 1)
@@ -151,8 +151,7 @@ def next_attempt(
     """When to send again after attempt number ``attempt`` (1-based) failed recoverably at ``now``.
 
     ebms-core (ebMS 2.0 §6.4, BP ch. 3): send at t0; while retries made < Retries, retry at now +
-    RetryInterval.
-    None means no more sending: Retries used up, or the next try would reach the partner at or
+    RetryInterval. None means no more sending: Retries used up, or the next try would reach the partner at or
     after TimeToLive, where it would only earn a TimeToLiveExpired error. ``attempt`` counts ebMS
     attempts (one per RetryInterval), not the quick transport retries inside one.
     """
@@ -203,8 +202,7 @@ def when_retries_end(*, time_to_live: datetime | None, now: datetime) -> tuple[E
     """What to do when ``next_attempt`` says None: the event and when it becomes due.
 
     ebms-core (ebMS 2.0 §6.4, BP ch. 3) waits for TimeToLive before marking Expired, since an Acknowledgment
-    for an
-    earlier attempt can still arrive. A message without TimeToLive (BE: one attempt) fails now.
+    for an earlier attempt can still arrive. A message without TimeToLive (BE: one attempt) fails now.
     """
     if time_to_live is None:
         return Event.SEND_FAILED, now
