@@ -1,4 +1,4 @@
-"""Benchmarks of the ggk-ebms endpoint against a no-op TLS baseline (issue 7).
+"""Benchmarks of the ggk-ebms endpoint against a no-op TLS baseline (docs/performance.md).
 
 Run ``python -m bench --help`` from the project root; bench/README.md lists one command per
 benchmark and docs/performance.md holds the method and the figures. Benchmarks are not tests:

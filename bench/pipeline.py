@@ -4,7 +4,7 @@
 RINIS client certificate as the TLS peer) one after the other. Wall and CPU time per message
 tell the pipeline's own cost, the ceiling of one server process whatever the transport does;
 ``--cprofile`` adds the functions with the most cumulative time. This is what the optimisation
-commits of issue 7 quote as their before/after figure.
+commits quote as their before/after figure.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Everything is read from ../shared as an oracle (``require_shared``): the templates of the reference
 adapter's integration test are filled in here the way its Thymeleaf engine would, with values of
 the CPA ``cpaStubEBF.rm.http.unsigned.sync`` that the negative-case catalogue ran against
-(digest §10).
+(docs/ebms.md catalogue).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Smoke test of the benchmarks (issue 7): each scenario runs for about a second so it cannot rot.
+"""Smoke test of the benchmarks (docs/performance.md): each scenario runs for about a second so it cannot rot.
 
 No timing is asserted (benchmarks are not tests); what is asserted is that each scenario ran
 its phases, that every message it sent was answered as expected (no errors), and that what the

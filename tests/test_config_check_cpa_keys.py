@@ -1,4 +1,4 @@
-"""`config check` proves each configured key matches our certificate in the stored CPAs (issue 5)."""
+"""`config check` proves each configured key matches our certificate in the stored CPAs (docs/signing.md)."""
 
 from __future__ import annotations
 

@@ -259,7 +259,8 @@ def test_schema_errors_are_reported_with_location() -> None:
     assert xsd[0].location.startswith("/CollaborationProtocolAgreement")
 
 
-# --- the reference adapter's CPAs: their known deviations (digest §2 last line) -----------------------
+# --- the reference adapter's CPAs: their known deviations
+# (Digikoppeling KVS ch. 3, BP ch. 3 last line) -----------------------
 
 
 @pytest.mark.parametrize(

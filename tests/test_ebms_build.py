@@ -124,7 +124,8 @@ def test_signal_is_schema_valid_and_round_trips(received: EbmsMessage, kind: str
     message = _parse(built)
     assert message.kind == built.kind == kind
     assert message.header == built.header
-    # Digest §1: signals have the signal service and no Role, DuplicateElimination or TimeToLive.
+    # Digikoppeling KVS ch. 5: signals have the signal
+    # service and no Role, DuplicateElimination or TimeToLive.
     assert message.header.service.value == EBMS_SERVICE
     assert message.header.from_party.role is None
     assert message.header.to_party.role is None

@@ -1,4 +1,5 @@
-"""The negative-case catalogue (digest §10), one test per rule, on the reference templates and CPA.
+"""The negative-case catalogue (docs/ebms.md catalogue),
+one test per rule, on the reference templates and CPA.
 
 Each case fills a template of the reference adapter's integration test (``../shared/interop``),
 runs it through what the inbound pipeline runs (MIME split, ``parse_envelope``, CPA lookup by
@@ -43,7 +44,7 @@ def receive(
     known: Callable[[str], bool] | None = None,
     our_party_ids: tuple[str, ...] = OUR_PARTY_IDS,
 ) -> tuple[EbmsMessage, InboundContext]:
-    """What the inbound pipeline does with one request, up to the verdict (digest §8.3)."""
+    """What the inbound pipeline does with one request, up to the verdict (KVS ch. 5, CPPA 2.0)."""
     parts = [MimePart(cid, "application/xml", b"<payload/>") for cid in attachments]
     content_type, body = build_related(envelope, parts) if parts else ("text/xml; charset=UTF-8", envelope)
     split = split_body(content_type, body)

@@ -1,4 +1,5 @@
-"""Receive-side rules the reference templates do not cover (digest §8.3, §3.4, §4.1, §5, §10 "also build")."""
+"""Receive-side rules the reference templates do not cover (KVS ch. 5, CPPA 2.0; ebMS 2.0 §3.1, KVS ch. 5;
+ebMS 2.0 §6.3, §7-§8; docs/ebms.md catalogue "also build")."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ def _ping() -> bytes:
     return render_template("EbMSPing.xml")
 
 
-# --- §8.3 step 2: the CPA itself ---------------------------------------------------------------------
+# --- CPPA 2.0; docs/rules.md receive-side check 2: the CPA itself
+# ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -75,7 +77,8 @@ def test_step_2_signed_cpa_is_usable() -> None:
     assert _validate(_message(), replace(catalogue_agreement(), status="signed")).sync_reply
 
 
-# --- §3.4 PartyId, Role, Service --------------------------------------------------------------------
+# --- ebMS 2.0 §3.1, KVS ch. 5 PartyId, Role, Service
+# --------------------------------------------------------------------
 
 
 def test_untyped_party_id_that_is_no_uri_is_invalid_value() -> None:
@@ -110,7 +113,8 @@ def test_untyped_service_that_is_no_uri_is_invalid_value() -> None:
     assert _error(envelope) == (ErrorCode.INCONSISTENT, f"{MH}/Service", "Invalid value.")
 
 
-# --- signals (digest §1, §5): no Role, MSH channels ---------------------------------------------------
+# --- signals (Digikoppeling KVS ch. 5; ebMS 2.0 §7-§8): no Role, MSH channels
+# ---------------------------------------------------
 
 
 @pytest.mark.parametrize("side", ["From", "To"])
@@ -144,7 +148,8 @@ def test_ping_expired_time_to_live() -> None:
     )
 
 
-# --- received Acknowledgment / MessageError about a message we sent (digest §4.1, §6) ----------------
+# --- received Acknowledgment / MessageError about a message we sent (ebMS 2.0 §6.3, §4.2)
+# ----------------
 
 
 def _our_sent_message() -> EbmsMessage:

@@ -142,7 +142,8 @@ def assert_refused(result: tuple[str, str | None, str, Any], code: str, words: s
     assert fo01 is not None, f"no Fo01 went back: {reason}"
     assert fo01.fout.code == code
     assert fo01.stuurgegevens.ontvanger.organisatie == AGB
-    assert fo01.fout.has_details_xml  # the refused envelope goes back in detailsXML (digest §2.3)
+    # the refused envelope goes back in detailsXML (StUF 03.01: Fo01/Fo03/Bv03)
+    assert fo01.fout.has_details_xml
 
 
 def test_accepted_message_is_forwarded(settings: Settings, db: Database, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The negative-case catalogue (digest §10) over real HTTPS against `serve`-equivalent endpoint.
+"""The negative-case catalogue (docs/ebms.md catalogue) over real HTTPS against `serve`-equivalent endpoint.
 
 The reference templates (../shared/interop/ebms-core/soap-templates) are filled in for our dev
 osb-rm CPA with syncReplyMode mshSignalsOnly, so each MessageError comes back in the HTTP 200,

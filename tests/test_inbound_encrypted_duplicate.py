@@ -1,5 +1,5 @@
 """A sender that re-encrypts its resend (fresh key, other ciphertext) of the same message gets the
-stored Acknowledgment replayed, not "MessageId already used" (digest §4.2: identical means the
+stored Acknowledgment replayed, not "MessageId already used" (ebMS 2.0 §6.5.3: identical means the
 same payloads, i.e. the plaintext)."""
 
 from __future__ import annotations

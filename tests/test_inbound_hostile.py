@@ -76,7 +76,7 @@ async def test_oversized_body_is_refused_with_413(settings) -> None:  # type: ig
 
 
 async def test_oversized_chunked_body_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
-    """No Content-Length: the cap must hold while streaming (digest §12, SEC26 F7)."""
+    """No Content-Length: the cap must hold while streaming (docs/rules.md, SEC26 F7)."""
 
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(100):  # 100 x 1 MiB = 100 MiB offered

@@ -1,5 +1,5 @@
-"""Digest §9 proxy rule on the real server: the client-certificate header is honoured only from
-allow-listed TLS-terminating proxies; from anyone else it is ignored (no impersonation, SEC26 F2)."""
+"""Digikoppeling BEV ch. 3-5 proxy rule on the real server: the client-certificate header is honoured only
+from allow-listed TLS-terminating proxies; from anyone else it is ignored (no impersonation, SEC26 F2)."""
 
 from __future__ import annotations
 

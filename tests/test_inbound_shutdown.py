@@ -1,4 +1,4 @@
-"""Graceful shutdown (issue 3): SIGTERM while requests are in flight. Requests being handled
+"""Graceful shutdown (docs/operations.md): SIGTERM while requests are in flight. Requests being handled
 finish with their answer, nothing is half-written, every acknowledged message is stored, and the
 process exits on its own with status 0."""
 

@@ -1,4 +1,4 @@
-"""multipart/related splitter and builder (digest §3.1): wire variants, errors, round trips."""
+"""multipart/related splitter and builder (ebMS 2.0 §2.1, KVS ch. 5): wire variants, errors, round trips."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pure outbound decisions: what one attempt leads to (digest §3.3, §4.3), how attempts group into
-ebMS attempts, how signals are retried, and what ``submit_message`` builds from the CPA."""
+"""Pure outbound decisions: what one attempt leads to (KVS ch. 5 HTTP status handling; ebMS 2.0 §6.4, BP ch.
+3), how attempts group into ebMS attempts, how signals are retried, and what ``submit_message`` builds from
+the CPA."""
 
 from __future__ import annotations
 
@@ -295,7 +296,7 @@ def test_submit_refusals(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_signed_profile_is_stored_signed_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """An osb-rm-s channel: the envelope is signed at submit and stored as sent (issue 5), so
+    """An osb-rm-s channel: the envelope is signed at submit and stored as sent (docs/signing.md), so
     every retry sends the same signed bytes."""
     cpa_id, cpa = make_cpa(8443, 8444, profile=Profile.OSB_RM_S, version="s-t")
     settings, database = _database(tmp_path, cpa)

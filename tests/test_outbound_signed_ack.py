@@ -1,4 +1,4 @@
-"""Issue 5, sending side: a signed Ack must echo the references we signed (digest §4.1, §7.4);
+"""Signed Acks, sending side: a signed Ack must echo the references we signed (ebMS 2.0 §6.3, KVS ch. 5);
 one that echoes other references is ignored, so the message is not taken as delivered."""
 
 from __future__ import annotations

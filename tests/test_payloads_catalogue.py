@@ -1,4 +1,5 @@
-"""The message catalogue agrees with the BerichtCode patterns of the official XSDs (digest §1)."""
+"""The message catalogue agrees with the BerichtCode patterns
+of the official XSDs (iWmo/iJw 3.2 message catalogue)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def test_the_xsd_namespace_tells_the_berichttype() -> None:
         assert re.search(rf"/{xsd.stem.lower()}/schema$", target), xsd
 
 
-# berichttype, soort, sender, receiver, envelope, pair, gemeente field: digest §1 row by row
+# berichttype, soort, sender, receiver, envelope, pair,
+# gemeente field: iWmo/iJw 3.2 message catalogue row by row
 ROWS = [
     ("WMO301", S.HEEN, P.GEMEENTE, P.AANBIEDER, K.DI01, "WMO302", H.AFZENDER),
     ("JW302", S.RETOUR, P.AANBIEDER, P.GEMEENTE, K.DU01, "JW301", H.AFZENDER),

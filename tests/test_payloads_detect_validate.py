@@ -1,4 +1,4 @@
-"""Payload detection, envelope cross-check and XSD validation over every shared example (digest §3)."""
+"""Payload detection, envelope cross-check and XSD validation over every shared example (iStandaarden)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ggk_ebms.payloads.validate import PayloadSchemas, scrub_schema_error, valid
 from ggk_ebms.stuf.envelope import build_di01, build_du01, parse_envelope
 from ggk_ebms.stuf.model import StufMessage, Systeem
 
-KNOWN_FAULTY = {"ijw_3_2/JW315", "ijw_3_2/JW318"}  # digest §3.4
+KNOWN_FAULTY = {"ijw_3_2/JW315", "ijw_3_2/JW318"}  # iStandaarden examples
 
 
 def _examples() -> list[Path]:

@@ -1,4 +1,5 @@
-"""Digest §3.5: nothing we log (reprs, findings, errors, validation texts) carries a BSN or name."""
+"""iStandaarden privacy elements, docs/rules.md: nothing we log
+(reprs, findings, errors, validation texts) carries a BSN or name."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 5 end to end: the signed and encrypted profiles between two real endpoints on loopback.
+"""Security profiles end to end: the signed and encrypted profiles between two real endpoints on loopback.
 
 The gemeente's worker sends on a CPA of each profile; the RINIS counterpart (the same endpoint as
 the other party) decrypts and verifies, stores the plaintext, and acknowledges — signed, with the

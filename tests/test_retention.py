@@ -1,4 +1,4 @@
-"""Retention: old received messages go, never inside a CPA's duplicate window (digest §4.2)."""
+"""Retention: old received messages go, never inside a CPA's duplicate window (ebMS 2.0 §6.5.3)."""
 
 from __future__ import annotations
 

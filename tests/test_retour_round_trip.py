@@ -1,4 +1,4 @@
-"""Issue 6 retour round trip between two real endpoints on loopback, every hop over ebMS.
+"""Delivery: retour round trip between two real endpoints on loopback, every hop over ebMS.
 
 RINIS (the counterpart, its own endpoint and send worker) sends a JW305 in a Di01 to the gemeente;
 the gemeente's delivery worker routes it to a directory target; the domain application answers

@@ -54,7 +54,7 @@ def test_known_codes() -> None:
     lijst = cbs_gemeentecodes()
     assert "0363" in lijst
     assert lijst.get("0363").naam == "Amsterdam"  # type: ignore[union-attr]
-    assert "0548" not in lijst  # the VNG examples' code, gone by 2026 (digest §3.4)
+    assert "0548" not in lijst  # the VNG examples' code, gone by 2026 (iStandaarden examples)
     assert "9999" not in lijst  # portal test gemeente: allowed only through configuration
 
 

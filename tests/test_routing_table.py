@@ -1,4 +1,5 @@
-"""Routing: most specific active route wins, refusals carry StUF codes, senders are authorised (§4.1)."""
+"""Routing: most specific active route wins, refusals carry StUF
+codes, senders are authorised (GGk handleiding: routing)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Peer identity and the client-certificate rule (digest §9 "Rule (Decision)", EB004, EB005, EB014)."""
+"""Peer identity and the client-certificate rule (Digikoppeling
+BEV ch. 3-5 "Rule (Decision)", EB004, EB005, EB014)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The proxy client-certificate header is honoured only from allow-listed TCP peers (digest §9, SEC26 F2)."""
+"""The proxy client-certificate header is honoured only from
+allow-listed TCP peers (Digikoppeling BEV ch. 3-5, SEC26 F2)."""
 
 from __future__ import annotations
 

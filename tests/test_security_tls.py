@@ -1,4 +1,4 @@
-"""Real TLS handshakes on loopback against the contexts of ggk_ebms.security.tls (digest §9).
+"""Real TLS handshakes on loopback against the contexts of ggk_ebms.security.tls (Digikoppeling BEV ch. 3-5).
 
 Each test runs one server handshake in a thread on an ephemeral port and one client handshake in
 the test, then looks at what each side saw. A refusal must come from the server: the server-side

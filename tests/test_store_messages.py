@@ -323,7 +323,7 @@ def test_resend_requeues_a_stored_async_signal_once(
     assert store.get(result.response_pk).status == "Created"
     [again] = queue.claim("send", now=clock.now(), worker_id="w", lease=timedelta(minutes=5))
     assert (again.pk, again.message_pk) == (job_pk, result.response_pk)
-    # The signal itself is unchanged: same MessageId, Timestamp and bytes (digest §4.2).
+    # The signal itself is unchanged: same MessageId, Timestamp and bytes (ebMS 2.0 §6.5.3).
     replay = store.get(result.response_pk)
     assert (replay.message_id, replay.timestamp, replay.envelope) == ("ack-1@gemeente", T0, b"<ack/>")
     with pytest.raises(StoreError, match="no outbound message"):

@@ -1,4 +1,4 @@
-"""EbmsClient against real TLS servers on loopback: one test per failure layer (issue 4).
+"""EbmsClient against real TLS servers on loopback: one test per failure layer (docs/sending.md).
 
 Certificates are minted per test module with ``testing.pki``; the client context is the real one
 from ``security.tls.client_context``. Servers listen on ephemeral ports. Two kinds of server:

@@ -1,4 +1,4 @@
-"""Plain-words diagnosis of a Ping, one row per failure layer (issue 4)."""
+"""Plain-words diagnosis of a Ping, one row per failure layer (docs/sending.md)."""
 
 from __future__ import annotations
 

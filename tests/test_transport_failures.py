@@ -142,7 +142,8 @@ def _translate(exc: Exception, *, started: bool = False, fresh: bool | None = Tr
 def test_translate(exc: Exception, started: bool, fresh: bool | None, layer: Layer) -> None:
     error = _translate(exc, started=started, fresh=fresh)
     assert error.layer is layer
-    assert error.retryable is True  # digest §3.3 Decision: network/TLS/timeout errors recoverable
+    # KVS ch. 5 HTTP status handling; our choice in docs/rules.md: network/TLS/timeout errors recoverable
+    assert error.retryable is True
     assert "partner.example:443" in str(error) or layer is Layer.TIMEOUT
 
 

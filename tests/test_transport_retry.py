@@ -1,4 +1,5 @@
-"""Retry table, retry timing, TimeToLive and the send status model (digest §3.3, §4.3, §4.4)."""
+"""Retry table, retry timing, TimeToLive and the send status model (KVS ch. 5 HTTP status handling; ebMS 2.0
+§6.4, BP ch. 3; ebMS 2.0 §7.1.2, docs/rules.md)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from ggk_ebms.transport.retry import (
 )
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-BP_RETRIES, BP_INTERVAL = 8, timedelta(hours=3)  # BP defaults (digest §4.3)
+BP_RETRIES, BP_INTERVAL = 8, timedelta(hours=3)  # BP defaults (ebMS 2.0 §6.4, BP ch. 3)
 SAMPLE_RETRIES, SAMPLE_INTERVAL = 5, timedelta(minutes=5)  # the reference sample CPAs
 
 C = ResponseClass
@@ -128,7 +129,7 @@ def test_transport_errors_retry_unless_marked_otherwise() -> None:
 @pytest.mark.parametrize(
     ("retries", "interval", "expected"),
     [
-        (BP_RETRIES, BP_INTERVAL, T0 + timedelta(hours=27)),  # digest §4.3: BP defaults +27 h
+        (BP_RETRIES, BP_INTERVAL, T0 + timedelta(hours=27)),  # ebMS 2.0 §6.4, BP ch. 3: BP defaults +27 h
         (SAMPLE_RETRIES, SAMPLE_INTERVAL, T0 + timedelta(minutes=30)),  # samples: +30 min
         (0, timedelta(minutes=10), T0 + timedelta(minutes=10)),
     ],

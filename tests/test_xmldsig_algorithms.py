@@ -1,4 +1,4 @@
-"""The algorithm policy per channel (digest §7.1, §7.6), table-driven."""
+"""The algorithm policy per channel (Digikoppeling BEV ch. 5; docs/signing.md), table-driven."""
 
 from __future__ import annotations
 

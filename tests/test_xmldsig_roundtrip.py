@@ -1,4 +1,5 @@
-"""Sign -> verify round trips, the layout we write (digest §7.2) and signed acknowledgements (§7.4)."""
+"""Sign -> verify round trips, the layout we write (ebMS 2.0
+§4.1.3) and signed acknowledgements (ebMS 2.0 §6.3, KVS ch. 5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Tampered and hostile signed messages: each is refused with SecurityFailure at the right place.
 
-One table row per attack (issue 5 "Tamper cases", digest §7.3): the row changes a correctly signed
+One table row per attack (docs/signing.md, ebMS 2.0 §4.1.3): the row changes a correctly signed
 message with three payload parts and names the location and description the refusal must carry.
 """
 

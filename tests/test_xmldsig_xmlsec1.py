@@ -1,7 +1,7 @@
 """Interop with the independent command-line signer/verifier ``xmlsec1`` (Debian package xmlsec1).
 
-Both directions of issue 5: xmlsec1 verifies what we sign, the cid: attachment digests checked
-through ``--url-map`` (each part written to a file), and we verify what xmlsec1 signs over an
+Both directions of signing (docs/signing.md): xmlsec1 verifies what we sign, the cid: attachment digests
+checked through ``--url-map`` (each part written to a file), and we verify what xmlsec1 signs over an
 envelope written by hand here, with other prefixes and layout than our builder uses. The tests skip
 with a visible reason when xmlsec1 is not installed (``apt-get install xmlsec1``).
 """

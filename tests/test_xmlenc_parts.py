@@ -1,7 +1,8 @@
 """XML Encryption of payload parts: round trips per algorithm, the layout, and every refusal.
 
 Parts are encrypted to the RINIS dev client certificate (its encryption certificate in the dev
-CPAs) and decrypted with its key, as in the -e profiles from the gemeente to RINIS (digest §7.5).
+CPAs) and decrypted with its key, as in the -e profiles from
+the gemeente to RINIS (ebMS 2.0 §4.1.4, XML Encryption 1.0).
 """
 
 from __future__ import annotations
@@ -243,7 +244,8 @@ def test_invalid_mime_type_is_a_mime_problem() -> None:
 
 
 def test_sign_then_encrypt_then_decrypt_then_verify() -> None:
-    """digest §7.3/§7.5: the cid: digests are over the plaintext; decrypt before verifying."""
+    """ebMS 2.0 §4.1.3, §4.1.4, XML Encryption 1.0: the cid:
+    digests are over the plaintext; decrypt before verifying."""
     parts = payload_parts(3)
     signed = sign(business_envelope(parts), parts)
     on_the_wire = [_encrypt(p) for p in parts]

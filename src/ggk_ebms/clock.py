@@ -50,7 +50,7 @@ class FixedClock:
 
 class IdGenerator(Protocol):
     def message_id(self) -> str:
-        """A new globally unique ebMS MessageId (``UUID@host``, digest EB013)."""
+        """A new globally unique ebMS MessageId (``UUID@host``, Digikoppeling BP EB013)."""
         ...
 
     def uuid(self) -> str:
@@ -60,7 +60,8 @@ class IdGenerator(Protocol):
 
 @dataclass
 class UuidIdGenerator:
-    """MessageIds as ``<uuid4>@<host>``; ``host`` is our CPA endpoint host (digest EB013, [ref])."""
+    """MessageIds as ``<uuid4>@<host>``; ``host`` is our CPA
+    endpoint host (Digikoppeling BP EB013, as ebms-core does)."""
 
     host: str = "localhost"
 
@@ -88,14 +89,16 @@ class SequenceIdGenerator:
 
 
 def utc(dt: datetime) -> datetime:
-    """An aware datetime in UTC; a naive one is taken to be UTC already (digest §3.4 Decision)."""
+    """An aware datetime in UTC; a naive one is taken to be UTC
+    already (ebMS 2.0 §3.1, KVS ch. 5; our choice in docs/rules.md)."""
     if dt.tzinfo is None:
         return dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
 
 
 def format_timestamp(dt: datetime) -> str:
-    """xsd:dateTime in UTC with a ``Z`` and millisecond precision, as we send it (digest §3.4)."""
+    """xsd:dateTime in UTC with a ``Z`` and millisecond
+    precision, as we send it (ebMS 2.0 §3.1, KVS ch. 5)."""
     return utc(dt).strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc(dt).microsecond // 1000:03d}Z"
 
 

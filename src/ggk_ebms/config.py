@@ -86,7 +86,7 @@ class Settings:
     legacy_crypto_cpas: list[str] = setting(
         [],
         "CPAIds whose peer may use legacy XML encryption: RSA v1.5 key transport and 3DES (decrypt "
-        "only). ENC003/ENC004 forbid both; only for peers that cannot do better (digest §7.6).",
+        "only). ENC003/ENC004 forbid both; only for peers that cannot do better (docs/signing.md).",
     )
     allow_sha1: bool = setting(
         False, "Accept SHA-1 digests/signatures for legacy peers (SIGN001 forbids it; warns when on)."
@@ -100,7 +100,7 @@ class Settings:
         60,
         "Received messages in a final state are forgotten after this many days (the GGk portal "
         "keeps its berichtenlog 60 days), never inside a CPA's duplicate window: max((1 + Retries) "
-        "x RetryInterval, PersistDuration) + 1 day (digest §4.2). 0: keep everything.",
+        "x RetryInterval, PersistDuration) + 1 day (ebMS 2.0 §6.5.3). 0: keep everything.",
     )
     # --- server ---------------------------------------------------------------------------------
     host: str = setting("127.0.0.1", "Address the HTTPS server binds to.")

@@ -75,7 +75,7 @@ class CpaExistsError(CpaError):
 
 
 class ErrorCode(StrEnum):
-    """ebMS 2.0 error codes (ebMS 2.0 §4.2.3.4.1; digest §6). Only the default codeContext is used."""
+    """ebMS 2.0 error codes (ebMS 2.0 §4.2.3.4.1). Only the default codeContext is used."""
 
     VALUE_NOT_RECOGNIZED = "ValueNotRecognized"
     NOT_SUPPORTED = "NotSupported"
@@ -118,7 +118,7 @@ class SoapFaultError(GgkEbmsError):
     """Refuse the request as a whole with a SOAP 1.1 Fault.
 
     Used where no MessageError can be addressed: the sender is unknown or untrusted, the CPA is
-    unknown, the envelope is not ebXML (digest §6, "HTTP 500 instead"). ``body`` False means the
+    unknown, the envelope is not ebXML (ebMS 2.0 §4.2, "HTTP 500 instead"). ``body`` False means the
     reference behaviour of an empty 500 response.
     """
 
@@ -137,7 +137,8 @@ class SoapFaultError(GgkEbmsError):
 
 
 class AuthenticationError(SoapFaultError):
-    """The TLS client certificate may not act for the From party of the message (digest §9: 403)."""
+    """The TLS client certificate may not act for the From
+    party of the message (Digikoppeling BEV ch. 3-5: 403)."""
 
     def __init__(self, faultstring: str) -> None:
         super().__init__(faultstring, faultcode="Client", http_status=403)
@@ -148,7 +149,8 @@ class MimeError(GgkEbmsError):
 
 
 class StufError(GgkEbmsError):
-    """A StUF-GGk envelope, or the payload inside it, cannot be accepted (stuf-ggk digest §4.2).
+    """A StUF-GGk envelope, or the payload inside it, cannot be accepted (GGk handleiding;
+    docs/stuf-routing.md inbound checks).
 
     ``code`` is the foutcode a Fo01 about it carries: a StUF 03.01 code such as ``StUF055`` (not
     schema-conform), ``StUF010`` (ontvanger unknown), ``StUF037`` (functie unsupported),
@@ -183,7 +185,7 @@ class StoreUnavailableError(StoreError):
 
 
 class DuplicateMessageError(StoreError):
-    """A message with this direction and MessageId is stored already (digest §4.2).
+    """A message with this direction and MessageId is stored already (ebMS 2.0 §6.5.3).
 
     Nothing of the new message was stored; ``existing_pk`` is the stored one, so the caller can
     compare content digests and replay the stored signal or refuse the reuse of the MessageId.
@@ -196,7 +198,8 @@ class DuplicateMessageError(StoreError):
 
 
 class TransportError(GgkEbmsError):
-    """Sending to a partner failed. ``retryable`` follows the digest's retry table (§3.3).
+    """Sending to a partner failed. ``retryable`` follows the
+    retry table of Digikoppeling KVS ch. 5 (HTTP status handling).
 
     ``layer`` names where it failed, so the ping check can explain it in plain words: one of the
     values of ``ggk_ebms.transport.result.Layer`` ("dns", "connect", "tls-server-untrusted",
@@ -218,7 +221,8 @@ class TransportError(GgkEbmsError):
 
 
 class StateTransitionError(GgkEbmsError):
-    """An event does not fit the current state of an outbound message (digest §4.4 status model).
+    """An event does not fit the current state of an outbound
+    message (ebMS 2.0 §7.1.2, docs/rules.md status model).
 
     Raised, for example, when an Acknowledgment arrives for a message that has Expired already:
     the state stays as it is and the caller logs and drops the event.

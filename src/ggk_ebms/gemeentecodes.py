@@ -1,4 +1,4 @@
-"""The CBS gemeentecode list: which 4-digit codes are real gemeenten (stuf-ggk digest §4.1).
+"""The CBS gemeentecode list: which 4-digit codes are real gemeenten (GGk handleiding: routing).
 
 Used when routes are loaded (a route for a code that is no gemeente is a typo) and by the
 iStandaarden rule TR378 / retourcode S300 ("gemeentecode komt niet voor in de lijst van CBS").

@@ -1,6 +1,6 @@
 """The one hardened XML entry point. Every byte of XML the endpoint reads goes through ``parse``.
 
-Rules (digest §12 "XXE, entity expansion, XSD loader reading files"; ebms-core IT #43):
+Rules (docs/rules.md "XXE, entity expansion, XSD loader reading files"; ebms-core IT #43):
 
 - no DOCTYPE at all: a DTD has no place in SOAP 1.1 (SOAP 1.1 §3: "A SOAP message MUST NOT
   contain a Document Type Declaration"), in a CPA or a StUF envelope, so it is refused outright

@@ -1,4 +1,5 @@
-"""The verwerkingsverslag's refusal texts, in the portal's Dutch (GGk Aanleveren manual, seed 000/001).
+"""The verwerkingsverslag's refusal texts, in the portal's Dutch (GGk
+Aanleveren manual, IB handleidingen GGk and berichtuitwisseling).
 
 A ``Fout`` is what one incorrect file gets in the verslag: the portal's *Foutomschrijving* and a
 *Fout detail* that names the rule and the value that broke it, never personal data.

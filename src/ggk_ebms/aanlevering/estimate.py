@@ -1,7 +1,7 @@
 """The expected end of a batch in status Bezig, from the measured throughput of earlier batches.
 
 The GGk portal shows an expected end estimated "from past files of similar size/count"
-(Aanleveren manual, seed 000). We take the finished batches whose file count is within a factor
+(Aanleveren manual, IB handleiding GGk). We take the finished batches whose file count is within a factor
 of four of this one (all finished batches when none is), and their seconds per file.
 """
 

@@ -1,12 +1,13 @@
 """Open an Aanleveren upload safely: a single ``.xml`` or a ``.zip`` of ``.xml`` files.
 
-The GGk portal's rules (Aanleveren manual, seed 000/001): one ``.zip`` of at most 1 GB, no
-folders, only ``.xml`` files, one StUF envelope of at most 25 MB per file. A file that is not a
+The GGk portal's rules (Aanleveren manual, IB handleidingen GGk and berichtuitwisseling): one ``.zip`` of at
+most 1 GB, no folders, only ``.xml`` files, one StUF envelope of at most 25 MB per file. A file that is not a
 ``.zip`` (or a single ``.xml``, which we accept too), over the size cap or not a valid ZIP is
 refused as a whole, without a verslag (``UploadRefused``). Everything else is judged per entry, so
 one bad entry never hides the good ones.
 
-Against zip bombs and path tricks (seed 001 lists ``evil.zip``, ``zero_files_1000_x_1.zip`` and
+Against zip bombs and path tricks (IB handleiding berichtuitwisseling lists ``evil.zip``,
+``zero_files_1000_x_1.zip`` and
 ``zero_files_1_x_10000000.zip`` as Afgekeurd): a cap on the number of entries, on each entry's
 size (read with a hard stop, never trusting the declared size), on the compression ratio, and on
 the total unpacked size; names with folders, ``..``, absolute paths, drive letters or backslashes,

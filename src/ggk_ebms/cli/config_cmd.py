@@ -31,7 +31,7 @@ from ggk_ebms.security.keys import key_matches_certificate, load_private_key, pa
 
 DOCS_FILE: Final = Path("docs/configuration.md")
 EXPIRY_WARNING: Final = timedelta(days=30)
-# OINs with this prefix are test OINs (digest §1); a production endpoint never has one.
+# OINs with this prefix are test OINs (OIN-stelsel ch. 6); a production endpoint never has one.
 TEST_OIN_PREFIX: Final = "00000099"
 TEST_MATERIAL: Final = "test material, never for production"
 
@@ -239,7 +239,7 @@ def _check_database(settings: Settings) -> Finding:
 
 
 def _check_keys_against_cpas(settings: Settings, database_ok: bool) -> Iterator[Finding]:
-    """Issue 5 (Keys): each configured key must match our certificate in every stored CPA that
+    """Keys (docs/signing.md): each configured key must match our certificate in every stored CPA that
     uses it — the signing key our SigningCertificateRef, the encryption key our
     EncryptionCertificateRef, the TLS client certificate our ClientCertificateRef."""
     if not database_ok:

@@ -2,7 +2,7 @@
 
 The material is minted by ``ggk_ebms.testing.pki`` (imported when the command runs: test-only
 code stays off every other command's path) and only written here. It is TEST MATERIAL:
-test OINs (prefix 00000099, digest §1), a self-made CA no partner trusts, unencrypted keys.
+test OINs (prefix 00000099, OIN-stelsel ch. 6), a self-made CA no partner trusts, unencrypted keys.
 """
 
 from __future__ import annotations

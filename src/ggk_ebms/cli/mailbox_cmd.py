@@ -1,4 +1,5 @@
-"""``ggk-ebms mailbox``: payloads kept for pick-up (the portal's *Ophalen*, stuf-ggk digest §5.3).
+"""``ggk-ebms mailbox``: payloads kept for pick-up (the portal's *Ophalen*, GGk handleiding:
+Ophalen/berichtenlog).
 
 ``fetch`` writes the payload (personal data) to a file or stdout and sets the "gelezen" mark;
 the message then counts as delivered (Forwarded).

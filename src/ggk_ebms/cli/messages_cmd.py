@@ -1,7 +1,8 @@
 """``ggk-ebms messages``: the message log for the productbeheerder (received and sent, signals too).
 
 Only headers, sizes, digests and statuses are shown; payload bytes are not printed unless asked
-for with ``show --part N -o FILE`` (payloads hold personal data, stuf-ggk digest §3.5).
+for with ``show --part N -o FILE`` (payloads hold personal
+data, iStandaarden privacy elements, docs/rules.md).
 """
 
 from __future__ import annotations

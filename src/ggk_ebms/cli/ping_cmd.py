@@ -1,4 +1,4 @@
-"""``ggk-ebms ping``: the Ping/Pong connectivity check with a diagnosis in plain words (issue 4).
+"""``ggk-ebms ping``: the Ping/Pong connectivity check with a diagnosis in plain words (docs/sending.md).
 
 Exit status 0 only on a Pong that refers to our Ping; otherwise the layer where it failed (DNS,
 connection, TLS, HTTP, SOAP, ebMS, timeout), what it means and what to do
@@ -74,7 +74,7 @@ def ping_command(ctx: click.Context, cpa_id: str | None, partner: str | None, po
             cpa_id = find_cpa_for_partner(database, settings, partner, SystemClock().now())
         result = asyncio.run(_ping(settings, database, cpa_id, pong_wait))
         if result.ok:
-            # The GGk activates a CPA after a successful Ping Pong (stuf-ggk digest §5.4).
+            # The GGk activates a CPA after a successful Ping Pong (GGk handleiding: CPA Beheer).
             from ggk_ebms.cli.ops_support import service_context
             from ggk_ebms.services.cpa_beheer import register_pong
 

@@ -82,7 +82,7 @@ def _serve_one(settings: Settings) -> None:
         _import_cpas(settings, database)
 
     try:
-        # The sending worker (issue 4) and the delivery worker (issue 6) run as tasks of the
+        # The sending worker (docs/sending.md) and the delivery worker (docs/delivery.md) run as tasks of the
         # server, unless worker_enabled is off because separate `ggk-ebms worker` processes drain
         # the queues.
         workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []

@@ -1,4 +1,5 @@
-"""``ggk-ebms worker``: drain the send and deliver queues in a process of its own (issues 4, 6).
+"""``ggk-ebms worker``: drain the send and deliver queues
+in a process of its own (docs/sending.md, docs/delivery.md).
 
 Runs the same ``SendWorker`` and delivery worker that ``serve`` runs as tasks (worker_enabled).
 Start as many as you like on one PostgreSQL database: jobs are claimed with SKIP LOCKED, so none

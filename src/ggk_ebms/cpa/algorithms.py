@@ -1,8 +1,9 @@
-"""Algorithm identifiers a CPA may name, judged against the Digikoppeling crypto rules (BEV5; digest §7.1).
+"""Algorithm identifiers a CPA may name, judged against
+the Digikoppeling crypto rules (Digikoppeling BEV ch. 5).
 
 Each table maps a W3C algorithm URI to a verdict: ``ok`` (SIGN001-004, ENC001-004), ``sha1``
 (forbidden by SIGN001 but tolerated behind the ``allow_sha1`` switch for legacy peers), ``weak``
-(allowed with a warning, e.g. AES-CBC which the reference CPAs still name; digest §7.6) or
+(allowed with a warning, e.g. AES-CBC which the reference CPAs still name; docs/signing.md) or
 ``forbidden``. An identifier in no table is unknown and treated as forbidden.
 """
 
@@ -52,7 +53,7 @@ KEY_TRANSPORTS: Final[dict[str, Verdict]] = {
 XMLDSIG_PROTOCOL: Final = "http://www.w3.org/2000/09/xmldsig#"
 XMLENC_PROTOCOL: Final = "XMLENC"
 
-# What we write into CPAs we create (digest §7.1).
+# What we write into CPAs we create (Digikoppeling BEV ch. 5).
 DEFAULT_DIGEST: Final = "http://www.w3.org/2001/04/xmlenc#sha256"
 DEFAULT_SIGNATURE: Final = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 DEFAULT_CIPHER: Final = "http://www.w3.org/2009/xmlenc11#aes256-gcm"

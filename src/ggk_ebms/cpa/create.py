@@ -2,9 +2,9 @@
 
 The portal's CPA request ("CPA Beheer") asks each side for a profile name, OIN, start and end
 date, connection type (Diginetwerk or Internet), endpoint URL and the server and client
-certificate as PEM (stuf-ggk digest §5.4). ``create_agreement`` turns those fields for both
+certificate as PEM (GGk handleiding: CPA Beheer). ``create_agreement`` turns those fields for both
 parties into a complete CPPA 2.0 agreement for one Digikoppeling profile, with the Best Practice
-values (digest §8.5): PartyId type urn:osb:oin, Service type urn:osb:services, Retries 8,
+values (BP ch. 3): PartyId type urn:osb:oin, Service type urn:osb:services, Retries 8,
 RetryInterval PT3H, PersistDuration P1D, MessageOrderSemantics NotGuaranteed, ackSignatureRequested
 never, actor toPartyMSH, and the BEV5 algorithms (rsa-sha256/sha256, aes256-gcm).
 
@@ -15,7 +15,7 @@ parties. The GGk routes on the envelope, not on the payload, so new berichttypes
 
 Signals travel on each party's default MSH channel: the business channel for best effort, and for
 reliable profiles a best-effort twin with the same signing, so acknowledgements are never
-themselves acknowledged (digest §8.2: one MSH channel, the most secure profile).
+themselves acknowledged (CPPA 2.0, BP ch. 3: one MSH channel, the most secure profile).
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ class _Builder:
             self._doc_exchange(party, f"{key}_SignalExchange", certs, False, self.profile.signed, False)
 
     def _btc(self, parent: etree._Element) -> None:
-        """BusinessTransactionCharacteristics per profile (BP3; digest §2 last row)."""
+        """BusinessTransactionCharacteristics per profile (Digikoppeling KVS ch. 3, BP ch. 3 last row)."""
         signed, encrypted = self.profile.signed, self.profile.encrypted
         self.el(
             parent,

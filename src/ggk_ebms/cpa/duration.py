@@ -1,7 +1,7 @@
 """xsd:duration, parsed in full: ``PnYnMnDTnHnMnS`` with a fractional seconds part.
 
 A CPA states RetryInterval, PersistDuration and timeToPerform as xsd:duration (XML Schema 1.0
-Part 2 §3.2.6). The reference adapter once mis-read such values (release notes 2.19.3; digest §12
+Part 2 §3.2.6). The reference adapter once mis-read such values (release notes 2.19.3; docs/rules.md
 "duration bug in CPA"), so this parser follows the lexical rules to the letter instead of
 guessing:
 

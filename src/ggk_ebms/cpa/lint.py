@@ -1,7 +1,7 @@
 """Validate a CPA before it is stored or used: safety, schema, and the Digikoppeling rules.
 
 The reference adapter refuses an import only for an XSD error, ``proposed``, Start not before End,
-or expiry, and merely logs the rest (digest §8.6). We refuse more and explain every finding, so the
+or expiry, and merely logs the rest (CPPA 2.0, docs/cpa.md). We refuse more and explain every finding, so the
 productbeheerder learns at import time what would otherwise fail at the first message: each
 finding names its rule (the table in docs/cpa.md), the element, and what to do.
 
@@ -388,7 +388,7 @@ _REF_KINDS: Final = (
 
 
 class _References:
-    """Checks that every id reference names something (digest §8.1; CPA-REF)."""
+    """Checks that every id reference names something (CPPA 2.0 schema; CPA-REF)."""
 
     def __init__(self, root: etree._Element) -> None:
         self.packages = {attr(el, "id") for el in children(root, "Packaging")}
@@ -627,7 +627,8 @@ def _check_algorithm(
             "CPA-ALGORITHM",
             where,
             f"{what} {uri!r} is not allowed",
-            "BEV5 (digest §7.1): use one of the listed SHA-2 digests, RSA/ECDSA-SHA-2 signatures or AES-GCM.",
+            "Digikoppeling BEV ch. 5: use one of the listed SHA-2 digests, RSA/ECDSA-SHA-2 signatures"
+            " or AES-GCM.",
         )
 
 

@@ -1,6 +1,6 @@
 """Questions the MSH asks a parsed CPA: who is who, which binding, which channel, where to send.
 
-The resolution follows the reference adapter (digest §8.2): a business message goes out on the
+The resolution follows the reference adapter (CPPA 2.0, BP ch. 3): a business message goes out on the
 first ChannelId of the sender's CanSend binding; the endpoint, server certificate and encryption
 certificate come from the receiver's binding that ``OtherPartyActionBinding`` names. Signals use
 the party's ``defaultMshChannelId`` unless an ``OverrideMshActionBinding`` names another channel for
@@ -76,7 +76,8 @@ class SendingRoute:
 
 
 def find_party(agreement: Agreement, party_id: str, party_type: str | None) -> PartyInfo | None:
-    """The PartyInfo with a PartyId of exactly this value and type (digest §8.3 step 3)."""
+    """The PartyInfo with a PartyId of exactly this value and
+    type (CPPA 2.0; docs/rules.md receive-side check 3)."""
     for party in agreement.parties:
         for pid in party.party_ids:
             if pid.value == party_id and pid.type == party_type:
@@ -118,7 +119,8 @@ def find_action_binding(
     service_type: str | None,
     action: str,
 ) -> ActionBinding | None:
-    """The party's CanSend/CanReceive binding for (role, service, type, action) (digest §8.3 step 4)."""
+    """The party's CanSend/CanReceive binding for (role, service,
+    type, action) (CPPA 2.0; docs/rules.md receive-side check 4)."""
     for binding in party.bindings:
         if (
             binding.direction == direction
@@ -228,7 +230,7 @@ def sending_route(
     service_type: str | None,
     action: str,
 ) -> SendingRoute:
-    """Everything needed to send (role, service, action) from ``from_party`` (digest §8.2)."""
+    """Everything needed to send (role, service, action) from ``from_party`` (CPPA 2.0, BP ch. 3)."""
     where = f"CPA {agreement.cpa_id!r}"
     binding = find_action_binding(
         from_party, direction="send", role=role, service=service, service_type=service_type, action=action

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 
 class Profile(StrEnum):
-    """The six Digikoppeling ebMS 2.0 profiles (KVS2; digest §2)."""
+    """The six Digikoppeling ebMS 2.0 profiles (Digikoppeling KVS ch. 2-3, BP ch. 3)."""
 
     OSB_BE = "osb-be"
     OSB_RM = "osb-rm"
@@ -73,7 +73,7 @@ class ReliableMessaging:
 
 @dataclass(frozen=True)
 class NonRepudiation:
-    """SenderNonRepudiation / ReceiverNonRepudiation: XMLDSig settings (digest §7)."""
+    """SenderNonRepudiation / ReceiverNonRepudiation: XMLDSig settings (ebMS 2.0 §4.1)."""
 
     protocol: str
     hash_function: str
@@ -84,7 +84,8 @@ class NonRepudiation:
 
 @dataclass(frozen=True)
 class DigitalEnvelope:
-    """SenderDigitalEnvelope / ReceiverDigitalEnvelope: XML Encryption settings (digest §7.5)."""
+    """SenderDigitalEnvelope / ReceiverDigitalEnvelope: XML
+    Encryption settings (ebMS 2.0 §4.1.4, XML Encryption 1.0)."""
 
     protocol: str
     protocol_version: str | None
@@ -189,7 +190,7 @@ class PartyInfo:
     doc_exchanges: dict[str, DocExchange]
     security_details: dict[str, tuple[str, ...]]  # securityId -> anchor certIds
     # OverrideMshActionBinding: signal action (e.g. "Acknowledgment") -> channelId used instead of
-    # defaultMshChannelId for that signal (CPPA 2.0 §8.4.7; digest §8.2 "Signals").
+    # defaultMshChannelId for that signal (CPPA 2.0 §8.4.7; CPPA 2.0, BP ch. 3 "Signals").
     msh_overrides: dict[str, str] = field(default_factory=dict)
 
 

@@ -116,7 +116,7 @@ def agreement_from_element(root: etree._Element, *, raw: bytes = b"") -> Agreeme
 
 
 def parse_datetime(text: str) -> datetime:
-    """xsd:dateTime as an aware UTC datetime; a zone-less value is taken as UTC (digest §3.4).
+    """xsd:dateTime as an aware UTC datetime; a zone-less value is taken as UTC (ebMS 2.0 §3.1, KVS ch. 5).
 
     ValueError for anything else, out-of-range values included (clock.parse_xsd_datetime).
     """

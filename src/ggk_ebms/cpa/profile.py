@@ -1,9 +1,9 @@
-"""Which Digikoppeling profile a delivery channel implements (KVS2; digest §2).
+"""Which Digikoppeling profile a delivery channel implements (Digikoppeling KVS ch. 2-3, BP ch. 3).
 
 The CPA never names the profile; it follows from the channel:
 
 - reliable (osb-rm*) when MessagingCharacteristics say ackRequested and duplicateElimination
-  ``always``, best effort (osb-be*) when both say ``never`` (digest §2, row "CPA
+  ``always``, best effort (osb-be*) when both say ``never`` (Digikoppeling KVS ch. 3, BP ch. 3, row "CPA
   MessagingCharacteristics");
 - signed (-s) when the DocExchange carries Sender/ReceiverNonRepudiation (XMLDSig);
 - encrypted (-e) when it carries Sender/ReceiverDigitalEnvelope (XMLENC); -e includes signing

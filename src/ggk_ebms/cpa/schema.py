@@ -2,7 +2,7 @@
 
 The built-in schema (``ggk_ebms/schemas/cpa-digikoppeling.xsd``) is our own description of the
 CPPA 2.0 agreement as Digikoppeling uses it; setting ``cpa_schema`` names the OASIS
-``cpp-cpa-2_0.xsd`` instead. Either way loading must not reach out (digest §12 "XSD loader reading
+``cpp-cpa-2_0.xsd`` instead. Either way loading must not reach out (docs/rules.md "XSD loader reading
 files"): every schema document is read through the hardened parser, every ``xs:import`` and
 ``xs:include`` must name a file inside the schema's own folder, and the whole set is checked before
 libxml2 compiles it, so a schema cannot pull in a URL, a DTD or a file elsewhere on disk. Each

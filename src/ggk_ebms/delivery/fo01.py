@@ -1,6 +1,6 @@
 """Answer a refused StUF message with a Fo01 back to its sender, on the outbound path.
 
-The Fo01 (stuf-ggk digest §2.3) goes under the CPA the refused message came in on, to its
+The Fo01 (StUF 03.01: Fo01/Fo03/Bv03) goes under the CPA the refused message came in on, to its
 sender: crossRefnummer = the refused message's referentienummer, ontvanger = its zender,
 zender = us (the gemeentecode it was addressed to and our applicatie), code/plek/omschrijving
 from the refusal, details ``functie-applicatieVersie+Subversie`` and detailsXML = the original

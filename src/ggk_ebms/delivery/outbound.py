@@ -2,10 +2,10 @@
 
 Fo01 replies, hub forwarding and ``submit`` all end here: the ebMS service and action come from
 the CPA (our CanSend binding whose action names the StUF kind: the dev and RINIS CPAs use
-``envelopHeenbericht-ggk_Di01``, ``envelopRetourbericht-ggk_Du01`` and ``Fo01Bericht``; digest
-§6 "take the names from the issued CPA"), the message goes out through
+``envelopHeenbericht-ggk_Di01``, ``envelopRetourbericht-ggk_Du01`` and ``Fo01Bericht``; the RINIS CPA
+names the service and action to use, docs/stuf-routing.md), the message goes out through
 ``pipeline.outbound.submit_message``, and its referentienummer is stored so a Du01 or Fo01 that
-answers it can be correlated (stuf-ggk digest §4.2 steps 9 and 11).
+answers it can be correlated (docs/stuf-routing.md inbound checks 9 and 11).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ The business layer of the message lifecycle says it first (``business_status`` r
 its code); for messages stored before that layer existed the facts are in ``stuf_message``:
 
 - a received message we answered with a Fo01: an outbound Fo01 whose crossRefnummer is the
-  received message's referentienummer (stuf-ggk digest §2.3: crossRef = the refused message);
+  received message's referentienummer (StUF 03.01: Fo01/Fo03/Bv03: crossRef = the refused message);
 - a message we sent that the partner refused: a Fo01 about it was recorded (``fout_code``,
-  digest §4.2 step 11).
+  docs/stuf-routing.md inbound check 11).
 
 Re-trying such a message delivers what was refused, or sends again what the partner refused, so
 ``messages retry`` asks for ``--force --reason`` (docs/delivery.md).

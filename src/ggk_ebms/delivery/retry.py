@@ -1,7 +1,8 @@
 """Re-try a parked message: ``ggk-ebms messages retry ID``.
 
 A received business message that ended Failed (target down too long, no route, a refusal the
-operator has since resolved) gets a fresh 'deliver' job: the whole §4.2 pipeline runs again with
+operator has since resolved) gets a fresh 'deliver' job: the whole inbound pipeline (docs/stuf-routing.md
+inbound checks) runs again with
 the routing table and settings in force now, and its tries count from one. A sent message that
 ended DeliveryFailed or Expired is queued for sending again (``MessageStore.resend``). Nothing is
 re-tried while it still has a job pending or running.

@@ -1,16 +1,17 @@
 """Outbound from domain applications: wrap an iWmo/iJw/iEb payload (or take a ready StUF
-envelope), find its CPA and queue it on the ebMS outbound path (stuf-ggk digest §4.3).
+envelope), find its CPA and queue it on the ebMS outbound path (GGk handleiding: outbound wrap).
 
 A bare payload is checked (detect, XSD when payload_schemas is set) and wrapped by us:
 
-- Di01 for a heen message, Du01 for a retour or answer (catalogue, digest §1);
+- Di01 for a heen message, Du01 for a retour or answer (catalogue, iWmo/iJw 3.2 message catalogue);
 - zender = our gemeentecode from the payload header field the catalogue names, applicatie =
   setting stuf_applicatie; ontvanger = the AGB from the other header field, or ``CAK`` for iEb,
   applicatie ``GGk``;
 - referentienummer a new lowercase UUID v4, tijdstipBericht now (Dutch local time);
-- functieVersie/Subversie from the payload's BerichtVersie/Subversie (*inferred*, §2.2);
+- functieVersie/Subversie from the payload's BerichtVersie/Subversie (*inferred*, StUF-GGk spec: Di01/Du01);
 - Du01 crossRefnummer = the referentienummer of the received heen message it answers, found by
-  the copied header (digest §3.2 pairing: same BerichtIdentificatie, gemeentecode and partner;
+  the copied header (iStandaarden header and retour pairing: same BerichtIdentificatie, gemeentecode and
+partner;
   for a 325 its DeclaratieIdentificatie names the 323).
 
 A ready Di01/Du01/Fo01 envelope is validated (structure, payload, its agreement with the
@@ -62,7 +63,7 @@ from ggk_ebms.xml import parse
 log = logging.getLogger(__name__)
 
 GEMEENTECODE: Final = re.compile(r"[0-9]{4}")
-ONTVANGER_APPLICATIE: Final = "GGk"  # digest §2.2: ontvanger/applicatie is always GGk
+ONTVANGER_APPLICATIE: Final = "GGk"  # StUF-GGk spec: Di01/Du01: ontvanger/applicatie is always GGk
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ def _check_payload(
 
 
 def _declaratie_identificatie(payload: bytes, info: PayloadInfo) -> str | None:
-    """Header/DeclaratieIdentificatie/Identificatie of a 325 (digest §3.2): names the 323 it answers."""
+    """Header/DeclaratieIdentificatie/Identificatie of a 325
+    (iStandaarden header and retour): names the 323 it answers."""
     root = parse(payload, max_bytes=MAX_SEND_BYTES, what="payload")
     for element in root.iter(f"{{{info.namespace}}}DeclaratieIdentificatie"):
         for child in element:
@@ -302,7 +304,7 @@ class Submitter:
 
     def _partner(self, info: PayloadInfo, entry: CatalogueEntry) -> str:
         if entry.receiver is Party.CAK:
-            return Party.CAK.value  # iEb headers name no Ontvanger (digest §1)
+            return Party.CAK.value  # iEb headers name no Ontvanger (iWmo/iJw 3.2 message catalogue)
         other = entry.other_field
         value = info.header_value(other) if other else None
         if not value:

@@ -1,10 +1,11 @@
-"""The inbound StUF-GGk checks of stuf-ggk digest §4.2, in order, ending in one decision.
+"""The inbound StUF-GGk checks of GGk handleiding;
+docs/stuf-routing.md inbound checks, in order, ending in one decision.
 
 Pure: the message parts, the sender's identities, the routing table, the payload schemas and a
 ``History`` (what the store knows about earlier referentienummers) go in; a ``Decision`` comes out.
 The delivery worker does what the decision says: forward, answer with a Fo01, park, or ignore.
 
-Order (digest §4.2 table; docs/delivery.md has the same table with our outcomes):
+Order (docs/stuf-routing.md inbound checks; docs/delivery.md has the same table with our outcomes):
 
  1-4  size, hardened parse, root kind, envelope structure     parse_envelope (quarantine / StUF055)
  3    Fo01 in -> correlate (step 11); Bv03/Fo03 -> ignore
@@ -26,10 +27,11 @@ gemeentecode must be a CBS code served by this installation and the exchange (IB
 exchange must be actief (IB023), the envelope in its generation (IB001) and the payload in its
 release (IB014); a payload that contradicts its envelope is IB006 (functie, berichtcode) or IB005
 (gemeentecode), a re-used referentienummer IB016. Refusals carry the GGk Fo01 table's code when
-the GGk has one for the situation (digest §2.5), StUF055 for an XSD-invalid payload (§2.3). An
-exchange via Portaal holds every message in the mailbox for manual pick-up.
+the GGk has one for the situation (GGk Fo01 foutcodetabel), StUF055 for an XSD-invalid payload (StUF 03.01:
+Fo01/Fo03/Bv03). An exchange via Portaal holds every message in the mailbox for manual pick-up.
 
-Every reason names codes, element names and stuurgegevens only, never payload content (§3.5).
+Every reason names codes, element names and stuurgegevens only,
+never payload content (iStandaarden privacy elements, docs/rules.md).
 """
 
 from __future__ import annotations
@@ -65,16 +67,16 @@ GEMEENTECODE: Final = re.compile(r"[0-9]{4}")
 
 class Verdict(StrEnum):
     DELIVER = "deliver"  # hand to the route's target
-    DUPLICATE = "duplicate"  # same zender + referentienummer + payload: done already (seed 000)
+    DUPLICATE = "duplicate"  # same zender + referentienummer + payload: done already (IB handleiding GGk)
     REFUSE = "refuse"  # the sender is at fault: Failed, and a Fo01 when ``fout`` has a code
     QUARANTINE = "quarantine"  # not a message we can address: Failed, no Fo01 possible
     HOLD = "hold"  # our fault (no routing table, no route): Failed + alert, retry after fixing
     FO01_RECEIVED = "fo01"  # a partner's Fo01 about one of our messages (step 11)
-    IGNORE = "ignore"  # Bv03/Fo03: only between RINIS, BIDN and VECOZO (digest §2.3)
+    IGNORE = "ignore"  # Bv03/Fo03: only between RINIS, BIDN and VECOZO (StUF 03.01: Fo01/Fo03/Bv03)
 
 
 class History(Protocol):
-    """What the store remembers of earlier StUF messages (§4.2 steps 8 and 9)."""
+    """What the store remembers of earlier StUF messages (docs/stuf-routing.md inbound checks 8 and 9)."""
 
     def earlier_payload(self, zender: str, referentienummer: str) -> tuple[int, str | None] | None:
         """(message pk, payload sha256) of an earlier received message with this pair, or None."""
@@ -127,7 +129,8 @@ class FoundEnvelope:
 
 
 def find_envelope(parts: Sequence[bytes], *, max_bytes: int = MAX_RECEIVE_BYTES) -> FoundEnvelope | Decision:
-    """The first payload part that is a StUF message (§4.2 steps 1-4 and 10 run inside the parse).
+    """The first payload part that is a StUF message (docs/stuf-routing.md inbound checks 1-4 and 10 run
+    inside the parse).
 
     A part that is no StUF message at all is passed over; a part that is one but is refused ends
     the search with that refusal (REFUSE when its stuurgegevens could be read, else QUARANTINE).
@@ -166,12 +169,13 @@ def _stub(stuurgegevens: object) -> StufMessage | None:
 
 def counterpart(entry: CatalogueEntry) -> Party:
     """Who sends ``entry`` to a gemeente endpoint: its sender, or, for a berichttype a gemeente
-    itself sends, the party it goes to (the digest's step 7 reads "AGB for 3xx, CAK for 402/404")."""
+    itself sends, the party it goes to (the GGk handleiding's
+    inbound step reads "AGB for 3xx, CAK for 402/404")."""
     return entry.receiver if entry.sender is Party.GEMEENTE else entry.sender
 
 
 def zender_fits(entry: CatalogueEntry, organisatie: str) -> bool:
-    """§4.2 step 7: an aanbieder sends with its AGB (8 digits), CAK as ``CAK``."""
+    """docs/stuf-routing.md inbound check 7: an aanbieder sends with its AGB (8 digits), CAK as ``CAK``."""
     party = counterpart(entry)
     if party is Party.AANBIEDER:
         return AGB.fullmatch(organisatie) is not None
@@ -191,7 +195,8 @@ def unwrap(
     max_bytes: int = MAX_RECEIVE_BYTES,
     rules: Rules | None = None,
 ) -> Decision:
-    """Run §4.2 on the parts of one received business message. ``sender_ids``: the ebMS From
+    """Run the inbound checks (GGk handleiding; docs/stuf-routing.md) on the parts of one received business
+    message. ``sender_ids``: the ebMS From
     PartyId (OIN) first, then the CPAId, as ``RoutingTable.authorize`` accepts either.
     ``rules``: the exchanges and served gemeentecodes (default: the shipped exchanges)."""
     rules = rules if rules is not None else Rules()
@@ -314,7 +319,8 @@ def unwrap(
         warnings.append(f"crossRefnummer {sg.cross_refnummer} matches no message we sent (cf. StUF043)")
 
     if not entry.standaard.detectable:
-        # PGB: no payload format is known here (digest §1), so it is routed on the envelope alone.
+        # PGB: no payload format is known here (iWmo/iJw 3.2 message catalogue), so it is routed on the
+        # envelope alone.
         if payload is None:
             return refuse(10, StufCode.NOT_SCHEMA_CONFORM, f"{functie} carries no payload", entry=entry)
         warnings.append(f"{functie}: payload format unknown, routed on the envelope only")
@@ -350,7 +356,7 @@ def unwrap(
     if release_refusal is not None:
         return refuse(12, release_refusal.code, release_refusal.text, info=info, entry=entry)
     # Step 13 before the agreement half of step 12: the header of a payload that fails its own
-    # XSD cannot be trusted to compare, and the GGk answer to it is Fo01 StUF055 (§2.3).
+    # XSD cannot be trusted to compare, and the GGk answer to it is Fo01 StUF055 (StUF 03.01: Fo01/Fo03/Bv03).
     if schemas is not None and schemas.has_schema(info):
         schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13: the XSD needs a tree
     else:
@@ -376,7 +382,7 @@ def unwrap(
     if errors:
         # A payload that contradicts its envelope is refused with the GGk code for the situation
         # (IB006 functie/berichtcode, IB005 gemeentecode, IB010 addressee): the sender must hear
-        # of it, the GGk itself does not open the payload (digest §0.3, §4.1).
+        # of it, the GGk itself does not open the payload (GGk handleiding: routing).
         return refuse(
             12,
             exchange_rules.disagreement_code(errors[0].rule),

@@ -2,8 +2,8 @@
 
 For every received business message the inbound pipeline queued a 'deliver' job in the same
 transaction that stored it. This worker claims those jobs (several workers may share the
-database: JobQueue claims with SKIP LOCKED), runs the stuf-ggk digest §4.2 checks
-(``unwrap.unwrap``) and does what the decision says:
+database: JobQueue claims with SKIP LOCKED), runs the inbound checks of the GGk handleiding
+(docs/stuf-routing.md; ``unwrap.unwrap``) and does what the decision says:
 
 - deliver: hand it to the route's target. Success: message Forwarded (Processed for the mailbox
   until fetched). A retryable failure: attempt recorded, job back in the queue with a doubling
@@ -18,7 +18,7 @@ database: JobQueue claims with SKIP LOCKED), runs the stuf-ggk digest §4.2 chec
   on it and shown.
 
 It also watches the outbox folder (``submit.scan_outbox``). Logs carry ids, codes and
-stuurgegevens, never payload bytes (§3.5).
+stuurgegevens, never payload bytes (iStandaarden privacy elements, docs/rules.md).
 """
 
 from __future__ import annotations

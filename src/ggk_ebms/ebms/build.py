@@ -3,7 +3,7 @@
 Every builder makes the ``EbmsMessage`` value first and then writes it with ``render_envelope``:
 SOAP 1.1, UTF-8, prefixes ``SOAP``/``eb``/``xlink``/``ds``, ``eb:version="2.0"`` everywhere and
 ``SOAP:mustUnderstand="1"`` on the header blocks whose schema group demands it (msg-header XSD
-headerExtension.grp; digest §3.5). Elements are made with lxml's factories, so every value is
+headerExtension.grp; ebMS 2.0 §3.2, KVS ch. 5). Elements are made with lxml's factories, so every value is
 escaped and the output is well-formed by construction; ``parse_envelope`` reads it back to the
 same value (tests). Time and identifiers come from the ``Clock`` and ``IdGenerator`` passed in.
 """
@@ -99,12 +99,12 @@ def build_acknowledgment(
     our_party: PartyId,
     references: Sequence[bytes | etree._Element] = (),
 ) -> BuiltMessage:
-    """The Acknowledgment of a received ``message`` (digest §4.1; ebMS 2.0 §6.3.2).
+    """The Acknowledgment of a received ``message`` (ebMS 2.0 §6.3.2).
 
     From = our typed PartyId without Role, To = the original sender, CPAId and ConversationId
     copied, new MessageId and Timestamp, RefToMessageId = the acknowledged id, and no TimeToLive
     or DuplicateElimination (jentrata PR #66). For a signed Ack, ``references`` are the
-    ``ds:Reference`` elements of the message's SignedInfo, copied unchanged (digest §7.4).
+    ``ds:Reference`` elements of the message's SignedInfo, copied unchanged (ebMS 2.0 §6.3, KVS ch. 5).
     """
     received = message.header
     header = _signal_header(
@@ -129,7 +129,7 @@ def build_acknowledgment(
 def build_message_error(
     message: EbmsMessage, errors: Sequence[EbmsError], *, ids: IdGenerator, clock: Clock
 ) -> BuiltMessage:
-    """The MessageError about ``message`` (digest §6): From/To swapped, no Role, same CPAId and
+    """The MessageError about ``message`` (ebMS 2.0 §4.2): From/To swapped, no Role, same CPAId and
     ConversationId, RefToMessageId = the failing id, an ErrorList in the default codeContext
     (KVS5) with an English Description per error, an empty Body."""
     if not errors:
@@ -148,7 +148,7 @@ def build_message_error(
 
 
 def build_pong(ping: EbmsMessage, *, ids: IdGenerator, clock: Clock) -> BuiltMessage:
-    """Pong: From/To swapped, ConversationId kept, RefToMessageId = the Ping's id (digest §5)."""
+    """Pong: From/To swapped, ConversationId kept, RefToMessageId = the Ping's id (ebMS 2.0 §7-§8)."""
     received = ping.header
     header = _signal_header(
         received,
@@ -170,7 +170,7 @@ def build_status_response(
     ids: IdGenerator,
     clock: Clock,
 ) -> BuiltMessage:
-    """StatusResponse to a StatusRequest (digest §5; ebMS 2.0 §7.3.2).
+    """StatusResponse to a StatusRequest (ebMS 2.0 §7-§8, §7.3.2).
 
     ``status`` is one of Received, Processed, Forwarded, NotRecognized, UnAuthorized;
     ``status_timestamp`` is the Timestamp of the asked-about message, given for the first three.
@@ -206,8 +206,8 @@ def build_ping(
     conversation_id: str | None = None,
     sync_reply: bool = False,
 ) -> BuiltMessage:
-    """A Ping (digest §5): our connectivity check. ``sync_reply`` asks for the Pong in the HTTP
-    response (set it when our MSH channel is mshSignalsOnly, digest §4.5)."""
+    """A Ping (ebMS 2.0 §7-§8): our connectivity check. ``sync_reply`` asks for the Pong in the HTTP
+    response (set it when our MSH channel is mshSignalsOnly, ebMS 2.0 §4.3, BP EB015)."""
     header = _new_signal_header(
         agreement_id, from_party, to_party, SignalAction.PING, ids, clock, conversation_id
     )
@@ -226,7 +226,7 @@ def build_status_request(
     conversation_id: str | None = None,
     sync_reply: bool = False,
 ) -> BuiltMessage:
-    """A StatusRequest about the message ``ref_to_message_id`` we sent (digest §5)."""
+    """A StatusRequest about the message ``ref_to_message_id`` we sent (ebMS 2.0 §7-§8)."""
     header = _new_signal_header(
         agreement_id, from_party, to_party, SignalAction.STATUS_REQUEST, ids, clock, conversation_id
     )
@@ -263,7 +263,8 @@ def build_business_message(
     description: str | None = None,
     description_lang: str = "en",
 ) -> BuiltMessage:
-    """A business message as the sending channel's flags say (digest §2, §3.4, §3.5, §4.5).
+    """A business message as the sending channel's flags say (Digikoppeling KVS ch. 3, BP ch. 3; ebMS 2.0
+    §3.1, KVS ch. 5; ebMS 2.0 §3.2, KVS ch. 5; ebMS 2.0 §4.3, BP EB015).
 
     AckRequested targets toPartyMSH (KVS3: end-to-end), SyncReply the next SOAP node; the Manifest
     has one ``xlink:href="cid:…" xlink:type="simple"`` Reference per payload part and is left out
@@ -300,7 +301,7 @@ def build_business_message(
 def build_soap_fault(faultcode: str, faultstring: str, detail: bytes | None = None) -> bytes:
     """A SOAP 1.1 Fault envelope (SOAP 1.1 §4.4). ``faultcode`` is a SOAP code such as
     ``Client`` or ``Client.Authentication``; ``detail`` is one XML element (e.g. ``error_list_xml``,
-    for the "error without async channel" case of digest §6)."""
+    for the "error without async channel" case of ebMS 2.0 §4.2)."""
     local = faultcode.rsplit(":", 1)[-1]
     if local.split(".", 1)[0] not in _SOAP_FAULT_CODES:
         raise ValueError(f"{faultcode!r} is not a SOAP 1.1 fault code")
@@ -317,7 +318,7 @@ def build_soap_fault(faultcode: str, faultstring: str, detail: bytes | None = No
 
 
 def error_list_xml(errors: Sequence[EbmsError]) -> bytes:
-    """An ``eb:ErrorList`` element on its own, for a SOAP Fault detail (digest §6)."""
+    """An ``eb:ErrorList`` element on its own, for a SOAP Fault detail (ebMS 2.0 §4.2)."""
     element = _error_list_element(_error_list(errors), parent=None)
     return etree.tostring(element, encoding="utf-8")
 
@@ -326,7 +327,7 @@ def error_list_xml(errors: Sequence[EbmsError]) -> bytes:
 
 
 def content_digest(message: EbmsMessage, parts: Sequence[MimePart]) -> str:
-    """SHA-256 over what makes a message the same message (digest §4.2 Decision).
+    """SHA-256 over what makes a message the same message (ebMS 2.0 §6.5.3; our choice in docs/rules.md).
 
     Identical = same MessageId, CPAId, PartyIds, Service, Action, ConversationId and payload
     digests; signature bytes, timestamps and MIME framing do not count. Fields are length-prefixed
@@ -504,7 +505,7 @@ def _signal_header(
 ) -> MessageHeader:
     """Header of a signal about ``received``: same CPAId and ConversationId (KVS5, EB016), the
     signal service, a new MessageId and Timestamp, RefToMessageId = the received id, no Role,
-    TimeToLive or DuplicateElimination (digest §1)."""
+    TimeToLive or DuplicateElimination (Digikoppeling KVS ch. 5)."""
     return MessageHeader(
         from_party=from_party,
         to_party=to_party,
@@ -571,6 +572,6 @@ def _copy(element: etree._Element) -> etree._Element:
 
 
 def _millis(moment: datetime) -> datetime:
-    """UTC, cut to the milliseconds we write (digest §3.4), so the value equals what is sent."""
+    """UTC, cut to the milliseconds we write (ebMS 2.0 §3.1, KVS ch. 5), so the value equals what is sent."""
     value = utc(moment)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)

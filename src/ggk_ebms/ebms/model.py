@@ -2,7 +2,7 @@
 
 ``parse.parse_envelope`` fills these from the wire and ``build`` writes them back. Attribute values
 that the receive-side validation has to judge (``eb:version``, ``SOAP:actor``) are kept as sent, so
-the catalogue's addressable errors (digest §10 #12, #29–#35, #38) are raised by ``validate`` with
+the catalogue's addressable errors (docs/ebms.md catalogue #12, #29–#35, #38) are raised by ``validate`` with
 the exact location instead of being lost while parsing.
 """
 
@@ -17,7 +17,8 @@ from ggk_ebms.ns import EBMS_SERVICE, EBMS_VERSION
 
 
 class SignalAction(StrEnum):
-    """Actions of the MSH signal service ``urn:oasis:names:tc:ebxml-msg:service`` (digest §1, §5)."""
+    """Actions of the MSH signal service ``urn:oasis:names:tc:ebxml-msg:service``
+    (Digikoppeling KVS ch. 5; ebMS 2.0 §7-§8)."""
 
     ACKNOWLEDGMENT = "Acknowledgment"
     MESSAGE_ERROR = "MessageError"
@@ -28,7 +29,7 @@ class SignalAction(StrEnum):
 
 
 class MessageStatus(StrEnum):
-    """``eb:StatusResponse/@eb:messageStatus`` values (ebMS 2.0 §7.3.2; digest §5)."""
+    """``eb:StatusResponse/@eb:messageStatus`` values (ebMS 2.0 §7.3.2, §7-§8)."""
 
     UNAUTHORIZED = "UnAuthorized"
     NOT_RECOGNIZED = "NotRecognized"
@@ -70,7 +71,7 @@ class Description:
 
 @dataclass(frozen=True)
 class MessageHeader:
-    """``eb:MessageHeader`` (ebMS 2.0 §3.1; digest §3.4). Timestamps are aware, in UTC."""
+    """``eb:MessageHeader`` (ebMS 2.0 §3.1, KVS ch. 5). Timestamps are aware, in UTC."""
 
     from_party: Party
     to_party: Party
@@ -102,7 +103,7 @@ class AckRequested:
 
 @dataclass(frozen=True)
 class SyncReply:
-    """``eb:SyncReply`` (ebMS 2.0 §4.3): answer MSH signals in the HTTP response (digest §4.5)."""
+    """``eb:SyncReply`` (ebMS 2.0 §4.3): answer MSH signals in the HTTP response (ebMS 2.0 §4.3, BP EB015)."""
 
     actor: str
     version: str = EBMS_VERSION
@@ -110,7 +111,7 @@ class SyncReply:
 
 @dataclass(frozen=True)
 class AckReference:
-    """A ``ds:Reference`` echoed in a signed Acknowledgment (digest §4.1, §7.4)."""
+    """A ``ds:Reference`` echoed in a signed Acknowledgment (ebMS 2.0 §6.3, KVS ch. 5)."""
 
     uri: str | None
     digest_method: str | None
@@ -119,7 +120,7 @@ class AckReference:
 
 @dataclass(frozen=True)
 class Acknowledgment:
-    """``eb:Acknowledgment`` (ebMS 2.0 §6.3.2; digest §4.1)."""
+    """``eb:Acknowledgment`` (ebMS 2.0 §6.3.2)."""
 
     timestamp: datetime
     ref_to_message_id: str

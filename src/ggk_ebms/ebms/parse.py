@@ -1,6 +1,6 @@
 """SOAP envelope bytes -> ``EbmsMessage``, and recognising a peer's SOAP Fault.
 
-Two kinds of wrong input, two outcomes (digest §6 "HTTP 500 instead", §10):
+Two kinds of wrong input, two outcomes (ebMS 2.0 §4.2; docs/ebms.md catalogue):
 
 - what the ebMS header schema (msg-header-2_0.xsd) or SOAP 1.1 forbids — not XML, a DOCTYPE, not a
   SOAP envelope, no ``eb:MessageHeader``, a required element or attribute missing, a dateTime that
@@ -79,7 +79,7 @@ _ACTOR: Final = _soap("actor")
 
 
 def invalid(reason: str) -> SoapFaultError:
-    """An envelope the schema refuses: HTTP 500, empty body (digest §6; catalogue #16, #41, #43)."""
+    """An envelope the schema refuses: HTTP 500, empty body (ebMS 2.0 §4.2; catalogue #16, #41, #43)."""
     return SoapFaultError(f"Invalid ebMS envelope: {reason}", faultcode="Client", body=False)
 
 
@@ -155,8 +155,8 @@ def peer_fault(soap: bytes, *, max_bytes: int = 1024 * 1024) -> SoapFault | None
 def parse_xsd_datetime(text: str) -> tuple[datetime, bool]:
     """An xsd:dateTime as an aware UTC datetime, and whether it carried a time zone.
 
-    Digest §3.4 Decision: 'Z' or an offset are honoured; a zone-less value is UTC. Raises
-    ValueError for anything that is not an xsd:dateTime or out of range (clock.py: total).
+    ebMS 2.0 §3.1, KVS ch. 5; our choice in docs/rules.md: 'Z' or an offset are honoured; a zone-less value is
+    UTC. Raises ValueError for anything that is not an xsd:dateTime or out of range (clock.py: total).
     """
     return clock.parse_xsd_datetime(text)
 
@@ -197,7 +197,7 @@ def _header_blocks(header: etree._Element | None) -> dict[str, etree._Element]:
         if namespace == EB and _local(element) in _SINGLE_HEADER_BLOCKS:
             if _local(element) in blocks:
                 # Decision: two MessageHeaders (or two AckRequested…) leave no single header to
-                # answer to; refused like a schema violation (digest §10 hand-built fixtures).
+                # answer to; refused like a schema violation (docs/ebms.md catalogue hand-built fixtures).
                 raise invalid(f"the SOAP Header has more than one eb:{_local(element)}")
             blocks[_local(element)] = element
         elif namespace not in _UNDERSTOOD_NAMESPACES and _must_understand(element) and _targets_us(element):

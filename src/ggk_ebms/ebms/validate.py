@@ -1,7 +1,8 @@
-"""Receive-side validation of a parsed ebMS message against its CPA (digest §8.3 steps 2–5).
+"""Receive-side validation of a parsed ebMS message against
+its CPA (CPPA 2.0; docs/rules.md receive-side checks 2–5).
 
 ``validate_inbound`` raises the first ``EbmsError`` it finds, with the code, location and
-description of the negative-case catalogue (digest §10), or returns the ``InboundContext`` the
+description of the negative-case catalogue (docs/ebms.md catalogue), or returns the ``InboundContext`` the
 pipeline needs to answer and deliver. Unknown CPAId (step 1) is the caller's: it looks the CPA up
 first and answers ``cpa_not_found_fault`` (#13). Client certificates and signatures (step 6) belong
 to the security layer.
@@ -10,7 +11,7 @@ Order of the checks (one wrong thing per catalogue case, so the order only matte
 are wrong; it follows the reference's validators: CPA first, then the MessageHeader, then the
 channel flags, then the other header blocks, then the body):
 
-1. CPA status and period at the message Timestamp and now              §8.3 step 2
+1. CPA status and period at the message Timestamp and now CPPA 2.0; docs/rules.md receive-side check 2
 2. MessageHeader @eb:version                                           #12
 3. From/To PartyId: well-formed, in the CPA, To is us                  #14, #15, #19, #20
 4. Roles: present on business messages, absent on signals             #18
@@ -50,7 +51,7 @@ __all__ = ["InboundContext", "cpa_not_found_fault", "validate_inbound"]
 MH: Final = "//Header/MessageHeader"
 H: Final = "//Header"
 
-# The catalogue's descriptions (digest §10), one spelling each.
+# The catalogue's descriptions (docs/ebms.md catalogue), one spelling each.
 INVALID_VALUE: Final = "Invalid value."
 WRONG_VALUE: Final = "Wrong value."
 VALUE_NOT_FOUND: Final = "Value not found."
@@ -76,8 +77,9 @@ class InboundContext:
     """What a valid inbound message resolved to in its CPA.
 
     ``sender_binding``/``receiver_binding`` are None for signals, which have no Role and travel
-    on the parties' MSH channels (digest §1, §8.2). ``sender_channel`` is the channel the sender
-    used (its CanSend channel, or its MSH signal channel for a signal); ``receiver_channel`` ours.
+    on the parties' MSH channels (Digikoppeling KVS ch. 5; CPPA 2.0, BP ch. 3). ``sender_channel`` is the
+    channel the sender used (its CanSend channel, or its MSH signal channel for a signal);
+    ``receiver_channel`` ours.
     ``msh_signal_channel`` is the sender's channel for the signal we answer with: where an async
     Acknowledgment/Pong/StatusResponse goes. ``sync_reply``: answer in the HTTP response.
     """
@@ -131,7 +133,8 @@ def validate_inbound(
         raise _error(ErrorCode.TIME_TO_LIVE_EXPIRED, f"{MH}/MessageData/TimeToLive", TTL_EXPIRED)  # #26
     _check_channel_flags(message, sender_channel)
     if message.message_order:
-        # KVS3/BP2 EB011: MessageOrder strongly discouraged; Decision: unsupported (digest §2).
+        # KVS3/BP2 EB011: MessageOrder strongly discouraged;
+        # Decision: unsupported (Digikoppeling KVS ch. 3, BP ch. 3).
         raise _error(ErrorCode.NOT_SUPPORTED, f"{H}/MessageOrder", MESSAGE_ORDER)  # #36
     _check_signal_blocks(message)
     _check_manifest(message, attachment_ids)
@@ -152,7 +155,8 @@ def validate_inbound(
 
 
 def _check_agreement(agreement: Agreement, timestamp: datetime, now: datetime) -> None:
-    """Digest §8.3 step 2: Status agreed and Start ≤ Timestamp ≤ End, else "Invalid CPA."."""
+    """CPPA 2.0; docs/rules.md receive-side check 2: Status
+    agreed and Start ≤ Timestamp ≤ End, else "Invalid CPA."."""
     usable = agreement.status in _USABLE_CPA_STATUS
     in_period = all(agreement.start <= moment <= agreement.end for moment in (timestamp, now))
     if not (usable and in_period):
@@ -160,7 +164,8 @@ def _check_agreement(agreement: Agreement, timestamp: datetime, now: datetime) -
 
 
 def _resolve_party(agreement: Agreement, party: Party, location: str) -> PartyInfo:
-    """Digest §3.4 PartyId rule and §8.3 step 3 (#14, #15, #19, #20).
+    """ebMS 2.0 §3.1, KVS ch. 5 PartyId rule and CPPA 2.0; docs/rules.md receive-side check 3 (#14, #15, #19,
+    #20).
 
     KVS5: ``eb:type`` must be present (``urn:osb:oin`` for OINs); an untyped PartyId must be a
     URI (ebMS 2.0 §3.1.1.1), else "Invalid value.". The party is the CPA party holding one of the
@@ -179,11 +184,12 @@ def _resolve_party(agreement: Agreement, party: Party, location: str) -> PartyIn
 def _business_bindings(
     message: EbmsMessage, their_party: PartyInfo, our_party: PartyInfo
 ) -> tuple[ActionBinding, ActionBinding]:
-    """Digest §8.3 step 4: sender CanSend, receiver CanReceive (Service, type, Action, Roles)."""
+    """CPPA 2.0; docs/rules.md receive-side check 4: sender
+    CanSend, receiver CanReceive (Service, type, Action, Roles)."""
     header = message.header
     from_role, to_role = header.from_party.role, header.to_party.role
     if from_role is None:
-        raise _error(ErrorCode.INCONSISTENT, f"{MH}/From/Role", INVALID_VALUE)  # #18; Role required [ref]
+        raise _error(ErrorCode.INCONSISTENT, f"{MH}/From/Role", INVALID_VALUE)  # #18; Role required ebms-core
     if to_role is None:
         raise _error(ErrorCode.INCONSISTENT, f"{MH}/To/Role", INVALID_VALUE)
     service = header.service
@@ -214,7 +220,7 @@ def _business_bindings(
 def _signal_channels(
     message: EbmsMessage, their_party: PartyInfo, our_party: PartyInfo
 ) -> tuple[ResolvedChannel, ResolvedChannel]:
-    """Signals: no Role (KVS5), a known signal action, the parties' MSH channels (digest §8.2)."""
+    """Signals: no Role (KVS5), a known signal action, the parties' MSH channels (CPPA 2.0, BP ch. 3)."""
     header = message.header
     if message.kind == "business":  # the signal service with an action it does not have
         raise _error(ErrorCode.VALUE_NOT_RECOGNIZED, f"{MH}/Action", VALUE_NOT_FOUND)
@@ -226,7 +232,7 @@ def _signal_channels(
 
 
 def _check_reference(message: EbmsMessage, known_message_ids: Callable[[str], bool] | None) -> None:
-    """#25: RefToMessageId must name a message we know ([ref]; EB016). Signals about a message
+    """#25: RefToMessageId must name a message we know (ebms-core; EB016). Signals about a message
     (Acknowledgment, MessageError, Pong, StatusResponse) must carry one (ebMS 2.0 §3.1.6.3)."""
     ref = message.header.ref_to_message_id
     location = f"{MH}/MessageData/RefToMessageId"
@@ -244,13 +250,13 @@ _ANSWERS_TO_A_MESSAGE: Final = frozenset(
 
 
 def _check_channel_flags(message: EbmsMessage, channel: ResolvedChannel) -> None:
-    """Digest §8.3 step 5 (#27–#35): the flags must match the sender's channel.
+    """CPPA 2.0; docs/rules.md receive-side check 5 (#27–#35): the flags must match the sender's channel.
 
     Business messages must carry exactly what the channel demands: DuplicateElimination and
     AckRequested per ``always``/``never`` (``perMessage`` allows both), SyncReply iff the channel's
-    syncReplyMode is not ``none`` ([ref] treats every non-none mode as synchronous; digest §4.5).
-    Signals never request Acks or carry DuplicateElimination (digest §1), so for them only the
-    blocks that are present are judged.
+    syncReplyMode is not ``none`` (ebms-core treats every non-none mode as synchronous; ebMS 2.0 §4.3, BP
+    EB015). Signals never request Acks or carry DuplicateElimination (Digikoppeling KVS ch. 5), so for them
+    only the blocks that are present are judged.
     """
     header = message.header
     characteristics = channel.channel.characteristics
@@ -292,7 +298,7 @@ def _matches(mode: PerMessage, present: bool) -> bool:
 def _check_signal_blocks(message: EbmsMessage) -> None:
     """Decision: each signal carries its own block, in version 2.0 (ebMS 2.0 §6.3.2, §4.2.3, §7).
 
-    An Acknowledgment for nextMSH is NotSupported like an AckRequested for it (digest §4.1).
+    An Acknowledgment for nextMSH is NotSupported like an AckRequested for it (ebMS 2.0 §6.3).
     """
     kind = message.kind
     ack = message.acknowledgment
@@ -348,7 +354,7 @@ def _check_manifest(message: EbmsMessage, attachment_ids: Collection[str]) -> No
 def _sync_reply(message: EbmsMessage, sender_channel: ResolvedChannel) -> bool:
     """Signals go back in the HTTP response when asked (SyncReply; validated against the channel
     for business messages) or, for Ping/StatusRequest, when the sender's MSH channel is
-    synchronous ([ref] PongProcessor; digest §4.5, §5)."""
+    synchronous (ebms-core PongProcessor; ebMS 2.0 §4.3, BP EB015; ebMS 2.0 §7-§8)."""
     if message.sync_reply is not None:
         return True
     if message.is_signal:

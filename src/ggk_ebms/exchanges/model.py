@@ -3,7 +3,7 @@
 On the GGk routing page every product lists its exchanges as a pair of berichttypen
 ("JW 301 / 302") with *Uitwisseling via* (Digikoppeling or Portaal), a *CPA profiel*, a *Status*
 (Actief), the StUF envelope version and the payload (XML) version, e.g. "JW 303 / 304 (Portaal -
-Actief - StUF 2.1 - XML 2.3)" (stuf-ggk digest §4.1). Here an ``Exchange`` is exactly that row.
+Actief - StUF 2.1 - XML 2.3)" (GGk handleiding: routing). Here an ``Exchange`` is exactly that row.
 Routes ((gemeentecode, berichttype) -> target) refer to the exchange of their berichttype.
 
 What an exchange decides (docs/exchanges.md):
@@ -17,7 +17,8 @@ What an exchange decides (docs/exchanges.md):
 - ``gemeentecodes``: narrows the gemeentecodes this installation serves for this exchange;
 - ``cpa_id``: the CPA profile messages of this exchange go out under.
 
-The shipped defaults (``default_exchanges``) are every exchange the GGk manuals list (digest §1).
+The shipped defaults (``default_exchanges``) are every
+exchange the GGk manuals list (iWmo/iJw 3.2 message catalogue).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from ggk_ebms.stuf.generations import Generation, parse_generation
 
 
 class Product(StrEnum):
-    """The products of the GGk routing page (digest §4.1)."""
+    """The products of the GGk routing page (GGk handleiding: routing)."""
 
     IWMO = "iWmo"
     IJW = "iJw"
@@ -100,8 +101,8 @@ class Exchange:
         return not self.gemeentecodes or gemeentecode in self.gemeentecodes
 
 
-# Product, heen, retour, payload version: digest §1 (iWmo/iJw 3.2; legacy 303/304 and the DBC
-# declaratie 321/322 only in 2.x; iEb 1.0; PGB 1.0 without a pair).
+# Product, heen, retour, payload version: iWmo/iJw 3.2 message catalogue (iWmo/iJw 3.2; legacy 303/304 and the
+# DBC declaratie 321/322 only in 2.x; iEb 1.0; PGB 1.0 without a pair).
 _PAIRS: Final = (
     ("301", "302", "3.2"),
     ("305", "306", "3.2"),

@@ -1,6 +1,6 @@
 """The refusals an exchange and the served gemeentecodes impose, both ways. Pure: no I/O.
 
-Every refusal carries the code of the official GGk Fo01 code table (stuf-ggk digest §2.5, current
+Every refusal carries the code of the official GGk Fo01 code table (GGk Fo01 foutcodetabel, current
 generation), so what we answer reads like what the GGk itself answers:
 
 - IB005 gemeentecode unknown / not served ("Gebruikte gemeentecode is niet bekend"), also for a
@@ -113,8 +113,8 @@ class Rules:
 
 
 def envelope_refusal(exchange: Exchange, stuf: StufMessage) -> Refusal | None:
-    """IB001 when the envelope is not in the exchange's generation (digest §2.1: the portal fixes
-    the envelope version per berichtuitwisseling, for sending and receiving)."""
+    """IB001 when the envelope is not in the exchange's generation (StUF-GGk spec GGk0210/GGk0310: the portal
+    fixes the envelope version per berichtuitwisseling, for sending and receiving)."""
     generation = generation_of(stuf.version)
     if generation is exchange.stuf_version:
         return None

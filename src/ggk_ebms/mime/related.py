@@ -1,4 +1,4 @@
-"""SOAP with Attachments: split and build ``multipart/related`` bodies (digest §3.1).
+"""SOAP with Attachments: split and build ``multipart/related`` bodies (ebMS 2.0 §2.1, KVS ch. 5).
 
 An ebMS message without payload travels as plain ``text/xml``; with payload it is a
 ``multipart/related; type="text/xml"; boundary=…; start="<root-cid>"`` body whose start part is the
@@ -8,9 +8,9 @@ each part's bytes exactly once; the ``email`` package is not used (it copies, de
 
 The splitter is liberal where the wire varies in practice: CRLF or bare LF line ends, preamble and
 epilogue, quoted or unquoted boundary, folded headers, and Content-Transfer-Encoding base64 or
-quoted-printable besides the identity encodings (digest §3.1 Decision: accept base64 CTE). The
-builder is strict: raw binary parts, CRLF, ``Content-ID: <id>``, start part
-``text/xml; charset=UTF-8`` (digest §3.1).
+quoted-printable besides the identity encodings (ebMS 2.0 §2.1, KVS ch. 5; our choice in docs/rules.md: accept
+base64 CTE). The builder is strict: raw binary parts, CRLF, ``Content-ID: <id>``, start part
+``text/xml; charset=UTF-8`` (ebMS 2.0 §2.1, KVS ch. 5).
 """
 
 from __future__ import annotations
@@ -149,8 +149,8 @@ def related_pieces(
     one after the other, so a 25 MB StUF envelope is not held a second time for the request.
 
     Parts are written raw (no Content-Transfer-Encoding), with CRLF line ends, ``Content-ID: <id>``
-    and their own Content-Type; the start part is ``text/xml; charset=UTF-8`` (digest §3.1). Without
-    a ``boundary`` one is derived from a hash of the content, so the function stays pure and the
+    and their own Content-Type; the start part is ``text/xml; charset=UTF-8`` (ebMS 2.0 §2.1, KVS ch. 5).
+    Without a ``boundary`` one is derived from a hash of the content, so the function stays pure and the
     boundary never occurs inside a part. A given boundary that occurs in a part raises MimeError,
     as do Content-IDs or Content-Types that would break the header they go in.
     """

@@ -1,4 +1,4 @@
-"""The iWmo/iJw/iEb message catalogue as data (stuf-ggk digest §1).
+"""The iWmo/iJw/iEb message catalogue as data (iWmo/iJw 3.2 message catalogue).
 
 One entry per berichttype (the StUF ``functie``): its Vektis BerichtCode(s) (COD002), heen, retour
 or answer, which message it pairs with, who sends it to whom, which envelope carries it, and which
@@ -21,14 +21,14 @@ class Standaard(StrEnum):
     IWMO = "iwmo"
     IJW = "ijw"
     IEB = "ieb"
-    # PGB 1.0 (G <-> SVB, digest §1): no namespace or BerichtCode is known here, so these payloads
-    # are carried and routed on the envelope alone, never detected from their content.
+    # PGB 1.0 (G <-> SVB, iWmo/iJw 3.2 message catalogue): no namespace or BerichtCode is known here, so these
+    # payloads are carried and routed on the envelope alone, never detected from their content.
     PGB_WMO = "pgb-wmo"
     PGB_JW = "pgb-jw"
 
     @property
     def detectable(self) -> bool:
-        """Whether the payload is an iStandaarden ``Bericht`` we can read (digest §3.1)."""
+        """Whether the payload is an iStandaarden ``Bericht`` we can read (iStandaarden namespaces)."""
         return self in (Standaard.IWMO, Standaard.IJW, Standaard.IEB)
 
 
@@ -39,16 +39,17 @@ class Soort(StrEnum):
 
 
 class Party(StrEnum):
-    """Who sends or receives: decides what ``zender/organisatie`` must look like (digest §4.2 step 7)."""
+    """Who sends or receives: decides what ``zender/organisatie`` must look like (docs/stuf-routing.md inbound
+    check 7)."""
 
     GEMEENTE = "gemeente"  # 4-digit CBS gemeentecode
     AANBIEDER = "aanbieder"  # 8-digit AGB code, via VECOZO
     CAK = "CAK"  # party code CAK (iEb)
-    SVB = "SVB"  # party code SVB (PGB, digest §1)
+    SVB = "SVB"  # party code SVB (PGB, iWmo/iJw 3.2 message catalogue)
 
 
 class HeaderField(StrEnum):
-    """Payload header element that holds the gemeentecode (digest §1, last column)."""
+    """Payload header element that holds the gemeentecode (iWmo/iJw 3.2 message catalogue, last column)."""
 
     AFZENDER = "Afzender"
     ONTVANGER = "Ontvanger"
@@ -68,8 +69,8 @@ class CatalogueEntry:
     pair: str | None  # the berichttype this one answers or is answered by
     gemeente_field: HeaderField
     releases: tuple[str, ...]  # releases whose XSDs we know to contain it
-    legacy: bool = False  # only for periods before 01-01-2021 (seed 001)
-    envelope_inferred: bool = False  # 325 in Du01 is inferred, not stated (digest §1)
+    legacy: bool = False  # only for periods before 01-01-2021 (IB handleiding berichtuitwisseling)
+    envelope_inferred: bool = False  # 325 in Du01 is inferred, not stated (iWmo/iJw 3.2 message catalogue)
 
     @property
     def other_field(self) -> str | None:
@@ -121,7 +122,7 @@ HEEN, RETOUR = Soort.HEEN, Soort.RETOUR
 BOTH, R32, R23 = ("2.3", "3.2"), ("3.2",), ("2.3",)
 
 # (nummer, omschrijving, soort, sender, receiver, envelope, pair, gemeente field, WMO codes, JW codes,
-#  releases): digest §1, iWmo/iJw 3.2 with the 2.3 messages that share a number.
+#  releases): iWmo/iJw 3.2 message catalogue, iWmo/iJw 3.2 with the 2.3 messages that share a number.
 _IWMO_IJW: Final = (
     ("301", "Toewijzing", HEEN, G, A, DI, "302", AFZ, ("414",), ("436",), BOTH),
     ("302", "Retour toewijzing", RETOUR, A, G, DU, "301", AFZ, ("415",), ("437",), BOTH),
@@ -150,7 +151,7 @@ _IWMO_IJW: Final = (
     ("323", "Declaratie", HEEN, A, G, DI, "325", ONTV, ("484",), ("490",), R32),
     ("325", "Declaratie-antwoord", Soort.ANTWOORD, G, A, DU, "323", AFZ, ("485",), ("491",), R32),
 )
-# Legacy declaratie/factuur, before 01-01-2021 (digest §1): Gemeente/Aanbieder header.
+# Legacy declaratie/factuur, before 01-01-2021 (iWmo/iJw 3.2 message catalogue): Gemeente/Aanbieder header.
 _LEGACY: Final = (
     ("303", "Declaratie/factuur", HEEN, A, G, DI, "304", GEM, ("416", "448"), ("432", "450"), R23),
     (
@@ -167,15 +168,16 @@ _LEGACY: Final = (
         ("2.3",),
     ),
 )
-# Declaratie Jeugd met DBC/Basis-GGZ and its retour: listed by the Inlichtingenbureau manual (seed
-# 000) but with no known BerichtCode or XSD here, so BerichtCode is not checked (digest §1).
+# Declaratie Jeugd met DBC/Basis-GGZ and its retour: listed by the Inlichtingenbureau GGk
+# manual but with no known BerichtCode or XSD here, so
+# BerichtCode is not checked (iWmo/iJw 3.2 message catalogue).
 _JW_DBC: Final = (
     ("JW321", "Declaratie Jeugd DBC/Basis-GGZ", HEEN, A, G, DI, "JW322", ONTV),
     ("JW322", "Retour declaratie Jeugd DBC/Basis-GGZ", RETOUR, G, A, DU, "JW321", ONTV),
 )
 # PGB-Wmo / PGB-Jw 1.0 (G ↔ SVB): TKB Toekenningsbeschikking G->SVB, BAB Budget Afsluitingsbericht
-# SVB->G; soort "n.v.t.", no pair (digest §1). The functie names are ours (*inferred*: the shared
-# sources give none); each is carried in a Di01.
+# SVB->G; soort "n.v.t.", no pair (iWmo/iJw 3.2 message catalogue). The functie names are ours (*inferred*:
+# the shared sources give none); each is carried in a Di01.
 PGB_FUNCTIES: Final = {
     Standaard.PGB_WMO: ("PGBWMO-TKB", "PGBWMO-BAB"),
     Standaard.PGB_JW: ("PGBJW-TKB", "PGBJW-BAB"),

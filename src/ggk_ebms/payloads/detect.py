@@ -1,13 +1,16 @@
 """Tell what an iWmo/iJw/iEb payload is from its root namespace, and check it against its envelope.
 
-Detection (digest §3.1): the root is always ``Bericht`` in
+Detection (iStandaarden namespaces): the root is always ``Bericht`` in
 ``http://www.istandaarden.nl/<std>/<R>_<r>/<msg>/schema``; that gives standard, release and
 berichttype without opening anything else. The header then gives BerichtCode, versions, the two
-party codes and BerichtIdentificatie, all safe to log (§3.5); nothing below the header is read.
+party codes and BerichtIdentificatie, all safe to log (iStandaarden
+privacy elements, docs/rules.md); nothing below the header is read.
 
-``check_against_envelope`` is step 12 of the inbound table (§4.2): the payload must say what the
-envelope says (functie, BerichtCode per catalogue, gemeentecode in the header field of §1, and the
-addressee, cf. VECOZO CC09). Versions are compared as a warning only (*inferred* in §2.2).
+``check_against_envelope`` is step 12 of the inbound table (GGk handleiding; docs/stuf-routing.md inbound
+checks): the payload must say what the
+envelope says (functie, BerichtCode per catalogue, gemeentecode in the header field the iWmo/iJw 3.2 message
+catalogue names, and the addressee, cf. VECOZO CC09). Versions are compared as a warning only (*inferred*; the
+StUF-GGk spec does not say so).
 """
 
 from __future__ import annotations
@@ -74,7 +77,8 @@ class Finding:
 
 
 def detect(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> PayloadInfo:
-    """Read the root namespace and header. Raises ``StufError`` StUF055 (digest §4.2 step 12)."""
+    """Read the root namespace and header. Raises ``StufError`` StUF055 (docs/stuf-routing.md inbound check
+    12)."""
     try:
         root = parse(payload, max_bytes=max_bytes, what="payload")
     except XmlError as exc:
@@ -153,7 +157,9 @@ def envelope_other_party(envelope: StufMessage, entry: CatalogueEntry) -> str:
 def check_against_envelope(
     info: PayloadInfo, envelope: StufMessage, catalogue: Catalogue = DEFAULT_CATALOGUE
 ) -> list[Finding]:
-    """Every way the payload disagrees with its envelope (digest §3.1 cross-check, §4.2 step 12)."""
+    """Every way the payload disagrees with its envelope (iStandaarden namespaces cross-check,
+    docs/stuf-routing.md inbound check
+    12)."""
     findings: list[Finding] = []
 
     def error(rule: str, message: str) -> None:

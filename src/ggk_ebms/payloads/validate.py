@@ -3,10 +3,11 @@
 The XSDs come from a folder laid out as ``<std>_<R>_<r>/xsd/<MSG>.xsd`` (an unpacked iStandaarden
 release; setting ``payload_schemas``). Each schema is compiled once, on first use, with a parser
 that never touches the network and a resolver that only serves files inside that folder, so an
-``xs:import`` cannot reach out (digest §12 of the ebMS digest: "XSD loader reading files").
+``xs:import`` cannot reach out (docs/rules.md, "Known hazards": a schema loader that reads files).
 
 lxml's XSD errors quote the offending value (a BSN, a name, a date of birth): every quoted value is
-replaced by ``'…'`` and only element names, types, facets and patterns are kept (digest §3.5), so the
+replaced by ``'…'`` and only element names, types, facets and patterns are kept (iStandaarden privacy
+elements, docs/rules.md), so the
 texts can go in logs and in a Fo01 ``omschrijving``/``details``.
 
 Without a schema folder (or without the XSD of that message) only structural checks run: root
@@ -35,7 +36,8 @@ MAX_ERRORS: Final = 50
 
 
 def scrub_schema_error(message: str) -> str:
-    """Remove document values from an lxml XSD error, keeping names and the rule (digest §3.5)."""
+    """Remove document values from an lxml XSD error, keeping names
+    and the rule (iStandaarden privacy elements, docs/rules.md)."""
 
     def replace(match: re.Match[str]) -> str:
         preceding = message[max(0, match.start() - 12) : match.start()]
@@ -129,7 +131,8 @@ def validate(
     schemas: PayloadSchemas | None = None,
     catalogue: Catalogue = DEFAULT_CATALOGUE,
 ) -> list[str]:
-    """Error messages, free of personal data; empty when the payload is valid (digest §4.2 step 13)."""
+    """Error messages, free of personal data; empty when the
+    payload is valid (docs/stuf-routing.md inbound check 13)."""
     try:
         root = parse(payload, max_bytes=MAX_PAYLOAD_BYTES, what="payload")
     except XmlError as exc:

@@ -3,7 +3,7 @@
 Parsing a CPA costs milliseconds; a request must not pay that. Entries are keyed by CPAId and
 remember the SHA-256 of the stored bytes. An entry older than ``recheck`` asks the database for
 the current hash only (one indexed row), so a CPA imported, overwritten or deleted by the CLI or
-another process is seen within ``recheck`` seconds (digest §12: "stale caches after CPA change").
+another process is seen within ``recheck`` seconds (docs/rules.md: "stale caches after CPA change").
 Writes made through this process call ``invalidate``.
 """
 

@@ -1,6 +1,7 @@
 """Inbound pipeline: one HTTP request in, one reply out, with the message durably stored first.
 
-Order of work (docs/architecture.md "Data flow", digest §6, §8.3, §9):
+Order of work (docs/architecture.md "Data flow", ebMS 2.0
+§4.2; KVS ch. 5, CPPA 2.0; Digikoppeling BEV ch. 3-5):
 
 1. SOAPAction must be "ebXML" (KVS5)                    -> else 500 Fault Client
 2. split multipart/related, hardened XML parse, ebMS    -> MIME/XML/XSD problems: 500 Fault / empty
@@ -128,7 +129,7 @@ class InboundPipeline:
         theirs = lookup.counterpart(agreement, ours)
         self._authenticate(request, agreement, header, theirs)
 
-        # Duplicates (digest §4.2) are found by the store itself, atomically, when the message
+        # Duplicates (ebMS 2.0 §6.5.3) are found by the store itself, atomically, when the message
         # is stored (UNIQUE direction+MessageId): no lookup per request on the hot path. The
         # fingerprint decides, then, whether the copy is identical.
         legacy = header.cpa_id in self._settings.legacy_crypto_cpas
@@ -150,8 +151,8 @@ class InboundPipeline:
         except EbmsError as exc:
             return self._refuse(request, message, body, digest, [exc], sync, ours)
         try:
-            # Issue 5: decrypt, then verify, per the sender's channel; from here on only the
-            # verified plaintext is used (digest §7.3: what is processed is what was verified).
+            # Security profile (docs/signing.md): decrypt, then verify, per the sender's channel; from here on
+            # only the verified plaintext is used (ebMS 2.0 §4.1.3: what is processed is what was verified).
             opened = self._security.open_inbound(
                 body.soap.data,
                 body.attachments,
@@ -177,7 +178,8 @@ class InboundPipeline:
     def _authenticate(
         self, request: InboundRequest, agreement: Agreement, header: MessageHeader, theirs: PartyInfo
     ) -> None:
-        """Digest §9 rule: the TLS client certificate must belong to the From party of this CPA.
+        """Digikoppeling BEV ch. 3-5 rule: the TLS client certificate must belong to the From party of this
+        CPA.
 
         When the From PartyId is not in the CPA at all, the certificate is checked against the
         CPA's counterpart, so that an authenticated partner with a wrong header still gets the
@@ -218,7 +220,7 @@ class InboundPipeline:
 
     def _wants_sync(self, message: EbmsMessage, theirs: PartyInfo) -> bool:
         """Signals go back in the HTTP response when asked (SyncReply) or when the sender's MSH
-        channel is mshSignalsOnly (digest §4.5, §5)."""
+        channel is mshSignalsOnly (ebMS 2.0 §4.3, BP EB015; ebMS 2.0 §7-§8)."""
         if message.sync_reply is not None:
             return True
         try:
@@ -234,7 +236,7 @@ class InboundPipeline:
         )
 
     def _duplicate(self, received: NewMessage) -> Reply:
-        """A message with this MessageId is stored already (digest §4.2)."""
+        """A message with this MessageId is stored already (ebMS 2.0 §6.5.3)."""
         existing = self._store.find("in", received.message_id)
         if existing is None or existing.content_digest != received.content_digest:
             # Same MessageId, other content: no delivery, no Ack.
@@ -251,7 +253,7 @@ class InboundPipeline:
         if stored is None:
             return Reply.accepted()
         if stored.sync_reply and stored.envelope:
-            # Replay the stored signal unchanged: same MessageId and Timestamp (digest §4.2, IT #11).
+            # Replay the stored signal unchanged: same MessageId and Timestamp (ebMS 2.0 §6.5.3, IT #11).
             return Reply.signal(stored.envelope)
         self._store.resend(stored.pk, due_at=self._clock.now())
         return Reply.accepted()
@@ -330,9 +332,9 @@ class InboundPipeline:
         else:
             deliver = True
             if message.ack_requested is not None or context.sender_channel.ack_requested:
-                # From of the Ack = the PartyId the sender addressed us by (digest §4.1).
+                # From of the Ack = the PartyId the sender addressed us by (ebMS 2.0 §6.3).
                 our_pid = header.to_party.party_ids[0]
-                # A signed message gets its ds:References echoed in the Ack (digest §4.1, §7.4).
+                # A signed message gets its ds:References echoed in the Ack (ebMS 2.0 §6.3, KVS ch. 5).
                 references = ack_references(signature) if signature is not None else []
                 response = build.build_acknowledgment(
                     message, ids=self._ids, clock=self._clock, our_party=our_pid, references=references
@@ -363,7 +365,8 @@ class InboundPipeline:
         return effect
 
     def _signed(self, built: build.BuiltMessage, ours: PartyInfo) -> build.BuiltMessage:
-        """Our signals are signed when our MSH signal channel signs (digest §7.4 Decision)."""
+        """Our signals are signed when our MSH signal channel signs (ebMS 2.0 §6.3, KVS ch. 5; our choice in
+        docs/rules.md)."""
         try:
             channel = lookup.msh_signal_channel(ours, built.kind)
         except CpaError:

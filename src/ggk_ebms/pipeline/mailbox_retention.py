@@ -1,7 +1,7 @@
 """Run the Ophalen retention (``services.ophalen.purge``) inside ``serve``, once an hour.
 
-The portal's rules (stuf-ggk digest §5.3): gelezen items go after 168 hours, every item after 90
-days, removed messages leave the berichtenlog 60 days later; all three are settings.
+The portal's rules (GGk handleiding: Ophalen/berichtenlog): gelezen items go after 168 hours, every item after
+90 days, removed messages leave the berichtenlog 60 days later; all three are settings.
 """
 
 from __future__ import annotations

@@ -3,11 +3,12 @@
 ``submit_message`` is the one way in for everything we send (the CLI's ``send``, and later the
 StUF routing and management work): it resolves the CPA, builds the envelope ONCE and stores it
 with its parts and a 'send' job in one transaction. A retry sends the stored bytes again, same
-MessageId and all, so the partner's duplicate elimination recognises it (digest §4.2; issue 4
-"nothing is sent twice as a new MessageId").
+MessageId and all, so the partner's duplicate elimination recognises it (ebMS 2.0 §6.5.3:
+a resend is never a new MessageId).
 
 The rest of this module is pure glue between one HTTP attempt and the retry module
-(``transport.retry``, digest §3.3, §4.3, §4.4): ``read_response`` says what a response envelope
+(``transport.retry``, KVS ch. 5 HTTP status handling; ebMS 2.0 §6.4, BP ch. 3; ebMS 2.0 §7.1.2,
+docs/rules.md): ``read_response`` says what a response envelope
 holds, ``current_slot`` counts ebMS attempts, ``business_verdict``/``signal_verdict`` decide what
 happens to the message and its job. The worker (``pipeline.worker``) does the I/O around them.
 """
@@ -60,14 +61,14 @@ from ggk_ebms.transport.retry import (
 
 log = logging.getLogger(__name__)
 
-# digest §8.3 step 2: only an agreed (or agreed and signed) CPA may carry messages.
+# CPPA 2.0; docs/rules.md receive-side check 2: only an agreed (or agreed and signed) CPA may carry messages.
 _USABLE_CPA_STATUS: Final = frozenset({"agreed", "signed"})
 # Appended to an attempt's error text when a quick transport retry follows inside the same
 # RetryInterval, so the attempt log alone tells ebMS attempts from transport retries.
 TRANSPORT_RETRY_MARK: Final = " [transport retry]"
 # Decision: a signal we send (async Acknowledgment, MessageError, Pong, StatusResponse) is tried
 # a few times over about 40 minutes, then given up: the partner's own retry of the message it
-# answers makes us send the stored signal again (digest §4.2), so nothing is lost for good.
+# answers makes us send the stored signal again (ebMS 2.0 §6.5.3), so nothing is lost for good.
 SIGNAL_RETRY_DELAYS: Final = (
     timedelta(seconds=10),
     timedelta(minutes=1),
@@ -136,7 +137,8 @@ def load_agreement(
 
 
 def check_usable(agreement: Agreement, now: datetime) -> None:
-    """Digest §8.3 step 2: the CPA must be agreed and inside its validity period to send on it."""
+    """CPPA 2.0; docs/rules.md receive-side check 2: the CPA must
+    be agreed and inside its validity period to send on it."""
     if agreement.status not in _USABLE_CPA_STATUS:
         raise CpaError(f"CPA {agreement.cpa_id!r} has status {agreement.status!r}, not agreed or signed")
     if not agreement.start <= now < agreement.end:
@@ -214,9 +216,10 @@ def submit_message(
 ) -> StoredMessage:
     """Queue a business message to the other party of CPA ``cpa_id``; returns it as stored.
 
-    The envelope follows the sending channel (digest §2, §3.4, §4.5): MessageId ``uuid@host``
+    The envelope follows the sending channel (Digikoppeling KVS ch. 3, BP ch. 3; ebMS 2.0 §3.1, KVS ch. 5;
+    ebMS 2.0 §4.3, BP EB015): MessageId ``uuid@host``
     from ``ids``, ConversationId new unless given, Timestamp now (UTC), for reliable channels
-    TimeToLive = Timestamp + RetryInterval × (Retries + 1) (digest §4.3), AckRequested,
+    TimeToLive = Timestamp + RetryInterval × (Retries + 1) (ebMS 2.0 §6.4, BP ch. 3), AckRequested,
     DuplicateElimination and SyncReply as the channel says, a Manifest with one ``cid:`` per part.
     The message is stored 'Created' with a 'send' job due now. Raises CpaError (unknown or
     unusable CPA, no binding, unsupported profile) and StoreError; nothing is stored then.
@@ -252,8 +255,8 @@ def submit_message(
         content_ids=content_ids,
     )
     mime_parts = [MimePart(p.content_id, p.content_type, p.data) for p in parts]
-    # Issue 5: sign per our channel, then encrypt to the receiver (-e), once, at submit: what is
-    # stored is exactly what every attempt sends, so a resend is byte-identical.
+    # Security profile (docs/signing.md): sign per our channel, then encrypt to the receiver (-e), once, at
+    # submit: what is stored is exactly what every attempt sends, so a resend is byte-identical.
     envelope, sealed = MessageSecurity(settings).seal(
         built.envelope, mime_parts, ours=channel, peer=route.peer_channel
     )
@@ -293,7 +296,7 @@ def http_body(envelope: bytes, parts: Sequence[StoredPart]) -> tuple[str, bytes 
 
 @dataclass(frozen=True)
 class ResponseSignal:
-    """What the envelope in a 2xx response means for the message we sent (digest §3.3)."""
+    """What the envelope in a 2xx response means for the message we sent (KVS ch. 5 HTTP status handling)."""
 
     kind: SignalKind
     message: EbmsMessage | None  # the parsed signal, to keep in the message log
@@ -308,10 +311,10 @@ def read_response(
     """The signal in a response body, or None for an empty body.
 
     An Acknowledgment or MessageError counts only when it refers to ``message_id``
-    (RefToMessageId, digest §4.1, §6); a MessageError of warnings only, a SOAP Fault, an
+    (RefToMessageId, ebMS 2.0 §6.3, §4.2); a MessageError of warnings only, a SOAP Fault, an
     unreadable body or a signal about another message are ``OTHER``. ``sent_references`` are
     the ds:References of what we signed: an Ack echoing references must echo exactly those
-    (issue 5, digest §7.4), else it is ``OTHER`` — ignored, and the retries go on (§4.1).
+    (ebMS 2.0 §6.3, KVS ch. 5), else it is ``OTHER`` — ignored, and the retries go on (ebMS 2.0 §6.5.3).
     """
     if not result.body.strip():
         return None
@@ -345,7 +348,7 @@ def references_we_signed(envelope: bytes | None) -> tuple[SignedReference, ...]:
 
 
 def acknowledgment_matches(ack: EbmsMessage, sent_references: Sequence[SignedReference]) -> bool:
-    """False for an Ack whose echoed references differ from what we signed (digest §4.1, §7.4).
+    """False for an Ack whose echoed references differ from what we signed (ebMS 2.0 §6.3, KVS ch. 5).
 
     An Ack without references is accepted: the CPAs of the GGk say ackSignatureRequested never.
     """
@@ -381,7 +384,7 @@ def describe_failure(outcome: HttpResult | TransportError) -> str:
 
 @dataclass(frozen=True)
 class Slot:
-    """The ebMS attempt an HTTP attempt belongs to (digest §4.3; KVS5: transport retries fit
+    """The ebMS attempt an HTTP attempt belongs to (ebMS 2.0 §6.4, BP ch. 3; KVS5: transport retries fit
     inside one RetryInterval). ``number`` is 1-based; ``failures`` counts this attempt too."""
 
     number: int
@@ -418,7 +421,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class ChannelFacts:
-    """What the decision needs from the sending channel (digest §4.3, §4.5)."""
+    """What the decision needs from the sending channel (ebMS 2.0 §6.4, BP ch. 3; ebMS 2.0 §4.3, BP EB015)."""
 
     reliable: bool
     sync_reply: bool
@@ -438,7 +441,7 @@ def channel_facts(route: lookup.SendingRoute) -> ChannelFacts:
 
 
 def expiry_verdict(time_to_live_at: datetime | None, now: datetime) -> Verdict | None:
-    """Before an attempt: past TimeToLive nothing is sent any more; Expired (digest §4.3)."""
+    """Before an attempt: past TimeToLive nothing is sent any more; Expired (ebMS 2.0 §6.4, BP ch. 3)."""
     if time_to_live_at is not None and now >= time_to_live_at:
         return Verdict(
             "fail", None, "complete", None, Event.EXPIRED, "TimeToLive passed without an Acknowledgment"
@@ -456,7 +459,9 @@ def business_verdict(
     now: datetime,
     policy: RetryPolicy = DEFAULT_POLICY,
 ) -> Verdict:
-    """Apply the retry table (digest §3.3) and the retry timing (§4.3) to one attempt's outcome."""
+    """Apply the retry table (KVS ch. 5 HTTP status handling) and the retry timing (ebMS 2.0 §6.4, BP ch. 3)
+    to one attempt's
+    outcome."""
     if isinstance(outcome, TransportError):
         response_class = classify_error(outcome)
     else:
@@ -548,7 +553,7 @@ def signal_verdict(
     policy: RetryPolicy = DEFAULT_POLICY,
 ) -> Verdict:
     """A signal we send: 2xx is Sent; a recoverable failure is retried ``len(delays)`` times
-    (digest §3.3 table, best effort: the signal carries no AckRequested), then Failed."""
+    (KVS ch. 5 HTTP status handling table, best effort: the signal carries no AckRequested), then Failed."""
     if isinstance(outcome, HttpResult) and 200 <= outcome.status <= 299:
         return Verdict("ok", None, "complete", None, Event.SIGNAL_SENT, "sent to the partner's MSH channel")
     text = describe_failure(outcome)

@@ -1,4 +1,4 @@
-"""The Ping/Pong connectivity check (digest §5; issue 4): one Ping, and what its answer means.
+"""The Ping/Pong connectivity check (ebMS 2.0 §8; docs/sending.md): one Ping, and what its answer means.
 
 The Ping goes straight to the partner's MSH signal channel (not through the send queue: the
 answer is the point), with SyncReply so a partner that honours it puts the Pong in the HTTP
@@ -7,7 +7,7 @@ endpoint; then the check waits a bounded time for that Pong to show up in the da
 needs our endpoint (``serve``) to be running on the same database.
 
 The Ping is kept in the message log as sent, so the asynchronous Pong's RefToMessageId names a
-message we know (digest §10 #25) and the inbound pipeline accepts it.
+message we know (docs/ebms.md catalogue #25) and the inbound pipeline accepts it.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ _POLL_SECONDS: Final = 0.2
 
 @dataclass(frozen=True)
 class PingTarget:
-    """Where a Ping for one CPA goes: the partner's MSH signal channel (digest §8.2)."""
+    """Where a Ping for one CPA goes: the partner's MSH signal channel (CPPA 2.0, BP ch. 3)."""
 
     agreement: Agreement
     partner_oin: str
@@ -160,7 +160,7 @@ async def ping(
         clock=clock,
         sync_reply=True,
     )
-    # A Ping travels on our MSH signal channel and is signed when that channel signs (issue 5).
+    # A Ping travels on our MSH signal channel and is signed when that channel signs (docs/signing.md).
     built = MessageSecurity(settings).sign_signal(built, lookup.msh_signal_channel(ours, "Ping"))
     message_id = built.header.message_id
     await asyncio.to_thread(_record_ping, database, built, clock)

@@ -30,12 +30,13 @@ class Reply:
 
     @classmethod
     def accepted(cls) -> Reply:
-        """204: stored; any signal follows asynchronously (digest §3.2)."""
+        """204: stored; any signal follows asynchronously (ebMS 2.0 App. B.2, KVS ch. 4)."""
         return cls(status=204)
 
     @classmethod
     def signal(cls, envelope: bytes, content_type: str = SOAP_CONTENT_TYPE) -> Reply:
-        """200 carrying a synchronous MSH signal; SOAPAction "ebXML" as the digest's §3.2 table says."""
+        """200 carrying a synchronous MSH signal; SOAPAction
+        "ebXML" as ebMS 2.0 App. B.2 and KVS ch. 4 say."""
         return cls(status=200, body=envelope, content_type=content_type, headers={"SOAPAction": '"ebXML"'})
 
 

@@ -1,6 +1,6 @@
 """Forget old received messages, but never inside a CPA's duplicate-elimination window.
 
-Digest §4.2: MessageIds must be kept at least (1 + Retries) × RetryInterval (KVS5), and we also
+ebMS 2.0 §6.5.3: MessageIds must be kept at least (1 + Retries) × RetryInterval (KVS5), and we also
 keep them past PersistDuration, plus a day of margin; otherwise a late retry of a message we
 forgot would be delivered twice. Within that floor the ``retention_days`` setting decides (the
 GGk portal keeps its berichtenlog 60 days). ``MessageStore.purge`` removes only messages in a

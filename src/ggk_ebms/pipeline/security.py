@@ -1,12 +1,13 @@
-"""Apply a channel's Digikoppeling security profile to messages in and out (issue 5).
+"""Apply a channel's Digikoppeling security profile to messages in and out (docs/signing.md).
 
-Which channel decides (digest §7, §8.2): for a received message the sender's channel — its
+Which channel decides (ebMS 2.0 §4.1; CPPA 2.0, BP ch. 3): for a received message the sender's channel — its
 SenderNonRepudiation names the signing certificate and algorithms, its DigitalEnvelope the
 cipher; for what we send, our channel signs and the receiver's channel names the encryption
 certificate. Signals follow the MSH signal channel of whoever sends them.
 
-Order (digest §7.3, §7.5): sign then encrypt on the way out, so digests cover the plaintext;
-decrypt then verify on the way in. What is stored and delivered is the verified plaintext.
+Order (ebMS 2.0 §4.1.3, §4.1.4, XML Encryption 1.0): sign then encrypt on the way out, so digests
+cover the plaintext; decrypt then verify on the way in. What is stored and delivered is the verified
+plaintext.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class MessageSecurity:
         """Decrypt (-e) and verify (-s, -e) per the sender's channel; EbmsError SecurityFailure.
 
         ``legacy`` is the per-CPA switch (setting legacy_crypto_cpas) that admits RSA v1.5 and
-        3DES from a legacy peer (digest §7.6).
+        3DES from a legacy peer (docs/signing.md).
         """
         profile = sender.profile
         plain = list(parts)
@@ -143,9 +144,9 @@ class MessageSecurity:
         """The parts as plaintext where they are encrypted to us, for the duplicate fingerprint.
 
         Encryption takes a fresh key each time, so a sender that re-encrypts its resend sends
-        other bytes for the same message; the fingerprint must be over the plaintext (digest
-        §4.2: identical means the same payloads). This is no security decision: the message is
-        still decrypted and verified under its CPA's policy before anything is accepted. A part
+        other bytes for the same message; the fingerprint must be over the plaintext (ebMS 2.0
+        §6.5.3, docs/rules.md: identical means the same payloads). This is no security decision: the message
+        is still decrypted and verified under its CPA's policy before anything is accepted. A part
         we cannot decrypt is taken as it came.
         """
         if not any(is_encrypted_part(p) for p in parts):
@@ -217,7 +218,8 @@ class MessageSecurity:
         )
 
     def sign_signal(self, built: BuiltMessage, ours: ResolvedChannel) -> BuiltMessage:
-        """Signals are signed when our MSH signal channel signs (digest §7.4 Decision)."""
+        """Signals are signed when our MSH signal channel signs (ebMS 2.0 §6.3, KVS ch. 5; our choice in
+        docs/rules.md)."""
         if not ours.profile.signed:
             return built
         return BuiltMessage(

@@ -5,12 +5,12 @@ any number of ``ggk-ebms worker``): jobs are claimed with ``JobQueue.claim``, wh
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so no job is sent by two workers at once. A worker
 that dies mid-send leaves its job 'running'; after the lease another worker takes it over and
 sends the stored envelope again, same MessageId, which the partner's duplicate elimination
-absorbs (digest §4.2).
+absorbs (ebMS 2.0 §6.5.3).
 
-Per job: a message that is final already (an asynchronous Acknowledgment arrived, digest §4.1)
-only finishes the job; one past its TimeToLive becomes Expired (§4.3); otherwise the stored bytes
-go to the partner: business messages to the receiving channel of the CPA binding (§8.2), signals
-to the partner's MSH signal channel. The decision is ``pipeline.outbound``'s; every attempt is
+Per job: a message that is final already (an asynchronous Acknowledgment arrived, ebMS 2.0 §6.3)
+only finishes the job; one past its TimeToLive becomes Expired (ebMS 2.0 §6.4, BP ch. 3); otherwise the stored
+bytes go to the partner: business messages to the receiving channel of the CPA binding (CPPA 2.0, BP ch. 3),
+signals to the partner's MSH signal channel. The decision is ``pipeline.outbound``'s; every attempt is
 recorded (time, HTTP status, error text).
 
 The database calls are synchronous and run in threads (``asyncio.to_thread``); the HTTP client
@@ -304,8 +304,8 @@ class SendWorker:
         self, signal: outbound.ResponseSignal | None, route: lookup.SendingRoute
     ) -> outbound.ResponseSignal | None:
         """A synchronous Ack/MessageError counts only when its signature verifies, if the
-        partner's MSH signal channel signs (digest §7.4); an invalid one is ignored and the
-        retries go on (§4.1)."""
+        partner's MSH signal channel signs (ebMS 2.0 §6.3, KVS ch. 5); an invalid one is ignored and the
+        retries go on (ebMS 2.0 §6.3)."""
         if signal is None or signal.kind is SignalKind.OTHER or signal.message is None:
             return signal
         try:

@@ -1,7 +1,7 @@
 """The Fo01 that the delivery would send for a gemeentecode and berichttype (``routes test``).
 
-Pure: no I/O. It takes the same decisions, in the same order, as the delivery's §4.2 steps 5 to 7
-(``delivery.unwrap``) for what can be known without a message: the exchange rules first
+Pure: no I/O. It takes the same decisions, in the same order, as the delivery's inbound checks 5 to 7
+(docs/stuf-routing.md) (``delivery.unwrap``) for what can be known without a message: the exchange rules first
 (IB005 gemeentecode unknown or not served, IB004 berichttype of no exchange, IB023 exchange
 inactief; docs/exchanges.md), then the routing table (its GGk code when it has one, as the
 delivery sends, else its StUF code), the catalogue, and the sender's authorisation. What
@@ -25,7 +25,7 @@ __all__ = ["Fo01", "expected_fo01"]
 
 @dataclass(frozen=True)
 class Fo01:
-    """A refusal: the §4.2 step that refuses, the foutcode of the Fo01 and why."""
+    """A refusal: the inbound check (docs/stuf-routing.md) that refuses, the foutcode of the Fo01 and why."""
 
     step: int
     code: str

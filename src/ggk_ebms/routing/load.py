@@ -23,7 +23,8 @@ TOML only: PyYAML is not a dependency of this project. The format (docs/stuf-rou
 
 Every error is collected and reported at once, each with its line ("routes.toml line 12: route
 'gemeente-0363': berichttype 'WMO399' is not a known berichttype"), because a productbeheerder
-fixes a file faster from a full list. Gemeentecodes are checked against the CBS list (§4.1).
+fixes a file faster from a full list. Gemeentecodes are
+checked against the CBS list (GGk handleiding: routing).
 """
 
 from __future__ import annotations

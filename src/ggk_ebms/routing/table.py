@@ -1,17 +1,19 @@
 """Routes keyed on (gemeentecode, berichttype), most specific first, with sender authorisation.
 
 The GGk routes on ``ontvanger/organisatie`` × ``functie`` and never opens the payload (stuf-ggk
-digest §0.3, §4.1); we do the same one hop further, from our endpoint to the domain application.
-A route row mirrors the GGk portal's routing page (§4.1): per gemeente and berichttype an
+GGk handleiding: routing); we do the same one hop further, from our endpoint to the domain application.
+A route row mirrors the GGk portal's routing page (GGk handleiding: routing): per gemeente and berichttype an
 *Uitwisseling via* channel, a *Status*, the StUF envelope version and the payload version.
 
-Matching (§4.1, §4.2 steps 5, 6 and 15): a gemeentecode we do not serve is StUF010 (cf. IB005), a
+Matching (GGk handleiding: routing; docs/stuf-routing.md inbound checks 5, 6 and 15): a gemeentecode we do not
+serve is StUF010 (cf. IB005), a
 berichttype not in the catalogue StUF037 (cf. IB004); otherwise the most specific *active* route
 wins, exact/exact > exact/* > */exact > */*. Inactive routes are passed over with the reason kept
 (only inactive ones: StUF037, cf. IB023). No route at all is no refusal to the sender: the message
 is kept and an operator alerted (cf. IB102), since the fault is ours.
 
-Authorisation (§4.1, §4.2 step 7; StUF052): a route may list ``allowed_senders`` (OINs or CPAIds);
+Authorisation (GGk handleiding: routing; docs/stuf-routing.md inbound check 7; StUF052): a route may list
+``allowed_senders`` (OINs or CPAIds);
 an empty list admits any sender whose scope (configured per sender, as the CPA itself does not say
 which gemeenten it serves) covers the gemeentecode.
 """
@@ -73,7 +75,7 @@ class EbmsTarget:
 
 @dataclass(frozen=True)
 class MailboxTarget:
-    """Keep the message for collection (the portal's *Ophalen*, digest §5.3)."""
+    """Keep the message for collection (the portal's *Ophalen*, GGk handleiding: Ophalen/berichtenlog)."""
 
 
 Target = DirectoryTarget | HttpTarget | EbmsTarget | MailboxTarget
@@ -183,7 +185,7 @@ class RoutingTable:
                     )
 
     def match(self, gemeentecode: str, berichttype: str) -> Match:
-        """The route for a message: digest §4.2 steps 5 (StUF010), 6 (StUF037) and 15."""
+        """The route for a message: docs/stuf-routing.md inbound checks 5 (StUF010), 6 (StUF037) and 15."""
         if gemeentecode not in self.served_gemeentecodes:
             return Match(
                 gemeentecode,

@@ -1,15 +1,16 @@
-"""Which XML Signature and XML Encryption algorithms we write and accept (digest §7.1, §7.6).
+"""Which XML Signature and XML Encryption algorithms we
+write and accept (Digikoppeling BEV ch. 5; docs/signing.md).
 
 The verdict of each algorithm URI (SIGN001-004, ENC001-004) lives in ``ggk_ebms.cpa.algorithms``,
 which also judges CPAs at import; this module turns those verdicts and the CPA's choice into the
 policy the signer, verifier, encrypter and decrypter apply to one channel:
 
 - signing: the CPA's HashFunction and SignatureAlgorithm are written and, on receipt, demanded
-  exactly ("Invalid DigestMethod." / "Invalid SignatureMethod.", digest §7.3); SHA-1 only behind
-  the ``allow_sha1`` legacy switch (§7.6 "digest");
+  exactly ("Invalid DigestMethod." / "Invalid SignatureMethod.", ebMS 2.0 §4.1.3); SHA-1 only behind
+  the ``allow_sha1`` legacy switch (docs/signing.md "digest");
 - encryption: we write the CPA's EncryptionAlgorithm (AES-256-GCM when it names none) with
   RSA-OAEP key transport; we accept GCM always, AES-CBC only when the CPA names it, and RSA v1.5
-  key transport and 3DES (decrypt only) only behind the per-CPA legacy switch (§7.6 "key
+  key transport and 3DES (decrypt only) only behind the per-CPA legacy switch (docs/signing.md "key
   transport", "data cipher").
 
 Pure: URIs and switches in, frozen values out.
@@ -25,11 +26,12 @@ from ggk_ebms.cpa import algorithms as verdicts
 from ggk_ebms.errors import ConfigError
 from ggk_ebms.ns import DS, XENC, XENC11
 
-# --- XMLDSig (digest §7.2) ---------------------------------------------------------------------------
+# --- XMLDSig (ebMS 2.0 §4.1.3) ---------------------------------------------------------------------------
 
 C14N_INCLUSIVE: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 C14N_EXCLUSIVE: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
-# §7.6 "C14N": we send inclusive C14N 1.0 and accept inclusive or exclusive, both without comments.
+# docs/rules.md "Canonicalisation": we send inclusive C14N 1.0
+# and accept inclusive or exclusive, both without comments.
 ACCEPTED_C14N: Final = frozenset({C14N_INCLUSIVE, C14N_EXCLUSIVE})
 ENVELOPED_SIGNATURE: Final = f"{DS}enveloped-signature"
 XPATH_FILTER: Final = "http://www.w3.org/TR/1999/REC-xpath-19991116"
@@ -48,7 +50,8 @@ RSA_SHA256: Final = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 RSA_SHA384: Final = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384"
 RSA_SHA512: Final = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512"
 
-# --- XML Encryption (digest §7.5) ----------------------------------------------------------------------
+# --- XML Encryption (ebMS 2.0 §4.1.4, XML Encryption 1.0)
+# ----------------------------------------------------------------------
 
 AES128_GCM: Final = f"{XENC11}aes128-gcm"
 AES256_GCM: Final = f"{XENC11}aes256-gcm"
@@ -64,7 +67,7 @@ ENCRYPTED_ELEMENT_TYPE: Final = f"{XENC}Element"
 WRITABLE_CIPHERS: Final = frozenset({AES128_GCM, AES256_GCM, AES128_CBC, AES256_CBC})
 # ENC004: RSA-OAEP in both spellings; RSA v1.5 only behind the legacy switch.
 OAEP_KEY_TRANSPORTS: Final = frozenset({RSA_OAEP_MGF1P, RSA_OAEP})
-# Algorithms no CPA value can switch on; only the legacy switch can (§7.6).
+# Algorithms no CPA value can switch on; only the legacy switch can (docs/signing.md).
 LEGACY_ONLY: Final = frozenset({RSA_1_5, TRIPLEDES_CBC})
 
 
@@ -94,7 +97,7 @@ class SignaturePolicy:
     """What one channel signs with and what its received signatures must use.
 
     ``signature_method`` / ``digest_method`` are written on sending and demanded exactly on receipt
-    (digest §7.2, §7.3); the ``accepted_*`` sets are the outer bound every value must also be in.
+    (ebMS 2.0 §4.1.3); the ``accepted_*`` sets are the outer bound every value must also be in.
     """
 
     signature_method: str
@@ -132,7 +135,8 @@ def _sha1_hint(uri: str) -> str:
 
 @dataclass(frozen=True)
 class EncryptionPolicy:
-    """What one channel encrypts with and which encrypted parts it accepts (digest §7.5, §7.6).
+    """What one channel encrypts with and which encrypted parts it
+    accepts (ebMS 2.0 §4.1.4, XML Encryption 1.0; docs/signing.md).
 
     ``accepted`` holds data ciphers and key transports alike; ``legacy`` is the per-CPA switch
     that also admits RSA v1.5 and 3DES on receipt (and RSA v1.5 on sending, when asked for).
@@ -149,7 +153,7 @@ def encryption_policy(
 ) -> EncryptionPolicy:
     """The policy for a channel whose CPA names ``encryption_algorithm`` (or none).
 
-    "The CPA's algorithm wins" (issue 5): AES-CBC is written when the CPA names it, and then also
+    The CPA's algorithm wins (docs/signing.md): AES-CBC is written when the CPA names it, and then also
     accepted; GCM is accepted in any case. ``key_transport`` overrides RSA-OAEP-MGF1P for sending;
     RSA v1.5 there needs ``legacy``.
     """

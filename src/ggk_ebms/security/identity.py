@@ -1,8 +1,8 @@
 """Who is on the other end of the TLS connection, and may they speak for the message's From party.
 
 The handshake (``tls.server_context``) proves that the client certificate chains to a trusted CA.
-This module takes the next step of the client-certificate rule (digest §9, "Rule (Decision)"): for
-the party whose PartyId is ``eb:From/eb:PartyId`` in the CPA named by ``eb:CPAId``, accept only if
+This module takes the next step of the client-certificate rule (Digikoppeling BEV ch. 3-5, "Rule (Decision)"):
+for the party whose PartyId is ``eb:From/eb:PartyId`` in the CPA named by ``eb:CPAId``, accept only if
 
 1. the certificate is DER-identical to that party's ``ClientCertificateRef`` certificate, or
 2. its OIN (``subject.serialNumber``, PKI001) equals the From OIN with any ``_O``/``_T``/``_A``

@@ -2,8 +2,8 @@
 
 A proxy (offloader) that terminates TLS can pass the client certificate on in a request header as
 URL-encoded PEM. Any direct caller can send that header too and claim any certificate (SEC26 F2,
-digest §12), so the rule (digest §9, "Proxy header") is: read it only when the TCP peer is on an
-explicit allow-list of terminating proxies; from anyone else it is ignored. Allow-list entries are
+docs/rules.md), so the rule (Digikoppeling BEV ch. 3-5, "Proxy header") is: read it only when the TCP peer is
+on an explicit allow-list of terminating proxies; from anyone else it is ignored. Allow-list entries are
 exact IP addresses or CIDR networks.
 """
 

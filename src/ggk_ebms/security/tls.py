@@ -1,6 +1,6 @@
 """TLS contexts for the endpoint (inbound) and for sending to partners (outbound).
 
-Policy (digest §9, BEV4/BEV5):
+Policy (Digikoppeling BEV ch. 3-5, BEV4/BEV5):
 
 - mutual TLS is mandatory (TLS001/002): the server requires a client certificate that chains to
   the trust store; the client verifies the server's chain and host name and presents ours;
@@ -64,7 +64,7 @@ _SSL_CTRL_SET_GROUPS_LIST: Final = 92  # OpenSSL ssl.h: SSL_CTX_set1_groups_list
 
 
 def is_safe_cipher(name: str, protocol: str) -> bool:
-    """Whether a negotiated (cipher name, protocol) pair is on the safe list (digest §9)."""
+    """Whether a negotiated (cipher name, protocol) pair is on the safe list (Digikoppeling BEV ch. 3-5)."""
     if protocol == "TLSv1.3":
         return name in TLS13_CIPHERS
     if protocol == "TLSv1.2":

@@ -1,13 +1,13 @@
-"""Sign and verify ebMS 2.0 envelopes with XML Signature (OASIS ebMS 2.0 §4.1; digest §7.2-§7.4).
+"""Sign and verify ebMS 2.0 envelopes with XML Signature (OASIS ebMS 2.0 §4.1.3, §6.3, KVS ch. 5).
 
-Layout we write (digest §7.2): one ``ds:Signature`` as the last child of ``SOAP:Header``;
+Layout we write (ebMS 2.0 §4.1.3): one ``ds:Signature`` as the last child of ``SOAP:Header``;
 ``CanonicalizationMethod`` inclusive C14N 1.0; ``SignatureMethod`` and every ``DigestMethod`` from
 the CPA; a Reference ``URI=""`` with the transforms enveloped-signature, the ebMS XPath actor filter
 (``xmlns:SOAP`` declared on ``ds:XPath``) and inclusive C14N; then one Reference
 ``URI="cid:<content-id>"`` per payload part, without transforms, digesting the part's bytes;
 ``KeyInfo`` with ``KeyValue`` and the leaf ``X509Certificate``.
 
-Verification (digest §7.3) is strict about shape before any cryptography runs, so that what the
+Verification (ebMS 2.0 §4.1.3) is strict about shape before any cryptography runs, so that what the
 caller processes is what was verified:
 
 - exactly one ``ds:Signature``, a child of the SOAP Header of the envelope;
@@ -16,7 +16,7 @@ caller processes is what was verified:
   filter leaves out elements targeted at nextMSH or the next SOAP node: a MessageHeader carrying such
   an actor would be unsigned);
 - one ``URI=""`` Reference carrying exactly the three transforms above (exclusive C14N accepted
-  as well, §7.6); every other Reference is ``cid:`` naming a part of this message, each part
+  as well, docs/signing.md); every other Reference is ``cid:`` naming a part of this message, each part
   covered exactly once; file:, http:, same-document ``#id`` and every other URI refused;
 - algorithms equal to the CPA's and inside SIGN003/SIGN004 (SHA-1 only behind the legacy switch);
 - the key is the sender's CPA ``SigningCertificateRef`` certificate, never ``KeyInfo``.
@@ -107,7 +107,8 @@ class SignedReference(NamedTuple):
 class VerifiedSignature:
     """The result of a successful ``verify_envelope``.
 
-    ``references`` are what the signature covers (echoed in a signed Acknowledgment, digest §7.4);
+    ``references`` are what the signature covers (echoed
+    in a signed Acknowledgment, ebMS 2.0 §6.3, KVS ch. 5);
     ``signed_info_element`` is the verified ``ds:SignedInfo`` of the parsed envelope.
     """
 
@@ -140,9 +141,10 @@ def sign_envelope(
     signature_algorithm: str,
     digest_algorithm: str,
 ) -> bytes:
-    """``envelope`` with one ``ds:Signature`` appended to its SOAP Header (digest §7.2).
+    """``envelope`` with one ``ds:Signature`` appended to its SOAP Header (ebMS 2.0 §4.1.3).
 
-    ``attachments`` are the payload parts in plaintext (sign, then encrypt: digest §7.3, §7.5).
+    ``attachments`` are the payload parts in plaintext (sign,
+    then encrypt: ebMS 2.0 §4.1.3, §4.1.4, XML Encryption 1.0).
     ``key`` must be the private half of ``certificate_der`` (our CPA SigningCertificateRef).
     Raises ConfigError for a key/certificate/algorithm that cannot sign, XmlError for an envelope
     that is not a SOAP envelope or is signed already, MimeError for parts without a unique
@@ -186,7 +188,7 @@ def _with_signature_slot_filled(
     """The envelope re-read with ``template`` as the last child of its SOAP Header.
 
     Appending the element directly would lose the ``xmlns:SOAP`` declaration on ``ds:XPath``
-    (lxml drops a declaration the envelope already makes), which digest §7.2 asks for; a parsed
+    (lxml drops a declaration the envelope already makes), which ebMS 2.0 §4.1.3 asks for; a parsed
     document keeps it. So a unique slot element is written where the Signature goes and replaced
     by the template's own serialisation, and the result is parsed again with the hardened parser.
     """
@@ -214,8 +216,8 @@ def _signature_template(
     transforms = etree.SubElement(envelope_ref, _ds("Transforms"))
     etree.SubElement(transforms, _ds("Transform"), Algorithm=alg.ENVELOPED_SIGNATURE)
     xpath_transform = etree.SubElement(transforms, _ds("Transform"), Algorithm=alg.XPATH_FILTER)
-    # digest §7.2: xmlns:SOAP declared on ds:XPath itself, so the expression keeps its meaning
-    # wherever the Reference is copied (a signed Acknowledgment echoes it, §7.4).
+    # ebMS 2.0 §4.1.3: xmlns:SOAP declared on ds:XPath itself, so the expression keeps its meaning
+    # wherever the Reference is copied (a signed Acknowledgment echoes it, ebMS 2.0 §6.3, KVS ch. 5).
     xpath = etree.SubElement(xpath_transform, _ds("XPath"), nsmap={"SOAP": SOAP_ENV})
     xpath.text = alg.EBMS_ACTOR_FILTER
     etree.SubElement(transforms, _ds("Transform"), Algorithm=alg.C14N_INCLUSIVE)
@@ -234,10 +236,10 @@ def _digest_children(reference: etree._Element, digest_method: str) -> None:
 
 
 def _key_info(key: PrivateKeyTypes, certificate_der: bytes) -> etree._Element:
-    """KeyInfo with KeyValue (RSA keys) and the leaf X509Certificate (digest §7.2).
+    """KeyInfo with KeyValue (RSA keys) and the leaf X509Certificate (ebMS 2.0 §4.1.3).
 
     Written after signing: KeyInfo is outside SignedInfo and inside the enveloped Signature, so it
-    is covered by no digest, and the receiver must not trust it anyway (§7.3).
+    is covered by no digest, and the receiver must not trust it anyway (ebMS 2.0 §4.1.3).
     """
     key_info = etree.Element(_ds("KeyInfo"))
     if isinstance(key, rsa.RSAPrivateKey):
@@ -285,11 +287,11 @@ def verify_envelope(
 ) -> VerifiedSignature:
     """Verify the signature of a received envelope; raise ``EbmsError(SecurityFailure)`` if bad.
 
-    ``attachments`` are the payload parts as processed (decrypted first, digest §7.3);
+    ``attachments`` are the payload parts as processed (decrypted first, ebMS 2.0 §4.1.3);
     ``certificate_der`` is the sender's CPA SigningCertificateRef certificate; ``expected_*`` are the
     CPA's HashFunction and SignatureAlgorithm (None: the CPA names none, the allowed sets decide);
     ``allow_sha1`` is the legacy switch without which SHA-1 is refused even when allowed. With
-    ``at`` (the message Timestamp) the certificate must be valid at that moment (§7.3).
+    ``at`` (the message Timestamp) the certificate must be valid at that moment (ebMS 2.0 §4.1.3).
     """
     root = _parse_received(envelope, max_bytes)
     header = _soap_header(root)
@@ -412,7 +414,7 @@ def _signed_info_parts(
 
 
 def _c14n_algorithm(element: etree._Element) -> str | None:
-    """The accepted C14N URI of a CanonicalizationMethod or Transform, or None (§7.6 "C14N")."""
+    """The accepted C14N URI of a CanonicalizationMethod or Transform, or None (docs/signing.md "C14N")."""
     uri = element.get("Algorithm", "")
     if uri not in alg.ACCEPTED_C14N:
         return None
@@ -431,9 +433,9 @@ def _c14n_algorithm(element: etree._Element) -> str | None:
 
 def _algorithm_ok(uri: str, allowed: Collection[str], expected: str | None, allow_sha1: bool) -> bool:
     if expected is not None and uri != expected.strip():
-        return False  # digest §7.3: algorithm differs from the CPA's
+        return False  # ebMS 2.0 §4.1.3: algorithm differs from the CPA's
     if alg.is_sha1(uri) and not allow_sha1:
-        return False  # SIGN001, §7.6: SHA-1 only behind the legacy switch
+        return False  # SIGN001, docs/signing.md: SHA-1 only behind the legacy switch
     return uri in allowed
 
 
@@ -461,7 +463,7 @@ def _check_reference(
     if uri == "":
         _check_envelope_transforms(transforms, location)
     elif transforms is not None:
-        raise _security_failure(location, "Invalid Transforms.")  # digest §7.2: cid: parts have none
+        raise _security_failure(location, "Invalid Transforms.")  # ebMS 2.0 §4.1.3: cid: parts have none
     digest_method = rest[0].get("Algorithm", "")
     if not _algorithm_ok(digest_method, allowed_digests, expected_digest, allow_sha1) or len(rest[0]):
         raise _security_failure(f"{location}/DigestMethod", "Invalid DigestMethod.")
@@ -469,7 +471,7 @@ def _check_reference(
 
 
 def _check_envelope_transforms(transforms: etree._Element | None, location: str) -> None:
-    """digest §7.2: enveloped-signature, the ebMS actor filter, C14N; exactly these, in this order."""
+    """ebMS 2.0 §4.1.3: enveloped-signature, the ebMS actor filter, C14N; exactly these, in this order."""
     where = f"{location}/Transforms"
     steps = list(transforms.iterchildren(tag=etree.Element)) if transforms is not None else []
     if (
@@ -539,7 +541,7 @@ def _check_part_digests(references: Sequence[SignedReference], parts: Mapping[st
 
 
 def _verification_key(certificate_der: bytes, at: datetime | None) -> xmlsec.Key:
-    """The public key of the CPA's signing certificate, valid at the message Timestamp (§7.3)."""
+    """The public key of the CPA's signing certificate, valid at the message Timestamp (ebMS 2.0 §4.1.3)."""
     try:
         certificate = x509.load_der_x509_certificate(certificate_der)
         key = xmlsec.Key.from_memory(certificate_der, xmlsec.constants.KeyDataFormatCertDer)
@@ -552,7 +554,8 @@ def _verification_key(certificate_der: bytes, at: datetime | None) -> xmlsec.Key
     return key
 
 
-# --- signed acknowledgements (digest §4.1, §7.4) -------------------------------------------------------
+# --- signed acknowledgements (ebMS 2.0 §6.3, KVS ch. 5)
+# -------------------------------------------------------
 
 
 def ack_references(verified: VerifiedSignature) -> list[etree._Element]:
@@ -581,7 +584,7 @@ def signed_references(envelope: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) ->
 
 
 def check_ack_references(ack: Acknowledgment, sent_references: Sequence[SignedReference]) -> None:
-    """A signed Ack must echo exactly the References we signed: URI and DigestValue (digest §4.1).
+    """A signed Ack must echo exactly the References we signed: URI and DigestValue (ebMS 2.0 §6.3).
 
     Compared as multisets of (URI, decoded digest), so base64 line breaks and order do not matter.
     Raises ``EbmsError(SecurityFailure)``; the sender then ignores the Ack and keeps retrying.

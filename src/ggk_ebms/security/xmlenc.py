@@ -1,14 +1,15 @@
-"""Encrypt and decrypt ebMS payload parts with XML Encryption (digest §7.5, §7.6; ENC001-004).
+"""Encrypt and decrypt ebMS payload parts with XML Encryption
+(ebMS 2.0 §4.1.4, XML Encryption 1.0; docs/signing.md; ENC001-004).
 
-Layout (the reference adapter's, digest §7.5): only payload parts are encrypted. Each keeps its
-Content-ID and becomes ``application/xml`` holding one ``xenc:EncryptedData`` with ``Id`` = the
+Layout (the reference adapter's, ebMS 2.0 §4.1.4, XML Encryption 1.0): only payload parts are encrypted. Each
+keeps its Content-ID and becomes ``application/xml`` holding one ``xenc:EncryptedData`` with ``Id`` = the
 Content-ID, ``MimeType`` = the original Content-Type, ``Type`` = ``…xmlenc#Element``, the data
 cipher in ``EncryptionMethod`` and, in ``ds:KeyInfo``, one ``xenc:EncryptedKey`` that carries the
 session key wrapped for the recipient's CPA ``EncryptionCertificateRef`` certificate, named by
 ``ds:KeyName`` = that certificate's subject DN. Despite ``Type`` the ciphertext is the part's raw
 bytes, so decryption always yields bytes and never splices XML into anything.
 
-Sign, then encrypt (§7.3): the signature's cid: digests are over the plaintext, so the receiver
+Sign, then encrypt (ebMS 2.0 §4.1.3): the signature's cid: digests are over the plaintext, so the receiver
 decrypts every part first and verifies afterwards.
 
 Decryption is strict before it is cryptographic: the part must be one EncryptedData with one
@@ -17,7 +18,7 @@ algorithm admitted by the channel's policy (``security.algorithms.encryption_pol
 always, AES-CBC only when the CPA names it, RSA v1.5 and 3DES only behind the legacy switch. Every
 failure is ``EbmsError(SecurityFailure, "cid:<id>")``; cryptographic failures (wrong key,
 truncated ciphertext, altered GCM tag, bad padding) all read "Decryption failed.", so the answer
-tells an attacker nothing about which step failed (§7.6 "uniform errors").
+tells an attacker nothing about which step failed (docs/signing.md "uniform errors").
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def encrypt_part(
     key_transport: str = alg.RSA_OAEP_MGF1P,
     legacy: bool = False,
 ) -> MimePart:
-    """``part`` as an ``application/xml`` part holding its EncryptedData (digest §7.5).
+    """``part`` as an ``application/xml`` part holding its EncryptedData (ebMS 2.0 §4.1.4, XML Encryption
+    1.0).
 
     ``data_algorithm`` is the CPA's EncryptionAlgorithm (AES-GCM by default; AES-CBC when the CPA
     names it); ``key_transport`` is RSA-OAEP in either spelling, or RSA v1.5 with ``legacy``.
@@ -177,7 +179,8 @@ def decrypt_part(
     legacy: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> MimePart:
-    """The plaintext of an encrypted payload part, with its original Content-Type (digest §7.5).
+    """The plaintext of an encrypted payload part, with its original Content-Type (ebMS 2.0 §4.1.4, XML
+    Encryption 1.0).
 
     ``key`` is our private key (the one matching our CPA EncryptionCertificateRef);
     ``allowed_algorithms`` holds the admitted data ciphers and key transports, ``legacy`` the
@@ -192,7 +195,8 @@ def decrypt_part(
     if not alg.algorithm_admitted(data_algorithm, allowed_algorithms, legacy=legacy):
         raise _failure(location, "Encryption algorithm not allowed.")
     _check_key_transport(encrypted_key, location, allowed_algorithms, legacy)
-    # digest §7.5: the content is the raw part even though Type says Element; without Type xmlsec
+    # ebMS 2.0 §4.1.4, XML Encryption 1.0: the content is the raw part even though Type says Element; without
+    # Type xmlsec
     # hands back bytes instead of parsing the plaintext into the tree.
     encrypted.attrib.pop("Type", "")
     private_key = _xmlsec_private_key(key)

@@ -3,9 +3,9 @@
 libxmlsec resolves a ``ds:Reference`` or ``xenc:CipherReference`` URI through its IO callbacks; by
 default those open local files and fetch http/ftp URLs, so a signature naming
 ``file:///etc/hostname`` would make the endpoint read (and digest) a file of its own host
-(issue 5: "only cid: references to parts of this message; file:, http: and same-document tricks
-refused — disable xmlsec's default resolvers"). Installing this module's resolver removes the
-default callbacks for the whole process and registers one set that answers ``cid:<content-id>``
+(docs/signing.md: only cid: references to parts of this message; file:, http: and same-document
+tricks are refused, so xmlsec's default resolvers are switched off). Installing this module's resolver removes
+the default callbacks for the whole process and registers one set that answers ``cid:<content-id>``
 only, and only for the parts the current call put in scope with ``serving``.
 
 Why a resolver at all, rather than digesting the parts ourselves and signing only ``URI=""``:

@@ -1,8 +1,8 @@
 """The HTTPS endpoint: aiohttp app for POST /ebms behind mutual TLS.
 
 This module only does transport work: it reads the body with a streamed size cap (chunked
-bodies too, digest §12 "5 MB cap bypassed by chunked encoding"), takes the peer certificate from
-the TLS session (or, only from allow-listed proxies, from a header: digest §9 "Proxy header"),
+bodies too, docs/rules.md "5 MB cap bypassed by chunked encoding"), takes the peer certificate from
+the TLS session (or, only from allow-listed proxies, from a header: Digikoppeling BEV ch. 3-5 "Proxy header"),
 and hands an ``InboundRequest`` to the pipeline, which runs in a thread pool because it parses
 XML and talks to the database synchronously. The pipeline's ``Reply`` goes back as is.
 
@@ -277,7 +277,7 @@ def create_app(
             body_file = await _read_capped(request, body_limits)
         except _TooLarge:
             log.warning("refused a request body over %d bytes from %s", max_body_bytes, request.remote)
-            # Decision (digest §3.2): 413 where the reference adapter gives 500.
+            # Decision (ebMS 2.0 App. B.2, KVS ch. 4): 413 where the reference adapter gives 500.
             return _fault(f"Request body exceeds {max_body_bytes} bytes", 413)
         except _TooSlow:
             log.info("refused a request body from %s: arriving too slowly", request.remote)
@@ -316,13 +316,13 @@ def create_app(
             reply = await asyncio.wait_for(asyncio.shield(work), max(0.0, deadline - loop.time()))
         except TimeoutError:
             # The thread cannot be stopped; it finishes (and commits or not) on its own, holding
-            # its turn. The sender retries; duplicate elimination recognises a copy (digest §4.2).
+            # its turn. The sender retries; duplicate elimination recognises a copy (ebMS 2.0 §6.5.3).
             log.warning("request from %s not processed within %g s: 503", remote, limits.request_timeout)
             return _fault("Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"})
         return _response(reply)
 
     async def not_allowed(request: web.Request) -> web.Response:
-        # Decision (digest §3.2): 405 for anything but POST.
+        # Decision (ebMS 2.0 App. B.2, KVS ch. 4): 405 for anything but POST.
         return web.Response(status=405, headers={"Allow": "POST"}, text="Only POST is allowed here.\n")
 
     registry = limits.registry

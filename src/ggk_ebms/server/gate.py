@@ -1,7 +1,7 @@
 """Identity first: is this client certificate a partner of any of our CPAs, before any parsing?
 
 The pipeline decides per message whether the TLS client certificate may speak for the From party
-of the CPA the message names (security/identity.py, digest §9 rule). That needs the MIME split
+of the CPA the message names (security/identity.py, Digikoppeling BEV ch. 3-5 rule). That needs the MIME split
 and the XML parse first, so any certificate the trust store accepts could make us parse 30 MB of
 hostile MIME. This gate runs before the body is even read: it admits a certificate only when it
 could pass that rule for at least one stored CPA, i.e. when it is

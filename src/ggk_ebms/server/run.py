@@ -258,7 +258,8 @@ def run_child_process(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
     try:
-        # The same workers as a single-process serve: sending (issue 4) and delivery (issue 6).
+        # The same workers as a single-process serve: sending (docs/sending.md) and delivery
+        # (docs/delivery.md).
         workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
         asyncio.run(serve_forever(settings, workers=workers))
     except GgkEbmsError as exc:

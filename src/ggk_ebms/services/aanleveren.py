@@ -1,6 +1,7 @@
 """Aanleveren: a ZIP (or one XML) of StUF envelopes or bare payloads becomes a batch with a verslag.
 
-The GGk portal's flow (Aanleveren manual, seed 000/001; stuf-ggk digest §5.1, §5.2): the upload is
+The GGk portal's flow (IB handleidingen GGk and berichtuitwisseling: Aanleveren and the
+verwerkingsverslag): the upload is
 *Ontvangen*, then *Bezig* with an expected end, then *Afgeleverd* (every file correct and queued
 for sending) or *Afgekeurd* (one or more files incorrect; the correct ones are still sent). Per
 file: safe unpacking (``aanlevering.upload``), detect, validate, gemeentecode authorisation, wrap
@@ -91,7 +92,7 @@ class FileResult:
 
 @dataclass(frozen=True)
 class Verslag:
-    """The verwerkingsverslag with the portal's fields (stuf-ggk digest §5.2)."""
+    """The verwerkingsverslag with the portal's fields (GGk handleiding: verwerkingsverslag)."""
 
     batch: int
     bestandsnaam: str

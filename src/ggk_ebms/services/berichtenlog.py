@@ -1,7 +1,7 @@
 """Berichtenlog: messages sent and received, regular and refused, with the portal's filters.
 
 The GGk portal filters its berichtenlog by berichttype and a start/end date and looks one week
-back by default (stuf-ggk digest §5.3); we add gemeentecode, direction, status,
+back by default (GGk handleiding: Ophalen/berichtenlog); we add gemeentecode, direction, status,
 referentienummer and aanlever batch. Both layers are shown: the ebMS status of the message and
 the StUF layer (a Fo01 about it), plus whether it was collected from or removed from Ophalen.
 """

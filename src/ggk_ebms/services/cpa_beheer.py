@@ -3,7 +3,7 @@
 The portal asks the productbeheerder for profielnaam, OIN (or HRN for an external
 dienstverlener), ingangsdatum, einddatum, connectietype (Diginetwerk or Internet), endpoint and
 the server and client certificate as PEM; after the CPA is imported, a Ping answered by a Pong
-makes the GGk activate it (stuf-ggk digest §5.4). ``register_pong`` records that moment.
+makes the GGk activate it (GGk handleiding: CPA Beheer). ``register_pong`` records that moment.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Submitting one file (``submit``, an outbox ``.xml``, the API): queue it, or record the refusal.
 
 A submission refused before sending must not vanish: the GGk portal's berichtenlog shows what was
-refused with its reason (stuf-ggk digest §5.3; docs/operations.md "Berichtenlog"). A refused
+refused with its reason (GGk handleiding: Ophalen/berichtenlog; docs/operations.md "Berichtenlog"). A refused
 submission is therefore kept as an aanlevering of one file (status Afgekeurd, the file incorrect
 with the portal's foutomschrijving), which the berichtenlog already lists as *Geweigerd* and
 ``aanleveren show`` explains. An accepted submission is a message like any other.

@@ -1,7 +1,7 @@
 """Ophalen: the mailbox as the GGk portal shows it, downloads as one ZIP, unmark, delete, retention.
 
-Portal columns (stuf-ggk digest §5.3): Gedownload, Publicatiedatum, Organisatie, Titel, where the
-titel is ``yyyymmdd_hhmmss_<gemeentecode>_<berichttype>``. Downloading sets the gelezen mark (and
+Portal columns (GGk handleiding: Ophalen/berichtenlog): Gedownload, Publicatiedatum, Organisatie, Titel, where
+the titel is ``yyyymmdd_hhmmss_<gemeentecode>_<berichttype>``. Downloading sets the gelezen mark (and
 the message becomes Forwarded, see ``store.mailbox``); a gelezen item is removed after
 ``mailbox_gelezen_hours`` unless unmarked, every item after ``mailbox_max_days``, and a removed
 message stays in the berichtenlog ``mailbox_removed_log_days``. ``purge`` runs inside ``serve``.

@@ -1,7 +1,7 @@
 """Routeren: change one route of the table in force instead of re-importing the whole file.
 
 The portal's routing page sets per gemeente and berichttype the channel, status and versions
-(stuf-ggk digest §4.1); here ``set_route`` adds or changes one route, ``disable_route`` and
+(GGk handleiding: routing); here ``set_route`` adds or changes one route, ``disable_route`` and
 ``enable_route`` switch one. Each change is checked by ``parse_routes`` like an import, stored as
 a new routing table (the earlier ones stay for the record) and written to the audit trail.
 """

@@ -238,7 +238,8 @@ class BatchStore:
         self, *, referentienummer: str | None, payload_sha256: str, berichttype: str | None
     ) -> int | None:
         """The message we already sent with this content (and referentienummer when the file is a
-        ready envelope): re-sending a ZIP is harmless, as the portal promises (seed 001)."""
+        ready envelope): re-sending a ZIP is harmless, as the portal promises (IB handleiding
+        berichtuitwisseling)."""
         query = (
             sa.select(stuf_message.c.message_pk)
             .join(message_table, message_table.c.pk == stuf_message.c.message_pk)

@@ -1,6 +1,6 @@
 """The berichtenlog query: messages sent and received plus submissions refused before sending.
 
-The GGk portal's berichtenlog (stuf-ggk digest §5.3) shows everything sent and received,
+The GGk portal's berichtenlog (GGk handleiding: Ophalen/berichtenlog) shows everything sent and received,
 including what was refused, filtered by berichttype and a date range (one week back by default).
 Two sources, one list: ``message`` (with its StUF stuurgegevens, the aanlever batch that created
 it and its mailbox item) and ``aanlever_file`` rows that were refused and so never became a

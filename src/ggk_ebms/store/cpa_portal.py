@@ -2,7 +2,7 @@
 
 Kept beside the CPA (same CPAId, deleted with it): the portal asks for profielnaam, OIN or HRN,
 ingangsdatum, einddatum, connectietype, endpoint and both certificates, and activates the CPA
-after a successful Ping Pong (stuf-ggk digest §5.4); ``geactiveerd_op`` records that moment.
+after a successful Ping Pong (GGk handleiding: CPA Beheer); ``geactiveerd_op`` records that moment.
 """
 
 from __future__ import annotations

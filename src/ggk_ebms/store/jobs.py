@@ -10,7 +10,7 @@ A worker that dies leaves its jobs 'running'; once the claim is older than the l
 claimable again, so nothing is lost (and the work is done at least once: handlers must be
 idempotent, which the store's duplicate rules provide for sending and delivery).
 
-Callers pass the times (``now``, ``due_at``): retry schedules come from the CPA (digest §4.3)
+Callers pass the times (``now``, ``due_at``): retry schedules come from the CPA (ebMS 2.0 §6.4, BP ch. 3)
 and are decided by the worker, not by the queue.
 """
 

@@ -1,4 +1,5 @@
-"""The mailbox: delivered payloads kept for pick-up (the GGk portal's *Ophalen*, digest §5.3).
+"""The mailbox: delivered payloads kept for pick-up (the GGk
+portal's *Ophalen*, GGk handleiding: Ophalen/berichtenlog).
 
 Fetching sets the "gelezen" mark (``fetched_at``) and moves the message from Processed to
 Forwarded in the same transaction: until a domain application has taken it, the message is not
@@ -46,7 +47,7 @@ class MailboxItem:
     def gelezen(self) -> bool:
         return self.fetched_at is not None
 
-    def __repr__(self) -> str:  # never show payload bytes (digest §3.5)
+    def __repr__(self) -> str:  # never show payload bytes (iStandaarden privacy elements, docs/rules.md)
         where = f"{self.gemeentecode}/{self.berichttype}"
         return f"MailboxItem(pk={self.pk}, {where}, {self.filename}, {self.size} bytes)"
 

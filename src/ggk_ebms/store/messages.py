@@ -72,7 +72,8 @@ class NewMessage:
     service_type: str | None = None
     time_to_live: datetime | None = None
     status_reason: str | None = None
-    # sha256 hex over the identity-relevant content (digest §4.2 Decision), computed by the caller.
+    # sha256 hex over the identity-relevant content (ebMS 2.0
+    # §6.5.3; our choice in docs/rules.md), computed by the caller.
     content_digest: str | None = None
     envelope: bytes | None = None
     content_type: str | None = None
@@ -135,7 +136,7 @@ class ReceiveResult:
 _MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(NewMessage))
 # Statements built once, values passed as parameters: SQLAlchemy then finds the compiled form in
 # its cache by a fixed key. ``.values(**row)`` would embed every value in the statement and
-# rebuild its cache key per row (issue 7 profile: about a fifth of the pipeline's CPU time).
+# rebuild its cache key per row (docs/performance.md profile: about a fifth of the pipeline's CPU time).
 _INSERT_MESSAGE = sa.insert(message_table).returning(message_table.c.pk)
 # Several messages in one multi-row INSERT ... RETURNING (the received message and our signal):
 # one round trip instead of two; the keys come back in the order of the rows given.
@@ -299,7 +300,7 @@ class MessageStore:
 
         ``response`` is the signal we answer with (Acknowledgment, MessageError, Pong or
         StatusResponse): stored as 'Sent' when it goes back in this HTTP response, or as 'Created'
-        with a 'send' job when ``send_response_async`` (digest §4.5: syncReplyMode none). With
+        with a 'send' job when ``send_response_async`` (ebMS 2.0 §4.3, BP EB015: syncReplyMode none). With
         ``deliver`` a 'deliver' job hands the message to routing.
 
         ``effect`` is what a received Acknowledgment/MessageError does to the message we sent;
@@ -459,7 +460,7 @@ class MessageStore:
     def resend(self, pk: int, *, due_at: datetime, reason: str | None = None) -> int:
         """Queue a stored outbound message (an asynchronous signal) to be sent again; returns the job pk.
 
-        For a duplicate whose answer went out asynchronously (digest §4.2: the stored signal is
+        For a duplicate whose answer went out asynchronously (ebMS 2.0 §6.5.3: the stored signal is
         re-queued unchanged). A send job that is still pending or running is reused, so a burst
         of duplicates sends the signal once more, not once per copy.
         """
@@ -534,7 +535,7 @@ class MessageStore:
         """Forget inbound messages created before ``before`` that need nothing more; returns how many.
 
         The caller computes the horizon: MessageIds must be kept at least
-        max((1 + Retries) × RetryInterval, PersistDuration) + margin (digest §4.2), or a late
+        max((1 + Retries) × RetryInterval, PersistDuration) + margin (ebMS 2.0 §6.5.3), or a late
         retry would be delivered twice. Only final states without unfinished jobs go, together
         with the finished signals that answered them; parts, jobs and attempts follow by cascade.
         """
@@ -603,7 +604,7 @@ class MessageStore:
     def response_to(self, message_id: str, kinds: Collection[str]) -> StoredMessage | None:
         """The signal of one of ``kinds`` we stored in answer to inbound ``message_id``.
 
-        For duplicates (digest §4.2): the stored Acknowledgment/MessageError is replayed
+        For duplicates (ebMS 2.0 §6.5.3): the stored Acknowledgment/MessageError is replayed
         unchanged, same MessageId and Timestamp.
         """
         with self.db.session() as session:
@@ -631,7 +632,7 @@ class MessageStore:
             return [_row_to_message(row) for row in session.execute(query).all()]
 
     def status_of(self, message_id: str) -> str | None:
-        """Status of a received message for a StatusRequest (digest §5); None: not recognised."""
+        """Status of a received message for a StatusRequest (ebMS 2.0 §7-§8); None: not recognised."""
         with self.db.session() as session:
             return session.execute(
                 sa.select(message_table.c.status).where(_by_id("in", message_id))

@@ -1,7 +1,8 @@
 """Ophalen housekeeping on the mailbox: unmark, remove a selection, and the portal's retention.
 
-GGk Ophalen (seed 000/001): an item marked gelezen is removed 168 hours later unless unmarked;
-every item is removed after 90 days; a removed message stays findable in the berichtenlog for 60
+GGk Ophalen (IB handleidingen GGk and berichtuitwisseling): an item marked gelezen is removed 168 hours later
+unless unmarked; every item is removed after 90 days; a removed message stays findable in the berichtenlog for
+60
 days and is then forgotten. A removed item keeps its row without payload (personal data goes at
 once), so the berichtenlog still shows what happened; ``forget_removed`` deletes the message
 (item, parts, jobs by cascade) when its 60 days are over. ``MessageStore.purge`` leaves messages

@@ -1,12 +1,14 @@
 """StUF stuurgegevens per stored message: duplicates, crossRefnummer correlation, retour pairing.
 
-Only routing data lives here (stuf-ggk digest §3.5 names stuurgegevens, BerichtCode and
-BerichtIdentificatie safe); the payload stays in ``message_part``. The rows answer three
+Only routing data lives here (iStandaarden privacy elements, docs/rules.md names stuurgegevens, BerichtCode
+and BerichtIdentificatie safe); the payload stays in ``message_part``. The rows answer three
 questions the delivery worker and ``submit`` ask:
 
-- §4.2 step 8: has this (zender, referentienummer) been received before, and with which payload?
-- §4.2 steps 9 and 11: is a crossRefnummer the referentienummer of a message we sent?
-- §4.3: which received heen message does a retour answer (BerichtIdentificatie, copied header)?
+- docs/stuf-routing.md inbound check 8: has this (zender,
+referentienummer) been received before, and with which payload?
+- docs/stuf-routing.md inbound checks 9 and 11: is a crossRefnummer the referentienummer of a message we sent?
+- iStandaarden header and retour: which received heen message
+does a retour answer (BerichtIdentificatie, copied header)?
 """
 
 from __future__ import annotations
@@ -139,7 +141,8 @@ class StufStore:
     def heen_for_retour(
         self, *, berichttype: str, bericht_identificatie: str, gemeentecode: str, partner: str
     ) -> StoredStuf | None:
-        """The received heen message a retour answers (digest §3.2 pairing: the retour copies the
+        """The received heen message a retour answers (iStandaarden header and retour pairing: the retour
+        copies the
         heen header, so BerichtIdentificatie, gemeentecode and the partner's code match)."""
         query = (
             self._select()
@@ -158,7 +161,7 @@ class StufStore:
         return None if row is None else _row(row)
 
     def record_fout(self, message_pk: int, code: str, omschrijving: str) -> None:
-        """Keep the Fo01 a partner sent about one of our messages (digest §4.2 step 11)."""
+        """Keep the Fo01 a partner sent about one of our messages (docs/stuf-routing.md inbound check 11)."""
         with self.db.session() as session:
             session.execute(
                 sa.update(stuf_message)

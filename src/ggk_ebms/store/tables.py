@@ -25,7 +25,8 @@ MESSAGE_ID_MAX: Final = 1024
 NAME_MAX: Final = 255
 
 DIRECTIONS: Final = ("in", "out")
-# Message kinds: a business message or one of the ebMS MSH signals (digest §4.1, §5, §6).
+# Message kinds: a business message or one of the ebMS
+# MSH signals (ebMS 2.0 §6.3, §7-§8; ebMS 2.0 §4.2).
 KINDS: Final = (
     "business",
     "Acknowledgment",
@@ -239,8 +240,9 @@ attempt = sa.Table(
 )
 
 # --- StUF-GGk delivery (migration 0002) ----------------------------------------------------------
-# Routing data only: stuurgegevens and header values are named safe in stuf-ggk digest §3.5; the
-# payload itself stays in message_part (and mailbox_item for pick-up), never in these columns.
+# Routing data only: stuurgegevens and header values are named safe in iStandaarden privacy elements,
+# docs/rules.md; the payload itself stays in message_part (and mailbox_item for pick-up), never in these
+# columns.
 STUF_REF_MAX: Final = 64  # referentienummer/crossRefnummer: UUID (36), older envelopes up to 40
 STUF_ORG_MAX: Final = 200  # StUF:Systeem/organisatie
 STUF_DIRECTIONS: Final = DIRECTIONS
@@ -299,8 +301,8 @@ stuf_message = sa.Table(
 mailbox_item = sa.Table(
     "mailbox_item",
     metadata,
-    # A delivered payload kept for pick-up (the portal's Ophalen, digest §5.3): fetched_at is the
-    # "gelezen" mark. One item per message, so a retried delivery never stores it twice.
+    # A delivered payload kept for pick-up (the portal's Ophalen, GGk handleiding: Ophalen/berichtenlog):
+    # fetched_at is the "gelezen" mark. One item per message, so a retried delivery never stores it twice.
     sa.Column("pk", BigPk, primary_key=True, autoincrement=True),
     sa.Column(
         "message_pk",
@@ -342,7 +344,7 @@ exchange_setting = sa.Table(
     sa.UniqueConstraint("exchange_key", "name"),
 )
 # --- The portal's daily work (migration 0005): aanleveren, ophalen, CPA beheer, audit ----------
-# docs/operations.md. Batch statuses are the GGk portal's own words (Aanleveren, seed 000).
+# docs/operations.md. Batch statuses are the GGk portal's own words (Aanleveren, IB handleiding GGk).
 # Onderbroken: not the portal's; a batch a crash or stop left in Ontvangen or Bezig (docs/operations.md).
 BATCH_STATUSES: Final = ("Ontvangen", "Bezig", "Afgeleverd", "Afgekeurd", "Onderbroken")
 FILE_OUTCOMES: Final = ("correct", "al verzonden", "incorrect")

@@ -1,10 +1,10 @@
 """Foutcodes a StUF-GGk Fo01 carries, with their meaning, so logs show code *and* omschrijving.
 
-StUF 03.01 codes come from stuf0301 table 4.1 (stuf-ggk digest §2.4); the GGk spec names only
+StUF 03.01 codes come from stuf0301 table 4.1 (StUF 03.01 table 4.1); the GGk spec names only
 StUF055 for gemeenten, the others need agreement with BIDN before we send them. GGk codes (IBxxx)
-are what the Inlichtingenbureau raises (digest §2.5, current generation); we only use them to
+are what the Inlichtingenbureau raises (GGk Fo01 foutcodetabel, current generation); we only use them to
 describe refusals in the same words the portal does. The number alone is not enough to branch on:
-IB007 and IB009 changed meaning between generations (digest §2.5).
+IB007 and IB009 changed meaning between generations (GGk Fo01 foutcodetabel).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ _STUF_OMSCHRIJVING: Final[dict[StufCode, str]] = {
 
 
 GGK_FOUTCODES: Final[dict[str, str]] = {
-    # Current generation (GEMMA online Fo01 table; digest §2.5). Meanings in our own words.
+    # Current generation (GEMMA online Fo01 table; GGk Fo01 foutcodetabel). Meanings in our own words.
     "IB001": "bericht voldoet niet aan het XSD",
     "IB002": "verzendende organisatie is niet geautoriseerd voor het GGk",
     "IB003": "bericht is groter dan 25 MB",

@@ -1,14 +1,15 @@
 """Parse StUF-GGk Di01/Du01 envelopes and StUF Fo01/Fo03/Bv03; build ggk0210 Di01/Du01/Fo01.
 
-Reading follows the inbound table of the stuf-ggk digest (§4.2): the bytes go through the one
+Reading follows the inbound steps of the GGk handleiding (docs/stuf-routing.md): the bytes go through the one
 hardened parser (step 2), the root decides what the message is (step 3), the fields are checked
 against the envelope schema of that version (step 4, re-stated here field by field so no XSD has
 to be shipped) and the payload is decoded strictly (step 10). A refusal is a ``StufError`` with the
 foutcode; when the stuurgegevens could be read they travel along so a Fo01 can be addressed.
 
-Building always produces the current envelope (ggk0210, spec 2.1.04 patch 4) as §2.2 fills it and
-§4.3 orders it: lowercase UUID v4 referentienummer, ``yyyyMMddHHmmssfff`` local time, payload
-base64 in ``xmlBestand`` (or ``tekstBestand`` with a bestandsnaam), at most 25 000 000 bytes.
+Building always produces the current envelope (ggk0210, spec 2.1.04 patch 4) as the StUF-GGk spec fills it and
+our outbound wrap (docs/stuf-routing.md) orders it: lowercase UUID v4 referentienummer, ``yyyyMMddHHmmssfff``
+local time, payload base64 in ``xmlBestand`` (or ``tekstBestand`` with a bestandsnaam), at most 25 000 000
+bytes.
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ _BASE64_HOLDERS: Final = frozenset({"xmlBestand", "tekstBestand", "bericht"})
 def parse_envelope(data: bytes, *, max_bytes: int = MAX_RECEIVE_BYTES) -> StufMessage:
     """Read one StUF-GGk message. Raises ``XmlError`` (quarantine) or ``StufError`` (Fo01 or quarantine).
 
-    Accepts Di01/Du01 in the three GGK namespaces and StUF Fo01/Fo03/Bv03 (digest §4.2 step 3);
-    a SOAP 1.1 envelope around one of these (the WUS form of the examples) is unwrapped.
+    Accepts Di01/Du01 in the three GGK namespaces and StUF Fo01/Fo03/Bv03 (docs/stuf-routing.md inbound check
+    3); a SOAP 1.1 envelope around one of these (the WUS form of the examples) is unwrapped.
 
     Over ``max_bytes``: a ``StufError`` with the GGk code for "bericht is groter dan 25 MB"
     (IB003) and the stuurgegevens read from the head, so a Fo01 can tell the sender; an
@@ -241,7 +242,7 @@ def _read_parameters(
     ggk = version.namespace
     seq = _Sequence(el, "parameters", sg)
     ref_bericht = cross_bericht = None
-    if not version.current:  # 2.1.02/03 optional parameters, gone in patch 4 (§2.1)
+    if not version.current:  # 2.1.02/03 optional parameters, gone in patch 4 (StUF-GGk spec GGk0210/GGk0310)
         ref_bericht = _optional_text(seq.optional(qname(ggk, "referentienummerBericht")))
         if kind is MessageKind.DU01:
             cross_bericht = _optional_text(seq.optional(qname(ggk, "crossRefnummerBericht")))
@@ -258,7 +259,8 @@ def _read_parameters(
         payload = _read_bestand_choice(bericht, ggk, sg, sinks)
     warnings: list[str] = []
     if payload.kind is PayloadKind.XML and payload.data.startswith(UTF8_BOM):
-        # §2.2: payload is UTF-8 without BOM; a BOM is harmless to strip but worth telling.
+        # StUF-GGk spec: Di01/Du01: payload is UTF-8 without BOM; a BOM is harmless to strip but worth
+        # telling.
         payload = dataclasses.replace(payload, data=payload.data[len(UTF8_BOM) :])
         warnings.append("payload started with a UTF-8 byte order mark; it was removed")
     parameters = Parameters(
@@ -289,7 +291,8 @@ def _read_bestand_choice(bericht: etree._Element, ggk: str, sg: Stuurgegevens, s
 
 
 def _read_mime_bericht(bericht: etree._Element, sg: Stuurgegevens, sinks: _Sinks) -> Payload:
-    """Before 2.1.04: ``bericht`` is the base64 itself, ``xmime:contentType`` required (§2.1)."""
+    """Before 2.1.04: ``bericht`` is the base64 itself, ``xmime:contentType`` required (StUF-GGk spec
+    GGk0210/GGk0310)."""
     if _elements(bericht):
         raise _schema_error("parameters/bericht must hold base64 text, not elements", sg)
     content_type = bericht.get(qname(ns.XMIME, "contentType"))
@@ -310,7 +313,8 @@ def _parse_stuf_bericht(root: etree._Element, kind: MessageKind) -> StufMessage:
     """Fo01/Fo03/Bv03 (stuf0301.xsd): stuurgegevens with crossRefnummer; Fo0x add a body.
 
     On receipt neither UUID v4 nor ontvanger applicatie ``GGk`` is enforced: the VNG Fo01 example
-    has a v1 UUID crossRefnummer and ``JW Applicatie`` (digest §2.3). Correlate on crossRefnummer.
+    has a v1 UUID crossRefnummer and ``JW Applicatie`` (StUF
+    03.01: Fo01/Fo03/Bv03). Correlate on crossRefnummer.
     """
     top = _Sequence(root, kind.value, None)
     seq = _Sequence(top.take(_s("stuurgegevens")), "stuurgegevens", None)
@@ -368,7 +372,7 @@ def _read_systeem(el: etree._Element, where: str, *, required_organisatie: bool)
 def _refnummer(value: str, name: str, version: EnvelopeVersion | None) -> str:
     _limited(value, name, 1, 40)
     if version is not None and version.requires_uuid4 and not UUID4.fullmatch(value):
-        # ggk0210 XSD pattern (spec 2.1.04); older envelopes used v1 UUIDs (digest §2.1).
+        # ggk0210 XSD pattern (spec 2.1.04); older envelopes used v1 UUIDs (StUF-GGk spec GGk0210/GGk0310).
         raise StufError(StufCode.NOT_SCHEMA_CONFORM, f"{name} {value!r} is not a lowercase UUID v4")
     return value
 
@@ -434,7 +438,8 @@ class _Base64Sink:
 
 
 def _base64_sink_for(tag: str) -> _Base64Sink | None:
-    """The elements whose text is a payload's base64 (§2.1/§2.2 of the envelope versions)."""
+    """The elements whose text is a payload's base64 (StUF-GGk spec GGk0210/GGk0310: the Di01/Du01 of each
+    envelope version)."""
     namespace, local = _split(tag)
     if local in _BASE64_HOLDERS and version_for_namespace(namespace) is not None:
         return _Base64Sink()
@@ -659,7 +664,8 @@ def build_payload_envelope(
     """A Di01/Du01 in the envelope namespace ``namespace``; ``fill_bericht`` writes the payload.
 
     Both generations share the root names, the stuurgegevens (StUF 03.01), the four version
-    parameters and the 25 MB limit (spec 2.1.04 §2.2, §4.3); a Du01 carries ``cross_ref``.
+    parameters and the 25 MB limit (StUF-GGk spec 2.1.04; the
+    GGk's 25 MB per envelope); a Du01 carries ``cross_ref``.
     """
     _check_systeem(zender, "zender")
     _check_systeem(ontvanger, "ontvanger")
@@ -668,7 +674,7 @@ def build_payload_envelope(
         raise StufError(
             StufCode.NOT_SCHEMA_CONFORM, "bestandsnaam must be 4-255 characters from [A-Za-z0-9-._]"
         )
-    if payload.startswith(UTF8_BOM):  # §4.3: UTF-8 payload without BOM
+    if payload.startswith(UTF8_BOM):  # GGk handleiding: outbound wrap: UTF-8 payload without BOM
         payload = payload[len(UTF8_BOM) :]
     if not payload:
         raise StufError(StufCode.NOT_SCHEMA_CONFORM, "payload is empty")
@@ -709,11 +715,12 @@ def build_fo01(
     details: str | None = None,
     details_xml: bytes | None = None,
 ) -> BuiltMessage:
-    """A StUF 03.01 Fo01Bericht (digest §2.3).
+    """A StUF 03.01 Fo01Bericht (StUF 03.01: Fo01/Fo03/Bv03).
 
     ``details_xml`` is the original message as XML bytes; it is embedded as plain XML (no base64,
     no CDATA) after a hardened parse. It holds personal data: the Fo01 itself must not be logged.
-    ``omschrijving`` and ``details`` must not quote payload values (digest §3.5).
+    ``omschrijving`` and ``details`` must not quote payload
+    values (iStandaarden privacy elements, docs/rules.md).
     """
     _check_systeem(zender, "zender")
     _check_systeem(ontvanger, "ontvanger")
@@ -754,7 +761,8 @@ def build_fo01_reply(
     tijdstip: datetime,
     original: bytes | None = None,
 ) -> BuiltMessage:
-    """The Fo01 a gemeente sends about a message it refuses, typically ``StUF055`` (digest §2.3).
+    """The Fo01 a gemeente sends about a message it refuses, typically ``StUF055`` (StUF 03.01:
+    Fo01/Fo03/Bv03).
 
     crossRefnummer = the failing message's referentienummer, ontvanger = its zender, details =
     ``functie-applicatieVersie+applicatieSubversie`` (``JW315-00010004``), detailsXML = the
@@ -816,7 +824,8 @@ def _sub(parent: etree._Element, local: str, text: str) -> None:
 def _finish(root: etree._Element, referentienummer: str, stamp: str) -> BuiltMessage:
     data = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     if len(data) > MAX_SEND_BYTES:
-        # spec 2.1.04 v4 / seed 001: whole StUF XML incl. base64 at most 25 MB; the GGk answers IB003.
+        # spec 2.1.04 v4 / IB handleiding berichtuitwisseling: whole StUF XML incl. base64 at most 25 MB; the
+        # GGk answers IB003.
         raise StufError(
             "IB003",
             f"envelope would be {len(data)} bytes, over the GGk limit of {MAX_SEND_BYTES} bytes",

@@ -1,8 +1,8 @@
 """The StUF-GGk envelope generations an exchange can be set to, and building in either of them.
 
 The GGk portal fixes the envelope version per berichtuitwisseling ("StUF 2.1") and the GGk answers
-IB798 when a message arrives in another one (stuf-ggk digest §2.1, §2.5 2017-2018 generation). Two
-generations are in use and both are built here:
+IB798 when a message arrives in another one (StUF-GGk spec GGk0210/GGk0310; GGk Fo01 foutcodetabel 2017-2018
+generation). Two generations are in use and both are built here:
 
 - ``ggk0210``: spec 2.1.04 patch 4, the current one (namespace ``…/koppelvlak/ggk0210``); the payload
   sits base64 in ``bericht/xmlBestand`` or ``bericht/tekstBestand/@bestandsnaam``.
@@ -175,7 +175,8 @@ def _build_ggk0310(
 
 
 def _fill_bericht(bericht: etree._Element, encoded: str, bestandsnaam: str | None) -> None:
-    # 2.1.03: text/plain for a CSV (tekstBestand's successor), else application/xml (digest §2.1).
+    # 2.1.03: text/plain for a CSV (tekstBestand's successor), else application/xml (StUF-GGk spec
+    # GGk0210/GGk0310).
     bericht.set(qname(ns.XMIME, "contentType"), "text/plain" if bestandsnaam else "application/xml")
     if bestandsnaam:
         bericht.set(qname(ns.STUF, "bestandsnaam"), bestandsnaam)

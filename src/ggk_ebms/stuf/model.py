@@ -1,8 +1,9 @@
 """A StUF-GGk message as values: stuurgegevens, parameters, payload, or the body of a Fo01/Fo03.
 
-Everything here is safe to log except ``Payload.data``, which is personal data (digest §3.5): its
+Everything here is safe to log except ``Payload.data``, which is
+personal data (iStandaarden privacy elements, docs/rules.md): its
 ``repr`` shows only the size and a hash prefix, never bytes or base64. Stuurgegevens, functie and
-referentienummers are routing data and named as safe in §3.5.
+referentienummers are routing data and named as safe in docs/rules.md (Personal data).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ggk_ebms.stuf.versions import EnvelopeVersion
 
 
 class MessageKind(StrEnum):
-    """The StUF berichtcode of the message (digest §0.2, §2.3)."""
+    """The StUF berichtcode of the message (StUF-GGk spec: Di01/Du01/Fo01; StUF 03.01: Fo01/Fo03/Bv03)."""
 
     DI01 = "Di01"  # heenbericht: every initiating iWmo/iJw/iEb message
     DU01 = "Du01"  # retourbericht: every answer
@@ -68,7 +69,8 @@ class Parameters:
 
 @dataclass(frozen=True)
 class Payload:
-    """The decoded payload. ``data`` is personal data: never log it (digest §3.5)."""
+    """The decoded payload. ``data`` is personal data: never
+    log it (iStandaarden privacy elements, docs/rules.md)."""
 
     kind: PayloadKind
     data: bytes = field(repr=False)
@@ -89,7 +91,7 @@ class Payload:
 @dataclass(frozen=True)
 class Fout:
     """The body of a Fo01/Fo03. ``detailsXML`` holds the whole original message (personal data),
-    so only its presence is kept (digest §2.3)."""
+    so only its presence is kept (StUF 03.01: Fo01/Fo03/Bv03)."""
 
     code: str
     plek: str

@@ -1,4 +1,5 @@
-"""The three StUF-GGk envelope versions we accept, told apart by the GGK namespace (digest §2.1).
+"""The three StUF-GGk envelope versions we accept, told
+apart by the GGK namespace (StUF-GGk spec GGk0210/GGk0310).
 
 All three are read. We send ggk0210 (spec 2.1.04 patch 4) or, when an exchange is set to it,
 the 2.1.02/2.1.03 form (stuf/generations.py). The GGk portal fixes the version per
@@ -30,17 +31,19 @@ class EnvelopeVersion(Enum):
 
     @property
     def requires_uuid4(self) -> bool:
-        """Only 2.1.04 restricts referentienummer/crossRefnummer to UUID v4 by XSD pattern (§2.2)."""
+        """Only 2.1.04 restricts referentienummer/crossRefnummer
+        to UUID v4 by XSD pattern (StUF-GGk spec: Di01/Du01)."""
         return self is EnvelopeVersion.GGK0210
 
     @property
     def bericht_with_content_type(self) -> bool:
-        """Before 2.1.04 ``GGK:bericht`` itself is the base64 with ``xmime:contentType`` (§2.1)."""
+        """Before 2.1.04 ``GGK:bericht`` itself is the base64 with
+        ``xmime:contentType`` (StUF-GGk spec GGk0210/GGk0310)."""
         return self is not EnvelopeVersion.GGK0210
 
     @property
     def functie_carries_version(self) -> bool:
-        """In 2.0 ``functie`` carried the version as ``WMO301-0204`` (§2.1)."""
+        """In 2.0 ``functie`` carried the version as ``WMO301-0204`` (StUF-GGk spec GGk0210/GGk0310)."""
         return self is EnvelopeVersion.GGK0310
 
 

@@ -1,8 +1,9 @@
-"""Test-only misbehaviour of an endpoint: the knobs of the ``test_faults`` setting (issue 4).
+"""Test-only misbehaviour of an endpoint: the knobs of the ``test_faults`` setting (docs/sending.md).
 
 The RINIS counterpart that tests and ``ggk-ebms demo`` start is the same endpoint as the
-gemeente side. To exercise a sender's retries (digest §3.3, §4.3) it can be told to misbehave on
-purpose. The knobs live in a ``Handler`` placed in front of the ``InboundPipeline``; the pipeline
+gemeente side. To exercise a sender's retries (KVS ch. 5 HTTP status handling; ebMS 2.0 §6.4, BP ch. 3) it can
+be told to misbehave on purpose. The knobs live in a ``Handler`` placed in front of the ``InboundPipeline``;
+the pipeline
 itself never misbehaves, and with an empty ``test_faults`` the wrapper is not installed at all.
 
 Only business messages are affected: Pings, Acknowledgments and other signals go through, so a

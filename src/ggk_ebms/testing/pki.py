@@ -1,13 +1,13 @@
 """A small test PKI: CAs and PKIoverheid-shaped leaf certificates, minted in memory.
 
 Everything this module makes is TEST MATERIAL. Subjects say so in their organisation name and the
-OIN in ``subject.serialNumber`` must be a test OIN (prefix ``00000099``, digest §1, OIN6/IDA6), so a
-certificate from here can never be mistaken for a production PKIoverheid certificate.
+OIN in ``subject.serialNumber`` must be a test OIN (prefix ``00000099``, OIN-stelsel ch. 6, IDA6),
+so a certificate from here can never be mistaken for a production PKIoverheid certificate.
 
-The shapes follow what the endpoint checks (digest §9): the OIN in serialNumber (PKI001, OID
+The shapes follow what the endpoint checks (Digikoppeling BEV ch. 3-5): the OIN in serialNumber (PKI001, OID
 2.5.4.5), RSA 2048 keys because the ``-s``/``-e`` profiles sign with rsa-sha256 and transport keys
-with RSA-OAEP (digest §7.1), a server certificate for ``localhost`` and a client certificate that also
-serves as signing and encryption certificate in the dev CPAs.
+with RSA-OAEP (Digikoppeling BEV ch. 5), a server certificate for ``localhost`` and a client certificate that
+also serves as signing and encryption certificate in the dev CPAs.
 
 Pure: validity is always passed in (the core never reads the clock); only key generation and
 serial numbers use the operating system's random source, as they must.
@@ -60,7 +60,7 @@ class IssuedCertificate:
 
 
 def check_test_oin(oin: str) -> str:
-    """Refuse anything but a 20-digit test OIN (digest §1: prefix 00000099 marks a test OIN)."""
+    """Refuse anything but a 20-digit test OIN (OIN-stelsel ch. 6: prefix 00000099 marks a test OIN)."""
     if not _OIN.fullmatch(oin):
         raise ValueError(f"OIN must be 20 digits, got {oin!r}")
     if not oin.startswith(TEST_OIN_PREFIX):
@@ -69,7 +69,7 @@ def check_test_oin(oin: str) -> str:
 
 
 def generate_key() -> rsa.RSAPrivateKey:
-    """RSA 2048: rsa-sha256 signing and RSA-OAEP key transport need RSA (digest §7.1)."""
+    """RSA 2048: rsa-sha256 signing and RSA-OAEP key transport need RSA (Digikoppeling BEV ch. 5)."""
     return rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
 
 
@@ -126,7 +126,7 @@ def create_ca(
 ) -> IssuedCertificate:
     """A self-signed root CA, or an intermediate CA when ``issuer`` is given.
 
-    PKIoverheid chains have four levels (digest §9, CERT7); intermediates let tests build such
+    PKIoverheid chains have four levels (Digikoppeling BEV ch. 3-5, CERT7); intermediates let tests build such
     chains. The dev PKI itself uses a single root to keep the committed set small.
     """
     key = generate_key()
@@ -225,8 +225,10 @@ def issue_client_certificate(
     """A TLS client certificate (EKU clientAuth) that doubles as signing and encryption certificate.
 
     keyUsage digitalSignature + nonRepudiation sign messages (``-s`` profiles); keyEncipherment lets
-    the partner wrap the payload key with RSA-OAEP to it (``-e`` profiles; digest §7.1). ``oin=None``
-    mints a certificate without OIN, which the client-certificate rule must refuse (digest §9).
+    the partner wrap the payload key with RSA-OAEP to it (``-e`` profiles; Digikoppeling BEV ch. 5).
+    ``oin=None``
+    mints a certificate without OIN, which the client-certificate
+    rule must refuse (Digikoppeling BEV ch. 3-5).
     """
     return _issue_leaf(
         ca,

@@ -4,13 +4,13 @@ An adapter around ``aiohttp.ClientSession`` (architecture: adapters do the I/O, 
 What it guarantees:
 
 - mutual TLS with the context from ``security.tls.client_context``: the partner's chain and host
-  name are verified and our client certificate is presented (digest §9, "Outbound");
+  name are verified and our client certificate is presented (Digikoppeling BEV ch. 3-5, "Outbound");
 - when the CPA names the partner's server certificate (``ServerCertificateRef``), the certificate
   the partner presents must be that one (same DER) or carry the same public key (a renewed
   certificate for the same key). It is checked as soon as the connection is up, before a byte of
   the message is sent, on new and on pooled connections alike;
-- ``SOAPAction: "ebXML"`` with the quotes (KVS5; digest §3.1), no redirects (3xx is an error,
-  digest §3.3), no proxy taken from the environment;
+- ``SOAPAction: "ebXML"`` with the quotes (ebMS 2.0 §2.1, KVS ch. 5), no redirects (3xx is an error,
+  KVS ch. 5 HTTP status handling), no proxy taken from the environment;
 - keep-alive connections pooled per endpoint, a capped response body (responses to our POSTs are
   MSH signals, never business messages: KVS2 makes those asynchronous), and timeouts for the
   connection set-up (TCP + TLS) and for the whole exchange;
@@ -113,7 +113,8 @@ _current: ContextVar[_Exchange | None] = ContextVar("ggk_ebms_outbound_exchange"
 
 
 class PinningConnector(aiohttp.TCPConnector):
-    """A ``TCPConnector`` that holds each connection to the certificate the CPA names (digest §9).
+    """A ``TCPConnector`` that holds each connection to the
+    certificate the CPA names (Digikoppeling BEV ch. 3-5).
 
     Also the seam for tests and special set-ups: build one with any ``TCPConnector`` arguments (a
     custom resolver, a local address) and hand it to ``EbmsClient``.

@@ -1,8 +1,8 @@
-"""Plain-words diagnosis of one outbound exchange, for the Ping connectivity check (issue 4).
+"""Plain-words diagnosis of one outbound exchange, for the Ping connectivity check (docs/sending.md).
 
 ``diagnose`` takes what ``EbmsClient.post`` produced, a ``TransportError`` or an ``HttpResult``,
 and says at which layer it went wrong, what that means and what to do, from DNS up to the ebMS
-answer. Only a Pong that refers to our Ping counts as success (digest §5: the Ping is our
+answer. Only a Pong that refers to our Ping counts as success (ebMS 2.0 §7-§8: the Ping is our
 connectivity check; compliance tests begin with one).
 
 Pure: the response body is read with the hardened parser (``ggk_ebms.xml.parse``) and never
@@ -185,7 +185,8 @@ _TRANSPORT_TEXTS: Final[dict[Layer, tuple[str, str]]] = {
     ),
 }
 
-# What a status usually means when it answers an ebMS POST (digest §3.2, §9; [ref]).
+# What a status usually means when it answers an ebMS POST (ebMS
+# 2.0 App. B.2, KVS ch. 4; Digikoppeling BEV ch. 3-5; ebms-core).
 _STATUS_TEXTS: Final[dict[int, tuple[str, str]]] = {
     400: (
         "The partner could not read our request (HTTP 400).",
@@ -211,7 +212,7 @@ _STATUS_TEXTS: Final[dict[int, tuple[str, str]]] = {
     ),
     408: (
         "The partner timed out waiting for our request (HTTP 408).",
-        "Usually passes; messages are retried (digest §3.3).",
+        "Usually passes; messages are retried (KVS ch. 5 HTTP status handling).",
     ),
     413: (
         "The partner finds the message too large (HTTP 413).",
@@ -243,7 +244,7 @@ _STATUS_TEXTS: Final[dict[int, tuple[str, str]]] = {
     ),
 }
 
-# Advice per ebMS errorCode of a MessageError answering our Ping (digest §6, §10).
+# Advice per ebMS errorCode of a MessageError answering our Ping (ebMS 2.0 §4.2; docs/ebms.md catalogue).
 _ERROR_CODE_ADVICE: Final[dict[str, str]] = {
     "ValueNotRecognized": "The partner's CPA does not match ours (CPAId, PartyIds, roles, service or "
     "action); make sure both sides loaded the same CPA version.",
@@ -354,7 +355,7 @@ def _signal(envelope: ResponseEnvelope, ping_message_id: str | None, round_trip:
                 Layer.EBMS,
                 False,
                 "The partner answered with a Pong that does not refer to our Ping.",
-                "The RefToMessageId must repeat our Ping's MessageId (digest §5); tell the partner.",
+                "The RefToMessageId must repeat our Ping's MessageId (ebMS 2.0 §7-§8); tell the partner.",
                 detail=f"RefToMessageId {envelope.ref_to_message_id or '(none)'}",
             )
         return Diagnosis(

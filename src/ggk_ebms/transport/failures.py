@@ -2,8 +2,9 @@
 
 This is the adapter boundary of the outbound client: nothing from aiohttp leaks past it (house
 style, errors.py). Each failure gets a ``layer`` so ``diagnosis`` can say in plain words what went
-wrong, and ``retryable`` per the digest's Decision under §3.3: "network/TLS/timeout errors
-recoverable". The one exception, a server certificate other than the CPA names, is raised by the
+wrong, and ``retryable`` by the project's rule beside KVS ch. 5 HTTP status handling (docs/rules.md):
+network, TLS and timeout failures are worth another attempt. The one exception, a server certificate other
+than the CPA names, is raised by the
 client itself as not retryable.
 
 Telling "our client certificate was refused" apart is the hard part, because where the refusal
@@ -69,7 +70,8 @@ def ssl_reason(exc: BaseException) -> str | None:
 
 
 def verification_layer(exc: ssl.SSLCertVerificationError) -> Layer:
-    """Our check of the partner's server certificate failed: wrong name, or not trusted (digest §9)."""
+    """Our check of the partner's server certificate failed:
+    wrong name, or not trusted (Digikoppeling BEV ch. 3-5)."""
     if getattr(exc, "verify_code", None) in NAME_MISMATCH_VERIFY_CODES:
         return Layer.TLS_NAME_MISMATCH
     return Layer.TLS_SERVER_UNTRUSTED

@@ -21,7 +21,7 @@ class Layer(StrEnum):
     TLS_SERVER_UNTRUSTED = "tls-server-untrusted"
     TLS_NAME_MISMATCH = "tls-name-mismatch"
     TLS_CLIENT_REFUSED = "tls-client-refused"
-    # digest §9 "verify the partner's server certificate against the CPA": chain and name were
+    # Digikoppeling BEV ch. 3-5 "verify the partner's server certificate against the CPA": chain and name were
     # fine, but it is not the ServerCertificateRef certificate of the CPA.
     TLS_SERVER_NOT_IN_CPA = "tls-server-not-in-cpa"
     TLS = "tls"

@@ -7,7 +7,7 @@ composes them:
 1. before the first attempt: ``time_to_live(timestamp, retries, retry_interval)`` for RM messages;
 2. per attempt: POST, then ``classify_response`` (and, for a
    2xx with an envelope, ``classify_signal``) or ``classify_error`` for a ``TransportError``;
-   ``record_attempt`` keeps time, HTTP status and error text of every attempt (issue 4);
+   ``record_attempt`` keeps time, HTTP status and error text of every attempt (docs/sending.md);
 3. on ``RETRY``: ``transport_retry_at`` first (a quick retry inside the current RetryInterval for
    connection-level failures), else ``next_attempt``; when both say None, ``when_retries_end``
    says whether to wait for TimeToLive (then Expired) or fail now.
@@ -30,7 +30,7 @@ from ggk_ebms.transport.result import HttpResult, Layer
 
 
 class ResponseClass(StrEnum):
-    """What one attempt's outcome means for the message (digest §3.3 "Class"/"Effect")."""
+    """What one attempt's outcome means for the message (KVS ch. 5 HTTP status handling "Class"/"Effect")."""
 
     DELIVERED = "delivered"  # BE 2xx, or an Acknowledgment in the response
     AWAIT_ACK = "await-ack"  # RM 2xx without a body: the Acknowledgment comes asynchronously
@@ -49,14 +49,14 @@ class SignalKind(StrEnum):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """The configurable parts of the retry table; defaults are the digest's (§3.3, [ref])."""
+    """The configurable parts of the retry table; defaults follow KVS ch. 5 and ebms-core."""
 
-    # [ref] http.errors.client.recoverable: 4xx is fatal (KVS5 "MUST be errors") except these.
+    # ebms-core http.errors.client.recoverable: 4xx is fatal (KVS5 "MUST be errors") except these.
     recoverable_client_statuses: frozenset[int] = frozenset({408, 429})
-    # [ref] http.errors.server.unrecoverable: 5xx is recoverable (KVS5: 503 SHOULD be) except these.
+    # ebms-core http.errors.server.unrecoverable: 5xx is recoverable (KVS5: 503 SHOULD be) except these.
     unrecoverable_server_statuses: frozenset[int] = frozenset({501, 505, 510})
     # Decision: quick retries after a connection-level failure, inside one RetryInterval (KVS5
-    # "transport retries must fit inside one RetryInterval"; digest §4.3), so a blip of a few
+    # "transport retries must fit inside one RetryInterval"; ebMS 2.0 §6.4, BP ch. 3), so a blip of a few
     # seconds does not cost a whole RetryInterval (PT3H with the BP defaults).
     transport_backoff: tuple[timedelta, ...] = (
         timedelta(seconds=15),
@@ -94,7 +94,7 @@ def classify_response(
     sync_reply: bool = False,
     policy: RetryPolicy = DEFAULT_POLICY,
 ) -> ResponseClass:
-    """Apply the retry table (digest §3.3) to an HTTP status.
+    """Apply the retry table (KVS ch. 5 HTTP status handling) to an HTTP status.
 
     ``reliable``: an osb-rm* profile; ``sync_reply``: the message asked for SyncReply
     (mshSignalsOnly, EB015), so the Acknowledgment must be in this response.
@@ -103,7 +103,8 @@ def classify_response(
         if body_is_envelope:
             return ResponseClass.INSPECT
         if reliable and sync_reply:
-            return ResponseClass.RETRY  # §3.3: RM + SyncReply, 2xx without Ack -> retry
+            # KVS ch. 5 HTTP status handling: RM + SyncReply, 2xx without Ack -> retry
+            return ResponseClass.RETRY
         return ResponseClass.AWAIT_ACK if reliable else ResponseClass.DELIVERED
     if 400 <= status <= 499:
         return ResponseClass.RETRY if status in policy.recoverable_client_statuses else ResponseClass.FAILED
@@ -114,23 +115,25 @@ def classify_response(
 
 
 def classify_signal(signal: SignalKind, *, reliable: bool, sync_reply: bool = False) -> ResponseClass:
-    """Second step for a 2xx with an envelope (digest §3.3 "200 + envelope")."""
+    """Second step for a 2xx with an envelope (KVS ch. 5 HTTP status handling "200 + envelope")."""
     if signal is SignalKind.ACKNOWLEDGMENT:
         return ResponseClass.DELIVERED
     if signal is SignalKind.MESSAGE_ERROR:
-        return ResponseClass.FAILED  # digest §6: a MessageError about ours -> DeliveryFailed
+        return ResponseClass.FAILED  # ebMS 2.0 §4.2: a MessageError about ours -> DeliveryFailed
     if not reliable:
         return ResponseClass.DELIVERED
     return ResponseClass.RETRY if sync_reply else ResponseClass.AWAIT_ACK
 
 
 def classify_error(error: TransportError) -> ResponseClass:
-    """A transport failure: retry unless the client said it cannot help (digest §3.3 Decision)."""
+    """A transport failure: retry unless the client said it cannot help
+    (KVS ch. 5 HTTP status handling; our choice in docs/rules.md)."""
     return ResponseClass.RETRY if error.retryable else ResponseClass.FAILED
 
 
 def time_to_live(timestamp: datetime, retries: int, retry_interval: timedelta) -> datetime:
-    """``Timestamp + RetryInterval × (Retries + 1)`` (digest §4.3 [ref]): BP defaults give +27 h."""
+    """``Timestamp + RetryInterval × (Retries + 1)`` (ebMS
+    2.0 §6.4, BP ch. 3 ebms-core): BP defaults give +27 h."""
     if retries < 0:
         raise ValueError("retries must not be negative")
     return timestamp + retry_interval * (retries + 1)
@@ -147,8 +150,8 @@ def next_attempt(
 ) -> datetime | None:
     """When to send again after attempt number ``attempt`` (1-based) failed recoverably at ``now``.
 
-    [ref] (digest §4.3): send at t0; while retries made < Retries, retry at now + RetryInterval.
-    None means no more sending: Retries used up, or the next try would reach the partner at or
+    ebms-core (ebMS 2.0 §6.4, BP ch. 3): send at t0; while retries made < Retries, retry at now +
+    RetryInterval. None means no more sending: Retries used up, or the next try would reach the partner at or
     after TimeToLive, where it would only earn a TimeToLiveExpired error. ``attempt`` counts ebMS
     attempts (one per RetryInterval), not the quick transport retries inside one.
     """
@@ -198,8 +201,8 @@ def transport_retry_at(
 def when_retries_end(*, time_to_live: datetime | None, now: datetime) -> tuple[Event, datetime]:
     """What to do when ``next_attempt`` says None: the event and when it becomes due.
 
-    [ref] (digest §4.3) waits for TimeToLive before marking Expired, since an Acknowledgment for an
-    earlier attempt can still arrive. A message without TimeToLive (BE: one attempt) fails now.
+    ebms-core (ebMS 2.0 §6.4, BP ch. 3) waits for TimeToLive before marking Expired, since an Acknowledgment
+    for an earlier attempt can still arrive. A message without TimeToLive (BE: one attempt) fails now.
     """
     if time_to_live is None:
         return Event.SEND_FAILED, now

@@ -62,7 +62,8 @@ class Delivery:
         return f"{self.base_name}.xml"
 
     def metadata(self) -> dict[str, object]:
-        """Routing data for a metadata file or header: stuurgegevens and header values only (§3.5)."""
+        """Routing data for a metadata file or header: stuurgegevens and header values only (iStandaarden
+        privacy elements, docs/rules.md)."""
         sg = self.stuf.stuurgegevens
         values: dict[str, object] = {
             "message_id": self.message_id,

@@ -6,7 +6,7 @@ or none (rename is atomic within one file system). The metadata file comes last,
 means the payload (and envelope) beside it are complete. Writing the same message again replaces
 the files with identical ones: safe for at-least-once delivery.
 
-Names: ``<gemeentecode>_<berichttype>_<referentienummer>.xml`` for the payload (issue 6), with
+Names: ``<gemeentecode>_<berichttype>_<referentienummer>.xml`` for the payload (docs/delivery.md), with
 ``.envelope.xml`` and ``.json`` beside it.
 """
 

@@ -1,7 +1,7 @@
 """ebMS target (hub mode): pass the StUF envelope on, unchanged, under another CPA.
 
 Used where one endpoint serves a samenwerkingsverband and hands each gemeente's traffic to that
-gemeente's own MSH (stuf-ggk digest §4.1). The envelope keeps its stuurgegevens, so the final
+gemeente's own MSH (GGk handleiding: routing). The envelope keeps its stuurgegevens, so the final
 receiver sees the original zender and referentienummer; the new ebMS message gets its own
 MessageId and goes through the outbound worker with the retries of the other CPA.
 

@@ -1,7 +1,7 @@
 """Mailbox target: keep the message in the database until a domain application fetches it.
 
 The message stays Processed (not Forwarded) until ``ggk-ebms mailbox fetch`` marks the item
-gelezen (digest §5.3): only then has it been handed over.
+gelezen (GGk handleiding: Ophalen/berichtenlog): only then has it been handed over.
 """
 
 from __future__ import annotations
