@@ -13,7 +13,10 @@ from ggk_ebms.payloads.detect import detect
 from tests.ketendata_support import elfproef
 
 TEXT_OF = re.compile(rb"<(?:\w+:)?(Bsn|Achternaam|Voornamen|Straatnaam|Emailadres|Telefoonnummer)>([^<]+)</")
-NINE_DIGITS = re.compile(r"(?<!\d)\d{9}(?!\d)")
+# A number of nine digits standing on its own (a field, or between spaces or punctuation). A run
+# of nine digits inside a hex digest or a UUID is not a number, and one in eleven such random runs
+# passes the elfproef: counting those made the scan fail by chance on the keyed hashes themselves.
+NINE_DIGITS = re.compile(r"(?<![0-9A-Za-z])\d{9}(?![0-9A-Za-z])")
 
 
 def test_examples_flatten_without_personal_data() -> None:
