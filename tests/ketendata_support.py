@@ -7,7 +7,6 @@ BSNs pass the elfproef so the scan for BSNs in the output has something real to 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,10 +16,10 @@ from lxml import etree
 from ggk_ebms.clock import FixedClock, SequenceIdGenerator
 from ggk_ebms.lifecycle import Event
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
+from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.stuf.envelope import build_di01
 from ggk_ebms.stuf.model import Systeem
-from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE
+from tests.message_support import store_di01_envelope
 
 GEMEENTECODE = "0363"
 AGB_A = "12345678"
@@ -237,31 +236,12 @@ class Traffic:
             functie_versie=3,
             functie_subversie=2,
         ).data
-        message_id = f"{uuid.uuid4()}@ketendata.test"
+        pk, message_id = store_di01_envelope(self.db, self.clock, envelope, direction, host="ketendata.test")
         self.message_ids.setdefault(label, []).append(message_id)
-        new = NewMessage(
-            direction=direction,
-            message_id=message_id,
-            cpa_id=CPA_RM,
-            conversation_id=str(uuid.uuid4()),
-            from_party_id=RINIS if direction == "in" else GEMEENTE,
-            to_party_id=GEMEENTE if direction == "in" else RINIS,
-            service=SERVICE,
-            action="envelopHeenbericht-ggk_Di01",
-            kind="business",
-            timestamp=self.clock.now(),
-            status="Received" if direction == "in" else "Created",
-        )
         store = MessageStore(self.db, self.clock)
-        part = NewPart(f"{uuid.uuid4()}@ketendata.test", "application/xml", envelope)
-        if direction == "in":
-            pk = store.receive(
-                new, [part], response=None, deliver=False, send_response_async=False
-            ).message_pk
-        else:
-            pk = store.submit(new, [part], due_at=self.clock.now())
+        new_status = "Received" if direction == "in" else "Created"
         # Through the lifecycle's own events, as the workers would (docs/rules.md).
-        for event in _EVENTS_TO[status] if status != new.status else ():
+        for event in _EVENTS_TO[status] if status != new_status else ():
             store.transition(pk, event, reason="ketendata test traffic")
         return pk
 

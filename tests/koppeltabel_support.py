@@ -5,18 +5,16 @@ verzoek and declaratie-antwoord messages built here from the iWmo/iJw 3.2 elemen
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 
 from lxml import etree
 
 from ggk_ebms.clock import FixedClock, SequenceIdGenerator
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
 from ggk_ebms.stuf.envelope import build_di01, build_du01, build_fo01
 from ggk_ebms.stuf.model import Systeem
-from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE
 from tests.ketendata_support import AGB_A, GEMEENTECODE, _Builder
+from tests.message_support import store_di01_envelope
 
 RETOUR_CODES = {"JW302": "437", "JW316": "447", "JW325": "491", "JW315": "446", "JW301": "436"}
 
@@ -139,28 +137,9 @@ class Traffic:
         return self._store(built.data, built.referentienummer, direction)
 
     def _store(self, envelope: bytes, referentienummer: str, direction: str) -> int:
-        message_id = f"{uuid.uuid4()}@koppeltabel.test"
-        new = NewMessage(
-            direction=direction,
-            message_id=message_id,
-            cpa_id=CPA_RM,
-            conversation_id=str(uuid.uuid4()),
-            from_party_id=RINIS if direction == "in" else GEMEENTE,
-            to_party_id=GEMEENTE if direction == "in" else RINIS,
-            service=SERVICE,
-            action="envelopHeenbericht-ggk_Di01",
-            kind="business",
-            timestamp=self.clock.now(),
-            status="Received" if direction == "in" else "Created",
+        pk, message_id = store_di01_envelope(
+            self.db, self.clock, envelope, direction, host="koppeltabel.test"
         )
-        store = MessageStore(self.db, self.clock)
-        part = NewPart(f"{uuid.uuid4()}@koppeltabel.test", "application/xml", envelope)
-        if direction == "in":
-            pk = store.receive(
-                new, [part], response=None, deliver=False, send_response_async=False
-            ).message_pk
-        else:
-            pk = store.submit(new, [part], due_at=self.clock.now())
         self.refs[pk] = referentienummer
         self.message_ids[pk] = message_id
         return pk

@@ -10,8 +10,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from ggk_ebms.clock import Clock
 from ggk_ebms.lifecycle import Status
-from ggk_ebms.store.messages import NewMessage
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart
 from tests.endpoint import CPA_RM, GEMEENTE, RINIS, SERVICE
 
 DI01_ACTION = "envelopHeenbericht-ggk_Di01"
@@ -54,3 +56,34 @@ def outbound_di01(
         time_to_live=time_to_live,
         status=Status.CREATED,
     )
+
+
+def store_di01_envelope(
+    db: Database, clock: Clock, envelope: bytes, direction: str, *, host: str
+) -> tuple[int, str]:
+    """Store a StUF envelope as a received or submitted business message, as the endpoint would.
+
+    Returns the message's pk and MessageId; a received one gets no delivery job (the test
+    drives what happens next), a sent one its send job.
+    """
+    message_id = f"{uuid.uuid4()}@{host}"
+    new = NewMessage(
+        direction=direction,
+        message_id=message_id,
+        cpa_id=CPA_RM,
+        conversation_id=str(uuid.uuid4()),
+        from_party_id=RINIS if direction == "in" else GEMEENTE,
+        to_party_id=GEMEENTE if direction == "in" else RINIS,
+        service=SERVICE,
+        action="envelopHeenbericht-ggk_Di01",
+        kind="business",
+        timestamp=clock.now(),
+        status="Received" if direction == "in" else "Created",
+    )
+    store = MessageStore(db, clock)
+    part = NewPart(f"{uuid.uuid4()}@{host}", "application/xml", envelope)
+    if direction == "in":
+        pk = store.receive(new, [part], response=None, deliver=False, send_response_async=False).message_pk
+    else:
+        pk = store.submit(new, [part], due_at=clock.now())
+    return pk, message_id
