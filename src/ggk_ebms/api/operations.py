@@ -8,6 +8,7 @@ body validation (pydantic models), the JSON encoding of the answer, the OpenAPI 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -87,6 +88,26 @@ class Operation:
 
 def json_response(op: Operation, value: Any, status: int | None = None) -> web.Response:
     return web.Response(status=status or op.status, body=op.encode(value), content_type="application/json")
+
+
+async def in_thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run blocking store or XML work off the event loop (every API layer's handlers use it)."""
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def delete_cpa(call: Call, cpa_id: str) -> web.Response:
+    """Delete a stored CPA for /api/v1 and /service/rest/v19 alike: 404 when unknown, audited."""
+    from ggk_ebms.api import actions
+    from ggk_ebms.api.audit import record_audit
+    from ggk_ebms.api.problem import ProblemError
+    from ggk_ebms.errors import CpaError
+
+    try:
+        await in_thread(actions.delete_cpa, call.ctx, cpa_id)
+    except CpaError as exc:
+        raise ProblemError(404, str(exc)) from None
+    record_audit(call, "cpa.delete", cpa_id)
+    return no_content()
 
 
 def no_content() -> web.Response:

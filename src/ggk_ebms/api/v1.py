@@ -8,16 +8,15 @@ Listings share one shape: ``{"items": [...], "total": n, "limit": l, "offset": o
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
-from ggk_ebms.api import actions
+from ggk_ebms.api import actions, operations
 from ggk_ebms.api.audit import record_audit
-from ggk_ebms.api.operations import Call, Operation, json_response, no_content
+from ggk_ebms.api.operations import Call, Operation, json_response
 from ggk_ebms.api.problem import ProblemError
 from ggk_ebms.api.states import EVENT_STATES, EventType, event_type
 from ggk_ebms.config import shown
@@ -278,8 +277,7 @@ def _mailbox(item: MailboxItem) -> dict[str, Any]:
     return {name: getattr(item, name) for name in MailboxEntry.model_fields}
 
 
-async def _thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(fn, *args, **kwargs)
+_thread = operations.in_thread
 
 
 # --- messages ----------------------------------------------------------------------------------
@@ -415,13 +413,7 @@ async def import_cpa(call: Call) -> Any:
 
 
 async def delete_cpa(call: Call) -> Any:
-    cpa_id = call.path("cpa_id")
-    try:
-        await _thread(actions.delete_cpa, call.ctx, cpa_id)
-    except CpaError as exc:
-        raise ProblemError(404, str(exc)) from None
-    record_audit(call, "cpa.delete", cpa_id)
-    return no_content()
+    return await operations.delete_cpa(call, call.path("cpa_id"))
 
 
 async def ping_cpa(call: Call) -> Any:

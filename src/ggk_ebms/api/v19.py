@@ -9,7 +9,6 @@ problem+json, a CPA that exists without ``overwrite`` is 409.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from datetime import datetime
@@ -19,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from ggk_ebms.api import actions
+from ggk_ebms.api import actions, operations
 from ggk_ebms.api.audit import record_audit
 from ggk_ebms.api.operations import Call, Operation, json_response, no_content, text_response
 from ggk_ebms.api.problem import ProblemError
@@ -169,8 +168,7 @@ def _text(call: Call) -> str:
         raise ProblemError(400, "the body is not UTF-8") from None
 
 
-async def _thread(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    return await asyncio.to_thread(fn, *args, **kwargs)
+_thread = operations.in_thread
 
 
 # --- cpas --------------------------------------------------------------------------------------------
@@ -208,13 +206,7 @@ async def get_cpa(call: Call) -> Any:
 
 
 async def delete_cpa(call: Call) -> Any:
-    cpa_id = call.path("cpaId")
-    try:
-        await _thread(actions.delete_cpa, call.ctx, cpa_id)
-    except CpaError as exc:
-        raise ProblemError(404, str(exc)) from None
-    record_audit(call, "cpa.delete", cpa_id)
-    return no_content()
+    return await operations.delete_cpa(call, call.path("cpaId"))
 
 
 async def clear_cpa_cache(call: Call) -> Any:
