@@ -20,6 +20,8 @@ from bench.endtoend import run_endtoend
 from bench.inbound import COLUMNS as INBOUND_COLUMNS
 from bench.inbound import InboundArgs, run_inbound
 from bench.memory import MEMORY_COLUMNS, run_memory
+from bench.nodes import COLUMNS as NODES_COLUMNS
+from bench.nodes import run_nodes
 from bench.outbound import COLUMNS as OUTBOUND_COLUMNS
 from bench.outbound import run_outbound
 from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
@@ -74,6 +76,10 @@ def _scaling(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
         if one and two:
             combined.note(f"{target}: 2 processes give {two / one:.2f}x the rate of 1")
     return combined, INBOUND_COLUMNS
+
+
+def _nodes(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_nodes(db=ns.db, seconds=ns.seconds, concurrency=ns.concurrency), NODES_COLUMNS
 
 
 def _profile(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
@@ -132,6 +138,10 @@ def parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--ack", choices=("sync", "async"), default="sync")
     p.set_defaults(run=_scaling)
+
+    p = sub.add_parser("nodes", help="two serve nodes in network namespaces on one PostgreSQL vs one")
+    common(p)
+    p.set_defaults(run=_nodes, db="postgres")
 
     p = sub.add_parser("profile", help="py-spy profile of the inbound hot path (sync acks)")
     common(p, seconds=10.0)

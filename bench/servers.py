@@ -116,8 +116,9 @@ def child_pids(pid: int) -> list[int]:
 class ServerProcess:
     """A server in a process of its own; ``start`` returns once its port accepts connections."""
 
-    def __init__(self, argv: list[str], port: int, log: Path, *, name: str) -> None:
-        self.argv, self.port, self.log, self.name = argv, port, log, name
+    def __init__(self, argv: list[str], port: int, log: Path, *, name: str, host: str = "127.0.0.1") -> None:
+        # ``host``: where the port is probed; a node in a network namespace has its own address.
+        self.argv, self.port, self.log, self.name, self.host = argv, port, log, name, host
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -138,7 +139,7 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                with socket.create_connection((self.host, self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.1)
