@@ -178,22 +178,22 @@ def node_process(
 
 
 @contextmanager
-def cluster_of(nodes: int, work: Path) -> Iterator[Cluster]:
-    """A LAN of ``nodes`` namespaces, a private PostgreSQL schema and the relay to it."""
+def cluster_of(nodes: int, work: Path, db_url: str) -> Iterator[Cluster]:
+    """A LAN of ``nodes`` namespaces and the relay to the PostgreSQL database ``db_url``.
+
+    Raises netns.NetnsUnavailable when namespaces cannot be made here (``netns.unavailable``).
+    """
     reason = netns.unavailable()
     if reason is not None:
-        raise DatabaseUnavailable(f"two nodes need network namespaces: {reason}")
-    with private_database("postgres", work, "nodes") as db_url, netns.lan(nodes) as lan:
-        url = sa.make_url(db_url)
-        with netns.pg_relay(
-            lan.host_address, url.host or "127.0.0.1", url.port or 5432, work / "relay.log"
-        ) as (
-            relay_port,
-            relay_pid,
-        ):
-            yield Cluster(
-                lan, db_url, relayed_url(db_url, lan.host_address, relay_port), relay_pid, free_port(), work
-            )
+        raise netns.NetnsUnavailable(reason)
+    url = sa.make_url(db_url)
+    relay_log = work / "relay.log"
+    with (
+        netns.lan(nodes) as lan,
+        netns.pg_relay(lan.host_address, url.host or "127.0.0.1", url.port or 5432, relay_log) as relay,
+    ):
+        node_url = relayed_url(db_url, lan.host_address, relay[0])
+        yield Cluster(lan, db_url, node_url, relay[1], free_port(), work)
 
 
 # --- CPU figures -------------------------------------------------------------------------------------
@@ -293,9 +293,10 @@ def _measure(
     concurrency: int,
     seconds: float,
     relay_pid: int,
+    warmup: float,
 ) -> tuple[dict[str, Any], int]:
     """Warm up, then one measured phase; the row and the messages answered as expected."""
-    warm = asyncio.run(spread_load(urls, mix, expect=expect, concurrency=4, seconds=1.0))
+    warm = asyncio.run(spread_load(urls, mix, expect=expect, concurrency=4, seconds=warmup))
     window = CpuWindow(servers, relay_pid)
     window.start()
     result = asyncio.run(spread_load(urls, mix, expect=expect, concurrency=concurrency, seconds=seconds))
@@ -434,11 +435,26 @@ def _two_vs_one(report: Report, target: str) -> float | None:
     return two_vs_one
 
 
-def run_nodes(*, db: str, seconds: float, concurrency: int, drain_timeout: float = 600) -> Report:
+@contextmanager
+def _two_nodes(work: Path, db_url: str) -> Iterator[Cluster]:
+    try:
+        with cluster_of(2, work, db_url) as cluster:
+            yield cluster
+    except netns.NetnsUnavailable as exc:
+        raise DatabaseUnavailable(f"two nodes need network namespaces: {exc}") from None
+
+
+def run_nodes(
+    *, db: str, seconds: float, concurrency: int, warmup: float = 1.0, drain_timeout: float = 600
+) -> Report:
     report = Report("nodes", {"db": db, "seconds": seconds, "concurrency": concurrency})
     if db != "postgres":
         raise DatabaseUnavailable("nodes share one PostgreSQL database; SQLite is one machine's file")
-    with work_folder() as work, cluster_of(2, work) as cluster:
+    with (
+        work_folder() as work,
+        private_database("postgres", work, "nodes") as db_url,
+        _two_nodes(work, db_url) as cluster,
+    ):
         sync_cpa = node_cpa(cluster.lan, cluster.port, 1, certs=work / "certs", sync_reply=True)
         cpa_dir, agreement = cpa_folder(work, "nodes", sync_cpa)
         inbox = work / "inbox"
@@ -457,7 +473,7 @@ def run_nodes(*, db: str, seconds: float, concurrency: int, drain_timeout: float
                 ]
                 _measure(
                     report, "baseline (no-op)", servers, _urls(cluster, n), mix, expect="accepted",
-                    concurrency=concurrency, seconds=seconds, relay_pid=cluster.relay_pid,
+                    concurrency=concurrency, seconds=seconds, relay_pid=cluster.relay_pid, warmup=warmup,
                 )  # fmt: skip
         acknowledged = 0
         drained: dict[int, float] = {}
@@ -468,7 +484,7 @@ def run_nodes(*, db: str, seconds: float, concurrency: int, drain_timeout: float
                 started = time.perf_counter()
                 _, ok = _measure(
                     report, "endpoint", servers, _urls(cluster, n), mix, expect="ack",
-                    concurrency=concurrency, seconds=seconds, relay_pid=cluster.relay_pid,
+                    concurrency=concurrency, seconds=seconds, relay_pid=cluster.relay_pid, warmup=warmup,
                 )  # fmt: skip
                 acknowledged += ok
                 wait_final(cluster.db_url, acknowledged, drain_timeout)

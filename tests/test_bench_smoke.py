@@ -174,6 +174,20 @@ def test_table_and_ratio() -> None:
     assert ratio(50, 200) == 0.25 and ratio(None, 3) is None and ratio(1, 0) is None
 
 
+@pytest.mark.postgres
+def test_nodes_two_namespaces_deliver_each_message_once() -> None:
+    """bench/nodes.py: both phases on both targets ran without errors and the stored-once,
+    delivered-once check found nothing (skipped where network namespaces cannot be made)."""
+    from bench.nodes import run_nodes
+
+    report = _run_or_skip(lambda: run_nodes(db="postgres", seconds=0.5, concurrency=2, warmup=0.3))
+    measured = {(r["target"], r["nodes"]) for r in report.rows if r["target"] != "check"}
+    assert measured == {("baseline (no-op)", 1), ("baseline (no-op)", 2), ("endpoint", 1), ("endpoint", 2)}
+    for row in report.rows:
+        assert row["errors"] == 0, row
+    _no_mismatch(report)
+
+
 def _run_or_skip(run):  # type: ignore[no-untyped-def]
     from bench.databases import DatabaseUnavailable
 
