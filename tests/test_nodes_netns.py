@@ -18,6 +18,7 @@ container without CAP_NET_ADMIN). No timing is asserted: completion is polled wi
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,7 +27,7 @@ import pytest
 import sqlalchemy as sa
 from bench import loadgen, netns
 from bench.endtoend import routes_file
-from bench.messages import build_mix
+from bench.messages import Mix, build_mix
 from bench.nodes import Cluster, check_deliveries, cluster_of, node_cpa, node_process, node_settings
 from bench.setup import cpa_folder
 
@@ -58,12 +59,32 @@ def cluster(tmp_path: Path, pg_schema_url: str) -> Iterator[Cluster]:
 
 
 def _prepare(cluster: Cluster, settings: Settings) -> Database:
-    """Migrate and import once, before the nodes start, as docs/nodes.md tells an operator."""
+    """Migrate and import the routing table once, before the nodes start (docs/nodes.md)."""
     database = Database.from_settings(settings.replace(database_url=cluster.db_url))
     database.upgrade()
-    lines = [*import_cpa_dir(settings, database), *import_routes_file(settings, database)]
+    lines = list(import_routes_file(settings, database))
     assert not [line for line in lines if "not imported" in line or "does not exist" in line], lines
     return database
+
+
+def _import_cpa(settings: Settings, database: Database) -> None:
+    lines = list(import_cpa_dir(settings, database))
+    assert lines and not [line for line in lines if "not imported" in line], lines
+
+
+async def _until_accepted(url: str, mix: Mix, *, timeout: float = 30.0) -> None:
+    """Send one message at a time to ``url`` until one is acknowledged (the node knows the CPA).
+
+    Messages refused before that (403 at the TLS identity gate) are not stored.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await loadgen.closed_loop(url, mix, expect="ack", concurrency=1, count=1)
+        if result.ok == 1:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not accept a message within {timeout} s: {dict(result.errors)}")
+        await asyncio.sleep(0.2)
 
 
 def _queue(settings: Settings, database: Database, cpa_id: str, count: int) -> list[int]:
@@ -105,6 +126,7 @@ async def test_two_nodes_store_deliver_and_send_every_message_once(tmp_path: Pat
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     routes_file(tmp_path, inbox)
+    # The nodes neither migrate nor import: the CPA arrives while they run (below).
     nodes = [node_settings(cluster, n, cpa_dir, log_level="INFO") for n in range(2)]
     database = _prepare(cluster, nodes[0])
     partner_certs = tmp_path / "certs" / "rinis"
@@ -119,14 +141,20 @@ async def test_two_nodes_store_deliver_and_send_every_message_once(tmp_path: Pat
         tls_server_key=partner_certs / "server-key.pem",
         allow_dev_certificates_public=True,  # a LAN inside this host
     )
-    # Both nodes queue before either runs, so both send workers find work waiting.
-    queued = {n: _queue(nodes[n], database, agreement.cpa_id, OUTBOUND_PER_NODE) for n in range(2)}
     mix = build_mix(agreement, partner, mixed=False, berichttype="WMO305")
     urls = [f"https://{node.address}:{cluster.port}/ebms" for node in cluster.lan.nodes]
+    probes = 0
     with ExitStack() as stack:
         async with started(partner, worker=False) as peer:
             for n in range(2):
                 await asyncio.to_thread(stack.enter_context, node_process(cluster, n, nodes[n]))
+            # A CPA imported elsewhere (here: from the root namespace, as the CLI on a third
+            # machine) reaches both running nodes without a restart (docs/nodes.md).
+            _import_cpa(nodes[0], database)
+            for url in urls:
+                await _until_accepted(url, mix)
+                probes += 1
+            queued = {n: _queue(nodes[n], database, agreement.cpa_id, OUTBOUND_PER_NODE) for n in range(2)}
             sent = await asyncio.gather(
                 *(
                     loadgen.closed_loop(url, mix, expect="ack", concurrency=3, count=INBOUND_PER_NODE)
@@ -138,7 +166,7 @@ async def test_two_nodes_store_deliver_and_send_every_message_once(tmp_path: Pat
                 lambda: _outbound_final(database, pks), timeout=60, what="every outbound message Delivered"
             )
             await eventually(
-                lambda: _inbound_final(database, 2 * INBOUND_PER_NODE),
+                lambda: _inbound_final(database, 2 * INBOUND_PER_NODE + probes),
                 timeout=60,
                 what="every inbound message delivered",
             )
@@ -149,7 +177,7 @@ async def test_two_nodes_store_deliver_and_send_every_message_once(tmp_path: Pat
     for part in sent:
         assert part.ok == INBOUND_PER_NODE, part.errors
     check = check_deliveries(cluster.db_url, inbox)
-    assert check.problems(2 * INBOUND_PER_NODE) == []
+    assert check.problems(2 * INBOUND_PER_NODE + probes) == []
     # Outbound: the partner holds each message once, and each was sent once (one attempt, 200).
     store, jobs = MessageStore(database), JobQueue(database)
     ours = {store.get(pk).message_id for pk in pks}

@@ -27,6 +27,7 @@ import asyncio
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -118,7 +119,9 @@ class DeliveryWorker:
         # message_id_host (Digikoppeling EB013); the composition root hands in the one in force.
         self.clock = clock
         self.ids = ids
-        self.worker_id = worker_id or f"deliver-{socket.gethostname()}-{os.getpid()}"
+        # Unique per worker, not only per host and process: nodes in containers can agree on both,
+        # and a claim is renewed under its worker's id (store/claims.py, docs/nodes.md).
+        self.worker_id = worker_id or f"deliver-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.messages = MessageStore(database, self.clock)
         self.jobs = JobQueue(database, self.clock)
         self.stufs = StufStore(database, self.clock)
