@@ -58,6 +58,7 @@ COLUMNS: Final = (
     "cpu_relay_s",
     "cpu_postgres_s",
     "cpu_loadgen_s",
+    "cpu_other_s",
     "machine_busy",
 )
 _FINAL: Final = ("Forwarded", "Processed", "Failed")
@@ -252,13 +253,18 @@ class CpuWindow:
 
     def stop(self) -> dict[str, Any]:
         busy, total = _machine_jiffies()
-        return {
-            "cpu_nodes_s": round(sum(s.cpu_seconds() for s in self.servers) - self._servers, 2),
-            "cpu_relay_s": round(cpu_seconds(self.relay_pid) - self._relay, 2),
-            "cpu_postgres_s": round(_postgres_cpu() - self._pg, 2),
-            "cpu_loadgen_s": round(_own_cpu() - self._own, 2),
-            "machine_busy": round((busy - self._jiffies[0]) / max(1, total - self._jiffies[1]), 2),
+        parts = {
+            "cpu_nodes_s": sum(s.cpu_seconds() for s in self.servers) - self._servers,
+            "cpu_relay_s": cpu_seconds(self.relay_pid) - self._relay,
+            "cpu_postgres_s": _postgres_cpu() - self._pg,
+            "cpu_loadgen_s": _own_cpu() - self._own,
         }
+        busy_seconds = (busy - self._jiffies[0]) / os.sysconf("SC_CLK_TCK")
+        # Whatever else kept the CPUs busy: the kernel's share of networking, other processes.
+        parts["cpu_other_s"] = max(0.0, busy_seconds - sum(parts.values()))
+        row: dict[str, Any] = {k: round(v, 2) for k, v in parts.items()}
+        row["machine_busy"] = round((busy - self._jiffies[0]) / max(1, total - self._jiffies[1]), 2)
+        return row
 
 
 # --- load --------------------------------------------------------------------------------------------
@@ -506,8 +512,9 @@ def run_nodes(
     )
     report.note(
         "cpu_*_s: CPU seconds in the measured phase (nodes = the serve processes, relay = the "
-        "PostgreSQL relay, postgres = all server processes, loadgen = this process); "
-        "machine_busy: share of all CPUs busy"
+        "PostgreSQL relay, postgres = all its server processes, also other users' backends, "
+        "loadgen = this process, other = the rest of the machine's busy time: kernel work not "
+        "charged to a process, other users); machine_busy: share of all CPUs busy"
     )
     if two_vs_one is not None and two_vs_one < 1.8:
         report.note(
