@@ -127,8 +127,8 @@ def node_settings(cluster: Cluster, index: int, cpa_dir: Path, **changes: Any) -
     """Settings of node ``index``: what must differ per node (bind address, MessageId host, data
     folder) and what all share (database, CPA, certificates, routing table); workers on.
 
-    Migrations and CPA/routes import ran once before any node started (docs/nodes.md), so the
-    nodes neither migrate nor import.
+    Migrations and the CPA and routes imports are done once from outside the nodes
+    (``prepare_database``, docs/nodes.md), so the nodes neither migrate nor import.
     """
     node = cluster.lan.nodes[index]
     certs = cluster.work / "certs" / "gemeente"
