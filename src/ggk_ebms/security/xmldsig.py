@@ -273,7 +273,7 @@ def _xmlsec_private_key(key: PrivateKeyTypes) -> xmlsec.Key:
 
 
 def verify_envelope(
-    envelope: bytes,
+    envelope: bytes | etree._Element,
     attachments: Sequence[MimePart],
     *,
     certificate_der: bytes,
@@ -292,8 +292,11 @@ def verify_envelope(
     CPA's HashFunction and SignatureAlgorithm (None: the CPA names none, the allowed sets decide);
     ``allow_sha1`` is the legacy switch without which SHA-1 is refused even when allowed. With
     ``at`` (the message Timestamp) the certificate must be valid at that moment (ebMS 2.0 §4.1.3).
+    ``envelope`` is the received bytes, or the root the receiver parsed them into already (one parse
+    per request, and what is verified is the very tree the message was read from); the tree is
+    only read, never changed.
     """
-    root = _parse_received(envelope, max_bytes)
+    root = envelope if isinstance(envelope, etree._Element) else _parse_received(envelope, max_bytes)
     header = _soap_header(root)
     signature = _the_signature(root, header)
     _check_processed_blocks(root)
