@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from ggk_ebms.clock import SequenceIdGenerator
+from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.lookup import ResolvedChannel
 from ggk_ebms.cpa.model import Agreement
+from ggk_ebms.ebms.parse import parse_envelope
 from ggk_ebms.errors import EbmsError
 from ggk_ebms.mime.related import MimePart, build_related
 from ggk_ebms.pipeline.inbound_decision import (
@@ -167,3 +169,13 @@ def stored_message(
     }
     values.update(changes)
     return StoredMessage(**values)  # type: ignore[arg-type]
+
+
+def sender_peer(envelope: bytes, agreement: Agreement, our_party_ids: Sequence[str]) -> PeerIdentity:
+    """A TLS client carrying the OIN of the From party of ``envelope`` when the CPA knows it, else
+    that of the CPA's other party: the client check passes and validation decides."""
+    for pid in parse_envelope(envelope, max_bytes=MAX_BYTES).header.from_party.party_ids:
+        if lookup.find_party(agreement, pid.value, pid.type) is not None:
+            return peer_with_oin(pid.value)
+    theirs = agreement_view(agreement, agreement.cpa_id, our_party_ids).theirs
+    return peer_with_oin(theirs.party_ids[0].value)
