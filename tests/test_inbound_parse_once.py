@@ -42,9 +42,11 @@ ACTION = "envelopHeenbericht-ggk_Di01"
 SERVICE = "ggk:berichtenverkeer:1.0"
 
 
-def _sealed_request(rinis_settings: Any, cpa: bytes) -> tuple[bytes, list[MimePart], str, bytes]:
+def _sealed_request(
+    rinis_settings: Any, cpa: bytes, *, message_id: str | None = None, action: str = ACTION
+) -> tuple[bytes, list[MimePart], str, bytes]:
     """A Di01 from RINIS, signed and encrypted as RINIS's send path does: (envelope, parts, content
-    type, body)."""
+    type, body). ``action`` other than the CPA's makes a message the receiver refuses."""
     agreement = parse_agreement(cpa)
     route = lookup.sending_route(
         agreement,
@@ -64,7 +66,7 @@ def _sealed_request(rinis_settings: Any, cpa: bytes) -> tuple[bytes, list[MimePa
         service_type="urn:osb:services",
         action=ACTION,
         conversation_id="conv-once",
-        message_id=UuidIdGenerator("rinis.test").message_id(),
+        message_id=message_id or UuidIdGenerator("rinis.test").message_id(),
         timestamp=datetime.now(UTC),
         time_to_live=None,
         ack_requested=True,
@@ -74,8 +76,9 @@ def _sealed_request(rinis_settings: Any, cpa: bytes) -> tuple[bytes, list[MimePa
         content_ids=["p1@rinis.test"],
     )
     part = MimePart("p1@rinis.test", "application/xml", b"<Bericht>once</Bericht>")
+    unsealed = built.envelope.replace(f">{ACTION}<".encode(), f">{action}<".encode())
     envelope, sealed = MessageSecurity(rinis_settings).seal(
-        built.envelope, [part], ours=route.channel, peer=route.peer_channel
+        unsealed, [part], ours=route.channel, peer=route.peer_channel
     )
     content_type, body = build_related(envelope, sealed)
     return envelope, sealed, content_type, body
@@ -130,3 +133,40 @@ def test_signed_encrypted_request_is_parsed_once_and_decrypted_once(
     signing = [what for _, what in parsed if what == "SOAP envelope to sign"]
     assert signing == ["SOAP envelope to sign"]  # our Ack: one parse while signing
     assert max(len(data) for data, _ in parsed) <= DEFAULT_MAX_BYTES
+
+
+def test_refused_encrypted_message_resent_reencrypted_gets_the_same_message_error(tmp_path: Path) -> None:
+    """The one decryption also serves a message validation refuses: its fingerprint is over the
+    plaintext, so a resend encrypted afresh is the same message (ebMS 2.0 §6.5.3) and gets the
+    stored MessageError replayed, not "MessageId already used"."""
+    _, cpa = make_cpa(1, 2, profile=Profile.OSB_RM_E, sync_reply=True, version="refused-twice")
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    gemeente = side_settings("gemeente", tmp_path, url, cpa, 1)
+    rinis = side_settings("rinis", tmp_path, "sqlite://", cpa, 2)
+    message_id = UuidIdGenerator("rinis.test").message_id()
+    requests = [
+        _sealed_request(rinis, cpa, message_id=message_id, action="unknownAction")[2:] for _ in range(2)
+    ]
+    assert requests[0][1] != requests[1][1]  # two encryptions, two ciphertexts
+    database = Database(url)
+    database.upgrade()
+    assert not [line for line in import_cpa_dir(gemeente, database) if "not imported" in line]
+    pipeline = InboundPipeline(
+        gemeente,
+        MessageStore(database),
+        AgreementCache(CpaRepository(database)),
+        clock=SystemClock(),
+        ids=UuidIdGenerator("gemeente.test"),
+    )
+    client = PeerIdentity.from_pem((DEV / "rinis" / "client.pem").read_bytes())
+    try:
+        first, second = (
+            pipeline.handle(InboundRequest(content_type, '"ebXML"', body, client, "test"))
+            for content_type, body in requests
+        )
+        stored = MessageStore(database).find("in", message_id)
+    finally:
+        database.dispose()
+    assert first.status == 200 and b"MessageError" in first.body and b"ValueNotRecognized" in first.body
+    assert (second.status, second.body) == (200, first.body)
+    assert stored is not None and stored.status == "Failed"
