@@ -254,11 +254,11 @@ def test_unknown_cpa_and_unreadable_envelope_are_soap_faults() -> None:
 # -- duplicates ---------------------------------------------------------------------------------------
 
 
-def _received(envelope: bytes, digest: str = "digest-1", kind: str | None = None) -> StoredMessage:
+def _received(envelope: bytes) -> StoredMessage:
+    """``envelope`` as the store holds it after a first receipt (pk 5, fingerprint "digest-1")."""
     message = parse_envelope(envelope, max_bytes=100_000)
-    record = new_message_from_received(message, "text/xml", digest, status=Status.RECEIVED)
-    values = {**record.__dict__, "kind": kind or record.kind}
-    return StoredMessage(pk=5, created_at=NOW, updated_at=NOW, **values)
+    record = new_message_from_received(message, "text/xml", "digest-1", status=Status.RECEIVED)
+    return StoredMessage(pk=5, created_at=NOW, updated_at=NOW, **record.__dict__)
 
 
 def test_duplicate_decisions() -> None:
@@ -294,7 +294,7 @@ def test_duplicate_decisions() -> None:
         **{**again.__dict__, "kind": "Acknowledgment", "pk": 5, "created_at": NOW, "updated_at": NOW}
     )
     repeated_ack = decide_duplicate(
-        StoredMessage(**{**signal.__dict__}),
+        signal,
         find_received={again.message_id: signal}.get,
         find_response=reply(True).get,
     )
