@@ -87,7 +87,7 @@ def _profile(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
 
 
 def _pipeline(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
-    return run_pipeline(db=ns.db, count=ns.count, profile=ns.cprofile), PIPELINE_COLUMNS
+    return run_pipeline(db=ns.db, count=ns.count, profile=ns.cprofile, security=ns.profile), PIPELINE_COLUMNS
 
 
 def _outbound(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
@@ -169,6 +169,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
     p.add_argument("--count", type=int, default=500, help="messages to handle")
     p.add_argument("--cprofile", action="store_true", help="also print the top of a cProfile")
+    p.add_argument(
+        "--profile", choices=("osb-rm", "osb-rm-s"), default="osb-rm", help="osb-rm-s: signed messages"
+    )
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_pipeline)
 

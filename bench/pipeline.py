@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from bench.common import DEV_CERTS, Report
 from bench.databases import private_database
-from bench.messages import build_mix
+from bench.messages import MessageMix, SignedPool, build_mix
 from bench.servers import party_settings
 from bench.setup import inbound_cpa, work_folder
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
@@ -33,14 +33,17 @@ from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
 
-COLUMNS: Final = ("db", "messages", "wall_ms_per_msg", "cpu_ms_per_msg", "msg_per_s_one_thread")
+COLUMNS: Final = ("db", "profile", "messages", "wall_ms_per_msg", "cpu_ms_per_msg", "msg_per_s_one_thread")
 _WARM_UP: Final = 20
 
 
-def run_pipeline(*, db: str, count: int, profile: bool = False) -> Report:
-    report = Report("pipeline", {"db": db, "count": count})
+def run_pipeline(*, db: str, count: int, profile: bool = False, security: str = "osb-rm") -> Report:
+    """``security="osb-rm-s"``: signed messages (signed ahead of the run, as in ``bench inbound``),
+    so the figure includes verifying them and signing our Acknowledgment."""
+    report = Report("pipeline", {"db": db, "count": count, "profile": security})
+    signed = security == "osb-rm-s"
     with work_folder() as work, private_database(db, work, "gemeente") as url:
-        cpa_dir, agreement = inbound_cpa(work, sync=True, port=1)
+        cpa_dir, agreement = inbound_cpa(work, sync=True, port=1, signed=signed)
         settings = party_settings("gemeente", work, url, cpa_dir, 1)
         database = Database(url)
         try:
@@ -57,7 +60,12 @@ def run_pipeline(*, db: str, count: int, profile: bool = False) -> Report:
             )
             pem = (DEV_CERTS / "rinis" / "client.pem").read_bytes()
             peer = PeerIdentity.from_der(x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER))
-            mix = build_mix(agreement, party_settings("rinis", work, "sqlite://", cpa_dir, 0), mixed=False)
+            rinis = party_settings("rinis", work, "sqlite://", cpa_dir, 0)
+            mix: MessageMix | SignedPool = (
+                SignedPool(agreement, rinis, count + _WARM_UP)
+                if signed
+                else build_mix(agreement, rinis, mixed=False)
+            )
 
             def one() -> None:
                 message_id, template = mix.next()
@@ -88,6 +96,7 @@ def run_pipeline(*, db: str, count: int, profile: bool = False) -> Report:
             database.dispose()
     report.add(
         db=db,
+        profile=security,
         messages=count,
         wall_ms_per_msg=round(wall * 1000 / count, 3),
         cpu_ms_per_msg=round(cpu * 1000 / count, 3),

@@ -6,8 +6,8 @@ GIL (``--gil``): one server process runs Python on one core at a time, so those 
 its CPU goes; waiting for the database or the network is not counted. The raw stacks are then
 summed two ways:
 
-* by stage of the inbound hot path (pipeline/inbound.py's steps, and the HTTP/TLS work around
-  them): the share of all samples spent inside that step, callees included;
+* by stage of the inbound hot path (the steps of pipeline/inbound.py and inbound_decision.py, and
+  the HTTP/TLS work around them): the share of all samples spent inside that step, callees included;
 * by library of the innermost Python frame (self time): where the CPU actually goes.
 
 The raw stacks stay in bench/results/ for a flame graph (e.g. speedscope, inferno).
@@ -39,13 +39,15 @@ COLUMNS: Final = ("group", "name", "share_pct", "samples")
 STAGES: Final = (
     ("pipeline total (InboundPipeline.handle)", "handle", "ggk_ebms/pipeline/inbound.py"),
     ("MIME split (split_body)", "split_body", "ggk_ebms/mime/related.py"),
-    ("envelope parse + XSD (parse_envelope)", "parse_envelope", "ggk_ebms/ebms/parse.py"),
+    ("envelope parse + XSD (parse_envelope_tree)", "parse_envelope_tree", "ggk_ebms/ebms/parse.py"),
     ("CPA lookup (AgreementCache.get)", "get", "ggk_ebms/pipeline/agreements.py"),
-    ("client certificate check (_authenticate)", "_authenticate", "ggk_ebms/pipeline/inbound.py"),
+    ("client certificate check (authenticate)", "authenticate", "ggk_ebms/pipeline/inbound_decision.py"),
     ("duplicate check (MessageStore.find)", "find", "ggk_ebms/store/messages.py"),
     ("content digest", "content_digest", "ggk_ebms/ebms/build.py"),
     ("CPA validation (validate_inbound)", "validate_inbound", "ggk_ebms/ebms/validate.py"),
-    ("Acknowledgment build (_accept)", "_accept", "ggk_ebms/pipeline/inbound.py"),
+    ("inbound decision (decide)", "decide", "ggk_ebms/pipeline/inbound_decision.py"),
+    ("Acknowledgment build (_accept)", "_accept", "ggk_ebms/pipeline/inbound_decision.py"),
+    ("signing our signal (_signed)", "_signed", "ggk_ebms/pipeline/inbound.py"),
     ("store transaction (MessageStore.receive)", "receive", "ggk_ebms/store/messages.py"),
     ("request body read (_read_capped)", "_read_capped", "ggk_ebms/server/app.py"),
     ("peer certificate (_peer_identity)", "_peer_identity", "ggk_ebms/server/app.py"),

@@ -130,6 +130,14 @@ def test_pipeline_in_process() -> None:
     assert report.rows[0]["messages"] == 20 and report.rows[0]["cpu_ms_per_msg"] > 0
 
 
+def test_pipeline_in_process_signed() -> None:
+    from bench.pipeline import run_pipeline
+
+    report = run_pipeline(db="sqlite", count=5, security="osb-rm-s")
+    row = report.rows[0]
+    assert (row["profile"], row["messages"]) == ("osb-rm-s", 5) and row["cpu_ms_per_msg"] > 0
+
+
 @pytest.mark.skipif(
     shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists(),
     reason="py-spy not installed (pip install py-spy)",

@@ -14,16 +14,21 @@ import asyncio
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ggk_ebms import xml
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.submit import Submitter
+from ggk_ebms.delivery.unwrap import Verdict, unwrap
 from ggk_ebms.delivery.worker import DeliveryWorker
 from ggk_ebms.errors import StufError
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Party
 from ggk_ebms.payloads.detect import detect
+from ggk_ebms.payloads.validate import PayloadSchemas
+from ggk_ebms.routing.load import parse_routes
 from ggk_ebms.store.exchanges import ExchangeStore
 from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.store.routes import RouteStore
@@ -277,3 +282,44 @@ async def test_every_sent_example_is_wrapped_and_queued_after_its_heen_came_in(
     assert {"iwmo_3_2/WMO301.xml", "ijw_3_2/JW319.xml", "ieb_1_0/WMO401.xml", "ieb_1_0/WMO403.xml"} <= heen
     assert {"ijw_3_2/JW306.xml", "ijw_2_3/JW304.xml"} <= retour, (queued, skipped)  # legacy 304 too
     assert len(queued) >= 12, (queued, skipped)
+
+
+class _NothingEarlier:
+    """A store that has seen no StUF message before (docs/stuf-routing.md inbound checks 8 and 9)."""
+
+    def earlier_payload(self, zender: str, referentienummer: str) -> tuple[int, str | None] | None:
+        return None
+
+    def we_sent(self, referentienummer: str) -> bool:
+        return False
+
+
+def test_payload_is_parsed_once_for_detection_and_xsd_validation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With payload schemas, steps 12 (detect) and 13 (XSD) share one parse of the payload."""
+    payload = next(
+        p.read_bytes()
+        for p in examples()
+        if p.parent.parent.name == "iwmo_3_2" and _receiver_side(p)  # the exchanges' default release
+    )
+    envelope, _, _ = wrap(payload)
+    table = parse_routes(routes_toml(tmp_path / "in"), base_dir=tmp_path)
+    schemas = PayloadSchemas(require_shared("spec", "istandaarden"))
+    parsed: list[bytes] = []
+    real_parse_with, real_parse_target = xml._parse_with, xml._parse_target
+
+    def parse_with(parser: Any, data: bytes, **kwargs: Any) -> Any:
+        parsed.append(data)
+        return real_parse_with(parser, data, **kwargs)
+
+    def parse_target(data: bytes, target: Any, what: str) -> Any:
+        parsed.append(data)
+        return real_parse_target(data, target, what)
+
+    monkeypatch.setattr(xml, "_parse_with", parse_with)
+    monkeypatch.setattr(xml, "_parse_target", parse_target)
+    decision = unwrap([envelope], sender_ids=[RINIS], table=table, history=_NothingEarlier(), schemas=schemas)
+    assert decision.verdict is Verdict.DELIVER, decision.reason
+    assert parsed.count(payload) == 1
+    assert parsed.count(envelope) == 1

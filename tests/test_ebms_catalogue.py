@@ -2,9 +2,9 @@
 one test per rule, on the reference templates and CPA.
 
 Each case fills a template of the reference adapter's integration test (``../shared/interop``),
-runs it through what the inbound pipeline runs (MIME split, ``parse_envelope``, CPA lookup by
-CPAId, ``validate_inbound``) and checks the exact outcome: the eb:Error code, location and
-description of the MessageError, or the SOAP Fault / empty HTTP 500.
+hands it to the inbound decision itself (pipeline/inbound_decision.py: ``read_request``, the CPA
+view, ``decide``, with dictionaries as lookups and a fixed clock) and checks the exact outcome: the
+eb:Error code, location and description of the MessageError, or the SOAP Fault / empty HTTP 500.
 """
 
 from __future__ import annotations
@@ -24,16 +24,18 @@ from ebms_support import (
     render_template,
 )
 from ggk_ebms.ebms import validate
-from ggk_ebms.ebms.fault import cpa_not_found_fault, soap_action_fault
 from ggk_ebms.ebms.model import EbmsMessage
-from ggk_ebms.ebms.parse import parse_envelope
-from ggk_ebms.ebms.validate import InboundContext, validate_inbound
+from ggk_ebms.ebms.validate import InboundContext
 from ggk_ebms.errors import EbmsError, ErrorCode, SoapFaultError
-from ggk_ebms.mime.related import MimePart, build_related, split_body
+from ggk_ebms.lifecycle import Status
+from ggk_ebms.mime.related import MimePart
+from ggk_ebms.pipeline.inbound_decision import Fault
 from ggk_ebms.pipeline.signal_decisions import status_of
 from ggk_ebms.store.messages import StoredMessage
+from tests.decision_support import decide_on, known_as, peer_with_oin, stored_message
 
 MH = "//Header/MessageHeader"
+SENDER_OIN = "00000000000000000000"  # DIGIPOORT, the sending side of the catalogue CPA
 MAX_BYTES = 1024 * 1024
 
 
@@ -44,23 +46,32 @@ def receive(
     known: Callable[[str], bool] | None = None,
     our_party_ids: tuple[str, ...] = OUR_PARTY_IDS,
 ) -> tuple[EbmsMessage, InboundContext]:
-    """What the inbound pipeline does with one request, up to the verdict (KVS ch. 5, CPPA 2.0)."""
+    """The inbound decision on one request, with its lookups and clock fixed (KVS ch. 5, CPPA 2.0):
+    the message and what it resolved to, or the MessageError's first eb:Error / the SOAP Fault
+    raised. ``known`` says which RefToMessageIds name a stored message (default: none)."""
     parts = [MimePart(cid, "application/xml", b"<payload/>") for cid in attachments]
-    content_type, body = build_related(envelope, parts) if parts else ("text/xml; charset=UTF-8", envelope)
-    split = split_body(content_type, body)
-    message = parse_envelope(split.soap.data, max_bytes=MAX_BYTES)
     agreement = catalogue_agreement()
-    if message.header.cpa_id != agreement.cpa_id:
-        raise cpa_not_found_fault(message.header.cpa_id)  # step 1 is the caller's
-    context = validate_inbound(
-        message,
+    found = stored_message("known", direction="in", status=Status.RECEIVED, cpa_id=agreement.cpa_id)
+    view, _, outcome = decide_on(
+        envelope,
         agreement,
         our_party_ids=our_party_ids,
         now=NOW,
-        attachment_ids=[p.content_id for p in split.attachments if p.content_id],
-        known_message_ids=known,
+        peer=peer_with_oin(SENDER_OIN),
+        attachments=parts,
+        received=known_as(known or _unknown, found),
     )
-    return message, context
+    if isinstance(outcome, Fault):
+        raise outcome.error
+    if outcome.errors:
+        assert outcome.message.status == Status.FAILED and not outcome.deliver
+        raise outcome.errors[0]
+    assert outcome.context is not None
+    return view.message, outcome.context
+
+
+def _unknown(_: str) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,6 @@ class ErrorCase:
     change: dict[str, object] = field(default_factory=dict)
     attachments: tuple[str, ...] = ()
     known: Callable[[str], bool] | None = None
-
-
-def _unknown(_: str) -> bool:
-    return False
 
 
 MESSAGE = "EbMSMessage.xml"
@@ -248,7 +255,16 @@ def test_catalogue_empty_500(rule: str, template: str) -> None:
 
 
 def test_catalogue_3_soap_action_fault_text() -> None:
-    fault = soap_action_fault("")
+    with pytest.raises(SoapFaultError) as caught:
+        decide_on(
+            render_template(MESSAGE),
+            catalogue_agreement(),
+            our_party_ids=OUR_PARTY_IDS,
+            now=NOW,
+            peer=peer_with_oin(SENDER_OIN),
+            soap_action="",
+        )
+    fault = caught.value
     assert (fault.http_status, fault.faultcode, fault.faultstring) == (
         500,
         "Client",

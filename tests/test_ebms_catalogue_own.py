@@ -21,13 +21,14 @@ from lxml import etree
 from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.ebms import validate
-from ggk_ebms.ebms.fault import cpa_not_found_fault
 from ggk_ebms.ebms.model import EbmsMessage
-from ggk_ebms.ebms.parse import parse_envelope
-from ggk_ebms.ebms.validate import InboundContext, validate_inbound
+from ggk_ebms.ebms.validate import InboundContext
 from ggk_ebms.errors import EbmsError, ErrorCode, SoapFaultError
-from ggk_ebms.mime.related import MimePart, build_related, split_body
+from ggk_ebms.lifecycle import Status
+from ggk_ebms.mime.related import MimePart
+from ggk_ebms.pipeline.inbound_decision import Fault
 from tests import peer
+from tests.decision_support import decide_on, known_as, peer_with_oin, stored_message
 from tests.endpoint import ACTION, GEMEENTE, RINIS, SERVICE, sync_cpa
 
 MH = "//Header/MessageHeader"
@@ -73,22 +74,27 @@ def receive(
     *,
     known: Callable[[str], bool] | None = None,
 ) -> tuple[EbmsMessage, InboundContext]:
-    """What the inbound pipeline does with one request, up to the verdict (docs/ebms.md)."""
+    """The inbound decision on one request, lookups and clock fixed (docs/ebms.md): the message and
+    what it resolved to, or the MessageError's first eb:Error / the SOAP Fault raised. ``known``
+    says which RefToMessageIds name a stored message (default: none)."""
     parts = [MimePart(cid, "application/xml", b"<payload/>") for cid in attachments]
-    content_type, body = build_related(envelope, parts) if parts else ("text/xml; charset=UTF-8", envelope)
-    split = split_body(content_type, body)
-    message = parse_envelope(split.soap.data, max_bytes=MAX_BYTES)
-    if message.header.cpa_id != agreement().cpa_id:
-        raise cpa_not_found_fault(message.header.cpa_id)
-    context = validate_inbound(
-        message,
+    found = stored_message("known", direction="in", status=Status.RECEIVED, cpa_id=agreement().cpa_id)
+    view, _, outcome = decide_on(
+        envelope,
         agreement(),
         our_party_ids=(GEMEENTE,),
         now=NOW,
-        attachment_ids=[p.content_id for p in split.attachments if p.content_id],
-        known_message_ids=known,
+        peer=peer_with_oin(RINIS),
+        attachments=parts,
+        received=known_as(known or (lambda _ref: False), found),
     )
-    return message, context
+    if isinstance(outcome, Fault):
+        raise outcome.error
+    if outcome.errors:
+        assert outcome.message.status == Status.FAILED and not outcome.deliver
+        raise outcome.errors[0]
+    assert outcome.context is not None
+    return view.message, outcome.context
 
 
 Edit = Callable[[etree._Element], None]
@@ -247,7 +253,9 @@ CASES: dict[str, Case] = {
         "URI cannot be resolved.",
         envelope={"content_ids": (PAYLOAD_CID,)},
         edits=(
-            set_attribute("//eb:Reference", "{http://www.w3.org/1999/xlink}href", "http://example.org/payload.xml"),
+            set_attribute(
+                "//eb:Reference", "{http://www.w3.org/1999/xlink}href", "http://example.org/payload.xml"
+            ),
         ),
     ),
     "40_unknown_cid": Case(
@@ -354,4 +362,3 @@ def test_a_known_ref_to_message_id_passes() -> None:
     ref = "0a3d2b65-55f4-4d8d-8c2b-7d0e1c9e4f11@peer.test"
     message, _ = receive(build({"ref_to_message_id": ref}, {}, ()), known=lambda _ref: True)
     assert message.header.ref_to_message_id == ref
-

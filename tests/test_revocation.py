@@ -15,7 +15,7 @@ from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.model import Certificate
 from ggk_ebms.cpa.parse import parse_agreement
 from ggk_ebms.errors import EbmsError, ErrorCode
-from ggk_ebms.pipeline.security import MessageSecurity
+from ggk_ebms.pipeline.security import Decrypted, MessageSecurity
 from ggk_ebms.security.revocation import RevocationChecker
 from ggk_ebms.security.xmldsig import sign_envelope
 from ggk_ebms.testing.pki import IssuedCertificate, create_ca
@@ -167,10 +167,13 @@ def test_signature_by_a_revoked_signing_certificate_is_a_security_failure(
     security = MessageSecurity(settings)
     soap = _signed_ping(issued, channel)
     if not revoked:
-        assert security.open_inbound(soap, [], sender=channel, timestamp=NOW).signature is not None
+        assert (
+            security.open_inbound(soap, Decrypted.unencrypted(), sender=channel, timestamp=NOW).signature
+            is not None
+        )
         return
     with pytest.raises(EbmsError) as caught:
-        security.open_inbound(soap, [], sender=channel, timestamp=NOW)
+        security.open_inbound(soap, Decrypted.unencrypted(), sender=channel, timestamp=NOW)
     assert caught.value.code == ErrorCode.SECURITY_FAILURE
     assert "revoked" in caught.value.description
 
@@ -183,7 +186,7 @@ def test_signing_certificate_outside_the_trust_store_is_a_security_failure(
     settings = party_settings("gemeente", tmp_path, "sqlite://", tmp_path)  # dev trust store only
     with pytest.raises(EbmsError) as caught:
         MessageSecurity(settings).open_inbound(
-            _signed_ping(issued, channel), [], sender=channel, timestamp=NOW
+            _signed_ping(issued, channel), Decrypted.unencrypted(), sender=channel, timestamp=NOW
         )
     assert caught.value.code == ErrorCode.SECURITY_FAILURE
     assert "no issuer" in caught.value.description

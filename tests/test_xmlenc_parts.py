@@ -22,7 +22,14 @@ from ggk_ebms.errors import ConfigError, EbmsError, ErrorCode, MimeError
 from ggk_ebms.mime.related import MimePart
 from ggk_ebms.ns import DS, XENC
 from ggk_ebms.security import algorithms as alg
-from ggk_ebms.security.xmlenc import decrypt_part, encrypt_part, is_encrypted_part
+from ggk_ebms.security.xmlenc import (
+    admit_decryption,
+    decrypt_part,
+    encrypt_part,
+    is_encrypted_part,
+    not_encrypted,
+    try_decrypt_part,
+)
 from xmlsec_support import business_envelope, certificate_der, payload_parts, private_key, sign, verify
 
 PART = MimePart(
@@ -311,3 +318,47 @@ def test_peer_encrypted_gcm_part_decrypts() -> None:
     part = _peer_encrypted(alg.AES256_GCM, alg.RSA_OAEP_MGF1P, b"nieuw bericht")
     decrypted = _decrypt(part)
     assert (decrypted.data, decrypted.content_type) == (b"nieuw bericht", "text/plain")
+
+
+# --- one decryption judged again under a stricter policy (decrypt once per request) -------------------
+
+LOOSE = frozenset(alg.WRITABLE_CIPHERS | alg.OAEP_KEY_TRANSPORTS)
+
+
+@pytest.mark.parametrize(
+    ("data", "transport", "cpa_algorithm"),
+    [
+        (alg.AES256_GCM, alg.RSA_OAEP_MGF1P, None),  # admitted by both
+        (alg.AES128_CBC, alg.RSA_OAEP_MGF1P, None),  # CBC the CPA does not name
+        (alg.AES128_CBC, alg.RSA_OAEP, alg.AES128_CBC),  # CBC the CPA names
+        (alg.AES256_GCM, alg.RSA_1_5, None),  # RSA v1.5 without the legacy switch
+    ],
+)
+def test_an_attempt_judged_again_gives_what_decrypt_part_gives(
+    data: str, transport: str, cpa_algorithm: str | None
+) -> None:
+    encrypted = _encrypt(data=data, transport=transport)
+    attempt = try_decrypt_part(encrypted, key=private_key("rinis"), allowed_algorithms=LOOSE)
+    policy = alg.encryption_policy(cpa_algorithm)
+    try:
+        expected: MimePart | tuple[str, str, str] = _decrypt(encrypted, cpa_algorithm)
+    except EbmsError as exc:
+        expected = (exc.code, exc.location, exc.description)
+    try:
+        judged: MimePart | tuple[str, str, str] = admit_decryption(
+            attempt, allowed_algorithms=policy.accepted, legacy=policy.legacy
+        )
+    except EbmsError as exc:
+        judged = (exc.code, exc.location, exc.description)
+    assert judged == expected
+    # The fingerprint's attempt decrypts whatever we could accept on any channel.
+    assert (attempt.error is None) == (transport != alg.RSA_1_5)
+    assert attempt.data_algorithm == data and attempt.key_transport == transport
+
+
+def test_an_attempt_on_a_part_that_is_not_encrypted_keeps_the_refusal() -> None:
+    attempt = try_decrypt_part(PART, key=private_key("rinis"), allowed_algorithms=LOOSE)
+    assert attempt.part is PART and attempt.data_algorithm is None
+    with pytest.raises(EbmsError) as caught:
+        admit_decryption(attempt, allowed_algorithms=LOOSE)
+    assert caught.value.description == _refusal(PART).description == not_encrypted(PART).description

@@ -1,8 +1,11 @@
-"""Run the inbound ebMS validation on raw envelope bytes, as the receive path does after parsing.
+"""Run the inbound validation on raw envelope bytes, through the inbound decision itself.
 
 Both the oracle-backed tests (the reference catalogue) and the self-contained ones check what
-``validate_inbound`` accepts and which ebMS 2.0 error (§4.2.3.4 errorCode, location, text) it
-raises; only the CPA, our PartyIds and the clock differ between them.
+the decision (pipeline/inbound_decision.py, which calls ``validate_inbound``) accepts and which
+ebMS 2.0 error (§4.2.3.4 errorCode, location, text) it refuses with; only the CPA, our PartyIds and
+the clock differ between them. The sender presents a certificate with the OIN of its From party (or,
+when the CPA does not know that one, of the CPA's other party), so the client check passes and
+validation decides.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from datetime import datetime
 import pytest
 
 from ggk_ebms.cpa.model import Agreement
-from ggk_ebms.ebms.parse import parse_envelope
-from ggk_ebms.ebms.validate import InboundContext, validate_inbound
+from ggk_ebms.ebms.validate import InboundContext
 from ggk_ebms.errors import EbmsError
+from ggk_ebms.lifecycle import Status
+from ggk_ebms.pipeline.inbound_decision import Fault
+from tests.decision_support import decide_on, known_as, sender_peer, stored_message
 
 
 def validate(
@@ -25,16 +30,23 @@ def validate(
     now: datetime,
     known: set[str] | None = None,
 ) -> InboundContext:
-    """``envelope`` checked against ``agreement``; ``known`` holds MessageIds seen before."""
-    message = parse_envelope(envelope, max_bytes=1024 * 1024)
-    return validate_inbound(
-        message,
+    """``envelope`` checked against ``agreement``; ``known`` holds MessageIds seen before (None:
+    every RefToMessageId names a message we know, so the check is out of the way)."""
+    found = stored_message("known", direction="out", status=Status.SENT, cpa_id=agreement.cpa_id)
+    _, _, outcome = decide_on(
+        envelope,
         agreement,
         our_party_ids=our_party_ids,
         now=now,
-        attachment_ids=[],
-        known_message_ids=None if known is None else known.__contains__,
+        peer=sender_peer(envelope, agreement, our_party_ids),
+        sent=known_as((lambda _ref: True) if known is None else known.__contains__, found),
     )
+    if isinstance(outcome, Fault):
+        raise outcome.error
+    if outcome.errors:
+        raise outcome.errors[0]
+    assert outcome.context is not None
+    return outcome.context
 
 
 def refusal(

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Protocol
 
+from lxml import etree
+
 from ggk_ebms.errors import StufError, XmlError
 from ggk_ebms.exchanges import rules as exchange_rules
 from ggk_ebms.exchanges.model import Exchange, Via
@@ -54,12 +56,12 @@ from ggk_ebms.payloads.detect import (
     check_against_envelope,
     detect_root,
 )
-from ggk_ebms.payloads.validate import PayloadSchemas, structural_errors, validate
+from ggk_ebms.payloads.validate import PayloadSchemas, structural_errors, validate, validate_tree
 from ggk_ebms.routing.table import MailboxTarget, Route, RoutingTable
 from ggk_ebms.stuf.codes import StufCode
 from ggk_ebms.stuf.envelope import MAX_RECEIVE_BYTES, parse_envelope
 from ggk_ebms.stuf.model import MessageKind, PayloadKind, StufMessage, Stuurgegevens
-from ggk_ebms.xml import parse_outline
+from ggk_ebms.xml import parse, parse_outline
 
 AGB: Final = re.compile(r"[0-9]{8}")
 GEMEENTECODE: Final = re.compile(r"[0-9]{4}")
@@ -155,6 +157,13 @@ def find_envelope(parts: Sequence[bytes], *, max_bytes: int = MAX_RECEIVE_BYTES)
             )
     detail = "; ".join(passed_over) if passed_over else "the message has no payload parts"
     return Decision(Verdict.QUARANTINE, f"no payload part is a StUF-GGk message ({detail})", 3)
+
+
+def _whole_tree(payload: bytes) -> etree._Element | None:
+    try:
+        return parse(payload, max_bytes=MAX_PAYLOAD_BYTES, what="payload")
+    except XmlError:
+        return None
 
 
 def _is_header(tag: str) -> bool:
@@ -343,10 +352,18 @@ def unwrap(
             f"{functie} must be carried as xmlBestand (an XML payload)",
             entry=entry,
         )
+    # One parse of the payload serves detection (step 12) and validation (step 13). With payload
+    # schemas the XSD needs the whole tree, so that is built once; without, only the root and
+    # Header are read and the rest is checked for well-formedness but not built: a tree of 18 MB of
+    # iWmo XML would take several times the payload's size. A payload the whole-tree parse
+    # refuses takes the outline path, and step 13 then reports that refusal as before.
+    whole = _whole_tree(payload.data) if schemas is not None else None
     try:
-        # Only the root and Header are read; the rest is checked for well-formedness but not
-        # built: a tree of 18 MB of iWmo XML would take several times the payload's size.
-        outline = parse_outline(payload.data, max_bytes=MAX_PAYLOAD_BYTES, keep=_is_header, what="payload")
+        outline = (
+            whole
+            if whole is not None
+            else parse_outline(payload.data, max_bytes=MAX_PAYLOAD_BYTES, keep=_is_header, what="payload")
+        )
         info = detect_root(outline)  # step 12
     except XmlError as exc:
         return refuse(12, StufCode.NOT_SCHEMA_CONFORM, f"payload: {exc}", entry=entry)
@@ -358,7 +375,11 @@ def unwrap(
     # Step 13 before the agreement half of step 12: the header of a payload that fails its own
     # XSD cannot be trusted to compare, and the GGk answer to it is Fo01 StUF055 (StUF 03.01: Fo01/Fo03/Bv03).
     if schemas is not None and schemas.has_schema(info):
-        schema_errors = validate(payload.data, info, schemas, catalogue)  # step 13: the XSD needs a tree
+        schema_errors = (  # step 13: the XSD needs the whole tree
+            validate_tree(whole, info, schemas, catalogue)
+            if whole is not None
+            else validate(payload.data, info, schemas, catalogue)
+        )
     else:
         schema_errors = structural_errors(outline, info, catalogue)
     if schema_errors:

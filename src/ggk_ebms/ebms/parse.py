@@ -90,6 +90,13 @@ def parse_envelope(soap: bytes, *, max_bytes: int) -> EbmsMessage:
     with ``http_status=413`` when it is over ``max_bytes``, and ``SoapFaultError`` with faultcode
     ``MustUnderstand`` for a mandatory header block we do not process. Never raises an lxml error.
     """
+    return parse_envelope_tree(soap, max_bytes=max_bytes)[0]
+
+
+def parse_envelope_tree(soap: bytes, *, max_bytes: int) -> tuple[EbmsMessage, etree._Element]:
+    """``parse_envelope`` that also hands back the parsed root, so that the receiver checks the
+    signature on the same tree instead of parsing the envelope again (one parse per request). The
+    root is read here, never changed."""
     root = _parse_xml(soap, max_bytes)
     header_el, body_el = _envelope_parts(root)
     blocks = _header_blocks(header_el)
@@ -98,7 +105,7 @@ def parse_envelope(soap: bytes, *, max_bytes: int) -> EbmsMessage:
     notes: list[str] = []
     header = _message_header(blocks["MessageHeader"], notes)
     body_blocks = _body_blocks(body_el)
-    return EbmsMessage(
+    message = EbmsMessage(
         header=header,
         ack_requested=_optional(blocks, "AckRequested", _ack_requested),
         sync_reply=_optional(blocks, "SyncReply", _sync_reply),
@@ -111,6 +118,7 @@ def parse_envelope(soap: bytes, *, max_bytes: int) -> EbmsMessage:
         status_response=_optional(body_blocks, "StatusResponse", lambda e: _status_response(e, notes)),
         notes=tuple(notes),
     )
+    return message, root
 
 
 def peer_fault(soap: bytes, *, max_bytes: int = 1024 * 1024) -> SoapFault | None:

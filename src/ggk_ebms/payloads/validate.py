@@ -137,6 +137,17 @@ def validate(
         root = parse(payload, max_bytes=MAX_PAYLOAD_BYTES, what="payload")
     except XmlError as exc:
         return [str(exc)]
+    return validate_tree(root, info, schemas, catalogue)
+
+
+def validate_tree(
+    root: etree._Element,
+    info: PayloadInfo,
+    schemas: PayloadSchemas | None = None,
+    catalogue: Catalogue = DEFAULT_CATALOGUE,
+) -> list[str]:
+    """``validate`` on a payload parsed already (the whole tree: an XSD reads every element), so
+    the receiver parses it once for detection and validation."""
     schema = schemas.schema(info) if schemas is not None else None
     if schema is None:
         return _structural_errors(root, info, catalogue)

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from lxml import etree
 
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa.lookup import ResolvedChannel
@@ -35,7 +36,34 @@ from ggk_ebms.security.algorithms import (
 from ggk_ebms.security.keys import load_private_key
 from ggk_ebms.security.revocation import RevocationChecker
 from ggk_ebms.security.xmldsig import VerifiedSignature, sign_envelope, verify_envelope
-from ggk_ebms.security.xmlenc import decrypt_part, encrypt_part, is_encrypted_part
+from ggk_ebms.security.xmlenc import (
+    Decryption,
+    admit_decryption,
+    encrypt_part,
+    not_encrypted,
+    try_decrypt_part,
+)
+
+
+@dataclass(frozen=True)
+class Decrypted:
+    """The parts of one request as they came, with the decryption attempt of each one that looked
+    encrypted (None: not encrypted)."""
+
+    received: tuple[MimePart, ...]
+    attempts: tuple[Decryption | None, ...]
+
+    @classmethod
+    def unencrypted(cls, parts: Sequence[MimePart] = ()) -> Decrypted:
+        """Parts known to carry no encryption (a signal has no payload parts at all)."""
+        return cls(tuple(parts), tuple(None for _ in parts))
+
+    def fingerprint_parts(self) -> list[MimePart]:
+        """Plaintext where decryption worked, else the part as it came (for the duplicate digest)."""
+        return [
+            a.part if a is not None and a.error is None else p
+            for p, a in zip(self.received, self.attempts, strict=True)
+        ]
 
 
 @dataclass(frozen=True)
@@ -82,10 +110,34 @@ class MessageSecurity:
 
     # -- in -------------------------------------------------------------------------------------
 
+    def decrypt_received(self, parts: Sequence[MimePart], *, legacy: bool) -> Decrypted:
+        """Decrypt, once per request, every part that is encrypted to us.
+
+        The plaintext serves twice: for the duplicate fingerprint, which must be over the plaintext
+        because a sender that re-encrypts its resend sends other bytes for the same message (ebMS 2.0
+        §6.5.3, docs/rules.md: identical means the same payloads), also for a message that is then
+        refused; and for ``open_inbound``, which judges the same attempts again under the sender
+        channel's policy (``admit_decryption``) instead of decrypting a second time. The attempt
+        admits every cipher we could accept on any channel; it decides nothing by itself.
+        """
+        if not any(_may_be_encrypted(p) for p in parts):
+            return Decrypted.unencrypted(parts)
+        accepted = frozenset(
+            WRITABLE_CIPHERS | OAEP_KEY_TRANSPORTS | (LEGACY_ONLY if legacy else frozenset())
+        )
+        key = self._key("encryption")
+        attempts = tuple(
+            try_decrypt_part(p, key=key, allowed_algorithms=accepted, legacy=legacy)
+            if _may_be_encrypted(p)
+            else None
+            for p in parts
+        )
+        return Decrypted(tuple(parts), attempts)
+
     def open_inbound(
         self,
-        soap: bytes,
-        parts: Sequence[MimePart],
+        soap: bytes | etree._Element,
+        decrypted: Decrypted,
         *,
         sender: ResolvedChannel,
         timestamp: datetime,
@@ -93,18 +145,21 @@ class MessageSecurity:
     ) -> Opened:
         """Decrypt (-e) and verify (-s, -e) per the sender's channel; EbmsError SecurityFailure.
 
-        ``legacy`` is the per-CPA switch (setting legacy_crypto_cpas) that admits RSA v1.5 and
-        3DES from a legacy peer (docs/signing.md).
+        ``soap`` is the envelope as parsed once for this request (or its bytes); ``decrypted`` the
+        result of ``decrypt_received`` for its parts. ``legacy`` is the per-CPA switch (setting
+        legacy_crypto_cpas) that admits RSA v1.5 and 3DES from a legacy peer (docs/signing.md).
         """
         profile = sender.profile
-        plain = list(parts)
+        plain = list(decrypted.received)
         if profile.encrypted:
             policy = encryption_policy(sender.encryption_algorithm, legacy=legacy)
-            key = self._key("encryption")
-            plain = [
-                decrypt_part(p, key=key, allowed_algorithms=policy.accepted, legacy=policy.legacy)
-                for p in parts
-            ]
+            plain = []
+            for part, attempt in zip(decrypted.received, decrypted.attempts, strict=True):
+                if attempt is None:
+                    raise not_encrypted(part)
+                plain.append(
+                    admit_decryption(attempt, allowed_algorithms=policy.accepted, legacy=policy.legacy)
+                )
         if not profile.signed:
             return Opened(plain, None)
         certificate = sender.signing_certificate
@@ -139,34 +194,6 @@ class MessageSecurity:
             at=timestamp,
         )
         return Opened(plain, verified)
-
-    def fingerprint_parts(self, parts: Sequence[MimePart], *, legacy: bool) -> list[MimePart]:
-        """The parts as plaintext where they are encrypted to us, for the duplicate fingerprint.
-
-        Encryption takes a fresh key each time, so a sender that re-encrypts its resend sends
-        other bytes for the same message; the fingerprint must be over the plaintext (ebMS 2.0
-        §6.5.3, docs/rules.md: identical means the same payloads). This is no security decision: the message
-        is still decrypted and verified under its CPA's policy before anything is accepted. A part
-        we cannot decrypt is taken as it came.
-        """
-        if not any(is_encrypted_part(p) for p in parts):
-            return list(parts)
-        accepted = frozenset(
-            WRITABLE_CIPHERS | OAEP_KEY_TRANSPORTS | (LEGACY_ONLY if legacy else frozenset())
-        )
-        plain = []
-        for part in parts:
-            try:
-                plain.append(
-                    decrypt_part(
-                        part, key=self._key("encryption"), allowed_algorithms=accepted, legacy=legacy
-                    )
-                    if is_encrypted_part(part)
-                    else part
-                )
-            except EbmsError:
-                plain.append(part)
-        return plain
 
     # -- out ------------------------------------------------------------------------------------
 
@@ -225,3 +252,8 @@ class MessageSecurity:
         return BuiltMessage(
             header=built.header, kind=built.kind, envelope=self.sign(built.envelope, (), ours)
         )
+
+
+def _may_be_encrypted(part: MimePart) -> bool:
+    # The same cheap test as xmlenc.is_encrypted_part, without its parse: the attempt parses anyway.
+    return b"EncryptedData" in part.data[:4096]

@@ -47,7 +47,7 @@ from ggk_ebms.pipeline import outbound
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.records import new_message_from_received
 from ggk_ebms.pipeline.reply import SOAP_CONTENT_TYPE
-from ggk_ebms.pipeline.security import MessageSecurity
+from ggk_ebms.pipeline.security import Decrypted, MessageSecurity
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.security.tls import client_context_from_settings
 from ggk_ebms.store.claims import ClaimKeeper
@@ -316,7 +316,10 @@ class SendWorker:
             return signal
         try:
             self.security.open_inbound(
-                signal.soap, [], sender=channel, timestamp=signal.message.header.timestamp
+                signal.soap,
+                Decrypted.unencrypted(),
+                sender=channel,
+                timestamp=signal.message.header.timestamp,
             )
         except EbmsError as exc:
             log.warning("%s %s ignored: %s", signal.message.kind, signal.message.header.message_id, exc)

@@ -158,15 +158,19 @@ def sign_envelope(
     ):
         if verdicts.verdict(table, uri) == "forbidden":
             raise ConfigError(f"{what} algorithm {uri} is not one we sign with (SIGN003/SIGN004)")
-    root = parse(envelope, what="SOAP envelope to sign")
-    header = _soap_header(root)
-    if header is None:
-        raise XmlError("the envelope to sign has no SOAP Header")
-    if next(root.iter(_ds("Signature")), None) is not None:
-        raise XmlError("the envelope to sign carries a ds:Signature already")
     parts = _part_map(attachments)
     template = _signature_template(signature_algorithm, digest_algorithm, list(parts))
-    root = _with_signature_slot_filled(root, header, template)
+    filled = _with_signature_written_in(envelope, template)
+    if filled is not None:
+        root = filled
+    else:
+        root = parse(envelope, what="SOAP envelope to sign")
+        header = _soap_header(root)
+        if header is None:
+            raise XmlError("the envelope to sign has no SOAP Header")
+        if next(root.iter(_ds("Signature")), None) is not None:
+            raise XmlError("the envelope to sign carries a ds:Signature already")
+        root = _with_signature_slot_filled(root, header, template)
     signature = root[0][-1]
     context = xmlsec.SignatureContext()
     context.key = _xmlsec_private_key(key)
@@ -180,6 +184,31 @@ def sign_envelope(
         ) from None
     signature.append(_key_info(key, certificate_der))
     return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+
+_HEADER_END: Final = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?Header\s*>")
+
+
+def _with_signature_written_in(envelope: bytes, template: etree._Element) -> etree._Element | None:
+    """The envelope parsed once with ``template`` written in as the last child of its SOAP Header,
+    or None when that cannot be done on the bytes (then ``_with_signature_slot_filled`` does it).
+
+    The template's serialisation goes in before the one closing Header tag, so ``ds:XPath`` keeps
+    its own ``xmlns:SOAP`` (ebMS 2.0 §4.1.3) without a second parse. The parse then proves the
+    place: the Signature must be the last child of the SOAP Header and the only one in the document
+    (an envelope signed already is refused as before by the slower path).
+    """
+    ends = list(_HEADER_END.finditer(envelope))
+    if len(ends) != 1:
+        return None
+    at = ends[0].start()
+    filled = envelope[:at] + etree.tostring(template) + envelope[at:]
+    root = parse(filled, max_bytes=len(filled), what="SOAP envelope to sign")
+    header = _soap_header(root)
+    signatures = list(root.iter(_ds("Signature")))
+    if header is None or root[0] is not header or len(signatures) != 1 or header[-1] is not signatures[0]:
+        return None
+    return root
 
 
 def _with_signature_slot_filled(
@@ -273,7 +302,7 @@ def _xmlsec_private_key(key: PrivateKeyTypes) -> xmlsec.Key:
 
 
 def verify_envelope(
-    envelope: bytes,
+    envelope: bytes | etree._Element,
     attachments: Sequence[MimePart],
     *,
     certificate_der: bytes,
@@ -292,8 +321,11 @@ def verify_envelope(
     CPA's HashFunction and SignatureAlgorithm (None: the CPA names none, the allowed sets decide);
     ``allow_sha1`` is the legacy switch without which SHA-1 is refused even when allowed. With
     ``at`` (the message Timestamp) the certificate must be valid at that moment (ebMS 2.0 §4.1.3).
+    ``envelope`` is the received bytes, or the root the receiver parsed them into already (one parse
+    per request, and what is verified is the very tree the message was read from); the tree is
+    only read, never changed.
     """
-    root = _parse_received(envelope, max_bytes)
+    root = envelope if isinstance(envelope, etree._Element) else _parse_received(envelope, max_bytes)
     header = _soap_header(root)
     signature = _the_signature(root, header)
     _check_processed_blocks(root)

@@ -24,6 +24,7 @@ tells an attacker nothing about which step failed (docs/signing.md "uniform erro
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Final
 
 import xmlsec
@@ -40,7 +41,16 @@ from ggk_ebms.security import algorithms as alg
 from ggk_ebms.security import xmlsec_io
 from ggk_ebms.xml import DEFAULT_MAX_BYTES, parse
 
-__all__ = ["ENCRYPTED_PART_CONTENT_TYPE", "decrypt_part", "encrypt_part", "is_encrypted_part"]
+__all__ = [
+    "ENCRYPTED_PART_CONTENT_TYPE",
+    "Decryption",
+    "admit_decryption",
+    "decrypt_part",
+    "encrypt_part",
+    "is_encrypted_part",
+    "not_encrypted",
+    "try_decrypt_part",
+]
 
 ENCRYPTED_PART_CONTENT_TYPE: Final = "application/xml"
 _FALLBACK_MIME_TYPE: Final = "application/octet-stream"
@@ -188,16 +198,94 @@ def decrypt_part(
     ``encryption_policy``). Raises ``EbmsError(SecurityFailure)`` at ``cid:<id>``; a MimeType that
     is not a media type raises ``EbmsError(MimeProblem)`` there.
     """
-    location = f"cid:{part.content_id}" if part.content_id else "//Body/Manifest"
-    encrypted = _encrypted_data(part, location, max_bytes)
-    data_method, encrypted_key = _check_shape(encrypted, location)
-    data_algorithm = data_method.get("Algorithm", "")
-    if not alg.algorithm_admitted(data_algorithm, allowed_algorithms, legacy=legacy):
+    attempt = try_decrypt_part(
+        part, key=key, allowed_algorithms=allowed_algorithms, legacy=legacy, max_bytes=max_bytes
+    )
+    return admit_decryption(attempt, allowed_algorithms=allowed_algorithms, legacy=legacy)
+
+
+@dataclass(frozen=True)
+class Decryption:
+    """One attempt to decrypt a part, kept so that the plaintext is computed once per request.
+
+    ``part`` is the plaintext when ``error`` is None, else the part as it came. ``data_algorithm``
+    and ``key_transport`` are the URIs the EncryptedData names (None when its shape was refused
+    before they were read), so ``admit_decryption`` can judge the same attempt again under a
+    stricter policy without decrypting twice.
+    """
+
+    part: MimePart
+    data_algorithm: str | None
+    key_transport: str | None
+    error: EbmsError | None
+
+
+def try_decrypt_part(
+    part: MimePart,
+    *,
+    key: PrivateKeyTypes,
+    allowed_algorithms: Collection[str],
+    legacy: bool = False,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Decryption:
+    """``decrypt_part`` that returns its refusal instead of raising it (see ``Decryption``)."""
+    location = _location(part)
+    data_algorithm: str | None = None
+    key_transport: str | None = None
+    try:
+        encrypted = _encrypted_data(part, location, max_bytes)
+        data_method, encrypted_key = _check_shape(encrypted, location)
+        data_algorithm = data_method.get("Algorithm", "")
+        key_transport = encrypted_key[0].get("Algorithm", "")
+        if not alg.algorithm_admitted(data_algorithm, allowed_algorithms, legacy=legacy):
+            raise _failure(location, "Encryption algorithm not allowed.")
+        _check_key_transport(encrypted_key, location, allowed_algorithms, legacy)
+        plain = _decrypt(part, encrypted, encrypted_key, data_algorithm, key, location)
+    except EbmsError as exc:
+        return Decryption(part, data_algorithm, key_transport, exc)
+    return Decryption(plain, data_algorithm, key_transport, None)
+
+
+def admit_decryption(
+    attempt: Decryption, *, allowed_algorithms: Collection[str], legacy: bool = False
+) -> MimePart:
+    """The plaintext of ``attempt`` if ``decrypt_part`` under this policy would have returned it;
+    else the ``EbmsError`` it would have raised, checked in the same order (shape, data cipher,
+    key transport, then what the attempt itself ran into)."""
+    location = _location(attempt.part)
+    if attempt.data_algorithm is None or attempt.key_transport is None:
+        assert attempt.error is not None
+        raise attempt.error
+    if not alg.algorithm_admitted(attempt.data_algorithm, allowed_algorithms, legacy=legacy):
         raise _failure(location, "Encryption algorithm not allowed.")
-    _check_key_transport(encrypted_key, location, allowed_algorithms, legacy)
+    if attempt.key_transport not in alg.OAEP_KEY_TRANSPORTS | {alg.RSA_1_5} or not alg.algorithm_admitted(
+        attempt.key_transport, allowed_algorithms, legacy=legacy
+    ):
+        raise _failure(location, "Key transport algorithm not allowed.")
+    if attempt.error is not None:
+        raise attempt.error
+    return attempt.part
+
+
+def not_encrypted(part: MimePart) -> EbmsError:
+    """The refusal of a part that should be encrypted and is not (what ``decrypt_part`` raises)."""
+    return _failure(_location(part), "MIME part is not encrypted.")
+
+
+def _location(part: MimePart) -> str:
+    return f"cid:{part.content_id}" if part.content_id else "//Body/Manifest"
+
+
+def _decrypt(
+    part: MimePart,
+    encrypted: etree._Element,
+    encrypted_key: etree._Element,
+    data_algorithm: str,
+    key: PrivateKeyTypes,
+    location: str,
+) -> MimePart:
     # ebMS 2.0 §4.1.4, XML Encryption 1.0: the content is the raw part even though Type says Element; without
-    # Type xmlsec
-    # hands back bytes instead of parsing the plaintext into the tree.
+    # Type xmlsec hands back bytes instead of parsing the plaintext into the tree.
     encrypted.attrib.pop("Type", "")
     private_key = _xmlsec_private_key(key)
     xmlsec_io.install()
