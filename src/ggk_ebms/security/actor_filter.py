@@ -28,12 +28,12 @@ digests (the argument is written out in docs/signing.md "Fast signature check"):
   text before and after it; C14N writes adjacent text nodes one after the other, so the octets are
   the same.
 
-The canonical SignedInfo is libxml2's C14N of that subtree as lxml renders it: its in-scope
-namespaces on the apex. C14N 1.0 would also copy inherited ``xml:*`` attributes onto the apex,
-which lxml does not, so ``signed_info_octets`` refuses (None: use libxmlsec) when an ancestor carries
-one.
+The canonical SignedInfo is libxml2's C14N of that subtree written out on its own, which puts every
+namespace in scope on the apex and keeps each element's prefix, with the ``xml:*`` attributes
+inclusive C14N 1.0 inherits onto the apex of a subset added to it.
 
-Pure: elements in, octets out; nothing here reads a file, a key or the network.
+Pure: elements in, octets out; nothing here reads a file, a key or the network (SignedInfo is
+read back through the hardened ``ggk_ebms.xml.parse``).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from typing import Final
 from lxml import etree
 
 from ggk_ebms.ns import ACTOR_NEXT_MSH, SOAP_ACTOR_NEXT, SOAP_ENV, XML
+from ggk_ebms.xml import parse
 
 __all__ = ["EXCLUDING_ACTORS", "envelope_octets", "signed_info_octets"]
 
@@ -71,18 +72,23 @@ def envelope_octets(root: etree._Element, signature: etree._Element, *, exclusiv
     return etree.tostring(tree, method="c14n", exclusive=exclusive, with_comments=False)
 
 
-def signed_info_octets(signed_info: etree._Element, *, exclusive: bool) -> bytes | None:
-    """The C14N octets of ``signed_info`` as a document subset (XMLDSig §4.3.1), or None.
-
-    None when an ancestor carries an ``xml:*`` attribute, which inclusive C14N 1.0 would inherit
-    onto the apex (C14N 1.0 §2.4) and lxml's subtree rendering leaves out.
-    """
-    ancestor = signed_info.getparent()
-    while ancestor is not None:
-        if any(str(name).startswith(_XML_ATTRIBUTE) for name in ancestor.attrib):
-            return None
-        ancestor = ancestor.getparent()
-    return etree.tostring(signed_info, method="c14n", exclusive=exclusive, with_comments=False)
+def signed_info_octets(signed_info: etree._Element, *, exclusive: bool) -> bytes:
+    """The C14N octets of ``signed_info`` as a document subset (XMLDSig §4.3.1)."""
+    # Serialised on its own, the subtree carries every namespace in scope on its apex (lxml copies
+    # the inherited declarations onto it) and keeps each element's prefix; read back, it is a
+    # document whose C14N is the subset's. lxml's C14N of the subtree in place is not: with a
+    # default namespace declared on an ancestor it writes xmlns="" on the descendants.
+    standalone = parse(etree.tostring(signed_info), what="SignedInfo")
+    if not exclusive:
+        # Inclusive C14N 1.0 §2.4: the apex of a subset also takes the xml:* attributes of its
+        # ancestors, the nearest one winning; exclusive C14N does not (Exc-C14N §3).
+        ancestor = signed_info.getparent()
+        while ancestor is not None:
+            for name, value in ancestor.attrib.items():
+                if str(name).startswith(_XML_ATTRIBUTE) and standalone.get(name) is None:
+                    standalone.set(name, value)
+            ancestor = ancestor.getparent()
+    return etree.tostring(standalone, method="c14n", exclusive=exclusive, with_comments=False)
 
 
 def _index_path(root: etree._Element, element: etree._Element) -> list[int]:

@@ -391,7 +391,7 @@ def _verified_without_xpath(
         return False
     envelope = actor_filter.envelope_octets(root, signature, exclusive=plan.envelope_exclusive)
     canonical_signed_info = actor_filter.signed_info_octets(signed_info, exclusive=plan.signed_info_exclusive)
-    if envelope is None or canonical_signed_info is None:
+    if envelope is None:
         return False
     for digest in plan.digests:
         data = envelope if digest.content_id is None else parts[digest.content_id]
