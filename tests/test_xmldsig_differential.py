@@ -12,12 +12,14 @@ document in 25, since one xmlsec1 process per document would take most of its ti
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ggk_ebms.security import algorithms as alg
 from xmldsig_differential import (
     XMLSEC1,
     Layout,
@@ -72,6 +74,57 @@ def _run(examples: int, xmlsec1_every: int) -> Paths:
 
     check()
     return paths
+
+
+def _layout(**changes: object) -> Layout:
+    plain = Layout(
+        soap_prefix="SOAP",
+        header_blocks=(),
+        body_blocks=(),
+        signature_position=9,
+        signed_info_c14n=alg.C14N_INCLUSIVE,
+        reference_c14n=alg.C14N_INCLUSIVE,
+        xpath=alg.EBMS_ACTOR_FILTER,
+        methods=(alg.RSA_SHA256, alg.SHA256),
+        ds_prefix="ds",
+        signature_attributes="",
+        envelope_extra="",
+        header_extra="",
+        prolog="",
+        part_count=1,
+    )
+    return dataclasses.replace(plain, **changes)  # type: ignore[arg-type]
+
+
+# Cases the generated run found or that guard a rule of the fast check, kept as fixed examples:
+# ds as the default namespace declared outside SignedInfo (lxml's in-place subtree C14N writes
+# xmlns="" on its descendants), xml:* attributes that inclusive C14N inherits onto SignedInfo,
+# text after SignedInfo, and the wrapping attempt.
+@needs_xmlsec1
+@pytest.mark.parametrize(
+    ("changes", "steps", "valid"),
+    [
+        ({"ds_prefix": ""}, [], True),
+        ({"ds_prefix": "", "signed_info_c14n": alg.C14N_EXCLUSIVE}, [], True),
+        ({"envelope_extra": 'xml:lang="nl"', "header_extra": 'xml:space="preserve"'}, [], True),
+        ({}, [("signed-info-tail", 1)], True),
+        ({}, [("tail", 1)], False),
+        ({}, [("header-block", 1)], True),
+        ({}, [("wrap-body", 0)], False),
+    ],
+)
+def test_fixed_examples_agree(changes: dict[str, object], steps: list[tuple[str, int]], valid: bool) -> None:
+    paths = Paths()
+    layout = _layout(**changes)
+    signed, parts = sign(layout)
+    envelope = mutate(signed, steps, False)
+    with counting_fast_path(paths):
+        fast = outcome(envelope, parts)
+    with libxmlsec_only():
+        assert outcome(envelope, parts) == fast
+    assert crypto_verdict(fast) is valid
+    assert xmlsec1_says_valid(envelope, parts) is valid
+    assert paths.fast_valid + paths.fast_invalid == 1  # the fast check decided, no fallback
 
 
 @needs_xmlsec1

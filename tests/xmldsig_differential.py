@@ -358,6 +358,20 @@ def _soap_header(root: etree._Element) -> etree._Element:
     return next(root.iterchildren(f"{{{SOAP_ENV}}}Header"))
 
 
+def _tail(root: etree._Element, choice: int) -> None:
+    """Text after an element (between the Signature's children, say), not only whitespace."""
+    element = _pick(root, choice)
+    if element is not root:
+        element.tail = (element.tail or "") + ("X" if choice % 2 else " \n")
+
+
+def _signed_info_tail(root: etree._Element, choice: int) -> None:
+    """Text between SignedInfo and SignatureValue: outside every digest, ignored by XMLDSig."""
+    signed_info = next(root.iter(f"{{{DS}}}SignedInfo"), None)
+    if signed_info is not None:
+        signed_info.tail = (signed_info.tail or "") + ("tekst" if choice % 2 else "\n")
+
+
 def _header_block(root: etree._Element, choice: int) -> None:
     block = etree.Element(f"{{{OTHER_NS}}}Ingevoegd")
     block.text = "later"
@@ -445,6 +459,8 @@ MUTATIONS: Final[dict[str, Mutation]] = {
     "comment": _comment,
     "pi": _processing_instruction,
     "whitespace": _whitespace,
+    "tail": _tail,
+    "signed-info-tail": _signed_info_tail,
     "header-block": _header_block,
     "duplicate-body": _duplicate_body,
     "wrap-body": _wrap_body,

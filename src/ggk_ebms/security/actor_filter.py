@@ -78,7 +78,8 @@ def signed_info_octets(signed_info: etree._Element, *, exclusive: bool) -> bytes
     # the inherited declarations onto it) and keeps each element's prefix; read back, it is a
     # document whose C14N is the subset's. lxml's C14N of the subtree in place is not: with a
     # default namespace declared on an ancestor it writes xmlns="" on the descendants.
-    standalone = parse(etree.tostring(signed_info), what="SignedInfo")
+    # Without its tail: text after SignedInfo belongs to the Signature, not to the subset.
+    standalone = parse(etree.tostring(signed_info, with_tail=False), what="SignedInfo")
     if not exclusive:
         # Inclusive C14N 1.0 §2.4: the apex of a subset also takes the xml:* attributes of its
         # ancestors, the nearest one winning; exclusive C14N does not (Exc-C14N §3).

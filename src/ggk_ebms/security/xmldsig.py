@@ -390,13 +390,13 @@ def _verified_without_xpath(
     if plan is None:
         return False
     envelope = actor_filter.envelope_octets(root, signature, exclusive=plan.envelope_exclusive)
-    canonical_signed_info = actor_filter.signed_info_octets(signed_info, exclusive=plan.signed_info_exclusive)
     if envelope is None:
         return False
     for digest in plan.digests:
         data = envelope if digest.content_id is None else parts[digest.content_id]
         if hashlib.new(digest.hash_name, data).digest() != digest.expected:
             raise _security_failure(_SIGNATURE, "Invalid Signature.")
+    canonical_signed_info = actor_filter.signed_info_octets(signed_info, exclusive=plan.signed_info_exclusive)
     context = xmlsec.SignatureContext()
     context.key = key
     try:
