@@ -6,8 +6,8 @@ odd shapes to libxmlsec), ``verify_envelope`` with libxmlsec doing all of it, an
 verifier reached the cryptography, ``xmlsec1 --verify``. The outcomes of the first two must be
 identical (valid with the same References, or the same refusal) and the cryptographic verdict must
 equal xmlsec1's. The small run below is part of the fast suite and asks xmlsec1 about every
-document; the 10,000-document run (marked slow) asks libxmlsec about all and xmlsec1 about one
-document in 25, since one xmlsec1 process per document would take most of its time.
+document; the 10,000-document run (marked slow) asks libxmlsec about all and xmlsec1 about every
+25th document, since one xmlsec1 process per document would take most of its time.
 """
 
 from __future__ import annotations
