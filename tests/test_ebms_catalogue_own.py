@@ -247,9 +247,7 @@ CASES: dict[str, Case] = {
         "URI cannot be resolved.",
         envelope={"content_ids": (PAYLOAD_CID,)},
         edits=(
-            set_attribute(
-                "//eb:Reference", "{http://www.w3.org/1999/xlink}href", "http://example.org/payload.xml"
-            ),
+            set_attribute("//eb:Reference", "{http://www.w3.org/1999/xlink}href", "http://example.org/payload.xml"),
         ),
     ),
     "40_unknown_cid": Case(
@@ -356,3 +354,4 @@ def test_a_known_ref_to_message_id_passes() -> None:
     ref = "0a3d2b65-55f4-4d8d-8c2b-7d0e1c9e4f11@peer.test"
     message, _ = receive(build({"ref_to_message_id": ref}, {}, ()), known=lambda _ref: True)
     assert message.header.ref_to_message_id == ref
+
