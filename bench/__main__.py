@@ -28,6 +28,8 @@ from bench.pipeline import COLUMNS as PIPELINE_COLUMNS
 from bench.pipeline import run_pipeline
 from bench.profile import COLUMNS as PROFILE_COLUMNS
 from bench.profile import run_profile
+from bench.sigcheck import COLUMNS as SIGCHECK_COLUMNS
+from bench.sigcheck import run_sigcheck
 from bench.soak import COLUMNS as SOAK_COLUMNS
 from bench.soak import run_soak
 
@@ -88,6 +90,10 @@ def _profile(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
 
 def _pipeline(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_pipeline(db=ns.db, count=ns.count, profile=ns.cprofile, security=ns.profile), PIPELINE_COLUMNS
+
+
+def _sigcheck(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_sigcheck(count=ns.count), SIGCHECK_COLUMNS
 
 
 def _outbound(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
@@ -174,6 +180,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_pipeline)
+
+    p = sub.add_parser("sigcheck", help="one signature verification: the fast check beside libxmlsec")
+    p.add_argument("--count", type=int, default=200, help="verifications per path and round (5 rounds)")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_sigcheck)
 
     p = sub.add_parser("cli", help="ggk-ebms start-up: whole-process time per command vs python -c pass")
     p.add_argument("--runs", type=int, default=11, help="timed runs per command (after one warm-up)")

@@ -138,6 +138,14 @@ def test_pipeline_in_process_signed() -> None:
     assert (row["profile"], row["messages"]) == ("osb-rm-s", 5) and row["cpu_ms_per_msg"] > 0
 
 
+def test_sigcheck_times_both_paths() -> None:
+    from bench.sigcheck import run_sigcheck
+
+    report = run_sigcheck(count=3)
+    assert [r["path"] for r in report.rows] == ["libxmlsec (baseline)", "fast check"]
+    assert all(r["verifications"] == 15 and r["cpu_ms_per_verification"] > 0 for r in report.rows)
+
+
 @pytest.mark.skipif(
     shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists(),
     reason="py-spy not installed (pip install py-spy)",

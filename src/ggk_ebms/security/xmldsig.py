@@ -36,6 +36,7 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache, lru_cache
 from typing import Any, Final, NamedTuple
 
 import xmlsec
@@ -50,8 +51,8 @@ from ggk_ebms.ebms.model import Acknowledgment
 from ggk_ebms.errors import ConfigError, EbmsError, ErrorCode, MimeError, XmlError
 from ggk_ebms.mime.related import MimePart
 from ggk_ebms.ns import ACTOR_NEXT_MSH, DS, EB, SOAP_ACTOR_NEXT, SOAP_ENV
+from ggk_ebms.security import actor_filter, xmlsec_io
 from ggk_ebms.security import algorithms as alg
-from ggk_ebms.security import xmlsec_io
 from ggk_ebms.security.keys import key_matches_certificate
 from ggk_ebms.xml import DEFAULT_MAX_BYTES, parse
 
@@ -67,7 +68,7 @@ __all__ = [
 
 _EXC_C14N_NS: Final = alg.C14N_EXCLUSIVE
 _SLOT_NS: Final = "urn:x-ggk-ebms:signature-slot"
-_EXCLUDING_ACTORS: Final = frozenset({ACTOR_NEXT_MSH, SOAP_ACTOR_NEXT})
+_EXCLUDING_ACTORS: Final = actor_filter.EXCLUDING_ACTORS
 _ACTOR: Final = f"{{{SOAP_ENV}}}actor"
 # ebMS blocks the MSH reads, with the container each must sit in (ebMS 2.0 §3, §6, §7).
 _PROCESSED_BLOCKS: Final = (
@@ -92,6 +93,31 @@ _HASHES: Final = {
 _SIGNATURE: Final = "//Header/Signature"
 _SIGNED_INFO: Final = "//Header/Signature/SignedInfo"
 _WHITESPACE: Final = re.compile(r"\s+")
+_XML_WHITESPACE: Final = re.compile(r"[ \t\r\n]+")
+_BASE64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+_XPATH_BLANK: Final = "[ \t\r\n]*"  # XPath 1.0 ExprWhitespace
+
+
+def _quoted(value: str) -> str:
+    return f"(?:\"{re.escape(value)}\"|'{re.escape(value)}')"
+
+
+# The spellings of the ebMS actor filter the fast check takes (ebMS 2.0 §4.1.3): ours, and the same
+# with either quote and any XPath whitespace around the union bar and the whole. Whitespace
+# anywhere else sends the signature to libxmlsec, whose XPath parser then decides what it means.
+_FAST_ACTOR_FILTER: Final = re.compile(
+    _XPATH_BLANK
+    + r"not\(ancestor-or-self::node\(\)\[@SOAP:actor="
+    + _quoted(ACTOR_NEXT_MSH)
+    + r"\]"
+    + _XPATH_BLANK
+    + r"\|"
+    + _XPATH_BLANK
+    + r"ancestor-or-self::node\(\)\[@SOAP:actor="
+    + _quoted(SOAP_ACTOR_NEXT)
+    + r"\]\)"
+    + _XPATH_BLANK
+)
 _AROUND_PUNCTUATION: Final = re.compile(r"\s*([()\[\]|=@,:])\s*")
 
 
@@ -345,8 +371,24 @@ def verify_envelope(
     )
     _check_coverage(signed, parts)
     _check_part_digests(signed, parts)
+    key = _verification_key(certificate_der, at)
+    if not _verified_without_xpath(root, signature, signed_info, signature_method, parts, key):
+        _verify_with_libxmlsec(signature, signature_method, signed, parts, key)
+    return VerifiedSignature(
+        references=signed, signed_info_element=signed_info, signature_method=signature_method
+    )
+
+
+def _verify_with_libxmlsec(
+    signature: etree._Element,
+    signature_method: str,
+    signed: Sequence[SignedReference],
+    parts: Mapping[str, bytes],
+    key: xmlsec.Key,
+) -> None:
+    """libxmlsec checks every Reference (the actor filter node by node) and SignedInfo."""
     context = xmlsec.SignatureContext()
-    context.key = _verification_key(certificate_der, at)
+    context.key = key
     _enable_transforms(
         context,
         signature_methods={signature_method},
@@ -357,9 +399,153 @@ def verify_envelope(
             context.verify(signature)
     except xmlsec.Error:
         raise _security_failure(_SIGNATURE, "Invalid Signature.") from None
-    return VerifiedSignature(
-        references=signed, signed_info_element=signed_info, signature_method=signature_method
+
+
+def _verified_without_xpath(
+    root: etree._Element,
+    signature: etree._Element,
+    signed_info: etree._Element,
+    signature_method: str,
+    parts: Mapping[str, bytes],
+    key: xmlsec.Key,
+) -> bool:
+    """The fast check (docs/signing.md "Fast signature check"): True when the signature is verified,
+    ``EbmsError`` when it is not, False when the signature is not in the exact shape this check
+    covers, and libxmlsec must decide.
+
+    Same verdict as libxmlsec: the ``URI=""`` digest is computed over the octets of
+    ``actor_filter.envelope_octets`` (the argument is in that module), the ``cid:`` digests over the
+    part bytes as ``xmlsec_io`` would serve them, and libxmlsec itself checks the SignatureValue
+    against our C14N of SignedInfo with the key (XMLDSig §3.2.2).
+    """
+    plan = _fast_plan(signature, signed_info, signature_method, parts)
+    if plan is None:
+        return False
+    envelope = actor_filter.envelope_octets(root, signature, exclusive=plan.envelope_exclusive)
+    if envelope is None:
+        return False
+    for digest in plan.digests:
+        data = envelope if digest.content_id is None else parts[digest.content_id]
+        if hashlib.new(digest.hash_name, data).digest() != digest.expected:
+            raise _security_failure(_SIGNATURE, "Invalid Signature.")
+    canonical_signed_info = actor_filter.signed_info_octets(signed_info, exclusive=plan.signed_info_exclusive)
+    context = xmlsec.SignatureContext()
+    context.key = key
+    try:
+        context.verify_binary(canonical_signed_info, plan.signature_transform, plan.signature_value)
+    except xmlsec.Error:
+        raise _security_failure(_SIGNATURE, "Invalid Signature.") from None
+    return True
+
+
+class _FastDigest(NamedTuple):
+    content_id: str | None  # None: the URI="" Reference
+    hash_name: str
+    expected: bytes
+
+
+class _FastPlan(NamedTuple):
+    signed_info_exclusive: bool
+    envelope_exclusive: bool
+    signature_transform: Any
+    signature_value: bytes
+    digests: tuple[_FastDigest, ...]
+
+
+def _fast_plan(
+    signature: etree._Element,
+    signed_info: etree._Element,
+    signature_method: str,
+    parts: Mapping[str, bytes],
+) -> _FastPlan | None:
+    """What the fast check needs, or None for anything outside the one layout it covers.
+
+    Runs after the shape checks of ``verify_envelope``, which already hold (one Signature in the
+    Header, one ``URI=""`` Reference with the three ebMS transforms, every other Reference a
+    ``cid:`` part without transforms, algorithms allowed). On top of those it asks for exactly what
+    the equivalence argument covers, and says None (libxmlsec decides) otherwise: C14N without
+    parameters (no InclusiveNamespaces PrefixList), the filter text in one of the spellings
+    ``_FAST_ACTOR_FILTER`` matches with ``SOAP`` bound to the SOAP 1.1 namespace on the
+    ds:XPath element and every ancestor, at most one KeyInfo, and digest and signature values
+    in plain base64 (libxmlsec's decoder is more lenient than Python's; we leave odd encodings to it).
+    """
+    # _check_signature_children holds: SignedInfo, SignatureValue, then KeyInfo elements only.
+    children = list(signature.iterchildren(tag=etree.Element))
+    if len(children) > 3:
+        return None  # a second KeyInfo: libxmlsec expects ds:Object there and refuses
+    signature_transform = _xmlsec_transforms().get(signature_method)
+    signature_value = _plain_b64(children[1])
+    if signature_transform is None or signature_value is None:
+        return None
+    # _signed_info_parts holds: CanonicalizationMethod, SignatureMethod, then References.
+    signed_info_c14n = _plain_c14n(next(signed_info.iterchildren(tag=etree.Element)))
+    envelope_c14n: str | None = None
+    digests: list[_FastDigest] = []
+    for reference in signed_info.iterchildren(_ds("Reference")):
+        uri = reference.get("URI", "")
+        children = list(reference.iterchildren(tag=etree.Element))
+        hash_name = _HASHES.get(children[-2].get("Algorithm", ""))
+        expected = _plain_b64(children[-1])
+        if hash_name is None or expected is None:
+            return None
+        if uri == "":
+            envelope_c14n = _plain_envelope_transforms(children[0])
+            if envelope_c14n is None:
+                return None
+            digests.append(_FastDigest(None, hash_name, expected))
+        else:
+            content_id = xmlsec_io.content_id_of(uri, parts)
+            if content_id is None:
+                return None
+            digests.append(_FastDigest(content_id, hash_name, expected))
+    if signed_info_c14n is None or envelope_c14n is None:
+        return None
+    return _FastPlan(
+        signed_info_exclusive=signed_info_c14n == alg.C14N_EXCLUSIVE,
+        envelope_exclusive=envelope_c14n == alg.C14N_EXCLUSIVE,
+        signature_transform=signature_transform,
+        signature_value=signature_value,
+        digests=tuple(digests),
     )
+
+
+def _plain_envelope_transforms(transforms: etree._Element) -> str | None:
+    """The C14N URI of an ebMS ``URI=""`` Transforms in the fast check's exact shape, else None."""
+    steps = list(transforms.iterchildren(tag=etree.Element))
+    xpaths = list(steps[1].iterchildren(tag=etree.Element))
+    if len(xpaths) != 1 or len(xpaths[0]) or not _FAST_ACTOR_FILTER.fullmatch(xpaths[0].text or ""):
+        return None
+    # libxmlsec binds the expression's prefixes from ds:XPath outwards, the innermost declaration
+    # winning; demanding one binding of SOAP on the whole ancestor chain makes the order moot.
+    node: etree._Element | None = xpaths[0]
+    while node is not None:
+        if node.nsmap.get("SOAP", SOAP_ENV) != SOAP_ENV:
+            return None
+        node = node.getparent()
+    return _plain_c14n(steps[2])
+
+
+def _plain_c14n(method: etree._Element) -> str | None:
+    """Inclusive or exclusive C14N 1.0 without comments and without parameters, else None."""
+    uri = method.get("Algorithm", "")
+    if uri not in alg.ACCEPTED_C14N or next(method.iterchildren(tag=etree.Element), None) is not None:
+        return None
+    return uri
+
+
+def _plain_b64(element: etree._Element) -> bytes | None:
+    """The bytes of a ds:DigestValue or ds:SignatureValue in canonical base64 (XML whitespace
+    allowed between characters), else None."""
+    if len(element):
+        return None
+    compact = _XML_WHITESPACE.sub("", element.text or "")
+    if not _BASE64.fullmatch(compact):
+        return None
+    try:
+        raw = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if raw and base64.b64encode(raw).decode("ascii") == compact else None
 
 
 def _parse_received(envelope: bytes, max_bytes: int) -> etree._Element:
@@ -527,7 +713,7 @@ def _is_actor_filter(transform: etree._Element) -> bool:
     # would test another attribute and leave nextMSH-targeted blocks in (or ours out).
     if xpath.nsmap.get("SOAP") != SOAP_ENV:
         return False
-    return _normalised_xpath(xpath.text or "") == _normalised_xpath(alg.EBMS_ACTOR_FILTER)
+    return _normalised_xpath(xpath.text or "") == _NORMALISED_ACTOR_FILTER
 
 
 def _normalised_xpath(expression: str) -> str:
@@ -538,6 +724,9 @@ def _normalised_xpath(expression: str) -> str:
     """
     text = _AROUND_PUNCTUATION.sub(r"\1", expression.strip())
     return _WHITESPACE.sub(" ", text).replace("'", '"')
+
+
+_NORMALISED_ACTOR_FILTER: Final = _normalised_xpath(alg.EBMS_ACTOR_FILTER)
 
 
 def _check_coverage(references: Sequence[SignedReference], parts: Mapping[str, bytes]) -> None:
@@ -574,16 +763,29 @@ def _check_part_digests(references: Sequence[SignedReference], parts: Mapping[st
 
 def _verification_key(certificate_der: bytes, at: datetime | None) -> xmlsec.Key:
     """The public key of the CPA's signing certificate, valid at the message Timestamp (ebMS 2.0 §4.1.3)."""
+    loaded = _loaded_certificate(certificate_der)
+    if loaded is None:
+        raise _security_failure(_SIGNATURE, "Signing certificate of the CPA cannot be used.")
+    key, not_before, not_after = loaded
+    if at is not None and not not_before <= at.astimezone(UTC) <= not_after:
+        raise _security_failure(_SIGNATURE, "Signing certificate is not valid at the message Timestamp.")
+    return key
+
+
+@lru_cache(maxsize=64)
+def _loaded_certificate(certificate_der: bytes) -> tuple[xmlsec.Key, datetime, datetime] | None:
+    """The xmlsec key and validity period of a CPA signing certificate, or None if unusable.
+
+    Cached by the certificate's bytes: a partner's certificate is the same for every message, and
+    loading it twice per message was a tenth of a verification. Sharing the Key is safe: a
+    SignatureContext takes a duplicate of it (python-xmlsec ``SignatureContext.key``).
+    """
     try:
         certificate = x509.load_der_x509_certificate(certificate_der)
         key = xmlsec.Key.from_memory(certificate_der, xmlsec.constants.KeyDataFormatCertDer)
     except (ValueError, xmlsec.Error):
-        raise _security_failure(_SIGNATURE, "Signing certificate of the CPA cannot be used.") from None
-    if at is not None:
-        moment = at.astimezone(UTC)
-        if not certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc:
-            raise _security_failure(_SIGNATURE, "Signing certificate is not valid at the message Timestamp.")
-    return key
+        return None
+    return key, certificate.not_valid_before_utc, certificate.not_valid_after_utc
 
 
 # --- signed acknowledgements (ebMS 2.0 §6.3, KVS ch. 5)
@@ -672,8 +874,13 @@ def _enable_transforms(
             context.enable_signature_transform(known[uri])
 
 
-def _xmlsec_transforms() -> dict[str, Any]:
-    """xmlsec's transform classes by algorithm URI (the stubs do not export the class type)."""
+@cache
+def _xmlsec_transforms() -> Mapping[str, Any]:
+    """xmlsec's transform classes by algorithm URI (the stubs do not export the class type).
+
+    Computed once: the table is fixed for the process, and walking ``xmlsec.constants`` cost a
+    fifth of a fast verification.
+    """
     found: dict[str, Any] = {}
     for name in dir(xmlsec.constants):
         value = getattr(xmlsec.constants, name)
