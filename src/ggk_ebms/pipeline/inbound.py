@@ -111,7 +111,7 @@ class InboundPipeline:
         if request.soap_action not in ('"ebXML"', "ebXML"):
             raise fault.soap_action_fault(request.soap_action)  # catalogue #3
         try:
-            body = split_body(request.content_type, request.body)
+            body = split_body(request.content_type, request.content())
         except MimeError as exc:
             raise SoapFaultError(f"Unable to process message! {exc}") from None
         try:
@@ -394,6 +394,7 @@ class InboundPipeline:
 
 
 def _parts(attachments: Sequence[MimePart]) -> list[NewPart]:
+    # A part that is a view of the spooled body is stored from that view (docs/performance.md "Memory").
     return [
-        NewPart(content_id=p.content_id or "", content_type=p.content_type, data=p.data) for p in attachments
+        NewPart.of(p.content_id or "", p.content_type, p.view() if p.spooled else p.data) for p in attachments
     ]

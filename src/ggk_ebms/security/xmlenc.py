@@ -163,7 +163,7 @@ def _template(part: MimePart, data_algorithm: str, key_transport: str, key_name:
 
 def is_encrypted_part(part: MimePart, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bool:
     """True when ``part`` holds an xenc:EncryptedData (e.g. to refuse one on a channel without -e)."""
-    if b"EncryptedData" not in part.data[:4096]:
+    if b"EncryptedData" not in part.head(4096):  # a sniff: no copy of a large spooled part
         return False
     try:
         return parse(part.data, max_bytes=max_bytes, what="MIME part").tag == _xenc("EncryptedData")

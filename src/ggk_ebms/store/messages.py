@@ -14,7 +14,7 @@ import builtins
 import dataclasses
 import hashlib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,7 +29,7 @@ from ggk_ebms.lifecycle import Event, Status, Step
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import insert_job
-from ggk_ebms.store.large_parts import PART_SLICE, read_part_data
+from ggk_ebms.store.large_parts import PART_SLICE, insert_large_part, is_large, read_part_data
 from ggk_ebms.store.receive_pg import RowSet, insert_received
 from ggk_ebms.store.stuf import StufRecord, upsert_record
 from ggk_ebms.store.tables import (
@@ -97,11 +97,30 @@ class StoredMessage(NewMessage):
 
 @dataclass(frozen=True)
 class NewPart:
-    """One MIME part of a message (payload or attachment), stored byte for byte."""
+    """One MIME part of a message (payload or attachment), stored byte for byte.
+
+    ``spooled``: the content as a view of a spooled request body (mime/related.py), for a large
+    received part that is stored without a copy on the heap; ``data`` is then empty. ``of`` picks
+    the field; ``content()`` and ``size`` read either.
+    """
 
     content_id: str
     content_type: str
     data: bytes
+    spooled: memoryview | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, content_id: str, content_type: str, content: bytes | memoryview) -> NewPart:
+        if isinstance(content, bytes):
+            return cls(content_id, content_type, content)
+        return cls(content_id, content_type, b"", content)
+
+    def content(self) -> bytes | memoryview:
+        return self.data if self.spooled is None else self.spooled
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.spooled is None else self.spooled.nbytes
 
 
 @dataclass(frozen=True)
@@ -251,23 +270,25 @@ class MessageStore:
         return pks
 
     def _insert_parts(self, session: Session, message_pk: int, parts: Sequence[NewPart]) -> None:
-        if not parts:
-            return
-        session.execute(
-            sa.insert(message_part),
-            [
-                {
-                    "message_pk": message_pk,
-                    "seq": seq,
-                    "content_id": part.content_id,
-                    "content_type": part.content_type,
-                    "data": part.data,
-                    "sha256": hashlib.sha256(part.data).hexdigest(),
-                    "size": len(part.data),
-                }
-                for seq, part in enumerate(parts)
-            ],
-        )
+        rows = [
+            {
+                "message_pk": message_pk,
+                "seq": seq,
+                "content_id": part.content_id,
+                "content_type": part.content_type,
+                "sha256": hashlib.sha256(part.content()).hexdigest(),
+                "size": part.size,
+            }
+            for seq, part in enumerate(parts)
+        ]
+        pairs = list(zip(rows, parts, strict=True))
+        small = [row | {"data": part.content()} for row, part in pairs if not is_large(part.size)]
+        if small:
+            session.execute(sa.insert(message_part), small)
+        for row, part in pairs:
+            if is_large(part.size):
+                # Written in slices, not bound whole (large_parts.py, docs/performance.md "Memory").
+                insert_large_part(session, row, part.content())
 
     def _enqueue(self, session: Session, queue: str, message_pk: int, due_at: datetime, now: datetime) -> int:
         return insert_job(session, queue, message_pk, due_at=due_at, now=now)
@@ -346,9 +367,9 @@ class MessageStore:
                         "seq": seq,
                         "content_id": part.content_id,
                         "content_type": part.content_type,
-                        "data": part.data,
-                        "sha256": hashlib.sha256(part.data).hexdigest(),
-                        "size": len(part.data),
+                        "data": part.content(),
+                        "sha256": hashlib.sha256(part.content()).hexdigest(),
+                        "size": part.size,
                     },
                 )
                 for seq, part in enumerate(parts)
@@ -400,7 +421,9 @@ class MessageStore:
 
         try:
             # ``run``: one retry on a fresh connection if the pooled one was dead (no pre-ping).
-            if self.db.backend == "postgresql" and effect is None:
+            # A large part goes in by COPY (large_parts.py), which the one statement cannot hold.
+            large = any(is_large(p.size) for p in parts)
+            if self.db.backend == "postgresql" and effect is None and not large:
                 # One statement: autocommit, no BEGIN/COMMIT round trips (store/receive_pg.py).
                 return self.db.run_statement(store_at_once)
             return self.db.run(store)
