@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 from ggk_ebms.errors import MimeError
+from ggk_ebms.mime.spool import SpooledRange
 
 SOAP_CONTENT_TYPE: Final = "text/xml; charset=UTF-8"
 DEFAULT_PART_CONTENT_TYPE: Final = "text/plain; charset=us-ascii"  # RFC 2045 §5.2
@@ -49,10 +50,10 @@ class MimePart:
     ``headers`` holds every part header as received, names in lower case, folded lines joined.
 
     A part split out of a body mapped from its spool file (``split_body`` on an ``mmap``) keeps
-    its content as a view of that mapping instead of a copy: a 25 MB StUF envelope is then held
-    once, by the page cache, not a second time on the heap (docs/performance.md "Memory"). Code on
-    the large-message path reads it through ``view()``, ``size`` and ``head()``; ``data`` always
-    gives the bytes, copying them out of the mapping for such a part.
+    its content in that file (``spooled``, mime/spool.py) instead of a copy: a 25 MB StUF envelope
+    is then not held a second time on the heap (docs/performance.md "Memory"). Code on the
+    large-message path reads it through ``spooled``, ``size``, ``head()`` and ``sha256()``;
+    ``data`` always gives the bytes, copying them out of the file for such a part.
     """
 
     __slots__ = ("_content", "content_id", "content_type", "headers")
@@ -60,46 +61,54 @@ class MimePart:
     content_id: str | None
     content_type: str
     headers: Mapping[str, str]
-    _content: bytes | memoryview
+    _content: bytes | SpooledRange
 
     def __init__(
         self,
         content_id: str | None,
         content_type: str,
-        data: bytes | memoryview,
+        data: bytes | SpooledRange,
         headers: Mapping[str, str] | None = None,
     ) -> None:
         setter = object.__setattr__  # immutable like the frozen dataclass it was
         setter(self, "content_id", content_id)
         setter(self, "content_type", content_type)
         setter(self, "headers", {} if headers is None else headers)
-        setter(self, "_content", data if isinstance(data, bytes) else data.toreadonly().cast("B"))
+        setter(self, "_content", data)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"MimePart is immutable: cannot set {name!r}")
 
     @property
     def data(self) -> bytes:
-        """The content as bytes (a copy when the part is a view of a mapped body)."""
+        """The content as bytes (a copy out of the spool file for a spooled part)."""
         content = self._content
-        return content if isinstance(content, bytes) else content.tobytes()
+        return content if isinstance(content, bytes) else content.view().tobytes()
+
+    @property
+    def spooled(self) -> SpooledRange | None:
+        """The content's range of the spooled body, or None when the part holds bytes."""
+        content = self._content
+        return None if isinstance(content, bytes) else content
+
+    @property
+    def content(self) -> bytes | SpooledRange:
+        return self._content
 
     @property
     def size(self) -> int:
-        return len(self._content)
-
-    @property
-    def spooled(self) -> bool:
-        """Whether the content is a view of a mapped body rather than bytes of its own."""
-        return not isinstance(self._content, bytes)
-
-    def view(self) -> memoryview:
-        """The content without a copy: for hashing, storing or sending in slices."""
-        return memoryview(self._content)
+        content = self._content
+        return len(content) if isinstance(content, bytes) else content.size
 
     def head(self, length: int) -> bytes:
-        """The first ``length`` bytes (a sniff at the content without copying all of it)."""
-        return bytes(self._content[:length])
+        """The first ``length`` bytes (a sniff at the content without reading all of it)."""
+        content = self._content
+        return content[:length] if isinstance(content, bytes) else content.head(length)
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the content, a spooled one read slice by slice."""
+        content = self._content
+        return hashlib.sha256(content).hexdigest() if isinstance(content, bytes) else content.sha256()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MimePart):
@@ -108,7 +117,8 @@ class MimePart:
             self.content_id == other.content_id
             and self.content_type == other.content_type
             and self.headers == other.headers
-            and self.view() == other.view()
+            and self.size == other.size
+            and self.data == other.data
         )
 
     __hash__ = None  # type: ignore[assignment]  # equal by content, like the dataclass it was
@@ -174,7 +184,7 @@ def split_body(content_type: str, body: Body, *, max_parts: int = 100) -> Relate
     order, as attachments. Raises MimeError with a message that names the problem.
 
     ``body`` may be an ``mmap`` of the spooled request body: the attachments sent without a
-    transfer encoding are then views of it (``MimePart.spooled``), not copies, and the SOAP part
+    transfer encoding are then ranges of it (``MimePart.spooled``), not copies, and the SOAP part
     gets bytes of its own, as the XML parser needs them.
     """
     parsed = parse_content_type(content_type)
@@ -192,6 +202,8 @@ def split_body(content_type: str, body: Body, *, max_parts: int = 100) -> Relate
     if not boundary:
         raise MimeError("multipart/related Content-Type has no boundary parameter")
     parts = _split_parts(body, boundary.encode("latin-1", "replace"), max_parts)
+    if isinstance(body, mmap.mmap):
+        SpooledRange(body).release()  # the scan read every page of it (mime/spool.py)
     return _pick_start(parts, parsed.params.get("start"))
 
 
@@ -358,11 +370,11 @@ def _read_part(body: Body, view: memoryview, start: int, end: int, nxt: int, num
         raise MimeError(f"MIME part {number} has no headers")
     content_type = headers.get("content-type", DEFAULT_PART_CONTENT_TYPE)
     content_id = _content_id(headers.get("content-id"))
-    content = view[data_start : max(end, data_start)]
+    stop = max(end, data_start)
     cte = headers.get("content-transfer-encoding", "").strip().lower()
     if isinstance(body, mmap.mmap) and cte in _IDENTITY_ENCODINGS:
-        return MimePart(content_id, content_type, content, headers)  # a view: no copy
-    return MimePart(content_id, content_type, _decode(content, cte, number), headers)
+        return MimePart(content_id, content_type, SpooledRange(body, data_start, stop), headers)  # no copy
+    return MimePart(content_id, content_type, _decode(view[data_start:stop], cte, number), headers)
 
 
 def _header_block(body: Body, start: int, end: int, number: int) -> tuple[int, int]:
@@ -477,7 +489,7 @@ def _quoted_string(text: str, pos: int) -> tuple[str, int]:
 def _fingerprint(soap: bytes, attachments: Sequence[MimePart]) -> str:
     digest = hashlib.sha256(soap)
     for part in attachments:
-        digest.update(hashlib.sha256(part.view()).digest())
+        digest.update(bytes.fromhex(part.sha256()))
     return digest.hexdigest()
 
 

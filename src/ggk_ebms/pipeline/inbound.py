@@ -394,7 +394,5 @@ class InboundPipeline:
 
 
 def _parts(attachments: Sequence[MimePart]) -> list[NewPart]:
-    # A part that is a view of the spooled body is stored from that view (docs/performance.md "Memory").
-    return [
-        NewPart.of(p.content_id or "", p.content_type, p.view() if p.spooled else p.data) for p in attachments
-    ]
+    # A part left in the spooled body is stored from there (docs/performance.md "Memory").
+    return [NewPart.of(p.content_id or "", p.content_type, p.content) for p in attachments]

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import binascii
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ggk_ebms.mime.spool import SpooledRange
 from ggk_ebms.store.tables import message_part
 
 PART_SLICE: Final = 4 * 1024 * 1024
@@ -56,28 +57,41 @@ def read_part_data(session: Session, part_pk: int, size: int) -> bytes:
     return out.getvalue()
 
 
-def insert_large_part(session: Session, values: Mapping[str, Any], data: bytes | memoryview) -> None:
+def _slices(data: bytes | SpooledRange, size: int) -> Iterator[memoryview]:
+    """``data`` in views of ``size`` bytes; a spooled range drops each slice's pages after use."""
+    if isinstance(data, SpooledRange):
+        yield from data.slices(size)
+        return
+    whole = memoryview(data)
+    for offset in range(0, len(whole), size):
+        yield whole[offset : offset + size]
+
+
+def insert_large_part(session: Session, values: Mapping[str, Any], data: bytes | SpooledRange) -> None:
     """Insert one part row (``values``: the columns of ``_COLUMNS``) with ``data`` written in slices."""
-    view = memoryview(data).cast("B")
+    size = len(data) if isinstance(data, bytes) else data.size
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        _insert_sqlite(session, values, view)
+        _insert_sqlite(session, values, data, size)
     elif dialect == "postgresql":
-        _copy_postgresql(session, values, view)
+        _copy_postgresql(session, values, data)
     else:  # pragma: no cover - the store runs on SQLite and PostgreSQL only
-        session.execute(sa.insert(message_part).values(**values, data=view.tobytes()))
+        whole = data if isinstance(data, bytes) else data.view().tobytes()
+        session.execute(sa.insert(message_part).values(**values, data=whole))
 
 
-def _insert_sqlite(session: Session, values: Mapping[str, Any], view: memoryview) -> None:
+def _insert_sqlite(
+    session: Session, values: Mapping[str, Any], data: bytes | SpooledRange, size: int
+) -> None:
     row = {name: values[name] for name in _COLUMNS}
     pk = session.execute(
-        sa.insert(message_part).values(**row, data=sa.func.zeroblob(len(view))).returning(message_part.c.pk)
+        sa.insert(message_part).values(**row, data=sa.func.zeroblob(size)).returning(message_part.c.pk)
     ).scalar_one()
     # The same sqlite3 connection, inside the same transaction as the INSERT above.
     raw: Any = session.connection().connection.driver_connection  # sqlite3.Connection
     with raw.blobopen(message_part.name, "data", pk) as blob:  # the pk is the rowid (tables.BigPk)
-        for offset in range(0, len(view), PART_SLICE):
-            blob.write(view[offset : offset + PART_SLICE])
+        for piece in _slices(data, PART_SLICE):
+            blob.write(piece)
 
 
 def _copy_text(value: object) -> bytes:
@@ -88,7 +102,7 @@ def _copy_text(value: object) -> bytes:
     return text.encode("utf-8")
 
 
-def _copy_postgresql(session: Session, values: Mapping[str, Any], view: memoryview) -> None:
+def _copy_postgresql(session: Session, values: Mapping[str, Any], data: bytes | SpooledRange) -> None:
     columns = ", ".join(f'"{name}"' for name in (*_COLUMNS, "data"))
     # Identifiers from the table metadata only; every value goes through the COPY data stream.
     statement = f'COPY "{message_part.name}" ({columns}) FROM STDIN'
@@ -96,6 +110,6 @@ def _copy_postgresql(session: Session, values: Mapping[str, Any], view: memoryvi
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         # A bytea in hex form is \x followed by hex digits; the backslash itself is escaped in COPY text.
         copy.write(b"\t".join(_copy_text(values[name]) for name in _COLUMNS) + b"\t\\\\x")
-        for offset in range(0, len(view), _COPY_SLICE):
-            copy.write(binascii.hexlify(view[offset : offset + _COPY_SLICE]))
+        for piece in _slices(data, _COPY_SLICE):
+            copy.write(binascii.hexlify(piece))
         copy.write(b"\n")

@@ -26,6 +26,7 @@ from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import DuplicateMessageError, StoreError
 from ggk_ebms.lifecycle import Event, Status, Step
+from ggk_ebms.mime.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import insert_job
@@ -99,28 +100,35 @@ class StoredMessage(NewMessage):
 class NewPart:
     """One MIME part of a message (payload or attachment), stored byte for byte.
 
-    ``spooled``: the content as a view of a spooled request body (mime/related.py), for a large
-    received part that is stored without a copy on the heap; ``data`` is then empty. ``of`` picks
-    the field; ``content()`` and ``size`` read either.
+    ``spooled``: the content left in the spooled request body (mime/spool.py), for a large
+    received part stored without a copy on the heap; ``data`` is then empty. ``of`` picks the
+    field; ``content()``, ``size`` and ``sha256()`` read either.
     """
 
     content_id: str
     content_type: str
     data: bytes
-    spooled: memoryview | None = field(default=None, repr=False, compare=False)
+    spooled: SpooledRange | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def of(cls, content_id: str, content_type: str, content: bytes | memoryview) -> NewPart:
+    def of(cls, content_id: str, content_type: str, content: bytes | SpooledRange) -> NewPart:
         if isinstance(content, bytes):
             return cls(content_id, content_type, content)
         return cls(content_id, content_type, b"", content)
 
-    def content(self) -> bytes | memoryview:
+    def content(self) -> bytes | SpooledRange:
         return self.data if self.spooled is None else self.spooled
+
+    def bound(self) -> bytes | memoryview:
+        """The content as one bound parameter (a part small enough to go in whole)."""
+        return self.data if self.spooled is None else self.spooled.view()
 
     @property
     def size(self) -> int:
-        return len(self.data) if self.spooled is None else self.spooled.nbytes
+        return len(self.data) if self.spooled is None else self.spooled.size
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest() if self.spooled is None else self.spooled.sha256()
 
 
 @dataclass(frozen=True)
@@ -276,13 +284,13 @@ class MessageStore:
                 "seq": seq,
                 "content_id": part.content_id,
                 "content_type": part.content_type,
-                "sha256": hashlib.sha256(part.content()).hexdigest(),
+                "sha256": part.sha256(),
                 "size": part.size,
             }
             for seq, part in enumerate(parts)
         ]
         pairs = list(zip(rows, parts, strict=True))
-        small = [row | {"data": part.content()} for row, part in pairs if not is_large(part.size)]
+        small = [row | {"data": part.bound()} for row, part in pairs if not is_large(part.size)]
         if small:
             session.execute(sa.insert(message_part), small)
         for row, part in pairs:
@@ -367,8 +375,8 @@ class MessageStore:
                         "seq": seq,
                         "content_id": part.content_id,
                         "content_type": part.content_type,
-                        "data": part.content(),
-                        "sha256": hashlib.sha256(part.content()).hexdigest(),
+                        "data": part.bound(),
+                        "sha256": part.sha256(),
                         "size": part.size,
                     },
                 )
