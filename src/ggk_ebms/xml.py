@@ -146,11 +146,16 @@ def parse_outline(
     *,
     max_bytes: int,
     keep: Callable[[str], bool],
+    pick: Callable[[str], bool] | None = None,
     what: str = "XML",
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> etree._Element:
     """Check the whole document (well-formed, hardened as ``parse``) but build only its outline:
     the root and those of its children ``keep(tag)`` accepts, with their subtrees.
+
+    ``pick(tag)``: elements deeper in the dropped subtrees that are kept too, with their subtrees,
+    as children of the root (their ancestors are not built): the identifiers the koppeltabel
+    reads from anywhere in a payload.
 
     For a payload of which only the header is read (an iWmo/iJw message's ``Header``), this keeps
     memory at the size of that header instead of a tree of the whole message, which for 18 MB of
@@ -161,7 +166,7 @@ def parse_outline(
     head = data[:_PROLOG_SCAN]
     if _DOCTYPE.search(head) or _ENTITY.search(head):
         raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
-    target = _OutlineTarget(keep, what, max_depth)
+    target = _OutlineTarget(keep, what, max_depth, pick)
     return _parse_target(data, target, what)
 
 
@@ -216,32 +221,48 @@ def _namespaces(nsmap: dict[str | None, str] | None) -> dict[str | None, str]:
 
 
 class _OutlineTarget(_Refusing):
-    def __init__(self, keep: Callable[[str], bool], what: str, max_depth: int) -> None:
+    def __init__(
+        self,
+        keep: Callable[[str], bool],
+        what: str,
+        max_depth: int,
+        pick: Callable[[str], bool] | None = None,
+    ) -> None:
         self.builder: Any = etree.TreeBuilder()
         self.keep = keep
+        self.pick = pick
         self.what = what
         self.max_depth = max_depth
         self.refusal = None
         self.depth = 0
         self.skipping_from: int | None = None  # depth of the dropped subtree's root
+        self.picked_from: int | None = None  # depth of a picked element inside a dropped subtree
+
+    def _building(self) -> bool:
+        return self.skipping_from is None or self.picked_from is not None
 
     def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str | None, str] | None = None) -> None:
         self._check_depth(self.depth)
         if self.skipping_from is None and self.depth == 1 and not self.keep(tag):
             self.skipping_from = self.depth
-        if self.skipping_from is None:
+        dropped = self.skipping_from is not None and self.picked_from is None
+        if dropped and self.pick is not None and self.pick(tag):
+            self.picked_from = self.depth
+        if self._building():
             self.builder.start(tag, attrib, _namespaces(nsmap))
         self.depth += 1
 
     def data(self, text: str) -> None:
-        if self.skipping_from is None:
+        if self._building():
             self.builder.data(text)
 
     def end(self, tag: str) -> None:
         self.depth -= 1
-        if self.skipping_from is None:
+        if self._building():
             self.builder.end(tag)
-        elif self.depth == self.skipping_from:
+        if self.depth == self.picked_from:
+            self.picked_from = None
+        if self.depth == self.skipping_from:
             self.skipping_from = None
 
     def close(self) -> etree._Element:

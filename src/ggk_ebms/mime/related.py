@@ -21,7 +21,7 @@ import hashlib
 import mmap
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
 from ggk_ebms.errors import MimeError
@@ -44,89 +44,51 @@ _MAX_HEADER_BLOCK: Final = 64 * 1024
 Body: TypeAlias = bytes | mmap.mmap
 
 
+@dataclass(frozen=True)
 class MimePart:
     """One part of a related body. ``content_id`` is without ``<>``; ``data`` is decoded.
 
     ``headers`` holds every part header as received, names in lower case, folded lines joined.
 
-    A part split out of a body mapped from its spool file (``split_body`` on an ``mmap``) keeps
-    its content in that file (``spooled``, mime/spool.py) instead of a copy: a 25 MB StUF envelope
-    is then not held a second time on the heap (docs/performance.md "Memory"). Code on the
-    large-message path reads it through ``spooled``, ``size``, ``head()`` and ``sha256()``;
-    ``data`` always gives the bytes, copying them out of the file for such a part.
+    ``spooled``: a part split out of a body mapped from its spool file (``split_body`` on an
+    ``mmap``) stays in that file (mime/spool.py) instead of being copied: a 25 MB StUF envelope is
+    then not held a second time on the heap (docs/performance.md "Memory"). ``data`` is empty for
+    such a part; ``content``, ``size``, ``head()`` and ``sha256()`` read either kind, and
+    ``materialized()`` gives a part with its bytes for code that needs them whole (signature
+    check, decryption).
     """
-
-    __slots__ = ("_content", "content_id", "content_type", "headers")
 
     content_id: str | None
     content_type: str
-    headers: Mapping[str, str]
-    _content: bytes | SpooledRange
+    data: bytes = field(repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    spooled: SpooledRange | None = field(default=None, repr=False)
 
-    def __init__(
-        self,
-        content_id: str | None,
-        content_type: str,
-        data: bytes | SpooledRange,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        setter = object.__setattr__  # immutable like the frozen dataclass it was
-        setter(self, "content_id", content_id)
-        setter(self, "content_type", content_type)
-        setter(self, "headers", {} if headers is None else headers)
-        setter(self, "_content", data)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"MimePart is immutable: cannot set {name!r}")
-
-    @property
-    def data(self) -> bytes:
-        """The content as bytes (a copy out of the spool file for a spooled part)."""
-        content = self._content
-        return content if isinstance(content, bytes) else content.view().tobytes()
-
-    @property
-    def spooled(self) -> SpooledRange | None:
-        """The content's range of the spooled body, or None when the part holds bytes."""
-        content = self._content
-        return None if isinstance(content, bytes) else content
+    def __post_init__(self) -> None:
+        if self.spooled is not None and self.data:
+            raise ValueError("a spooled MIME part keeps its content in the spool file, not in data")
 
     @property
     def content(self) -> bytes | SpooledRange:
-        return self._content
+        return self.data if self.spooled is None else self.spooled
 
     @property
     def size(self) -> int:
-        content = self._content
-        return len(content) if isinstance(content, bytes) else content.size
+        return len(self.data) if self.spooled is None else self.spooled.size
 
     def head(self, length: int) -> bytes:
         """The first ``length`` bytes (a sniff at the content without reading all of it)."""
-        content = self._content
-        return content[:length] if isinstance(content, bytes) else content.head(length)
+        return self.data[:length] if self.spooled is None else self.spooled.head(length)
 
     def sha256(self) -> str:
         """Hex SHA-256 of the content, a spooled one read slice by slice."""
-        content = self._content
-        return hashlib.sha256(content).hexdigest() if isinstance(content, bytes) else content.sha256()
+        return hashlib.sha256(self.data).hexdigest() if self.spooled is None else self.spooled.sha256()
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, MimePart):
-            return NotImplemented
-        return (
-            self.content_id == other.content_id
-            and self.content_type == other.content_type
-            and self.headers == other.headers
-            and self.size == other.size
-            and self.data == other.data
-        )
-
-    __hash__ = None  # type: ignore[assignment]  # equal by content, like the dataclass it was
-
-    def __repr__(self) -> str:
-        # Never the content: payloads are personal data (docs/rules.md "Personal data").
-        cid, ctype = self.content_id, self.content_type
-        return f"MimePart(content_id={cid!r}, content_type={ctype!r}, size={self.size})"
+    def materialized(self) -> MimePart:
+        """This part with its content in ``data`` (a copy out of the spool file if spooled)."""
+        if self.spooled is None:
+            return self
+        return MimePart(self.content_id, self.content_type, self.spooled.view().tobytes(), self.headers)
 
 
 @dataclass(frozen=True)
@@ -373,7 +335,7 @@ def _read_part(body: Body, view: memoryview, start: int, end: int, nxt: int, num
     stop = max(end, data_start)
     cte = headers.get("content-transfer-encoding", "").strip().lower()
     if isinstance(body, mmap.mmap) and cte in _IDENTITY_ENCODINGS:
-        return MimePart(content_id, content_type, SpooledRange(body, data_start, stop), headers)  # no copy
+        return MimePart(content_id, content_type, b"", headers, SpooledRange(body, data_start, stop))
     return MimePart(content_id, content_type, _decode(view[data_start:stop], cte, number), headers)
 
 
@@ -447,9 +409,7 @@ def _pick_start(parts: list[MimePart], start: str | None) -> RelatedBody:
 
 def _owned(part: MimePart) -> MimePart:
     """The SOAP part with bytes of its own: the XML parser and the signature check read bytes."""
-    if not part.spooled:
-        return part
-    return MimePart(part.content_id, part.content_type, part.data, part.headers)
+    return part.materialized()
 
 
 # --- Content-Type parameter helpers -----------------------------------------------------------------

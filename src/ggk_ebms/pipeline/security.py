@@ -98,12 +98,16 @@ class MessageSecurity:
         """
         profile = sender.profile
         plain = list(parts)
+        if profile.encrypted or profile.signed:
+            # Decryption and the signature check read each part whole: a spooled part
+            # (mime/spool.py) is read into memory here, and only on these channels.
+            plain = [p.materialized() for p in parts]
         if profile.encrypted:
             policy = encryption_policy(sender.encryption_algorithm, legacy=legacy)
             key = self._key("encryption")
             plain = [
                 decrypt_part(p, key=key, allowed_algorithms=policy.accepted, legacy=policy.legacy)
-                for p in parts
+                for p in plain
             ]
         if not profile.signed:
             return Opened(plain, None)

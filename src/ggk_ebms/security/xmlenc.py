@@ -166,7 +166,8 @@ def is_encrypted_part(part: MimePart, *, max_bytes: int = DEFAULT_MAX_BYTES) -> 
     if b"EncryptedData" not in part.head(4096):  # a sniff: no copy of a large spooled part
         return False
     try:
-        return parse(part.data, max_bytes=max_bytes, what="MIME part").tag == _xenc("EncryptedData")
+        data = part.materialized().data  # only a part that looks encrypted is read whole
+        return parse(data, max_bytes=max_bytes, what="MIME part").tag == _xenc("EncryptedData")
     except XmlError:
         return False
 
@@ -227,7 +228,7 @@ def decrypt_part(
 
 def _encrypted_data(part: MimePart, location: str, max_bytes: int) -> etree._Element:
     try:
-        root = parse(part.data, max_bytes=max_bytes, what="encrypted MIME part")
+        root = parse(part.materialized().data, max_bytes=max_bytes, what="encrypted MIME part")
     except XmlError:
         raise _failure(location, "MIME part is not encrypted.") from None
     if root.tag != _xenc("EncryptedData"):
