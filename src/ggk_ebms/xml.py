@@ -31,6 +31,7 @@ from typing import Any, Final, Protocol
 from lxml import etree
 
 from ggk_ebms.errors import UnsafeXmlError, XmlError, XmlTooLargeError
+from ggk_ebms.spool import SpooledRange
 
 DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
 
@@ -116,7 +117,7 @@ class TextSink(Protocol):
 
 
 def parse_streaming_text(
-    data: bytes,
+    data: bytes | SpooledRange,
     *,
     max_bytes: int,
     sink_for: Callable[[str], TextSink | None],
@@ -129,11 +130,14 @@ def parse_streaming_text(
     out, or None. Such an element ends up in the tree without text, and the returned map leads from
     it to its sink. A StUF envelope's base64 payload is decoded this way as libxml2 reads it, so
     neither libxml2 nor Python ever holds the 25 MB of text whole. Same refusals as ``parse``; the
-    DOCTYPE callback refuses too, and the depth is counted while parsing.
+    DOCTYPE callback refuses too, and the depth is counted while parsing. A ``SpooledRange``
+    (ggk_ebms/spool.py) is fed to the parser slice by slice, so the document itself is not held
+    whole either.
     """
-    if len(data) > max_bytes:
-        raise XmlTooLargeError(f"{what} is {len(data)} bytes, over the limit of {max_bytes} bytes")
-    head = data[:_PROLOG_SCAN]
+    size = len(data) if isinstance(data, bytes) else data.size
+    if size > max_bytes:
+        raise XmlTooLargeError(f"{what} is {size} bytes, over the limit of {max_bytes} bytes")
+    head = data[:_PROLOG_SCAN] if isinstance(data, bytes) else data.head(_PROLOG_SCAN)
     if _DOCTYPE.search(head) or _ENTITY.search(head):
         raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
     target = _DivertingTarget(sink_for, what, max_depth)
@@ -170,10 +174,17 @@ def parse_outline(
     return _parse_target(data, target, what)
 
 
-def _parse_target(data: bytes, target: _DivertingTarget | _OutlineTarget, what: str) -> etree._Element:
+def _parse_target(
+    data: bytes | SpooledRange, target: _DivertingTarget | _OutlineTarget, what: str
+) -> etree._Element:
     parser = _new_parser(huge_tree=True, target=target)
     try:
-        root = etree.fromstring(data, parser=parser)
+        if isinstance(data, bytes):
+            root = etree.fromstring(data, parser=parser)
+        else:
+            for piece in data.slices():
+                parser.feed(bytes(piece))
+            root = parser.close()
     except (etree.XMLSyntaxError, UnsafeXmlError, ValueError) as exc:
         # A refusal raised in a callback stops the parse; lxml reports it as a syntax error.
         if target.refusal is not None:

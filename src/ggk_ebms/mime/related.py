@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
 from ggk_ebms.errors import MimeError
-from ggk_ebms.mime.spool import SpooledRange
+from ggk_ebms.spool import SpooledRange
 
 SOAP_CONTENT_TYPE: Final = "text/xml; charset=UTF-8"
 DEFAULT_PART_CONTENT_TYPE: Final = "text/plain; charset=us-ascii"  # RFC 2045 §5.2
@@ -51,7 +51,7 @@ class MimePart:
     ``headers`` holds every part header as received, names in lower case, folded lines joined.
 
     ``spooled``: a part split out of a body mapped from its spool file (``split_body`` on an
-    ``mmap``) stays in that file (mime/spool.py) instead of being copied: a 25 MB StUF envelope is
+    ``mmap``) stays in that file (ggk_ebms/spool.py) instead of being copied: a 25 MB StUF envelope is
     then not held a second time on the heap (docs/performance.md "Memory"). ``data`` is empty for
     such a part; ``content``, ``size``, ``head()`` and ``sha256()`` read either kind, and
     ``materialized()`` gives a part with its bytes for code that needs them whole (signature
@@ -165,7 +165,7 @@ def split_body(content_type: str, body: Body, *, max_parts: int = 100) -> Relate
         raise MimeError("multipart/related Content-Type has no boundary parameter")
     parts = _split_parts(body, boundary.encode("latin-1", "replace"), max_parts)
     if isinstance(body, mmap.mmap):
-        SpooledRange(body).release()  # the scan read every page of it (mime/spool.py)
+        SpooledRange(body).release()  # the scan read every page of it (ggk_ebms/spool.py)
     return _pick_start(parts, parsed.params.get("start"))
 
 

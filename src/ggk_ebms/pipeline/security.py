@@ -100,7 +100,7 @@ class MessageSecurity:
         plain = list(parts)
         if profile.encrypted or profile.signed:
             # Decryption and the signature check read each part whole: a spooled part
-            # (mime/spool.py) is read into memory here, and only on these channels.
+            # (ggk_ebms/spool.py) is read into memory here, and only on these channels.
             plain = [p.materialized() for p in parts]
         if profile.encrypted:
             policy = encryption_policy(sender.encryption_algorithm, legacy=legacy)

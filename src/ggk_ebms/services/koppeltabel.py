@@ -23,6 +23,7 @@ from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Relation, keys_of, rela
 from ggk_ebms.payloads.detect import MAX_PAYLOAD_BYTES, detect_root
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
+from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.koppeltabel import BATCH, KoppelMessage, KoppelStore, RelatedMessage
 from ggk_ebms.store.messages import MessageStore
@@ -44,7 +45,7 @@ def _is_identifier(tag: str) -> bool:
     return tag.rpartition("}")[2] in BODY_IDENTIFIERS
 
 
-def read_keys(envelope: bytes | None) -> Keys | None:
+def read_keys(envelope: bytes | SpooledRange | None) -> Keys | None:
     """The koppeltabel keys of a stored first part; None when it is no StUF message."""
     if envelope is None:
         return None
@@ -71,7 +72,7 @@ def read_keys(envelope: bytes | None) -> Keys | None:
     return keys_of(stuf, info, root)
 
 
-def index_message(database: Database, clock: Clock, pk: int, envelope: bytes | None) -> int:
+def index_message(database: Database, clock: Clock, pk: int, envelope: bytes | SpooledRange | None) -> int:
     """Read one message into the koppeltabel; the number of new relations."""
     store = KoppelStore(database)
     keys = read_keys(envelope)

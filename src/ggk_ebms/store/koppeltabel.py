@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Link, Relation, Via
+from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.large_parts import PART_SLICE, is_large, read_part_data
+from ggk_ebms.store.large_parts import PART_SLICE, is_large, read_part_spooled
 from ggk_ebms.store.tables import (
     KOPPEL_VALUE_MAX,
     koppel_key,
@@ -122,13 +123,14 @@ class KoppelStore:
             for r in rows
         ]
 
-    def first_part(self, item: Unindexed) -> bytes | None:
-        """The first part of ``item``, a large one read now, in slices (large_parts.py)."""
+    def first_part(self, item: Unindexed) -> bytes | SpooledRange | None:
+        """The first part of ``item``; a large one is read now, in slices, into a temporary file
+        that the parser reads slice by slice (large_parts.py, ggk_ebms/spool.py)."""
         if item.large_part is None:
             return item.envelope
         part_pk, size = item.large_part
         with self.db.session() as session:
-            return read_part_data(session, part_pk, size)
+            return read_part_spooled(session, part_pk, size)
 
     def save_keys(self, pk: int, keys: Keys | None, now: datetime, links: Sequence[Link] = ()) -> int:
         """Record what was read of message ``pk`` (None: no StUF message, nothing to relate) and

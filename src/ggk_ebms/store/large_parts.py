@@ -30,7 +30,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ggk_ebms.mime.spool import SpooledRange
+from ggk_ebms.spool import SpooledRange, spool
 from ggk_ebms.store.tables import message_part
 
 PART_SLICE: Final = 4 * 1024 * 1024
@@ -44,27 +44,40 @@ def is_large(size: int) -> bool:
     return size > PART_SLICE
 
 
-def read_part_data(session: Session, part_pk: int, size: int) -> bytes:
-    """The data of a stored part, fetched ``PART_SLICE`` bytes at a time into one buffer.
+def _read_slices(session: Session, part_pk: int, size: int) -> Iterator[bytes]:
+    """The data of a stored part, ``PART_SLICE`` bytes at a time.
 
     SQLite reads it with incremental blob I/O: ``substr`` on a blob first loads the whole value,
     so each 4 MiB slice cost a 25 MB buffer inside SQLite (bench memory, 2026-12-05).
     """
-    out = io.BytesIO()  # grows in place (realloc), and getvalue() hands over its buffer
     if session.get_bind().dialect.name == "sqlite":
         raw: Any = session.connection().connection.driver_connection  # sqlite3.Connection
         with raw.blobopen(message_part.name, "data", part_pk, readonly=True) as blob:
             for _ in range(0, size, PART_SLICE):
-                out.write(blob.read(PART_SLICE))
-        return out.getvalue()
+                yield blob.read(PART_SLICE)
+        return
     for offset in range(0, size, PART_SLICE):
-        piece = session.execute(
-            sa.select(sa.func.substr(message_part.c.data, offset + 1, PART_SLICE)).where(
-                message_part.c.pk == part_pk
-            )
-        ).scalar_one()
+        yield bytes(
+            session.execute(
+                sa.select(sa.func.substr(message_part.c.data, offset + 1, PART_SLICE)).where(
+                    message_part.c.pk == part_pk
+                )
+            ).scalar_one()
+        )
+
+
+def read_part_data(session: Session, part_pk: int, size: int) -> bytes:
+    """The data of a stored part, fetched ``PART_SLICE`` bytes at a time into one buffer."""
+    out = io.BytesIO()  # grows in place (realloc), and getvalue() hands over its buffer
+    for piece in _read_slices(session, part_pk, size):
         out.write(piece)
     return out.getvalue()
+
+
+def read_part_spooled(session: Session, part_pk: int, size: int) -> SpooledRange:
+    """The data of a stored part in a temporary file (ggk_ebms/spool.py), read in slices: for
+    the readers that parse a large part slice by slice and never need it whole in memory."""
+    return spool(_read_slices(session, part_pk, size))
 
 
 def _slices(data: bytes | SpooledRange, size: int) -> Iterator[memoryview]:

@@ -26,11 +26,17 @@ from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import DuplicateMessageError, StoreError
 from ggk_ebms.lifecycle import Event, Status, Step
-from ggk_ebms.mime.spool import SpooledRange
+from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import insert_job
-from ggk_ebms.store.large_parts import PART_SLICE, insert_large_part, is_large, read_part_data
+from ggk_ebms.store.large_parts import (
+    PART_SLICE,
+    insert_large_part,
+    is_large,
+    read_part_data,
+    read_part_spooled,
+)
 from ggk_ebms.store.receive_pg import RowSet, insert_received
 from ggk_ebms.store.stuf import StufRecord, upsert_record
 from ggk_ebms.store.tables import (
@@ -100,7 +106,7 @@ class StoredMessage(NewMessage):
 class NewPart:
     """One MIME part of a message (payload or attachment), stored byte for byte.
 
-    ``spooled``: the content left in the spooled request body (mime/spool.py), for a large
+    ``spooled``: the content left in the spooled request body (ggk_ebms/spool.py), for a large
     received part stored without a copy on the heap; ``data`` is then empty. ``of`` picks the
     field; ``content()``, ``size`` and ``sha256()`` read either.
     """
@@ -631,6 +637,24 @@ class MessageStore:
                 if p.size > PART_SLICE:
                     parts[index] = dataclasses.replace(p, data=read_part_data(session, p.pk, p.size))
             return parts
+
+    def part_contents(self, pk: int) -> builtins.list[bytes | SpooledRange]:
+        """The contents of a message's parts in their order, a large one (over ``PART_SLICE``)
+        read in slices into a temporary file (large_parts.py) instead of into memory: what the
+        delivery worker parses slice by slice (docs/performance.md "Memory")."""
+        with self.db.session() as session:
+            small = sa.case((message_part.c.size <= PART_SLICE, message_part.c.data), else_=sa.null())
+            rows = session.execute(
+                sa.select(message_part.c.pk, message_part.c.size, small.label("data"))
+                .where(message_part.c.message_pk == pk)
+                .order_by(message_part.c.seq)
+            ).all()
+            return [
+                read_part_spooled(session, row.pk, row.size)
+                if is_large(row.size)
+                else (b"" if row.data is None else bytes(row.data))
+                for row in rows
+            ]
 
     def response_to(self, message_id: str, kinds: Collection[str]) -> StoredMessage | None:
         """The signal of one of ``kinds`` we stored in answer to inbound ``message_id``.

@@ -42,7 +42,8 @@ class EbmsForwarder:
         existing = StufStore(self.database).outbound_in_conversation(self.target.cpa_id, conversation_id)
         if existing is not None:
             return Forwarded(where=f"CPA {self.target.cpa_id} (already queued as message {existing})")
-        part = NewPart(f"{self.ids.uuid()}@ggk-ebms", STUF_CONTENT_TYPE, delivery.envelope)
+        # A spooled envelope is stored from its file, in slices (store/large_parts.py).
+        part = NewPart.of(f"{self.ids.uuid()}@ggk-ebms", STUF_CONTENT_TYPE, delivery.envelope)
         try:
             stored = submit_message(
                 self.settings,

@@ -1,20 +1,25 @@
-"""A byte range of a request body that stays in its spool file instead of on the heap.
+"""A byte range that stays in a temporary file instead of on the heap.
 
 The server spools a large body to a temporary file while it arrives and maps that file read-only
 (server/app.py). A part of it (mime/related.py) is then a range of the mapping, not a copy: a
 25 MB StUF envelope is held by the page cache, not a second time by this process (docs/performance.md
-"Memory"). Pages the process touched still count as its resident memory, so whoever reads the
-range whole (the MIME split, a digest, the store writing it) reads it in slices, and the slices
+"Memory"). A large stored part is read back the same way (``spool``, store/large_parts.py) for
+the delivery worker and the koppeltabel, which parse it slice by slice (xml.py).
+
+Pages the process touched still count as its resident memory, so whoever reads the range whole
+(the MIME split, a digest, the store writing it, a parser) reads it in slices, and the slices
 already read are dropped from this process's page tables with ``madvise(MADV_DONTNEED)``: for a
 read-only file mapping that only forgets the mapping; the next read faults the page in again
-from the page cache, with the same bytes (the file is private to this request and never written).
+from the page cache, with the same bytes (the file is private to its reader and never written).
 """
 
 from __future__ import annotations
 
 import hashlib
 import mmap
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Final
 
 SLICE: Final = 1024 * 1024
@@ -66,3 +71,29 @@ class SpooledRange:
         aligned = start - start % mmap.PAGESIZE
         if stop > aligned and not self.mapping.closed:
             self.mapping.madvise(mmap.MADV_DONTNEED, aligned, stop - aligned)
+
+
+def size_of(content: bytes | SpooledRange) -> int:
+    return len(content) if isinstance(content, bytes) else content.size
+
+
+def whole(content: bytes | SpooledRange) -> bytes:
+    """The content as bytes: a spooled range is copied into memory (for readers that need it whole)."""
+    return content if isinstance(content, bytes) else content.view().tobytes()
+
+
+def spool(pieces: Iterable[bytes], directory: Path | None = None) -> SpooledRange:
+    """Write ``pieces`` to an anonymous temporary file and map it: the whole as a range.
+
+    The file is unlinked from the start (``TemporaryFile``) and closed here; the mapping keeps
+    it until the last reference to the range is gone. An empty content maps nothing (mmap cannot
+    map zero bytes): it comes back as a range over an anonymous one-byte mapping, zero long.
+    """
+    with tempfile.TemporaryFile(dir=directory) as handle:
+        for piece in pieces:
+            handle.write(piece)
+        size = handle.tell()
+        if size == 0:
+            return SpooledRange(mmap.mmap(-1, 1), 0, 0)
+        handle.flush()
+        return SpooledRange(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
