@@ -31,6 +31,7 @@ from typing import Any, Final, Protocol
 from lxml import etree
 
 from ggk_ebms.errors import UnsafeXmlError, XmlError, XmlTooLargeError
+from ggk_ebms.spool import SpooledRange
 
 DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
 
@@ -116,7 +117,7 @@ class TextSink(Protocol):
 
 
 def parse_streaming_text(
-    data: bytes,
+    data: bytes | SpooledRange,
     *,
     max_bytes: int,
     sink_for: Callable[[str], TextSink | None],
@@ -129,11 +130,14 @@ def parse_streaming_text(
     out, or None. Such an element ends up in the tree without text, and the returned map leads from
     it to its sink. A StUF envelope's base64 payload is decoded this way as libxml2 reads it, so
     neither libxml2 nor Python ever holds the 25 MB of text whole. Same refusals as ``parse``; the
-    DOCTYPE callback refuses too, and the depth is counted while parsing.
+    DOCTYPE callback refuses too, and the depth is counted while parsing. A ``SpooledRange``
+    (ggk_ebms/spool.py) is fed to the parser slice by slice, so the document itself is not held
+    whole either.
     """
-    if len(data) > max_bytes:
-        raise XmlTooLargeError(f"{what} is {len(data)} bytes, over the limit of {max_bytes} bytes")
-    head = data[:_PROLOG_SCAN]
+    size = len(data) if isinstance(data, bytes) else data.size
+    if size > max_bytes:
+        raise XmlTooLargeError(f"{what} is {size} bytes, over the limit of {max_bytes} bytes")
+    head = data[:_PROLOG_SCAN] if isinstance(data, bytes) else data.head(_PROLOG_SCAN)
     if _DOCTYPE.search(head) or _ENTITY.search(head):
         raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
     target = _DivertingTarget(sink_for, what, max_depth)
@@ -146,11 +150,16 @@ def parse_outline(
     *,
     max_bytes: int,
     keep: Callable[[str], bool],
+    pick: Callable[[str], bool] | None = None,
     what: str = "XML",
     max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> etree._Element:
     """Check the whole document (well-formed, hardened as ``parse``) but build only its outline:
     the root and those of its children ``keep(tag)`` accepts, with their subtrees.
+
+    ``pick(tag)``: elements deeper in the dropped subtrees that are kept too, with their subtrees,
+    as children of the root (their ancestors are not built): the identifiers the koppeltabel
+    reads from anywhere in a payload.
 
     For a payload of which only the header is read (an iWmo/iJw message's ``Header``), this keeps
     memory at the size of that header instead of a tree of the whole message, which for 18 MB of
@@ -161,14 +170,21 @@ def parse_outline(
     head = data[:_PROLOG_SCAN]
     if _DOCTYPE.search(head) or _ENTITY.search(head):
         raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
-    target = _OutlineTarget(keep, what, max_depth)
+    target = _OutlineTarget(keep, what, max_depth, pick)
     return _parse_target(data, target, what)
 
 
-def _parse_target(data: bytes, target: _DivertingTarget | _OutlineTarget, what: str) -> etree._Element:
+def _parse_target(
+    data: bytes | SpooledRange, target: _DivertingTarget | _OutlineTarget, what: str
+) -> etree._Element:
     parser = _new_parser(huge_tree=True, target=target)
     try:
-        root = etree.fromstring(data, parser=parser)
+        if isinstance(data, bytes):
+            root = etree.fromstring(data, parser=parser)
+        else:
+            for piece in data.slices():
+                parser.feed(bytes(piece))
+            root = parser.close()
     except (etree.XMLSyntaxError, UnsafeXmlError, ValueError) as exc:
         # A refusal raised in a callback stops the parse; lxml reports it as a syntax error.
         if target.refusal is not None:
@@ -216,32 +232,48 @@ def _namespaces(nsmap: dict[str | None, str] | None) -> dict[str | None, str]:
 
 
 class _OutlineTarget(_Refusing):
-    def __init__(self, keep: Callable[[str], bool], what: str, max_depth: int) -> None:
+    def __init__(
+        self,
+        keep: Callable[[str], bool],
+        what: str,
+        max_depth: int,
+        pick: Callable[[str], bool] | None = None,
+    ) -> None:
         self.builder: Any = etree.TreeBuilder()
         self.keep = keep
+        self.pick = pick
         self.what = what
         self.max_depth = max_depth
         self.refusal = None
         self.depth = 0
         self.skipping_from: int | None = None  # depth of the dropped subtree's root
+        self.picked_from: int | None = None  # depth of a picked element inside a dropped subtree
+
+    def _building(self) -> bool:
+        return self.skipping_from is None or self.picked_from is not None
 
     def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str | None, str] | None = None) -> None:
         self._check_depth(self.depth)
         if self.skipping_from is None and self.depth == 1 and not self.keep(tag):
             self.skipping_from = self.depth
-        if self.skipping_from is None:
+        dropped = self.skipping_from is not None and self.picked_from is None
+        if dropped and self.pick is not None and self.pick(tag):
+            self.picked_from = self.depth
+        if self._building():
             self.builder.start(tag, attrib, _namespaces(nsmap))
         self.depth += 1
 
     def data(self, text: str) -> None:
-        if self.skipping_from is None:
+        if self._building():
             self.builder.data(text)
 
     def end(self, tag: str) -> None:
         self.depth -= 1
-        if self.skipping_from is None:
+        if self._building():
             self.builder.end(tag)
-        elif self.depth == self.skipping_from:
+        if self.depth == self.picked_from:
+            self.picked_from = None
+        if self.depth == self.skipping_from:
             self.skipping_from = None
 
     def close(self) -> etree._Element:

@@ -58,6 +58,7 @@ from ggk_ebms.payloads.detect import (
 )
 from ggk_ebms.payloads.validate import PayloadSchemas, structural_errors, validate, validate_tree
 from ggk_ebms.routing.table import MailboxTarget, Route, RoutingTable
+from ggk_ebms.spool import SpooledRange
 from ggk_ebms.stuf.codes import StufCode
 from ggk_ebms.stuf.envelope import MAX_RECEIVE_BYTES, parse_envelope
 from ggk_ebms.stuf.model import MessageKind, PayloadKind, StufMessage, Stuurgegevens
@@ -95,7 +96,8 @@ class Decision:
     reason: str
     step: int
     stuf: StufMessage | None = None
-    envelope: bytes | None = field(default=None, repr=False)  # the StUF XML as received
+    # The StUF XML as received; a large one stays in its temporary file (ggk_ebms/spool.py).
+    envelope: bytes | SpooledRange | None = field(default=None, repr=False)
     fout: StufError | None = None  # what a Fo01 says; None: no Fo01 (quarantine, hold, alert only)
     info: PayloadInfo | None = None
     entry: CatalogueEntry | None = None
@@ -127,10 +129,12 @@ class Decision:
 @dataclass(frozen=True)
 class FoundEnvelope:
     stuf: StufMessage
-    data: bytes = field(repr=False)
+    data: bytes | SpooledRange = field(repr=False)
 
 
-def find_envelope(parts: Sequence[bytes], *, max_bytes: int = MAX_RECEIVE_BYTES) -> FoundEnvelope | Decision:
+def find_envelope(
+    parts: Sequence[bytes | SpooledRange], *, max_bytes: int = MAX_RECEIVE_BYTES
+) -> FoundEnvelope | Decision:
     """The first payload part that is a StUF message (docs/stuf-routing.md inbound checks 1-4 and 10 run
     inside the parse).
 
@@ -194,7 +198,7 @@ def zender_fits(entry: CatalogueEntry, organisatie: str) -> bool:
 
 
 def unwrap(
-    parts: Sequence[bytes],
+    parts: Sequence[bytes | SpooledRange],
     *,
     sender_ids: Sequence[str],
     table: RoutingTable | None,
@@ -435,7 +439,7 @@ def _routed(
     reason: str,
     ggk_code: str | None,
     stuf: StufMessage,
-    data: bytes,
+    data: bytes | SpooledRange,
     info: PayloadInfo | None,
     entry: CatalogueEntry,
     exchange: Exchange,

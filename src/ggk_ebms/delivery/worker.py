@@ -185,7 +185,8 @@ class DeliveryWorker:
         if message.direction != "in" or message.kind != "business":
             self.jobs.complete(job.pk)
             return
-        parts = [part.data for part in self.messages.parts(message.pk)]
+        # A large part comes as a temporary file, parsed slice by slice (docs/performance.md "Memory").
+        parts = self.messages.part_contents(message.pk)
         if take_report(self.settings, self.database, message, parts, self.clock):
             # A CBS Monitor Sociaal Domein report (a PDF, docs/cbs.md): kept in the mailbox for
             # pick-up; the iWmo/iJw checks below would refuse it as no XML payload.

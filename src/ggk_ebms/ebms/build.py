@@ -342,7 +342,7 @@ def content_digest(message: EbmsMessage, parts: Sequence[MimePart]) -> str:
             fields += [pid.value, pid.type]
     fields += [header.service.value, header.service.type, header.action, str(len(parts))]
     for part in parts:
-        fields += [part.content_id, hashlib.sha256(part.data).hexdigest()]
+        fields += [part.content_id, part.sha256()]
     for value in fields:
         if value is None:
             digest.update(b"\x00")

@@ -18,12 +18,14 @@ from __future__ import annotations
 import binascii
 import functools
 import hashlib
+import mmap
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeAlias
 
 from ggk_ebms.errors import MimeError
+from ggk_ebms.spool import SpooledRange
 
 SOAP_CONTENT_TYPE: Final = "text/xml; charset=UTF-8"
 DEFAULT_PART_CONTENT_TYPE: Final = "text/plain; charset=us-ascii"  # RFC 2045 §5.2
@@ -38,18 +40,55 @@ _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _IDENTITY_ENCODINGS: Final = frozenset({"", "binary", "8bit", "7bit"})
 _MAX_HEADER_BLOCK: Final = 64 * 1024
 
+# What a body can be split from: bytes, or the request body mapped from its spool file.
+Body: TypeAlias = bytes | mmap.mmap
+
 
 @dataclass(frozen=True)
 class MimePart:
     """One part of a related body. ``content_id`` is without ``<>``; ``data`` is decoded.
 
     ``headers`` holds every part header as received, names in lower case, folded lines joined.
+
+    ``spooled``: a part split out of a body mapped from its spool file (``split_body`` on an
+    ``mmap``) stays in that file (ggk_ebms/spool.py) instead of being copied: a 25 MB StUF envelope is
+    then not held a second time on the heap (docs/performance.md "Memory"). ``data`` is empty for
+    such a part; ``content``, ``size``, ``head()`` and ``sha256()`` read either kind, and
+    ``materialized()`` gives a part with its bytes for code that needs them whole (signature
+    check, decryption).
     """
 
     content_id: str | None
     content_type: str
     data: bytes = field(repr=False)
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    spooled: SpooledRange | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.spooled is not None and self.data:
+            raise ValueError("a spooled MIME part keeps its content in the spool file, not in data")
+
+    @property
+    def content(self) -> bytes | SpooledRange:
+        return self.data if self.spooled is None else self.spooled
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.spooled is None else self.spooled.size
+
+    def head(self, length: int) -> bytes:
+        """The first ``length`` bytes (a sniff at the content without reading all of it)."""
+        return self.data[:length] if self.spooled is None else self.spooled.head(length)
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the content, a spooled one read slice by slice."""
+        return hashlib.sha256(self.data).hexdigest() if self.spooled is None else self.spooled.sha256()
+
+    def materialized(self) -> MimePart:
+        """This part with its content in ``data`` (a copy out of the spool file if spooled)."""
+        if self.spooled is None:
+            return self
+        return MimePart(self.content_id, self.content_type, self.spooled.view().tobytes(), self.headers)
 
 
 @dataclass(frozen=True)
@@ -99,16 +138,20 @@ def parse_content_type(value: str) -> ContentType:
     return ContentType(media_type, params)
 
 
-def split_body(content_type: str, body: bytes, *, max_parts: int = 100) -> RelatedBody:
+def split_body(content_type: str, body: Body, *, max_parts: int = 100) -> RelatedBody:
     """Split an HTTP request body into the SOAP part and its attachments.
 
     ``text/xml`` (any parameters) is the envelope alone. ``multipart/related`` yields the part named
     by ``start`` (or the first part when ``start`` is absent) as SOAP and every other part, in body
     order, as attachments. Raises MimeError with a message that names the problem.
+
+    ``body`` may be an ``mmap`` of the spooled request body: the attachments sent without a
+    transfer encoding are then ranges of it (``MimePart.spooled``), not copies, and the SOAP part
+    gets bytes of its own, as the XML parser needs them.
     """
     parsed = parse_content_type(content_type)
     if parsed.media_type == "text/xml":
-        return RelatedBody(MimePart(None, content_type.strip(), body, {}), ())
+        return RelatedBody(MimePart(None, content_type.strip(), body[:], {}), ())
     if parsed.media_type != "multipart/related":
         raise MimeError(
             f"unsupported Content-Type {parsed.media_type!r}: expected text/xml or multipart/related"
@@ -121,6 +164,8 @@ def split_body(content_type: str, body: bytes, *, max_parts: int = 100) -> Relat
     if not boundary:
         raise MimeError("multipart/related Content-Type has no boundary parameter")
     parts = _split_parts(body, boundary.encode("latin-1", "replace"), max_parts)
+    if isinstance(body, mmap.mmap):
+        SpooledRange(body).release()  # the scan read every page of it (ggk_ebms/spool.py)
     return _pick_start(parts, parsed.params.get("start"))
 
 
@@ -195,7 +240,7 @@ def related_pieces(
 # --- splitting -------------------------------------------------------------------------------------
 
 
-def _split_parts(body: bytes, boundary: bytes, max_parts: int) -> list[MimePart]:
+def _split_parts(body: Body, boundary: bytes, max_parts: int) -> list[MimePart]:
     delimiter = b"--" + boundary
     pos = _first_delimiter(body, delimiter)
     if pos < 0:
@@ -205,7 +250,7 @@ def _split_parts(body: bytes, boundary: bytes, max_parts: int) -> list[MimePart]
     view = memoryview(body)
     while True:
         after = pos + len(delimiter)
-        if body.startswith(b"--", after):
+        if _starts(body, b"--", after):
             break  # close delimiter; the rest is epilogue (RFC 2046 §5.1.1)
         start = _line_end(body, after)
         if start < 0:
@@ -228,13 +273,18 @@ def _split_parts(body: bytes, boundary: bytes, max_parts: int) -> list[MimePart]
     return parts
 
 
-def _first_delimiter(body: bytes, delimiter: bytes) -> int:
-    if body.startswith(delimiter) and _is_delimiter(body, delimiter, 0):
+def _starts(body: Body, prefix: bytes, pos: int) -> bool:
+    """``bytes.startswith`` at ``pos`` for bytes and mmap alike (mmap has no startswith)."""
+    return body[pos : pos + len(prefix)] == prefix
+
+
+def _first_delimiter(body: Body, delimiter: bytes) -> int:
+    if _starts(body, delimiter, 0) and _is_delimiter(body, delimiter, 0):
         return 0
     return _next_delimiter(body, delimiter, 0)
 
 
-def _next_delimiter(body: bytes, delimiter: bytes, start: int) -> int:
+def _next_delimiter(body: Body, delimiter: bytes, start: int) -> int:
     """Position of the next ``--boundary`` that starts a line and is a real delimiter line.
 
     One compiled pattern finds the next real delimiter line (RFC 2046 §5.1.1: ``--`` or transport
@@ -251,26 +301,26 @@ def _delimiter_pattern(delimiter: bytes) -> re.Pattern[bytes]:
     return re.compile(b"\n" + re.escape(delimiter) + rb"(?:--|[ \t]*[\r\n])")
 
 
-def _is_delimiter(body: bytes, delimiter: bytes, pos: int) -> bool:
+def _is_delimiter(body: Body, delimiter: bytes, pos: int) -> bool:
     """RFC 2046 §5.1.1: the delimiter is followed by ``--`` or transport padding and a line end.
 
     A line that merely starts with the boundary and goes on is content, not a delimiter.
     """
     after = pos + len(delimiter)
-    if body.startswith(b"--", after):
+    if _starts(body, b"--", after):
         return True
     while after < len(body) and body[after] in (0x20, 0x09):
         after += 1
     return after < len(body) and body[after] in (0x0D, 0x0A)
 
 
-def _line_end(body: bytes, pos: int) -> int:
+def _line_end(body: Body, pos: int) -> int:
     """Index just past the line end that follows ``pos`` (after transport padding), or -1."""
     nl = body.find(b"\n", pos)
     return -1 if nl < 0 else nl + 1
 
 
-def _read_part(body: bytes, view: memoryview, start: int, end: int, nxt: int, number: int) -> MimePart:
+def _read_part(body: Body, view: memoryview, start: int, end: int, nxt: int, number: int) -> MimePart:
     """The part between ``start`` and the delimiter at ``nxt``; its content ends at ``end``.
 
     The line end before a delimiter belongs to the delimiter (RFC 2046 §5.1.1), so a part whose
@@ -282,17 +332,18 @@ def _read_part(body: bytes, view: memoryview, start: int, end: int, nxt: int, nu
         raise MimeError(f"MIME part {number} has no headers")
     content_type = headers.get("content-type", DEFAULT_PART_CONTENT_TYPE)
     content_id = _content_id(headers.get("content-id"))
-    data = _decode(
-        view[data_start : max(end, data_start)], headers.get("content-transfer-encoding", ""), number
-    )
-    return MimePart(content_id, content_type, data, headers)
+    stop = max(end, data_start)
+    cte = headers.get("content-transfer-encoding", "").strip().lower()
+    if isinstance(body, mmap.mmap) and cte in _IDENTITY_ENCODINGS:
+        return MimePart(content_id, content_type, b"", headers, SpooledRange(body, data_start, stop))
+    return MimePart(content_id, content_type, _decode(view[data_start:stop], cte, number), headers)
 
 
-def _header_block(body: bytes, start: int, end: int, number: int) -> tuple[int, int]:
+def _header_block(body: Body, start: int, end: int, number: int) -> tuple[int, int]:
     """(end of the header lines, start of the content) of the part starting at ``start``."""
-    if body.startswith(b"\r\n", start):
+    if _starts(body, b"\r\n", start):
         return start, start + 2
-    if body.startswith(b"\n", start):
+    if _starts(body, b"\n", start):
         return start, start + 1
     limit = min(end, start + _MAX_HEADER_BLOCK)
     candidates = [(p, p + 3) for p in [body.find(b"\n\r\n", start, limit)] if p >= 0]
@@ -331,8 +382,7 @@ def _content_id(value: str | None) -> str | None:
     return cid or None
 
 
-def _decode(data: memoryview, encoding: str, number: int) -> bytes:
-    cte = encoding.strip().lower()
+def _decode(data: memoryview, cte: str, number: int) -> bytes:
     if cte in _IDENTITY_ENCODINGS:
         return bytes(data)
     if cte == "base64":
@@ -344,17 +394,22 @@ def _decode(data: memoryview, encoding: str, number: int) -> bytes:
             raise MimeError(f"MIME part {number} is not valid base64") from None
     if cte == "quoted-printable":
         return binascii.a2b_qp(bytes(data))
-    raise MimeError(f"MIME part {number} has unsupported Content-Transfer-Encoding {_shorten(encoding)!r}")
+    raise MimeError(f"MIME part {number} has unsupported Content-Transfer-Encoding {_shorten(cte)!r}")
 
 
 def _pick_start(parts: list[MimePart], start: str | None) -> RelatedBody:
     if start is None:
-        return RelatedBody(parts[0], tuple(parts[1:]))
+        return RelatedBody(_owned(parts[0]), tuple(parts[1:]))
     wanted = _content_id(start)
     for index, part in enumerate(parts):
         if part.content_id == wanted:
-            return RelatedBody(part, tuple(parts[:index] + parts[index + 1 :]))
+            return RelatedBody(_owned(part), tuple(parts[:index] + parts[index + 1 :]))
     raise MimeError("start part missing: no part has the Content-ID named by the start parameter")
+
+
+def _owned(part: MimePart) -> MimePart:
+    """The SOAP part with bytes of its own: the XML parser and the signature check read bytes."""
+    return part.materialized()
 
 
 # --- Content-Type parameter helpers -----------------------------------------------------------------
@@ -394,7 +449,7 @@ def _quoted_string(text: str, pos: int) -> tuple[str, int]:
 def _fingerprint(soap: bytes, attachments: Sequence[MimePart]) -> str:
     digest = hashlib.sha256(soap)
     for part in attachments:
-        digest.update(hashlib.sha256(part.data).digest())
+        digest.update(bytes.fromhex(part.sha256()))
     return digest.hexdigest()
 
 

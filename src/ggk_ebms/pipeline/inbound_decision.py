@@ -194,7 +194,7 @@ def read_request(request: InboundRequest, *, max_bytes: int) -> RequestView:
     if request.soap_action not in ('"ebXML"', "ebXML"):
         raise fault.soap_action_fault(request.soap_action)  # catalogue #3
     try:
-        body = split_body(request.content_type, request.body)
+        body = split_body(request.content_type, request.content())
     except MimeError as exc:
         raise SoapFaultError(f"Unable to process message! {exc}") from None
     try:
@@ -429,5 +429,5 @@ def _accept(
 
 def _parts(attachments: Sequence[MimePart]) -> tuple[NewPart, ...]:
     return tuple(
-        NewPart(content_id=p.content_id or "", content_type=p.content_type, data=p.data) for p in attachments
+        NewPart.of(p.content_id or "", p.content_type, p.content) for p in attachments
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -14,11 +15,23 @@ SOAP_CONTENT_TYPE = "text/xml; charset=UTF-8"
 
 @dataclass(frozen=True)
 class InboundRequest:
+    """One POST as the server read it.
+
+    ``spooled``: a large body (over ``spool_threshold_bytes``) mapped read-only from the file it
+    was spooled to while it arrived; ``body`` is then empty. The MIME split takes views of the
+    mapping, so a 25 MB StUF envelope is not held as the body and again as its part
+    (docs/performance.md "Memory"). ``content()`` is the body in either form.
+    """
+
     content_type: str
     soap_action: str | None
     body: bytes
     peer: PeerIdentity | None
     remote: str
+    spooled: mmap.mmap | None = field(default=None, repr=False, compare=False)
+
+    def content(self) -> bytes | mmap.mmap:
+        return self.body if self.spooled is None else self.spooled
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,10 @@ class MessageSecurity:
                 plain.append(
                     admit_decryption(attempt, allowed_algorithms=policy.accepted, legacy=policy.legacy)
                 )
+        elif profile.signed:
+            # The signature check reads each part whole: a spooled part (ggk_ebms/spool.py) is
+            # read into memory here, and only on signing channels.
+            plain = [p.materialized() for p in plain]
         if not profile.signed:
             return Opened(plain, None)
         certificate = sender.signing_certificate
@@ -256,4 +260,4 @@ class MessageSecurity:
 
 def _may_be_encrypted(part: MimePart) -> bool:
     # The same cheap test as xmlenc.is_encrypted_part, without its parse: the attempt parses anyway.
-    return b"EncryptedData" in part.data[:4096]
+    return b"EncryptedData" in part.head(4096)

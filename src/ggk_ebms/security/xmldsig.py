@@ -842,7 +842,7 @@ def _part_map(attachments: Sequence[MimePart]) -> dict[str, bytes]:
             raise MimeError("a payload part without Content-ID cannot be signed (cid: Reference)")
         if part.content_id in parts:
             raise MimeError(f"duplicate Content-ID <{part.content_id}>")
-        parts[part.content_id] = part.data
+        parts[part.content_id] = part.materialized().data  # a spooled part is read whole here
     return parts
 
 

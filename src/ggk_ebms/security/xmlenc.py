@@ -173,10 +173,11 @@ def _template(part: MimePart, data_algorithm: str, key_transport: str, key_name:
 
 def is_encrypted_part(part: MimePart, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bool:
     """True when ``part`` holds an xenc:EncryptedData (e.g. to refuse one on a channel without -e)."""
-    if b"EncryptedData" not in part.data[:4096]:
+    if b"EncryptedData" not in part.head(4096):  # a sniff: no copy of a large spooled part
         return False
     try:
-        return parse(part.data, max_bytes=max_bytes, what="MIME part").tag == _xenc("EncryptedData")
+        data = part.materialized().data  # only a part that looks encrypted is read whole
+        return parse(data, max_bytes=max_bytes, what="MIME part").tag == _xenc("EncryptedData")
     except XmlError:
         return False
 
@@ -315,7 +316,7 @@ def _decrypt(
 
 def _encrypted_data(part: MimePart, location: str, max_bytes: int) -> etree._Element:
     try:
-        root = parse(part.data, max_bytes=max_bytes, what="encrypted MIME part")
+        root = parse(part.materialized().data, max_bytes=max_bytes, what="encrypted MIME part")
     except XmlError:
         raise _failure(location, "MIME part is not encrypted.") from None
     if root.tag != _xenc("EncryptedData"):

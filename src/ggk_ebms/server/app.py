@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mmap
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -134,6 +135,19 @@ async def _read_capped(request: web.Request, limits: BodyLimits) -> IO[bytes]:
     except BaseException:
         spool.close()
         raise
+
+
+def _body_of(body_file: IO[bytes], threshold: int) -> tuple[bytes, mmap.mmap | None]:
+    """The body as bytes, or, above ``threshold`` (then on disk), mapped read-only from its file.
+
+    The mapping outlives the file's closing (it holds its own reference to the unlinked file)
+    and is unmapped when the last view of it (a part, docs/performance.md "Memory") is gone.
+    """
+    size = body_file.seek(0, 2)
+    body_file.seek(0)
+    if size <= threshold:
+        return body_file.read(), None
+    return b"", mmap.mmap(body_file.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 class _Budget:
@@ -292,10 +306,15 @@ def create_app(
         def run() -> Reply:
             # The body enters memory only now, inside this identity's turn and a worker thread.
             with body_file:
-                body = body_file.read()
+                body, spooled = _body_of(body_file, body_limits.spool_threshold)
             return handler.handle(
                 InboundRequest(
-                    content_type=content_type, soap_action=soap_action, body=body, peer=peer, remote=remote
+                    content_type=content_type,
+                    soap_action=soap_action,
+                    body=body,
+                    peer=peer,
+                    remote=remote,
+                    spooled=spooled,
                 )
             )
 

@@ -34,6 +34,7 @@ from ggk_ebms.errors import ConfigError, GgkEbmsError, StufError, XmlError
 from ggk_ebms.gemeentecodes import cbs_gemeentecodes
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.mail import MailError, send_mail
+from ggk_ebms.spool import SpooledRange, whole
 from ggk_ebms.store.audit import AuditLog
 from ggk_ebms.store.cbs import CbsStore, StoredDelivery, StoredReport
 from ggk_ebms.store.db import Database
@@ -240,7 +241,11 @@ def reports(ctx: CbsContext) -> list[StoredReport]:
 
 # --- reports coming back --------------------------------------------------------------------------
 def take_report(
-    settings: Settings, database: Database, message: StoredMessage, parts: Sequence[bytes], clock: Clock
+    settings: Settings,
+    database: Database,
+    message: StoredMessage,
+    parts: Sequence[bytes | SpooledRange],
+    clock: Clock,
 ) -> bool:
     """Keep a CBS PDF report in the mailbox (kind 'CBS rapport'), linked to its delivery.
 
@@ -270,7 +275,7 @@ def take_report(
         zender=cbs_envelope.CBS_ORGANISATIE,
         filename=report.filename,
         payload=report.pdf,
-        envelope=parts[0],
+        envelope=whole(parts[0]),
     )
     store.add_report(mailbox_item_pk=item_pk, delivery_pk=delivery_pk, filename=report.filename, now=now)
     ctx = CbsContext(settings, database, clock, actor="cbs")

@@ -19,16 +19,17 @@ from typing import Any, Final
 
 from ggk_ebms.clock import Clock
 from ggk_ebms.errors import GgkEbmsError, StufError, XmlError
-from ggk_ebms.koppeltabel import Keys, Relation, keys_of, relate_either
+from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Relation, keys_of, relate_either
 from ggk_ebms.payloads.detect import MAX_PAYLOAD_BYTES, detect_root
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
+from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.koppeltabel import BATCH, KoppelMessage, KoppelStore, RelatedMessage
 from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.stuf.envelope import parse_envelope
 from ggk_ebms.stuf.model import PayloadKind
-from ggk_ebms.xml import parse
+from ggk_ebms.xml import parse_outline
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,15 @@ POLL_SECONDS: Final = 5.0
 MAX_DAYS: Final = 3660
 
 
-def read_keys(envelope: bytes | None) -> Keys | None:
+def _is_header(tag: str) -> bool:
+    return tag.endswith("}Header") or tag == "Header"
+
+
+def _is_identifier(tag: str) -> bool:
+    return tag.rpartition("}")[2] in BODY_IDENTIFIERS
+
+
+def read_keys(envelope: bytes | SpooledRange | None) -> Keys | None:
     """The koppeltabel keys of a stored first part; None when it is no StUF message."""
     if envelope is None:
         return None
@@ -47,14 +56,23 @@ def read_keys(envelope: bytes | None) -> Keys | None:
     root = info = None
     if stuf.payload is not None and stuf.payload.kind is PayloadKind.XML:
         try:
-            root = parse(stuf.payload.data, max_bytes=MAX_PAYLOAD_BYTES, what="payload")
+            # Only the Header (for detect_root) and the identifier elements (for keys_of) are
+            # built: a whole tree of an 18 MB iWmo payload takes several times its size
+            # (docs/performance.md "Memory"). The rest is still checked for well-formedness.
+            root = parse_outline(
+                stuf.payload.data,
+                max_bytes=MAX_PAYLOAD_BYTES,
+                keep=_is_header,
+                pick=_is_identifier,
+                what="payload",
+            )
             info = detect_root(root)
         except (StufError, XmlError):
             root = info = None  # not an iStandaarden payload: the stuurgegevens still link
     return keys_of(stuf, info, root)
 
 
-def index_message(database: Database, clock: Clock, pk: int, envelope: bytes | None) -> int:
+def index_message(database: Database, clock: Clock, pk: int, envelope: bytes | SpooledRange | None) -> int:
     """Read one message into the koppeltabel; the number of new relations."""
     store = KoppelStore(database)
     keys = read_keys(envelope)
@@ -76,7 +94,7 @@ def catch_up(database: Database, clock: Clock, *, limit: int | None = None) -> i
             break
         for item in batch:
             try:
-                index_message(database, clock, item.pk, item.envelope)
+                index_message(database, clock, item.pk, store.first_part(item))
             except GgkEbmsError as exc:
                 # Another process read it at the same moment (unique key): its work stands.
                 log.info("koppeltabel: message %d skipped: %s", item.pk, type(exc).__name__)

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Link, Relation, Via
+from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.large_parts import PART_SLICE, is_large, read_part_spooled
 from ggk_ebms.store.tables import (
     KOPPEL_VALUE_MAX,
     koppel_key,
@@ -33,8 +35,13 @@ MAX_CANDIDATES: Final = 1000
 
 @dataclass(frozen=True)
 class Unindexed:
+    """A message to read. ``envelope``: its first part (personal data: never log), None when it
+    has none or when it is large: then ``large_part`` is (part pk, size) and ``first_part`` reads
+    it on its own, so a batch never holds more than one large envelope (large_parts.py)."""
+
     pk: int
-    envelope: bytes | None  # the first part; personal data: never log
+    envelope: bytes | None
+    large_part: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return f"Unindexed(pk={self.pk})"
@@ -92,8 +99,10 @@ class KoppelStore:
     # --- taking messages in -------------------------------------------------------------------
     def unindexed(self, limit: int = BATCH) -> list[Unindexed]:
         """Business messages not yet read for the koppeltabel, oldest first."""
+        small = sa.case((message_part.c.size <= PART_SLICE, message_part.c.data), else_=sa.null())
+        part = (message_part.c.pk.label("part_pk"), message_part.c.size, small.label("data"))
         query = (
-            sa.select(message.c.pk, message_part.c.data)
+            sa.select(message.c.pk, *part)
             .select_from(message)
             .outerjoin(
                 message_part, sa.and_(message_part.c.message_pk == message.c.pk, message_part.c.seq == 0)
@@ -105,7 +114,23 @@ class KoppelStore:
         )
         with self.db.session() as session:
             rows = session.execute(query).all()
-        return [Unindexed(r.pk, None if r.data is None else bytes(r.data)) for r in rows]
+        return [
+            Unindexed(
+                r.pk,
+                None if r.data is None else bytes(r.data),
+                (r.part_pk, r.size) if r.part_pk is not None and is_large(r.size) else None,
+            )
+            for r in rows
+        ]
+
+    def first_part(self, item: Unindexed) -> bytes | SpooledRange | None:
+        """The first part of ``item``; a large one is read now, in slices, into a temporary file
+        that the parser reads slice by slice (large_parts.py, ggk_ebms/spool.py)."""
+        if item.large_part is None:
+            return item.envelope
+        part_pk, size = item.large_part
+        with self.db.session() as session:
+            return read_part_spooled(session, part_pk, size)
 
     def save_keys(self, pk: int, keys: Keys | None, now: datetime, links: Sequence[Link] = ()) -> int:
         """Record what was read of message ``pk`` (None: no StUF message, nothing to relate) and

@@ -14,7 +14,7 @@ import builtins
 import dataclasses
 import hashlib
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -26,10 +26,17 @@ from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.errors import DuplicateMessageError, StoreError
 from ggk_ebms.lifecycle import Event, Status, Step
+from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import insert_job
-from ggk_ebms.store.large_parts import PART_SLICE, read_part_data
+from ggk_ebms.store.large_parts import (
+    PART_SLICE,
+    insert_large_part,
+    is_large,
+    read_part_data,
+    read_part_spooled,
+)
 from ggk_ebms.store.receive_pg import RowSet, insert_received
 from ggk_ebms.store.stuf import StufRecord, upsert_record
 from ggk_ebms.store.tables import (
@@ -97,11 +104,37 @@ class StoredMessage(NewMessage):
 
 @dataclass(frozen=True)
 class NewPart:
-    """One MIME part of a message (payload or attachment), stored byte for byte."""
+    """One MIME part of a message (payload or attachment), stored byte for byte.
+
+    ``spooled``: the content left in the spooled request body (ggk_ebms/spool.py), for a large
+    received part stored without a copy on the heap; ``data`` is then empty. ``of`` picks the
+    field; ``content()``, ``size`` and ``sha256()`` read either.
+    """
 
     content_id: str
     content_type: str
     data: bytes
+    spooled: SpooledRange | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, content_id: str, content_type: str, content: bytes | SpooledRange) -> NewPart:
+        if isinstance(content, bytes):
+            return cls(content_id, content_type, content)
+        return cls(content_id, content_type, b"", content)
+
+    def content(self) -> bytes | SpooledRange:
+        return self.data if self.spooled is None else self.spooled
+
+    def bound(self) -> bytes | memoryview:
+        """The content as one bound parameter (a part small enough to go in whole)."""
+        return self.data if self.spooled is None else self.spooled.view()
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if self.spooled is None else self.spooled.size
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest() if self.spooled is None else self.spooled.sha256()
 
 
 @dataclass(frozen=True)
@@ -251,23 +284,25 @@ class MessageStore:
         return pks
 
     def _insert_parts(self, session: Session, message_pk: int, parts: Sequence[NewPart]) -> None:
-        if not parts:
-            return
-        session.execute(
-            sa.insert(message_part),
-            [
-                {
-                    "message_pk": message_pk,
-                    "seq": seq,
-                    "content_id": part.content_id,
-                    "content_type": part.content_type,
-                    "data": part.data,
-                    "sha256": hashlib.sha256(part.data).hexdigest(),
-                    "size": len(part.data),
-                }
-                for seq, part in enumerate(parts)
-            ],
-        )
+        rows = [
+            {
+                "message_pk": message_pk,
+                "seq": seq,
+                "content_id": part.content_id,
+                "content_type": part.content_type,
+                "sha256": part.sha256(),
+                "size": part.size,
+            }
+            for seq, part in enumerate(parts)
+        ]
+        pairs = list(zip(rows, parts, strict=True))
+        small = [row | {"data": part.bound()} for row, part in pairs if not is_large(part.size)]
+        if small:
+            session.execute(sa.insert(message_part), small)
+        for row, part in pairs:
+            if is_large(part.size):
+                # Written in slices, not bound whole (large_parts.py, docs/performance.md "Memory").
+                insert_large_part(session, row, part.content())
 
     def _enqueue(self, session: Session, queue: str, message_pk: int, due_at: datetime, now: datetime) -> int:
         return insert_job(session, queue, message_pk, due_at=due_at, now=now)
@@ -346,9 +381,9 @@ class MessageStore:
                         "seq": seq,
                         "content_id": part.content_id,
                         "content_type": part.content_type,
-                        "data": part.data,
-                        "sha256": hashlib.sha256(part.data).hexdigest(),
-                        "size": len(part.data),
+                        "data": part.bound(),
+                        "sha256": part.sha256(),
+                        "size": part.size,
                     },
                 )
                 for seq, part in enumerate(parts)
@@ -400,7 +435,9 @@ class MessageStore:
 
         try:
             # ``run``: one retry on a fresh connection if the pooled one was dead (no pre-ping).
-            if self.db.backend == "postgresql" and effect is None:
+            # A large part goes in by COPY (large_parts.py), which the one statement cannot hold.
+            large = any(is_large(p.size) for p in parts)
+            if self.db.backend == "postgresql" and effect is None and not large:
                 # One statement: autocommit, no BEGIN/COMMIT round trips (store/receive_pg.py).
                 return self.db.run_statement(store_at_once)
             return self.db.run(store)
@@ -600,6 +637,24 @@ class MessageStore:
                 if p.size > PART_SLICE:
                     parts[index] = dataclasses.replace(p, data=read_part_data(session, p.pk, p.size))
             return parts
+
+    def part_contents(self, pk: int) -> builtins.list[bytes | SpooledRange]:
+        """The contents of a message's parts in their order, a large one (over ``PART_SLICE``)
+        read in slices into a temporary file (large_parts.py) instead of into memory: what the
+        delivery worker parses slice by slice (docs/performance.md "Memory")."""
+        with self.db.session() as session:
+            small = sa.case((message_part.c.size <= PART_SLICE, message_part.c.data), else_=sa.null())
+            rows = session.execute(
+                sa.select(message_part.c.pk, message_part.c.size, small.label("data"))
+                .where(message_part.c.message_pk == pk)
+                .order_by(message_part.c.seq)
+            ).all()
+            return [
+                read_part_spooled(session, row.pk, row.size)
+                if is_large(row.size)
+                else (b"" if row.data is None else bytes(row.data))
+                for row in rows
+            ]
 
     def response_to(self, message_id: str, kinds: Collection[str]) -> StoredMessage | None:
         """The signal of one of ``kinds`` we stored in answer to inbound ``message_id``.

@@ -29,6 +29,7 @@ from lxml import etree
 from ggk_ebms import ns
 from ggk_ebms.clock import IdGenerator
 from ggk_ebms.errors import StufError, XmlTooLargeError
+from ggk_ebms.spool import SpooledRange, size_of, whole
 from ggk_ebms.stuf.codes import GGK_TOO_LARGE, StufCode
 from ggk_ebms.stuf.model import (
     BuiltMessage,
@@ -93,7 +94,7 @@ _BASE64_HOLDERS: Final = frozenset({"xmlBestand", "tekstBestand", "bericht"})
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def parse_envelope(data: bytes, *, max_bytes: int = MAX_RECEIVE_BYTES) -> StufMessage:
+def parse_envelope(data: bytes | SpooledRange, *, max_bytes: int = MAX_RECEIVE_BYTES) -> StufMessage:
     """Read one StUF-GGk message. Raises ``XmlError`` (quarantine) or ``StufError`` (Fo01 or quarantine).
 
     Accepts Di01/Du01 in the three GGK namespaces and StUF Fo01/Fo03/Bv03 (docs/stuf-routing.md inbound check
@@ -102,14 +103,19 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_RECEIVE_BYTES) -> StufMe
     Over ``max_bytes``: a ``StufError`` with the GGk code for "bericht is groter dan 25 MB"
     (IB003) and the stuurgegevens read from the head, so a Fo01 can tell the sender; an
     ``XmlTooLargeError`` when the head is no Di01/Du01 (nobody to address).
+
+    ``data`` may be a ``SpooledRange`` (a large stored part read back into a temporary file,
+    ggk_ebms/spool.py): it is parsed slice by slice and never held whole.
     """
-    if len(data) > max_bytes:
+    size = len(data) if isinstance(data, bytes) else data.size
+    if size > max_bytes:
         raise envelope_too_large(data, max_bytes)
     sinks: _Sinks = {}
-    if len(data) <= _STREAM_ABOVE:
+    if size <= _STREAM_ABOVE:
         # Small (nearly all traffic): libxml2 builds the tree in C; a Python parser target costs
         # several times more per element than the whole parse.
-        root = parse(data, max_bytes=max_bytes, what="StUF envelope")
+        whole = data if isinstance(data, bytes) else data.view().tobytes()
+        root = parse(whole, max_bytes=max_bytes, what="StUF envelope")
     else:
         # The base64 may be one text node of up to 25 MB: decoded while it streams, hardened.
         root, sinks = parse_streaming_text(
@@ -129,16 +135,17 @@ def parse_envelope(data: bytes, *, max_bytes: int = MAX_RECEIVE_BYTES) -> StufMe
     )
 
 
-def envelope_too_large(data: bytes, max_bytes: int) -> StufError | XmlTooLargeError:
+def envelope_too_large(data: bytes | SpooledRange, max_bytes: int) -> StufError | XmlTooLargeError:
     """The refusal of an envelope over the GGk size limit, addressed when its head allows.
 
     Only the first 64 KiB are parsed (a pull parser with the default, non-huge limits and no
     DTD or entities): the stuurgegevens stand first in a Di01/Du01, so the Fo01's ontvanger and
     crossRefnummer are known without reading the rest of the oversized document.
     """
-    text = f"StUF envelope is {len(data)} bytes, over the GGk limit of {max_bytes} bytes"
+    size = len(data) if isinstance(data, bytes) else data.size
+    text = f"StUF envelope is {size} bytes, over the GGk limit of {max_bytes} bytes"
     too_large = XmlTooLargeError(text)
-    head = data[:_HEAD_BYTES]
+    head = data[:_HEAD_BYTES] if isinstance(data, bytes) else data.head(_HEAD_BYTES)
     if _DOCTYPE_OR_ENTITY.search(head):
         return too_large
     parser = etree.XMLPullParser(
@@ -759,20 +766,22 @@ def build_fo01_reply(
     zender: Systeem,
     ids: IdGenerator,
     tijdstip: datetime,
-    original: bytes | None = None,
+    original: bytes | SpooledRange | None = None,
 ) -> BuiltMessage:
     """The Fo01 a gemeente sends about a message it refuses, typically ``StUF055`` (StUF 03.01:
     Fo01/Fo03/Bv03).
 
     crossRefnummer = the failing message's referentienummer, ontvanger = its zender, details =
     ``functie-applicatieVersie+applicatieSubversie`` (``JW315-00010004``), detailsXML = the
-    original envelope when given. ``zender`` is us (our gemeentecode and application).
+    original envelope when given (a spooled one is read into memory only when it goes in).
+    ``zender`` is us (our gemeentecode and application).
     """
     sg = failed.stuurgegevens
-    if original is not None and len(original) + _FO01_OVERHEAD > MAX_SEND_BYTES:
+    details_xml = None
+    if original is not None and size_of(original) + _FO01_OVERHEAD <= MAX_SEND_BYTES:
         # detailsXML is optional (stuf0301 Foutbericht); a copy of an envelope near or over the
         # 25 MB limit would make the Fo01 itself too large to send, so it goes without.
-        original = None
+        details_xml = whole(original)
     details = None
     if failed.functie and failed.parameters is not None:
         p = failed.parameters
@@ -785,7 +794,7 @@ def build_fo01_reply(
         omschrijving=error.omschrijving,
         plek=error.plek,
         details=details,
-        details_xml=original,
+        details_xml=details_xml,
         ids=ids,
         tijdstip=tijdstip,
     )

@@ -164,7 +164,7 @@ class FaultyHandler:
 
     def _business_message(self, request: InboundRequest) -> EbmsMessage | None:
         try:
-            body = split_body(request.content_type, request.body)
+            body = split_body(request.content_type, request.content())
             message = parse_envelope(body.soap.data, max_bytes=self._max_body_bytes)
         except GgkEbmsError:
             return None  # not ours to judge: the pipeline answers it properly

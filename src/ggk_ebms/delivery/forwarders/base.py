@@ -15,6 +15,7 @@ from typing import Final, Protocol
 
 from ggk_ebms.payloads.detect import PayloadInfo
 from ggk_ebms.routing.table import Route
+from ggk_ebms.spool import SpooledRange, whole
 from ggk_ebms.stuf.model import StufMessage
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
@@ -22,17 +23,24 @@ _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
 
 @dataclass(frozen=True)
 class Delivery:
-    """One message ready to forward. ``payload`` and ``envelope`` are personal data: never log them."""
+    """One message ready to forward. ``payload`` and ``envelope`` are personal data: never log them.
+
+    ``envelope``: the StUF XML as received; a large one stays in its temporary file
+    (ggk_ebms/spool.py): a target that needs it in memory takes ``envelope_bytes()``.
+    """
 
     message_pk: int
     message_id: str
     cpa_id: str
     route: Route
     stuf: StufMessage
-    envelope: bytes = field(repr=False)
+    envelope: bytes | SpooledRange = field(repr=False)
     payload: bytes = field(repr=False)
     info: PayloadInfo | None = None
     cross_ref_unknown: bool = False
+
+    def envelope_bytes(self) -> bytes:
+        return whole(self.envelope)
 
     @property
     def gemeentecode(self) -> str:

@@ -20,15 +20,18 @@ from pathlib import Path
 from ggk_ebms.delivery.forwarders.base import Delivery, Forwarded
 from ggk_ebms.errors import TransportError
 from ggk_ebms.routing.table import DirectoryTarget
+from ggk_ebms.spool import SpooledRange
 
 
-def write_atomically(folder: Path, name: str, data: bytes) -> Path:
-    """Write ``data`` to ``folder/name`` via a temporary file, fsync and rename."""
+def write_atomically(folder: Path, name: str, data: bytes | SpooledRange) -> Path:
+    """Write ``data`` to ``folder/name`` via a temporary file, fsync and rename (a spooled
+    range slice by slice, ggk_ebms/spool.py)."""
     final = folder / name
     temporary = folder / f".{name}.{uuid.uuid4().hex}.tmp"
     try:
         with open(temporary, "xb") as handle:
-            handle.write(data)
+            for piece in [data] if isinstance(data, bytes) else data.slices():
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, final)

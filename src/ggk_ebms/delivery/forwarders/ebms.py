@@ -42,7 +42,9 @@ class EbmsForwarder:
         existing = StufStore(self.database).outbound_in_conversation(self.target.cpa_id, conversation_id)
         if existing is not None:
             return Forwarded(where=f"CPA {self.target.cpa_id} (already queued as message {existing})")
-        part = NewPart(f"{self.ids.uuid()}@ggk-ebms", STUF_CONTENT_TYPE, delivery.envelope)
+        # Sealing and submitting read the part whole (pipeline/outbound.py): a spooled envelope
+        # is read into memory here.
+        part = NewPart(f"{self.ids.uuid()}@ggk-ebms", STUF_CONTENT_TYPE, delivery.envelope_bytes())
         try:
             stored = submit_message(
                 self.settings,

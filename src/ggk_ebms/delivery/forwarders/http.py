@@ -71,7 +71,7 @@ class HttpForwarder:
         try:
             with session.post(
                 self.target.url,
-                data=request_body(delivery.envelope, kind),
+                data=request_body(delivery.envelope_bytes(), kind),
                 headers=headers,
                 timeout=(self.connect_timeout, self.timeout),
                 stream=True,

@@ -26,7 +26,7 @@ class MailboxForwarder:
                 zender=delivery.stuf.stuurgegevens.zender.organisatie,
                 filename=delivery.filename,
                 payload=delivery.payload,
-                envelope=delivery.envelope,
+                envelope=delivery.envelope_bytes(),
             )
         except StoreError as exc:
             raise TransportError(f"cannot store in the mailbox: {exc}", retryable=True) from None
