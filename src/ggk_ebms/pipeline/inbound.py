@@ -27,6 +27,7 @@ from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.model import Agreement, PartyInfo
+from ggk_ebms.delivery import wakeup
 from ggk_ebms.ebms import build, fault, parse, validate
 from ggk_ebms.ebms.model import EbmsMessage, MessageHeader
 from ggk_ebms.errors import (
@@ -388,6 +389,9 @@ class InboundPipeline:
             )
         except DuplicateMessageError:
             return self._duplicate(outcome.message)
+        if outcome.deliver:
+            # Committed: the delivery worker of this process may start on it now (delivery/wakeup.py).
+            wakeup.notify()
         if outcome.response is not None and outcome.sync:
             return Reply.signal(outcome.response.envelope)
         return Reply.accepted()
