@@ -10,18 +10,20 @@ The worker claims up to ``delivery_batch`` 'deliver' jobs in one statement (``Jo
 
 Every status change in those transactions is still a guarded lifecycle step of
 ``store/lifecycle.py`` (``transition``/``business_transition``: ``UPDATE ... WHERE status =
-:expected``), one per message, exactly the steps the one-job path takes. Each message's steps run
-inside a SAVEPOINT of their own: a step that fails (an illegal transition, a row gone) rolls back
-that message's steps only and is reported back, so the other messages of the batch still reach
-their own outcome in the same commit (docs/delivery.md "Batches").
+:expected``), one per message, exactly the steps the one-job path takes; what is shared by the
+batch is everything else (the stuf_message rows, the attempts, the job rows) and the commit.
+A batch is first applied in one go; if any message's step fails, that transaction is rolled back
+and the batch applied again with each message's steps in a SAVEPOINT of their own, so the failing
+message is rolled back alone and reported back while the others still reach their own outcome
+in the same commit (docs/delivery.md "Batches").
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -34,7 +36,9 @@ from ggk_ebms.store.db import Database
 from ggk_ebms.store.large_parts import PART_SLICE, read_part_data
 from ggk_ebms.store.messages import StoredMessage, _row_to_message
 from ggk_ebms.store.stuf import StufRecord, upsert_record
-from ggk_ebms.store.tables import attempt, job, message, message_part
+from ggk_ebms.store.tables import attempt, job, message, message_part, stuf_message
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,22 +79,75 @@ def load(db: Database, message_pks: Sequence[int]) -> Loaded:
     return Loaded(messages, parts)
 
 
+def _apply_batch(
+    db: Database,
+    items: Sequence[T],
+    key: Callable[[T], int],
+    fast: Callable[[Session, Sequence[T]], None],
+    one: Callable[[Session, T], None],
+) -> list[int]:
+    """Apply a batch in one transaction; returns the keys of the items that failed.
+
+    First the whole batch in one go (``fast``: statements shared by the batch, no savepoints).
+    If that raises, it was rolled back whole and the batch is applied again item by item
+    (``one``), each in a SAVEPOINT, so a failing item is rolled back alone and reported while the
+    others commit. A failing database raises ``StoreError`` from the second round too.
+    """
+    if not items:
+        return []
+    try:
+        with db.session() as session:
+            fast(session, items)
+        return []
+    except GgkEbmsError:
+        pass
+    failed: list[int] = []
+    with db.session() as session:
+        for item in items:
+            try:
+                with session.begin_nested():
+                    one(session, item)
+            except (GgkEbmsError, sa.exc.SQLAlchemyError):
+                failed.append(key(item))
+    return failed
+
+
 def record_stuf(db: Database, records: Sequence[StufRecord], *, now: datetime) -> list[int]:
     """Store the stuurgegevens of a batch and apply STUF_RECEIVED to each, in one transaction.
 
-    Returns the message pks whose step failed (rolled back to their savepoint; the caller
-    handles them one by one). A failure of the transaction itself raises ``StoreError``.
+    Returns the message pks whose steps failed (the caller records those one by one). The
+    stuf_message rows of the batch are one SELECT and one multi-row INSERT; the business step
+    stays a guarded ``business_transition`` per message (store/lifecycle.py writes every status).
     """
-    failed: list[int] = []
-    with db.session() as session:
-        for record in records:
-            try:
-                with session.begin_nested():
-                    upsert_record(session, record, now=now)
-                    steps.business_transition(session, record.message_pk, Event.STUF_RECEIVED, now=now)
-            except (GgkEbmsError, sa.exc.SQLAlchemyError):
-                failed.append(record.message_pk)
-    return failed
+
+    def fast(session: Session, batch: Sequence[StufRecord]) -> None:
+        pks = [record.message_pk for record in batch]
+        existing = set(
+            session.execute(
+                sa.select(stuf_message.c.message_pk).where(stuf_message.c.message_pk.in_(pks))
+            ).scalars()
+        )
+        fresh = [
+            {**_stuf_values(record), "created_at": now, "updated_at": now}
+            for record in batch
+            if record.message_pk not in existing
+        ]
+        if fresh:
+            session.execute(sa.insert(stuf_message), fresh)
+        for record in batch:
+            if record.message_pk in existing:  # a re-delivered message: replaced, as upsert_record does
+                upsert_record(session, record, now=now)
+            steps.business_transition(session, record.message_pk, Event.STUF_RECEIVED, now=now)
+
+    def one(session: Session, record: StufRecord) -> None:
+        upsert_record(session, record, now=now)
+        steps.business_transition(session, record.message_pk, Event.STUF_RECEIVED, now=now)
+
+    return _apply_batch(db, records, lambda record: record.message_pk, fast, one)
+
+
+def _stuf_values(record: StufRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in StufRecord.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -107,45 +164,59 @@ class Delivered:
     business: Sequence[steps.BusinessChange] = ()
 
 
-_DONE: dict[str, Any] = {"status": "done", "last_error": None}
-
-
 def finish_delivered(db: Database, outcomes: Sequence[Delivered], *, now: datetime) -> list[int]:
     """Keep the attempts and complete the jobs of a batch of delivered messages in one transaction.
 
-    Per message, inside its own savepoint and in the order ``JobQueue.complete`` uses: the
-    attempt row, the business steps, the guarded ebMS step, the job row. A job whose steps fail
-    is rolled back to its savepoint and its pk returned, so the caller finishes it on the
-    one-job path; the rest commit together.
+    The attempts are one multi-row INSERT and the jobs one UPDATE per outcome kind; the business
+    steps and the ebMS step of each message are the guarded steps of store/lifecycle.py, in the
+    order ``JobQueue.complete`` takes them. Returns the job pks whose steps failed (rolled back
+    alone; the caller finishes them on the one-job path).
     """
-    failed: list[int] = []
-    with db.session() as session:
-        for outcome in outcomes:
-            try:
-                with session.begin_nested():
-                    _finish_one(session, outcome, now)
-            except (GgkEbmsError, sa.exc.SQLAlchemyError):
-                failed.append(outcome.job_pk)
-    return failed
+
+    def fast(session: Session, batch: Sequence[Delivered]) -> None:
+        session.execute(sa.insert(attempt), [_attempt_values(outcome) for outcome in batch])
+        settled: list[int] = []
+        for outcome in batch:
+            if _steps(session, outcome, now):
+                settled.append(outcome.job_pk)
+        _close_jobs(session, [o.job_pk for o in batch], settled, now)
+
+    def one(session: Session, outcome: Delivered) -> None:
+        session.execute(sa.insert(attempt).values(**_attempt_values(outcome)))
+        settled = [outcome.job_pk] if _steps(session, outcome, now) else []
+        _close_jobs(session, [outcome.job_pk], settled, now)
+
+    return _apply_batch(db, outcomes, lambda outcome: outcome.job_pk, fast, one)
 
 
-def _finish_one(session: Session, outcome: Delivered, now: datetime) -> None:
-    session.execute(
-        sa.insert(attempt).values(
-            message_pk=outcome.message_pk,
-            job_pk=outcome.job_pk,
-            started_at=outcome.started_at,
-            finished_at=outcome.finished_at,
-            outcome="ok",
-            http_status=outcome.http_status,
-            error=None,
-        )
-    )
+def _attempt_values(outcome: Delivered) -> dict[str, Any]:
+    return {
+        "message_pk": outcome.message_pk,
+        "job_pk": outcome.job_pk,
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at,
+        "outcome": "ok",
+        "http_status": outcome.http_status,
+        "error": None,
+    }
+
+
+def _steps(session: Session, outcome: Delivered, now: datetime) -> bool:
+    """The business steps and the guarded ebMS step of one message; True when another
+    transaction had already made it final (the step wrote nothing), as in JobQueue._finish."""
     for change in outcome.business:
         steps.apply_business(session, change, now=now)
     step = steps.transition(session, outcome.message_pk, outcome.event, now=now, reason=outcome.reason)
-    values = dict(_DONE)
-    if not step.writes and lifecycle.is_final(step.flow, step.target):
-        # As JobQueue._finish: a final state another transaction wrote is kept, and the job is done.
-        values = {**values, "claimed_by": None, "claimed_at": None}
-    session.execute(sa.update(job).where(job.c.pk == outcome.job_pk).values(**values, updated_at=now))
+    return not step.writes and lifecycle.is_final(step.flow, step.target)
+
+
+def _close_jobs(session: Session, job_pks: Sequence[int], settled: Sequence[int], now: datetime) -> None:
+    """Mark the jobs done; a settled one also gives up its claim (JobQueue._finish does the same)."""
+    rest = [pk for pk in job_pks if pk not in set(settled)]
+    for pks, values in ((rest, {}), (list(settled), {"claimed_by": None, "claimed_at": None})):
+        if pks:
+            session.execute(
+                sa.update(job)
+                .where(job.c.pk.in_(pks))
+                .values(status="done", last_error=None, updated_at=now, **values)
+            )

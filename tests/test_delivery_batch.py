@@ -1,0 +1,300 @@
+"""The delivery worker's batches on SQLite and PostgreSQL (docs/delivery.md "Batches").
+
+Deterministic proofs, counted in the SQL the database receives rather than timed: a batch of N
+jobs is claimed in ONE statement and its attempts are written in ONE statement; each outcome
+reaches its own message (its own file, byte for byte, its own attempt and job); a step or a
+forwarder that fails for one message leaves the others delivered; two copies of one StUF message
+in the same batch are told apart as one-by-one handling would; and a wake-up from the receive
+path starts the worker without waiting for its poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
+from ggk_ebms.config import Settings
+from ggk_ebms.delivery import wakeup
+from ggk_ebms.delivery.forwarders.base import Delivery, Forwarded
+from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder
+from ggk_ebms.delivery.worker import DeliveryWorker, delivery_task
+from ggk_ebms.errors import StoreError, TransportError
+from ggk_ebms.lifecycle import Event, Step
+from ggk_ebms.runtime import Runtime
+from ggk_ebms.server.autoimport import import_cpa_dir
+from ggk_ebms.store import lifecycle as steps
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.messages import MessageStore
+from ggk_ebms.store.routes import RouteStore
+from tests.endpoint import RINIS, cpa_folder, party_settings
+from tests.test_delivery_worker import envelope, payload, receive
+
+ROUTES = """
+[endpoint]
+gemeentecodes = ["0363"]
+
+[[sender]]
+id = "{rinis}"
+gemeentecodes = ["0363"]
+
+[[route]]
+name = "folder"
+gemeentecode = "0363"
+berichttype = "WMO305"
+target = {{ type = "directory", path = "{base}/inbox" }}
+"""
+BATCH = 5
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return party_settings(
+        "gemeente",
+        tmp_path,
+        db_url,
+        cpa_folder(tmp_path),
+        delivery_retry_seconds=0.0,
+        delivery_retry_max_seconds=0.0,
+        delivery_max_attempts=3,
+        delivery_batch=BATCH,
+        delivery_parallel=3,
+    )
+
+
+@pytest.fixture
+def db(settings: Settings, tmp_path: Path) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    database.upgrade()
+    for line in import_cpa_dir(settings, database):
+        assert "not imported" not in line or "sync" in line, line
+    RouteStore(database).replace(
+        ROUTES.format(rinis=RINIS, base=tmp_path), source="routes.toml", base_dir=tmp_path
+    )
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def worker(settings: Settings, db: Database) -> DeliveryWorker:
+    return DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator())
+
+
+def received(db: Database, count: int) -> dict[int, bytes]:
+    """``count`` distinct WMO305 Di01s queued for delivery: message pk -> the payload it carries."""
+    out: dict[int, bytes] = {}
+    for n in range(count):
+        body = payload(ident=f"B-{n}-{uuid.uuid4().hex[:6]}")
+        out[receive(db, envelope(body=body))] = body
+    return out
+
+
+class Statements:
+    """Every SQL statement the engine sends (each executemany counts once), upper-cased."""
+
+    def __init__(self, db: Database) -> None:
+        self.seen: list[str] = []
+        self._engine = db.engine
+        sa.event.listen(self._engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.seen.append(" ".join(statement.split()).upper())
+
+    def count(self, *fragments: str) -> int:
+        return sum(1 for s in self.seen if all(f in s for f in fragments))
+
+    def close(self) -> None:
+        sa.event.remove(self._engine, "before_cursor_execute", self._record)
+
+
+def delivered_file(tmp_path: Path, body: bytes) -> Path:
+    [match] = [p for p in (tmp_path / "inbox").iterdir() if p.read_bytes() == body]
+    return match
+
+
+def test_a_batch_is_claimed_in_one_statement_and_each_outcome_reaches_its_own_message(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    bodies = received(db, BATCH - 1)
+    statements = Statements(db)
+    try:
+        handled = worker(settings, db).run_once()
+    finally:
+        statements.close()
+    assert handled == BATCH - 1
+    # The claim is the only UPDATE that counts an attempt: one for the whole batch.
+    assert statements.count("UPDATE JOB", "ATTEMPTS=(JOB.ATTEMPTS +") == 1
+    # The attempts of the batch: one statement; the stuurgegevens: one INSERT.
+    assert statements.count("INSERT INTO ATTEMPT") == 1
+    assert statements.count("INSERT INTO STUF_MESSAGE") == 1
+    store, jobs = MessageStore(db), JobQueue(db)
+    files = set()
+    for pk, body in bodies.items():
+        message = store.get(pk)
+        assert message.status == "Forwarded", message.status_reason
+        assert message.business_status == "delivered"
+        [job] = jobs.jobs_for(pk)
+        assert (job.status, job.attempts) == ("done", 1)
+        [attempt] = jobs.attempts(pk)
+        assert (attempt.outcome, attempt.job_pk) == ("ok", job.pk)
+        # Its own file, byte for byte, named in its own status reason.
+        path = delivered_file(tmp_path, body)
+        assert str(path) in (message.status_reason or "")
+        files.add(path)
+    assert len(files) == len(bodies)
+
+
+def test_a_step_that_fails_for_one_message_leaves_the_others_delivered(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = received(db, 4)
+    victim = sorted(bodies)[1]
+    real = steps.transition
+
+    def failing(session: Any, message_pk: int, event: Event, **kw: Any) -> Step:
+        if message_pk == victim and event is Event.FORWARDED:
+            raise StoreError("the guarded update of this one message failed")
+        return real(session, message_pk, event, **kw)
+
+    monkeypatch.setattr(steps, "transition", failing)
+    worker(settings, db).run_once()
+    store, jobs = MessageStore(db), JobQueue(db)
+    for pk in bodies:
+        message = store.get(pk)
+        [job] = jobs.jobs_for(pk)
+        if pk == victim:
+            # Not Forwarded; its job is back in the queue with the reason, not lost.
+            assert message.status == "Received"
+            assert job.status == "pending"
+            assert "guarded update" in (job.last_error or "")
+        else:
+            assert message.status == "Forwarded", message.status_reason
+            assert job.status == "done"
+            assert [a.outcome for a in jobs.attempts(pk)] == ["ok"]
+    monkeypatch.setattr(steps, "transition", real)
+    worker(settings, db).run_once()
+    assert store.get(victim).status == "Forwarded"
+
+
+def test_a_forwarder_that_fails_for_one_message_leaves_the_others_delivered(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = received(db, 4)
+    victim = sorted(bodies)[2]
+    real = DirectoryForwarder.forward
+
+    def forward(self: DirectoryForwarder, delivery: Delivery) -> Forwarded:
+        if delivery.message_pk == victim:
+            raise TransportError("folder not writable for this one", retryable=True)
+        return real(self, delivery)
+
+    monkeypatch.setattr(DirectoryForwarder, "forward", forward)
+    worker(settings, db).run_once()
+    store, jobs = MessageStore(db), JobQueue(db)
+    for pk in bodies:
+        attempts = [a.outcome for a in jobs.attempts(pk)]
+        if pk == victim:
+            assert store.get(pk).status == "Received"
+            assert attempts == ["retry"]
+            [job] = jobs.jobs_for(pk)
+            assert job.status == "pending"
+        else:
+            assert store.get(pk).status == "Forwarded"
+            assert attempts == ["ok"]
+
+
+def test_a_copy_in_the_same_batch_is_a_duplicate_as_one_by_one(settings: Settings, db: Database) -> None:
+    # The same StUF message (zender, referentienummer, payload) in two ebMS messages: the later
+    # one is not delivered again (docs/stuf-routing.md check 8), though both are in one batch.
+    data = envelope()
+    first, second = receive(db, data), receive(db, data)
+    worker(settings, db).run_once()
+    store = MessageStore(db)
+    assert store.get(first).status == "Forwarded"
+    assert store.get(second).status == "Processed"
+    assert f"as message {first}: delivered once already" in (store.get(second).status_reason or "")
+    # Handed to the folder once: the copy has no delivery attempt of its own.
+    jobs = JobQueue(db)
+    assert [a.outcome for a in jobs.attempts(first)] == ["ok"]
+    assert jobs.attempts(second) == []
+
+
+def test_more_jobs_than_a_batch_are_all_delivered_in_batches(settings: Settings, db: Database) -> None:
+    bodies = received(db, 2 * BATCH + 1)
+    statements = Statements(db)
+    try:
+        assert worker(settings, db).run_once() == len(bodies)
+    finally:
+        statements.close()
+    assert statements.count("UPDATE JOB", "ATTEMPTS=(JOB.ATTEMPTS +") == 3
+    assert {MessageStore(db).get(pk).status for pk in bodies} == {"Forwarded"}
+
+
+def test_a_wake_up_from_the_receive_path_starts_the_worker_before_its_poll(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A poll of ten minutes: once the first (empty) round is over, a delivery within the
+    # deadline below can only come from the wake-up.
+    slow = dataclasses.replace(settings, worker_poll_seconds=600.0)
+    rounds: list[int] = []
+    first_round_done = threading.Event()
+    real = DeliveryWorker.run_once
+
+    def counted(self: DeliveryWorker) -> int:
+        handled = real(self)
+        rounds.append(handled)
+        first_round_done.set()
+        return handled
+
+    monkeypatch.setattr(DeliveryWorker, "run_once", counted)
+
+    async def scenario() -> str:
+        task = asyncio.create_task(delivery_task(slow)(Runtime.build(slow, db)))
+        try:
+            deadline = time.monotonic() + 60
+            assert await asyncio.to_thread(first_round_done.wait, 60)
+            assert rounds == [0]
+            pk = await asyncio.to_thread(receive, db, envelope())
+            wakeup.notify()
+            status = "Received"
+            while status == "Received":
+                assert time.monotonic() < deadline, "not delivered: the wake-up did not reach the worker"
+                await asyncio.sleep(0.05)
+                status = (await asyncio.to_thread(MessageStore(db).get, pk)).status
+            return status
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    assert asyncio.run(scenario()) == "Forwarded"
+
+
+def test_wakeup_listeners_are_called_and_removed() -> None:
+    calls: list[str] = []
+    remove = wakeup.add_listener(lambda: calls.append("woken"))
+    wakeup.notify()
+    remove()
+    wakeup.notify()
+    assert calls == ["woken"]
+
+
+def test_jobs_not_yet_due_stay_out_of_the_batch(settings: Settings, db: Database) -> None:
+    bodies = received(db, 3)
+    later = sorted(bodies)[0]
+    [job] = JobQueue(db).jobs_for(later)
+    JobQueue(db).retry(job.pk, due_at=datetime.now(UTC) + timedelta(hours=1), error="later")
+    assert worker(settings, db).run_once() == 2
+    assert MessageStore(db).get(later).status == "Received"
