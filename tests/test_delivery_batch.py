@@ -35,9 +35,11 @@ from ggk_ebms.runtime import Runtime
 from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.delivery_batch import claim_deliveries
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.store.routes import RouteStore
+from ggk_ebms.store.tables import job
 from tests.endpoint import RINIS, cpa_folder, party_settings
 from tests.test_delivery_worker import envelope, payload, receive
 
@@ -298,3 +300,35 @@ def test_jobs_not_yet_due_stay_out_of_the_batch(settings: Settings, db: Database
     JobQueue(db).retry(job.pk, due_at=datetime.now(UTC) + timedelta(hours=1), error="later")
     assert worker(settings, db).run_once() == 2
     assert MessageStore(db).get(later).status == "Received"
+
+
+def test_the_claim_takes_each_job_once(settings: Settings, db: Database) -> None:
+    pks = sorted(received(db, 4))
+    now, lease = datetime.now(UTC), timedelta(minutes=5)
+    first = claim_deliveries(db, now=now, worker_id="a", limit=3, lease=lease)
+    second = claim_deliveries(db, now=now, worker_id="b", limit=3, lease=lease)
+    assert [j.message_pk for j in first] == pks[:3]
+    assert [j.message_pk for j in second] == pks[3:]
+    assert {(j.status, j.attempts, j.claimed_by) for j in first} == {("running", 1, "a")}
+    # A claim older than the lease is the job of a dead worker: taken over, attempts counted.
+    later = claim_deliveries(db, now=now + 2 * lease, worker_id="c", limit=10, lease=lease)
+    assert sorted(j.message_pk for j in later) == pks
+    assert {(j.attempts, j.claimed_by) for j in later} == {(2, "c")}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_the_claim_passes_over_rows_another_node_has_locked(settings: Settings, db: Database) -> None:
+    # Another node's claim in progress holds row locks on two jobs: this claim skips them
+    # (SKIP LOCKED) instead of waiting or taking them too.
+    pks = sorted(received(db, 4))
+    with db.engine.connect() as other:
+        locked = other.execute(
+            sa.select(job.c.pk).where(job.c.message_pk.in_(pks[:2])).with_for_update()
+        ).all()
+        assert len(locked) == 2
+        claimed = claim_deliveries(
+            db, now=datetime.now(UTC), worker_id="me", limit=10, lease=timedelta(minutes=5)
+        )
+        other.rollback()
+    assert sorted(j.message_pk for j in claimed) == pks[2:]

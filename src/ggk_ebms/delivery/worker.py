@@ -186,8 +186,8 @@ class DeliveryWorker:
     def run_once(self) -> int:
         """Handle every due 'deliver' job, ``delivery_batch`` at a time; returns how many.
 
-        Each batch is claimed in one statement (store.jobs: SKIP LOCKED on PostgreSQL, so nodes
-        sharing a database never take the same job). Claims are a heartbeat lease (store.claims):
+        Each batch is claimed in one statement (store.delivery_batch: SKIP LOCKED on PostgreSQL,
+        so nodes sharing a database never take the same job). Claims are a heartbeat lease (store.claims):
         renewed while the batch is handled, so a killed worker's jobs are taken over within
         job_lease_seconds.
         """
@@ -196,8 +196,8 @@ class DeliveryWorker:
         lease = timedelta(seconds=self.settings.job_lease_seconds)
         with ClaimKeeper(self.jobs, self.worker_id, lease, self.clock) as keeper:
             while True:
-                jobs = self.jobs.claim(
-                    "deliver", now=self.clock.now(), worker_id=self.worker_id, limit=batch, lease=lease
+                jobs = delivery_batch.claim_deliveries(
+                    self.database, now=self.clock.now(), worker_id=self.worker_id, limit=batch, lease=lease
                 )
                 keeper.hold(job.pk for job in jobs)
                 try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -33,12 +33,55 @@ from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.lifecycle import Event
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.jobs import Job, _row_to_job
 from ggk_ebms.store.large_parts import PART_SLICE, read_part_data
 from ggk_ebms.store.messages import StoredMessage, _row_to_message
 from ggk_ebms.store.stuf import StufRecord, upsert_record
 from ggk_ebms.store.tables import attempt, job, message, message_part, stuf_message
 
 T = TypeVar("T")
+
+
+def claim_deliveries(
+    db: Database, *, now: datetime, worker_id: str, limit: int, lease: timedelta
+) -> list[Job]:
+    """Claim up to ``limit`` due 'deliver' jobs in ONE statement, oldest due first.
+
+    ``UPDATE job ... WHERE pk IN (SELECT pk ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``: on
+    PostgreSQL concurrent claimers (other nodes) pass over each other's rows, so no job is taken
+    twice; on SQLite the session's ``BEGIN IMMEDIATE`` makes the claim one writer at a time. Due
+    and claimed exactly as ``JobQueue.claim``: pending and due, or running with a claim older
+    than ``lease`` (its worker is taken to be dead); attempts + 1.
+    """
+    claimable = sa.and_(
+        job.c.queue == "deliver",
+        sa.or_(
+            sa.and_(job.c.status == "pending", job.c.due_at <= now),
+            sa.and_(job.c.status == "running", job.c.claimed_at <= now - lease),
+        ),
+    )
+    candidates = (
+        sa.select(job.c.pk)
+        .where(claimable)
+        .order_by(job.c.due_at, job.c.pk)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with db.session() as session:
+        rows = session.execute(
+            sa.update(job)
+            .where(job.c.pk.in_(candidates))
+            .values(
+                status="running",
+                claimed_by=worker_id,
+                claimed_at=now,
+                attempts=job.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*job.c)
+        ).all()
+    return sorted((_row_to_job(row) for row in rows), key=lambda j: (j.due_at, j.pk))
 
 
 @dataclass(frozen=True)
