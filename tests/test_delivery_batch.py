@@ -30,7 +30,7 @@ from ggk_ebms.delivery.forwarders.base import Delivery, Forwarded
 from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder
 from ggk_ebms.delivery.worker import DeliveryWorker, delivery_task
 from ggk_ebms.errors import StoreError, TransportError
-from ggk_ebms.lifecycle import Event, Step
+from ggk_ebms.lifecycle import Event, IllegalTransition, Step
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store import lifecycle as steps
@@ -39,7 +39,7 @@ from ggk_ebms.store.delivery_batch import claim_deliveries
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.store.routes import RouteStore
-from ggk_ebms.store.tables import job
+from ggk_ebms.store.tables import job, message
 from tests.endpoint import RINIS, cpa_folder, party_settings
 from tests.test_delivery_worker import envelope, payload, receive
 
@@ -163,14 +163,20 @@ def test_a_step_that_fails_for_one_message_leaves_the_others_delivered(
 ) -> None:
     bodies = received(db, 4)
     victim = sorted(bodies)[1]
-    real = steps.transition
+    real, real_batch = steps.transition, steps.transition_batch
 
     def failing(session: Any, message_pk: int, event: Event, **kw: Any) -> Step:
         if message_pk == victim and event is Event.FORWARDED:
             raise StoreError("the guarded update of this one message failed")
         return real(session, message_pk, event, **kw)
 
+    def failing_batch(session: Any, changes: Any, **kw: Any) -> list[Step]:
+        if any(c.message_pk == victim and c.event is Event.FORWARDED for c in changes):
+            raise StoreError("the guarded update of this one message failed")
+        return real_batch(session, changes, **kw)
+
     monkeypatch.setattr(steps, "transition", failing)
+    monkeypatch.setattr(steps, "transition_batch", failing_batch)
     worker(settings, db).run_once()
     store, jobs = MessageStore(db), JobQueue(db)
     for pk in bodies:
@@ -186,6 +192,7 @@ def test_a_step_that_fails_for_one_message_leaves_the_others_delivered(
             assert job.status == "done"
             assert [a.outcome for a in jobs.attempts(pk)] == ["ok"]
     monkeypatch.setattr(steps, "transition", real)
+    monkeypatch.setattr(steps, "transition_batch", real_batch)
     worker(settings, db).run_once()
     assert store.get(victim).status == "Forwarded"
 
@@ -332,3 +339,49 @@ def test_the_claim_passes_over_rows_another_node_has_locked(settings: Settings, 
         )
         other.rollback()
     assert sorted(j.message_pk for j in claimed) == pks[2:]
+
+
+def test_transition_batch_decides_again_for_a_message_moved_under_it(db: Database) -> None:
+    # Another transaction moves one message between the batch's read and its guarded UPDATE
+    # (here: just before that UPDATE, on the same connection). The guard misses for it alone;
+    # it is read again and decided anew, which for Forwarded -> FORWARDED is IllegalTransition,
+    # exactly what the one-message ``transition`` raises.
+    victim, other = sorted(received(db, 2))
+
+    moved: list[int] = []
+
+    def move(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not moved and statement.lstrip().upper().startswith("UPDATE MESSAGE SET STATUS"):
+            moved.append(victim)
+            conn.execute(sa.update(message).where(message.c.pk == victim).values(status="Forwarded"))
+
+    changes = [steps.BusinessChange(pk, Event.FORWARDED, f"to {pk}") for pk in (victim, other)]
+    sa.event.listen(db.engine, "before_cursor_execute", move)
+    try:
+        with pytest.raises(IllegalTransition), db.session() as session:
+            steps.transition_batch(session, changes, now=datetime.now(UTC), layer="ebms")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", move)
+    assert moved == [victim]
+    # The whole transaction was rolled back: nothing half-applied.
+    assert {MessageStore(db).get(pk).status for pk in (victim, other)} == {"Received"}
+    with db.session() as session:
+        taken = steps.transition_batch(session, changes, now=datetime.now(UTC), layer="ebms")
+    assert [step.target for step in taken] == ["Forwarded", "Forwarded"]
+    for pk in (victim, other):
+        stored = MessageStore(db).get(pk)
+        assert (stored.status, stored.status_reason) == ("Forwarded", f"to {pk}")
+        with db.session() as session:
+            assert [e.event for e in steps.history(session, pk)][-1] == Event.FORWARDED.value
+
+
+def test_transition_batch_applies_two_steps_of_one_message_in_order(db: Database) -> None:
+    [pk] = received(db, 1)
+    changes = [
+        steps.BusinessChange(pk, Event.STUF_RECEIVED),
+        steps.BusinessChange(pk, Event.STUF_DELIVERED, "delivered to a folder"),
+    ]
+    with db.session() as session:
+        taken = steps.transition_batch(session, changes, now=datetime.now(UTC), layer="business")
+    assert [step.target for step in taken] == ["received", "delivered"]
+    assert MessageStore(db).get(pk).business_status == "delivered"

@@ -8,10 +8,12 @@ The worker claims up to ``delivery_batch`` 'deliver' jobs in one statement (``Jo
 - writes the stuurgegevens of the batch (``record_stuf``) and the outcomes of the batch
   (``finish_delivered``) each in ONE transaction.
 
-Every status change in those transactions is still a guarded lifecycle step of
-``store/lifecycle.py`` (``transition``/``business_transition``: ``UPDATE ... WHERE status =
-:expected``), one per message, exactly the steps the one-job path takes; what is shared by the
-batch is everything else (the stuf_message rows, the attempts, the job rows) and the commit.
+Every status change in those transactions is a guarded lifecycle step of ``store/lifecycle.py``,
+the steps the one-job path takes: ``transition_batch`` decides each message's step from the same
+table and writes the batch with ``UPDATE ... WHERE pk IN (...) AND status = :expected``; a message
+another transaction moved in between goes through ``transition``/``business_transition``, which
+read it again and decide anew. The stuf_message rows, the attempts and the job rows of the batch
+are shared statements too, and the batch has one commit.
 A batch is first applied in one go; if any message's step fails, that transaction is rolled back
 and the batch applied again with each message's steps in a SAVEPOINT of their own, so the failing
 message is rolled back alone and reported back while the others still reach their own outcome
@@ -30,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from ggk_ebms import lifecycle
 from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.lifecycle import Event
+from ggk_ebms.lifecycle import Event, Step
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Job, _row_to_job
@@ -180,7 +182,8 @@ def record_stuf(db: Database, records: Sequence[StufRecord], *, now: datetime) -
         for record in batch:
             if record.message_pk in existing:  # a re-delivered message: replaced, as upsert_record does
                 upsert_record(session, record, now=now)
-            steps.business_transition(session, record.message_pk, Event.STUF_RECEIVED, now=now)
+        received = [steps.BusinessChange(record.message_pk, Event.STUF_RECEIVED) for record in batch]
+        steps.transition_batch(session, received, now=now, layer="business")
 
     def one(session: Session, record: StufRecord) -> None:
         upsert_record(session, record, now=now)
@@ -218,10 +221,11 @@ def finish_delivered(db: Database, outcomes: Sequence[Delivered], *, now: dateti
 
     def fast(session: Session, batch: Sequence[Delivered]) -> None:
         session.execute(sa.insert(attempt), [_attempt_values(outcome) for outcome in batch])
-        settled: list[int] = []
-        for outcome in batch:
-            if _steps(session, outcome, now):
-                settled.append(outcome.job_pk)
+        business = [change for outcome in batch for change in outcome.business]
+        steps.transition_batch(session, business, now=now, layer="business")
+        ebms = [steps.BusinessChange(o.message_pk, o.event, o.reason) for o in batch]
+        taken = steps.transition_batch(session, ebms, now=now, layer="ebms")
+        settled = [o.job_pk for o, step in zip(batch, taken, strict=True) if _kept_final(step)]
         _close_jobs(session, [o.job_pk for o in batch], settled, now)
 
     def one(session: Session, outcome: Delivered) -> None:
@@ -250,6 +254,10 @@ def _steps(session: Session, outcome: Delivered, now: datetime) -> bool:
     for change in outcome.business:
         steps.apply_business(session, change, now=now)
     step = steps.transition(session, outcome.message_pk, outcome.event, now=now, reason=outcome.reason)
+    return _kept_final(step)
+
+
+def _kept_final(step: Step) -> bool:
     return not step.writes and lifecycle.is_final(step.flow, step.target)
 
 
