@@ -516,8 +516,11 @@ class DeliveryWorker:
         of its own) and spend their time in fsync or the network, outside the GIL. An ebMS or
         mailbox target writes to the database itself and goes one at a time, in order.
         """
-        parallel = [p for p in plans if isinstance(p.decision.route and p.decision.route.target, _PARALLEL)]
-        serial = [p for p in plans if p not in parallel]
+        parallel: list[_Planned] = []
+        serial: list[_Planned] = []
+        for plan in plans:
+            route = plan.decision.route
+            (parallel if route is not None and isinstance(route.target, _PARALLEL) else serial).append(plan)
         tried = [self._try(plan) for plan in serial]
         workers = min(self.settings.delivery_parallel, len(parallel))
         if workers <= 1:
