@@ -235,9 +235,9 @@ class DeliveryWorker:
 
         Reads: the messages and parts in one session, the routing table and exchange rules once.
         Writes: the stuurgegevens of the batch in one transaction, the deliveries' outcomes in
-        one transaction, each message's steps in a savepoint of their own. Anything that fails
-        for one message (its steps, its forwarder) falls back to the one-job path for that message
-        only; the rest of the batch goes on.
+        one transaction (each message's steps in a savepoint of their own only when one of them
+        failed, store/delivery_batch.py). Anything that fails for one message (its steps, its
+        forwarder) falls back to the one-job path for that message only; the rest goes on.
         """
         if not jobs:
             return
