@@ -15,6 +15,8 @@ from bench.cli import COLUMNS as CLI_COLUMNS
 from bench.cli import run_cli
 from bench.common import Report
 from bench.databases import BACKENDS, DatabaseUnavailable
+from bench.delivery import COLUMNS as DELIVERY_COLUMNS
+from bench.delivery import run_delivery
 from bench.endtoend import COLUMNS as ENDTOEND_COLUMNS
 from bench.endtoend import run_endtoend
 from bench.inbound import COLUMNS as INBOUND_COLUMNS
@@ -108,6 +110,10 @@ def _endtoend(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_endtoend(db=ns.db, count=ns.count, concurrency=ns.concurrency), ENDTOEND_COLUMNS
 
 
+def _delivery(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_delivery(db=ns.db, count=ns.count, profile=ns.cprofile), DELIVERY_COLUMNS
+
+
 def _cli(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_cli(runs=ns.runs), CLI_COLUMNS
 
@@ -185,6 +191,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=200, help="verifications per path and round (5 rounds)")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_sigcheck)
+
+
+    p = sub.add_parser("delivery", help="DeliveryWorker.run_once in-process: queued jobs drained to a folder")
+    p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
+    p.add_argument("--count", type=int, default=500, help="messages to receive, then deliver")
+    p.add_argument("--cprofile", action="store_true", help="also print the top of a cProfile")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_delivery)
 
     p = sub.add_parser("cli", help="ggk-ebms start-up: whole-process time per command vs python -c pass")
     p.add_argument("--runs", type=int, default=11, help="timed runs per command (after one warm-up)")

@@ -289,6 +289,15 @@ class Settings:
         30.0, "Wait before the first delivery retry; doubles per try up to delivery_retry_max_seconds."
     )
     delivery_retry_max_seconds: float = setting(3600.0, "Longest wait between two delivery tries.")
+    delivery_batch: int = setting(
+        50,
+        "Deliver jobs the delivery worker claims in one statement and finishes in one transaction "
+        "per step (docs/delivery.md).",
+    )
+    delivery_parallel: int = setting(
+        4,
+        "Deliveries to directory and HTTP targets the delivery worker runs at the same time within a batch.",
+    )
     stuf_applicatie: str = setting(
         "GGkEbms",
         "zender/applicatie in the StUF envelopes and Fo01s we build (3-50 characters, no version).",
@@ -482,6 +491,8 @@ class Settings:
 # Limits that make no sense at 0 or below (a 0 would mean "refuse everything" or "wait forever").
 _POSITIVE: Final = (
     "max_connections",
+    "delivery_batch",
+    "delivery_parallel",
     "max_connections_per_client",
     "tls_handshake_timeout",
     "header_timeout",

@@ -24,24 +24,31 @@ stuurgegevens, never payload bytes (iStandaarden privacy elements, docs/rules.md
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
 
 from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
+from ggk_ebms.delivery import wakeup
 from ggk_ebms.delivery.fo01 import fo01_wanted, queue_fo01
-from ggk_ebms.delivery.forwarders.base import Delivery, Forwarder
+from ggk_ebms.delivery.forwarders.base import Delivery, Forwarded, Forwarder
 from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder
 from ggk_ebms.delivery.forwarders.ebms import EbmsForwarder
 from ggk_ebms.delivery.forwarders.http import HttpForwarder
 from ggk_ebms.delivery.forwarders.mailbox import MailboxForwarder
 from ggk_ebms.delivery.unwrap import Decision, Verdict, unwrap
-from ggk_ebms.errors import ConfigError, GgkEbmsError, TransportError
+from ggk_ebms.errors import ConfigError, GgkEbmsError, StoreError, TransportError
+from ggk_ebms.exchanges.rules import Rules
 from ggk_ebms.lifecycle import Event
 from ggk_ebms.logformat import log_fields
 from ggk_ebms.payloads.validate import PayloadSchemas
@@ -55,6 +62,7 @@ from ggk_ebms.routing.table import (
 )
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.cbs import take_report
+from ggk_ebms.store import delivery_batch
 from ggk_ebms.store.claims import ClaimKeeper
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.exchanges import load_rules
@@ -63,13 +71,15 @@ from ggk_ebms.store.lifecycle import BusinessChange
 from ggk_ebms.store.mailbox import Mailbox
 from ggk_ebms.store.messages import MessageStore, StoredMessage
 from ggk_ebms.store.routes import RouteStore
-from ggk_ebms.store.stuf import StufRecord, StufStore
+from ggk_ebms.store.stuf import StufRecord, StufStore, received_earlier_in, sent_in
 from ggk_ebms.stuf.codes import describe
 from ggk_ebms.stuf.model import MessageKind
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-BATCH: Final = 10
+# Targets whose forwarders may run side by side within a batch (``DeliveryWorker._forward_all``).
+_PARALLEL = (DirectoryTarget, HttpTarget)
 
 
 def retry_delay(settings: Settings, attempts: int) -> timedelta:
@@ -88,19 +98,77 @@ def _fields(message: StoredMessage, decision: Decision) -> dict[str, str]:
     )
 
 
-class _StoreHistory:
-    """``unwrap.History`` over the stuf_message table, for one message being handled."""
+class _BatchHistory:
+    """``unwrap.History`` for the messages of one batch.
 
-    def __init__(self, stufs: StufStore, message_pk: int) -> None:
-        self.stufs = stufs
-        self.message_pk = message_pk
+    The stuurgegevens of a batch are written together after all its messages are decided
+    (``delivery_batch.record_stuf``), so a later message of the batch must also see the earlier
+    ones: ``pending`` holds them, as the database would have after one-by-one recording
+    (docs/stuf-routing.md inbound check 8: a (zender, referentienummer) seen before).
+
+    On PostgreSQL the questions of a whole batch share one read session (``shared``): a session
+    of its own per question cost a pool checkout with its liveness check, BEGIN and COMMIT, five
+    round trips for one SELECT. On SQLite every session takes the write lock (BEGIN IMMEDIATE),
+    so there each question keeps its own short session and receiving is never held up by it.
+    """
+
+    def __init__(self, database: Database, shared: Session | None = None) -> None:
+        self.database = database
+        self.shared = shared
+        self.message_pk = 0
+        self.pending: dict[tuple[str, str], tuple[int, str | None]] = {}
+
+    def _ask(self, question: Callable[[Session], T]) -> T:
+        if self.shared is not None:
+            return question(self.shared)
+        with self.database.session() as session:
+            return question(session)
 
     def earlier_payload(self, zender: str, referentienummer: str) -> tuple[int, str | None] | None:
-        earlier = self.stufs.received_earlier(zender, referentienummer, not_message_pk=self.message_pk)
-        return None if earlier is None else (earlier.message_pk, earlier.payload_sha256)
+        earlier = self._ask(
+            lambda session: received_earlier_in(
+                session, zender, referentienummer, not_message_pk=self.message_pk
+            )
+        )
+        if earlier is not None:
+            return earlier.message_pk, earlier.payload_sha256
+        pending = self.pending.get((zender, referentienummer))
+        return None if pending is None or pending[0] == self.message_pk else pending
 
     def we_sent(self, referentienummer: str) -> bool:
-        return self.stufs.sent(referentienummer) is not None
+        return self._ask(lambda session: sent_in(session, referentienummer)) is not None
+
+    def add(self, record: StufRecord) -> None:
+        if record.direction == "in":
+            key = (record.zender, record.referentienummer)
+            self.pending.setdefault(key, (record.message_pk, record.payload_sha256))
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every message of a batch shares, read once per batch instead of once per message."""
+
+    table: RoutingTable | None
+    rules: Rules
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A claimed job, its message and what unwrap decided for it."""
+
+    job: Job
+    message: StoredMessage
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class _Tried:
+    """A delivery handed to its target: what came back (``Forwarded``) or what went wrong."""
+
+    plan: _Planned
+    started: datetime
+    finished: datetime
+    result: Forwarded | TransportError | GgkEbmsError
 
 
 class DeliveryWorker:
@@ -133,43 +201,97 @@ class DeliveryWorker:
     # --- the loop ------------------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Handle every due 'deliver' job (in batches); returns how many were handled.
+        """Handle every due 'deliver' job, ``delivery_batch`` at a time; returns how many.
 
-        Claims are a heartbeat lease (store.claims): renewed while a job is handled, so a killed
-        worker's jobs are taken over within job_lease_seconds.
+        Each batch is claimed in one statement (store.delivery_batch: SKIP LOCKED on PostgreSQL,
+        so nodes sharing a database never take the same job). Claims are a heartbeat lease (store.claims):
+        renewed while the batch is handled, so a killed worker's jobs are taken over within
+        job_lease_seconds.
         """
         handled = 0
+        batch = self.settings.delivery_batch
         lease = timedelta(seconds=self.settings.job_lease_seconds)
         with ClaimKeeper(self.jobs, self.worker_id, lease, self.clock) as keeper:
             while True:
-                jobs = self.jobs.claim(
-                    "deliver", now=self.clock.now(), worker_id=self.worker_id, limit=BATCH, lease=lease
+                jobs = delivery_batch.claim_deliveries(
+                    self.database, now=self.clock.now(), worker_id=self.worker_id, limit=batch, lease=lease
                 )
                 keeper.hold(job.pk for job in jobs)
-                for job in jobs:
-                    try:
-                        self.handle(job)
-                    finally:
+                try:
+                    self.handle_batch(jobs)
+                finally:
+                    for job in jobs:
                         keeper.drop(job.pk)
                 handled += len(jobs)
-                if len(jobs) < BATCH:
+                if len(jobs) < batch:
                     return handled
 
     def handle(self, job: Job) -> None:
+        """Handle one claimed job (a batch of one)."""
+        self.handle_batch([job])
+
+    def handle_batch(self, jobs: Sequence[Job]) -> None:
+        """Decide, record, deliver and finish a batch of claimed jobs (docs/delivery.md "Batches").
+
+        Reads: the messages and parts in one session, the routing table and exchange rules once.
+        Writes: the stuurgegevens of the batch in one transaction, the deliveries' outcomes in
+        one transaction (each message's steps in a savepoint of their own only when one of them
+        failed, store/delivery_batch.py). Anything that fails for one message (its steps, its
+        forwarder) falls back to the one-job path for that message only; the rest goes on.
+        """
+        if not jobs:
+            return
         try:
-            self._handle(job)
+            loaded = delivery_batch.load(self.database, [job.message_pk for job in jobs])
+            context = _Context(self.routing_table_or_none(), load_rules(self.settings, self.database))
         except GgkEbmsError as exc:
-            # The database or a CPA failed under us: try the whole job again later. If the
-            # database is gone, the claim is no longer renewed and lapses after the lease.
-            log.warning("delivery of message %s interrupted, retrying later: %s", job.message_pk, exc)
-            try:
-                self.jobs.retry(
-                    job.pk, due_at=self.clock.now() + retry_delay(self.settings, job.attempts), error=str(exc)
-                )
-            except GgkEbmsError as again:
-                log.warning(
-                    "delivery job %s not put back (%s); it is taken over after the lease", job.pk, again
-                )
+            for job in jobs:
+                self._put_back(job, exc)
+            return
+        planned: list[_Planned] = []
+        try:
+            with contextlib.ExitStack() as stack:
+                shared = None
+                if self.database.backend == "postgresql":
+                    shared = stack.enter_context(self.database.session())
+                history = _BatchHistory(self.database, shared)
+                for job in jobs:
+                    try:
+                        plan = self._plan(job, loaded, context, history)
+                    except GgkEbmsError as exc:
+                        self._put_back(job, exc)
+                        continue
+                    if plan is not None:
+                        planned.append(plan)
+        except GgkEbmsError as exc:  # the shared read session failed as it closed
+            log.warning("delivery batch: reading history failed (%s); the batch is retried", exc)
+            for plan in planned:
+                self._put_back(plan.job, exc)
+            return
+        planned = self._record_batch(planned)
+        deliver = [plan for plan in planned if plan.decision.verdict is Verdict.DELIVER]
+        for plan in planned:
+            if plan.decision.verdict is not Verdict.DELIVER:
+                self._guarded(plan.job, self._outcome, plan)
+        self._finish_deliveries(self._forward_all(deliver))
+
+    def _put_back(self, job: Job, exc: GgkEbmsError) -> None:
+        # The database or a CPA failed under us: try the whole job again later. If the
+        # database is gone, the claim is no longer renewed and lapses after the lease.
+        log.warning("delivery of message %s interrupted, retrying later: %s", job.message_pk, exc)
+        try:
+            self.jobs.retry(
+                job.pk, due_at=self.clock.now() + retry_delay(self.settings, job.attempts), error=str(exc)
+            )
+        except GgkEbmsError as again:
+            log.warning("delivery job %s not put back (%s); it is taken over after the lease", job.pk, again)
+
+    def _guarded(self, job: Job, work: Callable[..., object], *args: Any) -> None:
+        """``work(*args)`` for one job; a database or CPA failure puts that job back only."""
+        try:
+            work(*args)
+        except GgkEbmsError as exc:
+            self._put_back(job, exc)
 
     def routing_table(self) -> RoutingTable | None:
         """The routing table in force, parsed once per imported version."""
@@ -180,67 +302,101 @@ class DeliveryWorker:
             self._table = (current.sha256, current.table())
         return self._table[1]
 
-    def _handle(self, job: Job) -> None:
-        message = self.messages.get(job.message_pk)
+    def routing_table_or_none(self) -> RoutingTable | None:
+        try:
+            return self.routing_table()
+        except ConfigError as exc:  # e.g. the CBS list of a new year no longer has a code
+            log.warning("the stored routing table cannot be used: %s", exc)
+            return None
+
+    def _plan(
+        self, job: Job, loaded: delivery_batch.Loaded, context: _Context, history: _BatchHistory
+    ) -> _Planned | None:
+        """Decide one job of the batch; None when it was finished here (not ours to route)."""
+        message = loaded.messages.get(job.message_pk)
+        if message is None:
+            raise StoreError(f"no message with pk {job.message_pk}")
         if message.direction != "in" or message.kind != "business":
             self.jobs.complete(job.pk)
-            return
+            return None
         # A large part comes as a temporary file, parsed slice by slice (docs/performance.md "Memory").
-        parts = self.messages.part_contents(message.pk)
+        parts = loaded.parts.get(message.pk, [])
         if take_report(self.settings, self.database, message, parts, self.clock):
             # A CBS Monitor Sociaal Domein report (a PDF, docs/cbs.md): kept in the mailbox for
             # pick-up; the iWmo/iJw checks below would refuse it as no XML payload.
             self.jobs.complete(job.pk, event=Event.KEPT_FOR_PICKUP, reason="CBS rapport kept in the mailbox")
-            return
-        try:
-            table = self.routing_table()
-        except ConfigError as exc:  # e.g. the CBS list of a new year no longer has a code
-            table = None
-            log.warning("the stored routing table cannot be used: %s", exc)
+            return None
+        history.message_pk = message.pk
         decision = unwrap(
             parts,
             sender_ids=[message.from_party_id, message.cpa_id],
-            table=table,
-            history=_StoreHistory(self.stufs, message.pk),
+            table=context.table,
+            history=history,
             schemas=self.schemas,
-            rules=load_rules(self.settings, self.database),
+            rules=context.rules,
         )
-        self._record(message, decision)
+        record = self._stuf_record(message, decision)
+        if record is not None:
+            history.add(record)
         for warning in decision.warnings:
             log.info("message %s: %s", message.pk, warning)
+        return _Planned(job, message, decision)
+
+    def _record_batch(self, planned: list[_Planned]) -> list[_Planned]:
+        """Keep the stuurgegevens of the batch (STUF_RECEIVED); returns the plans that go on.
+
+        One transaction for the batch; a message whose steps failed in it is recorded again on
+        its own, and put back in the queue when that fails too.
+        """
+        records = {plan.message.pk: self._stuf_record(plan.message, plan.decision) for plan in planned}
+        wanted = [record for record in records.values() if record is not None]
+        try:
+            failed = set(delivery_batch.record_stuf(self.database, wanted, now=self.clock.now()))
+        except GgkEbmsError as exc:
+            log.warning("stuurgegevens of a batch of %d not kept at once (%s); one by one", len(wanted), exc)
+            failed = {record.message_pk for record in wanted}
+        going: list[_Planned] = []
+        for plan in planned:
+            record = records[plan.message.pk]
+            if record is not None and plan.message.pk in failed:
+                try:
+                    self.stufs.record(record, business=Event.STUF_RECEIVED)
+                except GgkEbmsError as exc:
+                    self._put_back(plan.job, exc)
+                    continue
+            going.append(plan)
+        return going
+
+    def _outcome(self, plan: _Planned) -> None:
         handler = {
-            Verdict.DELIVER: self._deliver,
             Verdict.DUPLICATE: self._done,
             Verdict.IGNORE: self._done,
             Verdict.REFUSE: self._refuse,
             Verdict.QUARANTINE: self._park,
             Verdict.HOLD: self._park,
             Verdict.FO01_RECEIVED: self._fo01_received,
-        }[decision.verdict]
-        handler(job, message, decision)
+        }[plan.decision.verdict]
+        handler(plan.job, plan.message, plan.decision)
 
-    def _record(self, message: StoredMessage, decision: Decision) -> None:
+    def _stuf_record(self, message: StoredMessage, decision: Decision) -> StufRecord | None:
         stuf = decision.stuf
         if stuf is None:
-            return
+            return None
         sg = stuf.stuurgegevens
-        self.stufs.record(
-            StufRecord(
-                message_pk=message.pk,
-                direction="in",
-                berichtcode=stuf.kind.value,
-                referentienummer=sg.referentienummer[:64],
-                zender=sg.zender.organisatie[:200],
-                ontvanger=sg.ontvanger.organisatie[:200],
-                gemeentecode=decision.gemeentecode,
-                berichttype=(stuf.functie or None) and str(stuf.functie)[:32],
-                cross_refnummer=(sg.cross_refnummer or None) and str(sg.cross_refnummer)[:64],
-                tijdstip_bericht=sg.tijdstip_bericht[:17] if sg.tijdstip_bericht else None,
-                bericht_identificatie=decision.info.identificatie if decision.info else None,
-                payload_sha256=decision.payload_sha256,
-                cross_ref_unknown=decision.cross_ref_unknown,
-            ),
-            business=Event.STUF_RECEIVED,
+        return StufRecord(
+            message_pk=message.pk,
+            direction="in",
+            berichtcode=stuf.kind.value,
+            referentienummer=sg.referentienummer[:64],
+            zender=sg.zender.organisatie[:200],
+            ontvanger=sg.ontvanger.organisatie[:200],
+            gemeentecode=decision.gemeentecode,
+            berichttype=(stuf.functie or None) and str(stuf.functie)[:32],
+            cross_refnummer=(sg.cross_refnummer or None) and str(sg.cross_refnummer)[:64],
+            tijdstip_bericht=sg.tijdstip_bericht[:17] if sg.tijdstip_bericht else None,
+            bericht_identificatie=decision.info.identificatie if decision.info else None,
+            payload_sha256=decision.payload_sha256,
+            cross_ref_unknown=decision.cross_ref_unknown,
         )
 
     # --- outcomes ------------------------------------------------------------------------------
@@ -323,14 +479,15 @@ class DeliveryWorker:
             )
         self.jobs.complete(job.pk, event=Event.SETTLED, reason=reason[:2000], business=changes)
 
-    def _deliver(self, job: Job, message: StoredMessage, decision: Decision) -> None:
+    def _delivery(self, plan: _Planned) -> Delivery:
+        decision, message = plan.decision, plan.message
         route, stuf = decision.route, decision.stuf
         # A DELIVER decision always carries route, message, payload and envelope (unwrap.py).
         assert route is not None
         assert stuf is not None
         assert stuf.payload is not None
         assert decision.envelope is not None
-        delivery = Delivery(
+        return Delivery(
             message_pk=message.pk,
             message_id=message.message_id,
             cpa_id=message.cpa_id,
@@ -341,20 +498,63 @@ class DeliveryWorker:
             info=decision.info,
             cross_ref_unknown=decision.cross_ref_unknown,
         )
+
+    def _try(self, plan: _Planned) -> _Tried:
+        """Hand one message to its target (any thread); the outcome is recorded by the caller."""
         started = self.clock.now()
+        result: Forwarded | TransportError | GgkEbmsError
         try:
-            forwarded = self.forwarder(route.target).forward(delivery)
-        except TransportError as exc:
-            self._failed_try(job, message, started, exc)
+            delivery = self._delivery(plan)
+            result = self.forwarder(delivery.route.target).forward(delivery)
+        except (TransportError, GgkEbmsError) as exc:
+            result = exc
+        return _Tried(plan, started, self.clock.now(), result)
+
+    def _forward_all(self, plans: Sequence[_Planned]) -> list[_Tried]:
+        """Forward a batch: directory and HTTP targets up to ``delivery_parallel`` at once.
+
+        Those forwarders share nothing (a file written under a unique temporary name, a request
+        of its own) and spend their time in fsync or the network, outside the GIL. An ebMS or
+        mailbox target writes to the database itself and goes one at a time, in order.
+        """
+        parallel: list[_Planned] = []
+        serial: list[_Planned] = []
+        for plan in plans:
+            route = plan.decision.route
+            (parallel if route is not None and isinstance(route.target, _PARALLEL) else serial).append(plan)
+        tried = [self._try(plan) for plan in serial]
+        workers = min(self.settings.delivery_parallel, len(parallel))
+        if workers <= 1:
+            return tried + [self._try(plan) for plan in parallel]
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver") as pool:
+            return tried + list(pool.map(self._try, parallel))
+
+    def _finish_deliveries(self, tried: Sequence[_Tried]) -> None:
+        """Record every delivered message of the batch in one transaction; the rest one by one."""
+        done: list[tuple[_Tried, delivery_batch.Delivered]] = []
+        for attempt in tried:
+            job, result = attempt.plan.job, attempt.result
+            if isinstance(result, TransportError):
+                self._guarded(job, self._failed_try, job, attempt.plan.message, attempt.started, result)
+            elif isinstance(result, GgkEbmsError):
+                self._put_back(job, result)
+            else:
+                self._guarded(job, lambda a, r: done.append((a, self._delivered(a, r))), attempt, result)
+        if not done:
             return
-        self.jobs.record_attempt(
-            message.pk,
-            job_pk=job.pk,
-            started_at=started,
-            finished_at=self.clock.now(),
-            outcome="ok",
-            http_status=forwarded.http_status,
-        )
+        try:
+            failed = set(
+                delivery_batch.finish_delivered(self.database, [d for _, d in done], now=self.clock.now())
+            )
+        except GgkEbmsError as exc:
+            log.warning("outcomes of a batch of %d not stored at once (%s); one by one", len(done), exc)
+            failed = {d.job_pk for _, d in done}
+        for attempt, outcome in done:
+            if outcome.job_pk in failed:
+                self._guarded(attempt.plan.job, self._finish_one, outcome)
+
+    def _delivered(self, attempt: _Tried, forwarded: Forwarded) -> delivery_batch.Delivered:
+        message, decision = attempt.plan.message, attempt.plan.decision
         flags = "; crossRefnummer matches no message we sent (flagged)" if decision.cross_ref_unknown else ""
         event = Event.KEPT_FOR_PICKUP if forwarded.picked_up_later else Event.FORWARDED
         reason = f"{decision.reason}; delivered to {forwarded.where}{flags}"
@@ -363,7 +563,30 @@ class DeliveryWorker:
         answered = self._answers(message, decision)
         if answered is not None:
             changes.append(answered)
-        self.jobs.complete(job.pk, event=event, reason=reason, business=changes)
+        return delivery_batch.Delivered(
+            job_pk=attempt.plan.job.pk,
+            message_pk=message.pk,
+            started_at=attempt.started,
+            finished_at=attempt.finished,
+            http_status=forwarded.http_status,
+            event=event,
+            reason=reason,
+            business=changes,
+        )
+
+    def _finish_one(self, outcome: delivery_batch.Delivered) -> None:
+        """The one-job path for a delivered message whose steps failed inside the batch."""
+        self.jobs.record_attempt(
+            outcome.message_pk,
+            job_pk=outcome.job_pk,
+            started_at=outcome.started_at,
+            finished_at=outcome.finished_at,
+            outcome="ok",
+            http_status=outcome.http_status,
+        )
+        self.jobs.complete(
+            outcome.job_pk, event=outcome.event, reason=outcome.reason, business=outcome.business
+        )
 
     def _failed_try(self, job: Job, message: StoredMessage, started: datetime, exc: TransportError) -> None:
         now = self.clock.now()
@@ -463,22 +686,40 @@ class DeliveryWorker:
 
 
 def delivery_task(settings: Settings, **options: Any) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
-    """A factory for ``server.run.start_endpoint(workers=[...])``: deliver jobs and the outbox."""
+    """A factory for ``server.run.start_endpoint(workers=[...])``: deliver jobs and the outbox.
+
+    Idle, the task waits for a wake-up from the receive path in this process (``wakeup``) or
+    ``worker_poll_seconds``, whichever comes first: a received message is delivered without
+    waiting for a poll, and jobs queued by other processes are still found by the poll.
+    """
     from ggk_ebms.delivery.submit import scan_outbox  # submit builds on this module's neighbours
 
     async def run(runtime: Runtime) -> None:
         database = runtime.database
         worker = DeliveryWorker(settings, database, clock=runtime.clock, ids=runtime.ids, **options)
-        while True:
-            busy = 0
-            try:
-                busy += await asyncio.to_thread(worker.run_once)
-                busy += await asyncio.to_thread(
-                    scan_outbox, settings, database, ids=worker.ids, clock=worker.clock
-                )
-            except GgkEbmsError as exc:
-                log.warning("delivery worker: %s", exc)
-            if not busy:
-                await asyncio.sleep(settings.worker_poll_seconds)
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+
+        def wake() -> None:  # called on the receiving thread, after its commit
+            loop.call_soon_threadsafe(woken.set)
+
+        remove = wakeup.add_listener(wake)
+        try:
+            while True:
+                # Cleared before looking: a wake-up that comes while we work is kept for the wait.
+                woken.clear()
+                busy = 0
+                try:
+                    busy += await asyncio.to_thread(worker.run_once)
+                    busy += await asyncio.to_thread(
+                        scan_outbox, settings, database, ids=worker.ids, clock=worker.clock
+                    )
+                except GgkEbmsError as exc:
+                    log.warning("delivery worker: %s", exc)
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(woken.wait(), timeout=settings.worker_poll_seconds)
+        finally:
+            remove()
 
     return run

@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
+from ggk_ebms.delivery import wakeup
 from ggk_ebms.errors import (
     DuplicateMessageError,
     SoapFaultError,
@@ -160,6 +161,9 @@ class InboundPipeline:
             )
         except DuplicateMessageError:
             return self._duplicate(outcome.message)
+        if outcome.deliver:
+            # Committed: the delivery worker of this process may start on it now (delivery/wakeup.py).
+            wakeup.notify()
         if outcome.response is not None and outcome.sync:
             return Reply.signal(outcome.response.envelope)
         return Reply.accepted()

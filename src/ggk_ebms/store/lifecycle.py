@@ -10,6 +10,7 @@ including an ignored one, appends a row to ``message_event``: the message's hist
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -222,3 +223,115 @@ def history(session: Session, message_pk: int) -> list[HistoryEntry]:
         )
         for r in rows
     ]
+
+
+def transition_batch(
+    session: Session, changes: Sequence[BusinessChange], *, now: datetime, layer: str
+) -> list[Step]:
+    """Apply one step to each of many messages in a few statements; the steps, in order.
+
+    ``layer`` is "ebms" (``transition``) or "business" (``business_transition``). The decision and
+    the guard are theirs: one SELECT reads the current statuses, ``lifecycle.decide`` decides each
+    step, one ``UPDATE ... WHERE pk IN (...) AND status = :expected RETURNING pk`` per current
+    status writes them (the new values per message through CASE), and one INSERT keeps the
+    history rows. A message the guarded UPDATE did not match was moved by another transaction in
+    between: it goes through the one-message function, which reads it again and decides anew.
+    Changes that name one message twice are applied one by one, in order (each step must see the
+    one before). For the delivery worker's batches (docs/delivery.md "Batches").
+    """
+    if layer not in ("ebms", "business"):
+        raise ValueError(f"unknown layer {layer!r}")
+    pks = [change.message_pk for change in changes]
+    if len(set(pks)) != len(pks):
+        return [_one(session, change, now, layer) for change in changes]
+    if not changes:
+        return []
+    column = message.c.status if layer == "ebms" else message.c.business_status
+    rows = {
+        row.pk: row
+        for row in session.execute(
+            sa.select(message.c.pk, message.c.direction, message.c.kind, column.label("current")).where(
+                message.c.pk.in_(pks)
+            )
+        )
+    }
+    decided: list[tuple[BusinessChange, Step]] = []
+    for change in changes:
+        row = rows.get(change.message_pk)
+        if row is None:
+            raise StoreError(f"no message with pk {change.message_pk}")
+        flow = (
+            lifecycle.flow_of(row.direction, row.kind)
+            if layer == "ebms"
+            else lifecycle.business_flow(row.direction)
+        )
+        decided.append((change, lifecycle.decide(flow, row.current, change.event)))
+    by_source: dict[str | None, list[tuple[BusinessChange, Step]]] = {}
+    for change, step in decided:
+        if step.writes:
+            by_source.setdefault(step.source, []).append((change, step))
+    moved: set[int] = set()
+    for source, group in by_source.items():
+        wanted = [change.message_pk for change, _ in group]
+        guard = column.is_(None) if source is None else column == source
+        matched = set(
+            session.execute(
+                sa.update(message)
+                .where(message.c.pk.in_(wanted), guard)
+                .values(**_batch_values(group, layer), updated_at=now)
+                .returning(message.c.pk)
+            ).scalars()
+        )
+        moved.update(set(wanted) - matched)
+    taken: list[Step] = []
+    events: list[dict[str, Any]] = []
+    for change, step in decided:
+        if change.message_pk in moved:
+            taken.append(_one(session, change, now, layer))  # reads the newer status, decides again
+            continue
+        events.append(_event_row(change.message_pk, step, layer, now, change.reason, change.code))
+        if layer == "business" and change.fout is not None and step.writes:
+            code, omschrijving = change.fout
+            session.execute(
+                sa.update(stuf_message)
+                .where(stuf_message.c.message_pk == change.message_pk)
+                .values(fout_code=code[:16], fout_omschrijving=omschrijving[:255], updated_at=now)
+            )
+        taken.append(step)
+    insert_events(session, events)
+    return taken
+
+
+def _one(session: Session, change: BusinessChange, now: datetime, layer: str) -> Step:
+    if layer == "business":
+        return apply_business(session, change, now=now)
+    return transition(
+        session, change.message_pk, change.event, now=now, reason=change.reason, code=change.code
+    )
+
+
+def _batch_values(group: Sequence[tuple[BusinessChange, Step]], layer: str) -> dict[str, Any]:
+    """The new column values of a group of messages, each its own (CASE on the message pk).
+
+    Each CASE is cast to its column's type: a CASE of NULLs alone is text to PostgreSQL.
+    """
+
+    def per_message(name: str, value: Callable[[BusinessChange, Step], Any]) -> Any:
+        cases = {change.message_pk: value(change, step) for change, step in group}
+        return sa.cast(sa.case(cases, value=message.c.pk), message.c[name].type)
+
+    def reason(change: BusinessChange, _: Step) -> str | None:
+        return None if change.reason is None else change.reason[:_REASON_MAX]
+
+    if layer == "ebms":
+        return {
+            "status": per_message("status", lambda _, step: step.target),
+            "status_reason": per_message("status_reason", reason),
+            "error_code": per_message("error_code", lambda change, _: change.code),
+        }
+    return {
+        "business_status": per_message("business_status", lambda _, step: step.target),
+        "business_code": per_message("business_code", lambda change, _: change.code),
+        "business_reason": per_message("business_reason", reason),
+        "business_ref_pk": per_message("business_ref_pk", lambda change, _: change.ref_pk),
+    }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -83,6 +83,50 @@ def upsert_record(session: Session, record: StufRecord, *, now: datetime) -> int
     return pk
 
 
+def _select() -> sa.Select[Any]:
+    return sa.select(*_COLUMNS).join(message, message.c.pk == stuf_message.c.message_pk)
+
+
+# Built once with bound parameters: the delivery worker asks these for every message it decides,
+# and building the statement anew each time cost more than running it (bench delivery --cprofile).
+_RECEIVED_EARLIER: Final = (
+    _select()
+    .where(
+        stuf_message.c.direction == "in",
+        stuf_message.c.zender == sa.bindparam("zender"),
+        stuf_message.c.referentienummer == sa.bindparam("referentienummer"),
+        stuf_message.c.message_pk != sa.bindparam("not_message_pk"),
+    )
+    .order_by(stuf_message.c.pk)
+    .limit(1)
+)
+_SENT: Final = (
+    _select()
+    .where(
+        stuf_message.c.direction == "out", stuf_message.c.referentienummer == sa.bindparam("referentienummer")
+    )
+    .order_by(stuf_message.c.pk.desc())
+    .limit(1)
+)
+
+
+def received_earlier_in(
+    session: Session, zender: str, referentienummer: str, *, not_message_pk: int
+) -> StoredStuf | None:
+    """``StufStore.received_earlier`` inside the caller's transaction."""
+    row = session.execute(
+        _RECEIVED_EARLIER,
+        {"zender": zender, "referentienummer": referentienummer, "not_message_pk": not_message_pk},
+    ).first()
+    return None if row is None else _row(row)
+
+
+def sent_in(session: Session, referentienummer: str) -> StoredStuf | None:
+    """``StufStore.sent`` inside the caller's transaction."""
+    row = session.execute(_SENT, {"referentienummer": referentienummer}).first()
+    return None if row is None else _row(row)
+
+
 class StufStore:
     def __init__(self, db: Database, clock: Clock | None = None) -> None:
         self.db = db
@@ -99,7 +143,7 @@ class StufStore:
         return pk
 
     def _select(self) -> sa.Select[Any]:
-        return sa.select(*_COLUMNS).join(message, message.c.pk == stuf_message.c.message_pk)
+        return _select()
 
     def for_message(self, message_pk: int) -> StoredStuf | None:
         with self.db.session() as session:
@@ -111,32 +155,13 @@ class StufStore:
     ) -> StoredStuf | None:
         """A received message with this (zender, referentienummer) other than ``not_message_pk``
         (StUF re-send rule: the pair is unique per zender)."""
-        query = (
-            self._select()
-            .where(
-                stuf_message.c.direction == "in",
-                stuf_message.c.zender == zender,
-                stuf_message.c.referentienummer == referentienummer,
-                stuf_message.c.message_pk != not_message_pk,
-            )
-            .order_by(stuf_message.c.pk)
-            .limit(1)
-        )
         with self.db.session() as session:
-            row = session.execute(query).first()
-        return None if row is None else _row(row)
+            return received_earlier_in(session, zender, referentienummer, not_message_pk=not_message_pk)
 
     def sent(self, referentienummer: str) -> StoredStuf | None:
         """The message we sent with this referentienummer (the target of a crossRefnummer)."""
-        query = (
-            self._select()
-            .where(stuf_message.c.direction == "out", stuf_message.c.referentienummer == referentienummer)
-            .order_by(stuf_message.c.pk.desc())
-            .limit(1)
-        )
         with self.db.session() as session:
-            row = session.execute(query).first()
-        return None if row is None else _row(row)
+            return sent_in(session, referentienummer)
 
     def heen_for_retour(
         self, *, berichttype: str, bericht_identificatie: str, gemeentecode: str, partner: str

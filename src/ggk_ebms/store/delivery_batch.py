@@ -1,0 +1,276 @@
+"""Batch reads and writes of the delivery worker: one statement or one transaction for many jobs.
+
+The worker claims up to ``delivery_batch`` 'deliver' jobs in one statement (``JobQueue.claim``:
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite). This module then
+
+- reads the claimed messages and their parts in two statements (``load``), instead of two
+  sessions per message;
+- writes the stuurgegevens of the batch (``record_stuf``) and the outcomes of the batch
+  (``finish_delivered``) each in ONE transaction.
+
+Every status change in those transactions is a guarded lifecycle step of ``store/lifecycle.py``,
+the steps the one-job path takes: ``transition_batch`` decides each message's step from the same
+table and writes the batch with ``UPDATE ... WHERE pk IN (...) AND status = :expected``; a message
+another transaction moved in between goes through ``transition``/``business_transition``, which
+read it again and decide anew. The stuf_message rows, the attempts and the job rows of the batch
+are shared statements too, and the batch has one commit.
+A batch is first applied in one go; if any message's step fails, that transaction is rolled back
+and the batch applied again with each message's steps in a SAVEPOINT of their own, so the failing
+message is rolled back alone and reported back while the others still reach their own outcome
+in the same commit (docs/delivery.md "Batches").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ggk_ebms import lifecycle
+from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.lifecycle import Event, Step
+from ggk_ebms.spool import SpooledRange
+from ggk_ebms.store import lifecycle as steps
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.jobs import Job, _row_to_job
+from ggk_ebms.store.large_parts import PART_SLICE, read_part_spooled
+from ggk_ebms.store.messages import StoredMessage, _row_to_message
+from ggk_ebms.store.stuf import StufRecord, upsert_record
+from ggk_ebms.store.tables import attempt, job, message, message_part, stuf_message
+
+T = TypeVar("T")
+
+
+def claim_deliveries(
+    db: Database, *, now: datetime, worker_id: str, limit: int, lease: timedelta
+) -> list[Job]:
+    """Claim up to ``limit`` due 'deliver' jobs in ONE statement, oldest due first.
+
+    ``UPDATE job ... WHERE pk IN (SELECT pk ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``: on
+    PostgreSQL concurrent claimers (other nodes) pass over each other's rows, so no job is taken
+    twice; on SQLite the session's ``BEGIN IMMEDIATE`` makes the claim one writer at a time. Due
+    and claimed exactly as ``JobQueue.claim``: pending and due, or running with a claim older
+    than ``lease`` (its worker is taken to be dead); attempts + 1.
+    """
+    claimable = sa.and_(
+        job.c.queue == "deliver",
+        sa.or_(
+            sa.and_(job.c.status == "pending", job.c.due_at <= now),
+            sa.and_(job.c.status == "running", job.c.claimed_at <= now - lease),
+        ),
+    )
+    candidates = (
+        sa.select(job.c.pk)
+        .where(claimable)
+        .order_by(job.c.due_at, job.c.pk)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    with db.session() as session:
+        rows = session.execute(
+            sa.update(job)
+            .where(job.c.pk.in_(candidates))
+            .values(
+                status="running",
+                claimed_by=worker_id,
+                claimed_at=now,
+                attempts=job.c.attempts + 1,
+                updated_at=now,
+            )
+            .returning(*job.c)
+        ).all()
+    return sorted((_row_to_job(row) for row in rows), key=lambda j: (j.due_at, j.pk))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The claimed messages and the data of their parts (in MIME order), by message pk."""
+
+    messages: dict[int, StoredMessage]
+    parts: dict[int, list[bytes | SpooledRange]]
+
+
+def load(db: Database, message_pks: Sequence[int]) -> Loaded:
+    """The messages and their parts in one session and two statements.
+
+    Parts above ``PART_SLICE`` are left out of the bulk read and fetched in slices into a
+    temporary file, as ``MessageStore.part_contents`` does (store/large_parts.py): a 25 MB part
+    never travels as hex text nor is held whole in memory (docs/performance.md "Memory").
+    """
+    pks = sorted(set(message_pks))
+    if not pks:
+        return Loaded({}, {})
+    small = sa.case((message_part.c.size <= PART_SLICE, message_part.c.data), else_=sa.null())
+    with db.session() as session:
+        messages = {
+            row.pk: _row_to_message(row)
+            for row in session.execute(sa.select(message).where(message.c.pk.in_(pks))).all()
+        }
+        rows = session.execute(
+            sa.select(message_part.c.pk, message_part.c.message_pk, message_part.c.size, small.label("data"))
+            .where(message_part.c.message_pk.in_(pks))
+            .order_by(message_part.c.message_pk, message_part.c.seq)
+        ).all()
+        parts: dict[int, list[bytes | SpooledRange]] = {pk: [] for pk in pks}
+        for row in rows:
+            data: bytes | SpooledRange
+            if row.size > PART_SLICE:
+                data = read_part_spooled(session, row.pk, row.size)
+            else:
+                data = b"" if row.data is None else bytes(row.data)
+            parts[row.message_pk].append(data)
+    return Loaded(messages, parts)
+
+
+def _apply_batch(
+    db: Database,
+    items: Sequence[T],
+    key: Callable[[T], int],
+    fast: Callable[[Session, Sequence[T]], None],
+    one: Callable[[Session, T], None],
+) -> list[int]:
+    """Apply a batch in one transaction; returns the keys of the items that failed.
+
+    First the whole batch in one go (``fast``: statements shared by the batch, no savepoints).
+    If that raises, it was rolled back whole and the batch is applied again item by item
+    (``one``), each in a SAVEPOINT, so a failing item is rolled back alone and reported while the
+    others commit. A failing database raises ``StoreError`` from the second round too.
+    """
+    if not items:
+        return []
+    try:
+        with db.session() as session:
+            fast(session, items)
+        return []
+    except GgkEbmsError:
+        pass
+    failed: list[int] = []
+    with db.session() as session:
+        for item in items:
+            try:
+                with session.begin_nested():
+                    one(session, item)
+            except (GgkEbmsError, sa.exc.SQLAlchemyError):
+                failed.append(key(item))
+    return failed
+
+
+def record_stuf(db: Database, records: Sequence[StufRecord], *, now: datetime) -> list[int]:
+    """Store the stuurgegevens of a batch and apply STUF_RECEIVED to each, in one transaction.
+
+    Returns the message pks whose steps failed (the caller records those one by one). The
+    stuf_message rows of the batch are one SELECT and one multi-row INSERT; the business step
+    stays a guarded ``business_transition`` per message (store/lifecycle.py writes every status).
+    """
+
+    def fast(session: Session, batch: Sequence[StufRecord]) -> None:
+        pks = [record.message_pk for record in batch]
+        existing = set(
+            session.execute(
+                sa.select(stuf_message.c.message_pk).where(stuf_message.c.message_pk.in_(pks))
+            ).scalars()
+        )
+        fresh = [
+            {**_stuf_values(record), "created_at": now, "updated_at": now}
+            for record in batch
+            if record.message_pk not in existing
+        ]
+        if fresh:
+            session.execute(sa.insert(stuf_message), fresh)
+        for record in batch:
+            if record.message_pk in existing:  # a re-delivered message: replaced, as upsert_record does
+                upsert_record(session, record, now=now)
+        received = [steps.BusinessChange(record.message_pk, Event.STUF_RECEIVED) for record in batch]
+        steps.transition_batch(session, received, now=now, layer="business")
+
+    def one(session: Session, record: StufRecord) -> None:
+        upsert_record(session, record, now=now)
+        steps.business_transition(session, record.message_pk, Event.STUF_RECEIVED, now=now)
+
+    return _apply_batch(db, records, lambda record: record.message_pk, fast, one)
+
+
+def _stuf_values(record: StufRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in StufRecord.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A job whose message was handed to its target: the attempt to keep and the steps to take."""
+
+    job_pk: int
+    message_pk: int
+    started_at: datetime
+    finished_at: datetime
+    http_status: int | None
+    event: Event
+    reason: str
+    business: Sequence[steps.BusinessChange] = ()
+
+
+def finish_delivered(db: Database, outcomes: Sequence[Delivered], *, now: datetime) -> list[int]:
+    """Keep the attempts and complete the jobs of a batch of delivered messages in one transaction.
+
+    The attempts are one multi-row INSERT and the jobs one UPDATE per outcome kind; the business
+    steps and the ebMS step of each message are the guarded steps of store/lifecycle.py, in the
+    order ``JobQueue.complete`` takes them. Returns the job pks whose steps failed (rolled back
+    alone; the caller finishes them on the one-job path).
+    """
+
+    def fast(session: Session, batch: Sequence[Delivered]) -> None:
+        session.execute(sa.insert(attempt), [_attempt_values(outcome) for outcome in batch])
+        business = [change for outcome in batch for change in outcome.business]
+        steps.transition_batch(session, business, now=now, layer="business")
+        ebms = [steps.BusinessChange(o.message_pk, o.event, o.reason) for o in batch]
+        taken = steps.transition_batch(session, ebms, now=now, layer="ebms")
+        settled = [o.job_pk for o, step in zip(batch, taken, strict=True) if _kept_final(step)]
+        _close_jobs(session, [o.job_pk for o in batch], settled, now)
+
+    def one(session: Session, outcome: Delivered) -> None:
+        session.execute(sa.insert(attempt).values(**_attempt_values(outcome)))
+        settled = [outcome.job_pk] if _steps(session, outcome, now) else []
+        _close_jobs(session, [outcome.job_pk], settled, now)
+
+    return _apply_batch(db, outcomes, lambda outcome: outcome.job_pk, fast, one)
+
+
+def _attempt_values(outcome: Delivered) -> dict[str, Any]:
+    return {
+        "message_pk": outcome.message_pk,
+        "job_pk": outcome.job_pk,
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at,
+        "outcome": "ok",
+        "http_status": outcome.http_status,
+        "error": None,
+    }
+
+
+def _steps(session: Session, outcome: Delivered, now: datetime) -> bool:
+    """The business steps and the guarded ebMS step of one message; True when another
+    transaction had already made it final (the step wrote nothing), as in JobQueue._finish."""
+    for change in outcome.business:
+        steps.apply_business(session, change, now=now)
+    step = steps.transition(session, outcome.message_pk, outcome.event, now=now, reason=outcome.reason)
+    return _kept_final(step)
+
+
+def _kept_final(step: Step) -> bool:
+    return not step.writes and lifecycle.is_final(step.flow, step.target)
+
+
+def _close_jobs(session: Session, job_pks: Sequence[int], settled: Sequence[int], now: datetime) -> None:
+    """Mark the jobs done; a settled one also gives up its claim (JobQueue._finish does the same)."""
+    rest = [pk for pk in job_pks if pk not in set(settled)]
+    for pks, values in ((rest, {}), (list(settled), {"claimed_by": None, "claimed_at": None})):
+        if pks:
+            session.execute(
+                sa.update(job)
+                .where(job.c.pk.in_(pks))
+                .values(status="done", last_error=None, updated_at=now, **values)
+            )

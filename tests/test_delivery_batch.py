@@ -1,0 +1,387 @@
+"""The delivery worker's batches on SQLite and PostgreSQL (docs/delivery.md "Batches").
+
+Deterministic proofs, counted in the SQL the database receives rather than timed: a batch of N
+jobs is claimed in ONE statement and its attempts are written in ONE statement; each outcome
+reaches its own message (its own file, byte for byte, its own attempt and job); a step or a
+forwarder that fails for one message leaves the others delivered; two copies of one StUF message
+in the same batch are told apart as one-by-one handling would; and a wake-up from the receive
+path starts the worker without waiting for its poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ggk_ebms.clock import SystemClock, UuidIdGenerator
+from ggk_ebms.config import Settings
+from ggk_ebms.delivery import wakeup
+from ggk_ebms.delivery.forwarders.base import Delivery, Forwarded
+from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder
+from ggk_ebms.delivery.worker import DeliveryWorker, delivery_task
+from ggk_ebms.errors import StoreError, TransportError
+from ggk_ebms.lifecycle import Event, IllegalTransition, Step
+from ggk_ebms.runtime import Runtime
+from ggk_ebms.server.autoimport import import_cpa_dir
+from ggk_ebms.store import lifecycle as steps
+from ggk_ebms.store.db import Database
+from ggk_ebms.store.delivery_batch import claim_deliveries
+from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.messages import MessageStore
+from ggk_ebms.store.routes import RouteStore
+from ggk_ebms.store.tables import job, message
+from tests.endpoint import RINIS, cpa_folder, party_settings
+from tests.test_delivery_worker import envelope, payload, receive
+
+ROUTES = """
+[endpoint]
+gemeentecodes = ["0363"]
+
+[[sender]]
+id = "{rinis}"
+gemeentecodes = ["0363"]
+
+[[route]]
+name = "folder"
+gemeentecode = "0363"
+berichttype = "WMO305"
+target = {{ type = "directory", path = "{base}/inbox" }}
+"""
+BATCH = 5
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return party_settings(
+        "gemeente",
+        tmp_path,
+        db_url,
+        cpa_folder(tmp_path),
+        delivery_retry_seconds=0.0,
+        delivery_retry_max_seconds=0.0,
+        delivery_max_attempts=3,
+        delivery_batch=BATCH,
+        delivery_parallel=3,
+    )
+
+
+@pytest.fixture
+def db(settings: Settings, tmp_path: Path) -> Iterator[Database]:
+    database = Database(settings.database_url)
+    database.upgrade()
+    for line in import_cpa_dir(settings, database):
+        assert "not imported" not in line or "sync" in line, line
+    RouteStore(database).replace(
+        ROUTES.format(rinis=RINIS, base=tmp_path), source="routes.toml", base_dir=tmp_path
+    )
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def worker(settings: Settings, db: Database) -> DeliveryWorker:
+    return DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator())
+
+
+def received(db: Database, count: int) -> dict[int, bytes]:
+    """``count`` distinct WMO305 Di01s queued for delivery: message pk -> the payload it carries."""
+    out: dict[int, bytes] = {}
+    for n in range(count):
+        body = payload(ident=f"B-{n}-{uuid.uuid4().hex[:6]}")
+        out[receive(db, envelope(body=body))] = body
+    return out
+
+
+class Statements:
+    """Every SQL statement the engine sends (each executemany counts once), upper-cased."""
+
+    def __init__(self, db: Database) -> None:
+        self.seen: list[str] = []
+        self._engine = db.engine
+        sa.event.listen(self._engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.seen.append(" ".join(statement.split()).upper())
+
+    def count(self, *fragments: str) -> int:
+        return sum(1 for s in self.seen if all(f in s for f in fragments))
+
+    def close(self) -> None:
+        sa.event.remove(self._engine, "before_cursor_execute", self._record)
+
+
+def delivered_file(tmp_path: Path, body: bytes) -> Path:
+    [match] = [p for p in (tmp_path / "inbox").iterdir() if p.read_bytes() == body]
+    return match
+
+
+def test_a_batch_is_claimed_in_one_statement_and_each_outcome_reaches_its_own_message(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    bodies = received(db, BATCH - 1)
+    statements = Statements(db)
+    try:
+        handled = worker(settings, db).run_once()
+    finally:
+        statements.close()
+    assert handled == BATCH - 1
+    # The claim is the only UPDATE that counts an attempt: one for the whole batch.
+    assert statements.count("UPDATE JOB", "ATTEMPTS=(JOB.ATTEMPTS +") == 1
+    # The attempts of the batch: one statement; the stuurgegevens: one INSERT.
+    assert statements.count("INSERT INTO ATTEMPT") == 1
+    assert statements.count("INSERT INTO STUF_MESSAGE") == 1
+    store, jobs = MessageStore(db), JobQueue(db)
+    files = set()
+    for pk, body in bodies.items():
+        message = store.get(pk)
+        assert message.status == "Forwarded", message.status_reason
+        assert message.business_status == "delivered"
+        [job] = jobs.jobs_for(pk)
+        assert (job.status, job.attempts) == ("done", 1)
+        [attempt] = jobs.attempts(pk)
+        assert (attempt.outcome, attempt.job_pk) == ("ok", job.pk)
+        # Its own file, byte for byte, named in its own status reason.
+        path = delivered_file(tmp_path, body)
+        assert str(path) in (message.status_reason or "")
+        files.add(path)
+    assert len(files) == len(bodies)
+
+
+def test_a_step_that_fails_for_one_message_leaves_the_others_delivered(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = received(db, 4)
+    victim = sorted(bodies)[1]
+    real, real_batch = steps.transition, steps.transition_batch
+
+    def failing(session: Any, message_pk: int, event: Event, **kw: Any) -> Step:
+        if message_pk == victim and event is Event.FORWARDED:
+            raise StoreError("the guarded update of this one message failed")
+        return real(session, message_pk, event, **kw)
+
+    def failing_batch(session: Any, changes: Any, **kw: Any) -> list[Step]:
+        if any(c.message_pk == victim and c.event is Event.FORWARDED for c in changes):
+            raise StoreError("the guarded update of this one message failed")
+        return real_batch(session, changes, **kw)
+
+    monkeypatch.setattr(steps, "transition", failing)
+    monkeypatch.setattr(steps, "transition_batch", failing_batch)
+    worker(settings, db).run_once()
+    store, jobs = MessageStore(db), JobQueue(db)
+    for pk in bodies:
+        message = store.get(pk)
+        [job] = jobs.jobs_for(pk)
+        if pk == victim:
+            # Not Forwarded; its job is back in the queue with the reason, not lost.
+            assert message.status == "Received"
+            assert job.status == "pending"
+            assert "guarded update" in (job.last_error or "")
+        else:
+            assert message.status == "Forwarded", message.status_reason
+            assert job.status == "done"
+            assert [a.outcome for a in jobs.attempts(pk)] == ["ok"]
+    monkeypatch.setattr(steps, "transition", real)
+    monkeypatch.setattr(steps, "transition_batch", real_batch)
+    worker(settings, db).run_once()
+    assert store.get(victim).status == "Forwarded"
+
+
+def test_a_forwarder_that_fails_for_one_message_leaves_the_others_delivered(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies = received(db, 4)
+    victim = sorted(bodies)[2]
+    real = DirectoryForwarder.forward
+
+    def forward(self: DirectoryForwarder, delivery: Delivery) -> Forwarded:
+        if delivery.message_pk == victim:
+            raise TransportError("folder not writable for this one", retryable=True)
+        return real(self, delivery)
+
+    monkeypatch.setattr(DirectoryForwarder, "forward", forward)
+    worker(settings, db).run_once()
+    store, jobs = MessageStore(db), JobQueue(db)
+    for pk in bodies:
+        attempts = [a.outcome for a in jobs.attempts(pk)]
+        if pk == victim:
+            assert store.get(pk).status == "Received"
+            assert attempts == ["retry"]
+            [job] = jobs.jobs_for(pk)
+            assert job.status == "pending"
+        else:
+            assert store.get(pk).status == "Forwarded"
+            assert attempts == ["ok"]
+
+
+def test_a_copy_in_the_same_batch_is_a_duplicate_as_one_by_one(settings: Settings, db: Database) -> None:
+    # The same StUF message (zender, referentienummer, payload) in two ebMS messages: the later
+    # one is not delivered again (docs/stuf-routing.md check 8), though both are in one batch.
+    data = envelope()
+    first, second = receive(db, data), receive(db, data)
+    worker(settings, db).run_once()
+    store = MessageStore(db)
+    assert store.get(first).status == "Forwarded"
+    assert store.get(second).status == "Processed"
+    assert f"as message {first}: delivered once already" in (store.get(second).status_reason or "")
+    # Handed to the folder once: the copy has no delivery attempt of its own.
+    jobs = JobQueue(db)
+    assert [a.outcome for a in jobs.attempts(first)] == ["ok"]
+    assert jobs.attempts(second) == []
+
+
+def test_more_jobs_than_a_batch_are_all_delivered_in_batches(settings: Settings, db: Database) -> None:
+    bodies = received(db, 2 * BATCH + 1)
+    statements = Statements(db)
+    try:
+        assert worker(settings, db).run_once() == len(bodies)
+    finally:
+        statements.close()
+    assert statements.count("UPDATE JOB", "ATTEMPTS=(JOB.ATTEMPTS +") == 3
+    assert {MessageStore(db).get(pk).status for pk in bodies} == {"Forwarded"}
+
+
+def test_a_wake_up_from_the_receive_path_starts_the_worker_before_its_poll(
+    settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A poll of ten minutes: once the first (empty) round is over, a delivery within the
+    # deadline below can only come from the wake-up.
+    slow = dataclasses.replace(settings, worker_poll_seconds=600.0)
+    rounds: list[int] = []
+    first_round_done = threading.Event()
+    real = DeliveryWorker.run_once
+
+    def counted(self: DeliveryWorker) -> int:
+        handled = real(self)
+        rounds.append(handled)
+        first_round_done.set()
+        return handled
+
+    monkeypatch.setattr(DeliveryWorker, "run_once", counted)
+
+    async def scenario() -> str:
+        task = asyncio.create_task(delivery_task(slow)(Runtime.build(slow, db)))
+        try:
+            deadline = time.monotonic() + 60
+            assert await asyncio.to_thread(first_round_done.wait, 60)
+            assert rounds == [0]
+            pk = await asyncio.to_thread(receive, db, envelope())
+            wakeup.notify()
+            status = "Received"
+            while status == "Received":
+                assert time.monotonic() < deadline, "not delivered: the wake-up did not reach the worker"
+                await asyncio.sleep(0.05)
+                status = (await asyncio.to_thread(MessageStore(db).get, pk)).status
+            return status
+        finally:
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    assert asyncio.run(scenario()) == "Forwarded"
+
+
+def test_wakeup_listeners_are_called_and_removed() -> None:
+    calls: list[str] = []
+    remove = wakeup.add_listener(lambda: calls.append("woken"))
+    wakeup.notify()
+    remove()
+    wakeup.notify()
+    assert calls == ["woken"]
+
+
+def test_jobs_not_yet_due_stay_out_of_the_batch(settings: Settings, db: Database) -> None:
+    bodies = received(db, 3)
+    later = sorted(bodies)[0]
+    [job] = JobQueue(db).jobs_for(later)
+    JobQueue(db).retry(job.pk, due_at=datetime.now(UTC) + timedelta(hours=1), error="later")
+    assert worker(settings, db).run_once() == 2
+    assert MessageStore(db).get(later).status == "Received"
+
+
+def test_the_claim_takes_each_job_once(settings: Settings, db: Database) -> None:
+    pks = sorted(received(db, 4))
+    now, lease = datetime.now(UTC), timedelta(minutes=5)
+    first = claim_deliveries(db, now=now, worker_id="a", limit=3, lease=lease)
+    second = claim_deliveries(db, now=now, worker_id="b", limit=3, lease=lease)
+    assert [j.message_pk for j in first] == pks[:3]
+    assert [j.message_pk for j in second] == pks[3:]
+    assert {(j.status, j.attempts, j.claimed_by) for j in first} == {("running", 1, "a")}
+    # A claim older than the lease is the job of a dead worker: taken over, attempts counted.
+    later = claim_deliveries(db, now=now + 2 * lease, worker_id="c", limit=10, lease=lease)
+    assert sorted(j.message_pk for j in later) == pks
+    assert {(j.attempts, j.claimed_by) for j in later} == {(2, "c")}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+def test_the_claim_passes_over_rows_another_node_has_locked(settings: Settings, db: Database) -> None:
+    # Another node's claim in progress holds row locks on two jobs: this claim skips them
+    # (SKIP LOCKED) instead of waiting or taking them too.
+    pks = sorted(received(db, 4))
+    with db.engine.connect() as other:
+        locked = other.execute(
+            sa.select(job.c.pk).where(job.c.message_pk.in_(pks[:2])).with_for_update()
+        ).all()
+        assert len(locked) == 2
+        claimed = claim_deliveries(
+            db, now=datetime.now(UTC), worker_id="me", limit=10, lease=timedelta(minutes=5)
+        )
+        other.rollback()
+    assert sorted(j.message_pk for j in claimed) == pks[2:]
+
+
+def test_transition_batch_decides_again_for_a_message_moved_under_it(db: Database) -> None:
+    # Another transaction moves one message between the batch's read and its guarded UPDATE
+    # (here: just before that UPDATE, on the same connection). The guard misses for it alone;
+    # it is read again and decided anew, which for Forwarded -> FORWARDED is IllegalTransition,
+    # exactly what the one-message ``transition`` raises.
+    victim, other = sorted(received(db, 2))
+
+    moved: list[int] = []
+
+    def move(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not moved and statement.lstrip().upper().startswith("UPDATE MESSAGE SET STATUS"):
+            moved.append(victim)
+            conn.execute(sa.update(message).where(message.c.pk == victim).values(status="Forwarded"))
+
+    changes = [steps.BusinessChange(pk, Event.FORWARDED, f"to {pk}") for pk in (victim, other)]
+    sa.event.listen(db.engine, "before_cursor_execute", move)
+    try:
+        with pytest.raises(IllegalTransition), db.session() as session:
+            steps.transition_batch(session, changes, now=datetime.now(UTC), layer="ebms")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", move)
+    assert moved == [victim]
+    # The whole transaction was rolled back: nothing half-applied.
+    assert {MessageStore(db).get(pk).status for pk in (victim, other)} == {"Received"}
+    with db.session() as session:
+        taken = steps.transition_batch(session, changes, now=datetime.now(UTC), layer="ebms")
+    assert [step.target for step in taken] == ["Forwarded", "Forwarded"]
+    for pk in (victim, other):
+        stored = MessageStore(db).get(pk)
+        assert (stored.status, stored.status_reason) == ("Forwarded", f"to {pk}")
+        with db.session() as session:
+            assert [e.event for e in steps.history(session, pk)][-1] == Event.FORWARDED.value
+
+
+def test_transition_batch_applies_two_steps_of_one_message_in_order(db: Database) -> None:
+    [pk] = received(db, 1)
+    changes = [
+        steps.BusinessChange(pk, Event.STUF_RECEIVED),
+        steps.BusinessChange(pk, Event.STUF_DELIVERED, "delivered to a folder"),
+    ]
+    with db.session() as session:
+        taken = steps.transition_batch(session, changes, now=datetime.now(UTC), layer="business")
+    assert [step.target for step in taken] == ["received", "delivered"]
+    assert MessageStore(db).get(pk).business_status == "delivered"
