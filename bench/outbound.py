@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Final
 from bench import loadgen
 from bench.common import ACTION_DI01, SERVICE, Report, ratio
 from bench.databases import private_database
-from bench.messages import SMALL, build_mix, stuf_di01
+from bench.messages import SMALL, build_mix, numbered_stuf
 from bench.servers import (
     baseline_process,
     endpoint_process,
@@ -76,8 +76,11 @@ def pair(db: str, *, sync: bool) -> Iterator[Pair]:
         yield Pair(gemeente, rinis, gemeente_db, rinis_db, agreement, work)
 
 
-def queue_messages(p: Pair, stuf: bytes, count: int) -> None:
-    """Migrate the gemeente's database, import the CPA and queue ``count`` messages."""
+def queue_messages(p: Pair, stuf: bytes | Callable[[int], bytes], count: int) -> None:
+    """Migrate the gemeente's database, import the CPA and queue ``count`` messages.
+
+    ``stuf`` is the one envelope every message carries, or a function giving message n's.
+    """
     database = Database(p.gemeente_db)
     try:
         database.upgrade()
@@ -86,14 +89,14 @@ def queue_messages(p: Pair, stuf: bytes, count: int) -> None:
                 raise RuntimeError(line)
         ids = UuidIdGenerator(host="gemeente.bench.test")
         clock = SystemClock()
-        for _ in range(count):
+        for n in range(count):
             submit_message(
                 p.gemeente,
                 database,
                 cpa_id=p.agreement.cpa_id,
                 service=SERVICE,
                 action=ACTION_DI01,
-                parts=[NewPart(f"{ids.uuid()}@bench.test", "text/xml", stuf)],
+                parts=[NewPart(f"{ids.uuid()}@bench.test", "text/xml", stuf(n) if callable(stuf) else stuf)],
                 ids=ids,
                 clock=clock,
             )
@@ -109,9 +112,10 @@ def run_outbound(
     *, db: str, count: int, ack: str, baseline_seconds: float = 5.0, timeout: float = 600
 ) -> Report:
     report = Report("outbound", {"db": db, "count": count, "ack": ack})
-    stuf = stuf_di01(SMALL)
     with pair(db, sync=ack == "sync") as p:
-        queue_messages(p, stuf, count)
+        # Distinct messages, as a real outbox holds: each its own BerichtIdentificatie and
+        # referentienummer (bench/messages.py numbered_stuf).
+        queue_messages(p, lambda n: numbered_stuf(SMALL, n + 1), count)
         # The baseline: the same TLS client load (WORKER_BATCH in flight) against the no-op server.
         base_port = free_port()
         mix = build_mix(p.agreement, p.rinis, mixed=False)

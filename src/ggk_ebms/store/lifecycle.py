@@ -10,6 +10,7 @@ including an ignored one, appends a row to ``message_event``: the message's hist
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -157,6 +158,86 @@ def transition(
         session.execute(_INSERT_EVENT, _event_row(message_pk, step, "ebms", now, reason, code))
         return step
     raise StoreError(f"message {message_pk}: status kept changing, {event} not applied")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One ebMS-layer step for ``transition_many``: ``event`` on message ``message_pk``."""
+
+    message_pk: int
+    event: Event
+    reason: str | None = None
+    code: str | None = None
+
+
+def transition_many(session: Session, changes: Sequence[Change], *, now: datetime) -> list[Step]:
+    """``transition`` for several messages in the caller's transaction; steps in input order.
+
+    The send worker starts and finishes its attempts in groups (docs/sending.md "Pipelining"):
+    one SELECT reads every current status and one INSERT appends the history, while each status
+    write stays a guarded UPDATE of its own. A message whose guard misses (another transaction
+    moved it since the SELECT) is handed to ``transition``, which reads it again and decides anew,
+    so a final state is never overwritten here either. A message named again later in
+    ``changes`` (two jobs of one message in one group) takes that step after the first one, alone.
+    """
+    pks = [change.message_pk for change in changes]
+    if not changes:
+        return []
+    rows = {
+        row.pk: row
+        for row in session.execute(
+            sa.select(message.c.pk, message.c.direction, message.c.kind, message.c.status).where(
+                message.c.pk.in_(pks)
+            )
+        )
+    }
+    steps: list[Step | None] = []
+    events: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for change in changes:
+        if change.message_pk in seen:
+            steps.append(None)  # a repeat: taken below, once the first step is written
+            continue
+        seen.add(change.message_pk)
+        row = rows.get(change.message_pk)
+        if row is None:
+            raise StoreError(f"no message with pk {change.message_pk}")
+        step = lifecycle.decide(lifecycle.flow_of(row.direction, row.kind), row.status, change.event)
+        if step.writes:
+            result = session.execute(
+                sa.update(message)
+                .where(message.c.pk == change.message_pk, message.c.status == row.status)
+                .values(
+                    status=step.target,
+                    status_reason=None if change.reason is None else change.reason[:_REASON_MAX],
+                    error_code=change.code,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                # Moved under us: the one-message writer reads again, decides and records.
+                steps.append(
+                    transition(
+                        session,
+                        change.message_pk,
+                        change.event,
+                        now=now,
+                        reason=change.reason,
+                        code=change.code,
+                    )
+                )
+                continue
+        events.append(_event_row(change.message_pk, step, "ebms", now, change.reason, change.code))
+        steps.append(step)
+    insert_events(session, events)
+    return [
+        step
+        if step is not None
+        else transition(
+            session, change.message_pk, change.event, now=now, reason=change.reason, code=change.code
+        )
+        for step, change in zip(steps, changes, strict=True)
+    ]
 
 
 def business_transition(

@@ -580,6 +580,32 @@ class MessageStore:
             raise StoreError(f"no message with pk {pk}")
         return _row_to_message(row)
 
+    def get_many(self, pks: Collection[int]) -> dict[int, StoredMessage]:
+        """``get`` for several messages in one query (the send worker's claimed group); a pk
+        that names no message is left out."""
+        if not pks:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(sa.select(message_table).where(message_table.c.pk.in_(sorted(pks)))).all()
+        return {row.pk: _row_to_message(row) for row in rows}
+
+    def keep_received_in(self, session: Session, new: NewMessage) -> int | None:
+        """Store a received signal inside the caller's transaction, as ``receive`` with no parts,
+        answer or jobs would; None when its MessageId was kept before (a replayed signal).
+
+        The insert runs in a SAVEPOINT, so a duplicate undoes only itself: the send worker keeps
+        the synchronous Acknowledgments of a group of attempts in the group's one transaction.
+        """
+        _check(new, "in")
+        events: builtins.list[dict[str, Any]] = []
+        try:
+            with session.begin_nested():
+                pk = self._insert(session, new, self.clock.now(), events)
+                steps.insert_events(session, events)
+        except _Conflict:
+            return None
+        return pk
+
     def parts(self, pk: int) -> builtins.list[StoredPart]:
         """The MIME parts of a message in their original order.
 
