@@ -258,6 +258,16 @@ class Settings:
         "A claimed job whose worker has not renewed its claim for this long is taken over by "
         "another worker (a worker renews its claims every third of it while it works).",
     )
+    send_max_in_flight: int = setting(
+        64,
+        "Most outbound messages one send worker has in flight at once (claimed, being sent or "
+        "being recorded); it claims again as they finish.",
+    )
+    send_max_in_flight_per_partner: int = setting(
+        16,
+        "Most requests a send worker has on the wire to one partner endpoint at once, each over a "
+        "keep-alive connection of its own; the rest of its messages wait for a place.",
+    )
     http_connect_timeout: float = setting(10.0, "Seconds to set up a TCP+TLS connection to a partner.")
     http_timeout: float = setting(120.0, "Seconds a whole outbound request may take.")
     # --- testing --------------------------------------------------------------------------------
@@ -489,6 +499,8 @@ _POSITIVE: Final = (
     "keepalive_timeout",
     "max_parallel_per_client",
     "request_timeout",
+    "send_max_in_flight",
+    "send_max_in_flight_per_partner",
     "accept_backoff_max_seconds",
     "db_ping_timeout",
     "revocation_cache_seconds",
