@@ -331,8 +331,7 @@ class Settings:
     api_enabled: bool = setting(True, "Run the management API listener inside `serve`.")
     api_host: str = setting(
         "127.0.0.1",
-        "Address the management API binds to. Anything but a loopback address gets TLS with "
-        "tls_server_cert.",
+        "Address the management API binds to. Anything but a loopback address gets TLS with tls_server_cert.",
     )
     api_port: int = setting(8480, "Port of the management API (0: any free port, logged at start).")
     api_tls: str = setting(
@@ -340,8 +339,7 @@ class Settings:
     )
     api_max_body_bytes: int = setting(
         40 * 1024 * 1024,
-        "Largest request body the management API accepts (a message with base64 content is 4/3 "
-        "of its size).",
+        "Largest request body the management API accepts (a message with base64 content is 4/3 of its size).",
     )
     api_client_certificates: list[str] = setting(
         [],
@@ -353,8 +351,7 @@ class Settings:
     api_rate_burst: int = setting(100, "Requests an API token may make at once before the rate applies.")
     api_heartbeat_seconds: float = setting(
         15.0,
-        "How often each worker records that it is alive; /health/ready wants a beat within three "
-        "times this.",
+        "How often each worker records that it is alive; /health/ready wants a beat within three times this.",
     )
     # --- web console (docs/console.md) ----------------------------------------------------------
     console_enabled: bool = setting(True, "Serve the web console under /console/ on the management listener.")

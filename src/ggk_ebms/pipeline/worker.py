@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 from ggk_ebms.clock import Clock
 from ggk_ebms.config import Settings
 from ggk_ebms.cpa import lookup
+from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.ebms.build import content_digest
 from ggk_ebms.errors import (
     CpaError,
@@ -130,7 +131,7 @@ class SendWorker:
         self._release_claims = False
         # The grouped database steps of the jobs in flight (pipeline/batching.py).
         group = max(self.max_in_flight, batch)
-        self._loads: Batcher[int, Loaded] = Batcher(self._load_many, most=group)
+        self._loads: Batcher[int, tuple[Loaded, Agreement | CpaError]] = Batcher(self._load_many, most=group)
         self._starts: Batcher[tuple[int, str], Step] = Batcher(self._start_many, most=group)
         self._bodies: Batcher[tuple[StoredMessage, Any], _Body] = Batcher(self._bodies_many, most=group)
         self._finishes: Batcher[Finished, Step | None] = Batcher(self._finish_many, most=group)
@@ -288,11 +289,26 @@ class SendWorker:
 
     # -- grouped database steps (run in a thread by the batchers) ---------------------------------
 
-    def _load_many(self, message_pks: list[int]) -> list[Loaded | Exception]:
-        return [
-            StoreError(str(found)) if isinstance(found, LookupError) else found
-            for found in self.sending.load(message_pks)
-        ]
+    def _load_many(self, message_pks: list[int]) -> list[tuple[Loaded, Agreement | CpaError] | Exception]:
+        """Each message with its attempts and its CPA (parsed once per process: the cache), or
+        the CpaError that stops it; the CPA is read here, in the group's thread, to spare each
+        message a thread hop of its own."""
+        result: list[tuple[Loaded, Agreement | CpaError] | Exception] = []
+        for found in self.sending.load(message_pks):
+            if isinstance(found, LookupError):
+                result.append(StoreError(str(found)))
+                continue
+            try:
+                agreement: Agreement | CpaError = outbound.load_agreement(
+                    self.database,
+                    found.message.cpa_id,
+                    max_cpa_bytes=self.settings.max_cpa_bytes,
+                    agreements=self.agreements,
+                )
+            except CpaError as exc:
+                agreement = exc
+            result.append((found, agreement))
+        return result
 
     def _start_many(self, started: list[tuple[int, str]]) -> list[Step | Exception]:
         return _one_by_one(self.sending.start, started)
@@ -301,19 +317,25 @@ class SendWorker:
         return _one_by_one(self.sending.finish, items)
 
     def _bodies_many(self, items: list[tuple[StoredMessage, Any]]) -> list[_Body | Exception]:
-        """The bytes to send, the endpoint and the server certificate of each message; the
-        mappings are looked up once per distinct (CPA, channel) of the group."""
-        mapped: dict[tuple[str, int], tuple[str, Any]] = {}
+        """The bytes to send, the endpoint and the server certificate of each message: the parts
+        of the whole group in one query, the mappings once per distinct (CPA, endpoint,
+        certificate) of the group."""
+        parts = self.store.parts_of({message.pk for message, _ in items})
+        mapped: dict[tuple[str, str | None, bytes | None], tuple[str, Any]] = {}
         result: list[_Body | Exception] = []
         for message, peer in items:
             try:
-                key = (message.cpa_id, id(peer))
+                certificate = peer.server_certificate
+                key = (
+                    message.cpa_id,
+                    peer.endpoint_uri,
+                    certificate.der if certificate is not None else None,
+                )
                 if key not in mapped:
                     mapped[key] = self._mapped(message.cpa_id, peer)
-                url, certificate = mapped[key]
-                parts = self.store.parts(message.pk)
-                content_type, body = outbound.http_body(message.envelope or b"", parts)
-                result.append(_Body(url, certificate, content_type, body))
+                url, expected = mapped[key]
+                content_type, body = outbound.http_body(message.envelope or b"", parts[message.pk])
+                result.append(_Body(url, expected, content_type, body))
             except Exception as exc:
                 result.append(exc)
         return result
@@ -321,7 +343,7 @@ class SendWorker:
     # -- one job ----------------------------------------------------------------------------------
 
     async def _process(self, job: Job) -> None:
-        loaded = await self._loads.submit(job.message_pk)
+        loaded, agreement = await self._loads.submit(job.message_pk)
         message = loaded.message
         if message.direction != "out":
             await self._finish(
@@ -332,11 +354,11 @@ class SendWorker:
             await self._finish(Finished(Outcome(job.pk, message.pk, "complete")))
             return
         if message.kind == "business":
-            await self._send_business(job, loaded)
+            await self._send_business(job, loaded, agreement)
         else:
-            await self._send_signal(job, loaded)
+            await self._send_signal(job, loaded, agreement)
 
-    async def _send_business(self, job: Job, loaded: Loaded) -> None:
+    async def _send_business(self, job: Job, loaded: Loaded, agreement: Agreement | CpaError) -> None:
         message = loaded.message
         now = self.clock.now()
         expired = outbound.expiry_verdict(message.time_to_live, now)
@@ -345,13 +367,8 @@ class SendWorker:
             await self._apply(job, message, expired)
             return
         try:
-            agreement = await asyncio.to_thread(
-                outbound.load_agreement,
-                self.database,
-                message.cpa_id,
-                max_cpa_bytes=self.settings.max_cpa_bytes,
-                agreements=self.agreements,
-            )
+            if isinstance(agreement, CpaError):
+                raise agreement
             route = outbound.resolve_business_route(
                 agreement,
                 self.settings,
@@ -380,7 +397,8 @@ class SendWorker:
         if isinstance(result, HttpResult) and 200 <= result.status <= 299:
             sent_references = outbound.references_we_signed(message.envelope)
             signal = outbound.read_response(result, message.message_id, sent_references)
-            signal = await asyncio.to_thread(self._authentic, signal, route)
+            if self._must_verify(signal, route):
+                signal = await asyncio.to_thread(self._authentic, signal, route)
             if signal is not None and signal.kind is not SignalKind.OTHER:
                 keep = _kept(signal, result.content_type)
         verdict = outbound.business_verdict(
@@ -403,6 +421,16 @@ class SendWorker:
         if certificate is not None and mapped != der:
             certificate = dataclasses.replace(certificate, der=mapped)
         return url, certificate
+
+    @staticmethod
+    def _must_verify(signal: outbound.ResponseSignal | None, route: lookup.SendingRoute) -> bool:
+        """Whether ``_authentic`` has a signature to check (then it runs in a thread: xmlsec)."""
+        if signal is None or signal.kind is SignalKind.OTHER or signal.message is None:
+            return False
+        try:
+            return lookup.msh_signal_channel(route.to_party, signal.message.kind).profile.signed
+        except CpaError:
+            return False
 
     def _authentic(
         self, signal: outbound.ResponseSignal | None, route: lookup.SendingRoute
@@ -427,16 +455,11 @@ class SendWorker:
             return outbound.ResponseSignal(SignalKind.OTHER, signal.message, signal.soap)
         return signal
 
-    async def _send_signal(self, job: Job, loaded: Loaded) -> None:
+    async def _send_signal(self, job: Job, loaded: Loaded, agreement: Agreement | CpaError) -> None:
         message = loaded.message
         try:
-            agreement = await asyncio.to_thread(
-                outbound.load_agreement,
-                self.database,
-                message.cpa_id,
-                max_cpa_bytes=self.settings.max_cpa_bytes,
-                agreements=self.agreements,
-            )
+            if isinstance(agreement, CpaError):
+                raise agreement
             ours = lookup.own_party(agreement, self.settings.party_ids)
             channel = lookup.msh_signal_channel(lookup.counterpart(agreement, ours), message.action)
             if not channel.endpoint_uri:

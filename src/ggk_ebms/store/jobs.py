@@ -149,6 +149,8 @@ class NewAttempt:
 
 
 _INSERT_ATTEMPT = sa.insert(attempt)
+# Flat fields: dataclasses.asdict would deep-copy every value.
+_ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(NewAttempt))
 
 
 def finish_many(
@@ -165,19 +167,24 @@ def finish_many(
         if new.outcome not in OUTCOMES:
             raise ValueError(f"unknown attempt outcome {new.outcome!r}")
     if attempts:
-        session.execute(_INSERT_ATTEMPT, [dataclasses.asdict(new) for new in attempts])
+        session.execute(
+            _INSERT_ATTEMPT, [{name: getattr(new, name) for name in _ATTEMPT_FIELDS} for new in attempts]
+        )
     changes = [
         steps.Change(o.message_pk, o.event, o.reason, o.error_code) for o in outcomes if o.event is not None
     ]
     taken = iter(steps.transition_many(session, changes, now=now))
     result: list[Step | None] = []
+    # Jobs ending alike (most: done) are written by one UPDATE.
+    alike: dict[tuple[tuple[str, Any], ...], list[int]] = {}
     for outcome in outcomes:
         step = next(taken) if outcome.event is not None else None
         result.append(step)
+        values = _settled(outcome.values(), step)
+        alike.setdefault(tuple(sorted(values.items())), []).append(outcome.job_pk)
+    for values_key, job_pks in alike.items():
         session.execute(
-            sa.update(job)
-            .where(job.c.pk == outcome.job_pk, job.c.message_pk == outcome.message_pk)
-            .values(**_settled(outcome.values(), step), updated_at=now)
+            sa.update(job).where(job.c.pk.in_(job_pks)).values(**dict(values_key), updated_at=now)
         )
     return result
 

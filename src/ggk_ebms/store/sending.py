@@ -45,7 +45,7 @@ class SendStore:
         self.messages = MessageStore(database, clock)
         self.jobs = JobQueue(database, clock)
 
-    def load(self, message_pks: Sequence[int]) -> list[Loaded | Exception]:
+    def load(self, message_pks: Sequence[int]) -> list[Loaded | LookupError]:
         """The messages of ``message_pks`` with their attempts, in order (two queries in all)."""
         found = self.messages.get_many(set(message_pks))
         attempts = self.jobs.attempts_of(found)
@@ -63,10 +63,8 @@ class SendStore:
     def finish(self, items: Sequence[Finished]) -> list[Step | None]:
         """Keep the signals, record the attempts and end the jobs, all in one transaction."""
         with self.database.session() as session:
-            for item in items:
-                if item.keep is not None:
-                    # None: the same signal was kept already (a replayed Acknowledgment).
-                    self.messages.keep_received_in(session, item.keep)
+            # A signal kept before (a replayed Acknowledgment) is skipped there, not an error.
+            self.messages.keep_received_in(session, [item.keep for item in items if item.keep is not None])
             return finish_many(
                 session,
                 [item.outcome for item in items],
