@@ -42,7 +42,8 @@ from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import NewPart
 
 COLUMNS: Final = ("target", "messages", "delivered", "seconds", "msg_per_s", "vs_baseline", "failed")
-# The sending worker claims this many jobs per round and sends them concurrently (pipeline.worker).
+# The no-op baseline's load: this many requests in flight (the send worker itself may have up to
+# send_max_in_flight_per_partner on the wire to the counterpart, docs/sending.md "Pipelining").
 WORKER_BATCH: Final = 10
 _FINAL: Final = ("Delivered", "DeliveryFailed", "Expired")
 
