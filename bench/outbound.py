@@ -41,7 +41,17 @@ from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import NewPart
 
-COLUMNS: Final = ("target", "messages", "delivered", "seconds", "msg_per_s", "vs_baseline", "failed")
+COLUMNS: Final = (
+    "target",
+    "messages",
+    "delivered",
+    "seconds",
+    "msg_per_s",
+    "vs_baseline",
+    "failed",
+    "sender_cpu_ms",
+    "partner_cpu_ms",
+)
 # The no-op baseline's load: this many requests in flight (the send worker itself may have up to
 # send_max_in_flight_per_partner on the wire to the counterpart, docs/sending.md "Pipelining").
 WORKER_BATCH: Final = 10
@@ -136,8 +146,13 @@ def run_outbound(
             # The worker starts draining the queue as the server comes up; the clock starts when
             # the server listens (the worker's first claim may be a few milliseconds earlier).
             started = time.perf_counter()
+            cpu_before = gemeente.cpu_seconds(), rinis.cpu_seconds()
             counts = wait_until_final(p.gemeente_db, count, timeout)
             elapsed = time.perf_counter() - started
+            # CPU per message of each server over the same interval (its koppeltabel catch-up
+            # and the counterpart's receiving included: both share the machine's cores).
+            sender_cpu = (gemeente.cpu_seconds() - cpu_before[0]) * 1000 / count
+            partner_cpu = (rinis.cpu_seconds() - cpu_before[1]) * 1000 / count
     delivered = counts.get("Delivered", 0)
     failed = sum(n for s, n in counts.items() if s != "Delivered")
     report.add(
@@ -158,10 +173,13 @@ def run_outbound(
         msg_per_s=round(rate, 1),
         vs_baseline=ratio(rate, base.rate),
         failed=failed,
+        sender_cpu_ms=round(sender_cpu, 2),
+        partner_cpu_ms=round(partner_cpu, 2),
     )
     report.note(
         "seconds: from the sending server listening until every message is final (polled every 0.1 s)"
     )
+    report.note("sender_cpu_ms / partner_cpu_ms: server CPU (user+system) over that interval per message")
     if failed or delivered < count:
         report.note(f"NOT ALL DELIVERED: statuses {counts}")
     return report
