@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
@@ -70,8 +70,13 @@ def _client(n: int, prefix: str) -> str:
     )
 
 
-def iwmo_payload(target_bytes: int, berichttype: str = "WMO301") -> bytes:
-    """An iWmo 3.2 message of about ``target_bytes`` (whole clients are added until it is reached)."""
+def iwmo_payload(target_bytes: int, berichttype: str = "WMO301", identificatie: int = 1) -> bytes:
+    """An iWmo 3.2 message of about ``target_bytes`` (whole clients are added until it is reached).
+
+    ``identificatie`` numbers the BerichtIdentificatie, which iStandaarden want unique per
+    afzender: the koppeltabel (docs/koppeltabel.md) links messages sharing one, so a run that
+    repeats it makes every message a relative of every earlier one, which real traffic never does.
+    """
     code, afzender, ontvanger = _FLOWS[berichttype]
     p = berichttype.lower()
     head = (
@@ -80,14 +85,14 @@ def iwmo_payload(target_bytes: int, berichttype: str = "WMO301") -> bytes:
         f"<{p}:Header><{p}:BerichtCode>{code}</{p}:BerichtCode>"
         f"<{p}:BerichtVersie>3</{p}:BerichtVersie><{p}:BerichtSubversie>2</{p}:BerichtSubversie>"
         f"<{p}:Afzender>{afzender}</{p}:Afzender><{p}:Ontvanger>{ontvanger}</{p}:Ontvanger>"
-        f"<{p}:BerichtIdentificatie><iwmo:Identificatie>{_IDENTIFICATIE}</iwmo:Identificatie>"
+        f"<{p}:BerichtIdentificatie><iwmo:Identificatie>BENCH{identificatie:07d}</iwmo:Identificatie>"
         f"<iwmo:Dagtekening>2026-01-01</iwmo:Dagtekening></{p}:BerichtIdentificatie>"
         f"<{p}:XsdVersie><iwmo:BasisschemaXsdVersie>1.0.0</iwmo:BasisschemaXsdVersie>"
         f"<iwmo:BerichtXsdVersie>1.0.0</iwmo:BerichtXsdVersie></{p}:XsdVersie></{p}:Header>"
     )
     # Pad the XML declaration so the Identificatie starts on a 3-byte boundary: its base64 inside
     # the envelope is then a whole 16-character run that body_for can swap per message.
-    head = head.replace("?>", "?>" + " " * (-head.index(_IDENTIFICATIE) % 3), 1)
+    head = head.replace("?>", "?>" + " " * (-head.index(f"BENCH{identificatie:07d}") % 3), 1)
     tail = f"</{p}:Bericht>"
     clients: list[str] = []
     size = len(head) + len(tail)
@@ -100,16 +105,23 @@ def iwmo_payload(target_bytes: int, berichttype: str = "WMO301") -> bytes:
     return (head + "".join(clients) + tail).encode("utf-8")
 
 
-def stuf_di01(envelope_bytes: int, berichttype: str = "WMO301") -> bytes:
+def stuf_di01(envelope_bytes: int, berichttype: str = "WMO301", identificatie: int = 1) -> bytes:
     """A ggk0210 Di01 heenbericht whose whole envelope is about ``envelope_bytes`` long.
 
     The WMO301 travels base64-encoded (4/3 larger) inside about 1 KB of stuurgegevens.
     """
     smallest = iwmo_payload(0, berichttype)
     overhead = len(_di01(smallest, berichttype)) - len(smallest) * 4 // 3
-    return _di01(
-        iwmo_payload(max(len(smallest), (envelope_bytes - overhead) * 3 // 4), berichttype), berichttype
-    )
+    size = max(len(smallest), (envelope_bytes - overhead) * 3 // 4)
+    payload = iwmo_payload(size, berichttype, identificatie)
+    return _di01(payload, berichttype)
+
+
+def numbered_stuf(envelope_bytes: int, number: int, berichttype: str = "WMO301") -> bytes:
+    """``stuf_di01`` with BerichtIdentificatie ``number`` and a referentienummer of its own: what
+    a queue of distinct messages holds (bench/outbound.py)."""
+    stuf = stuf_di01(envelope_bytes, berichttype, identificatie=number)
+    return stuf.replace(_REFERENTIE.encode(), str(uuid.uuid4()).encode(), 1)
 
 
 def _di01(payload: bytes, berichttype: str) -> bytes:
@@ -189,17 +201,22 @@ class Mix(Protocol):
 
 
 class MessageMix:
-    """Templates by size, handed out per message number: all small, or 85/15 small/large."""
+    """Templates by size, handed out per message number: all small, or 85/15 small/large.
 
-    def __init__(self, small: Template, large: Template | None) -> None:
-        self.small, self.large = small, large
+    ``small`` may be several templates differing in their BerichtIdentificatie, taken in turn,
+    so the koppeltabel of the receiving side sees few messages sharing one (``iwmo_payload``).
+    """
+
+    def __init__(self, small: Template | Sequence[Template], large: Template | None) -> None:
+        self.smalls = (small,) if isinstance(small, Template) else tuple(small)
+        self.small, self.large = self.smalls[0], large
         self._ids = itertools.count()
         self._run = uuid.uuid4().hex[:12]
 
     def template(self, number: int) -> Template:
         if self.large is not None and number % 20 in _LARGE_SLOTS:
             return self.large
-        return self.small
+        return self.smalls[number % len(self.smalls)]
 
     def next(self) -> tuple[str, Template]:
         number = next(self._ids)
@@ -213,9 +230,10 @@ class MessageMix:
 def build_mix(
     agreement: Agreement, sender: Settings, *, mixed: bool, berichttype: str = "WMO301"
 ) -> MessageMix:
-    small = ebms_template(agreement, stuf_di01(SMALL, berichttype), sender=sender)
+    # One small template: Template.body_for gives each message a BerichtIdentificatie of its own.
+    smalls = [ebms_template(agreement, stuf_di01(SMALL, berichttype), sender=sender)]
     large = ebms_template(agreement, stuf_di01(LARGE, berichttype), sender=sender) if mixed else None
-    return MessageMix(small, large)
+    return MessageMix(smalls, large)
 
 
 class PoolExhausted(Exception):

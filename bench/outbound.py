@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Final
 from bench import loadgen
 from bench.common import ACTION_DI01, SERVICE, Report, ratio
 from bench.databases import private_database
-from bench.messages import SMALL, build_mix, stuf_di01
+from bench.messages import SMALL, build_mix, numbered_stuf
 from bench.servers import (
     baseline_process,
     endpoint_process,
@@ -41,8 +41,19 @@ from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import NewPart
 
-COLUMNS: Final = ("target", "messages", "delivered", "seconds", "msg_per_s", "vs_baseline", "failed")
-# The sending worker claims this many jobs per round and sends them concurrently (pipeline.worker).
+COLUMNS: Final = (
+    "target",
+    "messages",
+    "delivered",
+    "seconds",
+    "msg_per_s",
+    "vs_baseline",
+    "failed",
+    "sender_cpu_ms",
+    "partner_cpu_ms",
+)
+# The no-op baseline's load: this many requests in flight (the send worker itself may have up to
+# send_max_in_flight_per_partner on the wire to the counterpart, docs/sending.md "Pipelining").
 WORKER_BATCH: Final = 10
 _FINAL: Final = ("Delivered", "DeliveryFailed", "Expired")
 
@@ -76,8 +87,11 @@ def pair(db: str, *, sync: bool) -> Iterator[Pair]:
         yield Pair(gemeente, rinis, gemeente_db, rinis_db, agreement, work)
 
 
-def queue_messages(p: Pair, stuf: bytes, count: int) -> None:
-    """Migrate the gemeente's database, import the CPA and queue ``count`` messages."""
+def queue_messages(p: Pair, stuf: bytes | Callable[[int], bytes], count: int) -> None:
+    """Migrate the gemeente's database, import the CPA and queue ``count`` messages.
+
+    ``stuf`` is the one envelope every message carries, or a function giving message n's.
+    """
     database = Database(p.gemeente_db)
     try:
         database.upgrade()
@@ -86,14 +100,14 @@ def queue_messages(p: Pair, stuf: bytes, count: int) -> None:
                 raise RuntimeError(line)
         ids = UuidIdGenerator(host="gemeente.bench.test")
         clock = SystemClock()
-        for _ in range(count):
+        for n in range(count):
             submit_message(
                 p.gemeente,
                 database,
                 cpa_id=p.agreement.cpa_id,
                 service=SERVICE,
                 action=ACTION_DI01,
-                parts=[NewPart(f"{ids.uuid()}@bench.test", "text/xml", stuf)],
+                parts=[NewPart(f"{ids.uuid()}@bench.test", "text/xml", stuf(n) if callable(stuf) else stuf)],
                 ids=ids,
                 clock=clock,
             )
@@ -109,9 +123,10 @@ def run_outbound(
     *, db: str, count: int, ack: str, baseline_seconds: float = 5.0, timeout: float = 600
 ) -> Report:
     report = Report("outbound", {"db": db, "count": count, "ack": ack})
-    stuf = stuf_di01(SMALL)
     with pair(db, sync=ack == "sync") as p:
-        queue_messages(p, stuf, count)
+        # Distinct messages, as a real outbox holds: each its own BerichtIdentificatie and
+        # referentienummer (bench/messages.py numbered_stuf).
+        queue_messages(p, lambda n: numbered_stuf(SMALL, n + 1), count)
         # The baseline: the same TLS client load (WORKER_BATCH in flight) against the no-op server.
         base_port = free_port()
         mix = build_mix(p.agreement, p.rinis, mixed=False)
@@ -131,8 +146,13 @@ def run_outbound(
             # The worker starts draining the queue as the server comes up; the clock starts when
             # the server listens (the worker's first claim may be a few milliseconds earlier).
             started = time.perf_counter()
+            cpu_before = gemeente.cpu_seconds(), rinis.cpu_seconds()
             counts = wait_until_final(p.gemeente_db, count, timeout)
             elapsed = time.perf_counter() - started
+            # CPU per message of each server over the same interval (its koppeltabel catch-up
+            # and the counterpart's receiving included: both share the machine's cores).
+            sender_cpu = (gemeente.cpu_seconds() - cpu_before[0]) * 1000 / count
+            partner_cpu = (rinis.cpu_seconds() - cpu_before[1]) * 1000 / count
     delivered = counts.get("Delivered", 0)
     failed = sum(n for s, n in counts.items() if s != "Delivered")
     report.add(
@@ -153,10 +173,13 @@ def run_outbound(
         msg_per_s=round(rate, 1),
         vs_baseline=ratio(rate, base.rate),
         failed=failed,
+        sender_cpu_ms=round(sender_cpu, 2),
+        partner_cpu_ms=round(partner_cpu, 2),
     )
     report.note(
         "seconds: from the sending server listening until every message is final (polled every 0.1 s)"
     )
+    report.note("sender_cpu_ms / partner_cpu_ms: server CPU (user+system) over that interval per message")
     if failed or delivered < count:
         report.note(f"NOT ALL DELIVERED: statuses {counts}")
     return report

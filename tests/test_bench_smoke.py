@@ -84,6 +84,8 @@ def test_outbound_delivers_everything() -> None:
     report = run_outbound(db="sqlite", count=20, ack="sync", baseline_seconds=0.5)
     endpoint = next(r for r in report.rows if str(r["target"]).startswith("endpoint"))
     assert endpoint["delivered"] == 20 and endpoint["failed"] == 0
+    # Both servers worked for it: the CPU columns are measured, not left empty.
+    assert float(endpoint["sender_cpu_ms"]) > 0 and float(endpoint["partner_cpu_ms"]) > 0
     _no_mismatch(report)
 
 

@@ -196,7 +196,8 @@ async def test_a_failed_database_call_hands_the_claim_back(
         def database_gone(*args: object, **kwargs: object) -> None:
             raise StoreError("connection lost")
 
-        monkeypatch.setattr(worker.store, "parts", database_gone)
+        # The worker reads the parts of its whole group at once (store.messages.parts_of).
+        monkeypatch.setattr(worker.store, "parts_of", database_gone)
         try:
             assert await worker.run_once() == 1
         finally:

@@ -42,8 +42,17 @@ def _prepare(tmp_path: Path, db_url: str, delay_ms: int):  # type: ignore[no-unt
         g_port, r_port, sync_reply=True, version="proc-t", retry_interval=timedelta(minutes=10)
     )
     # Short timeouts: the lease after which a killed worker's job is taken over follows them.
+    # Ten in flight per worker, a third of the queue: two workers both get their share of it,
+    # and a kill lands with sends in flight and messages still queued.
     gemeente = side_settings(
-        "gemeente", tmp_path, db_url, cpa, g_port, http_timeout=3.0, http_connect_timeout=2.0
+        "gemeente",
+        tmp_path,
+        db_url,
+        cpa,
+        g_port,
+        http_timeout=3.0,
+        http_connect_timeout=2.0,
+        send_max_in_flight=10,
     )
     rinis = side_settings(
         "rinis",

@@ -258,6 +258,16 @@ class Settings:
         "A claimed job whose worker has not renewed its claim for this long is taken over by "
         "another worker (a worker renews its claims every third of it while it works).",
     )
+    send_max_in_flight: int = setting(
+        64,
+        "Most outbound messages one send worker has in flight at once (claimed, being sent or "
+        "being recorded); it claims again as they finish.",
+    )
+    send_max_in_flight_per_partner: int = setting(
+        16,
+        "Most requests a send worker has on the wire to one partner endpoint at once, each over a "
+        "keep-alive connection of its own; the rest of its messages wait for a place.",
+    )
     http_connect_timeout: float = setting(10.0, "Seconds to set up a TCP+TLS connection to a partner.")
     http_timeout: float = setting(120.0, "Seconds a whole outbound request may take.")
     # --- testing --------------------------------------------------------------------------------
@@ -330,8 +340,7 @@ class Settings:
     api_enabled: bool = setting(True, "Run the management API listener inside `serve`.")
     api_host: str = setting(
         "127.0.0.1",
-        "Address the management API binds to. Anything but a loopback address gets TLS with "
-        "tls_server_cert.",
+        "Address the management API binds to. Anything but a loopback address gets TLS with tls_server_cert.",
     )
     api_port: int = setting(8480, "Port of the management API (0: any free port, logged at start).")
     api_tls: str = setting(
@@ -339,8 +348,7 @@ class Settings:
     )
     api_max_body_bytes: int = setting(
         40 * 1024 * 1024,
-        "Largest request body the management API accepts (a message with base64 content is 4/3 "
-        "of its size).",
+        "Largest request body the management API accepts (a message with base64 content is 4/3 of its size).",
     )
     api_client_certificates: list[str] = setting(
         [],
@@ -352,8 +360,7 @@ class Settings:
     api_rate_burst: int = setting(100, "Requests an API token may make at once before the rate applies.")
     api_heartbeat_seconds: float = setting(
         15.0,
-        "How often each worker records that it is alive; /health/ready wants a beat within three "
-        "times this.",
+        "How often each worker records that it is alive; /health/ready wants a beat within three times this.",
     )
     # --- web console (docs/console.md) ----------------------------------------------------------
     console_enabled: bool = setting(True, "Serve the web console under /console/ on the management listener.")
@@ -500,6 +507,8 @@ _POSITIVE: Final = (
     "keepalive_timeout",
     "max_parallel_per_client",
     "request_timeout",
+    "send_max_in_flight",
+    "send_max_in_flight_per_partner",
     "accept_backoff_max_seconds",
     "db_ping_timeout",
     "revocation_cache_seconds",

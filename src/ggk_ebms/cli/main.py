@@ -205,6 +205,5 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-
 def main() -> None:
     cli(prog_name="ggk-ebms")

@@ -500,7 +500,9 @@ def scan_outbox(settings: Settings, database: Database, *, ids: IdGenerator, clo
     for path in files:
         if path.suffix.lower() != OUTBOX_XML:
             result = unreadable(
-                ctx, path.name, f"{path.name}: the outbox takes .xml (or .XML) files and .zip batches only",
+                ctx,
+                path.name,
+                f"{path.name}: the outbox takes .xml (or .XML) files and .zip batches only",
                 checks.GEEN_XML,
             )
         else:

@@ -16,7 +16,8 @@ and are decided by the worker, not by the queue.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,6 +96,97 @@ def insert_job(session: Session, queue: str, message_pk: int, *, due_at: datetim
         },
     ).scalar_one()
     return pk
+
+
+def _settled(values: dict[str, Any], step: Step | None) -> dict[str, Any]:
+    """The job's new values, unless the step found the message final already: an Acknowledgment
+    settled it (ebMS 2.0 §6.3) and the job has nothing left to do."""
+    if step is not None and not step.writes and lifecycle.is_final(step.flow, step.target):
+        return {"status": "done", "last_error": None, "claimed_by": None, "claimed_at": None}
+    return values
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one claimed job ends, for ``finish_many``: ``complete``, ``retry`` (pending again at
+    ``due_at``) or ``fail``, with the lifecycle ``event`` to apply to its message, if any."""
+
+    job_pk: int
+    message_pk: int
+    end: str  # "complete" | "retry" | "fail"
+    event: Event | None = None
+    reason: str | None = None
+    error_code: str | None = None
+    due_at: datetime | None = None
+
+    def values(self) -> dict[str, Any]:
+        if self.end == "complete":
+            return {"status": "done", "last_error": None}
+        if self.end == "fail":
+            return {"status": "failed", "last_error": self.reason}
+        if self.end == "retry" and self.due_at is not None:
+            return {
+                "status": "pending",
+                "due_at": self.due_at,
+                "last_error": self.reason,
+                "claimed_by": None,
+                "claimed_at": None,
+            }
+        raise ValueError(f"job {self.job_pk}: unknown end {self.end!r} (a retry needs due_at)")
+
+
+@dataclass(frozen=True)
+class NewAttempt:
+    """An attempt to record with ``finish_many`` (JobQueue.record_attempt's arguments)."""
+
+    message_pk: int
+    job_pk: int | None
+    started_at: datetime
+    finished_at: datetime
+    outcome: str
+    http_status: int | None = None
+    error: str | None = None
+
+
+_INSERT_ATTEMPT = sa.insert(attempt)
+# Flat fields: dataclasses.asdict would deep-copy every value.
+_ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(NewAttempt))
+
+
+def finish_many(
+    session: Session, outcomes: Sequence[Outcome], attempts: Sequence[NewAttempt], *, now: datetime
+) -> list[Step | None]:
+    """Record ``attempts`` and end the jobs of ``outcomes`` in the caller's transaction, each
+    message's status through ``store.lifecycle`` (guarded, ``transition_many``); steps in order.
+
+    One transaction for a group of outcomes means one commit (one fsync) for all of them instead
+    of one each (docs/sending.md "Pipelining"); each outcome still reaches only its own job and
+    message. The caller owns the jobs (it claimed them), so no other worker writes them meanwhile.
+    """
+    for new in attempts:
+        if new.outcome not in OUTCOMES:
+            raise ValueError(f"unknown attempt outcome {new.outcome!r}")
+    if attempts:
+        session.execute(
+            _INSERT_ATTEMPT, [{name: getattr(new, name) for name in _ATTEMPT_FIELDS} for new in attempts]
+        )
+    changes = [
+        steps.Change(o.message_pk, o.event, o.reason, o.error_code) for o in outcomes if o.event is not None
+    ]
+    taken = iter(steps.transition_many(session, changes, now=now))
+    result: list[Step | None] = []
+    # Jobs ending alike (most: done) are written by one UPDATE.
+    alike: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    for outcome in outcomes:
+        step = next(taken) if outcome.event is not None else None
+        result.append(step)
+        values = _settled(outcome.values(), step)
+        alike.setdefault(tuple(sorted(values.items())), []).append(outcome.job_pk)
+    for values_key, job_pks in alike.items():
+        session.execute(
+            sa.update(job).where(job.c.pk.in_(job_pks)).values(**dict(values_key), updated_at=now)
+        )
+    return result
 
 
 class JobQueue:
@@ -179,10 +271,9 @@ class JobQueue:
                 # Same transaction: the message's status never disagrees with its job's outcome.
                 # The update is guarded, so a final state another transaction wrote is kept...
                 step = steps.transition(session, message_pk, event, now=now, reason=reason, code=error_code)
-                if not step.writes and lifecycle.is_final(step.flow, step.target):
-                    # ...and the job has nothing left to do (an Acknowledgment settled it).
-                    values = {"status": "done", "last_error": None, "claimed_by": None, "claimed_at": None}
-            session.execute(sa.update(job).where(job.c.pk == job_pk).values(**values, updated_at=now))
+            session.execute(
+                sa.update(job).where(job.c.pk == job_pk).values(**_settled(values, step), updated_at=now)
+            )
             return step
 
     def complete(
@@ -324,6 +415,22 @@ class JobQueue:
                 .returning(attempt.c.pk)
             ).scalar_one()
         return pk
+
+    def attempts_of(self, message_pks: Iterable[int]) -> dict[int, list[Attempt]]:
+        """``attempts`` for several messages in one query (the send worker's claimed group)."""
+        pks = sorted(set(message_pks))
+        found: dict[int, list[Attempt]] = {pk: [] for pk in pks}
+        if not pks:
+            return found
+        with self.db.session() as session:
+            rows = session.execute(
+                sa.select(attempt)
+                .where(attempt.c.message_pk.in_(pks))
+                .order_by(attempt.c.message_pk, attempt.c.started_at, attempt.c.pk)
+            ).all()
+        for row in rows:
+            found[row.message_pk].append(_row_to_attempt(row))
+        return found
 
     def attempts(self, message_pk: int) -> list[Attempt]:
         """The attempts for a message, in the order they were made."""

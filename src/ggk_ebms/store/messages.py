@@ -617,6 +617,48 @@ class MessageStore:
             raise StoreError(f"no message with pk {pk}")
         return _row_to_message(row)
 
+    def get_many(self, pks: Collection[int]) -> dict[int, StoredMessage]:
+        """``get`` for several messages in one query (the send worker's claimed group); a pk
+        that names no message is left out."""
+        if not pks:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(sa.select(message_table).where(message_table.c.pk.in_(sorted(pks)))).all()
+        return {row.pk: _row_to_message(row) for row in rows}
+
+    def keep_received_in(self, session: Session, news: Sequence[NewMessage]) -> builtins.list[int | None]:
+        """Store received signals inside the caller's transaction, as ``receive`` with no parts,
+        answer or jobs would; per message its pk, or None when its MessageId was kept before
+        (a replayed signal).
+
+        One multi-row INSERT in a SAVEPOINT; when a duplicate stops it, each message again in a
+        SAVEPOINT of its own, so a duplicate undoes only itself: the send worker keeps the
+        synchronous Acknowledgments of a group of attempts in the group's one transaction.
+        """
+        for new in news:
+            _check(new, "in")
+        if not news:
+            return []
+        now = self.clock.now()
+        events: builtins.list[dict[str, Any]] = []
+        try:
+            with session.begin_nested():
+                pks: builtins.list[int | None] = list(self._insert_many(session, news, now, events))
+                steps.insert_events(session, events)
+            return pks
+        except _Conflict:
+            pass
+        pks = []
+        for new in news:
+            events = []
+            try:
+                with session.begin_nested():
+                    pks.append(self._insert(session, new, now, events))
+                    steps.insert_events(session, events)
+            except _Conflict:
+                pks.append(None)
+        return pks
+
     def parts(self, pk: int) -> builtins.list[StoredPart]:
         """The MIME parts of a message in their original order.
 
@@ -624,19 +666,28 @@ class MessageStore:
         (large_parts.py): fetched whole, PostgreSQL sends a bytea as hex text, so a 25 MB StUF
         envelope took 50 MB in the driver's buffer, 25 MB decoded and 25 MB more as the part.
         """
+        return self.parts_of([pk])[pk]
+
+    def parts_of(self, pks: Collection[int]) -> dict[int, builtins.list[StoredPart]]:
+        """``parts`` of several messages in one query (the send worker's group); every pk asked
+        for is in the answer, with no parts if it has none."""
+        found: dict[int, builtins.list[StoredPart]] = {pk: [] for pk in pks}
+        if not found:
+            return found
         with self.db.session() as session:
             small = sa.case((message_part.c.size <= PART_SLICE, message_part.c.data), else_=sa.null())
             columns = [c for c in message_part.c if c.name != "data"]
             rows = session.execute(
                 sa.select(*columns, small.label("data"))
-                .where(message_part.c.message_pk == pk)
-                .order_by(message_part.c.seq)
+                .where(message_part.c.message_pk.in_(sorted(found)))
+                .order_by(message_part.c.message_pk, message_part.c.seq)
             ).all()
-            parts = [_row_to_part(cast(sa.Row[Any], row)) for row in rows]
-            for index, p in enumerate(parts):
+            for row in rows:
+                p = _row_to_part(cast(sa.Row[Any], row))
                 if p.size > PART_SLICE:
-                    parts[index] = dataclasses.replace(p, data=read_part_data(session, p.pk, p.size))
-            return parts
+                    p = dataclasses.replace(p, data=read_part_data(session, p.pk, p.size))
+                found[p.message_pk].append(p)
+        return found
 
     def part_contents(self, pk: int) -> builtins.list[bytes | SpooledRange]:
         """The contents of a message's parts in their order, a large one (over ``PART_SLICE``)

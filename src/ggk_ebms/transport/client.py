@@ -193,8 +193,16 @@ class EbmsClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, ssl_context: ssl.SSLContext) -> EbmsClient:
-        """A client with the timeouts of the settings (http_connect_timeout, http_timeout)."""
-        return cls(ssl_context, connect_timeout=settings.http_connect_timeout, timeout=settings.http_timeout)
+        """A client with the timeouts of the settings (http_connect_timeout, http_timeout) and as
+        many keep-alive connections per endpoint as the send worker has requests on the wire to
+        one partner (send_max_in_flight_per_partner), so none waits for a connection inside its
+        http_timeout."""
+        return cls(
+            ssl_context,
+            connect_timeout=settings.http_connect_timeout,
+            timeout=settings.http_timeout,
+            limit_per_host=settings.send_max_in_flight_per_partner,
+        )
 
     def _open(self) -> aiohttp.ClientSession:
         if self._closed:
