@@ -8,7 +8,6 @@ them dies it stops the others, so the service manager sees one unit that is up o
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 import signal
@@ -28,6 +27,7 @@ from ggk_ebms.pipeline.aanlever_recovery import aanlever_recovery_task
 from ggk_ebms.pipeline.mailbox_retention import mailbox_retention_task
 from ggk_ebms.pipeline.retention import retention_task
 from ggk_ebms.pipeline.worker import worker_task
+from ggk_ebms.server import loop as event_loop
 from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
 from ggk_ebms.server.run import run_child_process, serve_forever
 from ggk_ebms.services.cbs import reminder_task
@@ -96,7 +96,8 @@ def _serve_one(settings: Settings) -> None:
             workers.append(ketendata_task(settings))
         if settings.smtp_host:
             workers.append(reminder_task(settings))  # CBS reminders by e-mail (docs/cbs.md)
-        asyncio.run(serve_forever(settings, on_database=on_database, workers=workers))
+        # uvloop when installed (server/loop.py).
+        event_loop.run(serve_forever(settings, on_database=on_database, workers=workers))
     except GgkEbmsError as exc:
         fail(str(exc))
     except OSError as exc:

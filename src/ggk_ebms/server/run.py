@@ -253,6 +253,7 @@ def run_child_process(settings: Settings) -> None:
     from ggk_ebms.delivery.worker import delivery_task
     from ggk_ebms.errors import GgkEbmsError
     from ggk_ebms.pipeline.worker import worker_task
+    from ggk_ebms.server import loop as event_loop
 
     configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -261,7 +262,7 @@ def run_child_process(settings: Settings) -> None:
         # The same workers as a single-process serve: sending (docs/sending.md) and delivery
         # (docs/delivery.md).
         workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
-        asyncio.run(serve_forever(settings, workers=workers))
+        event_loop.run(serve_forever(settings, workers=workers))  # uvloop when installed
     except GgkEbmsError as exc:
         log.error("%s", exc)
         sys.exit(1)
