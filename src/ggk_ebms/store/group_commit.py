@@ -67,12 +67,14 @@ class GroupCommitter(Generic[T, R]):
         write_one: Callable[[T], R],
         *,
         max_group: int = DEFAULT_MAX_GROUP,
+        fails_waiting: Callable[[BaseException], bool] = lambda _error: False,
     ) -> None:
         if max_group < 1:
             raise ValueError("max_group must be at least 1")
         self._write_group = write_group
         self._write_one = write_one
         self._max_group = max_group
+        self._fails_waiting = fails_waiting
         self._cond = threading.Condition()
         self._pending: list[_Slot[T, R]] = []
         self._leading = False
@@ -100,18 +102,29 @@ class GroupCommitter(Generic[T, R]):
                 self._leading = True
                 group = self._pending[: self._max_group]
                 del self._pending[: self._max_group]
+            failure: BaseException | None = None
             try:
-                self._write(group)
+                failure = self._write(group)
             finally:
                 with self._cond:
                     for member in group:
                         if not member.done:  # only when _write was interrupted (BaseException)
                             member.error = StoreError("the group commit was interrupted")
                             member.done = True
+                    if failure is not None and self._fails_waiting(failure):
+                        # The database just failed the whole group (e.g. unreachable): the
+                        # requests that queued meanwhile get the same answer now instead of a
+                        # second wait of the same length (a 503 within seconds, docs/security.md).
+                        for member in self._pending:
+                            member.error = failure
+                            member.done = True
+                        self._pending.clear()
                     self._leading = False
                     self._cond.notify_all()
 
-    def _write(self, group: list[_Slot[T, R]]) -> None:
+    def _write(self, group: list[_Slot[T, R]]) -> BaseException | None:
+        """Write the group and fill in every member; returns what failed the whole group."""
+        failure: BaseException | None = None
         try:
             results = self._write_group([member.item for member in group])
         except SplitGroup:
@@ -121,21 +134,20 @@ class GroupCommitter(Generic[T, R]):
                 except Exception as error:
                     member.error = error
                 member.done = True
-            return
+            return None
         except Exception as error:
-            for member in group:
-                member.error = error
-                member.done = True
-            return
-        if len(results) != len(group):
+            failure = error
+        else:
+            if len(results) == len(group):
+                for member, result in zip(group, results, strict=True):
+                    member.result = result
+                    member.done = True
+                return None
             failure = StoreError(f"a group of {len(group)} writes gave {len(results)} results")
-            for member in group:
-                member.error = failure
-                member.done = True
-            return
-        for member, result in zip(group, results, strict=True):
-            member.result = result
+        for member in group:
+            member.error = failure
             member.done = True
+        return failure
 
     @staticmethod
     def _outcome(slot: _Slot[T, R]) -> R:

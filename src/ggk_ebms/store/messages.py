@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, SystemClock
-from ggk_ebms.errors import DuplicateMessageError, StoreError
+from ggk_ebms.errors import DuplicateMessageError, StoreError, StoreUnavailableError
 from ggk_ebms.lifecycle import Event, Status, Step
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
@@ -269,7 +269,10 @@ class MessageStore:
         self.clock = clock or SystemClock()
         # Receives of concurrent threads committed together (store/group_commit.py).
         self._group: GroupCommitter[_Receive, ReceiveResult] = GroupCommitter(
-            self._write_group, self._write_one, max_group=max_group
+            self._write_group,
+            self._write_one,
+            max_group=max_group,
+            fails_waiting=lambda error: isinstance(error, StoreUnavailableError),
         )
 
     @property
