@@ -43,7 +43,11 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="db-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if self._heap[0][1] == token:
+                # Wake the thread only for a new earliest deadline: it already waits until the
+                # earliest one, which is sooner than this. Waking it per round trip cost a
+                # thread switch (and the GIL) per statement (docs/performance.md, "Round 3").
+                self._cond.notify()
         return token
 
     def disarm(self, token: int) -> None:
