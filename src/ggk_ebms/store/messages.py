@@ -396,6 +396,9 @@ class MessageStore:
 
         Raises DuplicateMessageError when this MessageId was received before (ebMS 2.0 §6.5.6);
         nothing is stored then, and the caller replays the stored signal or refuses.
+
+        Concurrent calls share a transaction (group commit, store/group_commit.py); each returns
+        only after the commit that holds its own message, with its own result or error.
         """
         _check(message, "in")
         if response is not None:
