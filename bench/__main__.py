@@ -19,6 +19,8 @@ from bench.delivery import COLUMNS as DELIVERY_COLUMNS
 from bench.delivery import run_delivery
 from bench.endtoend import COLUMNS as ENDTOEND_COLUMNS
 from bench.endtoend import run_endtoend
+from bench.groups import COLUMNS as GROUPS_COLUMNS
+from bench.groups import run_groups
 from bench.inbound import COLUMNS as INBOUND_COLUMNS
 from bench.inbound import InboundArgs, run_inbound
 from bench.memory import MEMORY_COLUMNS, run_memory
@@ -96,6 +98,10 @@ def _pipeline(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
 
 def _sigcheck(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
     return run_sigcheck(count=ns.count), SIGCHECK_COLUMNS
+
+
+def _groups(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
+    return run_groups(db=ns.db, threads=ns.threads, count=ns.count), GROUPS_COLUMNS
 
 
 def _outbound(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
@@ -199,6 +205,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cprofile", action="store_true", help="also print the top of a cProfile")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_delivery)
+
+
+    p = sub.add_parser("groups", help="MessageStore.receive from N threads: group commit vs one commit each")
+    p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
+    p.add_argument("--threads", type=int, default=8, help="threads receiving at the same time")
+    p.add_argument("--count", type=int, default=150, help="receives per thread and phase")
+    p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.set_defaults(run=_groups)
 
     p = sub.add_parser("cli", help="ggk-ebms start-up: whole-process time per command vs python -c pass")
     p.add_argument("--runs", type=int, default=11, help="timed runs per command (after one warm-up)")

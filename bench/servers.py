@@ -174,7 +174,11 @@ class ServerProcess:
 
 
 def endpoint_process(settings: Settings, work: Path, name: str) -> ServerProcess:
-    """``ggk-ebms serve`` with ``settings`` written to a file in ``work``."""
+    """``ggk-ebms serve`` with ``settings`` written to a file in ``work``; one process unless
+    ``settings.processes`` asks for more (0 would mean one per core, and the scenarios measure
+    the processes they started)."""
+    if not settings.processes:
+        settings = settings.replace(processes=1)
     config = write_settings(settings, work / f"{name}.toml")
     argv = [sys.executable, "-m", "ggk_ebms", "--config", str(config), "serve"]
     return ServerProcess(argv, settings.port, work / f"{name}.log", name=name)

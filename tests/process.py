@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 from ggk_ebms.config import Settings, dump_toml
@@ -33,6 +34,10 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if not tomllib.loads(self.config.read_text(encoding="utf-8")).get("processes"):
+            # processes = 0 means one per core; these tests watch (and kill -9) ONE process,
+            # so they get one unless their settings ask for more.
+            env["GGK_EBMS_PROCESSES"] = "1"
         if "api_port" not in self.config.read_text(encoding="utf-8"):
             # A settings file of its own (e.g. from `ggk-ebms init`) leaves the management API on
             # its default port; tests never bind a fixed port, so it gets a free one here.

@@ -35,6 +35,7 @@ async def test_accept_errors_back_off_and_recover(tmp_path: Path) -> None:
         port=port,
         tls_handshake_timeout=120.0,
         max_connections=1000,
+        processes=1,  # the one process whose descriptors are limited
     )
     config = write_settings(settings, tmp_path / "serve.toml")
     log = tmp_path / "serve.log"

@@ -154,6 +154,21 @@ def test_cli_startup_scenario_times_every_command() -> None:
     assert all(r["min_ms"] <= r["median_ms"] <= r["max_ms"] for r in report.rows)
 
 
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_groups_at_the_store(db: str) -> None:
+    from bench.groups import run_groups
+
+    report = _run_or_skip(lambda: run_groups(db=db, threads=3, count=5))
+    states = [row["state"] for row in report.rows]
+    assert states == ["one commit per message", "group commit"]
+    for row in report.rows:
+        assert row["messages"] == 15
+        assert row["commits"] >= 1
+    # One commit per message is exactly that: the baseline of the same run.
+    assert report.rows[0]["commits"] == 15
+    _no_mismatch(report)
+
+
 def test_pipeline_in_process() -> None:
     from bench.pipeline import run_pipeline
 

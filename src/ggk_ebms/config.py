@@ -112,9 +112,10 @@ class Settings:
     )
     shutdown_grace_seconds: float = setting(10.0, "Time in-flight requests get to finish on shutdown.")
     processes: int = setting(
-        1,
+        0,
         "Server processes `serve` starts, sharing the port (SO_REUSEPORT; Linux spreads connections "
-        "over them). Above 1 a fixed port is needed; migrations and CPA import run once, first.",
+        "over them). 0: one per CPU core (one when port is 0). Above 1 a fixed port is needed; "
+        "migrations and CPA import run once, first; the scheduled work runs in the first process.",
     )
     client_cert_mode: str = setting(
         "cpa-or-oin",
@@ -486,6 +487,17 @@ class Settings:
         return self.ketendata_key_file or self.data_dir / "ketendata.key"
 
     @property
+    def effective_processes(self) -> int:
+        """``processes``, with 0 meaning one per CPU core this process may use (each process has
+        one Python core; docs/performance.md), or one when the port is chosen by the system."""
+        if self.processes:
+            return self.processes
+        if self.port == 0:
+            return 1  # several processes must bind the same, fixed port
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return max(1, cores or 1)
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -629,8 +641,8 @@ def load(
             values[key] = _coerce(key, typ, env[env_key], f"${env_key}")
     _deprecated_expiry_alias(values)
     settings = Settings(**values)
-    if settings.processes < 1:
-        raise ConfigError(f"setting 'processes' must be at least 1, not {settings.processes}")
+    if settings.processes < 0:
+        raise ConfigError(f"setting 'processes' must be 0 (one per core) or more, not {settings.processes}")
     if settings.log_format not in ("text", "json"):
         raise ConfigError(f"setting 'log_format' must be 'text' or 'json', not {settings.log_format!r}")
     if settings.db_connect_timeout < 2:

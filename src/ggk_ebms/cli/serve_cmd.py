@@ -1,14 +1,14 @@
 """``ggk-ebms serve``: run the HTTPS ebMS endpoint until SIGTERM or Ctrl-C.
 
-With the ``processes`` setting above 1, this process prepares the database once (migrations, CPA
-auto-import: doing that in several processes at once would race) and then runs that many server
-processes on the same port (SO_REUSEPORT). It forwards SIGTERM/SIGINT to them, and when one of
-them dies it stops the others, so the service manager sees one unit that is up or down.
+With more than one process (setting ``processes``; 0, the default, is one per CPU core), this
+process prepares the database once (migrations, CPA auto-import: doing that in several processes
+at once would race) and then runs that many server processes on the same port (SO_REUSEPORT). It
+forwards SIGTERM/SIGINT to them, and when one of them dies it stops the others, so the service
+manager sees one unit that is up or down.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 import signal
@@ -21,18 +21,12 @@ import click
 from ggk_ebms.cli.main import fail, settings_of
 from ggk_ebms.clock import SystemClock
 from ggk_ebms.config import Settings
-from ggk_ebms.delivery.worker import delivery_task
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.logformat import configure_logging
-from ggk_ebms.pipeline.aanlever_recovery import aanlever_recovery_task
-from ggk_ebms.pipeline.mailbox_retention import mailbox_retention_task
-from ggk_ebms.pipeline.retention import retention_task
-from ggk_ebms.pipeline.worker import worker_task
+from ggk_ebms.server import loop as event_loop
 from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
 from ggk_ebms.server.run import run_child_process, serve_forever
-from ggk_ebms.services.cbs import reminder_task
-from ggk_ebms.services.ketendata import ketendata_task
-from ggk_ebms.services.koppeltabel import koppeltabel_task
+from ggk_ebms.server.tasks import background_tasks
 from ggk_ebms.store.cpa_expiry import log_expiries
 from ggk_ebms.store.db import Database
 
@@ -54,7 +48,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = settings.replace(**changes)
     _apply_log_level(settings)
 
-    if settings.processes > 1:
+    if settings.effective_processes > 1:
         _serve_processes(settings)
         return
     _serve_one(settings)
@@ -82,21 +76,10 @@ def _serve_one(settings: Settings) -> None:
         _import_cpas(settings, database)
 
     try:
-        # The sending worker (docs/sending.md) and the delivery worker (docs/delivery.md) run as tasks of the
-        # server, unless worker_enabled is off because separate `ggk-ebms worker` processes drain
-        # the queues.
-        workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
-        workers.append(retention_task(settings))
-        workers.append(mailbox_retention_task(settings))
-        # Aanleveringen a crash or stop left Bezig become Onderbroken (docs/operations.md).
-        workers.append(aanlever_recovery_task(settings))
-        workers.append(koppeltabel_task())  # keeps the koppeltabel filled (docs/koppeltabel.md)
-        if settings.ketendata_schedule:
-            # One process makes the weekly Ketendata export (docs/ketendata.md "Schedule").
-            workers.append(ketendata_task(settings))
-        if settings.smtp_host:
-            workers.append(reminder_task(settings))  # CBS reminders by e-mail (docs/cbs.md)
-        asyncio.run(serve_forever(settings, on_database=on_database, workers=workers))
+        # The send and delivery workers and the scheduled work (server/tasks.py).
+        workers = background_tasks(settings, scheduled=True)
+        # uvloop when installed (server/loop.py).
+        event_loop.run(serve_forever(settings, on_database=on_database, workers=workers))
     except GgkEbmsError as exc:
         fail(str(exc))
     except OSError as exc:
@@ -104,6 +87,7 @@ def _serve_one(settings: Settings) -> None:
 
 
 def _serve_processes(settings: Settings) -> None:
+    processes = settings.effective_processes
     if settings.port == 0:
         fail("processes > 1 needs a fixed port: the processes must all bind the same one")
     try:
@@ -118,15 +102,16 @@ def _serve_processes(settings: Settings) -> None:
         fail(str(exc))
     # Spawned, not forked: each child starts clean, without this process's engine or threads.
     context = multiprocessing.get_context("spawn")
-    child_settings = settings.replace(auto_migrate=False, cpa_autoimport=False)
+    child_settings = settings.replace(auto_migrate=False, cpa_autoimport=False, processes=processes)
     children: list[BaseProcess] = [
         context.Process(
             target=run_child_process,
-            # The management API listens in the first process only: it has a port of its own.
-            args=(child_settings if n == 0 else child_settings.replace(api_enabled=False),),
+            # The management API listens in the first process only: it has a port of its own;
+            # the scheduled work runs there too (server/tasks.py).
+            args=(child_settings if n == 0 else child_settings.replace(api_enabled=False), n == 0),
             name=f"ggk-ebms-serve-{n}",
         )
-        for n in range(settings.processes)
+        for n in range(processes)
     ]
     stopping = False
 
@@ -141,7 +126,7 @@ def _serve_processes(settings: Settings) -> None:
     signal.signal(signal.SIGINT, stop)
     for child in children:
         child.start()
-    click.echo(f"serve: {settings.processes} server processes on port {settings.port}", err=True)
+    click.echo(f"serve: {processes} server processes on port {settings.port}", err=True)
     failed = False
     while any(child.is_alive() for child in children):
         for child in children:

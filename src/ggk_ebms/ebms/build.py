@@ -21,6 +21,7 @@ from typing import Final
 from lxml import etree
 
 from ggk_ebms.clock import Clock, IdGenerator, format_timestamp, utc
+from ggk_ebms.ebms.ack_template import render_acknowledgment
 from ggk_ebms.ebms.model import (
     Acknowledgment,
     AckRequested,
@@ -115,6 +116,9 @@ def build_acknowledgment(
         ids=ids,
         clock=clock,
     )
+    if not references:
+        # Unsigned: the same bytes from a pre-serialised template (ebms/ack_template.py).
+        return BuiltMessage(header, SignalAction.ACKNOWLEDGMENT.value, render_acknowledgment(header))
     copies = tuple(_reference_element(r) for r in references)
     ack = Acknowledgment(
         timestamp=header.timestamp,

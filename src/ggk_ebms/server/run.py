@@ -202,7 +202,7 @@ async def start_endpoint(
     # With several server processes on one port (setting 'processes') each binds with
     # SO_REUSEPORT and the kernel spreads incoming connections over them. Our own accept loop
     # (server/listener.py) instead of aiohttp's site: it bounds connections and handshakes.
-    sockets = bind(settings.host, settings.port, reuse_port=settings.processes > 1)
+    sockets = bind(settings.host, settings.port, reuse_port=settings.effective_processes > 1)
     assert runner.server is not None
     listener = Listener(
         sockets, runner.server, context, registry, backoff_max=settings.accept_backoff_max_seconds
@@ -243,25 +243,26 @@ async def serve_forever(settings: Settings, **kwargs: object) -> None:
     await endpoint.stop()
 
 
-def run_child_process(settings: Settings) -> None:
+def run_child_process(settings: Settings, scheduled: bool = False) -> None:
     """Entry point of one spawned server process of a multi-process ``serve`` (setting
     'processes'). It lives here, not in the CLI module, so that the child can import it without
     the click command tree. The parent has migrated the database and imported the CPAs already.
+    ``scheduled``: this process also runs the once-per-node work (the first one; server/tasks.py).
     """
     import sys
 
-    from ggk_ebms.delivery.worker import delivery_task
     from ggk_ebms.errors import GgkEbmsError
-    from ggk_ebms.pipeline.worker import worker_task
+    from ggk_ebms.server import loop as event_loop
+    from ggk_ebms.server.tasks import background_tasks
 
     configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
     try:
         # The same workers as a single-process serve: sending (docs/sending.md) and delivery
-        # (docs/delivery.md).
-        workers = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
-        asyncio.run(serve_forever(settings, workers=workers))
+        # (docs/delivery.md) in every process, the scheduled work in the first.
+        workers = background_tasks(settings, scheduled=scheduled)
+        event_loop.run(serve_forever(settings, workers=workers))  # uvloop when installed
     except GgkEbmsError as exc:
         log.error("%s", exc)
         sys.exit(1)

@@ -166,9 +166,15 @@ def _guard_round_trips(engine: Engine, timeouts: PgTimeouts) -> None:
     def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         arm(record.info, dbapi_connection, timeouts.ping)
         try:
-            with dbapi_connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            dbapi_connection.rollback()
+            # In autocommit the check is ONE round trip; in a transaction psycopg would send
+            # BEGIN, SELECT 1 and ROLLBACK, each waited for (docs/performance.md, "Round 3").
+            # The pool hands out idle connections (reset on return), so the switch is free.
+            dbapi_connection.autocommit = True
+            try:
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute("SELECT 1")
+            finally:
+                dbapi_connection.autocommit = False
         except Exception as error:
             # SQLAlchemy drops this connection and tries a new one (connect_timeout bounds it).
             raise exc.DisconnectionError(f"liveness check failed: {type(error).__name__}") from None

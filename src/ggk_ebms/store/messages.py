@@ -24,11 +24,12 @@ from sqlalchemy.orm import Session
 
 from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, SystemClock
-from ggk_ebms.errors import DuplicateMessageError, StoreError
+from ggk_ebms.errors import DuplicateMessageError, StoreError, StoreUnavailableError
 from ggk_ebms.lifecycle import Event, Status, Step
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.group_commit import DEFAULT_MAX_GROUP, GroupCommitter, SplitGroup
 from ggk_ebms.store.jobs import insert_job
 from ggk_ebms.store.large_parts import (
     PART_SLICE,
@@ -218,12 +219,99 @@ class _Conflict(Exception):
     """A unique constraint stopped an insert; resolved into a clear error after the rollback."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Receive:
+    """One call of ``MessageStore.receive``, as it waits for its group (store/group_commit.py)."""
+
+    message: NewMessage
+    parts: tuple[NewPart, ...]
+    response: NewMessage | None
+    deliver: bool
+    send_response_async: bool
+    effect: SignalEffect | None
+    now: datetime
+
+
+def _receive_rows(
+    item: _Receive,
+    rows: builtins.list[dict[str, Any]],
+    part_rows: builtins.list[RowSet],
+    job_rows: builtins.list[RowSet],
+    events: builtins.list[RowSet],
+) -> None:
+    """The rows of one receive for the one-statement path (store/receive_pg.py), appended."""
+    now = item.now
+    received = item.message.message_id
+    news = [item.message] if item.response is None else [item.message, item.response]
+    for new in news:
+        values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
+        values.update(created_at=now, updated_at=now)
+        rows.append(values)
+        event = steps.creation_row(
+            0,
+            direction=new.direction,
+            kind=new.kind,
+            status=new.status,
+            now=now,
+            reason=new.status_reason,
+            code=new.error_code,
+        )
+        events.append(RowSet(new.direction, new.message_id, event))
+    for seq, part in enumerate(item.parts):
+        part_rows.append(
+            RowSet(
+                "in",
+                received,
+                {
+                    "seq": seq,
+                    "content_id": part.content_id,
+                    "content_type": part.content_type,
+                    "data": part.bound(),
+                    "sha256": part.sha256(),
+                    "size": part.size,
+                },
+            )
+        )
+    wanted = [("in", received, "deliver")] if item.deliver else []
+    if item.response is not None and item.send_response_async:
+        wanted.append(("out", item.response.message_id, "send"))
+    for direction, message_id, queue in wanted:
+        job_rows.append(
+            RowSet(
+                direction,
+                message_id,
+                {
+                    "queue": queue,
+                    "status": "pending",
+                    "due_at": now,
+                    "attempts": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+        )
+
+
 class MessageStore:
     """Inbound and outbound messages, with their parts, signals and jobs."""
 
-    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+    def __init__(
+        self, db: Database, clock: Clock | None = None, *, max_group: int = DEFAULT_MAX_GROUP
+    ) -> None:
         self.db = db
         self.clock = clock or SystemClock()
+        # Receives of concurrent threads committed together (store/group_commit.py).
+        self._group: GroupCommitter[_Receive, ReceiveResult] = GroupCommitter(
+            self._write_group,
+            self._write_one,
+            max_group=max_group,
+            fails_waiting=lambda error: isinstance(error, StoreUnavailableError),
+        )
+
+    @property
+    def receives_waiting(self) -> int:
+        """Receives queued for the next group commit (observability and tests)."""
+        return self._group.waiting
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -343,6 +431,9 @@ class MessageStore:
 
         Raises DuplicateMessageError when this MessageId was received before (ebMS 2.0 §6.5.6);
         nothing is stored then, and the caller replays the stored signal or refuses.
+
+        Concurrent calls share a transaction (group commit, store/group_commit.py); each returns
+        only after the commit that holds its own message, with its own result or error.
         """
         _check(message, "in")
         if response is not None:
@@ -352,98 +443,103 @@ class MessageStore:
             response = dataclasses.replace(
                 response, status=Status.CREATED if send_response_async else Status.SENT
             )
-        now = self.clock.now()
-        answer = response
+        item = _Receive(
+            message=message,
+            parts=tuple(parts),
+            response=response,
+            deliver=deliver,
+            send_response_async=send_response_async,
+            effect=effect,
+            now=self.clock.now(),
+        )
+        if effect is not None:
+            # A received Acknowledgment/MessageError that changes a sent message reads and
+            # updates that message (lifecycle); it keeps a transaction of its own, so a problem
+            # with that one message never fails the receives of a group (docs/performance.md).
+            return self._write_one(item)
+        # Concurrent receives of this process share one transaction and one commit
+        # (store/group_commit.py); this returns only after the commit that holds this message.
+        return self._group.submit(item)
 
-        def store_at_once(session: sa.Connection) -> ReceiveResult:
-            # PostgreSQL, hot path: every row in one statement (store/receive_pg.py).
-            news = [message] if answer is None else [message, answer]
-            rows = []
-            events = []
-            for new in news:
-                values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
-                values.update(created_at=now, updated_at=now)
-                rows.append(values)
-                event = steps.creation_row(
-                    0,
-                    direction=new.direction,
-                    kind=new.kind,
-                    status=new.status,
-                    now=now,
-                    reason=new.status_reason,
-                    code=new.error_code,
-                )
-                events.append(RowSet(new.direction, event))
-            part_rows = [
-                RowSet(
-                    "in",
-                    {
-                        "seq": seq,
-                        "content_id": part.content_id,
-                        "content_type": part.content_type,
-                        "data": part.bound(),
-                        "sha256": part.sha256(),
-                        "size": part.size,
-                    },
-                )
-                for seq, part in enumerate(parts)
-            ]
-            job_rows = []
-            for direction, queue, wanted in (
-                ("in", "deliver", deliver),
-                ("out", "send", send_response_async),
-            ):
-                if wanted and (direction == "in" or answer is not None):
-                    job_rows.append(
-                        RowSet(
-                            direction,
-                            {
-                                "queue": queue,
-                                "status": "pending",
-                                "due_at": now,
-                                "attempts": 0,
-                                "created_at": now,
-                                "updated_at": now,
-                            },
-                        )
-                    )
-            try:
-                pks = insert_received(session, rows, part_rows, job_rows, events)
-            except exc.IntegrityError as error:
-                raise _Conflict from error
-            return ReceiveResult(pks["in"], pks.get("out"))
+    # --- the receive transaction, for one message or a group -------------------------------------
 
-        def store(session: Session) -> ReceiveResult:
-            # No SELECT first: the UNIQUE (direction, message_id) constraint finds a duplicate
-            # atomically, even between concurrent copies (hot path: one round trip less per
-            # received message).
-            events: builtins.list[dict[str, Any]] = []
-            response_pk = None
-            if answer is None:
-                message_pk = self._insert(session, message, now, events)
-            else:
-                message_pk, response_pk = self._insert_many(session, (message, answer), now, events)
-            self._insert_parts(session, message_pk, parts)
-            if response_pk is not None and send_response_async:
-                self._enqueue(session, "send", response_pk, now, now)
-            if deliver:
-                self._enqueue(session, "deliver", message_pk, now, now)
-            steps.insert_events(session, events)
-            if effect is not None:
-                self._apply_effect(session, effect, now)
-            return ReceiveResult(message_pk, response_pk)
+    def _at_once(self, items: Sequence[_Receive]) -> bool:
+        # PostgreSQL, hot path: every row of every member in one statement (store/receive_pg.py).
+        # A received signal with an effect on a sent message takes the statement-per-table path,
+        # and so does a large part, which goes in by COPY (large_parts.py) that one statement
+        # cannot hold.
+        return self.db.backend == "postgresql" and all(
+            item.effect is None and not any(is_large(p.size) for p in item.parts) for item in items
+        )
 
+    def _write_one(self, item: _Receive) -> ReceiveResult:
+        """One receive in its own transaction; a UNIQUE conflict becomes DuplicateMessageError."""
         try:
-            # ``run``: one retry on a fresh connection if the pooled one was dead (no pre-ping).
-            # A large part goes in by COPY (large_parts.py), which the one statement cannot hold.
-            large = any(is_large(p.size) for p in parts)
-            if self.db.backend == "postgresql" and effect is None and not large:
-                # One statement: autocommit, no BEGIN/COMMIT round trips (store/receive_pg.py).
-                return self.db.run_statement(store_at_once)
-            return self.db.run(store)
+            return self._write([item])[0]
         except _Conflict:
-            self._raise_conflict(message, *([response] if response is not None else []))
+            self._raise_conflict(item.message, *([item.response] if item.response is not None else []))
             raise  # pragma: no cover - _raise_conflict always raises
+
+    def _write_group(self, items: Sequence[_Receive]) -> builtins.list[ReceiveResult]:
+        """Several receives in one transaction; a UNIQUE conflict rolls back all of them, and
+        then each is written on its own (duplicates are rare; the others must not fail)."""
+        if len(items) == 1:
+            return [self._write_one(items[0])]
+        try:
+            return self._write(items)
+        except _Conflict:
+            raise SplitGroup from None
+
+    def _write(self, items: Sequence[_Receive]) -> builtins.list[ReceiveResult]:
+        if self._at_once(items):
+            # One statement: autocommit, no BEGIN/COMMIT round trips; ``run_statement`` tries
+            # once more on a fresh connection if the pooled one was dead.
+            return self.db.run_statement(lambda conn: self._store_at_once(conn, items))
+        # ``run``: one transaction, one retry on a fresh connection if the pooled one was dead.
+        return self.db.run(lambda session: [self._store(session, item) for item in items])
+
+    def _store_at_once(self, conn: sa.Connection, items: Sequence[_Receive]) -> builtins.list[ReceiveResult]:
+        rows: builtins.list[dict[str, Any]] = []
+        part_rows: builtins.list[RowSet] = []
+        job_rows: builtins.list[RowSet] = []
+        events: builtins.list[RowSet] = []
+        for item in items:
+            _receive_rows(item, rows, part_rows, job_rows, events)
+        try:
+            pks = insert_received(conn, rows, part_rows, job_rows, events)
+        except exc.IntegrityError as error:
+            raise _Conflict from error
+        results = []
+        for item in items:
+            answer = item.response
+            results.append(
+                ReceiveResult(
+                    pks[("in", item.message.message_id)],
+                    None if answer is None else pks[("out", answer.message_id)],
+                )
+            )
+        return results
+
+    def _store(self, session: Session, item: _Receive) -> ReceiveResult:
+        # No SELECT first: the UNIQUE (direction, message_id) constraint finds a duplicate
+        # atomically, even between concurrent copies (hot path: one round trip less per
+        # received message).
+        events: builtins.list[dict[str, Any]] = []
+        response_pk = None
+        now = item.now
+        if item.response is None:
+            message_pk = self._insert(session, item.message, now, events)
+        else:
+            message_pk, response_pk = self._insert_many(session, (item.message, item.response), now, events)
+        self._insert_parts(session, message_pk, item.parts)
+        if response_pk is not None and item.send_response_async:
+            self._enqueue(session, "send", response_pk, now, now)
+        if item.deliver:
+            self._enqueue(session, "deliver", message_pk, now, now)
+        steps.insert_events(session, events)
+        if item.effect is not None:
+            self._apply_effect(session, item.effect, now)
+        return ReceiveResult(message_pk, response_pk)
 
     def _apply_effect(self, session: Session, effect: SignalEffect, now: datetime) -> None:
         step = steps.transition(

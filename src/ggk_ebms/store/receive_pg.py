@@ -9,8 +9,11 @@ transaction), and the UNIQUE (direction, message_id) constraint refuses a duplic
 IntegrityError before anything is stored. Being one statement, it runs in autocommit
 (``Database.run_statement``): atomic and durable when it returns, without BEGIN and COMMIT.
 
-Only the hot path uses it: a received message with at most one signal and no effect on a sent
-message. The rows are the ones ``MessageStore`` builds; this module only joins them.
+Only the hot path uses it: received messages with at most one signal each and no effect on a
+sent message. Several receives go in one statement when they are committed as a group
+(store/group_commit.py): the rows of each table then come from every member, and each row finds
+its message by (direction, MessageId), the key the UNIQUE constraint guarantees. The rows are the
+ones ``MessageStore`` builds; this module only joins them.
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ def _q(name: str) -> str:
 @dataclass(frozen=True)
 class RowSet:
     """Rows for one table, each tied to the message it belongs to by that message's direction
-    ('in': the received message, 'out': our signal)."""
+    ('in': a received message, 'out': our signal) and MessageId."""
 
     direction: str
+    message_id: str
     values: Mapping[str, Any]
 
 
@@ -57,18 +61,19 @@ _TABLES = (("p", message_part), ("j", job), ("e", message_event))
 def _values(
     table: sa.Table, prefix: str, count: int, columns: Sequence[str], binds: list[sa.BindParameter[Any]]
 ) -> str:
-    """``(VALUES (...), ...) AS v(direction, columns...)`` with a typed parameter per cell."""
+    """``(VALUES (...), ...) AS v(direction, message_id, columns...)``, a typed parameter per cell."""
     tuples = []
     for i in range(count):
-        direction = f"{prefix}{i}_direction"
+        direction, message_id = f"{prefix}{i}_direction", f"{prefix}{i}_message_id"
         binds.append(sa.bindparam(direction, type_=sa.String()))
-        cells = [f"CAST(:{direction} AS VARCHAR)"]
+        binds.append(sa.bindparam(message_id, type_=sa.String()))
+        cells = [f"CAST(:{direction} AS VARCHAR)", f"CAST(:{message_id} AS VARCHAR)"]
         cells.extend(_typed(table, column, f"{prefix}{i}_{column}", binds) for column in columns)
         tuples.append("(" + ", ".join(cells) + ")")
-    return f"(VALUES {', '.join(tuples)}) AS {prefix}v(direction, {', '.join(map(_q, columns))})"
+    return f"(VALUES {', '.join(tuples)}) AS {prefix}v(direction, message_id, {', '.join(map(_q, columns))})"
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=512)
 def _statement(message_columns: tuple[str, ...], messages: int, shapes: _Shape) -> sa.TextClause:
     """The statement for one shape (row counts and columns), built once: SQLAlchemy then finds
     its compiled form in its cache, and only the parameters change per message."""
@@ -86,7 +91,7 @@ def _statement(message_columns: tuple[str, ...], messages: int, shapes: _Shape) 
     ctes = [
         f"m AS (INSERT INTO {_q(message.name)} ({', '.join(map(_q, message_columns))}) "  # noqa: S608
         f"VALUES {', '.join(message_tuples)} "
-        "RETURNING pk, direction)"
+        "RETURNING pk, direction, message_id)"
     ]
     for (alias, table), (count, columns) in zip(_TABLES, shapes, strict=True):
         if not count:
@@ -95,9 +100,10 @@ def _statement(message_columns: tuple[str, ...], messages: int, shapes: _Shape) 
         ctes.append(
             f"{alias} AS (INSERT INTO {_q(table.name)} (message_pk, {', '.join(map(_q, columns))}) "  # noqa: S608
             f"SELECT m.pk, {', '.join(f'{alias}v.{_q(c)}' for c in columns)} "
-            f"FROM m JOIN {values} ON {alias}v.direction = m.direction)"
+            f"FROM m JOIN {values} ON {alias}v.direction = m.direction "
+            f"AND {alias}v.message_id = m.message_id)"
         )
-    return sa.text(f"WITH {', '.join(ctes)} SELECT pk, direction FROM m").bindparams(*binds)  # noqa: S608
+    return sa.text(f"WITH {', '.join(ctes)} SELECT pk, direction, message_id FROM m").bindparams(*binds)  # noqa: S608
 
 
 def insert_received(
@@ -106,11 +112,11 @@ def insert_received(
     parts: Sequence[RowSet],
     jobs: Sequence[RowSet],
     events: Sequence[RowSet],
-) -> dict[str, int]:
-    """Insert every row in one statement; returns the new message keys by direction.
+) -> dict[tuple[str, str], int]:
+    """Insert every row in one statement; returns the new message keys by (direction, MessageId).
 
-    ``messages``: full message rows (distinct directions); the other rows name their message by
-    direction and leave out ``message_pk``.
+    ``messages``: full message rows (distinct (direction, message_id)); the other rows name their
+    message by direction and MessageId and leave out ``message_pk``.
     """
     message_columns = tuple(messages[0])
     params: dict[str, Any] = {}
@@ -123,7 +129,8 @@ def insert_received(
         shapes.append((len(rows), columns))
         for i, rowset in enumerate(rows):
             params[f"{alias}{i}_direction"] = rowset.direction
+            params[f"{alias}{i}_message_id"] = rowset.message_id
             for column in columns:
                 params[f"{alias}{i}_{column}"] = rowset.values[column]
     statement = _statement(message_columns, len(messages), tuple(shapes))
-    return {row.direction: row.pk for row in session.execute(statement, params)}
+    return {(row.direction, row.message_id): row.pk for row in session.execute(statement, params)}

@@ -1,0 +1,156 @@
+"""Group commit: concurrent writers in one process share one transaction and one commit.
+
+The inbound pipeline runs in a thread pool (server/app.py), and on the hot path each received
+message cost one synchronous commit of its own (docs/performance.md, "Where the time goes now").
+Here the first thread to arrive becomes the *leader*: it takes every item waiting at that moment
+(up to ``max_group``), hands them to ``write_group`` (one transaction, one commit), and then
+gives every *follower* its own result. Threads that arrive while a group is being written wait
+and form the next group; no timer is involved, so an idle endpoint writes a group of one at once.
+
+The guarantee of the caller is kept per item: ``submit`` returns only after ``write_group``
+returned, i.e. after the group's commit (architecture "Nothing is acknowledged before its
+transaction has committed"). What ``write_group`` raises is raised to every member of the group
+(each gets its own copy), so a failed commit answers every waiting request alike and none of
+them is acknowledged. When ``write_group`` says the group must be split (``SplitGroup``, e.g. a
+UNIQUE conflict of one member, which rolled the whole group back), each member is written on
+its own by ``write_one`` and gets its own result or error.
+
+Pure coordination: no I/O of its own; the callables do the writing.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ggk_ebms.errors import StoreError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_MAX_GROUP = 64
+
+
+class SplitGroup(Exception):
+    """Raised by ``write_group`` after a rollback: write the members one by one instead."""
+
+
+@dataclass(eq=False)
+class _Slot(Generic[T, R]):
+    item: T
+    done: bool = False
+    result: R | None = None
+    error: BaseException | None = None
+
+
+def _own_copy(error: BaseException) -> BaseException:
+    """Each waiting thread raises its own exception object: one object raised in several threads
+    at once would collect their tracebacks into one another."""
+    try:
+        clone = copy.copy(error)
+    except Exception:
+        return error
+    clone.__cause__ = error.__cause__
+    clone.__context__ = error.__context__
+    return clone.with_traceback(None)
+
+
+class GroupCommitter(Generic[T, R]):
+    """Leader/follower group commit over ``write_group`` (see the module docstring)."""
+
+    def __init__(
+        self,
+        write_group: Callable[[Sequence[T]], Sequence[R]],
+        write_one: Callable[[T], R],
+        *,
+        max_group: int = DEFAULT_MAX_GROUP,
+        fails_waiting: Callable[[BaseException], bool] = lambda _error: False,
+    ) -> None:
+        if max_group < 1:
+            raise ValueError("max_group must be at least 1")
+        self._write_group = write_group
+        self._write_one = write_one
+        self._max_group = max_group
+        self._fails_waiting = fails_waiting
+        self._cond = threading.Condition()
+        self._pending: list[_Slot[T, R]] = []
+        self._leading = False
+
+    @property
+    def waiting(self) -> int:
+        """Items queued for the next group (observability and tests)."""
+        with self._cond:
+            return len(self._pending)
+
+    def submit(self, item: T) -> R:
+        """Write ``item`` with whatever else is waiting; returns after the commit that holds it."""
+        slot: _Slot[T, R] = _Slot(item)
+        with self._cond:
+            self._pending.append(slot)
+        while True:
+            with self._cond:
+                while not slot.done and self._leading:
+                    self._cond.wait()
+                if slot.done:
+                    return self._outcome(slot)
+                # No group is being written and ours is not done: lead the next one. FIFO, so
+                # the group holds the oldest waiting items (ours among them unless more than
+                # max_group were ahead of it; then we lead again afterwards).
+                self._leading = True
+                group = self._pending[: self._max_group]
+                del self._pending[: self._max_group]
+            failure: BaseException | None = None
+            try:
+                failure = self._write(group)
+            finally:
+                with self._cond:
+                    for member in group:
+                        if not member.done:  # only when _write was interrupted (BaseException)
+                            member.error = StoreError("the group commit was interrupted")
+                            member.done = True
+                    if failure is not None and self._fails_waiting(failure):
+                        # The database just failed the whole group (e.g. unreachable): the
+                        # requests that queued meanwhile get the same answer now instead of a
+                        # second wait of the same length (a 503 within seconds, docs/security.md).
+                        for member in self._pending:
+                            member.error = failure
+                            member.done = True
+                        self._pending.clear()
+                    self._leading = False
+                    self._cond.notify_all()
+
+    def _write(self, group: list[_Slot[T, R]]) -> BaseException | None:
+        """Write the group and fill in every member; returns what failed the whole group."""
+        failure: BaseException | None = None
+        try:
+            results = self._write_group([member.item for member in group])
+        except SplitGroup:
+            for member in group:
+                try:
+                    member.result = self._write_one(member.item)
+                except Exception as error:
+                    member.error = error
+                member.done = True
+            return None
+        except Exception as error:
+            failure = error
+        else:
+            if len(results) == len(group):
+                for member, result in zip(group, results, strict=True):
+                    member.result = result
+                    member.done = True
+                return None
+            failure = StoreError(f"a group of {len(group)} writes gave {len(results)} results")
+        for member in group:
+            member.error = failure
+            member.done = True
+        return failure
+
+    @staticmethod
+    def _outcome(slot: _Slot[T, R]) -> R:
+        if slot.error is not None:
+            raise _own_copy(slot.error)
+        return slot.result  # type: ignore[return-value]

@@ -1,0 +1,127 @@
+"""The leader/follower coordination of store/group_commit.py with fake writers (no database):
+group forming, splitting after a conflict, one failure for all, and the queue behind a group
+the database failed. Deterministic: threads meet at Events and Barriers, never at a time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from ggk_ebms.errors import StoreError, StoreUnavailableError
+from ggk_ebms.store.group_commit import GroupCommitter, SplitGroup
+
+DEADLINE_S = 30.0
+
+
+class _Writer:
+    """Records every call; the first group write waits until released."""
+
+    def __init__(self, group_outcome: Callable[[Sequence[int]], list[str]]) -> None:
+        self.groups: list[list[int]] = []
+        self.singles: list[int] = []
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self._outcome = group_outcome
+
+    def write_group(self, items: Sequence[int]) -> list[str]:
+        self.groups.append(list(items))
+        if len(self.groups) == 1:
+            self.entered.set()
+            assert self.release.wait(DEADLINE_S)
+        return self._outcome(items)
+
+    def write_one(self, item: int) -> str:
+        self.singles.append(item)
+        if item == 13:
+            raise StoreError("thirteen is taken")
+        return f"one-{item}"
+
+
+def _run(committer: GroupCommitter[int, str], writer: _Writer, queued: list[int]) -> dict[int, object]:
+    """Hold item 0 inside its write, queue ``queued`` behind it, release, collect outcomes."""
+    outcomes: dict[int, object] = {}
+
+    def submit(item: int) -> None:
+        try:
+            outcomes[item] = committer.submit(item)
+        except Exception as error:
+            outcomes[item] = error
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    assert writer.entered.wait(DEADLINE_S)
+    others = [threading.Thread(target=submit, args=(item,)) for item in queued]
+    for thread in others:
+        thread.start()
+    deadline = time.monotonic() + DEADLINE_S
+    while committer.waiting < len(queued):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    writer.release.set()
+    for thread in [first, *others]:
+        thread.join(DEADLINE_S)
+        assert not thread.is_alive()
+    return outcomes
+
+
+def test_the_queue_behind_a_group_is_written_as_groups_of_at_most_max_group() -> None:
+    writer = _Writer(lambda items: [f"g-{i}" for i in items])
+    committer = GroupCommitter(writer.write_group, writer.write_one, max_group=4)
+    outcomes = _run(committer, writer, list(range(1, 7)))
+    assert outcomes == {i: f"g-{i}" for i in range(7)}
+    assert [len(group) for group in writer.groups] == [1, 4, 2]
+    assert sorted(i for group in writer.groups for i in group) == list(range(7))
+    assert writer.singles == []
+
+
+def test_a_split_group_is_written_one_by_one_with_each_its_own_outcome() -> None:
+    def outcome(items: Sequence[int]) -> list[str]:
+        if len(items) > 1:
+            raise SplitGroup
+        return [f"g-{items[0]}"]
+
+    writer = _Writer(outcome)
+    committer = GroupCommitter(writer.write_group, writer.write_one)
+    outcomes = _run(committer, writer, [11, 12, 13, 14])
+    assert outcomes[0] == "g-0"
+    assert isinstance(outcomes.pop(13), StoreError)
+    assert {i: outcomes[i] for i in (11, 12, 14)} == {11: "one-11", 12: "one-12", 14: "one-14"}
+    assert sorted(writer.singles) == [11, 12, 13, 14]
+
+
+@pytest.mark.parametrize("unavailable", [True, False])
+def test_a_failed_group_fails_every_member_and_an_outage_also_the_queue(unavailable: bool) -> None:
+    error = StoreUnavailableError("gone") if unavailable else StoreError("broken")
+
+    def outcome(items: Sequence[int]) -> list[str]:
+        if 0 in items:
+            raise error
+        return [f"g-{i}" for i in items]
+
+    writer = _Writer(outcome)
+    committer = GroupCommitter(
+        writer.write_group,
+        writer.write_one,
+        fails_waiting=lambda e: isinstance(e, StoreUnavailableError),
+    )
+    outcomes = _run(committer, writer, [1, 2, 3])
+    first = outcomes[0]
+    assert isinstance(first, type(error))
+    assert str(first) == str(error)
+    if unavailable:
+        # The queue got the outage at once, each its own copy, and nothing more was written.
+        assert writer.groups == [[0]]
+        assert all(isinstance(outcomes[i], StoreUnavailableError) for i in (1, 2, 3))
+        assert len({id(outcomes[i]) for i in (0, 1, 2, 3)}) == 4
+    else:
+        # Any other failure belongs to its group only; the queue is written as the next group.
+        assert writer.groups == [[0], [1, 2, 3]]
+        assert {i: outcomes[i] for i in (1, 2, 3)} == {1: "g-1", 2: "g-2", 3: "g-3"}
+
+
+def test_max_group_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_group"):
+        GroupCommitter(lambda items: [], lambda item: item, max_group=0)
