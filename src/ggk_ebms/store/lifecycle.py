@@ -173,71 +173,16 @@ class Change:
 def transition_many(session: Session, changes: Sequence[Change], *, now: datetime) -> list[Step]:
     """``transition`` for several messages in the caller's transaction; steps in input order.
 
-    The send worker starts and finishes its attempts in groups (docs/sending.md "Pipelining"):
-    one SELECT reads every current status, one guarded UPDATE per kind of step (same status
-    before and after, same reason) writes it for all messages taking that step, and one INSERT
-    appends the history. The UPDATE keeps its guard (``WHERE status = <read>``) and returns the
-    rows it changed: a message it missed (another transaction moved it since the SELECT, e.g.
-    an asynchronous Acknowledgment) is handed to ``transition``, which reads it again and
-    decides anew, so a final state is never overwritten here either. A message named again
-    later in ``changes`` (two jobs of one message in one group) takes that step after the
-    first one, alone.
+    The send worker starts and finishes its attempts in groups (docs/sending.md "Pipelining");
+    the statements, the guard and the fall-back for a message moved under us are those of
+    ``transition_batch`` on the ebMS layer, so a final state is never overwritten here either.
     """
-    if not changes:
-        return []
-    rows = {
-        row.pk: row
-        for row in session.execute(
-            sa.select(message.c.pk, message.c.direction, message.c.kind, message.c.status).where(
-                message.c.pk.in_({change.message_pk for change in changes})
-            )
-        )
-    }
-    decided: list[Step | None] = []
-    writes: dict[tuple[str | None, str, str | None, str | None], list[int]] = {}
-    seen: set[int] = set()
-    for change in changes:
-        if change.message_pk in seen:
-            decided.append(None)  # a repeat: taken alone below, once the first step is written
-            continue
-        seen.add(change.message_pk)
-        row = rows.get(change.message_pk)
-        if row is None:
-            raise StoreError(f"no message with pk {change.message_pk}")
-        step = lifecycle.decide(lifecycle.flow_of(row.direction, row.kind), row.status, change.event)
-        decided.append(step)
-        if step.writes:
-            key = (row.status, step.target, change.reason, change.code)
-            writes.setdefault(key, []).append(change.message_pk)
-    written: set[int] = set()
-    for (source, target, reason, code), pks in writes.items():
-        written.update(
-            session.execute(
-                sa.update(message)
-                .where(message.c.pk.in_(pks), message.c.status == source)
-                .values(
-                    status=target,
-                    status_reason=None if reason is None else reason[:_REASON_MAX],
-                    error_code=code,
-                    updated_at=now,
-                )
-                .returning(message.c.pk)
-            ).scalars()
-        )
-    redo: list[int] = []
-    events: list[dict[str, Any]] = []
-    for index, (taken, change) in enumerate(zip(decided, changes, strict=True)):
-        if taken is None or (taken.writes and change.message_pk not in written):
-            redo.append(index)  # a repeat, or moved under us: read again, decide, record
-        else:
-            events.append(_event_row(change.message_pk, taken, "ebms", now, change.reason, change.code))
-    insert_events(session, events)
-    for index in redo:
-        change = changes[index]
-        decided[index] = transition(
-            session, change.message_pk, change.event, now=now, reason=change.reason, code=change.code
-        )
-    return [step for step in decided if step is not None]
+    return transition_batch(
+        session,
+        [BusinessChange(c.message_pk, c.event, c.reason, c.code) for c in changes],
+        now=now,
+        layer="ebms",
+    )
 
 
 def business_transition(
