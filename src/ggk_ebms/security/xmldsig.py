@@ -201,7 +201,10 @@ def sign_envelope(
     if not _signed_without_xpath(root, signature, parts, key, signature_algorithm, digest_algorithm):
         _sign_with_libxmlsec(signature, parts, key, signature_algorithm, digest_algorithm)
     signature.append(_key_info(key, certificate_der))
-    return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    # The whole document, prolog included: URI="" covers processing instructions outside the
+    # document element (XMLDSig §4.3.3.3, C14N 1.0 §2.1), so writing the element alone would drop
+    # signed content and the signature would not verify. Without a prolog the bytes are the same.
+    return etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)
 
 
 def _sign_with_libxmlsec(
@@ -325,7 +328,8 @@ def _with_signature_slot_filled(
     by the template's own serialisation, and the result is parsed again with the hardened parser.
     """
     etree.SubElement(header, f"{{{_SLOT_NS}}}signature", nsmap={"ggkslot": _SLOT_NS})
-    serialised = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    # The whole document, as sign_envelope writes it: a prolog stays part of what is signed.
+    serialised = etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)
     marker = f'<ggkslot:signature xmlns:ggkslot="{_SLOT_NS}"/>'.encode("ascii")
     if serialised.count(marker) != 1:
         raise XmlError("the envelope to sign cannot take a Signature slot")
