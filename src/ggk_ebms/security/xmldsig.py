@@ -5,7 +5,9 @@ Layout we write (ebMS 2.0 §4.1.3): one ``ds:Signature`` as the last child of ``
 the CPA; a Reference ``URI=""`` with the transforms enveloped-signature, the ebMS XPath actor filter
 (``xmlns:SOAP`` declared on ``ds:XPath``) and inclusive C14N; then one Reference
 ``URI="cid:<content-id>"`` per payload part, without transforms, digesting the part's bytes;
-``KeyInfo`` with ``KeyValue`` and the leaf ``X509Certificate``.
+``KeyInfo`` with ``KeyValue`` and the leaf ``X509Certificate``. With an RSA key the template is
+filled without libxmlsec's per-node XPath evaluation, byte-identical to its ``sign``
+(docs/signing.md "Fast signing"); other keys are signed by libxmlsec.
 
 Verification (ebMS 2.0 §4.1.3) is strict about shape before any cryptography runs, so that what the
 caller processes is what was verified:
