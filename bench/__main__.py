@@ -193,8 +193,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_pipeline)
 
-    p = sub.add_parser("sigcheck", help="one signature verification: the fast check beside libxmlsec")
-    p.add_argument("--count", type=int, default=200, help="verifications per path and round (5 rounds)")
+    p = sub.add_parser("sigcheck", help="verify a message, sign its Ack: fast paths beside libxmlsec")
+    p.add_argument("--count", type=int, default=200, help="operations per path and round (5 rounds)")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_sigcheck)
 

@@ -5,7 +5,9 @@ Layout we write (ebMS 2.0 §4.1.3): one ``ds:Signature`` as the last child of ``
 the CPA; a Reference ``URI=""`` with the transforms enveloped-signature, the ebMS XPath actor filter
 (``xmlns:SOAP`` declared on ``ds:XPath``) and inclusive C14N; then one Reference
 ``URI="cid:<content-id>"`` per payload part, without transforms, digesting the part's bytes;
-``KeyInfo`` with ``KeyValue`` and the leaf ``X509Certificate``.
+``KeyInfo`` with ``KeyValue`` and the leaf ``X509Certificate``. With an RSA key the template is
+filled without libxmlsec's per-node XPath evaluation, byte-identical to its ``sign``
+(docs/signing.md "Fast signing"); other keys are signed by libxmlsec.
 
 Verification (ebMS 2.0 §4.1.3) is strict about shape before any cryptography runs, so that what the
 caller processes is what was verified:
@@ -41,8 +43,8 @@ from typing import Any, Final, NamedTuple
 
 import xmlsec
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from lxml import etree
 
@@ -198,6 +200,23 @@ def sign_envelope(
             raise XmlError("the envelope to sign carries a ds:Signature already")
         root = _with_signature_slot_filled(root, header, template)
     signature = root[0][-1]
+    if not _signed_without_xpath(root, signature, parts, key, signature_algorithm, digest_algorithm):
+        _sign_with_libxmlsec(signature, parts, key, signature_algorithm, digest_algorithm)
+    signature.append(_key_info(key, certificate_der))
+    # The whole document, prolog included: URI="" covers processing instructions outside the
+    # document element (XMLDSig §4.3.3.3, C14N 1.0 §2.1), so writing the element alone would drop
+    # signed content and the signature would not verify. Without a prolog the bytes are the same.
+    return etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)
+
+
+def _sign_with_libxmlsec(
+    signature: etree._Element,
+    parts: Mapping[str, bytes],
+    key: PrivateKeyTypes,
+    signature_algorithm: str,
+    digest_algorithm: str,
+) -> None:
+    """libxmlsec fills the template: every digest (the actor filter node by node) and SignatureValue."""
     context = xmlsec.SignatureContext()
     context.key = _xmlsec_private_key(key)
     _enable_transforms(context, signature_methods={signature_algorithm}, digests={digest_algorithm})
@@ -208,8 +227,71 @@ def sign_envelope(
         raise ConfigError(
             f"signing failed ({_xmlsec_reason(exc)}); check the key type and algorithms"
         ) from None
-    signature.append(_key_info(key, certificate_der))
-    return etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+
+
+# RSA PKCS#1 v1.5 signature methods (XMLDSig §6.4.2, RFC 6931 §2.3.2) with the hash each signs;
+# PKCS#1 v1.5 is deterministic, so the fast signer's SignatureValue equals libxmlsec's octet for
+# octet. ECDSA and DSA are randomised (no such equality to test) and stay with libxmlsec.
+_RSA_PKCS1_HASHES: Final[Mapping[str, type[hashes.HashAlgorithm]]] = {
+    alg.RSA_SHA1: hashes.SHA1,
+    alg.RSA_SHA256: hashes.SHA256,
+    alg.RSA_SHA384: hashes.SHA384,
+    alg.RSA_SHA512: hashes.SHA512,
+}
+
+
+def _signed_without_xpath(
+    root: etree._Element,
+    signature: etree._Element,
+    parts: Mapping[str, bytes],
+    key: PrivateKeyTypes,
+    signature_algorithm: str,
+    digest_algorithm: str,
+) -> bool:
+    """The fast signer (docs/signing.md "Fast signing"): fill our own template as libxmlsec's
+    ``sign`` would, byte for byte; False (nothing written) where libxmlsec must sign.
+
+    ``signature`` is the template of ``_signature_template`` in place: inclusive C14N, the
+    ``URI=""`` Reference with the three ebMS transforms, one ``cid:`` Reference per part. Each
+    DigestValue is the digest of what libxmlsec would digest (XMLDSig §3.1.1): for ``URI=""`` the
+    octets of ``actor_filter.envelope_octets``, the function the fast check verifies with (the
+    equivalence argument is in that module), for ``cid:`` the part's bytes as ``xmlsec_io`` serves
+    them. SignatureValue is RSA PKCS#1 v1.5 over the C14N of SignedInfo with those DigestValues
+    written in (XMLDSig §3.1.2), from ``actor_filter.signed_info_octets``. Both values are written
+    in libxmlsec's base64 layout.
+    """
+    signing_hash = _RSA_PKCS1_HASHES.get(signature_algorithm)
+    digest_name = _HASHES.get(digest_algorithm)
+    if not isinstance(key, rsa.RSAPrivateKey) or signing_hash is None or digest_name is None:
+        return False
+    envelope = actor_filter.envelope_octets(root, signature, exclusive=False)
+    if envelope is None:
+        return False  # the document element is filtered out: libxmlsec signs the empty node set
+    signed_info = signature[0]
+    for reference in signed_info.iterchildren(_ds("Reference")):
+        uri = reference.get("URI", "")
+        # The template writes "cid:" + the Content-ID verbatim, one Reference per part.
+        data = envelope if uri == "" else parts[uri[len("cid:") :]]
+        reference[-1].text = _xmlsec_base64(hashlib.new(digest_name, data).digest())
+    canonical_signed_info = actor_filter.signed_info_octets(signed_info, exclusive=False)
+    try:
+        value = key.sign(canonical_signed_info, padding.PKCS1v15(), signing_hash())
+    except ValueError as exc:  # e.g. a modulus too short for the hash's DigestInfo
+        raise ConfigError(f"signing failed ({exc}); check the key type and algorithms") from None
+    signature[1].text = _xmlsec_base64(value)
+    return True
+
+
+def _xmlsec_base64(value: bytes) -> str:
+    """Base64 laid out as libxmlsec writes DigestValue and SignatureValue: lines of its default
+    line size (64 unless changed, python-xmlsec ``base64_default_line_size``) joined by a line feed,
+    none before the first or after the last (XMLDSig §4.0.1 allows any base64 whitespace; the
+    layout is what makes the output byte-identical)."""
+    text = base64.b64encode(value).decode("ascii")
+    width = xmlsec.base64_default_line_size()
+    if width <= 0 or len(text) <= width:
+        return text
+    return "\n".join(text[at : at + width] for at in range(0, len(text), width))
 
 
 _HEADER_END: Final = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?Header\s*>")
@@ -248,7 +330,8 @@ def _with_signature_slot_filled(
     by the template's own serialisation, and the result is parsed again with the hardened parser.
     """
     etree.SubElement(header, f"{{{_SLOT_NS}}}signature", nsmap={"ggkslot": _SLOT_NS})
-    serialised = etree.tostring(root, encoding="UTF-8", xml_declaration=True)
+    # The whole document, as sign_envelope writes it: a prolog stays part of what is signed.
+    serialised = etree.tostring(root.getroottree(), encoding="UTF-8", xml_declaration=True)
     marker = f'<ggkslot:signature xmlns:ggkslot="{_SLOT_NS}"/>'.encode("ascii")
     if serialised.count(marker) != 1:
         raise XmlError("the envelope to sign cannot take a Signature slot")
