@@ -8,33 +8,11 @@ job by polling: a missed wake-up only delays a delivery, it never loses one (doc
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+from ggk_ebms.wakeup import Wakeup
 
-_listeners: list[Callable[[], None]] = []
-_lock = threading.Lock()
+_deliver = Wakeup()
 
-
-def add_listener(listener: Callable[[], None]) -> Callable[[], None]:
-    """Call ``listener`` after every committed 'deliver' job in this process; returns the
-    function that removes it again."""
-    with _lock:
-        _listeners.append(listener)
-
-    def remove() -> None:
-        with _lock:
-            if listener in _listeners:
-                _listeners.remove(listener)
-
-    return remove
-
-
-def notify() -> None:
-    """A 'deliver' job was committed: wake every listening worker (thread-safe, never raises)."""
-    with _lock:
-        listeners = list(_listeners)
-    for listener in listeners:
-        try:
-            listener()
-        except RuntimeError:  # the listening event loop has closed meanwhile
-            continue
+#: Call a listener after every committed 'deliver' job in this process; returns its remover.
+add_listener = _deliver.add_listener
+#: A 'deliver' job was committed: wake every listening worker (thread-safe, never raises).
+notify = _deliver.notify

@@ -16,8 +16,7 @@ happens to the message and its job. The worker (``pipeline.worker``) does the I/
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol
@@ -58,6 +57,7 @@ from ggk_ebms.transport.retry import (
     transport_retry_at,
     when_retries_end,
 )
+from ggk_ebms.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -93,32 +93,10 @@ class OutgoingPart(Protocol):
 
 # --- waking a worker in the same process ---------------------------------------------------------
 
-_listeners: list[Callable[[], None]] = []
-_listeners_lock = threading.Lock()
-
-
-def add_submit_listener(listener: Callable[[], None]) -> Callable[[], None]:
-    """Call ``listener`` after every submit in this process (a worker wakes up at once instead of
-    at its next poll); returns the function that removes it again."""
-    with _listeners_lock:
-        _listeners.append(listener)
-
-    def remove() -> None:
-        with _listeners_lock:
-            if listener in _listeners:
-                _listeners.remove(listener)
-
-    return remove
-
-
-def _notify_submitted() -> None:
-    with _listeners_lock:
-        listeners = list(_listeners)
-    for listener in listeners:
-        try:
-            listener()
-        except RuntimeError:  # the listening event loop has closed meanwhile
-            continue
+# A submit wakes the send worker of this process at once instead of at its next poll.
+_submitted = Wakeup()
+add_submit_listener = _submitted.add_listener
+_notify_submitted = _submitted.notify
 
 
 # --- CPA resolution ----------------------------------------------------------------------------------

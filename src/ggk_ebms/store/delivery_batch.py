@@ -36,7 +36,7 @@ from ggk_ebms.lifecycle import Event, Step
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import Job, _row_to_job
+from ggk_ebms.store.jobs import Job, _row_to_job, claimable_condition
 from ggk_ebms.store.large_parts import PART_SLICE, read_part_spooled
 from ggk_ebms.store.messages import StoredMessage, _row_to_message
 from ggk_ebms.store.stuf import StufRecord, upsert_record
@@ -56,13 +56,7 @@ def claim_deliveries(
     and claimed exactly as ``JobQueue.claim``: pending and due, or running with a claim older
     than ``lease`` (its worker is taken to be dead); attempts + 1.
     """
-    claimable = sa.and_(
-        job.c.queue == "deliver",
-        sa.or_(
-            sa.and_(job.c.status == "pending", job.c.due_at <= now),
-            sa.and_(job.c.status == "running", job.c.claimed_at <= now - lease),
-        ),
-    )
+    claimable = claimable_condition("deliver", now, lease)
     candidates = (
         sa.select(job.c.pk)
         .where(claimable)

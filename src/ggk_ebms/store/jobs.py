@@ -216,13 +216,7 @@ class JobQueue:
         worker is taken to be dead). The returned jobs are 'running', claimed now, attempts + 1.
         """
         _check_queue(queue)
-        claimable = sa.and_(
-            job.c.queue == queue,
-            sa.or_(
-                sa.and_(job.c.status == "pending", job.c.due_at <= now),
-                sa.and_(job.c.status == "running", job.c.claimed_at <= now - lease),
-            ),
-        )
+        claimable = claimable_condition(queue, now, lease)
         candidates = (
             sa.select(job.c.pk)
             .where(claimable)
@@ -441,3 +435,15 @@ class JobQueue:
                 .order_by(attempt.c.started_at, attempt.c.pk)
             ).all()
         return [_row_to_attempt(row) for row in rows]
+
+
+def claimable_condition(queue: str, now: datetime, lease: timedelta) -> sa.ColumnElement[bool]:
+    """The jobs of ``queue`` a worker may claim at ``now``: pending and due, or running with a
+    claim older than ``lease`` (its worker is taken to be dead: heartbeat leases, docs/rules.md)."""
+    return sa.and_(
+        job.c.queue == queue,
+        sa.or_(
+            sa.and_(job.c.status == "pending", job.c.due_at <= now),
+            sa.and_(job.c.status == "running", job.c.claimed_at <= now - lease),
+        ),
+    )
