@@ -81,11 +81,15 @@ async def _phase(
 
 
 async def _measure(
-    base: Target, ours: Target, mixes: tuple[Mix, Mix], args: InboundArgs, report: Report
+    base: Target, ours: Target, mixes: tuple[Mix, Mix, Mix], args: InboundArgs, report: Report
 ) -> tuple[int, int]:
-    """The four load phases; returns (messages the endpoint accepted, of which warm-up)."""
+    """The four load phases; returns (messages the endpoint accepted, of which warm-up).
+
+    ``mixes``: the baseline's, the endpoint's for its maximum rate and for its latency phase
+    (one mix for all three, or a signed pool split so that the latency phase keeps its share).
+    """
     expect: loadgen.Expect = "ack" if args.ack == "sync" else "accepted"
-    base_mix, mix = mixes
+    base_mix, mix, latency_mix = mixes
     await loadgen.warm_up(base.url, base_mix, expect="accepted", seconds=args.warmup_seconds)
     base_max, base_cpu = await _phase(
         base,
@@ -106,7 +110,7 @@ async def _measure(
     if args.latency and ours_max.rate > 0:
         half = ours_max.rate / 2
         ours_lat, ours_cpu = await _phase(
-            ours, loadgen.open_loop(ours.url, mix, expect=expect, rate=half, seconds=args.seconds)
+            ours, loadgen.open_loop(ours.url, latency_mix, expect=expect, rate=half, seconds=args.seconds)
         )
         base_lat, base_cpu = await _phase(
             base, loadgen.open_loop(base.url, base_mix, expect="accepted", rate=half, seconds=args.seconds)
@@ -133,13 +137,13 @@ def run_inbound(args: InboundArgs, *, name: str = "inbound") -> Report:
             "gemeente", work, db_url, cpa_dir, port, processes=args.processes, log_level="INFO"
         )
         rinis = party_settings("rinis", work, "sqlite://", cpa_dir, 0)
-        mixes: tuple[Mix, Mix]
+        mixes: tuple[Mix, Mix, Mix]
         if signed:
             pool = SignedPool(agreement, rinis, args.pool)
-            mixes = (pool.again(), pool)
+            mixes = (pool.again(), *pool.split())
         else:
             mix = build_mix(agreement, rinis, mixed=args.mix == "mixed")
-            mixes = (mix, mix)
+            mixes = (mix, mix, mix)
         baseline = baseline_process(gemeente.replace(port=base_port), work, processes=args.processes)
         server = endpoint_process(gemeente, work, "gemeente")
         with baseline, server:

@@ -274,6 +274,15 @@ class SignedPool:
         self._next += 1
         return item
 
+    def split(self) -> tuple[SignedPool, SignedPool]:
+        """Two pools, two thirds and one third of the messages: the maximum-rate phase cannot use
+        up the messages of the latency phase (at half that rate, it needs about half as many)."""
+        cut = len(self.items) * 2 // 3
+        first, second = object.__new__(SignedPool), object.__new__(SignedPool)
+        first.cycle, first._next, first.items = False, 0, self.items[:cut]
+        second.cycle, second._next, second.items = False, 0, self.items[cut:]
+        return first, second
+
     def again(self) -> SignedPool:
         """The same messages as a cycling pool (for the baseline)."""
         twin = object.__new__(SignedPool)
