@@ -12,6 +12,7 @@ from ggk_ebms.api.health import worker_kind
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import ConfigError
 from ggk_ebms.server.tasks import background_tasks
+from tests.process import free_port
 
 
 def _kinds(settings: Settings, *, scheduled: bool) -> list[str]:
@@ -32,10 +33,11 @@ def test_the_first_process_runs_the_scheduled_work_and_the_others_only_the_queue
 
 def test_processes_zero_means_one_per_core(tmp_path: Path) -> None:
     cores = len(os.sched_getaffinity(0))
-    assert Settings(data_dir=tmp_path, port=8443).effective_processes == cores
-    # Several processes must share one fixed port; a port chosen by the system means one.
+    port = free_port()  # nothing binds it here; a named port, as an operator sets one
+    assert Settings(data_dir=tmp_path, port=port).effective_processes == cores
+    # Several processes must share one named port; a port chosen by the system means one.
     assert Settings(data_dir=tmp_path, port=0).effective_processes == 1
-    assert Settings(data_dir=tmp_path, port=8443, processes=3).effective_processes == 3
+    assert Settings(data_dir=tmp_path, port=port, processes=3).effective_processes == 3
 
 
 def test_a_negative_processes_setting_is_refused(tmp_path: Path) -> None:
