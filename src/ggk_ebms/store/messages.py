@@ -232,6 +232,26 @@ class _Receive:
     now: datetime
 
 
+def _message_row(new: NewMessage, now: datetime) -> dict[str, Any]:
+    """The ``message`` row of a new message, as every insert path writes it."""
+    values: dict[str, Any] = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
+    values.update(created_at=now, updated_at=now)
+    return values
+
+
+def _creation_event(pk: int, new: NewMessage, now: datetime) -> dict[str, Any]:
+    """The first history row of a new message (store/lifecycle.py): its status at creation."""
+    return steps.creation_row(
+        pk,
+        direction=new.direction,
+        kind=new.kind,
+        status=new.status,
+        now=now,
+        reason=new.status_reason,
+        code=new.error_code,
+    )
+
+
 def _receive_rows(
     item: _Receive,
     rows: builtins.list[dict[str, Any]],
@@ -244,19 +264,8 @@ def _receive_rows(
     received = item.message.message_id
     news = [item.message] if item.response is None else [item.message, item.response]
     for new in news:
-        values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
-        values.update(created_at=now, updated_at=now)
-        rows.append(values)
-        event = steps.creation_row(
-            0,
-            direction=new.direction,
-            kind=new.kind,
-            status=new.status,
-            now=now,
-            reason=new.status_reason,
-            code=new.error_code,
-        )
-        events.append(RowSet(new.direction, new.message_id, event))
+        rows.append(_message_row(new, now))
+        events.append(RowSet(new.direction, new.message_id, _creation_event(0, new, now)))
     for seq, part in enumerate(item.parts):
         part_rows.append(
             RowSet(
@@ -319,23 +328,11 @@ class MessageStore:
         self, session: Session, new: NewMessage, now: datetime, events: builtins.list[dict[str, Any]]
     ) -> int:
         """Insert ``new``; its first history entry is added to ``events`` for one insert later."""
-        values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
-        values.update(created_at=now, updated_at=now)
         try:
-            pk: int = session.execute(_INSERT_MESSAGE, values).scalar_one()
+            pk: int = session.execute(_INSERT_MESSAGE, _message_row(new, now)).scalar_one()
         except exc.IntegrityError as error:
             raise _Conflict from error
-        events.append(
-            steps.creation_row(
-                pk,
-                direction=new.direction,
-                kind=new.kind,
-                status=new.status,
-                now=now,
-                reason=new.status_reason,
-                code=new.error_code,
-            )
-        )
+        events.append(_creation_event(pk, new, now))
         return pk
 
     def _insert_many(
@@ -346,29 +343,14 @@ class MessageStore:
         events: builtins.list[dict[str, Any]],
     ) -> builtins.list[int]:
         """``_insert`` for several messages in one statement; keys in the order of ``news``."""
-        rows = []
-        for new in news:
-            values = {name: getattr(new, name) for name in _MESSAGE_FIELDS}
-            values.update(created_at=now, updated_at=now)
-            rows.append(values)
+        rows = [_message_row(new, now) for new in news]
         try:
             pks: builtins.list[int] = list(session.execute(_INSERT_MESSAGES, rows).scalars())
         except exc.IntegrityError as error:
             raise _Conflict from error
         if len(pks) != len(news):
             raise StoreError(f"stored {len(news)} messages but got {len(pks)} keys back")
-        for pk, new in zip(pks, news, strict=True):
-            events.append(
-                steps.creation_row(
-                    pk,
-                    direction=new.direction,
-                    kind=new.kind,
-                    status=new.status,
-                    now=now,
-                    reason=new.status_reason,
-                    code=new.error_code,
-                )
-            )
+        events.extend(_creation_event(pk, new, now) for pk, new in zip(pks, news, strict=True))
         return pks
 
     def _insert_parts(self, session: Session, message_pk: int, parts: Sequence[NewPart]) -> None:
