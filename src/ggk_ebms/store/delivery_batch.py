@@ -36,7 +36,7 @@ from ggk_ebms.lifecycle import Event, Step
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import Job, _row_to_job, claimable_condition
+from ggk_ebms.store.jobs import Job, claim_due
 from ggk_ebms.store.large_parts import PART_SLICE, read_part_spooled
 from ggk_ebms.store.messages import StoredMessage, _row_to_message
 from ggk_ebms.store.stuf import StufRecord, upsert_record
@@ -48,37 +48,10 @@ T = TypeVar("T")
 def claim_deliveries(
     db: Database, *, now: datetime, worker_id: str, limit: int, lease: timedelta
 ) -> list[Job]:
-    """Claim up to ``limit`` due 'deliver' jobs in ONE statement, oldest due first.
-
-    ``UPDATE job ... WHERE pk IN (SELECT pk ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``: on
-    PostgreSQL concurrent claimers (other nodes) pass over each other's rows, so no job is taken
-    twice; on SQLite the session's ``BEGIN IMMEDIATE`` makes the claim one writer at a time. Due
-    and claimed exactly as ``JobQueue.claim``: pending and due, or running with a claim older
-    than ``lease`` (its worker is taken to be dead); attempts + 1.
-    """
-    claimable = claimable_condition("deliver", now, lease)
-    candidates = (
-        sa.select(job.c.pk)
-        .where(claimable)
-        .order_by(job.c.due_at, job.c.pk)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    """Claim up to ``limit`` due 'deliver' jobs in ONE statement, oldest due first: the claim
+    ``JobQueue.claim`` makes too (``jobs.claim_due``, SKIP LOCKED on PostgreSQL)."""
     with db.session() as session:
-        rows = session.execute(
-            sa.update(job)
-            .where(job.c.pk.in_(candidates))
-            .values(
-                status="running",
-                claimed_by=worker_id,
-                claimed_at=now,
-                attempts=job.c.attempts + 1,
-                updated_at=now,
-            )
-            .returning(*job.c)
-        ).all()
-    return sorted((_row_to_job(row) for row in rows), key=lambda j: (j.due_at, j.pk))
+        return claim_due(session, "deliver", now=now, worker_id=worker_id, limit=limit, lease=lease)
 
 
 @dataclass(frozen=True)

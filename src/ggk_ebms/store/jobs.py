@@ -216,31 +216,16 @@ class JobQueue:
         worker is taken to be dead). The returned jobs are 'running', claimed now, attempts + 1.
         """
         _check_queue(queue)
-        claimable = claimable_condition(queue, now, lease)
-        candidates = (
-            sa.select(job.c.pk)
-            .where(claimable)
-            .order_by(job.c.due_at, job.c.pk)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
         with self.db.session() as session:
-            pks = list(session.execute(candidates).scalars())
-            if not pks:
-                return []
-            rows = session.execute(
-                sa.update(job)
-                .where(job.c.pk.in_(pks))
-                .values(
-                    status="running",
-                    claimed_by=worker_id,
-                    claimed_at=now,
-                    attempts=job.c.attempts + 1,
-                    updated_at=self.clock.now(),
-                )
-                .returning(*job.c)
-            ).all()
-        return sorted((_row_to_job(row) for row in rows), key=lambda j: (j.due_at, j.pk))
+            return claim_due(
+                session,
+                queue,
+                now=now,
+                worker_id=worker_id,
+                limit=limit,
+                lease=lease,
+                updated_at=self.clock.now(),
+            )
 
     def _finish(
         self,
@@ -447,3 +432,43 @@ def claimable_condition(queue: str, now: datetime, lease: timedelta) -> sa.Colum
             sa.and_(job.c.status == "running", job.c.claimed_at <= now - lease),
         ),
     )
+
+
+def claim_due(
+    session: Session,
+    queue: str,
+    *,
+    now: datetime,
+    worker_id: str,
+    limit: int,
+    lease: timedelta,
+    updated_at: datetime | None = None,
+) -> list[Job]:
+    """Claim up to ``limit`` due jobs of ``queue`` in ONE statement, oldest due first.
+
+    ``UPDATE job ... WHERE pk IN (SELECT pk ... FOR UPDATE SKIP LOCKED LIMIT n) RETURNING``: on
+    PostgreSQL concurrent claimers (other processes, other nodes) pass over each other's rows, so
+    no job is taken twice; on SQLite the session's ``BEGIN IMMEDIATE`` makes the claim one
+    writer at a time. The claimed jobs are 'running', claimed now, attempts + 1.
+    """
+    candidates = (
+        sa.select(job.c.pk)
+        .where(claimable_condition(queue, now, lease))
+        .order_by(job.c.due_at, job.c.pk)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        sa.update(job)
+        .where(job.c.pk.in_(candidates))
+        .values(
+            status="running",
+            claimed_by=worker_id,
+            claimed_at=now,
+            attempts=job.c.attempts + 1,
+            updated_at=now if updated_at is None else updated_at,
+        )
+        .returning(*job.c)
+    ).all()
+    return sorted((_row_to_job(row) for row in rows), key=lambda j: (j.due_at, j.pk))
