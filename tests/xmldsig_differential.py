@@ -546,13 +546,17 @@ def libxmlsec_only() -> Iterator[None]:
 
 
 def xmlsec1_says_valid(envelope: bytes, parts: Sequence[MimePart]) -> bool:
-    """``xmlsec1 --verify`` with the CPA certificate as the key and the parts as cid: files."""
+    """``xmlsec1 --verify`` with the CPA certificate as the only key and the parts as cid: files."""
     assert XMLSEC1 is not None
     with tempfile.TemporaryDirectory(prefix="ggk-sigcheck-") as folder:
         path = Path(folder) / "signed.xml"
         path.write_bytes(envelope)
         arguments = [XMLSEC1, "--verify", "--pubkey-cert-pem", str(certificate_pem_path("gemeente"))]
-        arguments += ["--enabled-reference-uris", "empty,remote"]
+        # Only the CPA key counts, as in verify_envelope (the CPA pins the signing certificate;
+        # KeyInfo is not signed and is never read): without "rsa" as the only key data, xmlsec1
+        # also parses KeyInfo's X509Data and calls a document invalid whose mutation only hit
+        # that unsigned certificate text, which both verify_envelope paths rightly accept.
+        arguments += ["--enabled-reference-uris", "empty,remote", "--enabled-key-data", "rsa"]
         for index, part in enumerate(parts):
             part_path = Path(folder) / f"part{index}.bin"
             part_path.write_bytes(part.data)
