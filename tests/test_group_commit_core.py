@@ -4,6 +4,7 @@ the database failed. Deterministic: threads meet at Events and Barriers, never a
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -11,7 +12,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from ggk_ebms.errors import StoreError, StoreUnavailableError
-from ggk_ebms.store.group_commit import GroupCommitter, SplitGroup
+from ggk_ebms.store.group_commit import AsyncGroupCommitter, GroupCommitter, SplitGroup
 
 DEADLINE_S = 30.0
 
@@ -125,3 +126,117 @@ def test_a_failed_group_fails_every_member_and_an_outage_also_the_queue(unavaila
 def test_max_group_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_group"):
         GroupCommitter(lambda items: [], lambda item: item, max_group=0)
+
+
+# --- the same coordination for callers on an event loop (AsyncGroupCommitter) ------------------
+
+
+def _run_async(
+    committer: AsyncGroupCommitter[int, str], writer: _Writer, queued: list[int]
+) -> dict[int, object]:
+    """``_run`` on an event loop: item 0 held in the writer thread, ``queued`` awaited behind it."""
+
+    async def scenario() -> dict[int, object]:
+        first = asyncio.create_task(committer.submit(0))
+        assert await asyncio.to_thread(writer.entered.wait, DEADLINE_S)
+        others = [asyncio.create_task(committer.submit(item)) for item in queued]
+        while committer.waiting < len(queued):  # each task queues on its first step
+            await asyncio.sleep(0)
+        writer.release.set()
+        results = await asyncio.gather(first, *others, return_exceptions=True)
+        committer.close()
+        return dict(zip([0, *queued], results, strict=True))
+
+    return asyncio.run(scenario())
+
+
+def test_async_the_queue_behind_a_group_is_written_as_groups_of_at_most_max_group() -> None:
+    writer = _Writer(lambda items: [f"g-{i}" for i in items])
+    committer = AsyncGroupCommitter(writer.write_group, writer.write_one, max_group=4)
+    outcomes = _run_async(committer, writer, list(range(1, 7)))
+    assert outcomes == {i: f"g-{i}" for i in range(7)}
+    assert writer.groups == [[0], [1, 2, 3, 4], [5, 6]]  # FIFO, one group at a time
+    assert writer.singles == []
+
+
+def test_async_a_split_group_is_written_one_by_one_with_each_its_own_outcome() -> None:
+    def outcome(items: Sequence[int]) -> list[str]:
+        if len(items) > 1:
+            raise SplitGroup
+        return [f"g-{items[0]}"]
+
+    writer = _Writer(outcome)
+    committer = AsyncGroupCommitter(writer.write_group, writer.write_one)
+    outcomes = _run_async(committer, writer, [11, 12, 13, 14])
+    assert outcomes[0] == "g-0"
+    assert isinstance(outcomes.pop(13), StoreError)
+    assert {i: outcomes[i] for i in (11, 12, 14)} == {11: "one-11", 12: "one-12", 14: "one-14"}
+    assert writer.singles == [11, 12, 13, 14]
+
+
+@pytest.mark.parametrize("unavailable", [True, False])
+def test_async_a_failed_group_fails_every_member_and_an_outage_also_the_queue(unavailable: bool) -> None:
+    error = StoreUnavailableError("gone") if unavailable else StoreError("broken")
+
+    def outcome(items: Sequence[int]) -> list[str]:
+        if 0 in items:
+            raise error
+        return [f"g-{i}" for i in items]
+
+    writer = _Writer(outcome)
+    committer = AsyncGroupCommitter(
+        writer.write_group,
+        writer.write_one,
+        fails_waiting=lambda e: isinstance(e, StoreUnavailableError),
+    )
+    outcomes = _run_async(committer, writer, [1, 2, 3])
+    assert isinstance(outcomes[0], type(error)) and str(outcomes[0]) == str(error)
+    if unavailable:
+        assert writer.groups == [[0]]
+        assert all(isinstance(outcomes[i], StoreUnavailableError) for i in (1, 2, 3))
+        assert len({id(outcomes[i]) for i in (0, 1, 2, 3)}) == 4  # each its own copy
+    else:
+        assert writer.groups == [[0], [1, 2, 3]]
+        assert {i: outcomes[i] for i in (1, 2, 3)} == {1: "g-1", 2: "g-2", 3: "g-3"}
+
+
+def test_async_a_caller_that_stops_waiting_does_not_withdraw_its_item() -> None:
+    """A request answered 503 at request_timeout is still written (the sender's retry is then a
+    duplicate, ebMS 2.0 §6.5.3); nothing is half done."""
+    writer = _Writer(lambda items: [f"g-{i}" for i in items])
+    committer = AsyncGroupCommitter(writer.write_group, writer.write_one)
+
+    async def scenario() -> str:
+        first = asyncio.create_task(committer.submit(0))
+        assert await asyncio.to_thread(writer.entered.wait, DEADLINE_S)
+        impatient = asyncio.create_task(committer.submit(1))
+        while committer.waiting < 1:
+            await asyncio.sleep(0)
+        impatient.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await impatient
+        writer.release.set()
+        result = await first
+        deadline = time.monotonic() + DEADLINE_S
+        while len(writer.groups) < 2:  # the writer goes on without the caller
+            assert time.monotonic() < deadline
+            await asyncio.to_thread(time.sleep, 0.01)
+        committer.close()
+        return result
+
+    assert asyncio.run(scenario()) == "g-0"
+    assert writer.groups == [[0], [1]]
+
+
+def test_async_an_idle_committer_writes_a_group_of_one_at_once() -> None:
+    writer = _Writer(lambda items: [f"g-{i}" for i in items])
+    writer.release.set()
+    committer = AsyncGroupCommitter(writer.write_group, writer.write_one)
+
+    async def scenario() -> list[str]:
+        results = [await committer.submit(item) for item in (1, 2)]
+        committer.close()
+        return results
+
+    assert asyncio.run(scenario()) == ["g-1", "g-2"]
+    assert writer.groups == [[1], [2]]

@@ -9,7 +9,6 @@ pipeline in this process, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,70 +17,21 @@ from lxml import etree
 
 from ggk_ebms import xml
 from ggk_ebms.clock import SystemClock, UuidIdGenerator
-from ggk_ebms.cpa import lookup
 from ggk_ebms.cpa.model import Profile
-from ggk_ebms.cpa.parse import parse_agreement
-from ggk_ebms.ebms.build import build_business_message
-from ggk_ebms.ebms.model import PartyId
-from ggk_ebms.mime.related import MimePart, build_related
+from ggk_ebms.mime.related import MimePart
 from ggk_ebms.pipeline import security as pipeline_security
 from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.inbound import InboundPipeline
 from ggk_ebms.pipeline.reply import InboundRequest
-from ggk_ebms.pipeline.security import MessageSecurity
 from ggk_ebms.security.identity import PeerIdentity
 from ggk_ebms.server.autoimport import import_cpa_dir
 from ggk_ebms.store.cpas import CpaRepository
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.xml import DEFAULT_MAX_BYTES
-from tests.endpoint import DEV, GEMEENTE, RINIS
+from tests.endpoint import DEV
+from tests.inbound_requests import sealed_request
 from tests.outbound_support import make_cpa, side_settings
-
-ACTION = "envelopHeenbericht-ggk_Di01"
-SERVICE = "ggk:berichtenverkeer:1.0"
-
-
-def _sealed_request(
-    rinis_settings: Any, cpa: bytes, *, message_id: str | None = None, action: str = ACTION
-) -> tuple[bytes, list[MimePart], str, bytes]:
-    """A Di01 from RINIS, signed and encrypted as RINIS's send path does: (envelope, parts, content
-    type, body). ``action`` other than the CPA's makes a message the receiver refuses."""
-    agreement = parse_agreement(cpa)
-    route = lookup.sending_route(
-        agreement,
-        lookup.own_party(agreement, [RINIS]),
-        role="GGk",
-        service=SERVICE,
-        service_type="urn:osb:services",
-        action=ACTION,
-    )
-    built = build_business_message(
-        cpa_id=agreement.cpa_id,
-        from_party=PartyId(RINIS, "urn:osb:oin"),
-        from_role="GGk",
-        to_party=PartyId(GEMEENTE, "urn:osb:oin"),
-        to_role="Gemeente",
-        service=SERVICE,
-        service_type="urn:osb:services",
-        action=ACTION,
-        conversation_id="conv-once",
-        message_id=message_id or UuidIdGenerator("rinis.test").message_id(),
-        timestamp=datetime.now(UTC),
-        time_to_live=None,
-        ack_requested=True,
-        ack_signed=False,
-        duplicate_elimination=True,
-        sync_reply=True,
-        content_ids=["p1@rinis.test"],
-    )
-    part = MimePart("p1@rinis.test", "application/xml", b"<Bericht>once</Bericht>")
-    unsealed = built.envelope.replace(f">{ACTION}<".encode(), f">{action}<".encode())
-    envelope, sealed = MessageSecurity(rinis_settings).seal(
-        unsealed, [part], ours=route.channel, peer=route.peer_channel
-    )
-    content_type, body = build_related(envelope, sealed)
-    return envelope, sealed, content_type, body
 
 
 def test_signed_encrypted_request_is_parsed_once_and_decrypted_once(
@@ -90,7 +40,7 @@ def test_signed_encrypted_request_is_parsed_once_and_decrypted_once(
     _, cpa = make_cpa(1, 2, profile=Profile.OSB_RM_E, sync_reply=True, version="parse-once")
     gemeente = side_settings("gemeente", tmp_path, db_url, cpa, 1)
     rinis = side_settings("rinis", tmp_path, "sqlite://", cpa, 2)
-    envelope, sealed, content_type, body = _sealed_request(rinis, cpa)
+    envelope, sealed, content_type, body = sealed_request(rinis, cpa)
     database = Database(db_url)
     database.upgrade()
     assert not [line for line in import_cpa_dir(gemeente, database) if "not imported" in line]
@@ -145,7 +95,7 @@ def test_refused_encrypted_message_resent_reencrypted_gets_the_same_message_erro
     rinis = side_settings("rinis", tmp_path, "sqlite://", cpa, 2)
     message_id = UuidIdGenerator("rinis.test").message_id()
     requests = [
-        _sealed_request(rinis, cpa, message_id=message_id, action="unknownAction")[2:] for _ in range(2)
+        sealed_request(rinis, cpa, message_id=message_id, action="unknownAction")[2:] for _ in range(2)
     ]
     assert requests[0][1] != requests[1][1]  # two encryptions, two ciphertexts
     database = Database(url)

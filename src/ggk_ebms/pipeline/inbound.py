@@ -19,7 +19,9 @@ and retries (ack-after-commit). Logs carry ids, CPAId, action and outcome, never
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 from ggk_ebms.clock import Clock, IdGenerator
 from ggk_ebms.config import Settings
@@ -30,6 +32,7 @@ from ggk_ebms.errors import (
     StoreError,
     StoreUnavailableError,
 )
+from ggk_ebms.inline import NeedsThread, forbid_blocking
 from ggk_ebms.lifecycle import Event
 from ggk_ebms.logformat import log_fields
 from ggk_ebms.pipeline.agreements import AgreementCache
@@ -79,27 +82,63 @@ class InboundPipeline:
     # -- entry point ------------------------------------------------------------------------------
 
     def handle(self, request: InboundRequest) -> Reply:
+        """The whole request in the calling (worker) thread."""
         try:
-            return self._handle(request)
-        except SoapFaultError as exc:
+            return self._commit(self._decide(request))
+        except Exception as exc:
+            return self._refusal(exc, request)
+
+    async def handle_async(
+        self, request: InboundRequest, offload: Callable[[Callable[[], Reply]], Awaitable[Reply]]
+    ) -> Reply:
+        """The request on the event loop's thread, the commit in the store's writer thread.
+
+        The decision (parse, validation, signature check, our signal) runs here with blocking
+        I/O forbidden (ggk_ebms/inline.py): when it would need the database (a signal's or a
+        StatusRequest's lookups, a CPA to reload) or a CRL/OCSP download, nothing has been done
+        yet and the whole request goes to ``offload`` (a worker thread) as ``handle`` instead.
+        The commit is awaited (``MessageStore.receive_async``, group commit); only then is the
+        answer given: ack-after-commit as in ``handle`` (docs/performance.md "The request path
+        on the event loop").
+        """
+        try:
+            with forbid_blocking():
+                outcome = self._decide(request)
+        except NeedsThread:
+            return await offload(lambda: self.handle(request))
+        except Exception as exc:
+            return self._refusal(exc, request)
+        try:
+            await self._store.receive_async(
+                outcome.message, list(outcome.parts), **self._receive_options(outcome)
+            )
+        except DuplicateMessageError:
+            return await offload(lambda: self._duplicate_reply(outcome.message, request))
+        except Exception as exc:
+            return self._refusal(exc, request)
+        return self._committed(outcome)
+
+    def _refusal(self, exc: Exception, request: InboundRequest) -> Reply:
+        """The answer to a request that ended in ``exc``; nothing was acknowledged."""
+        if isinstance(exc, SoapFaultError):
             log.info(
                 "refused request from %s: %s (HTTP %d)", request.remote, exc.faultstring, exc.http_status
             )
             return fault_reply(exc)
-        except StoreUnavailableError as exc:
+        if isinstance(exc, StoreUnavailableError):
             log.error("database unavailable, answering 503 so the sender retries: %s", exc)
             return fault_reply(
                 SoapFaultError("Service temporarily unavailable, retry later.", "Server", http_status=503)
             )
-        except StoreError as exc:
+        if isinstance(exc, StoreError):
             log.error("database error, nothing acknowledged: %s", exc)
             return fault_reply(SoapFaultError("Message could not be stored.", "Server", http_status=500))
-        except Exception:
-            # Nothing was acknowledged; the sender's retry gets another chance.
-            log.exception("unexpected failure handling a request from %s", request.remote)
-            return fault_reply(SoapFaultError("Internal error.", "Server", http_status=500))
+        # Nothing was acknowledged; the sender's retry gets another chance.
+        log.error("unexpected failure handling a request from %s", request.remote, exc_info=exc)
+        return fault_reply(SoapFaultError("Internal error.", "Server", http_status=500))
 
-    def _handle(self, request: InboundRequest) -> Reply:
+    def _decide(self, request: InboundRequest) -> Commit:
+        """Read, load and decide; our signal signed. Raises the Fault a refusal is."""
         view = read_request(request, max_bytes=self._policy.max_body_bytes)
         cpa_id = view.message.header.cpa_id
         cpa = agreement_view(self._agreements.get(cpa_id), cpa_id, self._policy.party_ids)
@@ -109,7 +148,7 @@ class InboundPipeline:
                 log.warning("refused client certificate from %s for CPA %s", request.remote, cpa_id)
             raise outcome.error
         self._log(outcome)
-        return self._commit(self._signed(outcome))
+        return self._signed(outcome)
 
     # -- effects ----------------------------------------------------------------------------------
 
@@ -147,26 +186,39 @@ class InboundPipeline:
             log.info("%s about %s changes nothing", record.kind, record.ref_to_message_id)
 
     def _commit(self, outcome: Commit) -> Reply:
-        response_record = None
-        if outcome.response is not None:
-            response_record = new_message_from_built(outcome.response, sync=outcome.sync)
         try:
-            self._store.receive(
-                outcome.message,
-                list(outcome.parts),
-                response=response_record,
-                deliver=outcome.deliver,
-                send_response_async=outcome.response is not None and not outcome.sync,
-                effect=outcome.effect,
-            )
+            self._store.receive(outcome.message, list(outcome.parts), **self._receive_options(outcome))
         except DuplicateMessageError:
             return self._duplicate(outcome.message)
+        return self._committed(outcome)
+
+    @staticmethod
+    def _receive_options(outcome: Commit) -> dict[str, Any]:
+        """What ``MessageStore.receive`` stores besides the message and its parts."""
+        return {
+            "response": None
+            if outcome.response is None
+            else new_message_from_built(outcome.response, sync=outcome.sync),
+            "deliver": outcome.deliver,
+            "send_response_async": outcome.response is not None and not outcome.sync,
+            "effect": outcome.effect,
+        }
+
+    @staticmethod
+    def _committed(outcome: Commit) -> Reply:
+        """The answer once the message is committed."""
         if outcome.deliver:
             # Committed: the delivery worker of this process may start on it now (delivery/wakeup.py).
             wakeup.notify()
         if outcome.response is not None and outcome.sync:
             return Reply.signal(outcome.response.envelope)
         return Reply.accepted()
+
+    def _duplicate_reply(self, received: NewMessage, request: InboundRequest) -> Reply:
+        try:
+            return self._duplicate(received)
+        except Exception as exc:
+            return self._refusal(exc, request)
 
     def _duplicate(self, received: NewMessage) -> Reply:
         """A message with this MessageId is stored already (ebMS 2.0 §6.5.3): apply ``decide_duplicate``."""

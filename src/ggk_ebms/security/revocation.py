@@ -38,6 +38,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from ggk_ebms.config import Settings
+from ggk_ebms.inline import blocking_io
 from ggk_ebms.logsafe import escape
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,7 @@ class RevocationChecker:
         entry = self._cached(url)
         if entry is not None and entry.crl is not None:
             return entry.crl
+        blocking_io("a CRL download")  # before the try of _revocation can see it
         data = self._fetch(url, None, self._timeout)
         crl = (
             x509.load_pem_x509_crl(data)
@@ -292,6 +294,7 @@ class RevocationChecker:
         if entry is not None and entry.ocsp_status is not None:
             return entry.ocsp_status
         request = ocsp.OCSPRequestBuilder().add_certificate(certificate, issuer, hashes.SHA256()).build()
+        blocking_io("an OCSP request")
         data = self._fetch(url, request.public_bytes(serialization.Encoding.DER), self._timeout)
         if len(data) > MAX_OCSP_BYTES:
             raise ValueError("OCSP answer too large")

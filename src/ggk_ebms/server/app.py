@@ -3,8 +3,11 @@
 This module only does transport work: it reads the body with a streamed size cap (chunked
 bodies too, docs/rules.md "5 MB cap bypassed by chunked encoding"), takes the peer certificate from
 the TLS session (or, only from allow-listed proxies, from a header: Digikoppeling BEV ch. 3-5 "Proxy header"),
-and hands an ``InboundRequest`` to the pipeline, which runs in a thread pool because it parses
-XML and talks to the database synchronously. The pipeline's ``Reply`` goes back as is.
+and hands an ``InboundRequest`` to the pipeline. A small body is decided on the event loop's
+own thread and only its commit goes to the store's writer thread (``LoopHandler``,
+``INLINE_MAX_BYTES``); a large one, or a request whose decision needs the database, runs in a
+worker thread, because it parses XML and talks to the database synchronously. The pipeline's
+``Reply`` goes back as is.
 
 Before any of that work (docs/security.md, "Limits" and "Identity first"):
 
@@ -31,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, cast
 
 from aiohttp import web
 
@@ -51,6 +54,24 @@ _GATE_UNAVAILABLE = "the stored CPAs cannot be read"
 
 class Handler(Protocol):
     def handle(self, request: InboundRequest) -> Reply: ...
+
+
+Offload = Callable[[Callable[[], Reply]], Awaitable[Reply]]
+
+
+class LoopHandler(Handler, Protocol):
+    """A handler that can also take a request on the event loop's thread (pipeline/inbound.py),
+    giving the work to ``offload`` (a worker thread) itself where it would block."""
+
+    async def handle_async(self, request: InboundRequest, offload: Offload) -> Reply: ...
+
+
+# Bodies up to this size are decided on the event loop's thread (``LoopHandler``): parsing and
+# checking a few KB costs well under a millisecond, less than handing the request to a thread and
+# back (docs/performance.md "The request path on the event loop"). Larger ones, up to the 25 MB
+# a StUF-GGk envelope may carry, go to a worker thread so that other connections keep being served
+# between the GIL's switch intervals.
+INLINE_MAX_BYTES = 256 * 1024
 
 
 class _TooLarge(Exception):
@@ -143,11 +164,16 @@ def _body_of(body_file: IO[bytes], threshold: int) -> tuple[bytes, mmap.mmap | N
     The mapping outlives the file's closing (it holds its own reference to the unlinked file)
     and is unmapped when the last view of it (a part, docs/performance.md "Memory") is gone.
     """
-    size = body_file.seek(0, 2)
-    body_file.seek(0)
+    size = _size(body_file)
     if size <= threshold:
         return body_file.read(), None
     return b"", mmap.mmap(body_file.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _size(body_file: IO[bytes]) -> int:
+    size = body_file.seek(0, 2)
+    body_file.seek(0)
+    return size
 
 
 class _Budget:
@@ -240,6 +266,7 @@ def create_app(
         max_body_bytes, limits.body_timeout, limits.body_min_rate, limits.spool_threshold, limits.spool_dir
     )
     budget = _Budget(limits.max_parallel_per_client)
+    loop_handler = cast(LoopHandler, handler) if hasattr(handler, "handle_async") else None
     gate = limits.gate
 
     refreshing: set[asyncio.Future[None]] = set()
@@ -303,20 +330,26 @@ def create_app(
         soap_action = request.headers.get("SOAPAction")
         remote = request.remote or ""
 
-        def run() -> Reply:
-            # The body enters memory only now, inside this identity's turn and a worker thread.
+        def inbound_request() -> InboundRequest:
+            # The body enters memory only now, inside this identity's turn.
             with body_file:
                 body, spooled = _body_of(body_file, body_limits.spool_threshold)
-            return handler.handle(
-                InboundRequest(
-                    content_type=content_type,
-                    soap_action=soap_action,
-                    body=body,
-                    peer=peer,
-                    remote=remote,
-                    spooled=spooled,
-                )
+            return InboundRequest(
+                content_type=content_type,
+                soap_action=soap_action,
+                body=body,
+                peer=peer,
+                remote=remote,
+                spooled=spooled,
             )
+
+        def run() -> Reply:
+            return handler.handle(inbound_request())
+
+        def offload(work: Callable[[], Reply]) -> Awaitable[Reply]:
+            return loop.run_in_executor(executor, work)
+
+        on_loop = loop_handler is not None and _size(body_file) <= INLINE_MAX_BYTES
 
         deadline = loop.time() + limits.request_timeout
         try:
@@ -326,7 +359,11 @@ def create_app(
             log.warning("request from %s got no turn within %g s: 503", remote, limits.request_timeout)
             return _fault("Service temporarily unavailable, retry later.", 503, {"Retry-After": "5"})
         try:
-            work = loop.run_in_executor(executor, run)
+            work: asyncio.Future[Reply] = (
+                asyncio.ensure_future(loop_handler.handle_async(inbound_request(), offload))
+                if loop_handler is not None and on_loop
+                else loop.run_in_executor(executor, run)
+            )
         except BaseException:
             release()
             raise

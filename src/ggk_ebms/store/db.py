@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import ConfigError, StoreError, StoreUnavailableError
+from ggk_ebms.inline import blocking_io
 from ggk_ebms.store.revisions import database_revisions, script_heads
 from ggk_ebms.store.watchdog import Watchdog
 
@@ -282,6 +283,7 @@ class Database:
         SQLAlchemy errors come out as ``StoreError``/``StoreUnavailableError``; errors of the
         caller's own pass through unchanged (after the rollback).
         """
+        blocking_io("a database session")
         try:
             with self._sessions() as session, session.begin():
                 yield session
@@ -299,6 +301,7 @@ class Database:
         (a receive then meets its own row under the UNIQUE MessageId and is answered as the
         duplicate it is, from what was stored: ack-after-commit still holds).
         """
+        blocking_io("a database transaction")
         try:
             with self._sessions() as session, session.begin():
                 return work(session)
@@ -318,6 +321,7 @@ class Database:
         the separate BEGIN and COMMIT round trips of a transaction (docs/performance.md). Only
         for work that executes exactly one statement; anything more needs ``run``.
         """
+        blocking_io("a database statement")
         for attempt in (1, 2):
             try:
                 with self.engine.connect() as plain:
@@ -334,6 +338,7 @@ class Database:
     @contextlib.contextmanager
     def connection(self) -> Iterator[sa.Connection]:
         """A plain connection in a transaction, for schema inspection and migrations."""
+        blocking_io("a database connection")
         try:
             with self.engine.begin() as conn:
                 yield conn

@@ -20,9 +20,11 @@ Pure coordination: no I/O of its own; the callables do the writing.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -56,6 +58,38 @@ def _own_copy(error: BaseException) -> BaseException:
     clone.__cause__ = error.__cause__
     clone.__context__ = error.__context__
     return clone.with_traceback(None)
+
+
+def _write_slots(
+    group: Sequence[_Slot[T, R]],
+    write_group: Callable[[Sequence[T]], Sequence[R]],
+    write_one: Callable[[T], R],
+) -> BaseException | None:
+    """Write the group and fill in every member; returns what failed the whole group."""
+    failure: BaseException | None = None
+    try:
+        results = write_group([member.item for member in group])
+    except SplitGroup:
+        for member in group:
+            try:
+                member.result = write_one(member.item)
+            except Exception as error:
+                member.error = error
+            member.done = True
+        return None
+    except Exception as error:
+        failure = error
+    else:
+        if len(results) == len(group):
+            for member, result in zip(group, results, strict=True):
+                member.result = result
+                member.done = True
+            return None
+        failure = StoreError(f"a group of {len(group)} writes gave {len(results)} results")
+    for member in group:
+        member.error = failure
+        member.done = True
+    return failure
 
 
 class GroupCommitter(Generic[T, R]):
@@ -104,7 +138,7 @@ class GroupCommitter(Generic[T, R]):
                 del self._pending[: self._max_group]
             failure: BaseException | None = None
             try:
-                failure = self._write(group)
+                failure = _write_slots(group, self._write_group, self._write_one)
             finally:
                 with self._cond:
                     for member in group:
@@ -122,35 +156,114 @@ class GroupCommitter(Generic[T, R]):
                     self._leading = False
                     self._cond.notify_all()
 
-    def _write(self, group: list[_Slot[T, R]]) -> BaseException | None:
-        """Write the group and fill in every member; returns what failed the whole group."""
-        failure: BaseException | None = None
-        try:
-            results = self._write_group([member.item for member in group])
-        except SplitGroup:
-            for member in group:
-                try:
-                    member.result = self._write_one(member.item)
-                except Exception as error:
-                    member.error = error
-                member.done = True
-            return None
-        except Exception as error:
-            failure = error
-        else:
-            if len(results) == len(group):
-                for member, result in zip(group, results, strict=True):
-                    member.result = result
-                    member.done = True
-                return None
-            failure = StoreError(f"a group of {len(group)} writes gave {len(results)} results")
-        for member in group:
-            member.error = failure
-            member.done = True
-        return failure
-
     @staticmethod
     def _outcome(slot: _Slot[T, R]) -> R:
-        if slot.error is not None:
-            raise _own_copy(slot.error)
-        return slot.result  # type: ignore[return-value]
+        return _outcome(slot)
+
+
+def _outcome(slot: _Slot[T, R]) -> R:
+    if slot.error is not None:
+        raise _own_copy(slot.error)
+    return slot.result  # type: ignore[return-value]
+
+
+class AsyncGroupCommitter(Generic[T, R]):
+    """The same group commit for callers on an event loop, without a thread per caller.
+
+    Callers ``await submit(item)`` on the loop; one writer task per loop takes every item
+    waiting (up to ``max_group``) and runs ``write_group`` in the committer's own writer thread,
+    so the loop never blocks on the database and there is one thread hand-off per group instead
+    of one per request (docs/performance.md "The request path on the event loop"). A caller is
+    answered only after the commit that holds its item, with its own result or error, exactly as
+    ``GroupCommitter.submit`` answers; ``fails_waiting`` likewise fails the items that queued
+    during a write the database failed as a whole.
+
+    A caller that stops waiting (cancelled, e.g. at request_timeout) does not withdraw its item:
+    it is written like the others (the sender retries and duplicate elimination recognises it).
+    """
+
+    def __init__(
+        self,
+        write_group: Callable[[Sequence[T]], Sequence[R]],
+        write_one: Callable[[T], R],
+        *,
+        max_group: int = DEFAULT_MAX_GROUP,
+        fails_waiting: Callable[[BaseException], bool] = lambda _error: False,
+        thread_name: str = "ebms-commit",
+    ) -> None:
+        if max_group < 1:
+            raise ValueError("max_group must be at least 1")
+        self._write_group = write_group
+        self._write_one = write_one
+        self._max_group = max_group
+        self._fails_waiting = fails_waiting
+        self._thread_name = thread_name
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[_Slot[T, R], asyncio.Future[R]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()  # only for creating the writer thread once
+
+    @property
+    def waiting(self) -> int:
+        """Items queued for the next group (observability and tests)."""
+        return len(self._pending)
+
+    async def submit(self, item: T) -> R:
+        """Write ``item`` with whatever else is waiting; returns after the commit that holds it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((_Slot(item), future))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._drain(), name="group-commit")
+        # shield: the write goes on when the caller stops waiting (see the class docstring).
+        return await asyncio.shield(future)
+
+    def close(self) -> None:
+        """Stop the writer thread once idle (no item may be submitted afterwards)."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=False)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._thread_name)
+            return self._writer
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch = self._pending[: self._max_group]
+            del self._pending[: self._max_group]
+            slots = [slot for slot, _future in batch]
+            try:
+                failure = await loop.run_in_executor(
+                    self._executor(), _write_slots, slots, self._write_group, self._write_one
+                )
+            except BaseException as interrupted:  # the loop is shutting down under us
+                for slot in slots:
+                    if not slot.done:
+                        slot.error = StoreError("the group commit was interrupted")
+                        slot.done = True
+                self._settle(batch)
+                if not isinstance(interrupted, Exception):
+                    raise
+                continue
+            self._settle(batch)
+            if failure is not None and self._fails_waiting(failure):
+                waiting, self._pending = self._pending, []
+                for slot, _future in waiting:
+                    slot.error = failure
+                    slot.done = True
+                self._settle(waiting)
+
+    @staticmethod
+    def _settle(batch: Sequence[tuple[_Slot[T, R], asyncio.Future[R]]]) -> None:
+        for slot, future in batch:
+            if future.done():
+                continue
+            if slot.error is not None:
+                future.set_exception(_own_copy(slot.error))
+            else:
+                future.set_result(slot.result)  # type: ignore[arg-type]

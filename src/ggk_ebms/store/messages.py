@@ -10,9 +10,11 @@ Plain frozen dataclasses go in and come out; no ORM object or SQLAlchemy row lea
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import dataclasses
 import hashlib
+import weakref
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +31,7 @@ from ggk_ebms.lifecycle import Event, Status, Step
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.group_commit import DEFAULT_MAX_GROUP, GroupCommitter, SplitGroup
+from ggk_ebms.store.group_commit import DEFAULT_MAX_GROUP, AsyncGroupCommitter, GroupCommitter, SplitGroup
 from ggk_ebms.store.jobs import insert_job
 from ggk_ebms.store.large_parts import (
     PART_SLICE,
@@ -316,11 +318,16 @@ class MessageStore:
             max_group=max_group,
             fails_waiting=lambda error: isinstance(error, StoreUnavailableError),
         )
+        # The same for receives awaited on an event loop (``receive_async``), one per loop.
+        self._async_groups: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGroupCommitter[_Receive, ReceiveResult]
+        ] = weakref.WeakKeyDictionary()
+        self._max_group = max_group
 
     @property
     def receives_waiting(self) -> int:
         """Receives queued for the next group commit (observability and tests)."""
-        return self._group.waiting
+        return self._group.waiting + sum(group.waiting for group in list(self._async_groups.values()))
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -417,23 +424,7 @@ class MessageStore:
         Concurrent calls share a transaction (group commit, store/group_commit.py); each returns
         only after the commit that holds its own message, with its own result or error.
         """
-        _check(message, "in")
-        if response is not None:
-            _check(response, "out")
-            if response.kind not in SIGNAL_KINDS:
-                raise ValueError(f"a response must be an MSH signal, not {response.kind!r}")
-            response = dataclasses.replace(
-                response, status=Status.CREATED if send_response_async else Status.SENT
-            )
-        item = _Receive(
-            message=message,
-            parts=tuple(parts),
-            response=response,
-            deliver=deliver,
-            send_response_async=send_response_async,
-            effect=effect,
-            now=self.clock.now(),
-        )
+        item = self._receive_item(message, parts, response, deliver, send_response_async, effect)
         if effect is not None:
             # A received Acknowledgment/MessageError that changes a sent message reads and
             # updates that message (lifecycle); it keeps a transaction of its own, so a problem
@@ -442,6 +433,65 @@ class MessageStore:
         # Concurrent receives of this process share one transaction and one commit
         # (store/group_commit.py); this returns only after the commit that holds this message.
         return self._group.submit(item)
+
+    async def receive_async(
+        self,
+        message: NewMessage,
+        parts: Sequence[NewPart],
+        *,
+        response: NewMessage | None,
+        deliver: bool,
+        send_response_async: bool,
+        effect: SignalEffect | None = None,
+    ) -> ReceiveResult:
+        """``receive`` for a caller on an event loop: the same rows, rules and errors, awaited.
+
+        The write runs in the store's writer thread, grouped with the other receives awaited on
+        this loop (store/group_commit.py ``AsyncGroupCommitter``); this returns only after the
+        commit that holds this message, so ack-after-commit holds as in ``receive``.
+        """
+        item = self._receive_item(message, parts, response, deliver, send_response_async, effect)
+        loop = asyncio.get_running_loop()
+        group = self._async_groups.get(loop)
+        if group is None:
+            group = AsyncGroupCommitter(
+                self._write_group,
+                self._write_one,
+                max_group=self._max_group,
+                fails_waiting=lambda error: isinstance(error, StoreUnavailableError),
+            )
+            self._async_groups[loop] = group
+        if effect is not None:
+            # As in ``receive``: a transaction of its own (in a worker thread).
+            return await asyncio.to_thread(self._write_one, item)
+        return await group.submit(item)
+
+    def _receive_item(
+        self,
+        message: NewMessage,
+        parts: Sequence[NewPart],
+        response: NewMessage | None,
+        deliver: bool,
+        send_response_async: bool,
+        effect: SignalEffect | None,
+    ) -> _Receive:
+        _check(message, "in")
+        if response is not None:
+            _check(response, "out")
+            if response.kind not in SIGNAL_KINDS:
+                raise ValueError(f"a response must be an MSH signal, not {response.kind!r}")
+            response = dataclasses.replace(
+                response, status=Status.CREATED if send_response_async else Status.SENT
+            )
+        return _Receive(
+            message=message,
+            parts=tuple(parts),
+            response=response,
+            deliver=deliver,
+            send_response_async=send_response_async,
+            effect=effect,
+            now=self.clock.now(),
+        )
 
     # --- the receive transaction, for one message or a group -------------------------------------
 
