@@ -58,6 +58,7 @@ def _inbound(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
         profile=ns.profile,
         pool=ns.pool,
         latency=not ns.no_latency,
+        latency_rate=ns.latency_rate,
     )
     return run_inbound(args), INBOUND_COLUMNS
 
@@ -150,6 +151,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=("osb-rm", "osb-rm-s"), default="osb-rm", help="osb-rm-s: signed")
     p.add_argument("--pool", type=int, default=3000, help="osb-rm-s: messages signed ahead of the run")
     p.add_argument("--no-latency", action="store_true", help="skip the open-loop latency phase")
+    p.add_argument(
+        "--latency-rate",
+        type=float,
+        default=None,
+        help="offered msg/s of the latency phase instead of half the maximum: the same load for "
+        "two commits compared on a busy machine (CPU per message at equal load)",
+    )
     p.set_defaults(run=_inbound)
 
     p = sub.add_parser("scaling", help="inbound max rate with 1 and 2 server processes")

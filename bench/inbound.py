@@ -54,6 +54,7 @@ class InboundArgs:
     pool: int = 3000
     latency: bool = True
     warmup_seconds: float = 1.0
+    latency_rate: float | None = None  # the latency phase's offered rate; None: half the maximum
 
 
 def _row(
@@ -108,7 +109,7 @@ async def _measure(
     ours_row["vs_baseline"] = ratio(ours_max.rate, base_max.rate)
     accepted = warm.ok + ours_max.ok
     if args.latency and ours_max.rate > 0:
-        half = ours_max.rate / 2
+        half = args.latency_rate or ours_max.rate / 2
         ours_lat, ours_cpu = await _phase(
             ours, loadgen.open_loop(ours.url, latency_mix, expect=expect, rate=half, seconds=args.seconds)
         )

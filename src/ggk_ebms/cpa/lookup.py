@@ -153,7 +153,20 @@ def _first(*values: _T | None) -> _T | None:
 
 
 def resolve_channel(party: PartyInfo, channel_id: str) -> ResolvedChannel:
-    """The DeliveryChannel ``channel_id`` of ``party`` with its Transport, DocExchange and certificates."""
+    """The DeliveryChannel ``channel_id`` of ``party`` with its Transport, DocExchange and certificates.
+
+    Resolved once per parsed party (``PartyInfo.resolved_channels``): a parsed CPA never changes,
+    and the inbound path resolves the same channels for every message (docs/performance.md
+    "The request path on the event loop"). A CpaError is not remembered.
+    """
+    memo = party.resolved_channels
+    resolved = memo.get(channel_id)
+    if resolved is None:
+        resolved = memo[channel_id] = _resolve_channel(party, channel_id)
+    return resolved
+
+
+def _resolve_channel(party: PartyInfo, channel_id: str) -> ResolvedChannel:
     channel = party.channels.get(channel_id)
     if channel is None:
         raise CpaError(f"party {party.party_name!r}: no DeliveryChannel with channelId {channel_id!r}")

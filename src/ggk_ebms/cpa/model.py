@@ -8,9 +8,14 @@ shared by every request of every worker.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ggk_ebms.cpa.lookup import ResolvedChannel
 
 
 class Profile(StrEnum):
@@ -192,6 +197,15 @@ class PartyInfo:
     # OverrideMshActionBinding: signal action (e.g. "Acknowledgment") -> channelId used instead of
     # defaultMshChannelId for that signal (CPPA 2.0 §8.4.7; CPPA 2.0, BP ch. 3 "Signals").
     msh_overrides: dict[str, str] = field(default_factory=dict)
+
+    @functools.cached_property
+    def resolved_channels(self) -> dict[str, ResolvedChannel]:
+        """``cpa.lookup.resolve_channel``'s answers for this party, filled as they are asked for.
+
+        Not a field: equality, repr and the JSON of a party stay what the CPA says. A
+        cached_property writes to the instance dictionary, which a frozen dataclass allows.
+        """
+        return {}
 
 
 @dataclass(frozen=True)

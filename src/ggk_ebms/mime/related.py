@@ -428,6 +428,11 @@ def _skip_space(text: str, pos: int) -> int:
 
 def _quoted_string(text: str, pos: int) -> tuple[str, int]:
     """RFC 822 quoted-string starting at the opening quote: (unescaped value, index after it)."""
+    close = text.find('"', pos + 1)
+    if close >= 0 and "\\" not in text[pos + 1 : close]:
+        # No quoted-pair before the first quote: that quote closes it, and the value is verbatim
+        # (the usual case: every multipart/related header carries two or three quoted parameters).
+        return text[pos + 1 : close], close + 1
     out: list[str] = []
     i = pos + 1
     while i < len(text):

@@ -234,6 +234,10 @@ class AsyncGroupCommitter(Generic[T, R]):
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
         while self._pending:
+            # One turn of the loop first: requests whose bytes arrived meanwhile are decided and
+            # join this group instead of the next (on a busy loop groups would otherwise stay at
+            # one, each paying a commit of its own). No timer: an idle loop comes straight back.
+            await asyncio.sleep(0)
             batch = self._pending[: self._max_group]
             del self._pending[: self._max_group]
             slots = [slot for slot, _future in batch]
