@@ -97,9 +97,9 @@ def _writer_threads(database: Database) -> list[str]:
     names: list[str] = []
     real_run_statement, real_run = database.run_statement, database.run
 
-    def run_statement(work: Any) -> Any:
+    def run_statement(work: Any, **options: Any) -> Any:
         names.append(threading.current_thread().name)
-        return real_run_statement(work)
+        return real_run_statement(work, **options)
 
     def run(work: Any) -> Any:
         names.append(threading.current_thread().name)

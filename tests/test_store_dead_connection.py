@@ -105,3 +105,52 @@ def test_run_commits_what_the_work_did(pg_db: Database) -> None:
     assert pg_db.run(write) == 7
     with pg_db.session() as session:
         assert session.execute(sa.text("SELECT v FROM run_probe")).scalar_one() == 7
+
+
+def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement psycopg sends from now on (the checkout's liveness check included)."""
+    import psycopg
+
+    sent: list[str] = []
+    real = psycopg.Cursor.execute
+
+    def execute(self: psycopg.Cursor[object], query: object, *args: object, **kwargs: object) -> object:
+        sent.append(str(query).strip())
+        return real(self, query, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    return sent
+
+
+def test_a_small_receive_is_its_own_liveness_check(pg_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hot path's one statement stands in for ``SELECT 1`` at checkout (Database.run_statement
+    ``small``); any other checkout still pings first."""
+    store = MessageStore(pg_db)
+    store.receive(inbound("warm@rinis"), PARTS, response=None, deliver=False, send_response_async=False)
+    sent = _statements(monkeypatch)
+    store.receive(
+        inbound("small@rinis"),
+        PARTS,
+        response=ack_for("small@rinis"),
+        deliver=True,
+        send_response_async=False,
+    )
+    assert len(sent) == 1 and "INSERT" in sent[0]  # one round trip: no SELECT 1 before it
+    sent.clear()
+    with pg_db.session() as session:
+        session.execute(sa.text("SELECT 2"))
+    assert sent[0] == "SELECT 1"  # a transaction's checkout is still checked
+
+
+def test_a_small_receive_on_a_dead_pooled_connection_is_tried_once_more(
+    pg_db: Database, pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = MessageStore(pg_db)
+    store.receive(inbound("before@rinis"), PARTS, response=None, deliver=False, send_response_async=False)
+    _kill_backend(pg_schema_url, _pooled_backend_pid(pg_db))
+    sent = _statements(monkeypatch)
+    result = store.receive(
+        inbound("after@rinis"), PARTS, response=None, deliver=False, send_response_async=False
+    )
+    assert store.get(result.message_pk).message_id == "after@rinis"
+    assert sum("INSERT" in statement for statement in sent) == 2  # failed on the dead one, then stored

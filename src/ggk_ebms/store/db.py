@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,31 @@ def _fd(dbapi_connection: Any) -> int | None:
         return None
 
 
+# Set around a checkout whose first statement stands in for the liveness check (run_statement).
+_CHECKOUT = threading.local()
+_FIRST_DEADLINE = "ggk_first_statement_deadline"
+
+
+@contextlib.contextmanager
+def _checkout_for(engine: Engine, *, small: bool) -> Iterator[sa.Connection]:
+    _CHECKOUT.statement_is_ping = small
+    try:
+        plain = engine.connect()
+    finally:
+        _CHECKOUT.statement_is_ping = False
+    try:
+        yield plain
+    except exc.DBAPIError as error:
+        if error.connection_invalidated:
+            # The statement found the pooled connection dead (no ping went first): end the
+            # invalidated transaction so that closing does not raise over the real error.
+            with contextlib.suppress(exc.SQLAlchemyError):
+                plain.rollback()
+        raise
+    finally:
+        plain.close()
+
+
 def _guard_round_trips(engine: Engine, timeouts: PgTimeouts) -> None:
     """Arm the watchdog around every round trip of this engine's connections."""
     statement_deadline = timeouts.statement + 1.0  # the server's own cancel comes first
@@ -165,6 +191,9 @@ def _guard_round_trips(engine: Engine, timeouts: PgTimeouts) -> None:
 
     @event.listens_for(engine, "checkout")
     def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if getattr(_CHECKOUT, "statement_is_ping", False):
+            record.info[_FIRST_DEADLINE] = timeouts.ping  # see Database.run_statement
+            return
         arm(record.info, dbapi_connection, timeouts.ping)
         try:
             # In autocommit the check is ONE round trip; in a transaction psycopg would send
@@ -184,7 +213,8 @@ def _guard_round_trips(engine: Engine, timeouts: PgTimeouts) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _before(conn: sa.Connection, *_args: Any) -> None:
-        arm(conn.info, conn.connection.dbapi_connection, statement_deadline)
+        deadline = conn.info.pop(_FIRST_DEADLINE, statement_deadline)
+        arm(conn.info, conn.connection.dbapi_connection, deadline)
 
     @event.listens_for(engine, "after_cursor_execute")
     def _after(conn: sa.Connection, *_args: Any) -> None:
@@ -205,6 +235,7 @@ def _guard_round_trips(engine: Engine, timeouts: PgTimeouts) -> None:
 
     @event.listens_for(engine, "checkin")
     def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info.pop(_FIRST_DEADLINE, None)
         disarm(record.info)
 
 
@@ -314,17 +345,23 @@ class Database:
         with self.session() as session:
             return work(session)
 
-    def run_statement(self, work: Callable[[sa.Connection], T]) -> T:
+    def run_statement(self, work: Callable[[sa.Connection], T], *, small: bool = False) -> T:
         """``work`` that is ONE statement, run on its own (autocommit), with ``run``'s retry.
 
         A single statement is atomic and, with autocommit, durable when it returns: this saves
         the separate BEGIN and COMMIT round trips of a transaction (docs/performance.md). Only
         for work that executes exactly one statement; anything more needs ``run``.
+
+        ``small``: the statement carries little data (the caller knows), so on PostgreSQL it is
+        itself the liveness check: no ``SELECT 1`` at checkout, and the statement gets the ping's
+        deadline (``db_ping_timeout``) instead of the statement deadline. A silent database is
+        still noticed as quickly (docs/security.md "Limits"), a dead pooled connection still gets
+        the one retry on a fresh one, and the hot path saves a round trip per group.
         """
         blocking_io("a database statement")
         for attempt in (1, 2):
             try:
-                with self.engine.connect() as plain:
+                with _checkout_for(self.engine, small=small) as plain:
                     conn = plain.execution_options(isolation_level="AUTOCOMMIT")
                     return work(conn)
             except exc.DBAPIError as error:

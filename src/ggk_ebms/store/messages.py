@@ -303,6 +303,11 @@ def _receive_rows(
         )
 
 
+# A group whose parts hold at most this much goes in as a statement that is its own liveness
+# check (Database.run_statement ``small``): it is sent and stored well within db_ping_timeout.
+_SMALL_STATEMENT_BYTES = 1024 * 1024
+
+
 class MessageStore:
     """Inbound and outbound messages, with their parts, signals and jobs."""
 
@@ -526,7 +531,8 @@ class MessageStore:
         if self._at_once(items):
             # One statement: autocommit, no BEGIN/COMMIT round trips; ``run_statement`` tries
             # once more on a fresh connection if the pooled one was dead.
-            return self.db.run_statement(lambda conn: self._store_at_once(conn, items))
+            small = sum(part.size for item in items for part in item.parts) <= _SMALL_STATEMENT_BYTES
+            return self.db.run_statement(lambda conn: self._store_at_once(conn, items), small=small)
         # ``run``: one transaction, one retry on a fresh connection if the pooled one was dead.
         return self.db.run(lambda session: [self._store(session, item) for item in items])
 
