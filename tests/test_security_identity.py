@@ -228,3 +228,16 @@ def test_certificate_info(ca: IssuedCertificate) -> None:
     assert "CN=peer" in info["subject"]
     assert "CN=identity TEST CA" in info["issuer"]
     assert certificate_info(client(ca, None).der)["oin"] == ""
+
+
+def test_an_identity_is_read_once_per_certificate_and_bad_bytes_are_refused_every_time() -> None:
+    from ggk_ebms.security.identity import PeerIdentity as Identity
+    from tests.endpoint import DEV as DEV_PKI
+
+    pem = (DEV_PKI / "rinis" / "client.pem").read_bytes()
+    der = Identity.from_pem(pem).der
+    first = Identity.from_der(der)
+    assert Identity.from_der(bytearray(der)) is first  # the same certificate: the same identity
+    for _ in range(2):
+        with pytest.raises(ValueError, match="DER"):
+            Identity.from_der(b"not a certificate")

@@ -15,6 +15,7 @@ mode allows (1) only. Pure: certificates in, a decision out.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Collection
@@ -56,12 +57,13 @@ class PeerIdentity:
 
     @classmethod
     def from_der(cls, der: bytes) -> PeerIdentity:
-        """Read a DER certificate; ValueError when it is not one."""
-        try:
-            certificate = x509.load_der_x509_certificate(der)
-        except ValueError:
-            raise ValueError("not a DER-encoded X.509 certificate") from None
-        return cls._of(certificate)
+        """Read a DER certificate; ValueError when it is not one.
+
+        Every request on a connection presents the same certificate, and a partner has only a
+        few: the identity is read once per certificate (bounded cache; it is immutable and
+        depends on the bytes alone), not once per message (docs/performance.md).
+        """
+        return _identity_of_der(bytes(der))
 
     @classmethod
     def from_pem(cls, pem: bytes | str) -> PeerIdentity:
@@ -89,6 +91,15 @@ class PeerIdentity:
 
     def valid_at(self, moment: datetime) -> bool:
         return self.not_before <= moment <= self.not_after
+
+
+@functools.lru_cache(maxsize=256)
+def _identity_of_der(der: bytes) -> PeerIdentity:
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise ValueError("not a DER-encoded X.509 certificate") from None
+    return PeerIdentity._of(certificate)
 
 
 def oin_of(certificate: x509.Certificate) -> str | None:
