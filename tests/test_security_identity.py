@@ -21,6 +21,7 @@ from ggk_ebms.security.identity import (
     strip_oin_suffix,
 )
 from ggk_ebms.testing.pki import IssuedCertificate, create_ca, issue_client_certificate
+from tests.endpoint import DEV
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 END = START + timedelta(days=365)
@@ -231,13 +232,9 @@ def test_certificate_info(ca: IssuedCertificate) -> None:
 
 
 def test_an_identity_is_read_once_per_certificate_and_bad_bytes_are_refused_every_time() -> None:
-    from ggk_ebms.security.identity import PeerIdentity as Identity
-    from tests.endpoint import DEV as DEV_PKI
-
-    pem = (DEV_PKI / "rinis" / "client.pem").read_bytes()
-    der = Identity.from_pem(pem).der
-    first = Identity.from_der(der)
-    assert Identity.from_der(bytearray(der)) is first  # the same certificate: the same identity
+    der = PeerIdentity.from_pem((DEV / "rinis" / "client.pem").read_bytes()).der
+    first = PeerIdentity.from_der(der)
+    assert PeerIdentity.from_der(bytearray(der)) is first  # the same certificate: the same identity
     for _ in range(2):
         with pytest.raises(ValueError, match="DER"):
-            Identity.from_der(b"not a certificate")
+            PeerIdentity.from_der(b"not a certificate")
