@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
 from ggk_ebms.clock import Clock
 from ggk_ebms.errors import GgkEbmsError, StufError, XmlError
-from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Relation, keys_of, relate_either
-from ggk_ebms.koppeltabel_batch import Member, batch_probes, relate_batch
+from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Link, Relation, keys_of, relate_either
+from ggk_ebms.koppeltabel_batch import Member, Pair, batch_probes, relate_batch
 from ggk_ebms.payloads.detect import MAX_PAYLOAD_BYTES, detect_root
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
@@ -102,23 +102,25 @@ def _read_member(store: KoppelStore, item: Unindexed) -> Member:
 
 
 def index_batch(database: Database, clock: Clock, batch: Sequence[Unindexed]) -> int:
-    """Read a batch of messages into the koppeltabel in a constant number of transactions; the
-    number of new relations. The outcome is the one of reading them one by one in pk order
-    (koppeltabel_batch.py): one query finds what every probe of the batch matches, one
-    transaction stores keys and relations of all of them.
+    """Read a batch of messages into the koppeltabel in one transaction; the number of new
+    relations. The outcome is the one of reading them one by one in pk order
+    (koppeltabel_batch.py): one query finds what every probe of the batch matches, and the keys
+    and relations of all of them are stored together (KoppelStore.index_batch).
     """
     store = KoppelStore(database)
     members = [_read_member(store, item) for item in batch]
-    found = store.holders(batch_probes(members, KOPPEL_VALUE_MAX))
-    if found is not None:
-        holders, stored = found
-        links = relate_batch(members, holders, stored, width=KOPPEL_VALUE_MAX, max_candidates=MAX_CANDIDATES)
-        added = store.save_batch(members, clock.now(), links)
-        if added is not None:
-            return added
-        # A unique key refused the batch: another process (a second server process or node)
-        # read one of these at the same moment. One by one, its work stands and ours follows.
-        log.info("koppeltabel: batch of %d met another reader, reading one by one", len(members))
+
+    def relate(
+        todo: Sequence[Member], holders: Mapping[Pair, list[int]], stored: Mapping[int, Keys]
+    ) -> list[Link]:
+        return relate_batch(todo, holders, stored, width=KOPPEL_VALUE_MAX, max_candidates=MAX_CANDIDATES)
+
+    added = store.index_batch(members, batch_probes(members, KOPPEL_VALUE_MAX), relate, clock.now())
+    if added is not None:
+        return added
+    # A hot identifier, or another reader stored one of these first: one by one, which bounds
+    # the candidates per message and keeps the other reader's work.
+    log.info("koppeltabel: batch of %d read one by one", len(members))
     return _one_by_one(store, clock, members)
 
 

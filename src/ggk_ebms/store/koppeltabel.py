@@ -8,7 +8,7 @@ sense of the iStandaarden: they are never logged and leave the installation only
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -38,6 +38,25 @@ MAX_CANDIDATES: Final = 1000
 MAX_HOLDER_ROWS: Final = 20_000
 # Bound parameters per statement: SQLite allows 32,766 and PostgreSQL 65,535.
 _IN_CHUNK: Final = 2000
+# PostgreSQL advisory lock of the batched catch-up ("koppel" in ASCII): one batch at a time.
+_CATCH_UP_LOCK: Final = 0x6B6F7070656C
+
+# What a batch is related against: per probe the pks holding it, and their keys as stored.
+Holders = tuple[dict[Pair, list[int]], dict[int, Keys]]
+RelateBatch = Callable[[Sequence[Member], Mapping[Pair, list[int]], Mapping[int, Keys]], list[Link]]
+
+
+def _serialise_catch_ups(session: Session) -> None:
+    """Hold off every other batched catch-up until this transaction ends.
+
+    Two catch-ups reading different messages at the same moment (two server processes, two
+    nodes) would each look up holders before the other's batch is committed, and the relations
+    between the two batches would be found by neither. SQLite's BEGIN IMMEDIATE already holds the
+    write lock for the whole transaction (store/db.py); on PostgreSQL a transaction-level advisory
+    lock does the same, released at commit or rollback.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_CATCH_UP_LOCK)))
 
 
 @dataclass(frozen=True)
@@ -195,14 +214,51 @@ class KoppelStore:
                 session.execute(sa.insert(koppel_key), pairs)
             return self._add_links(session, links, now)
 
-    def save_batch(self, members: Sequence[Member], now: datetime, links: Sequence[Link]) -> int | None:
-        """Record a whole batch (what ``save_keys`` records per message) in one transaction: three
-        multi-row inserts. The number of relations added; None when a unique key refused it
-        (another process read one of these messages at the same moment): nothing of the batch
-        is stored then, and the caller reads it one message at a time (``save_keys`` tolerates it).
+    def index_batch(
+        self, members: Sequence[Member], probes: Iterable[Pair], relate: RelateBatch, now: datetime
+    ) -> int | None:
+        """Read a batch into the koppeltabel in one transaction: the members not read yet, the
+        messages holding any of ``probes`` with their keys, ``relate`` (pure) on those, and keys
+        and relations of the batch as three multi-row inserts. The number of relations added.
+
+        None, with nothing stored, when more than MAX_HOLDER_ROWS holder rows match (a hot
+        identifier) or when a unique key refused the inserts (a reader that does not take the
+        lock below, such as ``save_keys``, stored one of them first); the caller then reads the
+        batch one message at a time, which tolerates both.
         """
-        if not members:
-            return 0
+        try:
+            with self.db.session() as session:
+                _serialise_catch_ups(session)
+                done = self._indexed_among(session, [m.pk for m in members])
+                todo = [m for m in members if m.pk not in done]
+                if not todo:
+                    return 0
+                found = self._holders(session, probes)
+                if found is None:
+                    return None
+                links = relate(todo, *found)
+                return self._insert_batch(session, todo, now, links)
+        except StoreError as error:
+            if isinstance(error.__cause__, sa.exc.IntegrityError):
+                return None
+            raise
+
+    @staticmethod
+    def _indexed_among(session: Session, pks: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(pks), _IN_CHUNK):
+            part = list(pks[start : start + _IN_CHUNK])
+            found.update(
+                session.execute(
+                    sa.select(koppel_message.c.message_pk).where(koppel_message.c.message_pk.in_(part))
+                ).scalars()
+            )
+        return found
+
+    @staticmethod
+    def _insert_batch(
+        session: Session, members: Sequence[Member], now: datetime, links: Sequence[Link]
+    ) -> int:
         # Every row with every column: one executemany, which SQLAlchemy sends as multi-row VALUES.
         message_rows = [_message_row(m.pk, m.keys, now, full=True) for m in members]
         key_rows = [row for m in members for row in _key_rows(m.pk, m.keys)]
@@ -220,17 +276,11 @@ class KoppelStore:
                     "created_at": now,
                 },
             )
-        try:
-            with self.db.session() as session:
-                session.execute(sa.insert(koppel_message), message_rows)
-                if key_rows:
-                    session.execute(sa.insert(koppel_key), key_rows)
-                if relation_rows:
-                    session.execute(sa.insert(koppel_relation), list(relation_rows.values()))
-        except StoreError as error:
-            if isinstance(error.__cause__, sa.exc.IntegrityError):
-                return None
-            raise
+        session.execute(sa.insert(koppel_message), message_rows)
+        if key_rows:
+            session.execute(sa.insert(koppel_key), key_rows)
+        if relation_rows:
+            session.execute(sa.insert(koppel_relation), list(relation_rows.values()))
         return len(relation_rows)
 
     def is_indexed(self, pk: int) -> bool:
@@ -275,10 +325,10 @@ class KoppelStore:
             )
         return self.keys_of(pks)
 
-    def holders(self, probes: Iterable[Pair]) -> tuple[dict[Pair, list[int]], dict[int, Keys]] | None:
-        """For a batch: the messages in the koppeltabel holding each of ``probes`` (pairs as
-        stored, cut to the column width), and the keys of those messages, in one transaction.
-        None when more than MAX_HOLDER_ROWS rows match (the caller reads one message at a time)."""
+    def _holders(self, session: Session, probes: Iterable[Pair]) -> Holders | None:
+        """The messages in the koppeltabel holding each of ``probes`` (pairs as stored, cut to
+        the column width), and the keys of those messages. None when more than MAX_HOLDER_ROWS
+        rows match."""
         by_name: dict[str, list[str]] = {}
         for name, value in sorted(set(probes)):
             by_name.setdefault(name, []).append(value)
@@ -290,33 +340,31 @@ class KoppelStore:
                 chunks[-1].append((name, value))
         found: dict[Pair, list[int]] = {}
         rows = 0
-        with self.db.session() as session:
-            for chunk in chunks:
-                if not chunk:
-                    continue
-                grouped: dict[str, list[str]] = {}
-                for name, value in chunk:
-                    grouped.setdefault(name, []).append(value)
-                # Per name an IN list: each term can use the (name, value) index.
-                match = sa.or_(
-                    *(
-                        sa.and_(koppel_key.c.name == name, koppel_key.c.value.in_(values))
-                        for name, values in grouped.items()
-                    )
+        for chunk in chunks:
+            if not chunk:
+                continue
+            grouped: dict[str, list[str]] = {}
+            for name, value in chunk:
+                grouped.setdefault(name, []).append(value)
+            # Per name an IN list: each term can use the (name, value) index.
+            match = sa.or_(
+                *(
+                    sa.and_(koppel_key.c.name == name, koppel_key.c.value.in_(values))
+                    for name, values in grouped.items()
                 )
-                result = session.execute(
-                    sa.select(koppel_key.c.message_pk, koppel_key.c.name, koppel_key.c.value)
-                    .where(match)
-                    .limit(MAX_HOLDER_ROWS + 1 - rows)
-                ).all()
-                rows += len(result)
-                if rows > MAX_HOLDER_ROWS:
-                    return None
-                for r in result:
-                    found.setdefault((r.name, r.value), []).append(r.message_pk)
-            pks = sorted({pk for held in found.values() for pk in held})
-            keys = dict(self._keys_of(session, pks))
-        return found, keys
+            )
+            result = session.execute(
+                sa.select(koppel_key.c.message_pk, koppel_key.c.name, koppel_key.c.value)
+                .where(match)
+                .limit(MAX_HOLDER_ROWS + 1 - rows)
+            ).all()
+            rows += len(result)
+            if rows > MAX_HOLDER_ROWS:
+                return None
+            for r in result:
+                found.setdefault((r.name, r.value), []).append(r.message_pk)
+        pks = sorted({pk for held in found.values() for pk in held})
+        return found, dict(self._keys_of(session, pks))
 
     def keys_of(self, pks: Sequence[int]) -> list[tuple[int, Keys]]:
         if not pks:
