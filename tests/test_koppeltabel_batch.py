@@ -4,6 +4,7 @@ server process or node). On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from ggk_ebms.clock import FixedClock
+from ggk_ebms.errors import StoreError
 from ggk_ebms.koppeltabel import Relation
 from ggk_ebms.koppeltabel_batch import Member, relate_batch
 from ggk_ebms.services import koppeltabel as service
@@ -328,3 +330,32 @@ def test_two_catch_ups_over_one_backlog_leave_every_message_read_once(db_url: st
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_value_the_database_refuses_stops_the_batch_where_one_at_a_time_would(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL refuses a value too long for its column; one at a time, the messages before it
+    were read and the catch-up stopped there. A batch falls back to that (SQLite keeps any length)."""
+    clock = FixedClock(START)
+    t = Traffic(db, clock)
+    pks = [t.di01(jw305(f"S-{n}", CLIENTS[0], f"70000{n}"), "JW305", "in") for n in range(4)]
+    bad = pks[2]
+    real = service.read_keys
+
+    def read_keys(envelope: Any) -> Any:
+        keys = real(envelope)
+        if keys is not None and keys.identificatie == "S-2":
+            return dataclasses.replace(keys, berichttype="X" * 40)  # koppel_message.berichttype is 32
+        return keys
+
+    monkeypatch.setattr(service, "read_keys", read_keys)
+    batch = KoppelStore(db).unindexed(200)
+    store = KoppelStore(db)
+    if db.backend == "postgresql":
+        with pytest.raises(StoreError):
+            service.index_batch(db, clock, batch)
+        assert [store.is_indexed(pk) for pk in pks] == [True, True, False, False]
+    else:
+        service.index_batch(db, clock, batch)
+        assert all(store.is_indexed(pk) for pk in pks) and store.is_indexed(bad)

@@ -224,7 +224,9 @@ class KoppelStore:
         None, with nothing stored, when more than MAX_HOLDER_ROWS holder rows match (a hot
         identifier) or when a unique key refused the inserts (a reader that does not take the
         lock below, such as ``save_keys``, stored one of them first); the caller then reads the
-        batch one message at a time, which tolerates both.
+        batch one message at a time, which tolerates both. Also None when the database refused a
+        value (PostgreSQL: too long for its column): one at a time, the messages before that one
+        are read, as before batches.
         """
         try:
             with self.db.session() as session:
@@ -239,7 +241,7 @@ class KoppelStore:
                 links = relate(todo, *found)
                 return self._insert_batch(session, todo, now, links)
         except StoreError as error:
-            if isinstance(error.__cause__, sa.exc.IntegrityError):
+            if isinstance(error.__cause__, sa.exc.IntegrityError | sa.exc.DataError):
                 return None
             raise
 
