@@ -3,10 +3,13 @@ PostgreSQL (store/large_parts.py): bound whole, a 25 MB part was copied twice mo
 
 from __future__ import annotations
 
+import _sqlite3
+import ctypes
 import hashlib
 import mmap
 import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -116,3 +119,46 @@ def test_the_koppeltabel_reads_a_large_first_part_on_its_own(db: Database, store
     assert items[large.message_pk].envelope is None
     first = koppel.first_part(items[large.message_pk])
     assert isinstance(first, SpooledRange) and whole(first) == LARGE
+
+
+def _sqlite_allocations() -> ctypes.CDLL:
+    """The SQLite library the sqlite3 module runs on (looked up through the extension module
+    itself, so a statically linked SQLite is found too, never a second copy with its own counters)."""
+    library = ctypes.CDLL(_sqlite3.__file__)
+    if not hasattr(library, "sqlite3_memory_highwater"):  # pragma: no cover - depends on the build
+        pytest.skip("this SQLite does not export its memory counters")
+    for name in ("sqlite3_memory_highwater", "sqlite3_memory_used"):
+        getattr(library, name).restype = ctypes.c_int64
+    library.sqlite3_memory_highwater.argtypes = [ctypes.c_int]
+    return library
+
+
+def test_sqlite_writes_a_large_part_without_building_its_row(tmp_path: Path) -> None:
+    # With ``data`` before other columns SQLite expanded the zeroblob and copied it into the row
+    # record: two buffers of the part's size (migration 0017). SQLite's own allocation counters are
+    # exact and belong to SQLite alone, so the bound below is no timing or RSS guess: with the
+    # column last the insert needs the page cache (2 MB by default) and no buffer of the part's size.
+    database = Database(f"sqlite:///{tmp_path / 'ggk.db'}")
+    try:
+        database.upgrade()
+        with database.connection() as conn:
+            columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(message_part)")]
+        assert columns[-1] == "data"
+        store = MessageStore(database, FixedClock(datetime(2026, 12, 5, 12, tzinfo=UTC)))
+        size = 24 * 1024 * 1024
+        data = bytes(range(256)) * (size // 256)
+        sqlite = _sqlite_allocations()
+        sqlite.sqlite3_memory_highwater(1)  # the peak starts again from what is in use now
+        before = sqlite.sqlite3_memory_used()
+        result = store.receive(
+            inbound(),
+            [NewPart.of("l@peer", "text/xml", spooled(data))],
+            response=None,
+            deliver=False,
+            send_response_async=False,
+        )
+        peak = sqlite.sqlite3_memory_highwater(0) - before
+        assert peak < size // 2, f"SQLite held {peak} bytes at once for a part of {size}"
+        assert whole(store.part_contents(result.message_pk)[0]) == data
+    finally:
+        database.dispose()

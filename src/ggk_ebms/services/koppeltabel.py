@@ -12,21 +12,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
 
 from ggk_ebms.clock import Clock
 from ggk_ebms.errors import GgkEbmsError, StufError, XmlError
-from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Relation, keys_of, relate_either
+from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Link, Relation, keys_of, relate_either
+from ggk_ebms.koppeltabel_batch import Member, Pair, batch_probes, relate_batch
 from ggk_ebms.payloads.detect import MAX_PAYLOAD_BYTES, detect_root
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.koppeltabel import BATCH, KoppelMessage, KoppelStore, RelatedMessage
+from ggk_ebms.store.koppeltabel import (
+    BATCH,
+    MAX_CANDIDATES,
+    KoppelMessage,
+    KoppelStore,
+    RelatedMessage,
+    Unindexed,
+)
 from ggk_ebms.store.messages import MessageStore
+from ggk_ebms.store.tables import KOPPEL_VALUE_MAX
 from ggk_ebms.stuf.envelope import parse_envelope
 from ggk_ebms.stuf.model import PayloadKind
 from ggk_ebms.xml import parse_outline
@@ -74,14 +83,58 @@ def read_keys(envelope: bytes | SpooledRange | None) -> Keys | None:
 
 def index_message(database: Database, clock: Clock, pk: int, envelope: bytes | SpooledRange | None) -> int:
     """Read one message into the koppeltabel; the number of new relations."""
-    store = KoppelStore(database)
-    keys = read_keys(envelope)
+    return _index_keys(KoppelStore(database), clock, pk, read_keys(envelope))
+
+
+def _index_keys(store: KoppelStore, clock: Clock, pk: int, keys: Keys | None) -> int:
     links = []
     if keys is not None:
         # Candidates first, then keys and relations in one transaction (one commit per message).
         for other_pk, other in store.candidates(pk, keys.probes()):
             links.extend(relate_either((other_pk, other), (pk, keys)))
     return store.save_keys(pk, keys, clock.now(), links)
+
+
+def _read_member(store: KoppelStore, item: Unindexed) -> Member:
+    """The keys of one message of a batch. A large first part is spooled, parsed and dropped
+    before the next is read: a batch never holds more than one large envelope (large_parts.py)."""
+    return Member(item.pk, read_keys(store.first_part(item)))
+
+
+def index_batch(database: Database, clock: Clock, batch: Sequence[Unindexed]) -> int:
+    """Read a batch of messages into the koppeltabel in one transaction; the number of new
+    relations. The outcome is the one of reading them one by one in pk order
+    (koppeltabel_batch.py): one query finds what every probe of the batch matches, and the keys
+    and relations of all of them are stored together (KoppelStore.index_batch).
+    """
+    store = KoppelStore(database)
+    members = [_read_member(store, item) for item in batch]
+
+    def relate(
+        todo: Sequence[Member], holders: Mapping[Pair, list[int]], stored: Mapping[int, Keys]
+    ) -> list[Link]:
+        return relate_batch(todo, holders, stored, width=KOPPEL_VALUE_MAX, max_candidates=MAX_CANDIDATES)
+
+    added = store.index_batch(members, batch_probes(members, KOPPEL_VALUE_MAX), relate, clock.now())
+    if added is not None:
+        return added
+    # A hot identifier, or another reader stored one of these first: one by one, which bounds
+    # the candidates per message and keeps the other reader's work.
+    log.info("koppeltabel: batch of %d read one by one", len(members))
+    return _one_by_one(store, clock, members)
+
+
+def _one_by_one(store: KoppelStore, clock: Clock, members: Sequence[Member]) -> int:
+    added = 0
+    for member in sorted(members, key=lambda m: m.pk):
+        try:
+            added += _index_keys(store, clock, member.pk, member.keys)
+        except GgkEbmsError as exc:
+            # Another process read it at the same moment (unique key): its work stands.
+            log.info("koppeltabel: message %d skipped: %s", member.pk, type(exc).__name__)
+            if not store.is_indexed(member.pk):
+                raise
+    return added
 
 
 def catch_up(database: Database, clock: Clock, *, limit: int | None = None) -> int:
@@ -92,15 +145,8 @@ def catch_up(database: Database, clock: Clock, *, limit: int | None = None) -> i
         batch = store.unindexed(BATCH if limit is None else min(BATCH, limit - done))
         if not batch:
             break
-        for item in batch:
-            try:
-                index_message(database, clock, item.pk, store.first_part(item))
-            except GgkEbmsError as exc:
-                # Another process read it at the same moment (unique key): its work stands.
-                log.info("koppeltabel: message %d skipped: %s", item.pk, type(exc).__name__)
-                if not KoppelStore(database).is_indexed(item.pk):
-                    raise
-            done += 1
+        index_batch(database, clock, batch)
+        done += len(batch)
     return done
 
 

@@ -8,15 +8,17 @@ sense of the iStandaarden: they are never logged and leave the installation only
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ggk_ebms.errors import StoreError
 from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Link, Relation, Via
+from ggk_ebms.koppeltabel_batch import Member, Pair
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.large_parts import PART_SLICE, is_large, read_part_spooled
@@ -31,6 +33,30 @@ from ggk_ebms.store.tables import (
 
 BATCH: Final = 200
 MAX_CANDIDATES: Final = 1000
+# Holder rows one batch may fetch (``holders``): beyond this, the batch is read one message at a
+# time, each bounded by MAX_CANDIDATES, so a hot identifier never fills memory.
+MAX_HOLDER_ROWS: Final = 20_000
+# Bound parameters per statement: SQLite allows 32,766 and PostgreSQL 65,535.
+_IN_CHUNK: Final = 2000
+# PostgreSQL advisory lock of the batched catch-up ("koppel" in ASCII): one batch at a time.
+_CATCH_UP_LOCK: Final = 0x6B6F7070656C
+
+# What a batch is related against: per probe the pks holding it, and their keys as stored.
+Holders = tuple[dict[Pair, list[int]], dict[int, Keys]]
+RelateBatch = Callable[[Sequence[Member], Mapping[Pair, list[int]], Mapping[int, Keys]], list[Link]]
+
+
+def _serialise_catch_ups(session: Session) -> None:
+    """Hold off every other batched catch-up until this transaction ends.
+
+    Two catch-ups reading different messages at the same moment (two server processes, two
+    nodes) would each look up holders before the other's batch is committed, and the relations
+    between the two batches would be found by neither. SQLite's BEGIN IMMEDIATE already holds the
+    write lock for the whole transaction (store/db.py); on PostgreSQL a transaction-level advisory
+    lock does the same, released at commit or rollback.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_CATCH_UP_LOCK)))
 
 
 @dataclass(frozen=True)
@@ -92,6 +118,52 @@ def _clip(value: str | None) -> str | None:
     return None if value is None else value[:KOPPEL_VALUE_MAX]
 
 
+_KEY_COLUMNS: Final = (
+    "berichtcode",
+    "berichttype",
+    "referentienummer",
+    "cross_refnummer",
+    "zender",
+    "ontvanger",
+    "gemeentecode",
+    "aanbieder",
+    "afzender",
+    "identificatie",
+)
+
+
+def _message_row(pk: int, keys: Keys | None, now: datetime, *, full: bool = False) -> dict[str, object]:
+    """The koppel_message row of one message; ``full``: every column, NULL where nothing was read
+    (a multi-row insert needs the same columns in every row)."""
+    row: dict[str, object] = {"message_pk": pk, "indexed_at": now}
+    if keys is not None:
+        row.update(
+            berichtcode=keys.berichtcode,
+            berichttype=keys.berichttype,
+            referentienummer=keys.referentienummer,
+            cross_refnummer=keys.cross_refnummer,
+            zender=keys.zender,
+            ontvanger=keys.ontvanger,
+            gemeentecode=keys.gemeentecode,
+            aanbieder=keys.aanbieder,
+            afzender=keys.afzender,
+            identificatie=_clip(keys.identificatie),
+        )
+    elif full:
+        row.update(dict.fromkeys(_KEY_COLUMNS))
+    return row
+
+
+def _key_rows(pk: int, keys: Keys | None) -> list[dict[str, object]]:
+    """The koppel_key rows of one message: its probes and its body identifiers."""
+    if keys is None:
+        return []
+    return [
+        {"message_pk": pk, "name": n, "value": v[:KOPPEL_VALUE_MAX]}
+        for n, v in sorted(keys.probes() | keys.values)
+    ]
+
+
 class KoppelStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -135,29 +207,83 @@ class KoppelStore:
     def save_keys(self, pk: int, keys: Keys | None, now: datetime, links: Sequence[Link] = ()) -> int:
         """Record what was read of message ``pk`` (None: no StUF message, nothing to relate) and
         its new relations, in one transaction; the number of relations added."""
-        values: dict[str, object] = {"message_pk": pk, "indexed_at": now}
-        if keys is not None:
-            values.update(
-                berichtcode=keys.berichtcode,
-                berichttype=keys.berichttype,
-                referentienummer=keys.referentienummer,
-                cross_refnummer=keys.cross_refnummer,
-                zender=keys.zender,
-                ontvanger=keys.ontvanger,
-                gemeentecode=keys.gemeentecode,
-                aanbieder=keys.aanbieder,
-                afzender=keys.afzender,
-                identificatie=_clip(keys.identificatie),
-            )
-        pairs = sorted(keys.probes() | keys.values) if keys is not None else []
         with self.db.session() as session:
-            session.execute(sa.insert(koppel_message).values(**values))
+            session.execute(sa.insert(koppel_message).values(**_message_row(pk, keys, now)))
+            pairs = _key_rows(pk, keys)
             if pairs:
-                session.execute(
-                    sa.insert(koppel_key),
-                    [{"message_pk": pk, "name": n, "value": v[:KOPPEL_VALUE_MAX]} for n, v in pairs],
-                )
+                session.execute(sa.insert(koppel_key), pairs)
             return self._add_links(session, links, now)
+
+    def index_batch(
+        self, members: Sequence[Member], probes: Iterable[Pair], relate: RelateBatch, now: datetime
+    ) -> int | None:
+        """Read a batch into the koppeltabel in one transaction: the members not read yet, the
+        messages holding any of ``probes`` with their keys, ``relate`` (pure) on those, and keys
+        and relations of the batch as three multi-row inserts. The number of relations added.
+
+        None, with nothing stored, when more than MAX_HOLDER_ROWS holder rows match (a hot
+        identifier) or when a unique key refused the inserts (a reader that does not take the
+        lock below, such as ``save_keys``, stored one of them first); the caller then reads the
+        batch one message at a time, which tolerates both. Also None when the database refused a
+        value (PostgreSQL: too long for its column): one at a time, the messages before that one
+        are read, as before batches.
+        """
+        try:
+            with self.db.session() as session:
+                _serialise_catch_ups(session)
+                done = self._indexed_among(session, [m.pk for m in members])
+                todo = [m for m in members if m.pk not in done]
+                if not todo:
+                    return 0
+                found = self._holders(session, probes)
+                if found is None:
+                    return None
+                links = relate(todo, *found)
+                return self._insert_batch(session, todo, now, links)
+        except StoreError as error:
+            if isinstance(error.__cause__, sa.exc.IntegrityError | sa.exc.DataError):
+                return None
+            raise
+
+    @staticmethod
+    def _indexed_among(session: Session, pks: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(pks), _IN_CHUNK):
+            part = list(pks[start : start + _IN_CHUNK])
+            found.update(
+                session.execute(
+                    sa.select(koppel_message.c.message_pk).where(koppel_message.c.message_pk.in_(part))
+                ).scalars()
+            )
+        return found
+
+    @staticmethod
+    def _insert_batch(
+        session: Session, members: Sequence[Member], now: datetime, links: Sequence[Link]
+    ) -> int:
+        # Every row with every column: one executemany, which SQLAlchemy sends as multi-row VALUES.
+        message_rows = [_message_row(m.pk, m.keys, now, full=True) for m in members]
+        key_rows = [row for m in members for row in _key_rows(m.pk, m.keys)]
+        relation_rows: dict[tuple[int, int, str], dict[str, object]] = {}
+        for link in links:
+            # The first of a pair and relation stands, as in ``_add_links``.
+            relation_rows.setdefault(
+                (link.earlier, link.later, link.relation.value),
+                {
+                    "earlier_pk": link.earlier,
+                    "later_pk": link.later,
+                    "relation": link.relation.value,
+                    "via": link.via.value,
+                    "value": link.value[:KOPPEL_VALUE_MAX],
+                    "created_at": now,
+                },
+            )
+        session.execute(sa.insert(koppel_message), message_rows)
+        if key_rows:
+            session.execute(sa.insert(koppel_key), key_rows)
+        if relation_rows:
+            session.execute(sa.insert(koppel_relation), list(relation_rows.values()))
+        return len(relation_rows)
 
     def is_indexed(self, pk: int) -> bool:
         with self.db.session() as session:
@@ -201,19 +327,69 @@ class KoppelStore:
             )
         return self.keys_of(pks)
 
+    def _holders(self, session: Session, probes: Iterable[Pair]) -> Holders | None:
+        """The messages in the koppeltabel holding each of ``probes`` (pairs as stored, cut to
+        the column width), and the keys of those messages. None when more than MAX_HOLDER_ROWS
+        rows match."""
+        by_name: dict[str, list[str]] = {}
+        for name, value in sorted(set(probes)):
+            by_name.setdefault(name, []).append(value)
+        chunks: list[list[tuple[str, str]]] = [[]]
+        for name, values in by_name.items():
+            for value in values:
+                if len(chunks[-1]) >= _IN_CHUNK:
+                    chunks.append([])
+                chunks[-1].append((name, value))
+        found: dict[Pair, list[int]] = {}
+        rows = 0
+        for chunk in chunks:
+            if not chunk:
+                continue
+            grouped: dict[str, list[str]] = {}
+            for name, value in chunk:
+                grouped.setdefault(name, []).append(value)
+            # Per name an IN list: each term can use the (name, value) index.
+            match = sa.or_(
+                *(
+                    sa.and_(koppel_key.c.name == name, koppel_key.c.value.in_(values))
+                    for name, values in grouped.items()
+                )
+            )
+            result = session.execute(
+                sa.select(koppel_key.c.message_pk, koppel_key.c.name, koppel_key.c.value)
+                .where(match)
+                .limit(MAX_HOLDER_ROWS + 1 - rows)
+            ).all()
+            rows += len(result)
+            if rows > MAX_HOLDER_ROWS:
+                return None
+            for r in result:
+                found.setdefault((r.name, r.value), []).append(r.message_pk)
+        pks = sorted({pk for held in found.values() for pk in held})
+        return found, dict(self._keys_of(session, pks))
+
     def keys_of(self, pks: Sequence[int]) -> list[tuple[int, Keys]]:
         if not pks:
             return []
         with self.db.session() as session:
-            heads = session.execute(
-                sa.select(koppel_message).where(
-                    koppel_message.c.message_pk.in_(pks), koppel_message.c.berichtcode.is_not(None)
-                )
-            ).all()
-            body: dict[int, set[tuple[str, str]]] = {}
+            return self._keys_of(session, pks)
+
+    @staticmethod
+    def _keys_of(session: Session, pks: Sequence[int]) -> list[tuple[int, Keys]]:
+        heads: list[Any] = []
+        body: dict[int, set[tuple[str, str]]] = {}
+        for start in range(0, len(pks), _IN_CHUNK):
+            part = list(pks[start : start + _IN_CHUNK])
+            heads.extend(
+                session.execute(
+                    sa.select(koppel_message).where(
+                        koppel_message.c.message_pk.in_(part), koppel_message.c.berichtcode.is_not(None)
+                    )
+                ).all()
+            )
             for row in session.execute(
                 sa.select(koppel_key.c.message_pk, koppel_key.c.name, koppel_key.c.value).where(
-                    koppel_key.c.message_pk.in_(pks), koppel_key.c.name.in_(BODY_IDENTIFIERS)
+                    koppel_key.c.message_pk.in_(part), koppel_key.c.name.in_(BODY_IDENTIFIERS)
                 )
             ):
                 body.setdefault(row.message_pk, set()).add((row.name, row.value))

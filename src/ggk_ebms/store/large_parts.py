@@ -12,8 +12,10 @@ copies the bound value and then builds the row record around it (two copies), li
 its output buffer (which grows by doubling, to 32 MiB for 25 MB). So a part above ``PART_SLICE``
 goes in slices as well (docs/performance.md "Memory"):
 
-- SQLite: the row is inserted with a ``zeroblob`` of the part's size, which SQLite writes without
-  building it in memory, and the data is written into it with incremental blob I/O;
+- SQLite: the row is inserted with a ``zeroblob`` of the part's size and the data is written into
+  it with incremental blob I/O. SQLite leaves a zeroblob out of the row record only when it is the
+  record's last value, which is why ``data`` is the table's last column (migration 0017); before,
+  the insert alone held two buffers of the part's size (docs/performance.md "Memory");
 - PostgreSQL: ``COPY ... FROM STDIN`` in text format, the bytea in hex written slice by slice, so
   the client never holds more than one slice; the server assembles the value.
 
@@ -113,6 +115,8 @@ def _insert_sqlite(
     session: Session, values: Mapping[str, Any], data: bytes | SpooledRange, size: int
 ) -> None:
     row = {name: values[name] for name in _COLUMNS}
+    # ``data`` is the row's last value (tables.message_part), so SQLite writes the zeroblob as a
+    # count of zero bytes straight into the pages, without a buffer of ``size`` bytes.
     pk = session.execute(
         sa.insert(message_part).values(**row, data=sa.func.zeroblob(size)).returning(message_part.c.pk)
     ).scalar_one()

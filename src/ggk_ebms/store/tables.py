@@ -187,9 +187,12 @@ message_part = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("content_id", sa.String(MESSAGE_ID_MAX), nullable=False),
     sa.Column("content_type", sa.String(1024), nullable=False),
-    sa.Column("data", sa.LargeBinary, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
+    # Last on purpose (migration 0017): SQLite writes a trailing zeroblob without building it in
+    # memory, but expands one followed by any other value into the row record, so a 25 MB part
+    # would cost two 25 MB buffers on insert (store/large_parts.py, docs/performance.md "Memory").
+    sa.Column("data", sa.LargeBinary, nullable=False),
     sa.UniqueConstraint("message_pk", "seq"),
 )
 
