@@ -352,6 +352,11 @@ class MessageStore:
         """Receives queued for the next group commit (observability and tests)."""
         return self._group.waiting
 
+    @property
+    def sent_lookups_waiting(self) -> int:
+        """``find_sent`` calls queued for the next grouped query (observability and tests)."""
+        return self._sent_lookups.waiting
+
     # --- writing ----------------------------------------------------------------------------------
 
     def _insert(
