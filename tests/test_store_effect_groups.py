@@ -269,3 +269,51 @@ def test_concurrent_lookups_of_sent_messages_share_one_query(db: Database) -> No
     # Only our sent messages: a received message of that MessageId is not one.
     store.receive(inbound("both@x"), [], response=None, deliver=False, send_response_async=False)
     assert store.find_sent("both@x") is None
+
+
+def test_batch_steps_with_shared_values_update_without_case(db: Database) -> None:
+    """transition_many: messages whose step writes the same values are updated by one plain
+    UPDATE (a statement SQLAlchemy compiles once); different values still each reach their own."""
+    from ggk_ebms.store import lifecycle as steps
+
+    store = MessageStore(db, FixedClock(T0))
+    same = [_sent(store, f"same-{i}@gemeente", sending=False) for i in range(3)]
+    other = [_sent(store, f"other-{i}@gemeente", sending=False) for i in range(2)]
+    updates: list[str] = []
+
+    def before(_conn: sa.Connection, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updates.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        with db.session() as session:
+            steps.transition_many(
+                session,
+                [steps.Change(s.pk, Event.ATTEMPT_STARTED, "attempt 1 started") for s in same],
+                now=T0,
+            )
+        assert len(updates) == 1 and "CASE" not in updates[0].upper()
+        updates.clear()
+        with db.session() as session:
+            steps.transition_many(
+                session,
+                [
+                    steps.Change(s.pk, Event.ATTEMPT_STARTED, f"attempt {i} started")
+                    for i, s in enumerate(other)
+                ],
+                now=T0,
+            )
+        assert len(updates) == 1 and "CASE" in updates[0].upper()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+    for s in same:
+        assert (store.get(s.pk).status, store.get(s.pk).status_reason) == (
+            Status.SENDING,
+            "attempt 1 started",
+        )
+    for i, s in enumerate(other):
+        assert (store.get(s.pk).status, store.get(s.pk).status_reason) == (
+            Status.SENDING,
+            f"attempt {i} started",
+        )
