@@ -9,10 +9,9 @@ message are this process's (docs/performance.md, "Round 3").
 
 With ``signals`` each receive is instead an asynchronous Acknowledgment of a message we sent
 (queued before the clock starts): the sent message is looked up by RefToMessageId as the inbound
-decision does (``MessageStore.find_sent``, ``find("out", ...)`` on code without it) and the Ack
-is stored with its effect (Delivered, the send job done). Every sent message must end Delivered.
-The lookups are read transactions and their COMMITs are counted too: with one commit per
-message that is two per Acknowledgment.
+decision does (``find("out", ...)``) and the Ack is stored with its effect (Delivered, the send
+job done). Every sent message must end Delivered. The lookups are read transactions and their
+COMMITs are counted too: with one commit per message that is two per Acknowledgment.
 """
 
 from __future__ import annotations
@@ -144,8 +143,7 @@ def _queue_sent(store: MessageStore, threads: int, count: int) -> list[list[str]
 
 def _receive_ack(store: MessageStore, sent_id: str) -> None:
     """What the inbound pipeline does for an asynchronous Acknowledgment: look up, decide, store."""
-    lookup = getattr(store, "find_sent", None)
-    sent: StoredMessage | None = lookup(sent_id) if lookup is not None else store.find("out", sent_id)
+    sent: StoredMessage | None = store.find("out", sent_id)
     if sent is None:
         raise RuntimeError(f"sent message {sent_id} not found")
     store.receive(

@@ -5,15 +5,13 @@ one transaction (MessageStore.receive ``effect=``); concurrent ones now share th
 of every other receive (store/group_commit.py), their effects applied in one batch step. The
 groups are formed deterministically, as in tests/test_store_group_commit.py: the first receive is
 held inside its write until all the others wait behind it, and engine events count the commits.
-The lookups of our sent messages (``find_sent``) are grouped the same way and counted as queries.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -219,56 +217,6 @@ def test_a_single_receive_with_an_effect_commits_alone(watched: tuple[MessageSto
             effect=_ack_effect(10**9),
         )
     assert store.find("in", "lost-ack@rinis") is None
-
-
-_FIND_SENT = re.compile(r"FROM \"?message\"?\s+WHERE .*direction", re.IGNORECASE | re.DOTALL)
-
-
-def test_concurrent_lookups_of_sent_messages_share_one_query(db: Database) -> None:
-    store = MessageStore(db, FixedClock(T0))
-    sent = [_sent(store, f"look-{i}@gemeente") for i in range(4)]
-    entered, release = threading.Event(), threading.Event()
-    queries: list[str] = []
-    held: list[bool] = []
-
-    def before(_conn: sa.Connection, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if not _FIND_SENT.search(statement):
-            return
-        queries.append(threading.current_thread().name)
-        if not held:
-            held.append(True)
-            entered.set()
-            assert release.wait(DEADLINE_S)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    found: dict[str, StoredMessage | None] = {}
-
-    def look(message_id: str) -> Callable[[], None]:
-        return lambda: found.__setitem__(message_id, store.find_sent(message_id))
-
-    try:
-        first = threading.Thread(target=look(sent[0].message_id), name="first")
-        first.start()
-        assert entered.wait(DEADLINE_S)
-        wanted = [s.message_id for s in sent[1:]] + ["nobody@gemeente", sent[1].message_id]
-        threads = [threading.Thread(target=look(m), name=f"member-{i}") for i, m in enumerate(wanted)]
-        for thread in threads:
-            thread.start()
-        _wait_until(lambda: store.sent_lookups_waiting == len(wanted))
-        release.set()
-        for thread in [first, *threads]:
-            thread.join(DEADLINE_S)
-            assert not thread.is_alive()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
-    assert len(_member_points(queries)) == 1  # one query answered every waiting lookup
-    for s in sent:
-        answer = found[s.message_id]
-        assert answer is not None and (answer.pk, answer.envelope) == (s.pk, s.envelope)
-    assert found["nobody@gemeente"] is None
-    # Only our sent messages: a received message of that MessageId is not one.
-    store.receive(inbound("both@x"), [], response=None, deliver=False, send_response_async=False)
-    assert store.find_sent("both@x") is None
 
 
 def test_batch_steps_with_shared_values_update_without_case(db: Database) -> None:

@@ -70,7 +70,7 @@ class InboundPipeline:
         self._ids = ids
         self._security = MessageSecurity(settings)
         self._lookups = Lookups(
-            find_sent=self._store.find_sent,
+            find_sent=lambda i: self._store.find("out", i),
             find_received=lambda i: self._store.find("in", i),
             ids=ids,
             security=self._security,

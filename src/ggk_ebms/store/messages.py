@@ -337,25 +337,11 @@ class MessageStore:
             max_group=max_group,
             fails_waiting=lambda error: isinstance(error, StoreUnavailableError),
         )
-        # Lookups of our sent messages by concurrent threads (the inbound decision's
-        # ``find_sent`` for every received signal) answered by one query per group: the same
-        # leader/follower coordination, for reads.
-        self._sent_lookups: GroupCommitter[str, StoredMessage | None] = GroupCommitter(
-            self._find_sent_many,
-            lambda message_id: self.find("out", message_id),
-            max_group=max_group,
-            fails_waiting=lambda error: isinstance(error, StoreUnavailableError),
-        )
 
     @property
     def receives_waiting(self) -> int:
         """Receives queued for the next group commit (observability and tests)."""
         return self._group.waiting
-
-    @property
-    def sent_lookups_waiting(self) -> int:
-        """``find_sent`` calls queued for the next grouped query (observability and tests)."""
-        return self._sent_lookups.waiting
 
     # --- writing ----------------------------------------------------------------------------------
 
@@ -796,24 +782,6 @@ class MessageStore:
         with self.db.session() as session:
             row = session.execute(sa.select(message_table).where(_by_id(direction, message_id))).first()
             return None if row is None else _row_to_message(row)
-
-    def find_sent(self, message_id: str) -> StoredMessage | None:
-        """``find("out", message_id)``, shared with the lookups other threads make at the same
-        moment: one query for all of them (a received Acknowledgment names the message we sent
-        by its RefToMessageId, ebMS 2.0 §6.3). Each caller's query starts after its call, so
-        it sees everything committed before the call, as ``find`` does."""
-        return self._sent_lookups.submit(message_id)
-
-    def _find_sent_many(self, message_ids: Sequence[str]) -> builtins.list[StoredMessage | None]:
-        wanted = sorted(set(message_ids))
-        with self.db.session() as session:
-            rows = session.execute(
-                sa.select(message_table).where(
-                    message_table.c.direction == "out", message_table.c.message_id.in_(wanted)
-                )
-            ).all()
-        found = {row.message_id: _row_to_message(row) for row in rows}
-        return [found.get(message_id) for message_id in message_ids]
 
     def get(self, pk: int) -> StoredMessage:
         with self.db.session() as session:
