@@ -102,7 +102,7 @@ def _sigcheck(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
 
 
 def _groups(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
-    return run_groups(db=ns.db, threads=ns.threads, count=ns.count), GROUPS_COLUMNS
+    return run_groups(db=ns.db, threads=ns.threads, count=ns.count, signals=ns.signals), GROUPS_COLUMNS
 
 
 def _outbound(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
@@ -206,7 +206,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_sigcheck)
 
-
     p = sub.add_parser("delivery", help="DeliveryWorker.run_once in-process: queued jobs drained to a folder")
     p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
     p.add_argument("--count", type=int, default=500, help="messages to receive, then deliver")
@@ -214,12 +213,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
     p.set_defaults(run=_delivery)
 
-
     p = sub.add_parser("groups", help="MessageStore.receive from N threads: group commit vs one commit each")
     p.add_argument("--db", choices=BACKENDS, default="sqlite", help="database backend")
     p.add_argument("--threads", type=int, default=8, help="threads receiving at the same time")
     p.add_argument("--count", type=int, default=150, help="receives per thread and phase")
     p.add_argument("--no-write", action="store_true", help="print the table only, write no JSON")
+    p.add_argument(
+        "--signals",
+        action="store_true",
+        help="receive asynchronous Acks of sent messages (lookup + effect), not business messages",
+    )
     p.set_defaults(run=_groups)
 
     p = sub.add_parser("cli", help="ggk-ebms start-up: whole-process time per command vs python -c pass")

@@ -17,6 +17,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -27,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ggk_ebms.errors import TransportError
 from ggk_ebms.security.tls import client_context
 from ggk_ebms.testing import pki
+from ggk_ebms.transport import client as client_module
 from ggk_ebms.transport.client import STREAM_ABOVE, EbmsClient, PinningConnector, matches_cpa_certificate
 from ggk_ebms.transport.result import Layer
 from ggk_ebms.transport.retry import ResponseClass, classify_response
@@ -477,3 +479,33 @@ async def test_large_body_in_pieces_is_streamed_with_its_content_length(
     total = b"".join(pieces)
     assert seen[0] == (str(len(total)), None, total)
     assert seen[1] == (str(STREAM_ABOVE + 1), None, b"y" * (STREAM_ABOVE + 1))
+
+
+async def test_small_body_in_pieces_goes_out_as_one_buffer(
+    test_pki: Pki, server_cert: pki.IssuedCertificate, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SwA body of STREAM_ABOVE bytes or less is joined, not streamed slice by slice (each
+    slice a write of its own through aiohttp and TLS); it arrives byte for byte all the same."""
+    seen: list[tuple[str | None, str | None, bytes]] = []
+    streamed: list[int] = []
+    original = client_module._slices
+
+    def counting(pieces: list[bytes]) -> Any:
+        streamed.append(len(pieces))
+        return original(pieces)
+
+    monkeypatch.setattr(client_module, "_slices", counting)
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.content.read()
+        seen.append((request.headers.get("Content-Length"), request.headers.get("Transfer-Encoding"), body))
+        return web.Response(status=204)
+
+    small = [b"--head\r\n", b"<soap/>" * 300, b"\r\n--head--\r\n"]
+    url = await serve(test_pki.server_context(server_cert), handler)
+    async with EbmsClient(test_pki.client_context()) as client:
+        result = await client.post(url, body=small, content_type="multipart/related; boundary=head")
+    assert result.status == 204
+    total = b"".join(small)
+    assert seen == [(str(len(total)), None, total)]
+    assert streamed == []

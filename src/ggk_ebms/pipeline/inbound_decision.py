@@ -428,6 +428,4 @@ def _accept(
 
 
 def _parts(attachments: Sequence[MimePart]) -> tuple[NewPart, ...]:
-    return tuple(
-        NewPart.of(p.content_id or "", p.content_type, p.content) for p in attachments
-    )
+    return tuple(NewPart.of(p.content_id or "", p.content_type, p.content) for p in attachments)

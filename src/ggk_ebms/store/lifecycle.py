@@ -291,19 +291,28 @@ def transition_batch(
             else lifecycle.business_flow(row.direction)
         )
         decided.append((change, lifecycle.decide(flow, row.current, change.event)))
-    by_source: dict[str | None, list[tuple[BusinessChange, Step]]] = {}
+    # One UPDATE per (current status, new values): the send worker's steps mostly share both
+    # (every attempt "started", every Acknowledgment "received"), and plain values keep ONE
+    # statement text whose compiled form SQLAlchemy caches; only a group whose messages get
+    # different values needs the per-message CASE, a new statement per group size.
+    by_source: dict[tuple[str | None, tuple[Any, ...] | None], list[tuple[BusinessChange, Step]]] = {}
     for change, step in decided:
         if step.writes:
-            by_source.setdefault(step.source, []).append((change, step))
+            by_source.setdefault((step.source, None), []).append((change, step))
+    for (source, _), group in list(by_source.items()):
+        shared = {_plain_values(change, step, layer) for change, step in group}
+        if len(shared) == 1:
+            by_source[(source, shared.pop())] = by_source.pop((source, None))
     moved: set[int] = set()
-    for source, group in by_source.items():
+    for (source, plain), group in by_source.items():
         wanted = [change.message_pk for change, _ in group]
         guard = column.is_(None) if source is None else column == source
+        values = _batch_values(group, layer) if plain is None else dict(plain)
         matched = set(
             session.execute(
                 sa.update(message)
                 .where(message.c.pk.in_(wanted), guard)
-                .values(**_batch_values(group, layer), updated_at=now)
+                .values(**values, updated_at=now)
                 .returning(message.c.pk)
             ).scalars()
         )
@@ -332,6 +341,19 @@ def _one(session: Session, change: BusinessChange, now: datetime, layer: str) ->
         return apply_business(session, change, now=now)
     return transition(
         session, change.message_pk, change.event, now=now, reason=change.reason, code=change.code
+    )
+
+
+def _plain_values(change: BusinessChange, step: Step, layer: str) -> tuple[tuple[str, Any], ...]:
+    """The new column values of one message, as ``_batch_values`` gives them, hashable."""
+    reason = None if change.reason is None else change.reason[:_REASON_MAX]
+    if layer == "ebms":
+        return (("status", step.target), ("status_reason", reason), ("error_code", change.code))
+    return (
+        ("business_status", step.target),
+        ("business_code", change.code),
+        ("business_reason", reason),
+        ("business_ref_pk", change.ref_pk),
     )
 
 

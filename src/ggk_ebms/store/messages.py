@@ -26,7 +26,12 @@ from sqlalchemy.orm import Session
 
 from ggk_ebms import lifecycle
 from ggk_ebms.clock import Clock, SystemClock
-from ggk_ebms.errors import DuplicateMessageError, StoreError, StoreUnavailableError
+from ggk_ebms.errors import (
+    DuplicateMessageError,
+    StateTransitionError,
+    StoreError,
+    StoreUnavailableError,
+)
 from ggk_ebms.lifecycle import Event, Status, Step
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
@@ -177,6 +182,12 @@ _INSERT_MESSAGE = sa.insert(message_table).returning(message_table.c.pk)
 # Several messages in one multi-row INSERT ... RETURNING (the received message and our signal):
 # one round trip instead of two; the keys come back in the order of the rows given.
 _INSERT_MESSAGES = sa.insert(message_table).returning(message_table.c.pk, sort_by_parameter_order=True)
+# The same rows without RETURNING: an executemany of ONE single-row statement (psycopg's
+# pipeline), whose conversion to PostgreSQL placeholders the driver caches. The multi-row
+# RETURNING form is one new statement text per group size, and psycopg re-parses every
+# placeholder of it each time (28 columns per row): an eighth of the send worker's CPU time
+# went there for the synchronous Acknowledgments it keeps (docs/performance.md "Outbound").
+_INSERT_MESSAGE_ROWS = sa.insert(message_table)
 _STORED_FIELDS = tuple(f.name for f in dataclasses.fields(StoredMessage))
 _WITHOUT_ENVELOPE = tuple(message_table.c[name] for name in _STORED_FIELDS if name != "envelope")
 
@@ -219,6 +230,16 @@ def _row_to_part(row: sa.Row[Any]) -> StoredPart:
 
 class _Conflict(Exception):
     """A unique constraint stopped an insert; resolved into a clear error after the rollback."""
+
+
+class _EffectRefused(Exception):
+    """The lifecycle refused a received signal's effect (or its sent message is gone): the group
+    is rolled back and its members written one by one, so only that receive fails, with the
+    original error (``error``)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -365,6 +386,31 @@ class MessageStore:
         events.extend(_creation_event(pk, new, now) for pk, new in zip(pks, news, strict=True))
         return pks
 
+    def _insert_rows(
+        self,
+        session: Session,
+        news: Sequence[NewMessage],
+        now: datetime,
+        events: builtins.list[dict[str, Any]],
+    ) -> builtins.list[int]:
+        """``_insert_many`` for a larger group (distinct MessageIds): the rows by executemany,
+        then their keys in one query by (direction, MessageId), the key the UNIQUE constraint
+        guarantees."""
+        try:
+            session.execute(_INSERT_MESSAGE_ROWS, [_message_row(new, now) for new in news])
+        except exc.IntegrityError as error:
+            raise _Conflict from error
+        rows = session.execute(
+            sa.select(message_table.c.pk, message_table.c.direction, message_table.c.message_id).where(
+                message_table.c.direction.in_(sorted({new.direction for new in news})),
+                message_table.c.message_id.in_(sorted({new.message_id for new in news})),
+            )
+        ).all()
+        keys = {(row.direction, row.message_id): int(row.pk) for row in rows}
+        pks = [keys[(new.direction, new.message_id)] for new in news]
+        events.extend(_creation_event(pk, new, now) for pk, new in zip(pks, news, strict=True))
+        return pks
+
     def _insert_parts(self, session: Session, message_pk: int, parts: Sequence[NewPart]) -> None:
         rows = [
             {
@@ -430,13 +476,11 @@ class MessageStore:
         only after the commit that holds its own message, with its own result or error.
         """
         item = self._receive_item(message, parts, response, deliver, send_response_async, effect)
-        if effect is not None:
-            # A received Acknowledgment/MessageError that changes a sent message reads and
-            # updates that message (lifecycle); it keeps a transaction of its own, so a problem
-            # with that one message never fails the receives of a group (docs/performance.md).
-            return self._write_one(item)
         # Concurrent receives of this process share one transaction and one commit
         # (store/group_commit.py); this returns only after the commit that holds this message.
+        # A received Acknowledgment/MessageError with an effect on a sent message is one of them:
+        # the effects of a group are applied together in its transaction (``_apply_effects``),
+        # and one the lifecycle refuses splits the group, so it never fails the others.
         return self._group.submit(item)
 
     async def receive_async(
@@ -466,9 +510,6 @@ class MessageStore:
                 fails_waiting=lambda error: isinstance(error, StoreUnavailableError),
             )
             self._async_groups[loop] = group
-        if effect is not None:
-            # As in ``receive``: a transaction of its own (in a worker thread).
-            return await asyncio.to_thread(self._write_one, item)
         return await group.submit(item)
 
     def _receive_item(
@@ -502,41 +543,67 @@ class MessageStore:
 
     def _at_once(self, items: Sequence[_Receive]) -> bool:
         # PostgreSQL, hot path: every row of every member in one statement (store/receive_pg.py).
-        # A received signal with an effect on a sent message takes the statement-per-table path,
-        # and so does a large part, which goes in by COPY (large_parts.py) that one statement
-        # cannot hold.
+        # A large part goes in by COPY (large_parts.py), which one statement cannot hold: such a
+        # group takes the statement-per-table path.
         return self.db.backend == "postgresql" and all(
-            item.effect is None and not any(is_large(p.size) for p in item.parts) for item in items
+            not any(is_large(p.size) for p in item.parts) for item in items
         )
 
     def _write_one(self, item: _Receive) -> ReceiveResult:
-        """One receive in its own transaction; a UNIQUE conflict becomes DuplicateMessageError."""
+        """One receive in its own transaction; a UNIQUE conflict becomes DuplicateMessageError,
+        a refused effect raises the lifecycle's (or the store's) own error."""
         try:
             return self._write([item])[0]
         except _Conflict:
             self._raise_conflict(item.message, *([item.response] if item.response is not None else []))
             raise  # pragma: no cover - _raise_conflict always raises
+        except _EffectRefused as refused:
+            raise refused.error from None
 
     def _write_group(self, items: Sequence[_Receive]) -> builtins.list[ReceiveResult]:
-        """Several receives in one transaction; a UNIQUE conflict rolls back all of them, and
-        then each is written on its own (duplicates are rare; the others must not fail)."""
+        """Several receives in one transaction; a UNIQUE conflict or a refused effect rolls back
+        all of them, and then each is written on its own (both are rare; the others must not
+        fail)."""
         if len(items) == 1:
             return [self._write_one(items[0])]
         try:
             return self._write(items)
-        except _Conflict:
+        except (_Conflict, _EffectRefused):
             raise SplitGroup from None
 
     def _write(self, items: Sequence[_Receive]) -> builtins.list[ReceiveResult]:
-        if self._at_once(items):
+        effects = any(item.effect is not None for item in items)
+        if self._at_once(items) and not effects:
             # One statement: autocommit, no BEGIN/COMMIT round trips; ``run_statement`` tries
             # once more on a fresh connection if the pooled one was dead.
             small = sum(part.size for item in items for part in item.parts) <= _SMALL_STATEMENT_BYTES
             return self.db.run_statement(lambda conn: self._store_at_once(conn, items), small=small)
+        if self._at_once(items):
+            # The same statement, then the group's effects, in ONE transaction: a signal and
+            # its effect are stored together or not at all.
+            return self.db.run(
+                lambda session: self._with_effects(session, items, self._store_at_once(session, items))
+            )
         # ``run``: one transaction, one retry on a fresh connection if the pooled one was dead.
-        return self.db.run(lambda session: [self._store(session, item) for item in items])
+        return self.db.run(
+            lambda session: self._with_effects(session, items, [self._store(session, item) for item in items])
+        )
 
-    def _store_at_once(self, conn: sa.Connection, items: Sequence[_Receive]) -> builtins.list[ReceiveResult]:
+    def _with_effects(
+        self, session: Session, items: Sequence[_Receive], results: builtins.list[ReceiveResult]
+    ) -> builtins.list[ReceiveResult]:
+        """Apply the effects of the group's received signals after their rows are in (same
+        transaction); ``results`` unchanged."""
+        effects = [item.effect for item in items if item.effect is not None]
+        if effects:
+            # One time for the group's steps: the latest of its members' (they differ by the
+            # milliseconds the group waited).
+            self._apply_effects(session, effects, max(item.now for item in items))
+        return results
+
+    def _store_at_once(
+        self, conn: Session | sa.Connection, items: Sequence[_Receive]
+    ) -> builtins.list[ReceiveResult]:
         rows: builtins.list[dict[str, Any]] = []
         part_rows: builtins.list[RowSet] = []
         job_rows: builtins.list[RowSet] = []
@@ -575,23 +642,48 @@ class MessageStore:
         if item.deliver:
             self._enqueue(session, "deliver", message_pk, now, now)
         steps.insert_events(session, events)
-        if item.effect is not None:
-            self._apply_effect(session, item.effect, now)
         return ReceiveResult(message_pk, response_pk)
 
-    def _apply_effect(self, session: Session, effect: SignalEffect, now: datetime) -> None:
-        step = steps.transition(
-            session, effect.message_pk, effect.event, now=now, reason=effect.reason, code=effect.code
+    def _apply_effects(self, session: Session, effects: Sequence[SignalEffect], now: datetime) -> None:
+        """What received Acknowledgments/MessageErrors do to our sent messages (ebMS 2.0 §6.5.3,
+        §4.2), for a whole group in a few statements: the lifecycle's guarded batch step
+        (store/lifecycle.py ``transition_many``: one read, one guarded UPDATE per current status,
+        one history insert), then one UPDATE for the send jobs with nothing left to do.
+
+        A step the lifecycle refuses, or a sent message that is gone, raises ``_EffectRefused``:
+        the caller rolls the group back and writes its members one by one.
+        """
+        changes = [steps.Change(e.message_pk, e.event, e.reason, e.code) for e in effects]
+        if self.db.backend == "postgresql" and len({c.message_pk for c in changes}) > 1:
+            # Lock the sent messages in key order first, as one UPDATE over a list of keys (the
+            # send worker's batch steps) takes them in index order: a group of effects and a
+            # group of outcomes then wait for each other rather than deadlock.
+            session.execute(
+                sa.select(message_table.c.pk)
+                .where(message_table.c.pk.in_(sorted({c.message_pk for c in changes})))
+                .order_by(message_table.c.pk)
+                .with_for_update()
+            )
+        try:
+            taken = steps.transition_many(session, changes, now=now)
+        except StoreUnavailableError:
+            raise
+        except (StateTransitionError, StoreError) as error:
+            raise _EffectRefused(error) from error
+        settled = sorted(
+            {
+                change.message_pk
+                for change, step in zip(changes, taken, strict=True)
+                if step.writes and lifecycle.is_final(step.flow, step.target)
+            }
         )
-        if step.writes and lifecycle.is_final(step.flow, step.target):
-            # The send job waiting for this signal (a retry at RetryInterval, or Expired at
-            # TimeToLive) has nothing left to do. A job a worker holds right now is left to it:
+        if settled:
+            # The send jobs waiting for these signals (a retry at RetryInterval, or Expired at
+            # TimeToLive) have nothing left to do. A job a worker holds right now is left to it:
             # its guarded update finds the final state and keeps it.
             session.execute(
                 sa.update(job)
-                .where(
-                    job.c.message_pk == effect.message_pk, job.c.queue == "send", job.c.status == "pending"
-                )
+                .where(job.c.message_pk.in_(settled), job.c.queue == "send", job.c.status == "pending")
                 .values(status="done", last_error=None, updated_at=now)
             )
 
@@ -765,9 +857,10 @@ class MessageStore:
         answer or jobs would; per message its pk, or None when its MessageId was kept before
         (a replayed signal).
 
-        One multi-row INSERT in a SAVEPOINT; when a duplicate stops it, each message again in a
-        SAVEPOINT of its own, so a duplicate undoes only itself: the send worker keeps the
-        synchronous Acknowledgments of a group of attempts in the group's one transaction.
+        One executemany INSERT in a SAVEPOINT, the keys read back by MessageId, the history rows
+        in one more executemany; when a duplicate stops it, each message again in a SAVEPOINT of
+        its own, so a duplicate undoes only itself: the send worker keeps the synchronous
+        Acknowledgments of a group of attempts in the group's one transaction.
         """
         for new in news:
             _check(new, "in")
@@ -777,7 +870,7 @@ class MessageStore:
         events: builtins.list[dict[str, Any]] = []
         try:
             with session.begin_nested():
-                pks: builtins.list[int | None] = list(self._insert_many(session, news, now, events))
+                pks: builtins.list[int | None] = list(self._insert_rows(session, news, now, events))
                 steps.insert_events(session, events)
             return pks
         except _Conflict:

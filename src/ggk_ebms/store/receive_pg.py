@@ -9,8 +9,10 @@ transaction), and the UNIQUE (direction, message_id) constraint refuses a duplic
 IntegrityError before anything is stored. Being one statement, it runs in autocommit
 (``Database.run_statement``): atomic and durable when it returns, without BEGIN and COMMIT.
 
-Only the hot path uses it: received messages with at most one signal each and no effect on a
-sent message. Several receives go in one statement when they are committed as a group
+Only the hot path uses it: received messages with at most one signal each and no large part.
+When a received Acknowledgment or MessageError changes a message we sent, the statement runs
+inside a transaction and the effects follow it before the commit (``MessageStore._write``).
+Several receives go in one statement when they are committed as a group
 (store/group_commit.py): the rows of each table then come from every member, and each row finds
 its message by (direction, MessageId), the key the UNIQUE constraint guarantees. The rows are the
 ones ``MessageStore`` builds; this module only joins them.

@@ -236,9 +236,9 @@ class EbmsClient:
     ) -> HttpResult:
         """POST ``body`` to ``url`` and return the response, whatever its status.
 
-        ``body`` may come as pieces (a SwA message from ``mime.related.related_pieces``); a body
-        of pieces or over ``STREAM_ABOVE`` bytes is streamed in 64 KiB slices with its
-        Content-Length, so the TLS layer encrypts and sends as the socket drains instead of
+        ``body`` may come as pieces (a SwA message from ``mime.related.related_pieces``), joined
+        when they are ``STREAM_ABOVE`` bytes or less; a larger body is streamed in 64 KiB slices
+        with its Content-Length, so the TLS layer encrypts and sends as the socket drains instead of
         buffering the whole message (three copies of a 25 MB message in asyncio's SSL transport).
 
         ``expected_server_cert_der``: the CPA's ServerCertificateRef certificate for this endpoint;
@@ -254,6 +254,12 @@ class EbmsClient:
         try:
             headers = {"Content-Type": content_type, "SOAPAction": SOAP_ACTION_EBXML}
             data: bytes | AsyncIterator[memoryview]
+            if not isinstance(body, bytes) and sum(len(p) for p in body) <= STREAM_ABOVE:
+                # A small SwA message goes out as one buffer: streamed, each piece was a write
+                # of its own (headers, then every slice) through aiohttp and the TLS layer, a
+                # tenth of the send worker's CPU time for a 2 KB message (docs/performance.md
+                # "Outbound"). The copy is bounded by STREAM_ABOVE.
+                body = b"".join(body)
             if isinstance(body, bytes) and len(body) <= STREAM_ABOVE:
                 data = body
             else:
