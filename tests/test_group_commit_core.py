@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from ggk_ebms.errors import StoreError, StoreUnavailableError
-from ggk_ebms.store.group_commit import AsyncGroupCommitter, GroupCommitter, SplitGroup
+from ggk_ebms.store.group_commit import AsyncGroupCommitter, GroupCommitter, GroupWrites, SplitGroup
 
 DEADLINE_S = 30.0
 
@@ -152,7 +152,7 @@ def _run_async(
 
 def test_async_the_queue_behind_a_group_is_written_as_groups_of_at_most_max_group() -> None:
     writer = _Writer(lambda items: [f"g-{i}" for i in items])
-    committer = AsyncGroupCommitter(writer.write_group, writer.write_one, max_group=4)
+    committer = AsyncGroupCommitter(GroupWrites(writer.write_group, writer.write_one, max_group=4))
     outcomes = _run_async(committer, writer, list(range(1, 7)))
     assert outcomes == {i: f"g-{i}" for i in range(7)}
     assert writer.groups == [[0], [1, 2, 3, 4], [5, 6]]  # FIFO, one group at a time
@@ -166,7 +166,7 @@ def test_async_a_split_group_is_written_one_by_one_with_each_its_own_outcome() -
         return [f"g-{items[0]}"]
 
     writer = _Writer(outcome)
-    committer = AsyncGroupCommitter(writer.write_group, writer.write_one)
+    committer = AsyncGroupCommitter(GroupWrites(writer.write_group, writer.write_one))
     outcomes = _run_async(committer, writer, [11, 12, 13, 14])
     assert outcomes[0] == "g-0"
     assert isinstance(outcomes.pop(13), StoreError)
@@ -185,9 +185,9 @@ def test_async_a_failed_group_fails_every_member_and_an_outage_also_the_queue(un
 
     writer = _Writer(outcome)
     committer = AsyncGroupCommitter(
-        writer.write_group,
-        writer.write_one,
-        fails_waiting=lambda e: isinstance(e, StoreUnavailableError),
+        GroupWrites(
+            writer.write_group, writer.write_one, fails_waiting=lambda e: isinstance(e, StoreUnavailableError)
+        )
     )
     outcomes = _run_async(committer, writer, [1, 2, 3])
     assert isinstance(outcomes[0], type(error)) and str(outcomes[0]) == str(error)
@@ -204,7 +204,7 @@ def test_async_a_caller_that_stops_waiting_does_not_withdraw_its_item() -> None:
     """A request answered 503 at request_timeout is still written (the sender's retry is then a
     duplicate, ebMS 2.0 §6.5.3); nothing is half done."""
     writer = _Writer(lambda items: [f"g-{i}" for i in items])
-    committer = AsyncGroupCommitter(writer.write_group, writer.write_one)
+    committer = AsyncGroupCommitter(GroupWrites(writer.write_group, writer.write_one))
 
     async def scenario() -> str:
         first = asyncio.create_task(committer.submit(0))
@@ -231,7 +231,7 @@ def test_async_a_caller_that_stops_waiting_does_not_withdraw_its_item() -> None:
 def test_async_an_idle_committer_writes_a_group_of_one_at_once() -> None:
     writer = _Writer(lambda items: [f"g-{i}" for i in items])
     writer.release.set()
-    committer = AsyncGroupCommitter(writer.write_group, writer.write_one)
+    committer = AsyncGroupCommitter(GroupWrites(writer.write_group, writer.write_one))
 
     async def scenario() -> list[str]:
         results = [await committer.submit(item) for item in (1, 2)]

@@ -60,19 +60,30 @@ def _own_copy(error: BaseException) -> BaseException:
     return clone.with_traceback(None)
 
 
-def _write_slots(
-    group: Sequence[_Slot[T, R]],
-    write_group: Callable[[Sequence[T]], Sequence[R]],
-    write_one: Callable[[T], R],
-) -> BaseException | None:
+@dataclass(frozen=True)
+class GroupWrites(Generic[T, R]):
+    """How a group is written: shared by the thread and the event-loop committer of one store."""
+
+    write_group: Callable[[Sequence[T]], Sequence[R]]
+    write_one: Callable[[T], R]
+    max_group: int = DEFAULT_MAX_GROUP
+    # True for a failure that also fails the items queued meanwhile (the database is away).
+    fails_waiting: Callable[[BaseException], bool] = lambda _error: False
+
+    def __post_init__(self) -> None:
+        if self.max_group < 1:
+            raise ValueError("max_group must be at least 1")
+
+
+def _write_slots(group: Sequence[_Slot[T, R]], writes: GroupWrites[T, R]) -> BaseException | None:
     """Write the group and fill in every member; returns what failed the whole group."""
     failure: BaseException | None = None
     try:
-        results = write_group([member.item for member in group])
+        results = writes.write_group([member.item for member in group])
     except SplitGroup:
         for member in group:
             try:
-                member.result = write_one(member.item)
+                member.result = writes.write_one(member.item)
             except Exception as error:
                 member.error = error
             member.done = True
@@ -103,12 +114,7 @@ class GroupCommitter(Generic[T, R]):
         max_group: int = DEFAULT_MAX_GROUP,
         fails_waiting: Callable[[BaseException], bool] = lambda _error: False,
     ) -> None:
-        if max_group < 1:
-            raise ValueError("max_group must be at least 1")
-        self._write_group = write_group
-        self._write_one = write_one
-        self._max_group = max_group
-        self._fails_waiting = fails_waiting
+        self.writes = GroupWrites(write_group, write_one, max_group, fails_waiting)
         self._cond = threading.Condition()
         self._pending: list[_Slot[T, R]] = []
         self._leading = False
@@ -134,18 +140,18 @@ class GroupCommitter(Generic[T, R]):
                 # the group holds the oldest waiting items (ours among them unless more than
                 # max_group were ahead of it; then we lead again afterwards).
                 self._leading = True
-                group = self._pending[: self._max_group]
-                del self._pending[: self._max_group]
+                group = self._pending[: self.writes.max_group]
+                del self._pending[: self.writes.max_group]
             failure: BaseException | None = None
             try:
-                failure = _write_slots(group, self._write_group, self._write_one)
+                failure = _write_slots(group, self.writes)
             finally:
                 with self._cond:
                     for member in group:
                         if not member.done:  # only when _write was interrupted (BaseException)
                             member.error = StoreError("the group commit was interrupted")
                             member.done = True
-                    if failure is not None and self._fails_waiting(failure):
+                    if failure is not None and self.writes.fails_waiting(failure):
                         # The database just failed the whole group (e.g. unreachable): the
                         # requests that queued meanwhile get the same answer now instead of a
                         # second wait of the same length (a 503 within seconds, docs/security.md).
@@ -182,21 +188,8 @@ class AsyncGroupCommitter(Generic[T, R]):
     it is written like the others (the sender retries and duplicate elimination recognises it).
     """
 
-    def __init__(
-        self,
-        write_group: Callable[[Sequence[T]], Sequence[R]],
-        write_one: Callable[[T], R],
-        *,
-        max_group: int = DEFAULT_MAX_GROUP,
-        fails_waiting: Callable[[BaseException], bool] = lambda _error: False,
-        thread_name: str = "ebms-commit",
-    ) -> None:
-        if max_group < 1:
-            raise ValueError("max_group must be at least 1")
-        self._write_group = write_group
-        self._write_one = write_one
-        self._max_group = max_group
-        self._fails_waiting = fails_waiting
+    def __init__(self, writes: GroupWrites[T, R], *, thread_name: str = "ebms-commit") -> None:
+        self.writes = writes
         self._thread_name = thread_name
         self._writer: ThreadPoolExecutor | None = None
         self._pending: list[tuple[_Slot[T, R], asyncio.Future[R]]] = []
@@ -238,13 +231,11 @@ class AsyncGroupCommitter(Generic[T, R]):
             # join this group instead of the next (on a busy loop groups would otherwise stay at
             # one, each paying a commit of its own). No timer: an idle loop comes straight back.
             await asyncio.sleep(0)
-            batch = self._pending[: self._max_group]
-            del self._pending[: self._max_group]
+            batch = self._pending[: self.writes.max_group]
+            del self._pending[: self.writes.max_group]
             slots = [slot for slot, _future in batch]
             try:
-                failure = await loop.run_in_executor(
-                    self._executor(), _write_slots, slots, self._write_group, self._write_one
-                )
+                failure = await loop.run_in_executor(self._executor(), _write_slots, slots, self.writes)
             except BaseException as interrupted:  # the loop is shutting down under us
                 for slot in slots:
                     if not slot.done:
@@ -255,7 +246,7 @@ class AsyncGroupCommitter(Generic[T, R]):
                     raise
                 continue
             self._settle(batch)
-            if failure is not None and self._fails_waiting(failure):
+            if failure is not None and self.writes.fails_waiting(failure):
                 waiting, self._pending = self._pending, []
                 for slot, _future in waiting:
                     slot.error = failure

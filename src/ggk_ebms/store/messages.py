@@ -348,7 +348,6 @@ class MessageStore:
         self._async_groups: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, AsyncGroupCommitter[_Receive, ReceiveResult]
         ] = weakref.WeakKeyDictionary()
-        self._max_group = max_group
 
     @property
     def receives_waiting(self) -> int:
@@ -503,12 +502,7 @@ class MessageStore:
         loop = asyncio.get_running_loop()
         group = self._async_groups.get(loop)
         if group is None:
-            group = AsyncGroupCommitter(
-                self._write_group,
-                self._write_one,
-                max_group=self._max_group,
-                fails_waiting=lambda error: isinstance(error, StoreUnavailableError),
-            )
+            group = AsyncGroupCommitter(self._group.writes)
             self._async_groups[loop] = group
         return await group.submit(item)
 
