@@ -68,25 +68,40 @@ def _run(committer: GroupCommitter[int, str], writer: _Writer, queued: list[int]
     return outcomes
 
 
-def test_the_queue_behind_a_group_is_written_as_groups_of_at_most_max_group() -> None:
+Run = Callable[..., dict[int, object]]
+
+
+@pytest.fixture(params=["threads", "event-loop"])
+def run(request: pytest.FixtureRequest) -> Run:
+    """``_run`` with the committer of the parametrised kind built from the same writes: the
+    thread committer (GroupCommitter) and the event loop's (AsyncGroupCommitter) keep one contract."""
+
+    def with_kind(writer: _Writer, queued: list[int], **options: object) -> dict[int, object]:
+        writes = GroupWrites(writer.write_group, writer.write_one, **options)  # type: ignore[arg-type]
+        if request.param == "threads":
+            return _run(GroupCommitter(writer.write_group, writer.write_one, **options), writer, queued)  # type: ignore[arg-type]
+        return _run_async(AsyncGroupCommitter(writes), writer, queued)
+
+    return with_kind
+
+
+def test_the_queue_behind_a_group_is_written_as_groups_of_at_most_max_group(run: Run) -> None:
     writer = _Writer(lambda items: [f"g-{i}" for i in items])
-    committer = GroupCommitter(writer.write_group, writer.write_one, max_group=4)
-    outcomes = _run(committer, writer, list(range(1, 7)))
+    outcomes = run(writer, list(range(1, 7)), max_group=4)
     assert outcomes == {i: f"g-{i}" for i in range(7)}
     assert [len(group) for group in writer.groups] == [1, 4, 2]
     assert sorted(i for group in writer.groups for i in group) == list(range(7))
     assert writer.singles == []
 
 
-def test_a_split_group_is_written_one_by_one_with_each_its_own_outcome() -> None:
+def test_a_split_group_is_written_one_by_one_with_each_its_own_outcome(run: Run) -> None:
     def outcome(items: Sequence[int]) -> list[str]:
         if len(items) > 1:
             raise SplitGroup
         return [f"g-{items[0]}"]
 
     writer = _Writer(outcome)
-    committer = GroupCommitter(writer.write_group, writer.write_one)
-    outcomes = _run(committer, writer, [11, 12, 13, 14])
+    outcomes = run(writer, [11, 12, 13, 14])
     assert outcomes[0] == "g-0"
     assert isinstance(outcomes.pop(13), StoreError)
     assert {i: outcomes[i] for i in (11, 12, 14)} == {11: "one-11", 12: "one-12", 14: "one-14"}
@@ -94,7 +109,7 @@ def test_a_split_group_is_written_one_by_one_with_each_its_own_outcome() -> None
 
 
 @pytest.mark.parametrize("unavailable", [True, False])
-def test_a_failed_group_fails_every_member_and_an_outage_also_the_queue(unavailable: bool) -> None:
+def test_a_failed_group_fails_every_member_and_an_outage_also_the_queue(run: Run, unavailable: bool) -> None:
     error = StoreUnavailableError("gone") if unavailable else StoreError("broken")
 
     def outcome(items: Sequence[int]) -> list[str]:
@@ -103,12 +118,7 @@ def test_a_failed_group_fails_every_member_and_an_outage_also_the_queue(unavaila
         return [f"g-{i}" for i in items]
 
     writer = _Writer(outcome)
-    committer = GroupCommitter(
-        writer.write_group,
-        writer.write_one,
-        fails_waiting=lambda e: isinstance(e, StoreUnavailableError),
-    )
-    outcomes = _run(committer, writer, [1, 2, 3])
+    outcomes = run(writer, [1, 2, 3], fails_waiting=lambda e: isinstance(e, StoreUnavailableError))
     first = outcomes[0]
     assert isinstance(first, type(error))
     assert str(first) == str(error)
@@ -126,6 +136,8 @@ def test_a_failed_group_fails_every_member_and_an_outage_also_the_queue(unavaila
 def test_max_group_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_group"):
         GroupCommitter(lambda items: [], lambda item: item, max_group=0)
+    with pytest.raises(ValueError, match="max_group"):
+        GroupWrites(lambda items: [], lambda item: item, max_group=0)
 
 
 # --- the same coordination for callers on an event loop (AsyncGroupCommitter) ------------------
@@ -148,56 +160,6 @@ def _run_async(
         return dict(zip([0, *queued], results, strict=True))
 
     return asyncio.run(scenario())
-
-
-def test_async_the_queue_behind_a_group_is_written_as_groups_of_at_most_max_group() -> None:
-    writer = _Writer(lambda items: [f"g-{i}" for i in items])
-    committer = AsyncGroupCommitter(GroupWrites(writer.write_group, writer.write_one, max_group=4))
-    outcomes = _run_async(committer, writer, list(range(1, 7)))
-    assert outcomes == {i: f"g-{i}" for i in range(7)}
-    assert writer.groups == [[0], [1, 2, 3, 4], [5, 6]]  # FIFO, one group at a time
-    assert writer.singles == []
-
-
-def test_async_a_split_group_is_written_one_by_one_with_each_its_own_outcome() -> None:
-    def outcome(items: Sequence[int]) -> list[str]:
-        if len(items) > 1:
-            raise SplitGroup
-        return [f"g-{items[0]}"]
-
-    writer = _Writer(outcome)
-    committer = AsyncGroupCommitter(GroupWrites(writer.write_group, writer.write_one))
-    outcomes = _run_async(committer, writer, [11, 12, 13, 14])
-    assert outcomes[0] == "g-0"
-    assert isinstance(outcomes.pop(13), StoreError)
-    assert {i: outcomes[i] for i in (11, 12, 14)} == {11: "one-11", 12: "one-12", 14: "one-14"}
-    assert writer.singles == [11, 12, 13, 14]
-
-
-@pytest.mark.parametrize("unavailable", [True, False])
-def test_async_a_failed_group_fails_every_member_and_an_outage_also_the_queue(unavailable: bool) -> None:
-    error = StoreUnavailableError("gone") if unavailable else StoreError("broken")
-
-    def outcome(items: Sequence[int]) -> list[str]:
-        if 0 in items:
-            raise error
-        return [f"g-{i}" for i in items]
-
-    writer = _Writer(outcome)
-    committer = AsyncGroupCommitter(
-        GroupWrites(
-            writer.write_group, writer.write_one, fails_waiting=lambda e: isinstance(e, StoreUnavailableError)
-        )
-    )
-    outcomes = _run_async(committer, writer, [1, 2, 3])
-    assert isinstance(outcomes[0], type(error)) and str(outcomes[0]) == str(error)
-    if unavailable:
-        assert writer.groups == [[0]]
-        assert all(isinstance(outcomes[i], StoreUnavailableError) for i in (1, 2, 3))
-        assert len({id(outcomes[i]) for i in (0, 1, 2, 3)}) == 4  # each its own copy
-    else:
-        assert writer.groups == [[0], [1, 2, 3]]
-        assert {i: outcomes[i] for i in (1, 2, 3)} == {1: "g-1", 2: "g-2", 3: "g-3"}
 
 
 def test_async_a_caller_that_stops_waiting_does_not_withdraw_its_item() -> None:
