@@ -57,12 +57,13 @@ def _compare(
         assert xmlsec1_says_valid(envelope, parts) is verdict, (envelope, steps, fast)
 
 
-def _run(examples: int, xmlsec1_every: int) -> Paths:
+def _run(examples: int, xmlsec1_every: int, *, derandomize: bool = False) -> Paths:
     paths = Paths()
     seen = [0]
 
     @settings(
         max_examples=examples,
+        derandomize=derandomize,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,
@@ -129,7 +130,10 @@ def test_fixed_examples_agree(changes: dict[str, object], steps: list[tuple[str,
 
 @needs_xmlsec1
 def test_fast_check_agrees_with_libxmlsec_and_xmlsec1() -> None:
-    paths = _run(examples=120, xmlsec1_every=1)
+    # The same 120 examples every run (derandomized): a random draw of so few sometimes held no
+    # document that needs the fallback, and the run must exercise every path to prove anything.
+    # The slow test below draws 10,000 at random.
+    paths = _run(examples=120, xmlsec1_every=1, derandomize=True)
     # The run must have exercised the fast check both ways, and the fallback, to prove anything.
     assert paths.fast_valid > 0
     assert paths.fast_invalid > 0
