@@ -208,7 +208,7 @@ def test_profile_names_the_stages() -> None:
 
     report = _run_or_skip(lambda: run_profile(db="sqlite", seconds=2.0, concurrency=4))
     stages = {r["name"]: r["samples"] for r in report.rows if r["group"] == "stage"}
-    assert stages["pipeline total (InboundPipeline.handle)"] > 0
+    assert stages["pipeline total (InboundPipeline.handle/handle_async + commit)"] > 0
 
 
 # --- the pure helpers ----------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def test_py_spy_frames_and_summary() -> None:
     leaf = parse_frame("Cursor.execute (psycopg/cursor.py:113)")
     total, stages, libraries = summarise([([frame, leaf], 3), ([parse_frame("select (selectors.py:1)")], 1)])
     assert total == 4
-    assert dict(stages)["pipeline total (InboundPipeline.handle)"] == 3
+    assert dict(stages)["pipeline total (InboundPipeline.handle/handle_async + commit)"] == 3
     assert dict(libraries)["psycopg"] == 3
 
 

@@ -147,3 +147,18 @@ def test_fast_check_agrees_on_ten_thousand_documents() -> None:
     paths = _run(examples=10_000, xmlsec1_every=25)
     assert paths.fast_valid + paths.fast_invalid > 5_000
     assert paths.xmlsec1_runs >= 200
+
+
+def test_the_second_key_info_mutation_copies_the_element_without_its_tail() -> None:
+    # Found by the 10,000-document run: text after KeyInfo (from another mutation) made the copy
+    # unparseable ("Extra content at the end of the document").
+    from lxml import etree
+
+    from tests.xmldsig_differential import DS, MUTATIONS
+
+    root = etree.fromstring(f'<e xmlns:ds="{DS}"><ds:Signature><ds:KeyInfo>k</ds:KeyInfo></ds:Signature></e>')
+    key_info = next(root.iter(f"{{{DS}}}KeyInfo"))
+    key_info.tail = "text after KeyInfo"
+    MUTATIONS["second-key-info"](root, 0)
+    copies = list(root.iter(f"{{{DS}}}KeyInfo"))
+    assert len(copies) == 2 and copies[1].text == "k" and copies[1].tail is None

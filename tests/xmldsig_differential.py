@@ -448,7 +448,8 @@ def _unpadded(text: str, choice: int) -> str:
 def _second_key_info(root: etree._Element, choice: int) -> None:
     key_info = next(root.iter(f"{{{DS}}}KeyInfo"), None)
     if key_info is not None:
-        key_info.addnext(etree.fromstring(etree.tostring(key_info)))
+        # Without its tail: text after KeyInfo (another mutation) is not part of the element.
+        key_info.addnext(etree.fromstring(etree.tostring(key_info, with_tail=False)))
 
 
 MUTATIONS: Final[dict[str, Mutation]] = {
