@@ -90,7 +90,7 @@ def _ack(message_id: str, now: datetime) -> NewMessage:
     )
 
 
-def _sent(message_id: str, now: datetime) -> NewMessage:
+def sent_message(message_id: str, now: datetime) -> NewMessage:
     """A business message we sent (queued far ahead, so nothing sends it during the bench)."""
     return NewMessage(
         direction="out",
@@ -112,7 +112,8 @@ def _sent(message_id: str, now: datetime) -> NewMessage:
     )
 
 
-def _their_ack(sent_id: str, now: datetime) -> NewMessage:
+def their_ack(sent_id: str, now: datetime) -> NewMessage:
+    """The counterpart's Acknowledgment of ``sent_id``, as we store it when it arrives."""
     return NewMessage(
         direction="in",
         message_id=f"ack-{sent_id}",
@@ -137,7 +138,7 @@ def _queue_sent(store: MessageStore, threads: int, count: int) -> list[list[str]
     ids = [[f"{uuid.uuid4()}@gemeente.bench" for _ in range(count)] for _ in range(threads)]
     for per_thread in ids:
         for message_id in per_thread:
-            store.submit(_sent(message_id, now), [], due_at=now + timedelta(days=1))
+            store.submit(sent_message(message_id, now), [], due_at=now + timedelta(days=1))
     return ids
 
 
@@ -147,7 +148,7 @@ def _receive_ack(store: MessageStore, sent_id: str) -> None:
     if sent is None:
         raise RuntimeError(f"sent message {sent_id} not found")
     store.receive(
-        _their_ack(sent_id, datetime.now(UTC)),
+        their_ack(sent_id, datetime.now(UTC)),
         [],
         response=None,
         deliver=False,

@@ -14,16 +14,17 @@ machine's load (docs/performance.md "Outbound: the sender's CPU"). Run with anot
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from bench.common import Report
 from bench.databases import private_database
+from bench.groups import sent_message, their_ack
 from bench.setup import work_folder
 from ggk_ebms.clock import SystemClock
 from ggk_ebms.lifecycle import Event
-from ggk_ebms.ns import EBMS_SERVICE
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue, NewAttempt, Outcome
 from ggk_ebms.store.messages import MessageStore, NewMessage
@@ -32,41 +33,9 @@ from ggk_ebms.store.sending import Finished, SendStore
 COLUMNS = ("db", "group", "messages", "start_cpu_ms_per_msg", "finish_cpu_ms_per_msg", "delivered")
 
 
-def _sent(message_id: str, now: datetime) -> NewMessage:
-    return NewMessage(
-        direction="out",
-        message_id=message_id,
-        cpa_id="cpa-bench",
-        conversation_id="conversation-bench",
-        from_party_id="00000099000003630000",
-        to_party_id="00000099000001000000",
-        service="urn:osb:services:wmo",
-        action="Verzenden",
-        kind="business",
-        timestamp=now,
-        status="Created",
-        envelope=b"<soap:Envelope/>",
-        content_type="text/xml",
-    )
-
-
 def _sync_ack(sent_id: str, now: datetime) -> NewMessage:
-    return NewMessage(
-        direction="in",
-        message_id=f"ack-{sent_id}",
-        cpa_id="cpa-bench",
-        conversation_id="conversation-bench",
-        ref_to_message_id=sent_id,
-        from_party_id="00000099000001000000",
-        to_party_id="00000099000003630000",
-        service=EBMS_SERVICE,
-        action="Acknowledgment",
-        kind="Acknowledgment",
-        timestamp=now,
-        status="Processed",
-        envelope=b"<ack/>" * 300,
-        content_type="text/xml",
-    )
+    """A synchronous Acknowledgment the size of a real one (about 1.8 KB)."""
+    return dataclasses.replace(their_ack(sent_id, now), envelope=b"<ack/>" * 300)
 
 
 def run_sendsteps(*, db: str, group: int, rounds: int) -> Report:
@@ -85,7 +54,7 @@ def run_sendsteps(*, db: str, group: int, rounds: int) -> Report:
             for _ in range(rounds):
                 now = datetime.now(UTC)
                 ids = [f"{uuid.uuid4()}@gemeente.bench" for _ in range(group)]
-                pks = [store.submit(_sent(i, now), [], due_at=now) for i in ids]
+                pks = [store.submit(sent_message(i, now), [], due_at=now) for i in ids]
                 claimed = jobs.claim(
                     "send", now=now, worker_id="bench", limit=group, lease=timedelta(minutes=5)
                 )

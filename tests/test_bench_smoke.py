@@ -272,3 +272,12 @@ def test_backup_bench_smoke() -> None:
 
     figures = run("sqlite", 50)
     assert figures["restored"] == 50
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_sendsteps_bench_delivers_every_message(db: str) -> None:
+    """bench/sendsteps.py runs the send worker's grouped steps end to end; figures not judged."""
+    from bench.sendsteps import run_sendsteps
+
+    report = _run_or_skip(lambda: run_sendsteps(db=db, group=4, rounds=2))
+    assert [(row["messages"], row["delivered"]) for row in report.rows] == [(8, 8)]
