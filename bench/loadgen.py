@@ -17,6 +17,7 @@ is an error, counted by a short reason; errors never count towards the rate.
 from __future__ import annotations
 
 import asyncio
+import gc
 import ssl
 import time
 from collections import Counter
@@ -156,6 +157,14 @@ async def _one(
         result.errors[reason] += 1
 
 
+def _settle() -> None:
+    """Freeze what the load generator holds before a phase (the message pool, the TLS context):
+    its own full collections took 15-36 ms of CPU each, and a pause here would be counted as the
+    server's latency (docs/performance.md, "The collector and the tail")."""
+    gc.collect()
+    gc.freeze()
+
+
 async def closed_loop(
     url: str,
     mix: Mix,
@@ -169,6 +178,7 @@ async def closed_loop(
     """As fast as the server answers, ``concurrency`` messages in flight, for a time or a count."""
     if seconds is None and count is None:
         raise ValueError("give seconds or count")
+    _settle()
     result = LoadResult()
     start = time.perf_counter()
     deadline = start + seconds if seconds is not None else float("inf")
@@ -206,6 +216,7 @@ async def open_loop(
     connections: int = 64,
 ) -> LoadResult:
     """Messages due at ``rate`` per second for ``seconds``; latency from each one's due time."""
+    _settle()
     result = LoadResult(offered_rate=rate)
     interval = 1.0 / rate
     total = max(1, int(rate * seconds))

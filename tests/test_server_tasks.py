@@ -11,7 +11,7 @@ import pytest
 from ggk_ebms.api.health import worker_kind
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import ConfigError
-from ggk_ebms.server.tasks import background_tasks
+from ggk_ebms.server.tasks import background_tasks, queue_tasks, scheduled_tasks
 from tests.process import free_port
 
 
@@ -24,6 +24,9 @@ def test_the_first_process_runs_the_scheduled_work_and_the_others_only_the_queue
     first = _kinds(settings, scheduled=True)
     other = _kinds(settings, scheduled=False)
     assert other == first[:2]
+    # A multi-process serve runs the rest in a process of its own (server/scheduled.py).
+    assert [worker_kind(task) for task in scheduled_tasks(settings)] == first[2:]
+    assert [worker_kind(task) for task in queue_tasks(settings)] == other
     assert len(first) == 8  # send, delivery, retention, mailbox, recovery, koppeltabel, Ketendata, CBS
     assert len(set(first)) == len(first)
     quiet = Settings(data_dir=tmp_path, ketendata_schedule=False, smtp_host="", worker_enabled=False)

@@ -115,7 +115,8 @@ class Settings:
         0,
         "Server processes `serve` starts, sharing the port (SO_REUSEPORT; Linux spreads connections "
         "over them). 0: one per CPU core (one when port is 0). Above 1 a fixed port is needed; "
-        "migrations and CPA import run once, first; the scheduled work runs in the first process.",
+        "migrations and CPA import run once, first; the scheduled work runs in a process of its own "
+        "at a lower CPU priority.",
     )
     client_cert_mode: str = setting(
         "cpa-or-oin",

@@ -26,6 +26,7 @@ from ggk_ebms.logformat import configure_logging
 from ggk_ebms.server import loop as event_loop
 from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
 from ggk_ebms.server.run import run_child_process, serve_forever
+from ggk_ebms.server.scheduled import run_scheduled_process
 from ggk_ebms.server.tasks import background_tasks
 from ggk_ebms.store.cpa_expiry import log_expiries
 from ggk_ebms.store.db import Database
@@ -106,13 +107,21 @@ def _serve_processes(settings: Settings) -> None:
     children: list[BaseProcess] = [
         context.Process(
             target=run_child_process,
-            # The management API listens in the first process only: it has a port of its own;
-            # the scheduled work runs there too (server/tasks.py).
-            args=(child_settings if n == 0 else child_settings.replace(api_enabled=False), n == 0),
+            # The management API listens in the first process only: it has a port of its own.
+            args=(child_settings if n == 0 else child_settings.replace(api_enabled=False), False),
             name=f"ggk-ebms-serve-{n}",
         )
         for n in range(processes)
     ]
+    # The scheduled work in a process of its own at a lower CPU priority, so it does not take
+    # the GIL from a server process's event loop (server/scheduled.py).
+    children.append(
+        context.Process(
+            target=run_scheduled_process,
+            args=(child_settings.replace(api_enabled=False),),
+            name="ggk-ebms-scheduled",
+        )
+    )
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -126,7 +135,10 @@ def _serve_processes(settings: Settings) -> None:
     signal.signal(signal.SIGINT, stop)
     for child in children:
         child.start()
-    click.echo(f"serve: {processes} server processes on port {settings.port}", err=True)
+    click.echo(
+        f"serve: {processes} server processes on port {settings.port}, one for the scheduled work",
+        err=True,
+    )
     failed = False
     while any(child.is_alive() for child in children):
         for child in children:

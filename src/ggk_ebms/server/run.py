@@ -30,7 +30,7 @@ from ggk_ebms.runtime import Runtime, message_id_host
 from ggk_ebms.security.devguard import refuse_public_dev_material
 from ggk_ebms.security.revocation import RevocationChecker
 from ggk_ebms.security.tls import server_context_from_settings
-from ggk_ebms.server import allocator
+from ggk_ebms.server import allocator, heap
 from ggk_ebms.server.app import Guards, Handler, create_app
 from ggk_ebms.server.gate import IdentityGate
 from ggk_ebms.server.limits import ConnectionCheck, ConnectionRegistry, Limits
@@ -231,6 +231,9 @@ async def start_endpoint(
 async def serve_forever(settings: Settings, **kwargs: object) -> None:
     endpoint = await start_endpoint(settings, **kwargs)  # type: ignore[arg-type]
     logsafe.install_rate_limit()
+    # What the endpoint holds for its whole life is never scanned by the collector again
+    # (server/heap.py): full collections paused the event loop for up to 90 ms.
+    heap.settle()
     log.warning("ggk-ebms listening on %s as party %s", endpoint.url, ", ".join(settings.party_ids))
     if endpoint.api is not None:
         log.warning("management API on %s (docs/api.md)", endpoint.api.url)
@@ -259,8 +262,8 @@ def run_child_process(settings: Settings, scheduled: bool = False) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
     try:
-        # The same workers as a single-process serve: sending (docs/sending.md) and delivery
-        # (docs/delivery.md) in every process, the scheduled work in the first.
+        # Sending (docs/sending.md) and delivery (docs/delivery.md) in every process; the
+        # scheduled work has a process of its own (server/scheduled.py) unless ``scheduled``.
         workers = background_tasks(settings, scheduled=scheduled)
         event_loop.run(serve_forever(settings, workers=workers))  # uvloop when installed
     except GgkEbmsError as exc:

@@ -1,10 +1,11 @@
 """The background tasks a ``serve`` process runs beside the endpoint, in one list.
 
-A single-process ``serve`` and the first process of a multi-process one run all of them; the
-other processes run only the send and delivery workers, whose jobs are claimed with SKIP LOCKED
-(store/jobs.py) so any number of processes may run them. The scheduled work (retention, the
-koppeltabel catch-up, aanlever recovery, the weekly Ketendata export, CBS reminders) runs once
-per node (docs/operations.md, "Several nodes").
+A single-process ``serve`` runs all of them. A multi-process one runs the send and delivery
+workers in every server process (their jobs are claimed with SKIP LOCKED, store/jobs.py, so any
+number of processes may run them) and the scheduled work (retention, the koppeltabel catch-up,
+aanlever recovery, the weekly Ketendata export, CBS reminders) in a process of its own at a lower
+CPU priority (server/scheduled.py). The scheduled work runs once per node (docs/operations.md,
+"Several nodes").
 """
 
 from __future__ import annotations
@@ -20,22 +21,28 @@ Task = Callable[[Runtime], Coroutine[Any, Any, None]]
 
 def background_tasks(settings: Settings, *, scheduled: bool) -> list[Task]:
     """The workers of one ``serve`` process; ``scheduled``: also the once-per-node work."""
+    return queue_tasks(settings) + (scheduled_tasks(settings) if scheduled else [])
+
+
+def queue_tasks(settings: Settings) -> list[Task]:
+    """Sending (docs/sending.md) and delivery (docs/delivery.md), unless worker_enabled is off
+    because separate ``ggk-ebms worker`` processes drain the queues."""
     from ggk_ebms.delivery.worker import delivery_task
+    from ggk_ebms.pipeline.worker import worker_task
+
+    return [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
+
+
+def scheduled_tasks(settings: Settings) -> list[Task]:
+    """The once-per-node work."""
     from ggk_ebms.pipeline.aanlever_recovery import aanlever_recovery_task
     from ggk_ebms.pipeline.mailbox_retention import mailbox_retention_task
     from ggk_ebms.pipeline.retention import retention_task
-    from ggk_ebms.pipeline.worker import worker_task
     from ggk_ebms.services.cbs import reminder_task
     from ggk_ebms.services.ketendata import ketendata_task
     from ggk_ebms.services.koppeltabel import koppeltabel_task
 
-    # Sending (docs/sending.md) and delivery (docs/delivery.md), unless worker_enabled is off
-    # because separate `ggk-ebms worker` processes drain the queues.
-    tasks: list[Task] = [worker_task(settings), delivery_task(settings)] if settings.worker_enabled else []
-    if not scheduled:
-        return tasks
-    tasks.append(retention_task(settings))
-    tasks.append(mailbox_retention_task(settings))
+    tasks: list[Task] = [retention_task(settings), mailbox_retention_task(settings)]
     # Aanleveringen a crash or stop left Bezig become Onderbroken (docs/operations.md).
     tasks.append(aanlever_recovery_task(settings))
     tasks.append(koppeltabel_task())  # keeps the koppeltabel filled (docs/koppeltabel.md)

@@ -1,0 +1,86 @@
+"""The scheduled work of a multi-process ``serve`` in a process of its own, at a lower priority.
+
+The scheduled work (server/tasks.py ``scheduled_tasks``: retention, the koppeltabel catch-up,
+aanlever recovery, the Ketendata schedule, CBS reminders) used to run in the first server
+process. Its threads then took GIL time from the event loop that decides requests: every 5 s the
+koppeltabel catch-up read up to 1,000 messages, and the requests in that second made the p99 at
+half load 23-218 ms instead of 11-13 ms (docs/performance.md, "The collector and the tail").
+A GIL is per process, and the operating system's scheduler can prefer one process over another:
+in a process of its own with a higher nice value (``NICE_INCREMENT``), the scheduled work gets
+the cores when the server processes leave them idle, and far less of them while requests wait.
+Its work is unchanged; the services that read the koppeltabel still catch up first themselves
+(services/koppeltabel.py), so an answer never misses a stored message.
+
+Like the server processes it beats for its tasks (api/health.py ``heartbeat_task``), so
+/health/ready of any process sees them, and it stops on SIGTERM from the parent ``serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Final
+
+from ggk_ebms.api.health import heartbeat_task, worker_kind
+from ggk_ebms.config import Settings
+from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.logformat import configure_logging
+from ggk_ebms.runtime import Runtime
+from ggk_ebms.server import allocator
+from ggk_ebms.server.tasks import scheduled_tasks
+from ggk_ebms.store.db import Database
+
+log = logging.getLogger(__name__)
+
+# Added to the process's nice value: CFS then weighs it at about a tenth of a server process
+# (nice 0: weight 1024, nice 10: 110; Linux kernel/sched/core.c sched_prio_to_weight).
+NICE_INCREMENT: Final = 10
+
+
+def lower_priority(increment: int = NICE_INCREMENT) -> int:
+    """Raise this process's nice value by ``increment``; the new value (unchanged if refused)."""
+    try:
+        return os.nice(increment)
+    except OSError as exc:  # a sandbox that refuses it: run at the normal priority
+        log.warning("scheduled work: priority not lowered: %s", exc.strerror or exc)
+        return os.nice(0)
+
+
+async def run_scheduled(settings: Settings) -> None:
+    """Run the scheduled tasks and their heartbeats until SIGTERM or SIGINT."""
+    database = Database.from_settings(settings)
+    runtime = Runtime.build(settings, database)
+    tasks = [asyncio.create_task(w(runtime), name=worker_kind(w)) for w in scheduled_tasks(settings)]
+    beats = asyncio.create_task(heartbeat_task(settings, runtime.clock, lambda: tasks)(database))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("scheduled work: %s", ", ".join(task.get_name() for task in tasks))
+    try:
+        await stop.wait()
+    finally:
+        for task in (*tasks, beats):
+            task.cancel()
+        await asyncio.gather(*tasks, beats, return_exceptions=True)
+        database.dispose()
+
+
+def run_scheduled_process(settings: Settings) -> None:
+    """Entry point of the scheduled-work process of a multi-process ``serve`` (spawned; the
+    parent has migrated the database and imported the CPAs already)."""
+    from ggk_ebms.server import loop as event_loop
+
+    configure_logging(settings.log_format, settings.log_level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
+    allocator.limit_arenas()
+    lower_priority()
+    try:
+        event_loop.run(run_scheduled(settings))
+    except GgkEbmsError as exc:
+        log.error("%s", exc)
+        sys.exit(1)
