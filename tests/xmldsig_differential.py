@@ -384,7 +384,7 @@ def _header_block(root: etree._Element, choice: int) -> None:
 def _duplicate_body(root: etree._Element, choice: int) -> None:
     body = root.find(f"{{{SOAP_ENV}}}Body")
     if body is not None:
-        body.addnext(etree.fromstring(etree.tostring(body)))
+        body.addnext(etree.fromstring(etree.tostring(body, with_tail=False)))
 
 
 def _wrap_body(root: etree._Element, choice: int) -> None:
