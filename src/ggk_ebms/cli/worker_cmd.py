@@ -9,7 +9,6 @@ is handled twice at once. Stops cleanly on SIGTERM or Ctrl-C; a job in flight is
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 
@@ -22,6 +21,7 @@ from ggk_ebms.logformat import configure_logging
 from ggk_ebms.pipeline.worker import SendWorker
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.security.tls import client_context_from_settings
+from ggk_ebms.server import loop as event_loop
 
 
 def apply_log_level(settings: Settings) -> None:
@@ -40,10 +40,7 @@ async def _work(runtime: Runtime, once: bool) -> int:
         delivery_worker = DeliveryWorker(settings, database, clock=runtime.clock, ids=runtime.ids)
         delivered = await asyncio.to_thread(delivery_worker.run_once)
         return sent + delivered
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = event_loop.stop_event()
     delivery = asyncio.create_task(delivery_task(settings)(runtime), name="standalone-delivery")
     sending = asyncio.create_task(worker.run(stop), name="standalone-worker")
     # Heartbeats make these workers visible to /health/ready of the serve processes (docs/api.md).

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -58,3 +59,13 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 
         return uvloop.run(main)
     return asyncio.run(main)
+
+
+def stop_event() -> asyncio.Event:
+    """An event that SIGTERM or SIGINT sets, on the running loop: how a ``serve`` process, its
+    scheduled-work process and ``ggk-ebms worker`` learn to shut down gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

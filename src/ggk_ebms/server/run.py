@@ -31,6 +31,7 @@ from ggk_ebms.security.devguard import refuse_public_dev_material
 from ggk_ebms.security.revocation import RevocationChecker
 from ggk_ebms.security.tls import server_context_from_settings
 from ggk_ebms.server import allocator, heap
+from ggk_ebms.server import loop as event_loop
 from ggk_ebms.server.app import Guards, Handler, create_app
 from ggk_ebms.server.gate import IdentityGate
 from ggk_ebms.server.limits import ConnectionCheck, ConnectionRegistry, Limits
@@ -237,13 +238,18 @@ async def serve_forever(settings: Settings, **kwargs: object) -> None:
     log.warning("ggk-ebms listening on %s as party %s", endpoint.url, ", ".join(settings.party_ids))
     if endpoint.api is not None:
         log.warning("management API on %s (docs/api.md)", endpoint.api.url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = event_loop.stop_event()
     await stop.wait()
     log.warning("shutting down: letting in-flight requests finish")
     await endpoint.stop()
+
+
+def prepare_child_process(settings: Settings) -> None:
+    """What every spawned child of a multi-process ``serve`` does first: its logging as the
+    parent's, and Ctrl-C left to the parent, which turns it into one SIGTERM per child."""
+    configure_logging(settings.log_format, settings.log_level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_child_process(settings: Settings, scheduled: bool = False) -> None:
@@ -255,12 +261,9 @@ def run_child_process(settings: Settings, scheduled: bool = False) -> None:
     import sys
 
     from ggk_ebms.errors import GgkEbmsError
-    from ggk_ebms.server import loop as event_loop
     from ggk_ebms.server.tasks import background_tasks
 
-    configure_logging(settings.log_format, settings.log_level)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent turns Ctrl-C into one SIGTERM
+    prepare_child_process(settings)
     try:
         # Sending (docs/sending.md) and delivery (docs/delivery.md) in every process; the
         # scheduled work has a process of its own (server/scheduled.py) unless ``scheduled``.
