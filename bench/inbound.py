@@ -37,6 +37,7 @@ COLUMNS: Final = (
     "p50_ms",
     "p95_ms",
     "p99_ms",
+    "p99_warm_ms",
     "cpu_ms_per_msg",
     "errors",
 )

@@ -6,7 +6,10 @@ Two ways to load a server:
   answer is in, for ``seconds`` or until ``count`` messages; this finds the maximum rate.
 * ``open_loop``: messages start at a fixed ``rate`` whatever the answers do (up to a cap on
   requests in flight); latency counts from the moment a message was due, not from when it went
-  out, so a slow server cannot hide its queueing ("coordinated omission").
+  out, so a slow server cannot hide its queueing ("coordinated omission"). A phase opens its
+  keep-alive connections on its clock, so the TLS handshakes of its first moments count: ``p99``
+  is over every message, ``p99_warm`` over those due from ``WARM_AFTER`` seconds on, when the
+  connections a steady load needs are open.
 
 Every answer is checked: ``expect="ack"`` wants HTTP 200 with an ebMS Acknowledgment whose
 RefToMessageId is the message sent, ``expect="accepted"`` wants 204 with an empty body (the
@@ -34,6 +37,7 @@ from ggk_ebms.mime.related import split_body
 from ggk_ebms.xml import parse, qname
 
 Expect = Literal["ack", "accepted"]
+WARM_AFTER: Final = 0.5  # seconds into a phase; its connections were opened in the first 0.1 s
 _MAX_ANSWER: Final = 1024 * 1024
 _ACK: Final = qname(ns.EB, "Acknowledgment")
 _REF: Final = qname(ns.EB, "RefToMessageId")
@@ -55,6 +59,8 @@ class LoadResult:
     bytes_sent: int = 0
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds, successful messages only
+    dues: list[float] = field(default_factory=list)  # each one's due time, seconds into the phase
+    started: float = 0.0  # perf_counter at the phase's start
     errors: Counter[str] = field(default_factory=Counter)
     offered_rate: float | None = None
     ok_ids: list[str] = field(default_factory=list)
@@ -67,10 +73,17 @@ class LoadResult:
     def megabytes_per_second(self) -> float:
         return self.bytes_sent / self.elapsed / 1e6 if self.elapsed else 0.0
 
-    def percentile_ms(self, p: float) -> float | None:
-        if not self.latencies:
+    def percentile_ms(self, p: float, *, due_after: float = 0.0) -> float | None:
+        """The ``p``th percentile latency of the messages due ``due_after`` seconds into the
+        phase or later."""
+        chosen = (
+            self.latencies
+            if not due_after
+            else [latency for latency, due in zip(self.latencies, self.dues, strict=True) if due >= due_after]
+        )
+        if not chosen:
             return None
-        ordered = sorted(self.latencies)
+        ordered = sorted(chosen)
         index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
         return round(ordered[index] * 1000, 2)
 
@@ -87,6 +100,7 @@ class LoadResult:
             "p50_ms": self.percentile_ms(50),
             "p95_ms": self.percentile_ms(95),
             "p99_ms": self.percentile_ms(99),
+            "p99_warm_ms": self.percentile_ms(99, due_after=WARM_AFTER),
         }
 
 
@@ -151,6 +165,7 @@ async def _one(
     if reason is None:
         result.ok += 1
         result.latencies.append(time.perf_counter() - due)
+        result.dues.append(due - result.started)
         if keep_ids:
             result.ok_ids.append(message_id)
     else:
@@ -180,7 +195,7 @@ async def closed_loop(
         raise ValueError("give seconds or count")
     _settle()
     result = LoadResult()
-    start = time.perf_counter()
+    start = result.started = time.perf_counter()
     deadline = start + seconds if seconds is not None else float("inf")
     remaining = [count if count is not None else -1]
 
@@ -230,7 +245,7 @@ async def open_loop(
             except PoolExhausted:
                 return
 
-    start = time.perf_counter()
+    start = result.started = time.perf_counter()
     async with Client(url, connections=connections) as client:
         for n in range(total):
             due = start + n * interval

@@ -284,6 +284,7 @@ async def spread_load(
         total.bytes_sent += part.bytes_sent
         total.errors.update(part.errors)
         total.latencies += part.latencies
+        total.dues += part.dues  # the loops started together: one clock is close enough
         total.elapsed = max(total.elapsed, part.elapsed)
     return total
 

@@ -9,6 +9,7 @@ import pytest
 
 from ggk_ebms.clock import FixedClock
 from ggk_ebms.koppeltabel import Keys, Relation, Via, relate, relate_either
+from ggk_ebms.koppeltabel_pace import CatchUpPace
 from ggk_ebms.services import koppeltabel as service
 from ggk_ebms.services.context import NotFoundError, ServiceContext
 from ggk_ebms.store.db import Database
@@ -98,6 +99,40 @@ def test_order_of_arrival_does_not_matter(db: Database, ctx: ServiceContext) -> 
     toewijzing = t.di01(jw301("T-5", CLIENTS[0], ["500500"]), "JW301", "out")
     assert service.catch_up(db, clock) == 1
     assert _links(db, start) == {(toewijzing, "start", "ToewijzingNummer", "earlier")}
+
+
+def test_the_polled_catch_up_waits_for_a_quiet_moment(db: Database, ctx: ServiceContext) -> None:
+    """``koppeltabel_task``'s poll: messages stored since the previous poll leave the catch-up for
+    the next poll that finds none, or for ``max_defer`` seconds after the last one that ran."""
+    clock = ctx.clock
+    assert isinstance(clock, FixedClock)
+    t = Traffic(db, clock)
+    store = KoppelStore(db)
+    pace = CatchUpPace(max_defer=60.0)
+    first = t.di01(jw305("S-1", CLIENTS[0], "600600"), "JW305", "in")
+    assert store.newest_message() == first
+    assert service.catch_up_when_quiet(db, clock, pace, 0.0) == 1
+
+    burst = t.di01(jw301("T-6", CLIENTS[0], ["600600"]), "JW301", "out")
+    assert service.catch_up_when_quiet(db, clock, pace, 5.0) is None
+    assert not store.is_indexed(burst)
+    # A query does not wait for the poll: it catches up itself (an answer never misses a message).
+    assert _links(db, first) == set()
+    assert [r.pk for r in service.related_of(ctx, first)] == [burst]
+
+    later = t.di01(jw305("S-2", CLIENTS[0], "600601"), "JW305", "in")
+    assert service.catch_up_when_quiet(db, clock, pace, 10.0) is None
+    assert service.catch_up_when_quiet(db, clock, pace, 15.0) == 1  # quiet: it runs
+    assert store.is_indexed(later)
+
+    # Traffic that never pauses: the poll a minute after the last run reads anyway.
+    endless = t.di01(jw305("S-3", CLIENTS[0], "600602"), "JW305", "in")
+    assert service.catch_up_when_quiet(db, clock, pace, 20.0) is None
+    t.di01(jw305("S-4", CLIENTS[0], "600603"), "JW305", "in")
+    assert service.catch_up_when_quiet(db, clock, pace, 74.0) is None
+    t.di01(jw305("S-5", CLIENTS[0], "600604"), "JW305", "in")
+    assert service.catch_up_when_quiet(db, clock, pace, 75.0) == 3
+    assert store.is_indexed(endless)
 
 
 def test_messages_without_stuf_are_taken_in_without_relations(db: Database, ctx: ServiceContext) -> None:

@@ -10,8 +10,10 @@ p99 at half load did not measurably change.
 A GIL is per process, and the operating system's scheduler can prefer one process over another:
 in a process of its own with a higher nice value (``NICE_INCREMENT``), the scheduled work gets
 the cores when the server processes leave them idle, and far less of them while requests wait.
-Its work is unchanged; the services that read the koppeltabel still catch up first themselves
-(services/koppeltabel.py), so an answer never misses a stored message.
+The services that read the koppeltabel still catch up first themselves (services/koppeltabel.py),
+so an answer never misses a stored message. Since then the catch-up also waits for a poll that
+finds no new message (koppeltabel_pace.py): the nice value lowers its share of the cores, not
+the cache and GIL time it takes from the request path in that second.
 
 Like the server processes it beats for its tasks (api/health.py ``heartbeat_task``), so
 /health/ready of any process sees them, and it stops on SIGTERM from the parent ``serve``.

@@ -3,15 +3,16 @@ queries ("toewijzingen without a start within N days", "declaraties without an a
 
 Taking in is a catch-up over the stored traffic (``catch_up``): every business message not yet
 read is read once, its keys stored and its relations to earlier (or, out of order, later)
-messages recorded. ``serve`` runs it continually (``koppeltabel_task``); submitting through the
-services layer and every query here run it first, so an answer never misses a stored message.
-docs/koppeltabel.md describes the rules.
+messages recorded. ``serve`` runs it between bursts of traffic (``koppeltabel_task``,
+koppeltabel_pace.py); submitting through the services layer and every query here run it first,
+so an answer never misses a stored message. docs/koppeltabel.md describes the rules.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,6 +22,7 @@ from ggk_ebms.clock import Clock
 from ggk_ebms.errors import GgkEbmsError, StufError, XmlError
 from ggk_ebms.koppeltabel import BODY_IDENTIFIERS, Keys, Link, Relation, keys_of, relate_either
 from ggk_ebms.koppeltabel_batch import Member, Pair, batch_probes, relate_batch
+from ggk_ebms.koppeltabel_pace import CatchUpPace
 from ggk_ebms.payloads.detect import MAX_PAYLOAD_BYTES, detect_root
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.context import NotFoundError, ServiceContext, ServiceError
@@ -43,6 +45,7 @@ from ggk_ebms.xml import parse_outline
 log = logging.getLogger(__name__)
 
 POLL_SECONDS: Final = 5.0
+POLL_LIMIT: Final = 1000  # messages per poll: one poll's work stays bounded after a long burst
 MAX_DAYS: Final = 3660
 
 
@@ -211,13 +214,25 @@ def declaraties_zonder_antwoord(
     )
 
 
+def catch_up_when_quiet(database: Database, clock: Clock, pace: CatchUpPace, now: float) -> int | None:
+    """One poll of ``koppeltabel_task``: catch up (at most ``POLL_LIMIT`` messages) when ``pace``
+    says so; the number read, or None when it was left for a quieter moment."""
+    if not pace.due(KoppelStore(database).newest_message(), now):
+        return None
+    return catch_up(database, clock, limit=POLL_LIMIT)
+
+
 def koppeltabel_task(*, interval: float = POLL_SECONDS) -> Callable[[Runtime], Coroutine[Any, Any, None]]:
-    """A factory for ``server.run.start_endpoint(workers=[...])``: keep the koppeltabel filled."""
+    """A factory for ``server.run.start_endpoint(workers=[...])``: keep the koppeltabel filled,
+    between bursts of traffic (koppeltabel_pace.py)."""
 
     async def run(runtime: Runtime) -> None:
+        pace = CatchUpPace()
         while True:
             try:
-                read = await asyncio.to_thread(catch_up, runtime.database, runtime.clock, limit=1000)
+                read = await asyncio.to_thread(
+                    catch_up_when_quiet, runtime.database, runtime.clock, pace, time.monotonic()
+                )
                 if read:
                     log.info("koppeltabel: %d messages read", read)
             except GgkEbmsError as exc:

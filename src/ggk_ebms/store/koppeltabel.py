@@ -169,6 +169,13 @@ class KoppelStore:
         self.db = db
 
     # --- taking messages in -------------------------------------------------------------------
+    def newest_message(self) -> int | None:
+        """The highest message pk (None for an empty store): one index lookup, polled by the
+        catch-up to tell whether traffic is arriving (koppeltabel_pace.py)."""
+        with self.db.session() as session:
+            newest: int | None = session.execute(sa.select(sa.func.max(message.c.pk))).scalar()
+        return newest
+
     def unindexed(self, limit: int = BATCH) -> list[Unindexed]:
         """Business messages not yet read for the koppeltabel, oldest first."""
         small = sa.case((message_part.c.size <= PART_SLICE, message_part.c.data), else_=sa.null())
