@@ -102,3 +102,24 @@ def test_a_duplicate_stores_nothing_in_one_statement(pair: tuple[Database, Datab
     assert store.find("out", "ack-2@gemeente") is None
     assert len(queue.jobs_for(first.message_pk)) == 1
     assert len(store.parts(first.message_pk)) == len(PARTS)
+
+
+def test_the_connection_goes_back_to_the_pool_with_its_ordinary_cursors(
+    pair: tuple[Database, Database],
+) -> None:
+    """The statement runs on a RawCursor (``$n`` placeholders); the connection it borrowed
+    must come back with psycopg's ordinary cursor, also after a refused duplicate."""
+    import psycopg
+
+    pg, _ = pair
+    store = MessageStore(pg, FixedClock(T0))
+    store.receive(inbound(), PARTS, response=ack_for("m1@rinis"), deliver=True, send_response_async=False)
+    with pytest.raises(DuplicateMessageError):
+        store.receive(inbound(), PARTS, response=None, deliver=False, send_response_async=False)
+    pooled = pg.engine.raw_connection()
+    try:
+        assert isinstance(pooled.driver_connection, psycopg.Connection)
+        assert pooled.driver_connection.cursor_factory is psycopg.Cursor
+    finally:
+        pooled.close()
+    assert store.find("in", inbound().message_id) is not None  # an ordinary query still works
