@@ -63,10 +63,11 @@ class _Side:
         assert not [line for line in import_cpa_dir(self.gemeente, self.database) if "not imported" in line]
         self.monotonic = _Clock()
         self.store = MessageStore(self.database)
+        self.agreements = AgreementCache(CpaRepository(self.database), recheck=2.0, monotonic=self.monotonic)
         self.pipeline = InboundPipeline(
             self.gemeente,
             self.store,
-            AgreementCache(CpaRepository(self.database), recheck=2.0, monotonic=self.monotonic),
+            self.agreements,
             clock=SystemClock(),
             ids=UuidIdGenerator("gemeente.test"),
         )
@@ -138,6 +139,23 @@ def test_a_stale_cpa_cache_goes_to_a_thread_again(side: _Side) -> None:
 
     replies = asyncio.run(run())
     assert side.offload.calls == 2  # the cold and the stale one
+    assert all(reply.status == 200 for reply in replies)
+
+
+def test_a_cache_refreshed_in_the_background_keeps_the_request_on_the_loop(side: _Side) -> None:
+    """``AgreementCache.refresh`` (the server's background task) confirms the entry before it
+    turns stale, so the request after the recheck interval is still decided on the loop."""
+
+    async def run() -> list[Reply]:
+        replies = [await side.pipeline.handle_async(side.request(), side.offload)]  # cold: a thread
+        side.monotonic.now += 1.0
+        await asyncio.to_thread(side.agreements.refresh)
+        side.monotonic.now += 1.5  # 2.5 s after the load, 1.5 s after the confirmation
+        replies.append(await side.pipeline.handle_async(side.request(), side.offload))
+        return replies
+
+    replies = asyncio.run(run())
+    assert side.offload.calls == 1  # only the cold one
     assert all(reply.status == 200 for reply in replies)
 
 

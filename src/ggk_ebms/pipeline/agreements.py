@@ -5,6 +5,12 @@ remember the SHA-256 of the stored bytes. An entry older than ``recheck`` asks t
 the current hash only (one indexed row), so a CPA imported, overwritten or deleted by the CLI or
 another process is seen within ``recheck`` seconds (docs/rules.md: "stale caches after CPA change").
 Writes made through this process call ``invalidate``.
+
+A server process also calls ``refresh`` in the background every half ``recheck``
+(server/run.py): the hashes of every cached CPA in one query, so a request finds its entry
+fresh and is decided on the event loop, instead of going to a thread for the database each time
+an entry turns stale (docs/performance.md, "The tail at half load"). The bound is the same: an
+entry counts as checked from the moment before the query that confirmed it.
 """
 
 from __future__ import annotations
@@ -64,6 +70,25 @@ class AgreementCache:
         with self._lock:
             self._entries[cpa_id] = _Entry(stored.sha256, agreement, now)
         return agreement
+
+    @property
+    def recheck(self) -> float:
+        return self._recheck
+
+    def refresh(self) -> None:
+        """Confirm every cached entry against the stored hashes in one query (blocking: database
+        I/O); an entry whose CPA changed or went is dropped, and the next ``get`` loads it."""
+        started = self._monotonic()
+        with self._lock:
+            cached = dict(self._entries)
+        if not cached:
+            return
+        stored = self._repository.digests(cached)
+        for cpa_id, entry in cached.items():
+            if stored.get(cpa_id) == entry.sha256:
+                entry.checked_at = max(entry.checked_at, started)
+            else:
+                self.invalidate(cpa_id)
 
     def invalidate(self, cpa_id: str | None = None) -> None:
         with self._lock:

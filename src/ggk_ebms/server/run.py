@@ -25,6 +25,7 @@ from ggk_ebms.config import Settings
 from ggk_ebms.cpa.model import Agreement
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.logformat import configure_logging
+from ggk_ebms.pipeline.agreements import AgreementCache
 from ggk_ebms.pipeline.inbound import InboundPipeline
 from ggk_ebms.runtime import Runtime, message_id_host
 from ggk_ebms.security.devguard import refuse_public_dev_material
@@ -91,6 +92,18 @@ async def _expiry_task(settings: Settings) -> None:
         except GgkEbmsError as exc:
             log.warning("expiry check skipped: %s", exc)
         await asyncio.sleep(24 * 3600)
+
+
+async def _agreements_task(agreements: AgreementCache) -> None:
+    """Keep the parsed CPAs confirmed ahead of the requests (pipeline/agreements.py ``refresh``):
+    every half ``recheck``, one query for the hashes of every cached CPA, in a thread. A request
+    that still finds a stale entry (the database slow or away) loads it itself, as before."""
+    while True:
+        try:
+            await asyncio.to_thread(agreements.refresh)
+        except GgkEbmsError as exc:
+            log.warning("cached CPAs not confirmed, requests will look them up: %s", type(exc).__name__)
+        await asyncio.sleep(agreements.recheck / 2)
 
 
 def revocation_check(checker: RevocationChecker) -> ConnectionCheck:
@@ -226,6 +239,7 @@ async def start_endpoint(
             asyncio.create_task(heartbeat_task(settings, runtime.clock, lambda: worker_tasks)(database))
         )
     background.append(asyncio.create_task(_expiry_task(settings)))
+    background.append(asyncio.create_task(_agreements_task(runtime.agreements)))
     return Endpoint(settings, database, runner, executor, pipeline, port, background, listener, registry, api)
 
 

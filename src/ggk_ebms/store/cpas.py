@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,6 +139,14 @@ class CpaRepository:
         with self.db.session() as session:
             row = session.execute(sa.select(cpa).where(cpa.c.cpa_id == cpa_id)).first()
             return None if row is None else _row_to_cpa(row)
+
+    def digests(self, cpa_ids: Iterable[str]) -> dict[str, str]:
+        """The SHA-256 of each of these CPAs that is stored, by CPAId (the hashes only)."""
+        wanted = list(cpa_ids)
+        with self.db.session() as session:
+            query = sa.select(cpa.c.cpa_id, cpa.c.sha256).where(cpa.c.cpa_id.in_(wanted))
+            rows = session.execute(query).all()
+        return {row.cpa_id: row.sha256 for row in rows}
 
     def get(self, cpa_id: str) -> StoredCpa:
         found = self.find(cpa_id)
