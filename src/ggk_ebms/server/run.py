@@ -101,7 +101,7 @@ async def _agreements_task(agreements: AgreementCache) -> None:
     while True:
         try:
             await asyncio.to_thread(agreements.refresh)
-        except GgkEbmsError as exc:
+        except Exception as exc:  # whatever it was, the requests fall back to their own lookup
             log.warning("cached CPAs not confirmed, requests will look them up: %s", type(exc).__name__)
         await asyncio.sleep(agreements.recheck / 2)
 
