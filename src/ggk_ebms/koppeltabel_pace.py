@@ -15,6 +15,7 @@ node writing to the same database.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
@@ -28,16 +29,13 @@ class CatchUpPace:
 
     max_defer: float = MAX_DEFER_SECONDS
     _newest: int | None = None
-    _polled: bool = False
-    _last_run: float | None = None
+    _last_run: float = -math.inf  # so the first poll is overdue and always runs
 
     def due(self, newest_pk: int | None, now: float) -> bool:
         """Whether the catch-up runs at this poll (and, if so, it counts as run at ``now``)."""
-        busy = self._polled and newest_pk != self._newest
-        self._polled = True
+        busy = newest_pk != self._newest
         self._newest = newest_pk
-        overdue = self._last_run is None or now - self._last_run >= self.max_defer
-        if busy and not overdue:
+        if busy and now - self._last_run < self.max_defer:
             return False
         self._last_run = now
         return True
