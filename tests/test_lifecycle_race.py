@@ -28,8 +28,9 @@ from ggk_ebms.pipeline.worker import SendWorker
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.security.tls import server_context_from_settings
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import JobQueue
+from ggk_ebms.store.jobs import JobQueue, NewAttempt, Outcome
 from ggk_ebms.store.messages import MessageStore, NewMessage, SignalEffect, StoredMessage
+from ggk_ebms.store.sending import Finished, SendStore
 from tests.message_support import outbound_di01
 from tests.outbound_support import FAST_POLICY, free_port, make_cpa, side_settings, started, submit
 
@@ -205,3 +206,68 @@ async def test_a_failed_database_call_hands_the_claim_back(
         [job] = JobQueue(us.database).jobs_for(message.pk)
         assert (job.status, job.claimed_by, job.attempts) == ("pending", None, 1)
         assert MessageStore(us.database).get(message.pk).status == "Sending"
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_one_statement_finish_decides_again_when_the_row_moved_after_its_decision(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The send worker's one-statement outcome (store/finish_pg.py): its guarded UPDATE misses
+    the message an Acknowledgment moved meanwhile, so that message is decided anew (the stale
+    verdict recorded and dropped) and its job ends by the new step, while the rest of the
+    group's outcome (the attempt) is stored with it."""
+    store = MessageStore(db)
+    queue = JobQueue(db)
+    sent, other = _submitted(store), _submitted(store)
+    for message in (sent, other):
+        store.transition(message.pk, Event.ATTEMPT_STARTED, "attempt 1 started")
+    jobs = {
+        job.message_pk: job for job in queue.claim("send", now=datetime.now(UTC), worker_id="w", lease=_LEASE)
+    }
+
+    decided = threading.Event()
+    ack_committed = threading.Event()
+    real_decide: Callable[..., Any] = lifecycle.decide
+    worker_thread: list[threading.Thread] = []
+
+    def decide_then_wait(flow: lifecycle.Flow, current: str | None, event: Event) -> lifecycle.Step:
+        step = real_decide(flow, current, event)
+        if threading.current_thread() is worker_thread[0] and not decided.is_set():
+            decided.set()
+            assert ack_committed.wait(30), "the Acknowledgment did not commit"
+        return step
+
+    monkeypatch.setattr(lifecycle, "decide", decide_then_wait)
+    failures: list[BaseException] = []
+    now = SystemClock().now()
+    items = [
+        Finished(
+            Outcome(jobs[pk].pk, pk, "retry", Event.RETRY_SCHEDULED, "HTTP 503", due_at=now + _LEASE),
+            NewAttempt(pk, jobs[pk].pk, now, now, "retry", 503),
+        )
+        for pk in (sent.pk, other.pk)
+    ]
+
+    def worker() -> None:
+        try:
+            SendStore(db, SystemClock()).finish(items)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    worker_thread.append(threading.Thread(target=worker))
+    worker_thread[0].start()
+    assert decided.wait(30)
+    commit_ack(db, sent)
+    ack_committed.set()
+    worker_thread[0].join(30)
+    assert not worker_thread[0].is_alive() and failures == []
+    assert (store.get(sent.pk).status, store.get(other.pk).status) == ("Delivered", "Sending")
+    assert _ebms_history(db, sent.pk)[-2:] == [
+        ("Sending", "accepted", "Delivered"),
+        ("Delivered", "retry-scheduled", "Delivered"),
+    ]
+    assert _ebms_history(db, other.pk)[-1] == ("Sending", "retry-scheduled", "Sending")
+    # The moved message's job is done (the Acknowledgment settled it); the other waits its retry.
+    assert queue.get(jobs[sent.pk].pk).status == "done"
+    assert (queue.get(jobs[other.pk].pk).status, queue.get(jobs[other.pk].pk).claimed_by) == ("pending", None)
+    assert [a.http_status for pk in (sent.pk, other.pk) for a in queue.attempts(pk)] == [503, 503]

@@ -98,7 +98,7 @@ def insert_job(session: Session, queue: str, message_pk: int, *, due_at: datetim
     return pk
 
 
-def _settled(values: dict[str, Any], step: Step | None) -> dict[str, Any]:
+def settled(values: dict[str, Any], step: Step | None) -> dict[str, Any]:
     """The job's new values, unless the step found the message final already: an Acknowledgment
     settled it (ebMS 2.0 §6.3) and the job has nothing left to do."""
     if step is not None and not step.writes and lifecycle.is_final(step.flow, step.target):
@@ -153,6 +153,13 @@ _INSERT_ATTEMPT = sa.insert(attempt)
 _ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(NewAttempt))
 
 
+def check_attempts(attempts: Sequence[NewAttempt]) -> None:
+    """Refuse an attempt outcome the table does not know (a bug, not input)."""
+    for new in attempts:
+        if new.outcome not in OUTCOMES:
+            raise ValueError(f"unknown attempt outcome {new.outcome!r}")
+
+
 def finish_many(
     session: Session, outcomes: Sequence[Outcome], attempts: Sequence[NewAttempt], *, now: datetime
 ) -> list[Step | None]:
@@ -163,9 +170,7 @@ def finish_many(
     of one each (docs/sending.md "Pipelining"); each outcome still reaches only its own job and
     message. The caller owns the jobs (it claimed them), so no other worker writes them meanwhile.
     """
-    for new in attempts:
-        if new.outcome not in OUTCOMES:
-            raise ValueError(f"unknown attempt outcome {new.outcome!r}")
+    check_attempts(attempts)
     if attempts:
         session.execute(
             _INSERT_ATTEMPT, [{name: getattr(new, name) for name in _ATTEMPT_FIELDS} for new in attempts]
@@ -180,7 +185,7 @@ def finish_many(
     for outcome in outcomes:
         step = next(taken) if outcome.event is not None else None
         result.append(step)
-        values = _settled(outcome.values(), step)
+        values = settled(outcome.values(), step)
         alike.setdefault(tuple(sorted(values.items())), []).append(outcome.job_pk)
     for values_key, job_pks in alike.items():
         session.execute(
@@ -251,7 +256,7 @@ class JobQueue:
                 # The update is guarded, so a final state another transaction wrote is kept...
                 step = steps.transition(session, message_pk, event, now=now, reason=reason, code=error_code)
             session.execute(
-                sa.update(job).where(job.c.pk == job_pk).values(**_settled(values, step), updated_at=now)
+                sa.update(job).where(job.c.pk == job_pk).values(**settled(values, step), updated_at=now)
             )
             return step
 

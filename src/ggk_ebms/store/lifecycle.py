@@ -81,7 +81,7 @@ def apply_business(session: Session, change: BusinessChange, *, now: datetime) -
     return step
 
 
-def _event_row(
+def event_row(
     message_pk: int, step: Step, layer: str, now: datetime, reason: str | None, code: str | None
 ) -> dict[str, Any]:
     return {
@@ -112,7 +112,7 @@ def creation_row(
     Raises ``IllegalTransition`` when no event may create a message of that flow in that status.
     """
     step = lifecycle.creation_step(lifecycle.flow_of(direction, kind), status)
-    return _event_row(message_pk, step, "ebms", now, reason, code)
+    return event_row(message_pk, step, "ebms", now, reason, code)
 
 
 def insert_events(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -155,7 +155,7 @@ def transition(
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # moved under us: decide again on the newer status
-        session.execute(_INSERT_EVENT, _event_row(message_pk, step, "ebms", now, reason, code))
+        session.execute(_INSERT_EVENT, event_row(message_pk, step, "ebms", now, reason, code))
         return step
     raise StoreError(f"message {message_pk}: status kept changing, {event} not applied")
 
@@ -225,7 +225,7 @@ def business_transition(
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 continue
-        session.execute(_INSERT_EVENT, _event_row(message_pk, step, "business", now, reason, code))
+        session.execute(_INSERT_EVENT, event_row(message_pk, step, "business", now, reason, code))
         return step
     raise StoreError(f"message {message_pk}: business status kept changing, {event} not applied")
 
@@ -250,28 +250,16 @@ def history(session: Session, message_pk: int) -> list[HistoryEntry]:
     ]
 
 
-def transition_batch(
-    session: Session, changes: Sequence[BusinessChange], *, now: datetime, layer: str
-) -> list[Step]:
-    """Apply one step to each of many messages in a few statements; the steps, in order.
-
-    ``layer`` is "ebms" (``transition``) or "business" (``business_transition``). The decision and
-    the guard are theirs: one SELECT reads the current statuses, ``lifecycle.decide`` decides each
-    step, one ``UPDATE ... WHERE pk IN (...) AND status = :expected RETURNING pk`` per current
-    status writes them (the new values per message through CASE), and one INSERT keeps the
-    history rows. A message the guarded UPDATE did not match was moved by another transaction in
-    between: it goes through the one-message function, which reads it again and decides anew.
-    Changes that name one message twice are applied one by one, in order (each step must see the
-    one before). For the delivery worker's batches (docs/delivery.md "Batches").
-    """
+def decide_batch(
+    session: Session, changes: Sequence[BusinessChange], *, layer: str
+) -> list[tuple[BusinessChange, Step]]:
+    """The step each change would take on its message's current status, read in one SELECT;
+    nothing is written. The changes name distinct messages. Whoever writes a decided step must
+    guard it with the status it was decided on (``step.source``), as ``transition_batch`` does."""
     if layer not in ("ebms", "business"):
         raise ValueError(f"unknown layer {layer!r}")
-    pks = [change.message_pk for change in changes]
-    if len(set(pks)) != len(pks):
-        return [_one(session, change, now, layer) for change in changes]
-    if not changes:
-        return []
     column = message.c.status if layer == "ebms" else message.c.business_status
+    pks = [change.message_pk for change in changes]
     rows = {
         row.pk: row
         for row in session.execute(
@@ -291,6 +279,32 @@ def transition_batch(
             else lifecycle.business_flow(row.direction)
         )
         decided.append((change, lifecycle.decide(flow, row.current, change.event)))
+    return decided
+
+
+def transition_batch(
+    session: Session, changes: Sequence[BusinessChange], *, now: datetime, layer: str
+) -> list[Step]:
+    """Apply one step to each of many messages in a few statements; the steps, in order.
+
+    ``layer`` is "ebms" (``transition``) or "business" (``business_transition``). The decision and
+    the guard are theirs: one SELECT reads the current statuses, ``lifecycle.decide`` decides each
+    step, one ``UPDATE ... WHERE pk IN (...) AND status = :expected RETURNING pk`` per current
+    status writes them (the new values per message through CASE), and one INSERT keeps the
+    history rows. A message the guarded UPDATE did not match was moved by another transaction in
+    between: it goes through the one-message function, which reads it again and decides anew.
+    Changes that name one message twice are applied one by one, in order (each step must see the
+    one before). For the delivery worker's batches (docs/delivery.md "Batches").
+    """
+    if layer not in ("ebms", "business"):
+        raise ValueError(f"unknown layer {layer!r}")
+    pks = [change.message_pk for change in changes]
+    if len(set(pks)) != len(pks):
+        return [one_step(session, change, now, layer) for change in changes]
+    if not changes:
+        return []
+    column = message.c.status if layer == "ebms" else message.c.business_status
+    decided = decide_batch(session, changes, layer=layer)
     # One UPDATE per (current status, new values): the send worker's steps mostly share both
     # (every attempt "started", every Acknowledgment "received"), and plain values keep ONE
     # statement text whose compiled form SQLAlchemy caches; only a group whose messages get
@@ -300,7 +314,7 @@ def transition_batch(
         if step.writes:
             by_source.setdefault((step.source, None), []).append((change, step))
     for (source, _), group in list(by_source.items()):
-        shared = {_plain_values(change, step, layer) for change, step in group}
+        shared = {plain_values(change, step, layer) for change, step in group}
         if len(shared) == 1:
             by_source[(source, shared.pop())] = by_source.pop((source, None))
     moved: set[int] = set()
@@ -321,9 +335,9 @@ def transition_batch(
     events: list[dict[str, Any]] = []
     for change, step in decided:
         if change.message_pk in moved:
-            taken.append(_one(session, change, now, layer))  # reads the newer status, decides again
+            taken.append(one_step(session, change, now, layer))  # reads the newer status, decides again
             continue
-        events.append(_event_row(change.message_pk, step, layer, now, change.reason, change.code))
+        events.append(event_row(change.message_pk, step, layer, now, change.reason, change.code))
         if layer == "business" and change.fout is not None and step.writes:
             code, omschrijving = change.fout
             session.execute(
@@ -336,7 +350,7 @@ def transition_batch(
     return taken
 
 
-def _one(session: Session, change: BusinessChange, now: datetime, layer: str) -> Step:
+def one_step(session: Session, change: BusinessChange, now: datetime, layer: str) -> Step:
     if layer == "business":
         return apply_business(session, change, now=now)
     return transition(
@@ -344,7 +358,7 @@ def _one(session: Session, change: BusinessChange, now: datetime, layer: str) ->
     )
 
 
-def _plain_values(change: BusinessChange, step: Step, layer: str) -> tuple[tuple[str, Any], ...]:
+def plain_values(change: BusinessChange, step: Step, layer: str) -> tuple[tuple[str, Any], ...]:
     """The new column values of one message, as ``_batch_values`` gives them, hashable."""
     reason = None if change.reason is None else change.reason[:_REASON_MAX]
     if layer == "ebms":

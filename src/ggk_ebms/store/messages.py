@@ -846,6 +846,18 @@ class MessageStore:
             rows = session.execute(sa.select(message_table).where(message_table.c.pk.in_(sorted(pks)))).all()
         return {row.pk: _row_to_message(row) for row in rows}
 
+    def kept_rows(
+        self, news: Sequence[NewMessage], now: datetime
+    ) -> tuple[builtins.list[dict[str, Any]], builtins.list[RowSet]]:
+        """The message rows and first history rows ``keep_received_in`` would write for received
+        signals, for a statement that writes them itself (store/finish_pg.py); each history row
+        names its message by (direction, MessageId)."""
+        for new in news:
+            _check(new, "in")
+        rows = [_message_row(new, now) for new in news]
+        events = [RowSet(new.direction, new.message_id, _creation_event(0, new, now)) for new in news]
+        return rows, events
+
     def keep_received_in(self, session: Session, news: Sequence[NewMessage]) -> builtins.list[int | None]:
         """Store received signals inside the caller's transaction, as ``receive`` with no parts,
         answer or jobs would; per message its pk, or None when its MessageId was kept before

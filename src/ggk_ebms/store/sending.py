@@ -17,6 +17,7 @@ from ggk_ebms.clock import Clock
 from ggk_ebms.lifecycle import Event, Step
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
+from ggk_ebms.store.finish_pg import finish_at_once
 from ggk_ebms.store.jobs import Attempt, JobQueue, NewAttempt, Outcome, finish_many
 from ggk_ebms.store.messages import MessageStore, NewMessage, StoredMessage
 
@@ -62,6 +63,10 @@ class SendStore:
 
     def finish(self, items: Sequence[Finished]) -> list[Step | None]:
         """Keep the signals, record the attempts and end the jobs, all in one transaction."""
+        pks = [item.outcome.message_pk for item in items]
+        if self.database.backend == "postgresql" and len(set(pks)) == len(pks):
+            # One statement after the decision's SELECT (store/finish_pg.py).
+            return self._finish_at_once(items)
         with self.database.session() as session:
             # A signal kept before (a replayed Acknowledgment) is skipped there, not an error.
             self.messages.keep_received_in(session, [item.keep for item in items if item.keep is not None])
@@ -70,4 +75,19 @@ class SendStore:
                 [item.outcome for item in items],
                 [item.attempt for item in items if item.attempt is not None],
                 now=self.clock.now(),
+            )
+
+    def _finish_at_once(self, items: Sequence[Finished]) -> list[Step | None]:
+        now = self.clock.now()
+        keep_rows, keep_events = self.messages.kept_rows(
+            [item.keep for item in items if item.keep is not None], now
+        )
+        with self.database.session() as session:
+            return finish_at_once(
+                session,
+                [item.outcome for item in items],
+                [item.attempt for item in items if item.attempt is not None],
+                keep_rows,
+                keep_events,
+                now=now,
             )

@@ -1,0 +1,93 @@
+"""Long PostgreSQL statements written with native ``$n`` placeholders and run as they are.
+
+The hot paths write a whole group's rows in one statement of data-modifying CTEs (store/
+receive_pg.py for a receive, store/finish_pg.py for the send worker's outcomes). Such a
+statement is long (one VALUES tuple per row), and psycopg converts named placeholders by parsing
+the query text on every execution when a query is longer than it caches (4,096 characters or 50
+parameters, psycopg ``_queries.py``): 7% of the request path's CPU in the profile of
+docs/performance.md ("Native placeholders"). Written with ``$n`` once per shape and run by
+psycopg's RawCursor, the text goes to the server as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+Processor = Callable[[Any], Any] | None
+
+
+def quoted(name: str) -> str:
+    return f'"{name}"'
+
+
+def sql_type(type_: sa.types.TypeEngine[Any]) -> str:
+    return str(type_.compile(dialect=DIALECT))
+
+
+class Placeholders:
+    """The statement's parameters in order: ``add`` answers PostgreSQL's own ``$n`` for each."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.types: list[sa.types.TypeEngine[Any]] = []
+
+    def add(self, name: str, type_: sa.types.TypeEngine[Any]) -> str:
+        self.names.append(name)
+        self.types.append(type_)
+        return f"${len(self.names)}"
+
+    def cast(self, name: str, type_: sa.types.TypeEngine[Any]) -> str:
+        # The CAST tells PostgreSQL the type inside VALUES, where it cannot infer it from a
+        # target column; the bind processor (UtcDateTime's conversion) runs in ``Statement.bind``.
+        return f"CAST({self.add(name, type_)} AS {sql_type(type_)})"
+
+    def typed(self, table: sa.Table, column: str, name: str) -> str:
+        return self.cast(name, table.c[column].type)
+
+    def statement(self, text: str, dialect: sa.Dialect) -> Statement:
+        return Statement(text, tuple(self.names), tuple(t.bind_processor(dialect) for t in self.types))
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One shape's statement text and, per ``$n``, its parameter's name and bind processor."""
+
+    text: str
+    names: tuple[str, ...]
+    processors: tuple[Processor, ...]
+
+    def bind(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        """The values in ``$n`` order, each through its bind processor."""
+        return tuple(
+            params[name] if processor is None else processor(params[name])
+            for name, processor in zip(self.names, self.processors, strict=True)
+        )
+
+
+def values_list(rows: Sequence[Sequence[str]]) -> str:
+    """``VALUES (...), (...)`` of placeholder cells."""
+    return "VALUES " + ", ".join("(" + ", ".join(cells) + ")" for cells in rows)
+
+
+def execute_raw(connection: sa.Connection, statement: Statement, params: dict[str, Any]) -> list[sa.Row[Any]]:
+    """Run ``statement`` through SQLAlchemy (its error translation, its connection invalidation,
+    the pool's deadlines), on a RawCursor of the psycopg connection it holds."""
+    import psycopg  # here, not at the top: 170 ms of import for every CLI command otherwise
+
+    raw = connection.connection.dbapi_connection
+    if not isinstance(raw, psycopg.Connection):
+        raise TypeError(f"a one-statement write needs psycopg, not {type(raw).__module__}")
+    previous = raw.cursor_factory
+    raw.cursor_factory = psycopg.RawCursor
+    try:
+        result = connection.exec_driver_sql(statement.text, statement.bind(params))
+        return list(result) if result.returns_rows else []
+    finally:
+        raw.cursor_factory = previous
