@@ -64,6 +64,8 @@ def test_refresh_confirms_unchanged_cpas_and_drops_changed_and_deleted_ones(db: 
     stored = real_find(agreement.cpa_id)
     assert stored is not None
     assert repository.digests([agreement.cpa_id, "unknown"]) == {agreement.cpa_id: stored.sha256}
+    # Without CPAIds: every stored CPA (the identity gate's fingerprint, server/gate.py).
+    assert repository.digests() == {s.cpa_id: s.sha256 for s in repository.list()}
 
     clock.now += 1.5
     cache.refresh()

@@ -86,6 +86,42 @@ def test_gate_rebuilds_after_recheck() -> None:
     assert gate.check(RINIS_CLIENT) is None
 
 
+def test_gate_with_a_fingerprint_reads_the_cpas_only_when_it_changed() -> None:
+    """``serve`` passes the CPAIds and hashes of every stored CPA (one query): a recheck that
+    finds them unchanged keeps the index without reading the CPAs themselves."""
+    now = [0.0]
+    stored: list[Agreement] = []
+    hashes = {"cpa-a": "1"}
+    loads = [0]
+
+    def load() -> list[Agreement]:
+        loads[0] += 1
+        return list(stored)
+
+    gate = IdentityGate(
+        load,
+        our_party_ids=[DEV_GEMEENTE_OIN],
+        mode="cpa-or-oin",
+        monotonic=lambda: now[0],
+        fingerprint=lambda: dict(hashes),
+    )
+    gate.refresh()
+    assert (loads[0], gate.check(RINIS_CLIENT) is not None) == (1, True)
+    now[0] = 5.0
+    gate.refresh()  # stale, but the CPAs are as they were
+    assert (loads[0], gate.stale()) == (1, False)
+    stored.extend(agreements())
+    hashes["cpa-a"] = "2"  # another process imported a new version
+    now[0] = 10.0
+    gate.refresh()
+    assert (loads[0], gate.check(RINIS_CLIENT)) == (2, None)
+    del hashes["cpa-a"]
+    stored.clear()  # and then deleted it
+    now[0] = 15.0
+    gate.refresh()
+    assert (loads[0], gate.check(RINIS_CLIENT) is not None) == (3, True)
+
+
 async def test_budget_gives_each_identity_its_own_turns() -> None:
     budget = _Budget(1)
     release_a = await budget.acquire("a", 60)

@@ -13,9 +13,11 @@ could pass that rule for at least one stored CPA, i.e. when it is
 Everything else is refused with 403 before any work. The per-message rule still runs in the
 pipeline; the gate is a cheap necessary condition, never a sufficient one.
 
-The index of admitted certificates and OINs is rebuilt from the stored CPAs at most every
-``recheck`` seconds (a changed CPA is seen as fast as by the pipeline's AgreementCache); the
-rebuild talks to the database, so callers run ``refresh`` off the event loop.
+The index of admitted certificates and OINs is checked against the stored CPAs at most every
+``recheck`` seconds (a changed CPA is seen as fast as by the pipeline's AgreementCache): with a
+``fingerprint`` (the CPAIds and hashes of every stored CPA, one query) it is rebuilt only when
+that changed, otherwise from all CPAs each time. Both talk to the database, so callers run
+``refresh`` off the event loop.
 """
 
 from __future__ import annotations
@@ -91,8 +93,11 @@ class IdentityGate:
         gateway_oins: Sequence[str] = (),
         recheck: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
+        fingerprint: Callable[[], object] | None = None,
     ) -> None:
         self._load = load_agreements
+        self._fingerprint = fingerprint
+        self._built_from: object = None
         self._our_party_ids = list(our_party_ids)
         self._mode: ClientCertMode = mode
         self._gateway_oins = list(gateway_oins)
@@ -115,8 +120,14 @@ class IdentityGate:
         with self._lock:
             if not self.stale():
                 return
-            index = PartnerIndex.build(self._load(), self._our_party_ids)
-            self._index, self._built_at = index, self._monotonic()
+            # Read before the CPAs themselves: a CPA changed in between makes the next
+            # fingerprint differ, so the index is never kept on an outdated one.
+            checked_at = self._monotonic()
+            seen = None if self._fingerprint is None else self._fingerprint()
+            if self._index is None or seen is None or seen != self._built_from:
+                self._index = PartnerIndex.build(self._load(), self._our_party_ids)
+                self._built_from = seen
+            self._built_at = checked_at
 
     def check(self, peer: PeerIdentity | None) -> str | None:
         index = self._index

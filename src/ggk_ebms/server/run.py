@@ -179,6 +179,7 @@ async def start_endpoint(
         our_party_ids=settings.party_ids,
         mode="strict" if settings.client_cert_mode == "strict" else "cpa-or-oin",
         gateway_oins=settings.gateway_oins,
+        fingerprint=repository.digests,
     )
     if connection_check is None and settings.revocation_mode != "off":
         connection_check = revocation_check(RevocationChecker.from_settings(settings))

@@ -140,11 +140,13 @@ class CpaRepository:
             row = session.execute(sa.select(cpa).where(cpa.c.cpa_id == cpa_id)).first()
             return None if row is None else _row_to_cpa(row)
 
-    def digests(self, cpa_ids: Iterable[str]) -> dict[str, str]:
-        """The SHA-256 of each of these CPAs that is stored, by CPAId (the hashes only)."""
-        wanted = list(cpa_ids)
+    def digests(self, cpa_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """The SHA-256 of each of these CPAs (of every CPA with None) that is stored, by CPAId
+        (the hashes only)."""
+        query = sa.select(cpa.c.cpa_id, cpa.c.sha256)
+        if cpa_ids is not None:
+            query = query.where(cpa.c.cpa_id.in_(list(cpa_ids)))
         with self.db.session() as session:
-            query = sa.select(cpa.c.cpa_id, cpa.c.sha256).where(cpa.c.cpa_id.in_(wanted))
             rows = session.execute(query).all()
         return {row.cpa_id: row.sha256 for row in rows}
 
