@@ -212,3 +212,6 @@ def test_on_postgresql_a_group_costs_the_statements_of_one_outcome(db: Database)
     assert many == one
     assert one.count("WITH") == 1 and len(one) <= 3  # the liveness check, the decision, the write
     assert {store.get(pk).status for pk in jobs} == {"Delivered"}
+    with _statements(db) as nothing:
+        assert SendStore(db, SystemClock()).finish([]) == []
+    assert nothing == []

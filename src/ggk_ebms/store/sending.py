@@ -63,6 +63,8 @@ class SendStore:
 
     def finish(self, items: Sequence[Finished]) -> list[Step | None]:
         """Keep the signals, record the attempts and end the jobs, all in one transaction."""
+        if not items:
+            return []
         pks = [item.outcome.message_pk for item in items]
         if self.database.backend == "postgresql" and len(set(pks)) == len(pks):
             # One statement after the decision's SELECT (store/finish_pg.py).
