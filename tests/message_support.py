@@ -87,3 +87,30 @@ def store_di01_envelope(
     else:
         pk = store.submit(new, [part], due_at=clock.now())
     return pk, message_id
+
+
+def received_ack(
+    timestamp: datetime,
+    *,
+    ref_to_message_id: str,
+    cpa_id: str = CPA_RM,
+    conversation_id: str | None = None,
+    message_id: str | None = None,
+    from_party_id: str = RINIS,
+    to_party_id: str = GEMEENTE,
+) -> NewMessage:
+    """The Acknowledgment RINIS sends about a message of ours, as the store keeps it."""
+    return NewMessage(
+        direction="in",
+        message_id=message_id or f"{uuid.uuid4()}@rinis.test",
+        cpa_id=cpa_id,
+        conversation_id=conversation_id or str(uuid.uuid4()),
+        ref_to_message_id=ref_to_message_id,
+        from_party_id=from_party_id,
+        to_party_id=to_party_id,
+        service="urn:oasis:names:tc:ebxml-msg:service",
+        action="Acknowledgment",
+        kind="Acknowledgment",
+        timestamp=timestamp,
+        status=Status.PROCESSED,
+    )

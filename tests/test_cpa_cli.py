@@ -43,7 +43,9 @@ def test_validate_reports_findings_and_exit_code(tmp_path: Path, env: dict[str, 
     result = run(env, "validate", str(good))
     assert result.exit_code == 0, result.output
     assert "good.xml: valid, 2 warning(s)" in result.output
-    plain_http = mutate(cpa_bytes(), 'cppa:uri="https://gemeente.example/ebms"', 'cppa:uri="http://gemeente.example/ebms"')
+    plain_http = mutate(
+        cpa_bytes(), 'cppa:uri="https://gemeente.example/ebms"', 'cppa:uri="http://gemeente.example/ebms"'
+    )
     bad = _write(tmp_path, "http.xml", plain_http)
     result = run(env, "validate", str(good), str(bad))
     assert result.exit_code == 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from aiohttp import web
 from ggk_ebms import lifecycle
 from ggk_ebms.clock import SystemClock
 from ggk_ebms.errors import StoreError
-from ggk_ebms.lifecycle import Event, Status
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.pipeline.worker import SendWorker
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.security.tls import server_context_from_settings
@@ -31,7 +30,7 @@ from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import JobQueue, NewAttempt, Outcome
 from ggk_ebms.store.messages import MessageStore, NewMessage, SignalEffect, StoredMessage
 from ggk_ebms.store.sending import Finished, SendStore
-from tests.message_support import outbound_di01
+from tests.message_support import outbound_di01, received_ack
 from tests.outbound_support import FAST_POLICY, free_port, make_cpa, side_settings, started, submit
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -39,19 +38,13 @@ T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 def _ack_for(sent: StoredMessage) -> NewMessage:
     """The Acknowledgment the partner sends about ``sent``, as the inbound pipeline stores it."""
-    return NewMessage(
-        direction="in",
-        message_id=f"{uuid.uuid4()}@rinis.test",
+    return received_ack(
+        datetime.now(UTC),
+        ref_to_message_id=sent.message_id,
         cpa_id=sent.cpa_id,
         conversation_id=sent.conversation_id,
-        ref_to_message_id=sent.message_id,
         from_party_id=sent.to_party_id,
         to_party_id=sent.from_party_id,
-        service="urn:oasis:names:tc:ebxml-msg:service",
-        action="Acknowledgment",
-        kind="Acknowledgment",
-        timestamp=datetime.now(UTC),
-        status=Status.PROCESSED,
     )
 
 
@@ -64,6 +57,43 @@ def commit_ack(database: Database, sent: StoredMessage) -> None:
         send_response_async=False,
         effect=SignalEffect(sent.pk, Event.ACCEPTED, "Acknowledgment received"),
     )
+
+
+def ack_during_decision(
+    db: Database, sent: StoredMessage, monkeypatch: pytest.MonkeyPatch, work: Callable[[], object]
+) -> None:
+    """Run ``work`` (a writer's transaction) in a thread and commit an Acknowledgment of ``sent``
+    right after that thread's first lifecycle decision, before its guarded write: PostgreSQL
+    only, where the two transactions really interleave (SQLite takes its write lock at BEGIN
+    IMMEDIATE, so two writers never overlap at all)."""
+    decided = threading.Event()
+    ack_committed = threading.Event()
+    real_decide: Callable[..., Any] = lifecycle.decide
+    worker_thread: list[threading.Thread] = []
+
+    def decide_then_wait(flow: lifecycle.Flow, current: str | None, event: Event) -> lifecycle.Step:
+        step = real_decide(flow, current, event)
+        if threading.current_thread() is worker_thread[0] and not decided.is_set():
+            decided.set()  # the worker has read 'Sending' and decided...
+            assert ack_committed.wait(30), "the Acknowledgment did not commit"
+        return step  # ...and now writes, guarded on 'Sending'
+
+    monkeypatch.setattr(lifecycle, "decide", decide_then_wait)
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            work()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    worker_thread.append(threading.Thread(target=worker))
+    worker_thread[0].start()
+    assert decided.wait(30)
+    commit_ack(db, sent)
+    ack_committed.set()
+    worker_thread[0].join(30)
+    assert not worker_thread[0].is_alive() and failures == []
 
 
 def _ebms_history(database: Database, pk: int) -> list[tuple[str | None, str, str]]:
@@ -123,42 +153,20 @@ async def test_ack_committed_while_the_attempt_is_answered_ends_delivered(
 def test_guarded_update_rereads_when_the_row_moved_between_read_and_write(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL only: there the worker's transaction and the Ack's really interleave (SQLite
-    takes its write lock at BEGIN IMMEDIATE, so two writers never overlap at all)."""
+    """The one-message path (``JobQueue.fail``) reads 'Sending', decides, and finds its guard
+    missed: it reads again and records the stale verdict."""
     store = MessageStore(db)
     queue = JobQueue(db)
     sent = _submitted(store)
     store.transition(sent.pk, Event.ATTEMPT_STARTED, "attempt 1 started")
     [job] = queue.claim("send", now=datetime.now(UTC), worker_id="w", lease=_LEASE)
 
-    decided = threading.Event()
-    ack_committed = threading.Event()
-    real_decide: Callable[..., Any] = lifecycle.decide
-    worker_thread: list[threading.Thread] = []
-
-    def decide_then_wait(flow: lifecycle.Flow, current: str | None, event: Event) -> lifecycle.Step:
-        step = real_decide(flow, current, event)
-        if threading.current_thread() is worker_thread[0] and not decided.is_set():
-            decided.set()  # the worker has read 'Sending' and decided DeliveryFailed...
-            assert ack_committed.wait(30), "the Acknowledgment did not commit"
-        return step  # ...and now writes, guarded on 'Sending'
-
-    monkeypatch.setattr(lifecycle, "decide", decide_then_wait)
-    failures: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            queue.fail(job.pk, "HTTP 400", event=Event.SEND_FAILED, error_code=None)
-        except BaseException as exc:  # reported below
-            failures.append(exc)
-
-    worker_thread.append(threading.Thread(target=worker))
-    worker_thread[0].start()
-    assert decided.wait(30)
-    commit_ack(db, sent)
-    ack_committed.set()
-    worker_thread[0].join(30)
-    assert not worker_thread[0].is_alive() and failures == []
+    ack_during_decision(
+        db,
+        sent,
+        monkeypatch,
+        lambda: queue.fail(job.pk, "HTTP 400", event=Event.SEND_FAILED, error_code=None),
+    )
     final = store.get(sent.pk)
     assert final.status == "Delivered"
     assert _ebms_history(db, sent.pk)[-2:] == [
@@ -225,20 +233,6 @@ def test_one_statement_finish_decides_again_when_the_row_moved_after_its_decisio
         job.message_pk: job for job in queue.claim("send", now=datetime.now(UTC), worker_id="w", lease=_LEASE)
     }
 
-    decided = threading.Event()
-    ack_committed = threading.Event()
-    real_decide: Callable[..., Any] = lifecycle.decide
-    worker_thread: list[threading.Thread] = []
-
-    def decide_then_wait(flow: lifecycle.Flow, current: str | None, event: Event) -> lifecycle.Step:
-        step = real_decide(flow, current, event)
-        if threading.current_thread() is worker_thread[0] and not decided.is_set():
-            decided.set()
-            assert ack_committed.wait(30), "the Acknowledgment did not commit"
-        return step
-
-    monkeypatch.setattr(lifecycle, "decide", decide_then_wait)
-    failures: list[BaseException] = []
     now = SystemClock().now()
     items = [
         Finished(
@@ -248,19 +242,7 @@ def test_one_statement_finish_decides_again_when_the_row_moved_after_its_decisio
         for pk in (sent.pk, other.pk)
     ]
 
-    def worker() -> None:
-        try:
-            SendStore(db, SystemClock()).finish(items)
-        except BaseException as exc:  # reported below
-            failures.append(exc)
-
-    worker_thread.append(threading.Thread(target=worker))
-    worker_thread[0].start()
-    assert decided.wait(30)
-    commit_ack(db, sent)
-    ack_committed.set()
-    worker_thread[0].join(30)
-    assert not worker_thread[0].is_alive() and failures == []
+    ack_during_decision(db, sent, monkeypatch, lambda: SendStore(db, SystemClock()).finish(items))
     assert (store.get(sent.pk).status, store.get(other.pk).status) == ("Delivered", "Sending")
     assert _ebms_history(db, sent.pk)[-2:] == [
         ("Sending", "accepted", "Delivered"),

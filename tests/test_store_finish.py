@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 
 from ggk_ebms.clock import SystemClock
-from ggk_ebms.lifecycle import Event, Status
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.jobs import Job, JobQueue, NewAttempt, Outcome
 from ggk_ebms.store.messages import MessageStore, NewMessage
 from ggk_ebms.store.sending import Finished, SendStore
-from tests.message_support import outbound_di01
+from tests.message_support import outbound_di01, received_ack
 
 _LEASE = timedelta(minutes=5)
 
@@ -40,20 +40,7 @@ def _started(db: Database, count: int) -> dict[int, Job]:
 
 
 def _ack(ref: str, now: datetime) -> NewMessage:
-    return NewMessage(
-        direction="in",
-        message_id=f"ack-{ref}",
-        cpa_id="cpa-finish",
-        conversation_id="c",
-        ref_to_message_id=ref,
-        from_party_id="rinis",
-        to_party_id="gemeente",
-        service="urn:oasis:names:tc:ebxml-msg:service",
-        action="Acknowledgment",
-        kind="Acknowledgment",
-        timestamp=now,
-        status=Status.PROCESSED,
-    )
+    return received_ack(now, ref_to_message_id=ref, cpa_id="cpa-finish", message_id=f"ack-{ref}")
 
 
 def _history(store: MessageStore, pk: int) -> list[tuple[str | None, str, str, str | None]]:
