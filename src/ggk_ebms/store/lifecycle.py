@@ -300,7 +300,7 @@ def transition_batch(
         raise ValueError(f"unknown layer {layer!r}")
     pks = [change.message_pk for change in changes]
     if len(set(pks)) != len(pks):
-        return [one_step(session, change, now, layer) for change in changes]
+        return [_one(session, change, now, layer) for change in changes]
     if not changes:
         return []
     column = message.c.status if layer == "ebms" else message.c.business_status
@@ -335,7 +335,7 @@ def transition_batch(
     events: list[dict[str, Any]] = []
     for change, step in decided:
         if change.message_pk in moved:
-            taken.append(one_step(session, change, now, layer))  # reads the newer status, decides again
+            taken.append(_one(session, change, now, layer))  # reads the newer status, decides again
             continue
         events.append(event_row(change.message_pk, step, layer, now, change.reason, change.code))
         if layer == "business" and change.fout is not None and step.writes:
@@ -350,7 +350,7 @@ def transition_batch(
     return taken
 
 
-def one_step(session: Session, change: BusinessChange, now: datetime, layer: str) -> Step:
+def _one(session: Session, change: BusinessChange, now: datetime, layer: str) -> Step:
     if layer == "business":
         return apply_business(session, change, now=now)
     return transition(

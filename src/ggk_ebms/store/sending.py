@@ -4,8 +4,10 @@ The worker keeps many messages in flight (docs/sending.md "Pipelining") and grou
 database work (pipeline/batching.py): the messages and their earlier attempts are read in one
 go, their attempts started in one transaction, and their outcomes (the attempt, the
 synchronous Acknowledgment or MessageError to keep, the job's end and the message's lifecycle
-step) written in one transaction. Every status change still goes through ``store.lifecycle``,
-guarded, so an asynchronous Acknowledgment committed meanwhile wins (ebMS 2.0 §6.3, §6.5.3).
+step) written in one transaction: on PostgreSQL as the decision's SELECT and one statement
+(store/finish_pg.py), on SQLite statement by statement. Every step is decided by
+``store.lifecycle`` and guarded, so an asynchronous Acknowledgment committed meanwhile wins
+(ebMS 2.0 §6.3, §6.5.3).
 """
 
 from __future__ import annotations
