@@ -253,3 +253,32 @@ def test_one_statement_finish_decides_again_when_the_row_moved_after_its_decisio
     assert queue.get(jobs[sent.pk].pk).status == "done"
     assert (queue.get(jobs[other.pk].pk).status, queue.get(jobs[other.pk].pk).claimed_by) == ("pending", None)
     assert [a.http_status for pk in (sent.pk, other.pk) for a in queue.attempts(pk)] == [503, 503]
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_one_statement_start_keeps_a_message_an_acknowledgment_settled_meanwhile(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attempt start in one statement (store/finish_pg.py ``steps_at_once``): decided on
+    'Sending' (a retry's second attempt), the guard misses the message the Acknowledgment moved,
+    which is decided anew: it stays Delivered, the start recorded and dropped."""
+    store = MessageStore(db)
+    sent, other = _submitted(store), _submitted(store)
+    sending = SendStore(db, SystemClock())
+    sending.start([(sent.pk, "attempt 1 started"), (other.pk, "attempt 1 started")])
+    taken: list[Any] = []
+    ack_during_decision(
+        db,
+        sent,
+        monkeypatch,
+        lambda: taken.extend(
+            sending.start([(sent.pk, "attempt 2 started"), (other.pk, "attempt 2 started")])
+        ),
+    )
+    assert [(s.source, s.target) for s in taken] == [("Delivered", "Delivered"), ("Sending", "Sending")]
+    assert (store.get(sent.pk).status, store.get(other.pk).status) == ("Delivered", "Sending")
+    assert _ebms_history(db, sent.pk)[-2:] == [
+        ("Sending", "accepted", "Delivered"),
+        ("Delivered", "attempt-started", "Delivered"),
+    ]
+    assert _ebms_history(db, other.pk)[-1] == ("Sending", "attempt-started", "Sending")

@@ -160,6 +160,37 @@ def test_a_final_message_only_ends_its_job(db: Database) -> None:
     assert queue.get(jobs[settled].pk).claimed_by is None
 
 
+def test_a_group_of_attempts_starts_and_a_final_message_stays_final(db: Database) -> None:
+    """``SendStore.start``: ATTEMPT_STARTED for the group (on PostgreSQL the decision's SELECT
+    and one statement), a message settled meanwhile keeps its final state."""
+    store = MessageStore(db)
+    now = SystemClock().now()
+    pks = [store.submit(outbound_di01(now, cpa_id="cpa-finish"), [], due_at=now) for _ in range(3)]
+    first, again, settled = pks
+    sending = SendStore(db, SystemClock())
+    sending.start([(again, "attempt 1 started")])
+    sending.start([(settled, "attempt 1 started")])
+    store.transition(settled, Event.ACCEPTED, "Acknowledgment received")
+    taken = sending.start(
+        [(first, "attempt 1 started"), (again, "attempt 2 started"), (settled, "attempt 2 started")]
+    )
+    assert [(s.source, s.target, s.writes) for s in taken] == [
+        ("Created", "Sending", True),
+        ("Sending", "Sending", True),
+        ("Delivered", "Delivered", False),
+    ]
+    assert [store.get(pk).status for pk in pks] == ["Sending", "Sending", "Delivered"]
+    assert _history(store, first)[-1] == ("Created", "attempt-started", "Sending", "attempt 1 started")
+    assert _history(store, again)[-1] == ("Sending", "attempt-started", "Sending", "attempt 2 started")
+    assert _history(store, settled)[-1] == ("Delivered", "attempt-started", "Delivered", "attempt 2 started")
+    assert store.get(again).status_reason == "attempt 2 started"
+    assert sending.start([]) == []
+    # A group of final messages only: history rows, no UPDATE (and no time to bind for one).
+    [ignored] = sending.start([(settled, "attempt 3 started")])
+    assert (ignored.writes, store.get(settled).status) == (False, "Delivered")
+    assert _history(store, settled)[-1] == ("Delivered", "attempt-started", "Delivered", "attempt 3 started")
+
+
 @contextmanager
 def _statements(database: Database) -> Iterator[list[str]]:
     seen: list[str] = []
@@ -175,7 +206,7 @@ def _statements(database: Database) -> Iterator[list[str]]:
 
 
 @pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
-def test_on_postgresql_a_group_costs_the_statements_of_one_outcome(db: Database) -> None:
+def test_on_postgresql_a_group_costs_the_statements_of_one_message(db: Database) -> None:
     jobs = _started(db, 11)
     now = datetime.now(UTC)
     store = MessageStore(db)
@@ -192,6 +223,12 @@ def test_on_postgresql_a_group_costs_the_statements_of_one_outcome(db: Database)
 
     first, *rest = jobs
     alone, group = items([first]), items(rest)
+    with _statements(db) as start_one:
+        SendStore(db, SystemClock()).start([(first, "attempt 2 started")])
+    with _statements(db) as start_many:
+        SendStore(db, SystemClock()).start([(pk, "attempt 2 started") for pk in rest])
+    assert start_many == start_one
+    assert start_one.count("WITH") == 1 and len(start_one) <= 3
     with _statements(db) as one:
         SendStore(db, SystemClock()).finish(alone)
     with _statements(db) as many:

@@ -1,4 +1,4 @@
-"""The send worker's outcomes for a group of jobs in ONE PostgreSQL statement.
+"""The send worker's outcomes (and attempt starts) for a group of jobs in ONE PostgreSQL statement.
 
 ``SendStore.finish`` writes, for every attempt of the group, the synchronous Acknowledgment or
 MessageError to keep, the attempt, the message's lifecycle step with its history row and the
@@ -22,6 +22,9 @@ Acknowledgment, ebMS 2.0 §6.3): after the statement it goes through ``store.lif
 one-message transition, which reads it again and decides anew, and its job is ended by what that
 step says (``jobs.settled``). All in the caller's one transaction: the outcome is stored whole or
 not at all.
+
+``steps_at_once`` is the same decision, ``u`` and ``ue`` alone: the group's attempt start
+(``SendStore.start``).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def _statement(
     """The statement for one shape (how many rows of each kind), built once per shape."""
     # Every identifier is a name from the table metadata; every value is a bound parameter.
     params = Placeholders()
-    now = params.typed(job, "updated_at", "now")
+    # Only a statement that uses it may bind it: PostgreSQL refuses a parameter it has no place for.
+    now = params.typed(job, "updated_at", "now") if updates or jobs else ""
     ctes = []
     if keeps:
         rows = [[params.add(f"k{i}_{c}", message.c[c].type) for c in keep_columns] for i in range(keeps)]
@@ -134,6 +138,61 @@ def _statement(
     return params.statement(f"WITH {', '.join(ctes)} {matched}", dialect)
 
 
+class _Written:
+    """The parameters of the decided steps (``u``) and their history rows (``ue``), counted."""
+
+    def __init__(self, params: dict[str, Any], now: datetime) -> None:
+        self.params = params
+        self.now = now
+        self.guarded: set[int] = set()  # the messages whose step is a guarded UPDATE
+        self.updates = 0
+        self.events = 0
+
+    def step(self, change: steps.BusinessChange, step: Step) -> None:
+        params, e = self.params, self.events
+        row = steps.event_row(change.message_pk, step, "ebms", self.now, change.reason, change.code)
+        for column in _EVENT_COLUMNS:
+            params[f"e{e}_{column}"] = row[column]
+        params[f"e{e}_guarded"] = step.writes
+        self.events += 1
+        if step.writes:
+            u = self.updates
+            self.guarded.add(change.message_pk)
+            params[f"u{u}_pk"] = change.message_pk
+            params[f"u{u}_expected"] = step.source
+            values = dict(steps.plain_values(change, step, "ebms"))
+            for column in _STEP_COLUMNS:
+                params[f"u{u}_{column}"] = values[column]
+            self.updates += 1
+
+
+def steps_at_once(session: Session, changes: Sequence[steps.Change], *, now: datetime) -> list[Step]:
+    """``store.lifecycle.transition_many`` for changes that name distinct messages: the
+    decision's SELECT, then the guarded UPDATE and the history rows in one statement (the send
+    worker's ATTEMPT_STARTED for its group). A message the guard missed is decided anew."""
+    if not changes:
+        return []
+    decided = steps.decide_batch(
+        session,
+        [steps.BusinessChange(c.message_pk, c.event, c.reason, c.code) for c in changes],
+        layer="ebms",
+    )
+    written = _Written({"now": now}, now)
+    for change, step in decided:
+        written.step(change, step)
+    connection = session.connection()
+    statement = _statement((), 0, 0, written.updates, written.events, 0, connection.dialect)
+    moved = written.guarded - {row.pk for row in execute_raw(connection, statement, written.params)}
+    return [
+        steps.transition(
+            session, change.message_pk, change.event, now=now, reason=change.reason, code=change.code
+        )
+        if change.message_pk in moved
+        else step
+        for change, step in decided
+    ]
+
+
 def _job_params(params: dict[str, Any], i: int, outcome: Outcome, step: Step | None, waits: bool) -> None:
     values = settled(outcome.values(), step)
     params[f"j{i}_pk"] = outcome.job_pk
@@ -176,38 +235,25 @@ def finish_at_once(
         for column in _ATTEMPT_COLUMNS:
             params[f"a{i}_{column}"] = getattr(new, column)
     taken: list[Step | None] = []
-    guarded: set[int] = set()
-    updates = events = 0
+    written = _Written(params, now)
     for i, outcome in enumerate(outcomes):
         step = None
         if outcome.event is not None:
             change, step = next(decided)
-            row = steps.event_row(change.message_pk, step, "ebms", now, change.reason, change.code)
-            for column in _EVENT_COLUMNS:
-                params[f"e{events}_{column}"] = row[column]
-            params[f"e{events}_guarded"] = step.writes
-            events += 1
-            if step.writes:
-                guarded.add(outcome.message_pk)
-                params[f"u{updates}_pk"] = outcome.message_pk
-                params[f"u{updates}_expected"] = step.source
-                values = dict(steps.plain_values(change, step, "ebms"))
-                for column in _STEP_COLUMNS:
-                    params[f"u{updates}_{column}"] = values[column]
-                updates += 1
+            written.step(change, step)
         taken.append(step)
-        _job_params(params, i, outcome, step, outcome.message_pk in guarded)
+        _job_params(params, i, outcome, step, outcome.message_pk in written.guarded)
     statement = _statement(
         keep_columns,
         len(keep_rows),
         len(attempts),
-        updates,
-        events,
+        written.updates,
+        written.events,
         len(outcomes),
         session.connection().dialect,
     )
     matched = {row.pk for row in execute_raw(session.connection(), statement, params)}
-    moved = guarded - matched
+    moved = written.guarded - matched
     if moved:
         taken = _decide_again(session, outcomes, taken, moved, now)
     return taken

@@ -19,7 +19,7 @@ from ggk_ebms.clock import Clock
 from ggk_ebms.lifecycle import Event, Step
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.finish_pg import finish_at_once
+from ggk_ebms.store.finish_pg import finish_at_once, steps_at_once
 from ggk_ebms.store.jobs import Attempt, JobQueue, NewAttempt, Outcome, finish_many
 from ggk_ebms.store.messages import MessageStore, NewMessage, StoredMessage
 
@@ -60,7 +60,10 @@ class SendStore:
     def start(self, started: Sequence[tuple[int, str]]) -> list[Step]:
         """ATTEMPT_STARTED (status Sending) for each (message pk, reason), in one transaction."""
         changes = [steps.Change(pk, Event.ATTEMPT_STARTED, reason) for pk, reason in started]
+        distinct = len({change.message_pk for change in changes}) == len(changes)
         with self.database.session() as session:
+            if self.database.backend == "postgresql" and distinct:
+                return steps_at_once(session, changes, now=self.clock.now())  # store/finish_pg.py
             return steps.transition_many(session, changes, now=self.clock.now())
 
     def finish(self, items: Sequence[Finished]) -> list[Step | None]:
