@@ -7,11 +7,13 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import zeep
 from aiohttp import web
 from lxml import etree
@@ -29,8 +31,15 @@ from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.mailbox import Mailbox
 from ggk_ebms.store.messages import MessageStore, NewPart
 from ggk_ebms.store.routes import RouteStore
-from ggk_ebms.store.stuf import StufRecord, StufStore
-from ggk_ebms.stuf.envelope import build_di01, build_fo01, parse_envelope
+from ggk_ebms.store.stuf import (
+    StufRecord,
+    StufStore,
+    received_earlier_in,
+    received_first_in,
+    sent_among,
+    sent_in,
+)
+from ggk_ebms.stuf.envelope import build_di01, build_du01, build_fo01, parse_envelope
 from ggk_ebms.stuf.model import Systeem
 from tests.conftest import require_shared
 from tests.endpoint import CPA_RM, RINIS, cpa_folder, party_settings
@@ -479,3 +488,146 @@ def test_a_bv03_about_our_message_makes_it_accepted(settings: Settings, db: Data
     assert MessageStore(db).get(pk).status == "Processed"
     sent = MessageStore(db).get(ours)
     assert (sent.business_status, sent.business_ref_pk) == ("accepted", pk)
+
+
+# --- the history questions of a batch (docs/stuf-routing.md inbound checks 8 and 9) ---------------
+
+
+def wmo302(ident: str) -> bytes:
+    """A WMO302 (Toewijzing ontvangen, aanbieder -> gemeente): a retour in a Du01, whose header
+    repeats the WMO301's (the gemeente as Afzender)."""
+    header = WMO305.format(agb="0363", gemeente=AGB, ident=ident)
+    return header.replace("wmo305", "wmo302").replace(">418<", ">415<").encode()
+
+
+def du01(cross_ref: str, ident: str) -> bytes:
+    return build_du01(
+        zender=Systeem(AGB, "Zorgsysteem"),
+        ontvanger=Systeem("0363", "GGk"),
+        functie="WMO302",
+        payload=wmo302(ident),
+        cross_ref=cross_ref,
+        ids=UuidIdGenerator(),
+        tijdstip=datetime.now(UTC),
+        functie_versie=3,
+        functie_subversie=2,
+    ).data
+
+
+@contextmanager
+def stuf_questions(db: Database) -> Iterator[list[str]]:
+    """The SELECTs on stuf_message by referentienummer that run meanwhile: the history
+    questions (the batch's own record looks its rows up by message)."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        text = " ".join(statement.split())
+        where = text.rpartition(" WHERE ")[2]
+        if text.upper().startswith("SELECT") and "FROM stuf_message" in text and "referentienummer" in where:
+            seen.append(text)
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+
+
+def test_a_batch_asks_its_history_once_whatever_its_size(
+    settings: Settings, db: Database, tmp_path: Path
+) -> None:
+    """Check 8 against messages of earlier batches and check 9 for the batch's Du01s: each asked
+    in one statement for the whole batch, with the answers the one-by-one questions gave."""
+    use_routes(db, ROUTES, tmp_path)
+    data = envelope()
+    first = receive(db, data)
+    with stuf_questions(db) as one:
+        run(settings, db)
+    assert MessageStore(db).get(first).status == "Forwarded"
+
+    ref = parse_envelope(data).referentienummer
+    our_ref = str(uuid.uuid4())
+    ours = sent_di01(db, our_ref, "WMO301")
+    again = receive(db, data)  # an earlier batch delivered it: a no-op
+    other = receive(  # the same referentienummer with another payload: IB016
+        db,
+        build_di01(
+            zender=Systeem(AGB, "Zorgsysteem"),
+            ontvanger=Systeem("0363", "GGk"),
+            functie="WMO305",
+            payload=payload(ident="B-2"),
+            ids=_FixedIds(ref),
+            tijdstip=datetime.now(UTC),
+            functie_versie=3,
+            functie_subversie=2,
+        ).data,
+    )
+    answered = receive(db, du01(our_ref, "R-1"))
+    stray = receive(db, du01(str(uuid.uuid4()), "R-2"))
+    fresh = [receive(db, envelope()) for _ in range(6)]
+    with stuf_questions(db) as many:
+        run(settings, db)
+
+    store = MessageStore(db)
+    assert store.get(again).status == "Processed"
+    assert f"message {first}" in (store.get(again).status_reason or "")
+    assert store.get(other).error_code == "IB016"
+    assert f"(message {first})" in (store.get(other).status_reason or "")
+    assert [store.get(pk).status for pk in (answered, stray, *fresh)] == ["Forwarded"] * 8
+    flags = {pk: StufStore(db).for_message(pk) for pk in (answered, stray)}
+    assert [None if flag is None else flag.cross_ref_unknown for flag in flags.values()] == [False, True]
+    assert store.get(ours).business_ref_pk == answered
+    # One batch of one asked check 8 once; a batch of ten asks check 8 once and check 9 once.
+    assert len(one) == 1 and "row_number" in one[0].lower()
+    assert len(many) == 2, many
+
+
+def test_batch_questions_answer_what_the_single_questions_answer(db: Database) -> None:
+    """``received_first_in`` (one statement for many pairs) against ``received_earlier_in`` (one
+    pair): the same answer for every pair and every asking message, including the asker being
+    the first, the second or no holder of the pair, and sent messages with the same pair;
+    ``sent_among`` against ``sent_in``."""
+    stufs = StufStore(db)
+    pairs = [(AGB, "R-none"), (AGB, "R-one"), (AGB, "R-two"), (AGB, "R-three"), ("CAK", "R-two")]
+    holders = {(AGB, "R-one"): 1, (AGB, "R-two"): 2, (AGB, "R-three"): 3, ("CAK", "R-two"): 1}
+    pks: list[int] = []
+    for (zender, ref), count in holders.items():
+        for n in range(count):
+            pk = receive(db, envelope(), deliver=False)
+            pks.append(pk)
+            stufs.record(
+                StufRecord(
+                    message_pk=pk,
+                    direction="in",
+                    berichtcode="Di01",
+                    referentienummer=ref,
+                    zender=zender,
+                    ontvanger="0363",
+                    payload_sha256=f"{n:064d}",
+                )
+            )
+    for ref in ("R-none", "R-out", "R-out"):  # sent messages: no earlier receipt; the last one answers
+        stufs.record(
+            StufRecord(
+                message_pk=receive(db, envelope(), deliver=False),
+                direction="out",
+                berichtcode="Di01",
+                referentienummer=ref,
+                zender=AGB,
+                ontvanger="0363",
+            )
+        )
+    with db.session() as session:
+        firsts = received_first_in(session, pairs)
+        for zender, ref in pairs:
+            for asker in (*pks, 0):
+                one = received_earlier_in(session, zender, ref, not_message_pk=asker)
+                expected = None if one is None else (one.message_pk, one.payload_sha256)
+                got = next((row for row in firsts.get((zender, ref), ()) if row[0] != asker), None)
+                assert got == expected, (zender, ref, asker)
+        refs = ["R-none", "R-out", "R-one"]
+        sent = sent_among(session, refs)
+        for ref in refs:
+            one_sent = sent_in(session, ref)
+            assert sent.get(ref) == (None if one_sent is None else one_sent.message_pk), ref
+    assert (AGB, "R-none") not in firsts and "R-one" not in sent

@@ -207,13 +207,17 @@ def unwrap(
     catalogue: Catalogue = DEFAULT_CATALOGUE,
     max_bytes: int = MAX_RECEIVE_BYTES,
     rules: Rules | None = None,
+    found: FoundEnvelope | Decision | None = None,
 ) -> Decision:
     """Run the inbound checks (GGk handleiding; docs/stuf-routing.md) on the parts of one received business
     message. ``sender_ids``: the ebMS From
     PartyId (OIN) first, then the CPAId, as ``RoutingTable.authorize`` accepts either.
-    ``rules``: the exchanges and served gemeentecodes (default: the shipped exchanges)."""
+    ``rules``: the exchanges and served gemeentecodes (default: the shipped exchanges).
+    ``found``: what ``find_envelope`` gave for these parts, when the caller already looked (the
+    delivery worker reads a batch's stuurgegevens first, to ask its history questions at once)."""
     rules = rules if rules is not None else Rules()
-    found = find_envelope(parts, max_bytes=max_bytes)
+    if found is None:
+        found = find_envelope(parts, max_bytes=max_bytes)
     if isinstance(found, Decision):
         return found
     stuf, data = found.stuf, found.data

@@ -46,7 +46,7 @@ from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder
 from ggk_ebms.delivery.forwarders.ebms import EbmsForwarder
 from ggk_ebms.delivery.forwarders.http import HttpForwarder
 from ggk_ebms.delivery.forwarders.mailbox import MailboxForwarder
-from ggk_ebms.delivery.unwrap import Decision, Verdict, unwrap
+from ggk_ebms.delivery.unwrap import Decision, FoundEnvelope, Verdict, find_envelope, unwrap
 from ggk_ebms.errors import ConfigError, GgkEbmsError, StoreError, TransportError
 from ggk_ebms.exchanges.rules import Rules
 from ggk_ebms.lifecycle import Event
@@ -62,6 +62,7 @@ from ggk_ebms.routing.table import (
 )
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.services.cbs import take_report
+from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import delivery_batch
 from ggk_ebms.store.claims import ClaimKeeper
 from ggk_ebms.store.db import Database
@@ -71,9 +72,16 @@ from ggk_ebms.store.lifecycle import BusinessChange
 from ggk_ebms.store.mailbox import Mailbox
 from ggk_ebms.store.messages import MessageStore, StoredMessage
 from ggk_ebms.store.routes import RouteStore
-from ggk_ebms.store.stuf import StufRecord, StufStore, received_earlier_in, sent_in
+from ggk_ebms.store.stuf import (
+    StufRecord,
+    StufStore,
+    received_earlier_in,
+    received_first_in,
+    sent_among,
+    sent_in,
+)
 from ggk_ebms.stuf.codes import describe
-from ggk_ebms.stuf.model import MessageKind
+from ggk_ebms.stuf.model import MessageKind, StufMessage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -106,10 +114,17 @@ class _BatchHistory:
     ones: ``pending`` holds them, as the database would have after one-by-one recording
     (docs/stuf-routing.md inbound check 8: a (zender, referentienummer) seen before).
 
-    On PostgreSQL the questions of a whole batch share one read session (``shared``): a session
-    of its own per question cost a pool checkout with its liveness check, BEGIN and COMMIT, five
-    round trips for one SELECT. On SQLite every session takes the write lock (BEGIN IMMEDIATE),
-    so there each question keeps its own short session and receiving is never held up by it.
+    The questions of the whole batch are asked before its first decision (``ask_ahead``): one
+    statement for every (zender, referentienummer) of the batch (check 8) and one for the
+    crossRefnummers of its Du01s (check 9, and the message a retour answers), instead of a
+    statement per message. The batch's own
+    rows are not in the database yet, so asking early gives the answers asking late would. A
+    question the batch did not ask ahead is still asked on its own.
+
+    On PostgreSQL the questions of a batch share one read session (``shared``): a session of its
+    own cost a pool checkout with its liveness check, BEGIN and COMMIT, five round trips for one
+    SELECT. On SQLite every session takes the write lock (BEGIN IMMEDIATE), so there each
+    question keeps its own short session and receiving is never held up by it.
     """
 
     def __init__(self, database: Database, shared: Session | None = None) -> None:
@@ -117,6 +132,10 @@ class _BatchHistory:
         self.shared = shared
         self.message_pk = 0
         self.pending: dict[tuple[str, str], tuple[int, str | None]] = {}
+        self.asked_pairs: frozenset[tuple[str, str]] = frozenset()
+        self.first_received: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+        self.asked_refs: frozenset[str] = frozenset()
+        self.sent: dict[str, int] = {}
 
     def _ask(self, question: Callable[[Session], T]) -> T:
         if self.shared is not None:
@@ -124,19 +143,48 @@ class _BatchHistory:
         with self.database.session() as session:
             return question(session)
 
-    def earlier_payload(self, zender: str, referentienummer: str) -> tuple[int, str | None] | None:
-        earlier = self._ask(
-            lambda session: received_earlier_in(
-                session, zender, referentienummer, not_message_pk=self.message_pk
-            )
+    def ask_ahead(self, envelopes: Sequence[StufMessage]) -> None:
+        """Ask checks 8 and 9 for every envelope of the batch at once."""
+        pairs = frozenset(
+            (e.stuurgegevens.zender.organisatie, e.stuurgegevens.referentienummer) for e in envelopes
         )
+        refs = frozenset(
+            e.stuurgegevens.cross_refnummer
+            for e in envelopes
+            if e.kind is MessageKind.DU01 and e.stuurgegevens.cross_refnummer
+        )
+        if pairs:
+            self.first_received = self._ask(lambda session: received_first_in(session, pairs))
+        if refs:
+            self.sent = self._ask(lambda session: sent_among(session, refs))
+        self.asked_pairs, self.asked_refs = pairs, refs
+
+    def earlier_payload(self, zender: str, referentienummer: str) -> tuple[int, str | None] | None:
+        key = (zender, referentienummer)
+        if key in self.asked_pairs:
+            firsts = self.first_received.get(key, ())
+            earlier = next(((pk, sha) for pk, sha in firsts if pk != self.message_pk), None)
+        else:
+            stored = self._ask(
+                lambda session: received_earlier_in(
+                    session, zender, referentienummer, not_message_pk=self.message_pk
+                )
+            )
+            earlier = None if stored is None else (stored.message_pk, stored.payload_sha256)
         if earlier is not None:
-            return earlier.message_pk, earlier.payload_sha256
-        pending = self.pending.get((zender, referentienummer))
+            return earlier
+        pending = self.pending.get(key)
         return None if pending is None or pending[0] == self.message_pk else pending
 
     def we_sent(self, referentienummer: str) -> bool:
-        return self._ask(lambda session: sent_in(session, referentienummer)) is not None
+        return self.sent_message(referentienummer) is not None
+
+    def sent_message(self, referentienummer: str) -> int | None:
+        """The pk of the last message we sent with this referentienummer."""
+        if referentienummer in self.asked_refs:
+            return self.sent.get(referentienummer)
+        stored = self._ask(lambda session: sent_in(session, referentienummer))
+        return None if stored is None else stored.message_pk
 
     def add(self, record: StufRecord) -> None:
         if record.direction == "in":
@@ -153,12 +201,24 @@ class _Context:
 
 
 @dataclass(frozen=True)
+class _Opened:
+    """A claimed job, its message, its parts and the StUF envelope ``find_envelope`` found in them
+    (or its refusal), before the checks that need the history."""
+
+    job: Job
+    message: StoredMessage
+    parts: Sequence[bytes | SpooledRange]
+    found: FoundEnvelope | Decision
+
+
+@dataclass(frozen=True)
 class _Planned:
     """A claimed job, its message and what unwrap decided for it."""
 
     job: Job
     message: StoredMessage
     decision: Decision
+    answers: int | None = None  # the pk of our message this retour answers
 
 
 @dataclass(frozen=True)
@@ -248,25 +308,41 @@ class DeliveryWorker:
             for job in jobs:
                 self._put_back(job, exc)
             return
+        opened: list[_Opened] = []
+        for job in jobs:
+            try:
+                item = self._open(job, loaded)
+            except GgkEbmsError as exc:
+                self._put_back(job, exc)
+                continue
+            if item is not None:
+                opened.append(item)
         planned: list[_Planned] = []
+        decided = False  # every opened job planned or put back
         try:
             with contextlib.ExitStack() as stack:
                 shared = None
                 if self.database.backend == "postgresql":
                     shared = stack.enter_context(self.database.session())
                 history = _BatchHistory(self.database, shared)
-                for job in jobs:
+                try:
+                    history.ask_ahead(
+                        [item.found.stuf for item in opened if isinstance(item.found, FoundEnvelope)]
+                    )
+                except GgkEbmsError as exc:
+                    for item in opened:
+                        self._put_back(item.job, exc)
+                    return
+                for item in opened:
                     try:
-                        plan = self._plan(job, loaded, context, history)
+                        planned.append(self._plan(item, context, history))
                     except GgkEbmsError as exc:
-                        self._put_back(job, exc)
-                        continue
-                    if plan is not None:
-                        planned.append(plan)
-        except GgkEbmsError as exc:  # the shared read session failed as it closed
+                        self._put_back(item.job, exc)
+                decided = True
+        except GgkEbmsError as exc:  # the shared read session failed as it opened or closed
             log.warning("delivery batch: reading history failed (%s); the batch is retried", exc)
-            for plan in planned:
-                self._put_back(plan.job, exc)
+            for waiting in [plan.job for plan in planned] if decided else [item.job for item in opened]:
+                self._put_back(waiting, exc)
             return
         planned = self._record_batch(planned)
         deliver = [plan for plan in planned if plan.decision.verdict is Verdict.DELIVER]
@@ -309,10 +385,9 @@ class DeliveryWorker:
             log.warning("the stored routing table cannot be used: %s", exc)
             return None
 
-    def _plan(
-        self, job: Job, loaded: delivery_batch.Loaded, context: _Context, history: _BatchHistory
-    ) -> _Planned | None:
-        """Decide one job of the batch; None when it was finished here (not ours to route)."""
+    def _open(self, job: Job, loaded: delivery_batch.Loaded) -> _Opened | None:
+        """A job of the batch with its message and the StUF envelope found in it; None when it
+        was finished here (not ours to route)."""
         message = loaded.messages.get(job.message_pk)
         if message is None:
             raise StoreError(f"no message with pk {job.message_pk}")
@@ -326,21 +401,27 @@ class DeliveryWorker:
             # pick-up; the iWmo/iJw checks below would refuse it as no XML payload.
             self.jobs.complete(job.pk, event=Event.KEPT_FOR_PICKUP, reason="CBS rapport kept in the mailbox")
             return None
+        return _Opened(job, message, parts, find_envelope(parts))
+
+    def _plan(self, item: _Opened, context: _Context, history: _BatchHistory) -> _Planned:
+        """Decide one opened job of the batch."""
+        message = item.message
         history.message_pk = message.pk
         decision = unwrap(
-            parts,
+            item.parts,
             sender_ids=[message.from_party_id, message.cpa_id],
             table=context.table,
             history=history,
             schemas=self.schemas,
             rules=context.rules,
+            found=item.found,
         )
         record = self._stuf_record(message, decision)
         if record is not None:
             history.add(record)
         for warning in decision.warnings:
             log.info("message %s: %s", message.pk, warning)
-        return _Planned(job, message, decision)
+        return _Planned(item.job, message, decision, self._answers(decision, history))
 
     def _record_batch(self, planned: list[_Planned]) -> list[_Planned]:
         """Keep the stuurgegevens of the batch (STUF_RECEIVED); returns the plans that go on.
@@ -560,9 +641,16 @@ class DeliveryWorker:
         reason = f"{decision.reason}; delivered to {forwarded.where}{flags}"
         log.info("message %s %s: %s", message.pk, event, reason, extra=_fields(message, decision))
         changes = [BusinessChange(message.pk, Event.STUF_DELIVERED, f"delivered to {forwarded.where}")]
-        answered = self._answers(message, decision)
-        if answered is not None:
-            changes.append(answered)
+        if attempt.plan.answers is not None:
+            # StUF-GGk heen/retour pairing: ours becomes answered, linked to this message.
+            changes.append(
+                BusinessChange(
+                    attempt.plan.answers,
+                    Event.STUF_ANSWERED,
+                    f"answered by {decision.berichttype or 'Du01'} in message {message.pk}",
+                    ref_pk=message.pk,
+                )
+            )
         return delivery_batch.Delivered(
             job_pk=attempt.plan.job.pk,
             message_pk=message.pk,
@@ -624,22 +712,17 @@ class DeliveryWorker:
             reason=f"delivery try {job.attempts} failed: {exc}; next try at {due:%Y-%m-%d %H:%M:%S} UTC",
         )
 
-    def _answers(self, message: StoredMessage, decision: Decision) -> BusinessChange | None:
+    @staticmethod
+    def _answers(decision: Decision, history: _BatchHistory) -> int | None:
         """A retour (Du01) whose crossRefnummer is the referentienummer of a Di01 we sent answers
-        it (StUF-GGk heen/retour pairing): ours becomes answered, linked to this message."""
+        it (StUF-GGk heen/retour pairing): the pk of ours, to become answered on delivery."""
         stuf = decision.stuf
         if stuf is None or stuf.kind is not MessageKind.DU01 or decision.cross_ref_unknown:
             return None
-        cross_ref = stuf.stuurgegevens.cross_refnummer
-        sent = self.stufs.sent(cross_ref) if cross_ref else None
-        if sent is None:
+        if decision.verdict is not Verdict.DELIVER:
             return None
-        return BusinessChange(
-            sent.message_pk,
-            Event.STUF_ANSWERED,
-            f"answered by {stuf.functie or stuf.kind.value} in message {message.pk}",
-            ref_pk=message.pk,
-        )
+        cross_ref = stuf.stuurgegevens.cross_refnummer
+        return history.sent_message(cross_ref) if cross_ref else None
 
     def _bv03(self, message: StoredMessage, decision: Decision) -> list[BusinessChange]:
         """A Bv03 (or Fo03) about a message we sent: accepted (or refused) at the business layer

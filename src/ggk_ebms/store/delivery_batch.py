@@ -13,7 +13,9 @@ the steps the one-job path takes: ``transition_batch`` decides each message's st
 table and writes the batch with ``UPDATE ... WHERE pk IN (...) AND status = :expected``; a message
 another transaction moved in between goes through ``transition``/``business_transition``, which
 read it again and decide anew. The stuf_message rows, the attempts and the job rows of the batch
-are shared statements too, and the batch has one commit.
+are shared statements too, and the batch has one commit. On PostgreSQL the attempts, the ebMS
+steps and the job ends of the outcomes are one statement (``finish_pg.finish_at_once``, the send
+worker's), after the decision's SELECT.
 A batch is first applied in one go; if any message's step fails, that transaction is rolled back
 and the batch applied again with each message's steps in a SAVEPOINT of their own, so the failing
 message is rolled back alone and reported back while the others still reach their own outcome
@@ -30,17 +32,17 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ggk_ebms import lifecycle
 from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.lifecycle import Event, Step
+from ggk_ebms.lifecycle import Event
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import Job, claim_due
+from ggk_ebms.store.finish_pg import finish_at_once
+from ggk_ebms.store.jobs import Job, NewAttempt, Outcome, claim_due, finish_many
 from ggk_ebms.store.large_parts import PART_SLICE, read_part_spooled
 from ggk_ebms.store.messages import StoredMessage, _row_to_message
 from ggk_ebms.store.stuf import StufRecord, upsert_record
-from ggk_ebms.store.tables import attempt, job, message, message_part, stuf_message
+from ggk_ebms.store.tables import message, message_part, stuf_message
 
 T = TypeVar("T")
 
@@ -183,61 +185,26 @@ class Delivered:
 def finish_delivered(db: Database, outcomes: Sequence[Delivered], *, now: datetime) -> list[int]:
     """Keep the attempts and complete the jobs of a batch of delivered messages in one transaction.
 
-    The attempts are one multi-row INSERT and the jobs one UPDATE per outcome kind; the business
-    steps and the ebMS step of each message are the guarded steps of store/lifecycle.py, in the
-    order ``JobQueue.complete`` takes them. Returns the job pks whose steps failed (rolled back
+    The business steps are the guarded ``transition_batch`` of store/lifecycle.py; the attempts,
+    the guarded ebMS steps and the job ends are those of the send worker's outcomes
+    (``jobs.finish_many``), on PostgreSQL in ONE statement after the decision's SELECT
+    (store/finish_pg.py). A job whose message another transaction made final meanwhile gives up
+    its claim, as ``JobQueue.complete`` does. Returns the job pks whose steps failed (rolled back
     alone; the caller finishes them on the one-job path).
     """
+    at_once = db.backend == "postgresql"
 
     def fast(session: Session, batch: Sequence[Delivered]) -> None:
-        session.execute(sa.insert(attempt), [_attempt_values(outcome) for outcome in batch])
         business = [change for outcome in batch for change in outcome.business]
         steps.transition_batch(session, business, now=now, layer="business")
-        ebms = [steps.BusinessChange(o.message_pk, o.event, o.reason) for o in batch]
-        taken = steps.transition_batch(session, ebms, now=now, layer="ebms")
-        settled = [o.job_pk for o, step in zip(batch, taken, strict=True) if _kept_final(step)]
-        _close_jobs(session, [o.job_pk for o in batch], settled, now)
+        ends = [Outcome(o.job_pk, o.message_pk, "complete", o.event, o.reason) for o in batch]
+        attempts = [
+            NewAttempt(o.message_pk, o.job_pk, o.started_at, o.finished_at, "ok", o.http_status)
+            for o in batch
+        ]
+        if at_once and len({o.message_pk for o in batch}) == len(batch):
+            finish_at_once(session, ends, attempts, (), (), now=now)
+        else:
+            finish_many(session, ends, attempts, now=now)
 
-    def one(session: Session, outcome: Delivered) -> None:
-        session.execute(sa.insert(attempt).values(**_attempt_values(outcome)))
-        settled = [outcome.job_pk] if _steps(session, outcome, now) else []
-        _close_jobs(session, [outcome.job_pk], settled, now)
-
-    return _apply_batch(db, outcomes, lambda outcome: outcome.job_pk, fast, one)
-
-
-def _attempt_values(outcome: Delivered) -> dict[str, Any]:
-    return {
-        "message_pk": outcome.message_pk,
-        "job_pk": outcome.job_pk,
-        "started_at": outcome.started_at,
-        "finished_at": outcome.finished_at,
-        "outcome": "ok",
-        "http_status": outcome.http_status,
-        "error": None,
-    }
-
-
-def _steps(session: Session, outcome: Delivered, now: datetime) -> bool:
-    """The business steps and the guarded ebMS step of one message; True when another
-    transaction had already made it final (the step wrote nothing), as in JobQueue._finish."""
-    for change in outcome.business:
-        steps.apply_business(session, change, now=now)
-    step = steps.transition(session, outcome.message_pk, outcome.event, now=now, reason=outcome.reason)
-    return _kept_final(step)
-
-
-def _kept_final(step: Step) -> bool:
-    return not step.writes and lifecycle.is_final(step.flow, step.target)
-
-
-def _close_jobs(session: Session, job_pks: Sequence[int], settled: Sequence[int], now: datetime) -> None:
-    """Mark the jobs done; a settled one also gives up its claim (JobQueue._finish does the same)."""
-    rest = [pk for pk in job_pks if pk not in set(settled)]
-    for pks, values in ((rest, {}), (list(settled), {"claimed_by": None, "claimed_at": None})):
-        if pks:
-            session.execute(
-                sa.update(job)
-                .where(job.c.pk.in_(pks))
-                .values(status="done", last_error=None, updated_at=now, **values)
-            )
+    return _apply_batch(db, outcomes, lambda outcome: outcome.job_pk, fast, lambda s, o: fast(s, [o]))

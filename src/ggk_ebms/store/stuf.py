@@ -14,6 +14,7 @@ does a retour answer (BerichtIdentificatie, copied header)?
 from __future__ import annotations
 
 import builtins
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -119,6 +120,75 @@ def received_earlier_in(
         {"zender": zender, "referentienummer": referentienummer, "not_message_pk": not_message_pk},
     ).first()
     return None if row is None else _row(row)
+
+
+# Pairs per statement of ``received_first_in``: two parameters each, well below the limits of
+# SQLite (32,766) and PostgreSQL (65,535) for any ``delivery_batch``.
+_PAIRS_PER_STATEMENT: Final = 500
+
+
+def received_first_in(
+    session: Session, pairs: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], list[tuple[int, str | None]]]:
+    """The answers to ``received_earlier_in`` for many (zender, referentienummer) pairs at once
+    (docs/stuf-routing.md inbound check 8): per pair, the first two received messages that carry
+    it, in the order they were recorded, as (message pk, payload sha256).
+
+    Two are enough: ``received_earlier_in`` leaves out only the asking message, and a message
+    has one stuurgegevens row, so when the first is the asker the second is the answer. One
+    statement per ``_PAIRS_PER_STATEMENT`` pairs instead of one per message (the delivery
+    worker's batch, docs/delivery.md "Batches").
+    """
+    found: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
+    wanted = sorted(set(pairs))
+    for start in range(0, len(wanted), _PAIRS_PER_STATEMENT):
+        chunk = wanted[start : start + _PAIRS_PER_STATEMENT]
+        ranked = (
+            sa.select(
+                stuf_message.c.zender,
+                stuf_message.c.referentienummer,
+                stuf_message.c.message_pk,
+                stuf_message.c.payload_sha256,
+                sa.func.row_number()
+                .over(
+                    partition_by=(stuf_message.c.zender, stuf_message.c.referentienummer),
+                    order_by=stuf_message.c.pk,
+                )
+                .label("rank"),
+            )
+            .where(
+                stuf_message.c.direction == "in",
+                sa.tuple_(stuf_message.c.zender, stuf_message.c.referentienummer).in_(chunk),
+            )
+            .subquery()
+        )
+        rows = session.execute(
+            sa.select(ranked.c.zender, ranked.c.referentienummer)
+            .add_columns(ranked.c.message_pk, ranked.c.payload_sha256)
+            .where(ranked.c.rank <= 2)
+            .order_by(ranked.c.zender, ranked.c.referentienummer, ranked.c.rank)
+        ).all()
+        for zender, referentienummer, message_pk, sha256 in rows:
+            found.setdefault((zender, referentienummer), []).append((message_pk, sha256))
+    return found
+
+
+def sent_among(session: Session, referentienummers: Collection[str]) -> dict[str, int]:
+    """``sent_in`` for many referentienummers at once (docs/stuf-routing.md inbound check 9 and
+    the heen/retour pairing): each one we sent a message with, and the pk of the last such
+    message."""
+    found: dict[str, int] = {}
+    wanted = sorted(set(referentienummers))
+    for start in range(0, len(wanted), _PAIRS_PER_STATEMENT):
+        chunk = wanted[start : start + _PAIRS_PER_STATEMENT]
+        rows = session.execute(
+            sa.select(stuf_message.c.referentienummer, stuf_message.c.message_pk)
+            .where(stuf_message.c.direction == "out", stuf_message.c.referentienummer.in_(chunk))
+            .order_by(stuf_message.c.pk)
+        ).all()
+        for referentienummer, message_pk in rows:  # pk order: the last one sent stays
+            found[referentienummer] = message_pk
+    return found
 
 
 def sent_in(session: Session, referentienummer: str) -> StoredStuf | None:
