@@ -63,20 +63,28 @@ def ack_during_decision(
     db: Database, sent: StoredMessage, monkeypatch: pytest.MonkeyPatch, work: Callable[[], object]
 ) -> None:
     """Run ``work`` (a writer's transaction) in a thread and commit an Acknowledgment of ``sent``
-    right after that thread's first lifecycle decision, before its guarded write: PostgreSQL
-    only, where the two transactions really interleave (SQLite takes its write lock at BEGIN
-    IMMEDIATE, so two writers never overlap at all)."""
+    right after that thread's first lifecycle decision, before its guarded write."""
+    commit_during_decision(monkeypatch, work, lambda: commit_ack(db, sent))
+
+
+def commit_during_decision(
+    monkeypatch: pytest.MonkeyPatch, work: Callable[[], object], commit: Callable[[], object]
+) -> None:
+    """Run ``work`` (a writer's transaction) in a thread and run ``commit`` (another
+    transaction) right after that thread's first lifecycle decision, before its guarded write:
+    PostgreSQL only, where the two transactions really interleave (SQLite takes its write lock
+    at BEGIN IMMEDIATE, so two writers never overlap at all)."""
     decided = threading.Event()
-    ack_committed = threading.Event()
+    committed = threading.Event()
     real_decide: Callable[..., Any] = lifecycle.decide
     worker_thread: list[threading.Thread] = []
 
     def decide_then_wait(flow: lifecycle.Flow, current: str | None, event: Event) -> lifecycle.Step:
         step = real_decide(flow, current, event)
         if threading.current_thread() is worker_thread[0] and not decided.is_set():
-            decided.set()  # the worker has read 'Sending' and decided...
-            assert ack_committed.wait(30), "the Acknowledgment did not commit"
-        return step  # ...and now writes, guarded on 'Sending'
+            decided.set()  # the worker has read the status and decided...
+            assert committed.wait(30), "the other transaction did not commit"
+        return step  # ...and now writes, guarded on the status it read
 
     monkeypatch.setattr(lifecycle, "decide", decide_then_wait)
     failures: list[BaseException] = []
@@ -90,8 +98,8 @@ def ack_during_decision(
     worker_thread.append(threading.Thread(target=worker))
     worker_thread[0].start()
     assert decided.wait(30)
-    commit_ack(db, sent)
-    ack_committed.set()
+    commit()
+    committed.set()
     worker_thread[0].join(30)
     assert not worker_thread[0].is_alive() and failures == []
 

@@ -15,7 +15,8 @@ another transaction moved in between goes through ``transition``/``business_tran
 read it again and decide anew. The stuf_message rows, the attempts and the job rows of the batch
 are shared statements too, and the batch has one commit. On PostgreSQL the attempts, the ebMS
 steps and the job ends of the outcomes are one statement (``finish_pg.finish_at_once``, the send
-worker's), after the decision's SELECT.
+worker's), after the decision's SELECT, and so are the business steps of each transaction
+(``finish_pg.steps_at_once``).
 A batch is first applied in one go; if any message's step fails, that transaction is rolled back
 and the batch applied again with each message's steps in a SAVEPOINT of their own, so the failing
 message is rolled back alone and reported back while the others still reach their own outcome
@@ -37,7 +38,7 @@ from ggk_ebms.lifecycle import Event
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
-from ggk_ebms.store.finish_pg import finish_at_once
+from ggk_ebms.store.finish_pg import finish_at_once, steps_at_once
 from ggk_ebms.store.jobs import Job, NewAttempt, Outcome, claim_due, finish_many
 from ggk_ebms.store.large_parts import PART_SLICE, read_part_spooled
 from ggk_ebms.store.messages import StoredMessage, _row_to_message
@@ -155,13 +156,26 @@ def record_stuf(db: Database, records: Sequence[StufRecord], *, now: datetime) -
             if record.message_pk in existing:  # a re-delivered message: replaced, as upsert_record does
                 upsert_record(session, record, now=now)
         received = [steps.BusinessChange(record.message_pk, Event.STUF_RECEIVED) for record in batch]
-        steps.transition_batch(session, received, now=now, layer="business")
+        _business_steps(session, received, now, at_once=db.backend == "postgresql")
 
     def one(session: Session, record: StufRecord) -> None:
         upsert_record(session, record, now=now)
         steps.business_transition(session, record.message_pk, Event.STUF_RECEIVED, now=now)
 
     return _apply_batch(db, records, lambda record: record.message_pk, fast, one)
+
+
+def _business_steps(
+    session: Session, changes: Sequence[steps.BusinessChange], now: datetime, *, at_once: bool
+) -> None:
+    """The guarded business steps of a batch: on PostgreSQL, when they name distinct messages
+    and keep no Fo01, the decision's SELECT and ONE statement (``finish_pg.steps_at_once``);
+    otherwise ``transition_batch``."""
+    pks = {change.message_pk for change in changes}
+    if at_once and len(pks) == len(changes) and all(change.fout is None for change in changes):
+        steps_at_once(session, changes, now=now, layer="business")
+    else:
+        steps.transition_batch(session, changes, now=now, layer="business")
 
 
 def _stuf_values(record: StufRecord) -> dict[str, Any]:
@@ -196,7 +210,7 @@ def finish_delivered(db: Database, outcomes: Sequence[Delivered], *, now: dateti
 
     def fast(session: Session, batch: Sequence[Delivered]) -> None:
         business = [change for outcome in batch for change in outcome.business]
-        steps.transition_batch(session, business, now=now, layer="business")
+        _business_steps(session, business, now, at_once=at_once)
         ends = [Outcome(o.job_pk, o.message_pk, "complete", o.event, o.reason) for o in batch]
         attempts = [
             NewAttempt(o.message_pk, o.job_pk, o.started_at, o.finished_at, "ok", o.http_status)

@@ -46,7 +46,13 @@ from ggk_ebms.store.tables import attempt, job, message, message_event
 
 _ATTEMPT_COLUMNS = ("message_pk", "job_pk", "started_at", "finished_at", "outcome", "http_status", "error")
 _EVENT_COLUMNS = ("message_pk", "at", "layer", "event", "from_status", "to_status", "reason", "code", "rule")
-_STEP_COLUMNS = ("status", "status_reason", "error_code")
+# The columns a step writes, and the status its guard reads, per lifecycle layer (the
+# ``plain_values`` of store/lifecycle.py).
+_STEP_COLUMNS = {
+    "ebms": ("status", "status_reason", "error_code"),
+    "business": ("business_status", "business_code", "business_reason", "business_ref_pk"),
+}
+_GUARD = {"ebms": "status", "business": "business_status"}
 
 
 @functools.lru_cache(maxsize=256)
@@ -58,6 +64,7 @@ def _statement(
     events: int,
     jobs: int,
     dialect: sa.Dialect,
+    layer: str = "ebms",
 ) -> Statement:
     """The statement for one shape (how many rows of each kind), built once per shape."""
     # Every identifier is a name from the table metadata; every value is a bound parameter.
@@ -82,20 +89,24 @@ def _statement(
         )
     matched = "SELECT pk FROM u" if updates else "SELECT NULL::BIGINT WHERE FALSE"
     if updates:
+        step_columns, guard = _STEP_COLUMNS[layer], _GUARD[layer]
         rows = [
             [
                 params.typed(message, "pk", f"u{i}_pk"),
-                params.typed(message, "status", f"u{i}_expected"),
-                *(params.typed(message, c, f"u{i}_{c}") for c in _STEP_COLUMNS),
+                params.typed(message, guard, f"u{i}_expected"),
+                *(params.typed(message, c, f"u{i}_{c}") for c in step_columns),
             ]
             for i in range(updates)
         ]
+        # The business status starts out NULL (store/lifecycle.py ``business_transition``).
+        equals = "=" if layer == "ebms" else "IS NOT DISTINCT FROM"
         ctes.append(
             f"u AS (UPDATE {quoted(message.name)} SET "  # noqa: S608
-            + ", ".join(f"{quoted(c)} = uv.{quoted(c)}" for c in _STEP_COLUMNS)
+            + ", ".join(f"{quoted(c)} = uv.{quoted(c)}" for c in step_columns)
             + f", updated_at = {now} FROM ({values_list(rows)}) AS uv(pk, expected, "
-            + ", ".join(map(quoted, _STEP_COLUMNS))
-            + f") WHERE {quoted(message.name)}.pk = uv.pk AND {quoted(message.name)}.status = uv.expected "
+            + ", ".join(map(quoted, step_columns))
+            + f") WHERE {quoted(message.name)}.pk = uv.pk "
+            f"AND {quoted(message.name)}.{quoted(guard)} {equals} uv.expected "
             f"RETURNING {quoted(message.name)}.pk)"
         )
     if events:
@@ -141,16 +152,17 @@ def _statement(
 class _Written:
     """The parameters of the decided steps (``u``) and their history rows (``ue``), counted."""
 
-    def __init__(self, params: dict[str, Any], now: datetime) -> None:
+    def __init__(self, params: dict[str, Any], now: datetime, layer: str = "ebms") -> None:
         self.params = params
         self.now = now
+        self.layer = layer
         self.guarded: set[int] = set()  # the messages whose step is a guarded UPDATE
         self.updates = 0
         self.events = 0
 
     def step(self, change: steps.BusinessChange, step: Step) -> None:
         params, e = self.params, self.events
-        row = steps.event_row(change.message_pk, step, "ebms", self.now, change.reason, change.code)
+        row = steps.event_row(change.message_pk, step, self.layer, self.now, change.reason, change.code)
         for column in _EVENT_COLUMNS:
             params[f"e{e}_{column}"] = row[column]
         params[f"e{e}_guarded"] = step.writes
@@ -160,37 +172,53 @@ class _Written:
             self.guarded.add(change.message_pk)
             params[f"u{u}_pk"] = change.message_pk
             params[f"u{u}_expected"] = step.source
-            values = dict(steps.plain_values(change, step, "ebms"))
-            for column in _STEP_COLUMNS:
+            values = dict(steps.plain_values(change, step, self.layer))
+            for column in _STEP_COLUMNS[self.layer]:
                 params[f"u{u}_{column}"] = values[column]
             self.updates += 1
 
 
-def steps_at_once(session: Session, changes: Sequence[steps.Change], *, now: datetime) -> list[Step]:
-    """``store.lifecycle.transition_many`` for changes that name distinct messages: the
-    decision's SELECT, then the guarded UPDATE and the history rows in one statement (the send
-    worker's ATTEMPT_STARTED for its group). A message the guard missed is decided anew."""
+def steps_at_once(
+    session: Session,
+    changes: Sequence[steps.Change | steps.BusinessChange],
+    *,
+    now: datetime,
+    layer: str = "ebms",
+) -> list[Step]:
+    """``store.lifecycle.transition_batch`` for changes that name distinct messages and keep no
+    Fo01 (``BusinessChange.fout``): the decision's SELECT, then the guarded UPDATE and the
+    history rows in one statement (the send worker's ATTEMPT_STARTED for its group, the delivery
+    worker's business steps). A message the guard missed is decided anew."""
     if not changes:
         return []
-    decided = steps.decide_batch(
-        session,
-        [steps.BusinessChange(c.message_pk, c.event, c.reason, c.code) for c in changes],
-        layer="ebms",
-    )
-    written = _Written({"now": now}, now)
+    business = [
+        c
+        if isinstance(c, steps.BusinessChange)
+        else steps.BusinessChange(c.message_pk, c.event, c.reason, c.code)
+        for c in changes
+    ]
+    if any(change.fout is not None for change in business):
+        raise ValueError("a step that keeps a Fo01 goes through store.lifecycle.transition_batch")
+    decided = steps.decide_batch(session, business, layer=layer)
+    written = _Written({"now": now}, now, layer)
     for change, step in decided:
         written.step(change, step)
     connection = session.connection()
-    statement = _statement((), 0, 0, written.updates, written.events, 0, connection.dialect)
+    statement = _statement((), 0, 0, written.updates, written.events, 0, connection.dialect, layer)
     moved = written.guarded - {row.pk for row in execute_raw(connection, statement, written.params)}
     return [
-        steps.transition(
-            session, change.message_pk, change.event, now=now, reason=change.reason, code=change.code
-        )
-        if change.message_pk in moved
-        else step
+        _again(session, change, now, layer) if change.message_pk in moved else step
         for change, step in decided
     ]
+
+
+def _again(session: Session, change: steps.BusinessChange, now: datetime, layer: str) -> Step:
+    """A step whose message another transaction moved: decided anew on the status it has now."""
+    if layer == "business":
+        return steps.apply_business(session, change, now=now)
+    return steps.transition(
+        session, change.message_pk, change.event, now=now, reason=change.reason, code=change.code
+    )
 
 
 def _job_params(params: dict[str, Any], i: int, outcome: Outcome, step: Step | None, waits: bool) -> None:
@@ -268,14 +296,8 @@ def _decide_again(
     for i, outcome in enumerate(outcomes):
         if outcome.message_pk not in moved or outcome.event is None:
             continue
-        step = steps.transition(
-            session,
-            outcome.message_pk,
-            outcome.event,
-            now=now,
-            reason=outcome.reason,
-            code=outcome.error_code,
-        )
+        change = steps.BusinessChange(outcome.message_pk, outcome.event, outcome.reason, outcome.error_code)
+        step = _again(session, change, now, "ebms")
         result[i] = step
         session.execute(
             sa.update(job)
