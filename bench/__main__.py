@@ -114,7 +114,8 @@ def _memory(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
 
 
 def _endtoend(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
-    return run_endtoend(db=ns.db, count=ns.count, concurrency=ns.concurrency), ENDTOEND_COLUMNS
+    report = run_endtoend(db=ns.db, count=ns.count, concurrency=ns.concurrency, processes=ns.processes)
+    return report, ENDTOEND_COLUMNS
 
 
 def _delivery(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
@@ -189,6 +190,13 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("endtoend", help="RINIS sends, the gemeente receives, unwraps, routes to a directory")
     common(p)
     p.add_argument("--count", type=int, default=500, help="messages to send")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes sharing the port, each with its delivery worker (2 or more: also "
+        "the scheduled process, as serve runs them)",
+    )
     p.set_defaults(run=_endtoend)
 
     p = sub.add_parser("pipeline", help="InboundPipeline.handle in-process: ms per message, no TLS/HTTP")

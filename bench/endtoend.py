@@ -56,7 +56,9 @@ def routes_file(work: Path, inbox: Path) -> Path:
     return path
 
 
-def delivering_gemeente(work: Path, db_url: str, cpa_dir: Path, port: int) -> tuple[Settings, Path]:
+def delivering_gemeente(
+    work: Path, db_url: str, cpa_dir: Path, port: int, processes: int = 1
+) -> tuple[Settings, Path]:
     """The gemeente's settings with its delivery worker on, delivering into the returned inbox."""
     inbox = work / "inbox"
     inbox.mkdir()
@@ -70,6 +72,7 @@ def delivering_gemeente(work: Path, db_url: str, cpa_dir: Path, port: int) -> tu
         worker_enabled=True,
         worker_poll_seconds=0.1,
         routes_file=routes_file(work, inbox),
+        processes=processes,
     )
     return settings, inbox
 
@@ -79,17 +82,21 @@ def wait_until_delivered(db_url: str, count: int, timeout: float) -> dict[str, i
     return wait_for_statuses(db_url, direction="in", statuses=_FINAL, count=count, timeout=timeout)
 
 
-def run_endtoend(*, db: str, count: int, concurrency: int, timeout: float = 600) -> Report:
-    report = Report("endtoend", {"db": db, "count": count, "concurrency": concurrency})
+def run_endtoend(
+    *, db: str, count: int, concurrency: int, processes: int = 1, timeout: float = 600
+) -> Report:
+    report = Report(
+        "endtoend", {"db": db, "count": count, "concurrency": concurrency, "processes": processes}
+    )
     with work_folder() as work, private_database(db, work, "gemeente") as db_url:
         port, base_port = free_port(), free_port()
         cpa_dir, agreement = inbound_cpa(work, sync=True, port=port)
-        gemeente, inbox = delivering_gemeente(work, db_url, cpa_dir, port)
+        gemeente, inbox = delivering_gemeente(work, db_url, cpa_dir, port, processes)
         # WMO305 (aanbieder to gemeente): what a gemeente receives and delivers; a WMO301 is one
         # it sends, and delivery rightly refuses one addressed to it.
         rinis = party_settings("rinis", work, "sqlite://", cpa_dir, 0)
         mix = build_mix(agreement, rinis, mixed=False, berichttype="WMO305")
-        with baseline_process(gemeente.replace(port=base_port), work):
+        with baseline_process(gemeente.replace(port=base_port), work, processes=processes):
             base = asyncio.run(
                 loadgen.closed_loop(
                     f"https://localhost:{base_port}/ebms",

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
-from typing import Any, Final, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, Protocol, TypeVar
 
 from lxml import etree
 
@@ -140,9 +141,10 @@ def parse_streaming_text(
     head = data[:_PROLOG_SCAN] if isinstance(data, bytes) else data.head(_PROLOG_SCAN)
     if _DOCTYPE.search(head) or _ENTITY.search(head):
         raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
-    target = _DivertingTarget(sink_for, what, max_depth)
-    root = _parse_target(data, target, what)
-    return root, target.sinks
+    with _target_parser(_DivertingTarget) as (parser, target):
+        target.reset(sink_for, what, max_depth)
+        root = _parse_target(parser, data, target, what)
+        return root, target.sinks
 
 
 def parse_outline(
@@ -170,14 +172,38 @@ def parse_outline(
     head = data[:_PROLOG_SCAN]
     if _DOCTYPE.search(head) or _ENTITY.search(head):
         raise UnsafeXmlError(f"{what} contains a DOCTYPE or entity declaration, which is not allowed")
-    target = _OutlineTarget(keep, what, max_depth, pick)
-    return _parse_target(data, target, what)
+    with _target_parser(_OutlineTarget) as (parser, target):
+        target.reset(keep, what, max_depth, pick)
+        return _parse_target(parser, data, target, what)
+
+
+_Target = TypeVar("_Target", "_DivertingTarget", "_OutlineTarget")
+_TARGET_PARSERS = threading.local()  # per thread: target class -> (parser, target), idle ones
+
+
+@contextmanager
+def _target_parser(kind: type[_Target]) -> Iterator[tuple[etree.XMLParser, _Target]]:
+    """A huge_tree parser bound to a target of ``kind``, kept per thread and reused.
+
+    lxml inspects a Python target's ``start`` (``inspect.getfullargspec``, to learn whether it
+    takes the namespace map) when it makes a parser with it, and that cost more than parsing a
+    2 KB StUF envelope (docs/performance.md, "The delivery worker's batch"). So each thread keeps
+    one parser per target kind and the target is ``reset`` for every parse. A parse that raised
+    leaves its pair behind (the next parse makes a fresh one); a parse inside a parse of the same
+    kind and thread gets a pair of its own.
+    """
+    idle: dict[type[Any], tuple[etree.XMLParser, Any]] = _TARGET_PARSERS.__dict__.setdefault("idle", {})
+    pair = idle.pop(kind, None)
+    if pair is None:
+        target = kind()
+        pair = (_new_parser(huge_tree=True, target=target), target)
+    yield pair
+    idle[kind] = pair  # only reached when the parse did not raise
 
 
 def _parse_target(
-    data: bytes | SpooledRange, target: _DivertingTarget | _OutlineTarget, what: str
+    parser: etree.XMLParser, data: bytes | SpooledRange, target: _DivertingTarget | _OutlineTarget, what: str
 ) -> etree._Element:
-    parser = _new_parser(huge_tree=True, target=target)
     try:
         if isinstance(data, bytes):
             root = etree.fromstring(data, parser=parser)
@@ -232,13 +258,19 @@ def _namespaces(nsmap: dict[str | None, str] | None) -> dict[str | None, str]:
 
 
 class _OutlineTarget(_Refusing):
-    def __init__(
+    """An lxml parser target that builds the outline ``parse_outline`` describes."""
+
+    def __init__(self) -> None:
+        self.reset(lambda _tag: True, "XML", DEFAULT_MAX_DEPTH)
+
+    def reset(
         self,
         keep: Callable[[str], bool],
         what: str,
         max_depth: int,
         pick: Callable[[str], bool] | None = None,
     ) -> None:
+        """Ready for the next parse: a new builder and no state of the last one."""
         self.builder: Any = etree.TreeBuilder()
         self.keep = keep
         self.pick = pick
@@ -284,7 +316,11 @@ class _OutlineTarget(_Refusing):
 class _DivertingTarget(_Refusing):
     """An lxml parser target: a TreeBuilder, except for the text of elements that have a sink."""
 
-    def __init__(self, sink_for: Callable[[str], TextSink | None], what: str, max_depth: int) -> None:
+    def __init__(self) -> None:
+        self.reset(lambda _tag: None, "XML", DEFAULT_MAX_DEPTH)
+
+    def reset(self, sink_for: Callable[[str], TextSink | None], what: str, max_depth: int) -> None:
+        """Ready for the next parse. ``sinks`` is a new map: the last parse's caller keeps its own."""
         self.builder: Any = etree.TreeBuilder()
         self.sink_for = sink_for
         self.what = what
