@@ -18,7 +18,7 @@ import zeep
 from aiohttp import web
 from lxml import etree
 
-from ggk_ebms.clock import SystemClock, UuidIdGenerator
+from ggk_ebms.clock import IdGenerator, SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery.forwarders.http import BINDING, wsdl_path
 from ggk_ebms.delivery.retry import retry_message
@@ -65,14 +65,19 @@ def payload(gemeente: str = "0363", ident: str = "B-1") -> bytes:
 
 
 def envelope(
-    gemeente: str = "0363", functie: str = "WMO305", body: bytes | None = None, zender: str = AGB
+    gemeente: str = "0363",
+    functie: str = "WMO305",
+    body: bytes | None = None,
+    zender: str = AGB,
+    ids: IdGenerator | None = None,
 ) -> bytes:
+    """A Di01 from the aanbieder; ``ids`` gives its referentienummer (a fresh one by default)."""
     return build_di01(
         zender=Systeem(zender, "Zorgsysteem"),
         ontvanger=Systeem(gemeente, "GGk"),
         functie=functie,
         payload=body if body is not None else payload(gemeente),
-        ids=UuidIdGenerator(),
+        ids=ids if ids is not None else UuidIdGenerator(),
         tijdstip=datetime.now(UTC),
         functie_versie=3,
         functie_subversie=2,
@@ -257,17 +262,7 @@ def test_duplicates_same_payload_is_a_no_op_other_payload_is_ib016(
     data = envelope()
     first, again = receive(db, data), receive(db, data)  # two ebMS messages, one StUF message
     ref = parse_envelope(data).referentienummer
-    other = build_di01(
-        zender=Systeem(AGB, "Zorgsysteem"),
-        ontvanger=Systeem("0363", "GGk"),
-        functie="WMO305",
-        payload=payload(ident="B-2"),
-        ids=_FixedIds(ref),
-        tijdstip=datetime.now(UTC),
-        functie_versie=3,
-        functie_subversie=2,
-    ).data
-    third = receive(db, other)
+    third = receive(db, envelope(body=payload(ident="B-2"), ids=_FixedIds(ref)))
     run(settings, db)
     store = MessageStore(db)
     assert store.get(first).status == "Forwarded"
@@ -549,19 +544,8 @@ def test_a_batch_asks_its_history_once_whatever_its_size(
     our_ref = str(uuid.uuid4())
     ours = sent_di01(db, our_ref, "WMO301")
     again = receive(db, data)  # an earlier batch delivered it: a no-op
-    other = receive(  # the same referentienummer with another payload: IB016
-        db,
-        build_di01(
-            zender=Systeem(AGB, "Zorgsysteem"),
-            ontvanger=Systeem("0363", "GGk"),
-            functie="WMO305",
-            payload=payload(ident="B-2"),
-            ids=_FixedIds(ref),
-            tijdstip=datetime.now(UTC),
-            functie_versie=3,
-            functie_subversie=2,
-        ).data,
-    )
+    # The same referentienummer with another payload: IB016.
+    other = receive(db, envelope(body=payload(ident="B-2"), ids=_FixedIds(ref)))
     answered = receive(db, du01(our_ref, "R-1"))
     stray = receive(db, du01(str(uuid.uuid4()), "R-2"))
     fresh = [receive(db, envelope()) for _ in range(6)]
