@@ -117,9 +117,9 @@ class _BatchHistory:
     The questions of the whole batch are asked before its first decision (``ask_ahead``): one
     statement for every (zender, referentienummer) of the batch (check 8) and one for the
     crossRefnummers of its Du01s (check 9, and the message a retour answers), instead of a
-    statement per message. The batch's own
-    rows are not in the database yet, so asking early gives the answers asking late would. A
-    question the batch did not ask ahead is still asked on its own.
+    statement per message. The batch's own rows are not in the database yet, so asking early
+    gives the answers asking late would. A question the batch did not ask ahead is still asked
+    on its own.
 
     On PostgreSQL the questions of a batch share one read session (``shared``): a session of its
     own cost a pool checkout with its liveness check, BEGIN and COMMIT, five round trips for one

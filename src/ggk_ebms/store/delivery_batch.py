@@ -199,8 +199,8 @@ class Delivered:
 def finish_delivered(db: Database, outcomes: Sequence[Delivered], *, now: datetime) -> list[int]:
     """Keep the attempts and complete the jobs of a batch of delivered messages in one transaction.
 
-    The business steps are the guarded ``transition_batch`` of store/lifecycle.py; the attempts,
-    the guarded ebMS steps and the job ends are those of the send worker's outcomes
+    The business steps are guarded steps of store/lifecycle.py (``_business_steps``); the
+    attempts, the guarded ebMS steps and the job ends are those of the send worker's outcomes
     (``jobs.finish_many``), on PostgreSQL in ONE statement after the decision's SELECT
     (store/finish_pg.py). A job whose message another transaction made final meanwhile gives up
     its claim, as ``JobQueue.complete`` does. Returns the job pks whose steps failed (rolled back
