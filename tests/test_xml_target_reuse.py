@@ -4,7 +4,9 @@ one, a caller keeps the sinks of its own parse, and threads never share a parser
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -133,3 +135,21 @@ def test_threads_parse_side_by_side_each_its_own_documents() -> None:
     for thread in threads:
         thread.join(60)
     assert failures == []
+
+
+def test_an_idle_target_keeps_nothing_of_the_last_parse() -> None:
+    """The sinks (a decoded payload, or its temporary file) live as long as the caller keeps
+    them, not until the thread's next parse."""
+
+    def parse_and_drop() -> None:
+        _, sinks = parse_streaming_text(
+            document(9), max_bytes=MAX, sink_for=lambda tag: Collect() if tag.endswith("}Text") else None
+        )
+        [sink] = sinks.values()
+        assert isinstance(sink, Collect)
+        kept = weakref.ref(sink)
+        del sinks, sink
+        gc.collect()  # the thread, and its idle parser and target, still live
+        assert kept() is None
+
+    in_thread(parse_and_drop)

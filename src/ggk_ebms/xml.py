@@ -198,6 +198,7 @@ def _target_parser(kind: type[_Target]) -> Iterator[tuple[etree.XMLParser, _Targ
         target = kind()
         pair = (_new_parser(huge_tree=True, target=target), target)
     yield pair
+    pair[1].forget()  # the caller has what it needs; an idle target must not keep it alive
     idle[kind] = pair  # only reached when the parse did not raise
 
 
@@ -225,6 +226,14 @@ def _parse_target(
     if not isinstance(root, etree._Element):
         raise XmlError(f"{what} is empty")
     return root
+
+
+def _keep_all(_tag: str) -> bool:
+    return True
+
+
+def _no_sink(_tag: str) -> TextSink | None:
+    return None
 
 
 class _Refusing:
@@ -261,7 +270,11 @@ class _OutlineTarget(_Refusing):
     """An lxml parser target that builds the outline ``parse_outline`` describes."""
 
     def __init__(self) -> None:
-        self.reset(lambda _tag: True, "XML", DEFAULT_MAX_DEPTH)
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop what the last parse left (its tree and callbacks) while the target waits."""
+        self.reset(_keep_all, "XML", DEFAULT_MAX_DEPTH)
 
     def reset(
         self,
@@ -317,7 +330,12 @@ class _DivertingTarget(_Refusing):
     """An lxml parser target: a TreeBuilder, except for the text of elements that have a sink."""
 
     def __init__(self) -> None:
-        self.reset(lambda _tag: None, "XML", DEFAULT_MAX_DEPTH)
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop what the last parse left (its tree and its sinks, which may hold a decoded
+        payload or its temporary file) while the target waits."""
+        self.reset(_no_sink, "XML", DEFAULT_MAX_DEPTH)
 
     def reset(self, sink_for: Callable[[str], TextSink | None], what: str, max_depth: int) -> None:
         """Ready for the next parse. ``sinks`` is a new map: the last parse's caller keeps its own."""
