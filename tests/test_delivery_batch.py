@@ -33,13 +33,16 @@ from ggk_ebms.errors import StoreError, TransportError
 from ggk_ebms.lifecycle import Event, IllegalTransition, Step
 from ggk_ebms.runtime import Runtime
 from ggk_ebms.server.autoimport import import_cpa_dir
+from ggk_ebms.store import delivery_batch
 from ggk_ebms.store import lifecycle as steps
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.delivery_batch import claim_deliveries
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore
 from ggk_ebms.store.routes import RouteStore
-from ggk_ebms.store.tables import job, message
+from ggk_ebms.store.stuf import StufRecord
+from ggk_ebms.store.stuf_pg import upsert_records
+from ggk_ebms.store.tables import job, message, stuf_message
 from tests.endpoint import RINIS, cpa_folder, party_settings
 from tests.test_delivery_worker import envelope, payload, receive
 
@@ -139,9 +142,9 @@ def test_a_batch_is_claimed_in_one_statement_and_each_outcome_reaches_its_own_me
     # The claim is the only UPDATE that counts an attempt: one for the whole batch.
     assert statements.count("UPDATE JOB", "ATTEMPTS=(JOB.ATTEMPTS +") == 1
     # The attempts of the batch: one statement (on PostgreSQL the outcome's one statement,
-    # store/finish_pg.py); the stuurgegevens: one INSERT.
+    # store/finish_pg.py); the stuurgegevens: one INSERT (on PostgreSQL an upsert, store/stuf_pg.py).
     assert statements.count("INSERT INTO ATTEMPT") + statements.count('INSERT INTO "ATTEMPT"') == 1
-    assert statements.count("INSERT INTO STUF_MESSAGE") == 1
+    assert statements.count("INSERT INTO STUF_MESSAGE") + statements.count('INSERT INTO "STUF_MESSAGE"') == 1
     store, jobs = MessageStore(db), JobQueue(db)
     files = set()
     for pk, body in bodies.items():
@@ -408,3 +411,86 @@ def test_transition_batch_applies_two_steps_of_one_message_in_order(db: Database
         taken = steps.transition_batch(session, changes, now=datetime.now(UTC), layer="business")
     assert [step.target for step in taken] == ["received", "delivered"]
     assert MessageStore(db).get(pk).business_status == "delivered"
+
+
+def test_stuurgegevens_of_a_batch_are_stored_and_replaced_as_one_by_one(db: Database) -> None:
+    """``record_stuf``'s rows: a new message gets its row, a message delivered again has its row
+    replaced in place (same pk and created_at, new values and updated_at, its Fo01 columns kept),
+    as ``upsert_record`` does; on PostgreSQL in ONE upsert (store/stuf_pg.py), on SQLite by the
+    INSERT and the per-message upsert. Run on both, so both are held to the same rows."""
+    first, second, third = (receive(db, envelope()) for _ in range(3))
+    t1 = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    t2 = t1 + timedelta(minutes=5)
+
+    def record(pk: int, berichttype: str, *, unknown: bool = False) -> StufRecord:
+        return StufRecord(
+            message_pk=pk,
+            direction="in",
+            berichtcode="Di01",
+            referentienummer=f"ref-{pk}",
+            zender="zender",
+            ontvanger="0363",
+            gemeentecode="0363",
+            berichttype=berichttype,
+            cross_refnummer=None if not unknown else f"x-{pk}",
+            tijdstip_bericht="20261206100000000",
+            bericht_identificatie=f"B-{pk}",
+            payload_sha256="a" * 64,
+            cross_ref_unknown=unknown,
+        )
+
+    def write(records: list[StufRecord], now: datetime) -> None:
+        with db.session() as session:
+            if db.backend == "postgresql":
+                upsert_records(session, records, now=now)
+            else:
+                delivery_batch._insert_or_replace(session, records, now)
+
+    def rows() -> dict[int, dict[str, Any]]:
+        with db.session() as session:
+            return {r.message_pk: dict(r._mapping) for r in session.execute(sa.select(stuf_message))}
+
+    write([record(first, "WMO301"), record(second, "WMO301")], t1)
+    with db.session() as session:
+        session.execute(
+            sa.update(stuf_message).where(stuf_message.c.message_pk == first).values(fout_code="StUF058")
+        )
+    before = rows()
+    write([record(first, "WMO305", unknown=True), record(third, "WMO307")], t2)
+    after = rows()
+
+    assert set(after) == {first, second, third}
+    assert after[second] == before[second]
+    replaced = after[first]
+    assert (replaced["pk"], replaced["created_at"], replaced["fout_code"]) == (
+        before[first]["pk"],
+        t1,
+        "StUF058",
+    )
+    assert (replaced["berichttype"], replaced["cross_ref_unknown"], replaced["cross_refnummer"]) == (
+        "WMO305",
+        True,
+        f"x-{first}",
+    )
+    assert replaced["updated_at"] == t2
+    assert (after[third]["berichttype"], after[third]["created_at"], after[third]["updated_at"]) == (
+        "WMO307",
+        t2,
+        t2,
+    )
+
+
+@pytest.mark.postgres
+def test_the_one_upsert_refuses_a_message_named_twice(pg_schema_url: str) -> None:
+    """PostgreSQL refuses to change one row twice in one statement; ``record_stuf`` sends such a
+    batch the generic way, and ``upsert_records`` says so plainly instead of failing in SQL."""
+    database = Database(pg_schema_url)
+    database.upgrade()
+    try:
+        twice = StufRecord(
+            message_pk=1, direction="in", berichtcode="Di01", referentienummer="r", zender="z", ontvanger="o"
+        )
+        with database.session() as session, pytest.raises(ValueError, match="distinct"):
+            upsert_records(session, [twice, twice], now=datetime.now(UTC))
+    finally:
+        database.dispose()

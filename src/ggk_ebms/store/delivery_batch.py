@@ -37,12 +37,14 @@ from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.lifecycle import Event
 from ggk_ebms.spool import SpooledRange
 from ggk_ebms.store import lifecycle as steps
+from ggk_ebms.store.among import among
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.finish_pg import finish_at_once, steps_at_once
 from ggk_ebms.store.jobs import Job, NewAttempt, Outcome, claim_due, finish_many
 from ggk_ebms.store.large_parts import PART_SLICE, read_part_spooled
 from ggk_ebms.store.messages import StoredMessage, _row_to_message
 from ggk_ebms.store.stuf import StufRecord, upsert_record
+from ggk_ebms.store.stuf_pg import upsert_records
 from ggk_ebms.store.tables import message, message_part, stuf_message
 
 T = TypeVar("T")
@@ -79,11 +81,11 @@ def load(db: Database, message_pks: Sequence[int]) -> Loaded:
     with db.session() as session:
         messages = {
             row.pk: _row_to_message(row)
-            for row in session.execute(sa.select(message).where(message.c.pk.in_(pks))).all()
+            for row in session.execute(sa.select(message).where(among(session, message.c.pk, pks))).all()
         }
         rows = session.execute(
             sa.select(message_part.c.pk, message_part.c.message_pk, message_part.c.size, small.label("data"))
-            .where(message_part.c.message_pk.in_(pks))
+            .where(among(session, message_part.c.message_pk, pks))
             .order_by(message_part.c.message_pk, message_part.c.seq)
         ).all()
         parts: dict[int, list[bytes | SpooledRange]] = {pk: [] for pk in pks}
@@ -133,36 +135,49 @@ def _apply_batch(
 def record_stuf(db: Database, records: Sequence[StufRecord], *, now: datetime) -> list[int]:
     """Store the stuurgegevens of a batch and apply STUF_RECEIVED to each, in one transaction.
 
-    Returns the message pks whose steps failed (the caller records those one by one). The
-    stuf_message rows of the batch are one SELECT and one multi-row INSERT; the business step
-    stays a guarded ``business_transition`` per message (store/lifecycle.py writes every status).
+    Returns the message pks whose steps failed (the caller records those one by one). On
+    PostgreSQL the stuf_message rows of a batch of distinct messages are ONE upsert
+    (store/stuf_pg.py); otherwise one SELECT, one multi-row INSERT and an upsert per message
+    delivered again. The business steps are guarded steps of store/lifecycle.py
+    (``_business_steps``).
     """
+    at_once = db.backend == "postgresql"
 
     def fast(session: Session, batch: Sequence[StufRecord]) -> None:
         pks = [record.message_pk for record in batch]
-        existing = set(
-            session.execute(
-                sa.select(stuf_message.c.message_pk).where(stuf_message.c.message_pk.in_(pks))
-            ).scalars()
-        )
-        fresh = [
-            {**_stuf_values(record), "created_at": now, "updated_at": now}
-            for record in batch
-            if record.message_pk not in existing
-        ]
-        if fresh:
-            session.execute(sa.insert(stuf_message), fresh)
-        for record in batch:
-            if record.message_pk in existing:  # a re-delivered message: replaced, as upsert_record does
-                upsert_record(session, record, now=now)
-        received = [steps.BusinessChange(record.message_pk, Event.STUF_RECEIVED) for record in batch]
-        _business_steps(session, received, now, at_once=db.backend == "postgresql")
+        if at_once and len(set(pks)) == len(pks):
+            upsert_records(session, batch, now=now)
+        else:
+            _insert_or_replace(session, batch, now)
+        received = [steps.BusinessChange(pk, Event.STUF_RECEIVED) for pk in pks]
+        _business_steps(session, received, now, at_once=at_once)
 
     def one(session: Session, record: StufRecord) -> None:
         upsert_record(session, record, now=now)
         steps.business_transition(session, record.message_pk, Event.STUF_RECEIVED, now=now)
 
     return _apply_batch(db, records, lambda record: record.message_pk, fast, one)
+
+
+def _insert_or_replace(session: Session, batch: Sequence[StufRecord], now: datetime) -> None:
+    """``upsert_record`` for a batch: the new rows in one INSERT, a re-delivered message's row
+    replaced on its own."""
+    pks = [record.message_pk for record in batch]
+    existing = set(
+        session.execute(
+            sa.select(stuf_message.c.message_pk).where(among(session, stuf_message.c.message_pk, pks))
+        ).scalars()
+    )
+    fresh = [
+        {**_stuf_values(record), "created_at": now, "updated_at": now}
+        for record in batch
+        if record.message_pk not in existing
+    ]
+    if fresh:
+        session.execute(sa.insert(stuf_message), fresh)
+    for record in batch:
+        if record.message_pk in existing:
+            upsert_record(session, record, now=now)
 
 
 def _business_steps(

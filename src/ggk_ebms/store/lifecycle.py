@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from ggk_ebms import lifecycle
 from ggk_ebms.errors import StoreError
 from ggk_ebms.lifecycle import Event, Step
+from ggk_ebms.store.among import among
 from ggk_ebms.store.tables import message, message_event, stuf_message
 
 # A guard can only miss when another transaction moved the message in between; each retry reads
@@ -264,7 +265,7 @@ def decide_batch(
         row.pk: row
         for row in session.execute(
             sa.select(message.c.pk, message.c.direction, message.c.kind, column.label("current")).where(
-                message.c.pk.in_(pks)
+                among(session, message.c.pk, pks)
             )
         )
     }
@@ -325,7 +326,7 @@ def transition_batch(
         matched = set(
             session.execute(
                 sa.update(message)
-                .where(message.c.pk.in_(wanted), guard)
+                .where(among(session, message.c.pk, wanted), guard)
                 .values(**values, updated_at=now)
                 .returning(message.c.pk)
             ).scalars()

@@ -14,17 +14,19 @@ does a retour answer (BerichtIdentificatie, copied header)?
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from ggk_ebms.clock import Clock, SystemClock
 from ggk_ebms.lifecycle import Event
 from ggk_ebms.store import lifecycle as steps
+from ggk_ebms.store.among import is_postgresql
 from ggk_ebms.store.db import Database
 from ggk_ebms.store.tables import message, stuf_message
 
@@ -122,9 +124,57 @@ def received_earlier_in(
     return None if row is None else _row(row)
 
 
-# Pairs per statement of ``received_first_in``: two parameters each, well below the limits of
-# SQLite (32,766) and PostgreSQL (65,535) for any ``delivery_batch``.
+# Pairs per statement of ``received_first_in`` on SQLite: two parameters each, well below its
+# limit (32,766) for any ``delivery_batch``.
 _PAIRS_PER_STATEMENT: Final = 500
+
+# The same questions on PostgreSQL: every key of the batch in ONE array parameter per column and
+# a LATERAL lookup per key on the (zender, referentienummer) and referentienummer indexes. One
+# statement text whatever the batch holds, so it is compiled once and prepared by psycopg
+# (store/among.py says why that matters).
+_PAIRS: Final = (
+    sa.func.unnest(
+        sa.bindparam("zenders", type_=postgresql.ARRAY(sa.String)),
+        sa.bindparam("referentienummers", type_=postgresql.ARRAY(sa.String)),
+    )
+    .table_valued("zender", "referentienummer")
+    .render_derived(name="p", with_types=False)
+)
+_FIRST_TWO: Final = (
+    sa.select(stuf_message.c.pk, stuf_message.c.message_pk, stuf_message.c.payload_sha256)
+    .where(
+        stuf_message.c.direction == "in",
+        stuf_message.c.zender == _PAIRS.c.zender,
+        stuf_message.c.referentienummer == _PAIRS.c.referentienummer,
+    )
+    .order_by(stuf_message.c.pk)
+    .limit(2)
+    .lateral("first_two")
+)
+_RECEIVED_FIRST_PG: Final = (
+    sa.select(_PAIRS.c.zender, _PAIRS.c.referentienummer)
+    .add_columns(_FIRST_TWO.c.message_pk, _FIRST_TWO.c.payload_sha256)
+    .select_from(_PAIRS.join(_FIRST_TWO, sa.true()))
+    .order_by(_FIRST_TWO.c.pk)
+)
+_REFS: Final = (
+    sa.func.unnest(sa.bindparam("referentienummers", type_=postgresql.ARRAY(sa.String)))
+    .table_valued("referentienummer")
+    .render_derived(name="r", with_types=False)
+)
+_LAST_SENT: Final = (
+    sa.select(stuf_message.c.message_pk)
+    .where(stuf_message.c.direction == "out", stuf_message.c.referentienummer == _REFS.c.referentienummer)
+    .order_by(stuf_message.c.pk.desc())
+    .limit(1)
+    .lateral("last_sent")
+)
+_SENT_AMONG_PG: Final = sa.select(_REFS.c.referentienummer, _LAST_SENT.c.message_pk).select_from(
+    _REFS.join(_LAST_SENT, sa.true())
+)
+
+
+_FirstRow = tuple[str, str, int, str | None]  # zender, referentienummer, message pk, payload sha256
 
 
 def received_first_in(
@@ -136,56 +186,81 @@ def received_first_in(
 
     Two are enough: ``received_earlier_in`` leaves out only the asking message, and a message
     has one stuurgegevens row, so when the first is the asker the second is the answer. One
-    statement per ``_PAIRS_PER_STATEMENT`` pairs instead of one per message (the delivery
-    worker's batch, docs/delivery.md "Batches").
+    statement for the batch on PostgreSQL, one per ``_PAIRS_PER_STATEMENT`` pairs on SQLite,
+    instead of one per message (the delivery worker's batch, docs/delivery.md "Batches").
     """
     found: dict[tuple[str, str], list[tuple[int, str | None]]] = {}
     wanted = sorted(set(pairs))
-    for start in range(0, len(wanted), _PAIRS_PER_STATEMENT):
-        chunk = wanted[start : start + _PAIRS_PER_STATEMENT]
-        ranked = (
-            sa.select(
-                stuf_message.c.zender,
-                stuf_message.c.referentienummer,
-                stuf_message.c.message_pk,
-                stuf_message.c.payload_sha256,
-                sa.func.row_number()
-                .over(
-                    partition_by=(stuf_message.c.zender, stuf_message.c.referentienummer),
-                    order_by=stuf_message.c.pk,
-                )
-                .label("rank"),
-            )
-            .where(
-                stuf_message.c.direction == "in",
-                sa.tuple_(stuf_message.c.zender, stuf_message.c.referentienummer).in_(chunk),
-            )
-            .subquery()
+    if not wanted:
+        return found
+    if is_postgresql(session):
+        zenders, referentienummers = (list(column) for column in zip(*wanted, strict=True))
+        rows = _first_rows(
+            session.execute(_RECEIVED_FIRST_PG, {"zenders": zenders, "referentienummers": referentienummers})
         )
-        rows = session.execute(
+    else:
+        rows = [
+            row
+            for start in range(0, len(wanted), _PAIRS_PER_STATEMENT)
+            for row in _received_first_sqlite(session, wanted[start : start + _PAIRS_PER_STATEMENT])
+        ]
+    for zender, referentienummer, message_pk, sha256 in rows:  # pk order within each pair
+        found.setdefault((zender, referentienummer), []).append((message_pk, sha256))
+    return found
+
+
+def _received_first_sqlite(session: Session, chunk: list[tuple[str, str]]) -> list[_FirstRow]:
+    ranked = (
+        sa.select(
+            stuf_message.c.zender,
+            stuf_message.c.referentienummer,
+            stuf_message.c.message_pk,
+            stuf_message.c.payload_sha256,
+            sa.func.row_number()
+            .over(
+                partition_by=(stuf_message.c.zender, stuf_message.c.referentienummer),
+                order_by=stuf_message.c.pk,
+            )
+            .label("rank"),
+        )
+        .where(
+            stuf_message.c.direction == "in",
+            sa.tuple_(stuf_message.c.zender, stuf_message.c.referentienummer).in_(chunk),
+        )
+        .subquery()
+    )
+    return _first_rows(
+        session.execute(
             sa.select(ranked.c.zender, ranked.c.referentienummer)
             .add_columns(ranked.c.message_pk, ranked.c.payload_sha256)
             .where(ranked.c.rank <= 2)
             .order_by(ranked.c.zender, ranked.c.referentienummer, ranked.c.rank)
-        ).all()
-        for zender, referentienummer, message_pk, sha256 in rows:
-            found.setdefault((zender, referentienummer), []).append((message_pk, sha256))
-    return found
+        )
+    )
+
+
+def _first_rows(rows: Iterable[Any]) -> list[_FirstRow]:
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
 
 
 def sent_among(session: Session, referentienummers: Collection[str]) -> dict[str, int]:
     """``sent_in`` for many referentienummers at once (docs/stuf-routing.md inbound check 9 and
     the heen/retour pairing): each one we sent a message with, and the pk of the last such
     message."""
-    found: dict[str, int] = {}
     wanted = sorted(set(referentienummers))
+    if is_postgresql(session):
+        if not wanted:
+            return {}
+        rows = session.execute(_SENT_AMONG_PG, {"referentienummers": wanted})
+        return {referentienummer: message_pk for referentienummer, message_pk in rows}  # noqa: C416
+    found: dict[str, int] = {}
     for start in range(0, len(wanted), _PAIRS_PER_STATEMENT):
         chunk = wanted[start : start + _PAIRS_PER_STATEMENT]
         rows = session.execute(
             sa.select(stuf_message.c.referentienummer, stuf_message.c.message_pk)
             .where(stuf_message.c.direction == "out", stuf_message.c.referentienummer.in_(chunk))
             .order_by(stuf_message.c.pk)
-        ).all()
+        )
         for referentienummer, message_pk in rows:  # pk order: the last one sent stays
             found[referentienummer] = message_pk
     return found
