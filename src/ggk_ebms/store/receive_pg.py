@@ -114,18 +114,16 @@ def insert_received(
     """
     message_columns = tuple(messages[0])
     connection = session.connection() if isinstance(session, Session) else session
-    params: dict[str, Any] = {}
-    for i, row in enumerate(messages):
-        for column in message_columns:
-            params[f"m{i}_{column}"] = row[column]
+    # The values in the order ``_statement`` writes its placeholders: every message row, then per
+    # table every row's direction, MessageId and columns (Statement.bind_in_order).
+    values: list[Any] = [row[column] for row in messages for column in message_columns]
     shapes = []
-    for (alias, _table), rows in zip(_TABLES, (parts, jobs, events), strict=True):
+    for rows in (parts, jobs, events):
         columns = tuple(c for c in rows[0].values if c != "message_pk") if rows else ()
         shapes.append((len(rows), columns))
-        for i, rowset in enumerate(rows):
-            params[f"{alias}{i}_direction"] = rowset.direction
-            params[f"{alias}{i}_message_id"] = rowset.message_id
-            for column in columns:
-                params[f"{alias}{i}_{column}"] = rowset.values[column]
+        for rowset in rows:
+            values.append(rowset.direction)
+            values.append(rowset.message_id)
+            values.extend(rowset.values[column] for column in columns)
     statement = _statement(message_columns, len(messages), tuple(shapes), connection.dialect)
-    return {(row.direction, row.message_id): row.pk for row in execute_raw(connection, statement, params)}
+    return {(row.direction, row.message_id): row.pk for row in execute_raw(connection, statement, values)}
