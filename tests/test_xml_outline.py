@@ -236,3 +236,15 @@ def test_refusals_before_either_parse_are_unchanged() -> None:
         parse_outline(b"<r/>" + b" " * 100, max_bytes=50, keep=header)
     with pytest.raises(UnsafeXmlError, match="DOCTYPE"):
         parse_outline(b"<!DOCTYPE r []><r/>", max_bytes=MAX, keep=header)
+
+
+@pytest.mark.parametrize("value", ["x&amp;y", "&#38;", "&amp;#38;", "&lt;&#65;&amp;amp;", "plain"])
+def test_both_targets_read_attribute_values_as_a_tree_parse_does(value: str) -> None:
+    """The streaming parse of a large StUF envelope and the outline read an attribute as the
+    whole-tree parse of a small one does."""
+    data = f'<r a="{value}"><Header b="{value}"/><Body c="{value}"/></r>'.encode()
+    expected = xml.parse(data)
+    streamed, _sinks = xml.parse_streaming_text(data, max_bytes=MAX, sink_for=lambda _tag: None)
+    outlined = xml._outline_by_target(data, keep=lambda _tag: True, pick=None, what="t", max_depth=256)
+    for root in (streamed, outlined):
+        assert [dict(el.attrib) for el in root.iter()] == [dict(el.attrib) for el in expected.iter()]

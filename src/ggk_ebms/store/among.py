@@ -4,7 +4,7 @@ SQLAlchemy writes ``IN`` over a list as one placeholder per value ("expanding" p
 statement text changes with the batch's size and is rendered again on every execution; psycopg
 then parses that text again too, since a statement with more than 50 parameters is past its
 cache (psycopg ``_queries.py``), and never prepares it. The delivery worker's batch asked four
-such questions per 50 messages (docs/performance.md "Fixed statement texts for the batch").
+such questions per 50 messages (docs/performance.md "Fixed statement texts and the outline in C").
 ``column = ANY(:values)`` has one text for every batch: SQLAlchemy compiles it once, psycopg
 converts it once and prepares it after a few executions. SQLite has no arrays and keeps ``IN``.
 """
