@@ -248,3 +248,19 @@ def test_both_targets_read_attribute_values_as_a_tree_parse_does(value: str) -> 
     outlined = xml._outline_by_target(data, keep=lambda _tag: True, pick=None, what="t", max_depth=256)
     for root in (streamed, outlined):
         assert [dict(el.attrib) for el in root.iter()] == [dict(el.attrib) for el in expected.iter()]
+
+
+@pytest.mark.parametrize(("levels", "taken"), [(256, True), (257, False)])
+def test_at_the_default_depth_limit_libxml2_refuses_what_the_target_refuses(levels: int, taken: bool) -> None:
+    """The C path leaves the default limit (256 levels) to libxml2, which refuses the 257th level
+    without huge_tree: the same document the target refuses. Should libxml2 ever move its limit,
+    this fails instead of the two paths parting."""
+    data = ("<a>" * levels + "</a>" * levels).encode()
+    assert (xml._outline_in_c(data, header, xml.DEFAULT_MAX_DEPTH) is not None) is taken
+    by_target = _outcome(
+        lambda: xml._outline_by_target(
+            data, keep=header, pick=None, what="t", max_depth=xml.DEFAULT_MAX_DEPTH
+        )
+    )
+    assert by_target[0] == ("ok" if taken else "UnsafeXmlError")
+    assert _outcome(lambda: parse_outline(data, max_bytes=MAX, keep=header, what="t")) == by_target

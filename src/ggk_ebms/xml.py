@@ -23,6 +23,7 @@ the same 256 levels the default parser enforces. See docs/security.md "Large StU
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -106,7 +107,7 @@ def parse_large_text(
     root = _parse_with(_large_parser(), data, max_bytes=max_bytes, what=what)
     # huge_tree raises libxml2's depth limit to 2048; hold the document to our own. One XPath in C
     # (is there an element below max_depth levels?) instead of a Python walk over every element.
-    if root.xpath(f"boolean(/{'*/' * max_depth}*)"):
+    if _deeper_than(max_depth)(root):
         raise UnsafeXmlError(f"{what} nests elements deeper than {max_depth} levels")
     return root
 
@@ -216,6 +217,12 @@ def _pruning_parser() -> etree.XMLParser:
     return parser
 
 
+@functools.lru_cache(maxsize=16)
+def _deeper_than(max_depth: int) -> etree.XPath:
+    """Is there an element at depth ``max_depth`` or deeper? One XPath in C, compiled once."""
+    return etree.XPath(f"boolean(/{'*/' * max_depth}*)")
+
+
 def _outline_in_c(data: bytes, keep: Callable[[str], bool], max_depth: int) -> etree._Element | None:
     """The outline ``_outline_by_target`` builds, from the whole tree: the root's children that
     ``keep`` refuses are cut out, and their tails join the text before them, where the target's
@@ -232,8 +239,10 @@ def _outline_in_c(data: bytes, keep: Callable[[str], bool], max_depth: int) -> e
         return None
     if root is None or root.getroottree().docinfo.internalDTD is not None:
         return None
-    # The target refuses an element at depth max_depth (the root at 0), as parse_large_text does.
-    if root.xpath(f"boolean(/{'*/' * max_depth}*)"):
+    # The target refuses an element at depth max_depth (the root at 0). libxml2 without huge_tree
+    # refuses exactly that for 256 (DEFAULT_MAX_DEPTH; tests/test_xml_outline.py holds it to it),
+    # so only a lower limit needs the probe.
+    if max_depth < DEFAULT_MAX_DEPTH and _deeper_than(max_depth)(root):
         return None
     kept: etree._Element | None = None
     for child in list(root):
