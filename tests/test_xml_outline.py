@@ -7,7 +7,7 @@ subtrees, depths at and over the limit, and broken variants of each. Any disagre
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -113,7 +113,6 @@ def documents(draw: st.DrawFn) -> bytes:
 class Paths:
     in_c: int = 0
     refused: int = 0
-    seen: list[str] = field(default_factory=list)
 
 
 Shape = tuple[object, ...]
