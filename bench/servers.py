@@ -9,23 +9,67 @@ resident set, which ``reset_peak`` sets back to the current size before a measur
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from bench.common import DEV_CERTS, GEMEENTE, PROJECT_ROOT, RINIS
 from ggk_ebms.config import Settings, dump_toml
 
+# Ports handed out by this process, so two calls before either server binds never collide.
+_handed_out: deque[int] = deque(maxlen=4096)
 
-def free_port() -> int:
+
+def _ephemeral_low() -> int:
+    """The first port the kernel picks for outgoing connections (Linux: ip_local_port_range)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # the Linux default, and what the range's name promises elsewhere
+
+
+def _bindable(host: str, port: int) -> bool:
+    # No SO_REUSEADDR here: a socket in TIME_WAIT also makes the port a poor choice.
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nothing holds on ``host`` (and on 127.0.0.1), below the ephemeral range.
+
+    Binding port 0 returns a port from the kernel's ephemeral range, and between that check and the
+    server's own bind any outgoing connection from the same address may take it as its local end
+    (EADDRINUSE: a CI run lost the two-node test to exactly that on the LAN address). Ports below
+    the range are only ever taken by an explicit bind, and the check binds the address the server
+    will use.
+    """
+    low = _ephemeral_low()
+    first = max(1024, low - 12288)
+    rng = random.SystemRandom()
+    if low - first >= 1024:
+        for _ in range(256):
+            port = rng.randrange(first, low)
+            if port in _handed_out:
+                continue
+            if all(_bindable(address, port) for address in {host, "127.0.0.1"}):
+                _handed_out.append(port)
+                return port
+    # A machine whose ephemeral range starts low leaves no room below it: ask the kernel.
+    with socket.socket() as s:
+        s.bind((host, 0))
+        chosen: int = s.getsockname()[1]
+    _handed_out.append(chosen)
+    return chosen
 
 
 def party_settings(party: str, work: Path, db_url: str, cpa_dir: Path, port: int, **changes: Any) -> Settings:

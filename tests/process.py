@@ -11,14 +11,9 @@ import time
 import tomllib
 from pathlib import Path
 
+from bench.servers import free_port as free_port  # one port rule for tests and benchmarks
+
 from ggk_ebms.config import Settings, dump_toml
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def write_settings(settings: Settings, path: Path) -> Path:

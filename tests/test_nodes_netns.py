@@ -120,7 +120,7 @@ def _inbound_final(database: Database, count: int) -> bool:
 
 
 async def test_two_nodes_store_deliver_and_send_every_message_once(tmp_path: Path, cluster: Cluster) -> None:
-    partner_port = free_port()
+    partner_port = free_port(cluster.lan.host_address)
     cpa = node_cpa(cluster.lan, cluster.port, partner_port, certs=tmp_path / "certs", sync_reply=True)
     cpa_dir, agreement = cpa_folder(tmp_path, "nodes", cpa)
     inbox = tmp_path / "inbox"
