@@ -29,6 +29,7 @@ from lxml import etree
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Catalogue
 from ggk_ebms.payloads.detect import PayloadInfo
 from ggk_ebms.stuf.model import MessageKind, StufMessage
+from ggk_ebms.xml import local_name
 
 MAX_VALUES: Final = 200  # identifiers kept per message: a 323 lists at most a few hundred prestaties
 MAX_VALUE_LEN: Final = 64
@@ -116,10 +117,6 @@ class Link:
     value: str  # the shared identifier: hashed in Ketendata, never logged
 
 
-def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname
-
-
 def keys_of(
     envelope: StufMessage,
     info: PayloadInfo | None,
@@ -131,11 +128,11 @@ def keys_of(
     values: set[tuple[str, str]] = set()
     if root is not None:
         for el in root.iter():
-            if not isinstance(el.tag, str) or _local(el) not in BODY_IDENTIFIERS:
+            if not isinstance(el.tag, str) or local_name(el) not in BODY_IDENTIFIERS:
                 continue
             text = (el.text or "").strip()
             if text and len(text) <= MAX_VALUE_LEN and len(values) < MAX_VALUES:
-                values.add((_local(el), text))
+                values.add((local_name(el), text))
     gemeente = aanbieder = None
     berichttype = None
     if info is not None:

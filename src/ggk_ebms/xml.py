@@ -494,6 +494,23 @@ def tostring(element: etree._Element) -> bytes:
     return etree.tostring(element, encoding="utf-8")
 
 
+def local_name(element: etree._Element) -> str:
+    """An element's name without its namespace: ``etree.QName(element).localname``.
+
+    Read off the Clark-notation tag, because building a QName parses the tag again and cost more
+    than the whole outline parse in unwrap's payload detection (docs/performance.md, round 10).
+    Elements only: a comment's or PI's tag is no string.
+    """
+    tag: str = element.tag  # an element's tag is its Clark name
+    return tag[tag.rfind("}") + 1 :]
+
+
+def namespace_of(element: etree._Element) -> str | None:
+    """An element's namespace URI, or None (``etree.QName(element).namespace``); elements only."""
+    tag: str = element.tag
+    return tag[1 : tag.index("}")] if tag[:1] == "{" else None
+
+
 def qname(ns: str, local: str) -> str:
     """Clark notation ``{ns}local``."""
     return f"{{{ns}}}{local}"

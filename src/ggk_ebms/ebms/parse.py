@@ -45,7 +45,7 @@ from ggk_ebms.ebms.model import (
 )
 from ggk_ebms.errors import SoapFaultError, XmlError, XmlTooLargeError
 from ggk_ebms.ns import DS, EB, SOAP_ACTOR_NEXT, SOAP_ENV, XLINK, XML
-from ggk_ebms.xml import parse, tostring
+from ggk_ebms.xml import local_name, namespace_of, parse, tostring
 
 _T = TypeVar("_T")
 _SEVERITIES: Final = frozenset({"Warning", "Error"})
@@ -191,7 +191,7 @@ def _envelope_parts(root: etree._Element) -> tuple[etree._Element | None, etree.
     if not rest or rest[0].tag != _soap("Body"):
         raise invalid("the SOAP Envelope has no Body after its Header")
     for extra in rest[1:]:
-        if _namespace(extra) in (SOAP_ENV, None):
+        if namespace_of(extra) in (SOAP_ENV, None):
             raise invalid("the SOAP Envelope has an unexpected element after its Body")
     return header, rest[0]
 
@@ -201,16 +201,16 @@ def _header_blocks(header: etree._Element | None) -> dict[str, etree._Element]:
     if header is None:
         return blocks
     for element in _elements(header):
-        namespace = _namespace(element)
-        if namespace == EB and _local(element) in _SINGLE_HEADER_BLOCKS:
-            if _local(element) in blocks:
+        namespace, name = namespace_of(element), local_name(element)
+        if namespace == EB and name in _SINGLE_HEADER_BLOCKS:
+            if name in blocks:
                 # Decision: two MessageHeaders (or two AckRequested…) leave no single header to
                 # answer to; refused like a schema violation (docs/ebms.md catalogue hand-built fixtures).
-                raise invalid(f"the SOAP Header has more than one eb:{_local(element)}")
-            blocks[_local(element)] = element
+                raise invalid(f"the SOAP Header has more than one eb:{name}")
+            blocks[name] = element
         elif namespace not in _UNDERSTOOD_NAMESPACES and _must_understand(element) and _targets_us(element):
             raise SoapFaultError(
-                f"Header block {{{namespace}}}{_local(element)} is not understood",
+                f"Header block {{{namespace}}}{name} is not understood",
                 faultcode="MustUnderstand",
             )
     return blocks
@@ -219,10 +219,11 @@ def _header_blocks(header: etree._Element | None) -> dict[str, etree._Element]:
 def _body_blocks(body: etree._Element) -> dict[str, etree._Element]:
     blocks: dict[str, etree._Element] = {}
     for element in _elements(body):
-        if _namespace(element) == EB and _local(element) in ("Manifest", "StatusRequest", "StatusResponse"):
-            if _local(element) in blocks:
-                raise invalid(f"the SOAP Body has more than one eb:{_local(element)}")
-            blocks[_local(element)] = element
+        name = local_name(element)
+        if namespace_of(element) == EB and name in ("Manifest", "StatusRequest", "StatusResponse"):
+            if name in blocks:
+                raise invalid(f"the SOAP Body has more than one eb:{name}")
+            blocks[name] = element
     return blocks
 
 
@@ -481,13 +482,13 @@ class _Sequence:
 
     def end(self) -> None:
         if self._at < len(self._items):
-            raise invalid(f"{self._where} has unexpected content {_local(self._items[self._at])!r}")
+            raise invalid(f"{self._where} has unexpected content {local_name(self._items[self._at])!r}")
 
     def end_with_other(self) -> None:
         """The rest may only be ``xsd:any namespace="##other"``: elements outside the eb namespace."""
         for item in self._items[self._at :]:
-            if _namespace(item) in (EB, None):
-                raise invalid(f"{self._where} has unexpected content {_local(item)!r}")
+            if namespace_of(item) in (EB, None):
+                raise invalid(f"{self._where} has unexpected content {local_name(item)!r}")
 
 
 def _header_extension(element: etree._Element, where: str) -> str:
@@ -549,14 +550,6 @@ def _optional(
 
 def _elements(element: etree._Element) -> list[etree._Element]:
     return [c for c in element if isinstance(c.tag, str)]
-
-
-def _namespace(element: etree._Element) -> str | None:
-    return etree.QName(element).namespace
-
-
-def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname
 
 
 def _text(element: etree._Element | None) -> str | None:

@@ -27,7 +27,7 @@ from ggk_ebms.ketendata.columns import (
     part_file,
 )
 from ggk_ebms.ketendata.hashing import KeyedHasher
-from ggk_ebms.xml import parse
+from ggk_ebms.xml import local_name, parse
 
 MAX_PAYLOAD_BYTES = 25 * 1024 * 1024
 
@@ -83,17 +83,13 @@ def looks_like_bsn(text: str) -> bool:
     return any(elfproef(m) for m in _NINE_DIGITS.findall(text))
 
 
-def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname
-
-
 def _is_part(el: etree._Element) -> bool:
-    name = _local(el)
+    name = local_name(el)
     if name not in REPEATED:
         return False
     if name == "Client":
         parent = el.getparent()
-        return parent is not None and _local(parent) == CLIENT_LIST
+        return parent is not None and local_name(parent) == CLIENT_LIST
     return True
 
 
@@ -116,7 +112,7 @@ class _Flattener:
         for child in el:
             if not isinstance(child.tag, str):
                 continue  # comments and processing instructions carry no data
-            name = _local(child)
+            name = local_name(child)
             if name in DROPPED:
                 continue
             if _is_part(child):
@@ -155,7 +151,7 @@ class _Flattener:
             row.put(prefix + name, self.hasher.hash(HASHED[name], text))
         elif looks_like_bsn(text):
             row.put(prefix + name, self.hasher.hash(NINE_DIGIT_DOMAIN, text))
-        elif parent is not None and _local(parent) == BIRTH_DATE and name == "Datum":
+        elif parent is not None and local_name(parent) == BIRTH_DATE and name == "Datum":
             row.put(prefix + "Jaar", text[:4])
         else:
             row.put(prefix + name, text)

@@ -26,7 +26,7 @@ from ggk_ebms.errors import StufError, XmlError
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Catalogue, CatalogueEntry, Party, Standaard
 from ggk_ebms.stuf.codes import StufCode
 from ggk_ebms.stuf.model import StufMessage
-from ggk_ebms.xml import parse
+from ggk_ebms.xml import local_name, parse
 
 MAX_PAYLOAD_BYTES: Final = 25 * 1024 * 1024
 NAMESPACE: Final = re.compile(
@@ -103,7 +103,7 @@ def detect_root(root: etree._Element) -> PayloadInfo:
         for child in header:
             if not isinstance(child.tag, str):
                 continue
-            name = etree.QName(child).localname
+            name = local_name(child)
             if name in (*_HEADER_FIELDS, *_LEGACY_FIELDS):
                 values[name] = (child.text or "").strip()
             elif name == "BerichtIdentificatie":
@@ -138,7 +138,7 @@ def detect_root(root: etree._Element) -> PayloadInfo:
 
 def _child_text(parent: etree._Element, local: str) -> str | None:
     for child in parent:
-        if isinstance(child.tag, str) and etree.QName(child).localname == local:
+        if isinstance(child.tag, str) and local_name(child) == local:
             return (child.text or "").strip()
     return None
 
