@@ -29,7 +29,7 @@ from bench.databases import private_database
 from bench.setup import work_folder
 from ggk_ebms.lifecycle import Event
 from ggk_ebms.ns import EBMS_SERVICE
-from ggk_ebms.store.db import Database
+from ggk_ebms.store.db import Database, in_autocommit
 from ggk_ebms.store.group_commit import DEFAULT_MAX_GROUP
 from ggk_ebms.store.messages import MessageStore, NewMessage, NewPart, SignalEffect, StoredMessage
 
@@ -166,7 +166,7 @@ def _phase(database: Database, max_group: int, threads: int, count: int, signals
             commits[0] += 1
 
     def executed(conn: Any, *_args: Any) -> None:
-        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        if in_autocommit(conn):
             committed()
 
     event.listen(database.engine, "commit", committed)

@@ -22,7 +22,7 @@ from sqlalchemy import event, exc
 
 from ggk_ebms.clock import FixedClock
 from ggk_ebms.errors import DuplicateMessageError, StoreUnavailableError
-from ggk_ebms.store.db import Database
+from ggk_ebms.store.db import Database, in_autocommit
 from ggk_ebms.store.jobs import JobQueue
 from ggk_ebms.store.messages import MessageStore, NewPart, ReceiveResult
 from tests.test_store_messages import T0, ack_for, inbound
@@ -72,7 +72,7 @@ class _Engine:
             if first:
                 self.entered.set()
                 assert self.release.wait(DEADLINE_S), "the test never released the first receive"
-        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        if in_autocommit(conn):
             # The one-statement receive on PostgreSQL: this statement is the commit.
             if self.fail_commit_of(thread):
                 raise self._fault()

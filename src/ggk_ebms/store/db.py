@@ -174,6 +174,36 @@ def _checkout_for(engine: Engine, *, small: bool) -> Iterator[sa.Connection]:
         plain.close()
 
 
+def in_autocommit(conn: sa.Connection) -> bool:
+    """Whether a statement on ``conn`` is its own commit (``run_statement``, ``_autocommit``)."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return True
+    raw: Any = conn.connection.dbapi_connection
+    return bool(getattr(raw, "autocommit", False))
+
+
+@contextlib.contextmanager
+def _autocommit(plain: sa.Connection) -> Iterator[sa.Connection]:
+    """``plain`` with its DBAPI connection in autocommit for one statement (``run_statement``).
+
+    On psycopg the switch is the connection's own attribute, set and set back here: SQLAlchemy's
+    ``execution_options(isolation_level=...)`` does the same through its dialect and undoes it
+    again at checkin, which cost more than the statement's own binding (docs/performance.md,
+    round 10). ``execute_raw`` runs on it without a transaction of SQLAlchemy's. Other drivers
+    take SQLAlchemy's way.
+    """
+    raw: Any = plain.connection.dbapi_connection
+    if plain.dialect.driver != "psycopg":
+        yield plain.execution_options(isolation_level="AUTOCOMMIT")
+        return
+    raw.autocommit = True
+    try:
+        yield plain
+    finally:
+        if not raw.closed:  # an invalidated connection is closed and goes nowhere
+            raw.autocommit = False
+
+
 def _guard_round_trips(engine: Engine, timeouts: PgTimeouts) -> None:
     """Arm the watchdog around every round trip of this engine's connections."""
     statement_deadline = timeouts.statement + 1.0  # the server's own cancel comes first
@@ -361,8 +391,7 @@ class Database:
         blocking_io("a database statement")
         for attempt in (1, 2):
             try:
-                with _checkout_for(self.engine, small=small) as plain:
-                    conn = plain.execution_options(isolation_level="AUTOCOMMIT")
+                with _checkout_for(self.engine, small=small) as plain, _autocommit(plain) as conn:
                     return work(conn)
             except exc.DBAPIError as error:
                 if attempt == 2 or not error.connection_invalidated:

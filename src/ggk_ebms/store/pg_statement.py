@@ -12,6 +12,7 @@ psycopg's RawCursor, the text goes to the server as it is.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,11 +66,20 @@ class Statement:
     processors: tuple[Processor, ...]
 
     def bind(self, params: dict[str, Any]) -> tuple[Any, ...]:
-        """The values in ``$n`` order, each through its bind processor."""
-        return tuple(
-            params[name] if processor is None else processor(params[name])
-            for name, processor in zip(self.names, self.processors, strict=True)
-        )
+        """The values in ``$n`` order, each through its bind processor (a missing name raises
+        KeyError). One C-level lookup of every name, then the few processors: the outcome
+        statements bind hundreds of parameters per batch."""
+        if not self.names:
+            return ()
+        found = self._lookup(params)
+        values = list(found) if len(self.names) > 1 else [found]
+        for i, processor in self._processed:
+            values[i] = processor(values[i])
+        return tuple(values)
+
+    @functools.cached_property
+    def _lookup(self) -> Callable[[dict[str, Any]], Any]:
+        return operator.itemgetter(*self.names)
 
     @functools.cached_property
     def _processed(self) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
@@ -94,20 +104,33 @@ def values_list(rows: Sequence[Sequence[str]]) -> str:
 
 def execute_raw(
     connection: sa.Connection, statement: Statement, params: dict[str, Any] | list[Any]
-) -> list[sa.Row[Any]]:
-    """Run ``statement`` through SQLAlchemy (its error translation, its connection invalidation,
-    the pool's deadlines), on a RawCursor of the psycopg connection it holds. ``params``: by
-    name, or a list already in ``$n`` order (``Statement.bind_in_order``)."""
+) -> list[Any]:
+    """Run ``statement`` on a psycopg RawCursor of ``connection``; the rows it returns (named
+    tuples: ``row.pk``). ``params``: by name, or a list already in ``$n`` order
+    (``Statement.bind_in_order``).
+
+    The statement goes through SQLAlchemy's ``Connection._cursor_execute``: the engine's
+    ``before/after_cursor_execute`` events arm and disarm the round-trip watchdog
+    (store/db.py), a DBAPI error becomes SQLAlchemy's (``IntegrityError`` for a UNIQUE conflict)
+    and a dead connection is invalidated, so ``Database.run``'s one retry still applies. What it
+    leaves out is the ExecutionContext and CursorResult that ``exec_driver_sql`` builds around
+    every execution, which for a statement whose rows are read once cost more than running it
+    (docs/performance.md, round 10).
+    """
     import psycopg  # here, not at the top: 170 ms of import for every CLI command otherwise
+    from psycopg.rows import namedtuple_row
 
     raw = connection.connection.dbapi_connection
     if not isinstance(raw, psycopg.Connection):
         raise TypeError(f"a one-statement write needs psycopg, not {type(raw).__module__}")
-    previous = raw.cursor_factory
-    raw.cursor_factory = psycopg.RawCursor
+    if not raw.autocommit and not connection.in_transaction():
+        # psycopg would open a transaction SQLAlchemy does not know of, and the pool's reset
+        # would roll the write back when the connection is returned: refuse instead.
+        raise ValueError("execute_raw needs a connection in a transaction or in autocommit")
+    bound = statement.bind(params) if isinstance(params, dict) else statement.bind_in_order(params)
+    cursor = psycopg.RawCursor(raw, row_factory=namedtuple_row)
     try:
-        bound = statement.bind(params) if isinstance(params, dict) else statement.bind_in_order(params)
-        result = connection.exec_driver_sql(statement.text, tuple(bound))
-        return list(result) if result.returns_rows else []
+        connection._cursor_execute(cursor, statement.text, tuple(bound))
+        return cursor.fetchall() if cursor.description is not None else []
     finally:
-        raw.cursor_factory = previous
+        cursor.close()
