@@ -30,7 +30,6 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -46,6 +45,7 @@ from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder
 from ggk_ebms.delivery.forwarders.ebms import EbmsForwarder
 from ggk_ebms.delivery.forwarders.http import HttpForwarder
 from ggk_ebms.delivery.forwarders.mailbox import MailboxForwarder
+from ggk_ebms.delivery.parallel import map_shared
 from ggk_ebms.delivery.unwrap import Decision, FoundEnvelope, Verdict, find_envelope, unwrap
 from ggk_ebms.errors import ConfigError, GgkEbmsError, StoreError, TransportError
 from ggk_ebms.exchanges.rules import Rules
@@ -607,8 +607,7 @@ class DeliveryWorker:
         workers = min(self.settings.delivery_parallel, len(parallel))
         if workers <= 1:
             return tried + [self._try(plan) for plan in parallel]
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deliver") as pool:
-            return tried + list(pool.map(self._try, parallel))
+        return tried + map_shared(self._try, parallel, workers, name="deliver")
 
     def _finish_deliveries(self, tried: Sequence[_Tried]) -> None:
         """Record every delivered message of the batch in one transaction; the rest one by one."""
