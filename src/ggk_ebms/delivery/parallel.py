@@ -24,8 +24,9 @@ def map_shared(work: Callable[[T], R], items: Sequence[T], workers: int, *, name
     """``[work(item) for item in items]`` on up to ``workers`` threads (the caller's included).
 
     As ``Executor.map``: an exception from ``work`` is raised here, the one of the first item
-    in order that raised; no item is started after one has raised, and every thread has ended
-    before this returns or raises.
+    in order that raised. Once an item has raised, the threads take no further items (one
+    being taken at that moment still runs), and every thread has ended before this returns
+    or raises.
     """
     if workers <= 1 or len(items) <= 1:
         return [work(item) for item in items]
