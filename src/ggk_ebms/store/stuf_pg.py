@@ -12,6 +12,7 @@ once per batch size with native placeholders (store/pg_statement.py). The update
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -25,6 +26,7 @@ from ggk_ebms.store.tables import stuf_message
 
 _RECORD_COLUMNS: Final = tuple(StufRecord.__dataclass_fields__)
 _COLUMNS: Final = (*_RECORD_COLUMNS, "created_at", "updated_at")
+_record_values: Final = operator.attrgetter(*_RECORD_COLUMNS)
 _REPLACED: Final = tuple(c for c in (*_RECORD_COLUMNS, "updated_at") if c != "message_pk")
 
 
@@ -49,10 +51,11 @@ def upsert_records(session: Session, records: Sequence[StufRecord], *, now: date
     if not records:
         return
     connection = session.connection()
-    params: dict[str, Any] = {}
-    for i, record in enumerate(records):
-        for column in _RECORD_COLUMNS:
-            params[f"r{i}_{column}"] = getattr(record, column)
-        params[f"r{i}_created_at"] = now
-        params[f"r{i}_updated_at"] = now
-    execute_raw(connection, _statement(len(records), connection.dialect), params)
+    # The values in the statement's ``$n`` order (every row's _COLUMNS in turn), so no
+    # parameter name is made or looked up (Statement.bind_in_order).
+    values: list[Any] = []
+    for record in records:
+        values.extend(_record_values(record))
+        values.append(now)  # created_at
+        values.append(now)  # updated_at
+    execute_raw(connection, _statement(len(records), connection.dialect), values)
