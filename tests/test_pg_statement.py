@@ -118,14 +118,26 @@ def test_raw_statement_errors_are_sqlalchemys_and_fire_the_engine_events(pg: Dat
 
 @pytest.mark.postgres
 def test_run_statement_leaves_the_pooled_connection_as_it_found_it(pg: Database) -> None:
+    returned: list[bool] = []
+
+    def checkin(dbapi_connection: Any, _record: Any) -> None:
+        returned.append(dbapi_connection.autocommit)
+
     def inside(conn: sa.Connection) -> bool:
         assert in_autocommit(conn)
         return True
 
-    assert pg.run_statement(inside)
+    sa.event.listen(pg.engine, "checkin", checkin)
+    try:
+        assert pg.run_statement(inside)
+        assert pg.run_statement(inside, small=True)  # no liveness check at this checkout
+        with pytest.raises(StoreError):
+            pg.run_statement(lambda conn: execute_raw(conn, _insert([1, 1]), [1, 1]))
+    finally:
+        sa.event.remove(pg.engine, "checkin", checkin)
+    assert returned == [False, False, False]  # back in the pool out of autocommit, every time
     with pg.engine.connect() as conn:
         assert not in_autocommit(conn)
-        assert not conn.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
 
 
 @pytest.mark.postgres
