@@ -12,7 +12,7 @@ from typing import Final
 from lxml import etree
 
 from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.xml import parse
+from ggk_ebms.xml import local_name, parse
 
 PERSONAL_ELEMENTS: Final = frozenset(
     {"Bsn", "Geslachtsnaam", "Voornamen", "Voorletters", "Voorvoegsel", "Partnernaam", "Achternaam"}
@@ -29,7 +29,7 @@ def mask_personal(data: bytes) -> str:
     for element in root.iter():
         if not isinstance(element.tag, str):
             continue
-        if etree.QName(element).localname in PERSONAL_ELEMENTS and element.text and element.text.strip():
+        if local_name(element) in PERSONAL_ELEMENTS and element.text and element.text.strip():
             element.text = MASK
     return etree.tostring(root, encoding="unicode", pretty_print=True)
 

@@ -26,7 +26,7 @@ from ggk_ebms.errors import StufError, XmlError
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Catalogue, CatalogueEntry, Party, Standaard
 from ggk_ebms.stuf.codes import StufCode
 from ggk_ebms.stuf.model import StufMessage
-from ggk_ebms.xml import local_name, parse
+from ggk_ebms.xml import local_name, namespace_of, parse
 
 MAX_PAYLOAD_BYTES: Final = 25 * 1024 * 1024
 NAMESPACE: Final = re.compile(
@@ -88,7 +88,7 @@ def detect(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> PayloadInfo
 
 def detect_root(root: etree._Element) -> PayloadInfo:
     """``detect`` for a payload already parsed by ``ggk_ebms.xml.parse``."""
-    namespace, _, local = str(root.tag)[1:].partition("}") if str(root.tag).startswith("{") else ("", "", "")
+    namespace, local = namespace_of(root) or "", local_name(root)
     match = NAMESPACE.fullmatch(namespace)
     if match is None:
         raise StufError(

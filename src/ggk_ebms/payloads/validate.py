@@ -26,7 +26,7 @@ from lxml import etree
 from ggk_ebms.errors import ConfigError, XmlError
 from ggk_ebms.payloads.catalogue import DEFAULT_CATALOGUE, Catalogue
 from ggk_ebms.payloads.detect import MAX_PAYLOAD_BYTES, PayloadInfo
-from ggk_ebms.xml import parse
+from ggk_ebms.xml import local_name, parse
 
 _QUOTED: Final = re.compile(r"'([^']*)'")
 # A quoted token right after one of these words names a schema thing, not a document value.
@@ -168,8 +168,8 @@ def structural_errors(
 
 def _structural_errors(root: etree._Element, info: PayloadInfo, catalogue: Catalogue) -> list[str]:
     errors: list[str] = []
-    if etree.QName(root).localname != "Bericht":
-        errors.append(f"root element is {etree.QName(root).localname}, not Bericht")
+    if local_name(root) != "Bericht":
+        errors.append(f"root element is {local_name(root)}, not Bericht")
     if root.find(f"{{{info.namespace}}}Header") is None:
         errors.append("Bericht has no Header")
     entry = catalogue.get(info.berichttype)
