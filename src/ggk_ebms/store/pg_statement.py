@@ -71,11 +71,8 @@ class Statement:
         statements bind hundreds of parameters per batch."""
         if not self.names:
             return ()
-        found = self._lookup(params)
-        values = list(found) if len(self.names) > 1 else [found]
-        for i, processor in self._processed:
-            values[i] = processor(values[i])
-        return tuple(values)
+        found = self._lookup(params)  # one value, not a tuple, for a single name
+        return tuple(self.bind_in_order(found if len(self.names) > 1 else (found,)))
 
     @functools.cached_property
     def _lookup(self) -> Callable[[dict[str, Any]], Any]:
