@@ -146,3 +146,43 @@ def test_a_raw_statement_outside_a_transaction_is_refused(pg: Database) -> None:
     with pg.engine.connect() as conn, pytest.raises(ValueError, match="in a transaction or in autocommit"):
         execute_raw(conn, _insert([9]), [9])
     assert _count(pg) == 0
+
+
+@pytest.mark.postgres
+def test_rows_are_named_after_the_statements_columns_and_made_by_one_kept_class(pg: Database) -> None:
+    params = Placeholders()
+    cells = [[params.typed(probe, "pk", f"p{i}")] for i in range(2)]
+    # A second column, one name that is no Python identifier, and a name taken twice.
+    statement = params.statement(
+        f"INSERT INTO raw_probe (pk) {values_list(cells)} RETURNING pk, pk * 10 AS tenfold, "
+        'pk AS "not a name", pk AS pk',
+        DIALECT,
+    )
+    with pg.session() as session:
+        first = execute_raw(session.connection(), statement, [1, 2])
+        second = execute_raw(session.connection(), _insert([5]), [5])
+        session.rollback()
+    assert [(row.pk, row.tenfold) for row in first] == [(1, 10), (2, 20)]
+    assert [tuple(row) for row in first] == [(1, 10, 1, 1), (2, 20, 2, 2)]
+    assert first[0]._fields == ("pk", "tenfold", "_2", "_3")  # renamed, as namedtuple renames
+    assert [row.pk for row in second] == [5]
+    with pg.session() as session:
+        again = execute_raw(session.connection(), statement, [3, 4])
+    assert type(again[0]) is type(first[0])  # the class was made once, at the first execution
+    assert type(second[0]) is not type(first[0])  # each statement has its own
+
+
+@pytest.mark.postgres
+def test_a_statement_that_returns_no_rows_gives_an_empty_list(pg: Database) -> None:
+    params = Placeholders()
+    cell = params.typed(probe, "pk", "p")
+    statement = params.statement(f"INSERT INTO raw_probe (pk) VALUES ({cell})", DIALECT)
+    for pk in (1, 2):  # the second time as well: nothing was kept from the first
+        assert pg.run_statement(lambda conn, pk=pk: execute_raw(conn, statement, [pk])) == []
+    assert _count(pg) == 2
+    returning_none = Placeholders()
+    empty = returning_none.statement(
+        f"DELETE FROM raw_probe WHERE pk = {returning_none.typed(probe, 'pk', 'p')} RETURNING pk", DIALECT
+    )
+    assert pg.run_statement(lambda conn: execute_raw(conn, empty, [99])) == []
+    assert [row.pk for row in pg.run_statement(lambda conn: execute_raw(conn, empty, [1]))] == [1]

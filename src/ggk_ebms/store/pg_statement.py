@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,27 @@ class Statement:
     def _processed(self) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
         return tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
 
+    def row_maker(self, cursor: Any) -> Callable[[Sequence[Any]], Any]:
+        """psycopg's row factory for this statement: its rows as named tuples (``row.pk``).
+
+        psycopg's own ``namedtuple_row`` reads the result's column names and looks up a
+        namedtuple class on every execution, and checks each row's length in Python; here the
+        class is made at the first execution and kept with the statement, whose text fixes the
+        columns it returns, and each row is ``tuple.__new__`` in C (docs/performance.md,
+        round 11).
+        """
+        maker: Callable[[Sequence[Any]], Any] | None = self.__dict__.get("_row_maker")
+        if maker is None:
+            if cursor.description is None:  # psycopg asks for a maker after any result
+                return _no_rows
+            names = [column.name for column in cursor.description]
+            row = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+            maker = functools.partial(tuple.__new__, row)
+            # Kept as functools.cached_property keeps its value: in the instance's own dict,
+            # which a frozen dataclass leaves writable.
+            self.__dict__["_row_maker"] = maker
+        return maker
+
     def bind_in_order(self, values: Sequence[Any]) -> list[Any]:
         """``values`` given in ``$n`` order already (the caller walks the shape in the order the
         statement was written), each through its bind processor: no parameter name is made or
@@ -92,6 +114,10 @@ class Statement:
         for i, processor in self._processed:
             bound[i] = processor(bound[i])
         return bound
+
+
+def _no_rows(values: Sequence[Any]) -> Any:
+    raise TypeError("the statement returned no rows to make")
 
 
 def values_list(rows: Sequence[Sequence[str]]) -> str:
@@ -115,7 +141,6 @@ def execute_raw(
     (docs/performance.md, round 10).
     """
     import psycopg  # here, not at the top: 170 ms of import for every CLI command otherwise
-    from psycopg.rows import namedtuple_row
 
     raw = connection.connection.dbapi_connection
     if not isinstance(raw, psycopg.Connection):
@@ -125,9 +150,13 @@ def execute_raw(
         # would roll the write back when the connection is returned: refuse instead.
         raise ValueError("execute_raw needs a connection in a transaction or in autocommit")
     bound = statement.bind(params) if isinstance(params, dict) else statement.bind_in_order(params)
-    cursor = psycopg.RawCursor(raw, row_factory=namedtuple_row)
+    cursor = psycopg.RawCursor(raw, row_factory=statement.row_maker)
     try:
         connection._cursor_execute(cursor, statement.text, tuple(bound))
-        return cursor.fetchall() if cursor.description is not None else []
+        # The result's status, not ``cursor.description``, which builds a Column per field.
+        result = cursor.pgresult
+        if result is None or result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+            return []
+        return cursor.fetchall()
     finally:
         cursor.close()
