@@ -154,15 +154,39 @@ _CHECKOUT = threading.local()
 _FIRST_DEADLINE = "ggk_first_statement_deadline"
 
 
-@contextlib.contextmanager
-def _checkout_for(engine: Engine, *, small: bool) -> Iterator[sa.Connection]:
+def in_autocommit(conn: sa.Connection) -> bool:
+    """Whether a statement on ``conn`` is its own commit (``run_statement``)."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return True
+    raw: Any = conn.connection.dbapi_connection
+    return bool(getattr(raw, "autocommit", False))
+
+
+def _on_its_own(engine: Engine, work: Callable[[sa.Connection], T], *, small: bool) -> T:
+    """``work`` on a pooled connection in autocommit, for ``Database.run_statement``.
+
+    On psycopg the switch is the connection's own attribute, set here and set back before the
+    connection goes back to the pool: SQLAlchemy's ``execution_options(isolation_level=...)``
+    does the same through its dialect and undoes it again at checkin, which cost more than the
+    statement's own binding (docs/performance.md, round 10). ``execute_raw`` runs on it without a
+    transaction of SQLAlchemy's. Other drivers take SQLAlchemy's way. Plain try blocks rather
+    than context managers: this runs once per receive group (round 11).
+    """
     _CHECKOUT.statement_is_ping = small
     try:
         plain = engine.connect()
     finally:
         _CHECKOUT.statement_is_ping = False
     try:
-        yield plain
+        if plain.dialect.driver != "psycopg":
+            return work(plain.execution_options(isolation_level="AUTOCOMMIT"))
+        raw: Any = plain.connection.dbapi_connection
+        raw.autocommit = True
+        try:
+            return work(plain)
+        finally:
+            if not raw.closed:  # an invalidated connection is closed and goes nowhere
+                raw.autocommit = False
     except exc.DBAPIError as error:
         if error.connection_invalidated:
             # The statement found the pooled connection dead (no ping went first): end the
@@ -172,36 +196,6 @@ def _checkout_for(engine: Engine, *, small: bool) -> Iterator[sa.Connection]:
         raise
     finally:
         plain.close()
-
-
-def in_autocommit(conn: sa.Connection) -> bool:
-    """Whether a statement on ``conn`` is its own commit (``run_statement``, ``_autocommit``)."""
-    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
-        return True
-    raw: Any = conn.connection.dbapi_connection
-    return bool(getattr(raw, "autocommit", False))
-
-
-@contextlib.contextmanager
-def _autocommit(plain: sa.Connection) -> Iterator[sa.Connection]:
-    """``plain`` with its DBAPI connection in autocommit for one statement (``run_statement``).
-
-    On psycopg the switch is the connection's own attribute, set and set back here: SQLAlchemy's
-    ``execution_options(isolation_level=...)`` does the same through its dialect and undoes it
-    again at checkin, which cost more than the statement's own binding (docs/performance.md,
-    round 10). ``execute_raw`` runs on it without a transaction of SQLAlchemy's. Other drivers
-    take SQLAlchemy's way.
-    """
-    raw: Any = plain.connection.dbapi_connection
-    if plain.dialect.driver != "psycopg":
-        yield plain.execution_options(isolation_level="AUTOCOMMIT")
-        return
-    raw.autocommit = True
-    try:
-        yield plain
-    finally:
-        if not raw.closed:  # an invalidated connection is closed and goes nowhere
-            raw.autocommit = False
 
 
 def _guard_round_trips(engine: Engine, timeouts: PgTimeouts) -> None:
@@ -391,8 +385,7 @@ class Database:
         blocking_io("a database statement")
         for attempt in (1, 2):
             try:
-                with _checkout_for(self.engine, small=small) as plain, _autocommit(plain) as conn:
-                    return work(conn)
+                return _on_its_own(self.engine, work, small=small)
             except exc.DBAPIError as error:
                 if attempt == 2 or not error.connection_invalidated:
                     raise translate(error, self.backend) from error
