@@ -99,7 +99,12 @@ def utc(dt: datetime) -> datetime:
 def format_timestamp(dt: datetime) -> str:
     """xsd:dateTime in UTC with a ``Z`` and millisecond
     precision, as we send it (ebMS 2.0 §3.1, KVS ch. 5)."""
-    return utc(dt).strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc(dt).microsecond // 1000:03d}Z"
+    # isoformat in C, not strftime: this runs for every Acknowledgment sent (docs/performance.md,
+    # round 11). It writes the year with four digits, as xsd:dateTime requires, where glibc's
+    # %Y wrote years before 1000 short.
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt.isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_xsd_datetime(text: str) -> tuple[datetime, bool]:
