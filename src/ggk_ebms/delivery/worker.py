@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -32,6 +34,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -41,7 +44,7 @@ from ggk_ebms.config import Settings
 from ggk_ebms.delivery import wakeup
 from ggk_ebms.delivery.fo01 import fo01_wanted, queue_fo01
 from ggk_ebms.delivery.forwarders.base import Delivery, Forwarded, Forwarder
-from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder
+from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder, FolderSyncs
 from ggk_ebms.delivery.forwarders.ebms import EbmsForwarder
 from ggk_ebms.delivery.forwarders.http import HttpForwarder
 from ggk_ebms.delivery.forwarders.mailbox import MailboxForwarder
@@ -229,6 +232,25 @@ class _Tried:
     started: datetime
     finished: datetime
     result: Forwarded | TransportError | GgkEbmsError
+
+
+def _synced(tried: list[_Tried], failed: dict[Path, TransportError]) -> list[_Tried]:
+    """``tried`` with every forward into a folder whose fsync failed turned into that failure:
+    its rename may not survive a crash, so it is retried, not recorded as delivered."""
+    if not failed:
+        return tried
+    result = []
+    for attempt in tried:
+        route = attempt.plan.decision.route
+        target = route.target if route is not None else None
+        if (
+            isinstance(attempt.result, Forwarded)
+            and isinstance(target, DirectoryTarget)
+            and target.path in failed
+        ):
+            attempt = dataclasses.replace(attempt, result=failed[target.path])
+        result.append(attempt)
+    return result
 
 
 class DeliveryWorker:
@@ -580,13 +602,13 @@ class DeliveryWorker:
             cross_ref_unknown=decision.cross_ref_unknown,
         )
 
-    def _try(self, plan: _Planned) -> _Tried:
+    def _try(self, plan: _Planned, folders: FolderSyncs) -> _Tried:
         """Hand one message to its target (any thread); the outcome is recorded by the caller."""
         started = self.clock.now()
         result: Forwarded | TransportError | GgkEbmsError
         try:
             delivery = self._delivery(plan)
-            result = self.forwarder(delivery.route.target).forward(delivery)
+            result = self.forwarder(delivery.route.target, folders).forward(delivery)
         except (TransportError, GgkEbmsError) as exc:
             result = exc
         return _Tried(plan, started, self.clock.now(), result)
@@ -597,17 +619,25 @@ class DeliveryWorker:
         Those forwarders share nothing (a file written under a unique temporary name, a request
         of its own) and spend their time in fsync or the network, outside the GIL. An ebMS or
         mailbox target writes to the database itself and goes one at a time, in order.
+
+        The folders the batch wrote into are fsync'ed once each at the end (``FolderSyncs``),
+        before any of its messages is recorded as delivered: one folder fsync per batch where
+        there was one per message (docs/delivery.md "Batches", step 4).
         """
         parallel: list[_Planned] = []
         serial: list[_Planned] = []
         for plan in plans:
             route = plan.decision.route
             (parallel if route is not None and isinstance(route.target, _PARALLEL) else serial).append(plan)
-        tried = [self._try(plan) for plan in serial]
+        folders = FolderSyncs()
+        tried = [self._try(plan, folders) for plan in serial]
         workers = min(self.settings.delivery_parallel, len(parallel))
         if workers <= 1:
-            return tried + [self._try(plan) for plan in parallel]
-        return tried + map_shared(self._try, parallel, workers, name="deliver")
+            tried += [self._try(plan, folders) for plan in parallel]
+        else:
+            forward = functools.partial(self._try, folders=folders)
+            tried += map_shared(forward, parallel, workers, name="deliver")
+        return _synced(tried, folders.sync())
 
     def _finish_deliveries(self, tried: Sequence[_Tried]) -> None:
         """Record every delivered message of the batch in one transaction; the rest one by one."""
@@ -753,9 +783,11 @@ class DeliveryWorker:
             ]
         return []
 
-    def forwarder(self, target: Target) -> Forwarder:
+    def forwarder(self, target: Target, folders: FolderSyncs | None = None) -> Forwarder:
+        """The forwarder for ``target``; a directory target's leaves its last folder fsync to
+        ``folders`` when given."""
         if isinstance(target, DirectoryTarget):
-            return DirectoryForwarder(target)
+            return DirectoryForwarder(target, folders)
         if isinstance(target, HttpTarget):
             return HttpForwarder(
                 target, connect_timeout=self.settings.http_connect_timeout, timeout=self.settings.http_timeout
