@@ -114,7 +114,13 @@ def _memory(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
 
 
 def _endtoend(ns: argparse.Namespace) -> tuple[Report, Sequence[str]]:
-    report = run_endtoend(db=ns.db, count=ns.count, concurrency=ns.concurrency, processes=ns.processes)
+    report = run_endtoend(
+        db=ns.db,
+        count=ns.count,
+        concurrency=ns.concurrency,
+        processes=ns.processes,
+        worker_processes=ns.worker_processes,
+    )
     return report, ENDTOEND_COLUMNS
 
 
@@ -196,6 +202,13 @@ def parser() -> argparse.ArgumentParser:
         default=1,
         help="server processes sharing the port, each with its delivery worker (2 or more: also "
         "the scheduled process, as serve runs them)",
+    )
+    p.add_argument(
+        "--worker-processes",
+        type=int,
+        default=0,
+        help="the send and delivery workers in this many processes of their own instead of in the "
+        "server processes (setting worker_processes; with the scheduled process, as serve runs them)",
     )
     p.set_defaults(run=_endtoend)
 

@@ -57,7 +57,7 @@ def routes_file(work: Path, inbox: Path) -> Path:
 
 
 def delivering_gemeente(
-    work: Path, db_url: str, cpa_dir: Path, port: int, processes: int = 1
+    work: Path, db_url: str, cpa_dir: Path, port: int, processes: int = 1, worker_processes: int = 0
 ) -> tuple[Settings, Path]:
     """The gemeente's settings with its delivery worker on, delivering into the returned inbox."""
     inbox = work / "inbox"
@@ -73,6 +73,7 @@ def delivering_gemeente(
         worker_poll_seconds=0.1,
         routes_file=routes_file(work, inbox),
         processes=processes,
+        worker_processes=worker_processes,
     )
     return settings, inbox
 
@@ -83,15 +84,28 @@ def wait_until_delivered(db_url: str, count: int, timeout: float) -> dict[str, i
 
 
 def run_endtoend(
-    *, db: str, count: int, concurrency: int, processes: int = 1, timeout: float = 600
+    *,
+    db: str,
+    count: int,
+    concurrency: int,
+    processes: int = 1,
+    worker_processes: int = 0,
+    timeout: float = 600,
 ) -> Report:
     report = Report(
-        "endtoend", {"db": db, "count": count, "concurrency": concurrency, "processes": processes}
+        "endtoend",
+        {
+            "db": db,
+            "count": count,
+            "concurrency": concurrency,
+            "processes": processes,
+            "worker_processes": worker_processes,
+        },
     )
     with work_folder() as work, private_database(db, work, "gemeente") as db_url:
         port, base_port = free_port(), free_port()
         cpa_dir, agreement = inbound_cpa(work, sync=True, port=port)
-        gemeente, inbox = delivering_gemeente(work, db_url, cpa_dir, port, processes)
+        gemeente, inbox = delivering_gemeente(work, db_url, cpa_dir, port, processes, worker_processes)
         # WMO305 (aanbieder to gemeente): what a gemeente receives and delivers; a WMO301 is one
         # it sends, and delivery rightly refuses one addressed to it.
         rinis = party_settings("rinis", work, "sqlite://", cpa_dir, 0)

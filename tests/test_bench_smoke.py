@@ -106,10 +106,11 @@ def test_memory_reports_every_side() -> None:
     _no_mismatch(report)
 
 
-def test_endtoend_delivers_to_the_directory() -> None:
+@pytest.mark.parametrize("worker_processes", [0, 1])
+def test_endtoend_delivers_to_the_directory(worker_processes: int) -> None:
     from bench.endtoend import run_endtoend
 
-    report = run_endtoend(db="sqlite", count=20, concurrency=4)
+    report = run_endtoend(db="sqlite", count=20, concurrency=4, worker_processes=worker_processes)
     endpoint = next(r for r in report.rows if str(r["target"]).startswith("endpoint"))
     assert endpoint["delivered"] == 20 and endpoint["files"] == 20
     _no_mismatch(report)

@@ -254,6 +254,13 @@ class Settings:
     )
     # --- sending --------------------------------------------------------------------------------
     worker_enabled: bool = setting(True, "Run the delivery/outbound worker inside `serve`.")
+    worker_processes: int = setting(
+        0,
+        "Processes of their own that `serve` starts for the send and delivery workers (with "
+        "worker_enabled), so that the server processes only answer requests. 0: the workers run "
+        "in every server process. Above 0 `serve` runs several processes, and a fixed port is "
+        'needed, even with processes = 1 (docs/operations.md, "Several nodes").',
+    )
     worker_poll_seconds: float = setting(0.5, "How often an idle worker looks for due jobs.")
     job_lease_seconds: float = setting(
         20.0,
@@ -499,6 +506,12 @@ class Settings:
         return max(1, cores or 1)
 
     @property
+    def effective_worker_processes(self) -> int:
+        """The worker processes ``serve`` starts: ``worker_processes``, or none when the workers
+        are off (worker_enabled)."""
+        return self.worker_processes if self.worker_enabled else 0
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -644,6 +657,8 @@ def load(
     settings = Settings(**values)
     if settings.processes < 0:
         raise ConfigError(f"setting 'processes' must be 0 (one per core) or more, not {settings.processes}")
+    if settings.worker_processes < 0:
+        raise ConfigError(f"setting 'worker_processes' must be 0 or more, not {settings.worker_processes}")
     if settings.log_format not in ("text", "json"):
         raise ConfigError(f"setting 'log_format' must be 'text' or 'json', not {settings.log_format!r}")
     if settings.db_connect_timeout < 2:

@@ -1,10 +1,11 @@
 """``ggk-ebms serve``: run the HTTPS ebMS endpoint until SIGTERM or Ctrl-C.
 
-With more than one process (setting ``processes``; 0, the default, is one per CPU core), this
-process prepares the database once (migrations, CPA auto-import: doing that in several processes
-at once would race) and then runs that many server processes on the same port (SO_REUSEPORT). It
-forwards SIGTERM/SIGINT to them, and when one of them dies it stops the others, so the service
-manager sees one unit that is up or down.
+With more than one process (setting ``processes``; 0, the default, is one per CPU core; or
+setting ``worker_processes`` above 0), this process prepares the database once (migrations, CPA
+auto-import: doing that in several processes at once would race) and then runs that many server
+processes on the same port (SO_REUSEPORT), the worker processes if asked for, and the scheduled
+work's process. It forwards SIGTERM/SIGINT to them, and when one of them dies it stops the
+others, so the service manager sees one unit that is up or down.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.logformat import configure_logging
 from ggk_ebms.server import loop as event_loop
 from ggk_ebms.server.autoimport import import_cpa_dir, import_routes_file
+from ggk_ebms.server.queue_process import run_queue_process
 from ggk_ebms.server.run import run_child_process, serve_forever
 from ggk_ebms.server.scheduled import run_scheduled_process
 from ggk_ebms.server.tasks import background_tasks
@@ -49,7 +51,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     settings = settings.replace(**changes)
     _apply_log_level(settings)
 
-    if settings.effective_processes > 1:
+    if settings.effective_processes > 1 or settings.effective_worker_processes:
         _serve_processes(settings)
         return
     _serve_one(settings)
@@ -88,9 +90,12 @@ def _serve_one(settings: Settings) -> None:
 
 
 def _serve_processes(settings: Settings) -> None:
-    processes = settings.effective_processes
+    processes, worker_processes = settings.effective_processes, settings.effective_worker_processes
     if settings.port == 0:
-        fail("processes > 1 needs a fixed port: the processes must all bind the same one")
+        fail(
+            "processes > 1 or worker_processes > 0 needs a fixed port: "
+            "the server processes must all bind the same one"
+        )
     try:
         database = Database.from_settings(settings)
         try:
@@ -104,14 +109,24 @@ def _serve_processes(settings: Settings) -> None:
     # Spawned, not forked: each child starts clean, without this process's engine or threads.
     context = multiprocessing.get_context("spawn")
     child_settings = settings.replace(auto_migrate=False, cpa_autoimport=False, processes=processes)
+    # With worker processes the server processes run no send or delivery worker of their own.
+    server_settings = child_settings.replace(worker_enabled=settings.worker_enabled and not worker_processes)
     children: list[BaseProcess] = [
         context.Process(
             target=run_child_process,
             # The management API listens in the first process only: it has a port of its own.
-            args=(child_settings if n == 0 else child_settings.replace(api_enabled=False), False),
+            args=(server_settings if n == 0 else server_settings.replace(api_enabled=False), False),
             name=f"ggk-ebms-serve-{n}",
         )
         for n in range(processes)
+    ]
+    children += [
+        context.Process(
+            target=run_queue_process,
+            args=(child_settings.replace(api_enabled=False),),
+            name=f"ggk-ebms-worker-{n}",
+        )
+        for n in range(worker_processes)
     ]
     # The scheduled work in a process of its own at a lower CPU priority, so it does not take
     # the GIL from a server process's event loop (server/scheduled.py).
@@ -135,8 +150,9 @@ def _serve_processes(settings: Settings) -> None:
     signal.signal(signal.SIGINT, stop)
     for child in children:
         child.start()
+    workers = f", {worker_processes} for the send and delivery workers" if worker_processes else ""
     click.echo(
-        f"serve: {processes} server processes on port {settings.port}, one for the scheduled work",
+        f"serve: {processes} server processes on port {settings.port}{workers}, one for the scheduled work",
         err=True,
     )
     failed = False

@@ -16,26 +16,24 @@ finds no new message (koppeltabel_pace.py): the nice value lowers its share of t
 the cache and GIL time it takes from the request path in that second.
 
 Like the server processes it beats for its tasks (api/health.py ``heartbeat_task``), so
-/health/ready of any process sees them, and it stops on SIGTERM from the parent ``serve``.
+/health/ready of any process sees them, and it stops on SIGTERM from the parent ``serve``
+(server/task_process.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
 from typing import Final
 
-from ggk_ebms.api.health import heartbeat_task, worker_kind
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.runtime import Runtime
 from ggk_ebms.server import allocator
 from ggk_ebms.server import loop as event_loop
 from ggk_ebms.server.run import prepare_child_process
+from ggk_ebms.server.task_process import run_tasks
 from ggk_ebms.server.tasks import scheduled_tasks
-from ggk_ebms.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +51,6 @@ def lower_priority(increment: int = NICE_INCREMENT) -> int:
         return os.nice(0)
 
 
-async def run_scheduled(settings: Settings) -> None:
-    """Run the scheduled tasks and their heartbeats until SIGTERM or SIGINT."""
-    database = Database.from_settings(settings)
-    runtime = Runtime.build(settings, database)
-    tasks = [asyncio.create_task(w(runtime), name=worker_kind(w)) for w in scheduled_tasks(settings)]
-    beats = asyncio.create_task(heartbeat_task(settings, runtime.clock, lambda: tasks)(database))
-    stop = event_loop.stop_event()
-    log.info("scheduled work: %s", ", ".join(task.get_name() for task in tasks))
-    try:
-        await stop.wait()
-    finally:
-        for task in (*tasks, beats):
-            task.cancel()
-        await asyncio.gather(*tasks, beats, return_exceptions=True)
-        database.dispose()
-
-
 def run_scheduled_process(settings: Settings) -> None:
     """Entry point of the scheduled-work process of a multi-process ``serve`` (spawned; the
     parent has migrated the database and imported the CPAs already)."""
@@ -77,7 +58,7 @@ def run_scheduled_process(settings: Settings) -> None:
     allocator.limit_arenas()
     lower_priority()
     try:
-        event_loop.run(run_scheduled(settings))
+        event_loop.run(run_tasks(settings, scheduled_tasks(settings), what="scheduled work"))
     except GgkEbmsError as exc:
         log.error("%s", exc)
         sys.exit(1)

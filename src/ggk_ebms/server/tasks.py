@@ -1,8 +1,9 @@
 """The background tasks a ``serve`` process runs beside the endpoint, in one list.
 
 A single-process ``serve`` runs all of them. A multi-process one runs the send and delivery
-workers in every server process (their jobs are claimed with SKIP LOCKED, store/jobs.py, so any
-number of processes may run them) and the scheduled work (retention, the koppeltabel catch-up,
+workers in every server process, or with setting ``worker_processes`` in processes of their own
+(server/queue_process.py); their jobs are claimed with SKIP LOCKED, store/jobs.py, so any
+number of processes may run them. It runs the scheduled work (retention, the koppeltabel catch-up,
 aanlever recovery, the weekly Ketendata export, CBS reminders) in a process of its own at a lower
 CPU priority (server/scheduled.py). The scheduled work runs once per node (docs/operations.md,
 "Several nodes").

@@ -1,0 +1,39 @@
+"""Background tasks in a spawned process of a multi-process ``serve`` that answers no requests.
+
+The scheduled work (server/scheduled.py) and, with setting ``worker_processes``, the send and
+delivery workers (server/queue_process.py) each run in such a process: the tasks, a heartbeat for
+each of them (api/health.py ``heartbeat_task``, so /health/ready of any server process sees them)
+and nothing else, until SIGTERM from the parent ``serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from ggk_ebms.api.health import heartbeat_task, worker_kind
+from ggk_ebms.config import Settings
+from ggk_ebms.runtime import Runtime
+from ggk_ebms.server import loop as event_loop
+from ggk_ebms.server.tasks import Task
+from ggk_ebms.store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+async def run_tasks(settings: Settings, factories: Sequence[Task], *, what: str) -> None:
+    """Run the tasks ``factories`` make and their heartbeats until SIGTERM or SIGINT."""
+    database = Database.from_settings(settings)
+    runtime = Runtime.build(settings, database)
+    tasks = [asyncio.create_task(w(runtime), name=worker_kind(w)) for w in factories]
+    beats = asyncio.create_task(heartbeat_task(settings, runtime.clock, lambda: tasks)(database))
+    stop = event_loop.stop_event()
+    log.info("%s: %s", what, ", ".join(task.get_name() for task in tasks))
+    try:
+        await stop.wait()
+    finally:
+        for task in (*tasks, beats):
+            task.cancel()
+        await asyncio.gather(*tasks, beats, return_exceptions=True)
+        database.dispose()
