@@ -4,8 +4,9 @@ Deterministic proofs, counted in the SQL the database receives rather than timed
 jobs is claimed in ONE statement and its attempts are written in ONE statement; each outcome
 reaches its own message (its own file, byte for byte, its own attempt and job); a step or a
 forwarder that fails for one message leaves the others delivered; two copies of one StUF message
-in the same batch are told apart as one-by-one handling would; and a wake-up from the receive
-path starts the worker without waiting for its poll.
+in the same batch are told apart as one-by-one handling would; a batch fsyncs its folder once,
+before recording any of it, and a failed fsync makes its forwards retries; and a wake-up from the
+receive path starts the worker without waiting for its poll.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ggk_ebms.clock import SystemClock, UuidIdGenerator
 from ggk_ebms.config import Settings
 from ggk_ebms.delivery import wakeup
 from ggk_ebms.delivery.forwarders.base import Delivery, Forwarded
-from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder
+from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder, FolderSyncs
 from ggk_ebms.delivery.worker import DeliveryWorker, delivery_task
 from ggk_ebms.errors import StoreError, TransportError
 from ggk_ebms.lifecycle import Event, IllegalTransition, Step
@@ -45,6 +46,7 @@ from ggk_ebms.store.stuf_pg import upsert_records
 from ggk_ebms.store.tables import job, message, stuf_message
 from tests.endpoint import RINIS, cpa_folder, party_settings
 from tests.test_delivery_worker import envelope, payload, receive
+from tests.test_directory_folder_sync import Disk
 
 ROUTES = """
 [endpoint]
@@ -248,6 +250,60 @@ def test_a_forwarder_that_fails_for_one_message_leaves_the_others_delivered(
         else:
             assert store.get(pk).status == "Forwarded"
             assert attempts == ["ok"]
+
+
+def _without_metadata(db: Database, tmp_path: Path) -> Path:
+    """The route's folder without a metadata file: the forwards then leave every folder fsync
+    to the batch (with one, each also fsyncs once before its metadata file)."""
+    text = ROUTES.replace('path = "{base}/inbox" }}', 'path = "{base}/inbox", write_metadata = false }}')
+    assert text != ROUTES
+    RouteStore(db).replace(text.format(rinis=RINIS, base=tmp_path), source="routes.toml", base_dir=tmp_path)
+    return tmp_path / "inbox"
+
+
+def test_a_batch_fsyncs_its_folder_once_before_recording_any_of_it(
+    settings: Settings, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _without_metadata(db, tmp_path)
+    disk = Disk(monkeypatch)
+    bodies = received(db, BATCH + 1)  # two batches
+    forwarded_at_sync: list[int] = []
+    real_sync = FolderSyncs.sync
+
+    def sync(self: FolderSyncs) -> dict[Path, TransportError]:
+        forwarded_at_sync.append(sum(MessageStore(db).get(pk).status == "Forwarded" for pk in bodies))
+        return real_sync(self)
+
+    monkeypatch.setattr(FolderSyncs, "sync", sync)
+    assert worker(settings, db).run_once() == BATCH + 1
+    # Nothing of a batch is recorded as delivered before its folder is synced: at the second
+    # batch's sync only the first batch is.
+    assert forwarded_at_sync == [0, BATCH]
+    assert {MessageStore(db).get(pk).status for pk in bodies} == {"Forwarded"}
+    assert disk.events.count(("folder", str(folder))) == 2  # one per batch, not one per message
+    assert disk.events[-1] == ("folder", str(folder))
+    for body in bodies.values():
+        delivered_file(tmp_path, body)
+
+
+def test_a_batch_whose_folder_fsync_fails_is_retried_not_recorded(
+    settings: Settings, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _without_metadata(db, tmp_path)
+    folder.mkdir()
+    disk = Disk(monkeypatch)
+    disk.failing.add(folder)
+    bodies = received(db, 3)
+    worker(settings, db).run_once()  # the renames happened, but the folder's fsync failed
+    store, jobs = MessageStore(db), JobQueue(db)
+    for pk in bodies:
+        assert store.get(pk).status == "Received"
+        assert [a.outcome for a in jobs.attempts(pk)] == ["retry"]
+    disk.failing.clear()  # the disk recovers; the retry writes the same files again
+    worker(settings, db).run_once()
+    assert {store.get(pk).status for pk in bodies} == {"Forwarded"}
+    assert [[a.outcome for a in jobs.attempts(pk)] for pk in bodies] == [["retry", "ok"]] * 3
+    assert len(list(folder.iterdir())) == 3
 
 
 def test_a_copy_in_the_same_batch_is_a_duplicate_as_one_by_one(settings: Settings, db: Database) -> None:

@@ -1,36 +1,26 @@
 """A directory target's folder fsyncs (delivery/forwarders/directory.py): every rename is durable
 before its message counts as delivered, the metadata file's rename comes after a folder fsync that
-covers the payload's, and the delivery worker fsyncs each folder once per batch instead of once per
-message. A folder whose fsync fails at the end of a batch fails that batch's forwards into it: they
-are retried, not recorded as delivered."""
+covers the payload's, and with ``FolderSyncs`` the last folder fsync is left to the caller, once
+per folder, with the folders that failed named. The delivery worker's use of it, once per batch,
+is tested in tests/test_delivery_batch.py."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from ggk_ebms.clock import SystemClock, UuidIdGenerator
-from ggk_ebms.config import Settings
+from ggk_ebms.clock import UuidIdGenerator
 from ggk_ebms.delivery.forwarders import directory
 from ggk_ebms.delivery.forwarders.base import Delivery
 from ggk_ebms.delivery.forwarders.directory import DirectoryForwarder, FolderSyncs
-from ggk_ebms.delivery.worker import DeliveryWorker
-from ggk_ebms.errors import TransportError
 from ggk_ebms.routing.table import DirectoryTarget, Route
-from ggk_ebms.server.autoimport import import_cpa_dir
-from ggk_ebms.store.db import Database
-from ggk_ebms.store.jobs import JobQueue
-from ggk_ebms.store.messages import MessageStore, NewPart
-from ggk_ebms.store.routes import RouteStore
 from ggk_ebms.stuf.envelope import build_di01, parse_envelope
 from ggk_ebms.stuf.model import Systeem
-from tests.endpoint import CPA_RM, RINIS, cpa_folder, party_settings
-from tests.message_support import received_di01
+from tests.endpoint import CPA_RM
 
 AGB = "65656055"
 _PAYLOAD = (
@@ -149,106 +139,3 @@ def test_a_failed_folder_fsync_names_its_folder_and_the_others_are_still_synced(
     assert failed[bad].retryable
     assert f"cannot write to folder {bad}: Input/output error" in str(failed[bad])
     assert disk.events.count(("folder", str(good))) == 1
-
-
-# --- the delivery worker -------------------------------------------------------------------------
-
-ROUTES = """
-[endpoint]
-gemeentecodes = ["0363"]
-
-[[sender]]
-id = "{rinis}"
-gemeentecodes = ["0363"]
-
-[[route]]
-name = "exact"
-gemeentecode = "0363"
-berichttype = "WMO305"
-target = {{ type = "directory", path = "{base}/exact", write_metadata = false }}
-"""
-
-
-@pytest.fixture
-def settings(tmp_path: Path, db_url: str) -> Settings:
-    return party_settings(
-        "gemeente",
-        tmp_path,
-        db_url,
-        cpa_folder(tmp_path),
-        delivery_retry_seconds=0.0,
-        delivery_retry_max_seconds=0.0,
-        delivery_max_attempts=3,
-        delivery_batch=50,
-    )
-
-
-@pytest.fixture
-def db(settings: Settings, tmp_path: Path) -> Iterator[Database]:
-    database = Database(settings.database_url)
-    database.upgrade()
-    for line in import_cpa_dir(settings, database):
-        assert "not imported" not in line or "sync" in line, line
-    RouteStore(database).replace(
-        ROUTES.format(rinis=RINIS, base=tmp_path), source="routes.toml", base_dir=tmp_path
-    )
-    try:
-        yield database
-    finally:
-        database.dispose()
-
-
-def _receive(db: Database, count: int) -> list[int]:
-    pks = []
-    for n in range(count):
-        message = received_di01(datetime.now(UTC), sender=RINIS, cpa_id=CPA_RM)
-        part = NewPart(f"{uuid.uuid4()}@peer.test", "application/xml", _di01(f"B-{n}"))
-        receipt = MessageStore(db).receive(
-            message, [part], response=None, deliver=True, send_response_async=False
-        )
-        pks.append(receipt.message_pk)
-    return pks
-
-
-def _run(settings: Settings, db: Database) -> int:
-    return DeliveryWorker(settings, db, clock=SystemClock(), ids=UuidIdGenerator()).run_once()
-
-
-def test_the_worker_fsyncs_the_folder_once_per_batch_before_recording(
-    disk: Disk, settings: Settings, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pks = _receive(db, 6)
-    folder = tmp_path / "exact"
-    forwarded_before_sync: list[int] = []
-    real_sync = FolderSyncs.sync
-
-    def sync(self: FolderSyncs) -> dict[Path, TransportError]:
-        # Nothing of the batch is recorded as delivered before its folders are synced.
-        forwarded_before_sync.extend(pk for pk in pks if MessageStore(db).get(pk).status == "Forwarded")
-        return real_sync(self)
-
-    monkeypatch.setattr(FolderSyncs, "sync", sync)
-    assert _run(settings, db) == 6
-    assert forwarded_before_sync == []
-    assert [MessageStore(db).get(pk).status for pk in pks] == ["Forwarded"] * 6
-    assert disk.events.count(("folder", str(folder))) == 1  # one for the batch, not one per message
-    assert disk.events[-1] == ("folder", str(folder))
-    assert len(list(folder.glob("0363_WMO305_*.xml"))) == 6
-
-
-def test_a_batch_whose_folder_fsync_fails_is_retried_not_delivered(
-    disk: Disk, settings: Settings, db: Database, tmp_path: Path
-) -> None:
-    pks = _receive(db, 3)
-    folder = tmp_path / "exact"
-    folder.mkdir()
-    disk.failing.add(folder)
-    _run(settings, db)  # every fsync of the folder fails: the forwards fail before recording
-    for pk in pks:
-        message = MessageStore(db).get(pk)
-        assert message.status != "Forwarded"
-        assert [a.outcome for a in JobQueue(db).attempts(pk)] == ["retry"]
-    disk.failing.clear()  # the disk recovers
-    _run(settings, db)
-    assert [MessageStore(db).get(pk).status for pk in pks] == ["Forwarded"] * 3
-    assert [[a.outcome for a in JobQueue(db).attempts(pk)] for pk in pks] == [["retry", "ok"]] * 3
