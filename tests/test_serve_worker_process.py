@@ -67,6 +67,7 @@ def test_the_workers_run_apart_and_deliver_what_the_server_process_acknowledges(
         started = re.findall(r"send worker [^:\s]+:(\d+):\w+ started", log)
         assert len(started) == 1, log[-3000:]
         assert int(started[0]) in children
+        assert log.count("send and delivery workers: worker, delivery") == 1  # server/task_process.py
         assert {"worker", "delivery"} <= {beat.kind for beat in HeartbeatStore(database).all()}
     finally:
         database.dispose()

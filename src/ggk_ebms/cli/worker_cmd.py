@@ -12,6 +12,7 @@ import asyncio
 
 import click
 
+from ggk_ebms import logsafe
 from ggk_ebms.api.health import heartbeat_task
 from ggk_ebms.cli.main import fail, open_database, settings_of
 from ggk_ebms.config import Settings
@@ -26,6 +27,10 @@ from ggk_ebms.server import loop as event_loop
 
 def apply_log_level(settings: Settings) -> None:
     configure_logging(settings.log_format, settings.log_level)
+    # The workers log partner text (a Fo01's omschrijving): escaped and rate-limited as in
+    # ``serve`` (docs/security.md "Logs").
+    logsafe.install()
+    logsafe.install_rate_limit()
 
 
 async def _work(runtime: Runtime, once: bool) -> int:

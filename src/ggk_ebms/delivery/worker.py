@@ -622,7 +622,7 @@ class DeliveryWorker:
 
         The folders the batch wrote into are fsync'ed once each at the end (``FolderSyncs``),
         before any of its messages is recorded as delivered: one folder fsync per batch where
-        there was one per message (docs/delivery.md "Batches", step 4).
+        there was one per message (docs/delivery.md "Batches", step 5).
         """
         parallel: list[_Planned] = []
         serial: list[_Planned] = []

@@ -9,9 +9,11 @@ and at 525-552 with them in a process of their own beside it (docs/performance.m
 The jobs are claimed with SKIP LOCKED (store/jobs.py), so any number of these processes, and of
 ``ggk-ebms worker`` processes elsewhere, share the queues.
 
-Without the in-process wake-up of the receive path (delivery/wakeup.py), such a worker finds a
-newly received message at its next poll (``worker_poll_seconds``) or, while busy, with its next
-batch claim: a delivery waits at most that long, and is never lost (docs/delivery.md).
+No wake-up reaches such a worker from another process: the receive path's (delivery/wakeup.py)
+and a submit's (pipeline/outbound.py, from the management API or the console in a server
+process) wake workers in their own process only. It finds a newly received or submitted message
+at its next poll (``worker_poll_seconds``) or, while busy, with its next claim: a delivery or a
+send waits at most that long, and is never lost (docs/delivery.md, docs/sending.md).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import sys
 
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import GgkEbmsError
+from ggk_ebms.security.devguard import refuse_public_dev_material
+from ggk_ebms.server import allocator
 from ggk_ebms.server import loop as event_loop
 from ggk_ebms.server.run import prepare_child_process
 from ggk_ebms.server.task_process import run_tasks
@@ -33,7 +37,9 @@ def run_queue_process(settings: Settings) -> None:
     """Entry point of a worker process of a multi-process ``serve`` (spawned; the parent has
     migrated the database and imported the CPAs already)."""
     prepare_child_process(settings)
+    allocator.limit_arenas()  # before the delivery worker's threads start, as in a server process
     try:
+        refuse_public_dev_material(settings)  # the send worker uses our keys as the server does
         event_loop.run(run_tasks(settings, queue_tasks(settings), what="send and delivery workers"))
     except GgkEbmsError as exc:
         log.error("%s", exc)

@@ -261,9 +261,13 @@ async def serve_forever(settings: Settings, **kwargs: object) -> None:
 
 def prepare_child_process(settings: Settings) -> None:
     """What every spawned child of a multi-process ``serve`` does first: its logging as the
-    parent's, and Ctrl-C left to the parent, which turns it into one SIGTERM per child."""
+    parent's, escaped and rate-limited as a server process's (docs/security.md "Logs": a worker
+    logs partner text too, a Fo01's omschrijving for one), and Ctrl-C left to the parent, which
+    turns it into one SIGTERM per child."""
     configure_logging(settings.log_format, settings.log_level)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    logsafe.install()
+    logsafe.install_rate_limit()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
