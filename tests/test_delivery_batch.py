@@ -306,6 +306,52 @@ def test_a_batch_whose_folder_fsync_fails_is_retried_not_recorded(
     assert len(list(folder.iterdir())) == 3
 
 
+TWO_FOLDERS = """
+[endpoint]
+gemeentecodes = ["0363", "0014"]
+
+[[sender]]
+id = "{rinis}"
+gemeentecodes = ["0363", "0014"]
+
+[[route]]
+name = "amsterdam"
+gemeentecode = "0363"
+berichttype = "WMO305"
+target = {{ type = "directory", path = "{base}/a", write_metadata = false }}
+
+[[route]]
+name = "other"
+gemeentecode = "0014"
+berichttype = "WMO305"
+target = {{ type = "directory", path = "{base}/b", write_metadata = false }}
+"""
+
+
+def test_only_the_forwards_into_the_folder_whose_fsync_failed_are_retried(
+    settings: Settings, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    RouteStore(db).replace(
+        TWO_FOLDERS.format(rinis=RINIS, base=tmp_path), source="routes.toml", base_dir=tmp_path
+    )
+    good, bad = tmp_path / "a", tmp_path / "b"
+    bad.mkdir()
+    Disk(monkeypatch).failing.add(bad)
+    into = {
+        receive(db, envelope(gemeente=gemeente, body=payload(gemeente=gemeente, ident=f"B-{n}"))): gemeente
+        for n, gemeente in enumerate(["0363", "0014", "0363", "0014"])
+    }
+    worker(settings, db).run_once()  # one batch, two folders, one fsync fails
+    store, jobs = MessageStore(db), JobQueue(db)
+    for pk, gemeente in into.items():
+        outcomes = [a.outcome for a in jobs.attempts(pk)]
+        if gemeente == "0014":
+            assert (store.get(pk).status, outcomes) == ("Received", ["retry"])
+        else:
+            assert (store.get(pk).status, outcomes) == ("Forwarded", ["ok"])
+    assert len(list(good.iterdir())) == 2
+
+
 def test_a_copy_in_the_same_batch_is_a_duplicate_as_one_by_one(settings: Settings, db: Database) -> None:
     # The same StUF message (zender, referentienummer, payload) in two ebMS messages: the later
     # one is not delivered again (docs/stuf-routing.md check 8), though both are in one batch.
