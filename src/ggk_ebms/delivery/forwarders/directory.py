@@ -48,11 +48,11 @@ def write_atomically(
         temporary.unlink(missing_ok=True)
         raise
     if sync_folder:
-        fsync_folder(folder)
+        _fsync_folder(folder)
     return final
 
 
-def fsync_folder(folder: Path) -> None:
+def _fsync_folder(folder: Path) -> None:
     """Make the renames into ``folder`` durable."""
     descriptor = os.open(folder, os.O_RDONLY)
     try:
@@ -61,7 +61,7 @@ def fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
-def folder_error(folder: Path, exc: OSError) -> TransportError:
+def _folder_error(folder: Path, exc: OSError) -> TransportError:
     # A full disk, a read-only or missing mount, or a path that is no folder: an operator can fix
     # all of these, so retry; after the last try the message is parked as Failed.
     return TransportError(
@@ -92,9 +92,9 @@ class FolderSyncs:
         failed: dict[Path, TransportError] = {}
         for folder in folders:
             try:
-                fsync_folder(folder)
+                _fsync_folder(folder)
             except OSError as exc:
-                failed[folder] = folder_error(folder, exc)
+                failed[folder] = _folder_error(folder, exc)
         return failed
 
 
@@ -129,7 +129,7 @@ class DirectoryForwarder:
                 text = json.dumps(delivery.metadata(), indent=2, ensure_ascii=False) + "\n"
                 write_atomically(folder, f"{delivery.base_name}.json", text.encode("utf-8"), sync_folder=last)
         except OSError as exc:
-            raise folder_error(folder, exc) from None
+            raise _folder_error(folder, exc) from None
         if self.folders is not None:
             self.folders.add(folder)
         return Forwarded(where=str(written))
