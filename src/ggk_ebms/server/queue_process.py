@@ -18,29 +18,15 @@ send waits at most that long, and is never lost (docs/delivery.md, docs/sending.
 
 from __future__ import annotations
 
-import logging
-import sys
-
 from ggk_ebms.config import Settings
-from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.security.devguard import refuse_public_dev_material
-from ggk_ebms.server import allocator
-from ggk_ebms.server import loop as event_loop
-from ggk_ebms.server.run import prepare_child_process
-from ggk_ebms.server.task_process import run_tasks
+from ggk_ebms.server.task_process import run_task_process
 from ggk_ebms.server.tasks import queue_tasks
-
-log = logging.getLogger(__name__)
 
 
 def run_queue_process(settings: Settings) -> None:
-    """Entry point of a worker process of a multi-process ``serve`` (spawned; the parent has
-    migrated the database and imported the CPAs already)."""
-    prepare_child_process(settings)
-    allocator.limit_arenas()  # before the delivery worker's threads start, as in a server process
-    try:
-        refuse_public_dev_material(settings)  # the send worker uses our keys as the server does
-        event_loop.run(run_tasks(settings, queue_tasks(settings), what="send and delivery workers"))
-    except GgkEbmsError as exc:
-        log.error("%s", exc)
-        sys.exit(1)
+    """Entry point of a worker process of a multi-process ``serve`` (spawned). The dev-key guard
+    runs first: the send worker uses our keys as a server process does."""
+    run_task_process(
+        settings, queue_tasks, what="send and delivery workers", prepare=refuse_public_dev_material
+    )

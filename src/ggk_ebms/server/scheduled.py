@@ -24,15 +24,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from typing import Final
 
 from ggk_ebms.config import Settings
-from ggk_ebms.errors import GgkEbmsError
-from ggk_ebms.server import allocator
-from ggk_ebms.server import loop as event_loop
-from ggk_ebms.server.run import prepare_child_process
-from ggk_ebms.server.task_process import run_tasks
+from ggk_ebms.server.task_process import run_task_process
 from ggk_ebms.server.tasks import scheduled_tasks
 
 log = logging.getLogger(__name__)
@@ -52,13 +47,6 @@ def lower_priority(increment: int = NICE_INCREMENT) -> int:
 
 
 def run_scheduled_process(settings: Settings) -> None:
-    """Entry point of the scheduled-work process of a multi-process ``serve`` (spawned; the
-    parent has migrated the database and imported the CPAs already)."""
-    prepare_child_process(settings)
-    allocator.limit_arenas()
-    lower_priority()
-    try:
-        event_loop.run(run_tasks(settings, scheduled_tasks(settings), what="scheduled work"))
-    except GgkEbmsError as exc:
-        log.error("%s", exc)
-        sys.exit(1)
+    """Entry point of the scheduled-work process of a multi-process ``serve`` (spawned), at a
+    lower priority."""
+    run_task_process(settings, scheduled_tasks, what="scheduled work", prepare=lambda _: lower_priority())

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 
 from ggk_ebms.api.health import heartbeat_task, worker_kind
 from ggk_ebms.config import Settings
 from ggk_ebms.errors import GgkEbmsError
 from ggk_ebms.runtime import Runtime
+from ggk_ebms.server import allocator
 from ggk_ebms.server import loop as event_loop
+from ggk_ebms.server.run import prepare_child_process
 from ggk_ebms.server.tasks import Task
 from ggk_ebms.store.db import Database
 
@@ -56,3 +59,25 @@ async def run_tasks(settings: Settings, factories: Sequence[Task], *, what: str)
             task.cancel()
         await asyncio.gather(*tasks, beats, return_exceptions=True)
         database.dispose()
+
+
+def run_task_process(
+    settings: Settings,
+    tasks: Callable[[Settings], Sequence[Task]],
+    *,
+    what: str,
+    prepare: Callable[[Settings], object] | None = None,
+) -> None:
+    """Entry point of a spawned task process (the parent ``serve`` has migrated the database and
+    imported the CPAs already): the child's logging, the arena cap before any worker thread
+    starts (server/allocator.py), ``prepare``, then ``run_tasks``; a ``GgkEbmsError`` (a bad
+    setting, a task that ended) is logged and ends the process with status 1."""
+    prepare_child_process(settings)
+    allocator.limit_arenas()
+    try:
+        if prepare is not None:
+            prepare(settings)
+        event_loop.run(run_tasks(settings, tasks(settings), what=what))
+    except GgkEbmsError as exc:
+        log.error("%s", exc)
+        sys.exit(1)
